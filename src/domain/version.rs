@@ -1,0 +1,136 @@
+//! Release versions. `1.2.0` and `v1.2.0` name the same version; it is always shown with a
+//! leading `v`. Only plain `X.Y.Z` is accepted: no pre-release or build suffixes (rc tags are
+//! derived from evolutions, never typed as versions).
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Version(semver::Version);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid version `{input}`: {reason}")]
+pub struct VersionError {
+    pub input: String,
+    pub reason: &'static str,
+}
+
+impl Version {
+    pub fn new(major: u64, minor: u64, patch: u64) -> Self {
+        Version(semver::Version::new(major, minor, patch))
+    }
+
+    pub fn major(&self) -> u64 {
+        self.0.major
+    }
+    pub fn minor(&self) -> u64 {
+        self.0.minor
+    }
+    pub fn patch(&self) -> u64 {
+        self.0.patch
+    }
+
+    pub fn next_patch(&self) -> Version {
+        Version::new(self.major(), self.minor(), self.patch() + 1)
+    }
+
+    pub fn next_minor(&self) -> Version {
+        Version::new(self.major(), self.minor() + 1, 0)
+    }
+
+    /// The contract file name for this version: `vX.Y.Z.yaml`.
+    pub fn file_name(&self) -> String {
+        format!("{self}.yaml")
+    }
+}
+
+impl FromStr for Version {
+    type Err = VersionError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let err = |reason| VersionError {
+            input: input.to_string(),
+            reason,
+        };
+        let body = input.strip_prefix('v').unwrap_or(input);
+        if body.is_empty() {
+            return Err(err("expected X.Y.Z, for example 1.2.0 or v1.2.0"));
+        }
+        if !body.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Err(err(
+                "expected X.Y.Z with digits only, for example 1.2.0 or v1.2.0 (no pre-release or build suffix)",
+            ));
+        }
+        let parts: Vec<&str> = body.split('.').collect();
+        if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+            return Err(err(
+                "expected exactly three numbers X.Y.Z, for example 1.2.0 or v1.2.0",
+            ));
+        }
+        semver::Version::parse(body)
+            .map(Version)
+            .map_err(|_| err("numbers must not have leading zeros and must fit in 64 bits"))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+impl serde::Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_with_and_without_v() {
+        for (input, shown) in [
+            ("1.2.0", "v1.2.0"),
+            ("v1.2.0", "v1.2.0"),
+            ("0.0.0", "v0.0.0"),
+            ("v10.20.30", "v10.20.30"),
+        ] {
+            assert_eq!(input.parse::<Version>().unwrap().to_string(), shown, "{input}");
+        }
+        assert_eq!(
+            "1.2.0".parse::<Version>().unwrap(),
+            "v1.2.0".parse::<Version>().unwrap()
+        );
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        for bad in [
+            "", "v", "1.2", "v1.2.3.4", "latest", "1.2.x", "01.2.3", "1.2.3-rc.1",
+            "1.2.3+build", "V1.2.3", " 1.2.3", "1.2.3 ", "vv1.2.3", "1..3", "-1.2.3",
+            "99999999999999999999.0.0", "１.２.３",
+        ] {
+            let err = bad.parse::<Version>().unwrap_err();
+            assert_eq!(err.input, bad);
+        }
+    }
+
+    #[test]
+    fn orders_numerically_and_steps() {
+        let a: Version = "1.9.0".parse().unwrap();
+        let b: Version = "1.10.0".parse().unwrap();
+        assert!(a < b);
+        assert_eq!(a.next_patch().to_string(), "v1.9.1");
+        assert_eq!(a.next_minor().to_string(), "v1.10.0");
+        assert_eq!(a.file_name(), "v1.9.0.yaml");
+    }
+}

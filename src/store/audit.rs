@@ -1,0 +1,51 @@
+//! The audit trail: one row per state change, written in the same transaction as the change.
+
+use rusqlite::params;
+
+use super::{Result, Store};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub object: String,
+    pub details: serde_json::Value,
+}
+
+impl Store {
+    pub fn audit(
+        &self,
+        at: &str,
+        actor: &str,
+        action: &str,
+        object: &str,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO audit_events (at, actor, action, object, details) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![at, actor, action, object, details.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Events oldest first.
+    pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at, actor, action, object, details FROM audit_events ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let details: String = r.get(5)?;
+            Ok(AuditEvent {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                object: r.get(4)?,
+                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

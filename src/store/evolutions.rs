@@ -1,0 +1,170 @@
+//! Evolutions: attempts to prove a change.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Result, Store, corrupt};
+use crate::domain::{EvolutionStatus, RcTag, SyncStatus, Version};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Evolution {
+    #[serde(skip)]
+    pub id: String,
+    #[serde(skip)]
+    pub generation_id: String,
+    pub version: Version,
+    pub change_id: String,
+    pub code_name: String,
+    #[serde(skip)]
+    pub rc: u32,
+    pub owner: String,
+    pub status: EvolutionStatus,
+    pub note: Option<String>,
+    pub started_at: String,
+    pub completed_at: Option<String>,
+    pub pipeline_run_id: Option<String>,
+    pub sync_status: SyncStatus,
+    #[serde(skip)]
+    pub runner_pid: Option<u32>,
+}
+
+impl Evolution {
+    pub fn tag(&self) -> RcTag {
+        RcTag {
+            version: self.version.clone(),
+            rc: self.rc,
+        }
+    }
+}
+
+pub struct NewEvolution<'a> {
+    pub id: &'a str,
+    pub generation_id: &'a str,
+    pub change_id: &'a str,
+    pub code_name: &'a str,
+    pub rc: u32,
+    pub owner: &'a str,
+    pub now: &'a str,
+}
+
+const SELECT: &str = "SELECT e.id, e.generation_id, g.version, e.change_id, e.code_name, e.rc,
+    e.owner, e.status, e.note, e.started_at, e.completed_at, e.pipeline_run_id, e.sync_status,
+    e.runner_pid FROM evolutions e JOIN generations g ON g.id = e.generation_id";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
+    let version: String = r.get(2)?;
+    let status: String = r.get(7)?;
+    let sync: String = r.get(12)?;
+    Ok(Evolution {
+        id: r.get(0)?,
+        generation_id: r.get(1)?,
+        version: version.parse().map_err(|_| corrupt("version", &version))?,
+        change_id: r.get(3)?,
+        code_name: r.get(4)?,
+        rc: r.get(5)?,
+        owner: r.get(6)?,
+        status: EvolutionStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        note: r.get(8)?,
+        started_at: r.get(9)?,
+        completed_at: r.get(10)?,
+        pipeline_run_id: r.get(11)?,
+        sync_status: SyncStatus::parse(&sync).ok_or_else(|| corrupt("sync status", &sync))?,
+        runner_pid: r.get(13)?,
+    })
+}
+
+impl Store {
+    pub fn insert_evolution(&self, e: &NewEvolution<'_>) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO evolutions (id, generation_id, change_id, code_name, rc, owner, started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![e.id, e.generation_id, e.change_id, e.code_name, e.rc, e.owner, e.now],
+        )?;
+        Ok(())
+    }
+
+    pub fn max_rc(&self, generation_id: &str) -> Result<Option<u32>> {
+        Ok(self.conn.query_row(
+            "SELECT MAX(rc) FROM evolutions WHERE generation_id = ?1",
+            [generation_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn code_name_taken(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM evolutions WHERE code_name = ?1", [name], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some())
+    }
+
+    pub fn evolution(&self, id: &str) -> Result<Option<Evolution>> {
+        let sql = format!("{SELECT} WHERE e.id = ?1");
+        Ok(self.conn.query_row(&sql, [id], from_row).optional()?)
+    }
+
+    pub fn evolution_by_code_name(&self, code_name: &str) -> Result<Option<Evolution>> {
+        let sql = format!("{SELECT} WHERE e.code_name = ?1");
+        Ok(self.conn.query_row(&sql, [code_name], from_row).optional()?)
+    }
+
+    pub fn evolution_by_tag(&self, tag: &RcTag) -> Result<Option<Evolution>> {
+        let sql = format!("{SELECT} WHERE g.version = ?1 AND e.rc = ?2");
+        Ok(self
+            .conn
+            .query_row(&sql, params![tag.version.to_string(), tag.rc], from_row)
+            .optional()?)
+    }
+
+    /// A generation's evolutions, oldest first.
+    pub fn evolutions_of(&self, generation_id: &str) -> Result<Vec<Evolution>> {
+        let sql = format!("{SELECT} WHERE e.generation_id = ?1 ORDER BY e.rc");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([generation_id], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn count_evolutions_of_change(&self, generation_id: &str, change_id: &str) -> Result<u32> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM evolutions WHERE generation_id = ?1 AND change_id = ?2",
+            params![generation_id, change_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn start_running(&self, id: &str, run_id: &str, pid: u32) -> Result<()> {
+        self.conn.execute(
+            "UPDATE evolutions SET status = 'running', pipeline_run_id = ?2, runner_pid = ?3,
+               note = NULL WHERE id = ?1",
+            params![id, run_id, pid],
+        )?;
+        Ok(())
+    }
+
+    /// Records the decision. A synced evolution becomes pending (it has news to push).
+    pub fn decide_evolution(
+        &self,
+        id: &str,
+        status: EvolutionStatus,
+        note: Option<&str>,
+        now: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE evolutions SET status = ?2, note = ?3, completed_at = ?4, runner_pid = NULL,
+               sync_status = CASE sync_status WHEN 'synced' THEN 'pending' ELSE sync_status END
+             WHERE id = ?1",
+            params![id, status.as_str(), note, now],
+        )?;
+        Ok(())
+    }
+
+    /// Evolutions marked running (their `runner_pid` names the process running them).
+    pub fn running_evolutions(&self) -> Result<Vec<Evolution>> {
+        let sql = format!("{SELECT} WHERE e.status = 'running'");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

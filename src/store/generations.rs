@@ -1,0 +1,381 @@
+//! Generations and their changes.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Result, Store, corrupt};
+use crate::domain::generation::Contract;
+use crate::domain::{Change, GenerationStatus, SyncStatus, Version};
+
+#[derive(Debug, Clone)]
+pub struct Generation {
+    pub id: String,
+    pub contract: Contract,
+    pub status: GenerationStatus,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub promoted_by: Option<String>,
+    pub promoted_at: Option<String>,
+    pub content_hash: String,
+    pub file_hash: Option<String>,
+    pub remote_id: Option<String>,
+    pub sync_status: SyncStatus,
+}
+
+impl Generation {
+    pub fn version(&self) -> &Version {
+        &self.contract.version
+    }
+
+    /// Rename and delete are only for work nobody else can have seen.
+    pub fn never_synced(&self) -> bool {
+        self.remote_id.is_none() && self.sync_status == SyncStatus::NotSynced
+    }
+}
+
+/// One line of `generation list`: counts instead of the full contract.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GenerationSummary {
+    pub version: Version,
+    pub status: GenerationStatus,
+    pub sync_status: SyncStatus,
+    pub changes: u32,
+    pub proven: u32,
+    pub evolutions: u32,
+    pub created_by: String,
+    pub created_at: String,
+    pub promoted_at: Option<String>,
+    #[serde(skip)]
+    pub file_hash: Option<String>,
+    #[serde(skip)]
+    pub content_hash: String,
+}
+
+pub struct NewGeneration<'a> {
+    pub id: &'a str,
+    pub contract: &'a Contract,
+    pub created_by: &'a str,
+    pub now: &'a str,
+    pub file_hash: &'a str,
+}
+
+const COLUMNS: &str = "id, version, description, pipeline_template, status, created_by, \
+     created_at, updated_at, promoted_by, promoted_at, content_hash, file_hash, remote_id, sync_status";
+
+fn parse_version(s: &str) -> rusqlite::Result<Version> {
+    s.parse().map_err(|_| corrupt("version", s))
+}
+
+fn generation_from_row(r: &Row<'_>) -> rusqlite::Result<Generation> {
+    let version: String = r.get(1)?;
+    let status: String = r.get(4)?;
+    let sync: String = r.get(13)?;
+    Ok(Generation {
+        id: r.get(0)?,
+        contract: Contract {
+            version: parse_version(&version)?,
+            description: r.get(2)?,
+            pipeline_template: r.get(3)?,
+            changes: Vec::new(),
+        },
+        status: GenerationStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        created_by: r.get(5)?,
+        created_at: r.get(6)?,
+        updated_at: r.get(7)?,
+        promoted_by: r.get(8)?,
+        promoted_at: r.get(9)?,
+        content_hash: r.get(10)?,
+        file_hash: r.get(11)?,
+        remote_id: r.get(12)?,
+        sync_status: SyncStatus::parse(&sync).ok_or_else(|| corrupt("sync status", &sync))?,
+    })
+}
+
+impl Store {
+    pub fn insert_generation(&self, g: &NewGeneration<'_>) -> Result<()> {
+        let v = &g.contract.version;
+        self.conn.execute(
+            "INSERT INTO generations (id, version, major, minor, patch, description, \
+             pipeline_template, created_by, created_at, updated_at, content_hash, file_hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
+            params![
+                g.id,
+                v.to_string(),
+                v.major() as i64,
+                v.minor() as i64,
+                v.patch() as i64,
+                g.contract.description,
+                g.contract.pipeline_template,
+                g.created_by,
+                g.now,
+                g.contract.content_hash(),
+                g.file_hash,
+            ],
+        )?;
+        self.insert_changes(g.id, &g.contract.changes, 0)?;
+        Ok(())
+    }
+
+    fn insert_changes(&self, generation_id: &str, changes: &[Change], from: usize) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO changes (generation_id, change_id, position, type, title, description, pipeline)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (generation_id, change_id) DO UPDATE SET position = excluded.position,
+               type = excluded.type, title = excluded.title, description = excluded.description,
+               pipeline = excluded.pipeline",
+        )?;
+        for (i, c) in changes.iter().enumerate() {
+            stmt.execute(params![
+                generation_id,
+                c.id.as_str(),
+                (from + i) as i64,
+                c.kind.as_str(),
+                c.title,
+                c.description,
+                c.pipeline,
+            ])?;
+        }
+        Ok(())
+    }
+
+    pub fn generation(&self, version: &Version) -> Result<Option<Generation>> {
+        let sql = format!("SELECT {COLUMNS} FROM generations WHERE version = ?1");
+        let g = self
+            .conn
+            .query_row(&sql, [version.to_string()], generation_from_row)
+            .optional()?;
+        match g {
+            Some(mut g) => {
+                g.contract.changes = self.changes_of(&g.id)?;
+                Ok(Some(g))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn generation_by_id(&self, id: &str) -> Result<Option<Generation>> {
+        let sql = format!("SELECT {COLUMNS} FROM generations WHERE id = ?1");
+        let g = self
+            .conn
+            .query_row(&sql, [id], generation_from_row)
+            .optional()?;
+        match g {
+            Some(mut g) => {
+                g.contract.changes = self.changes_of(&g.id)?;
+                Ok(Some(g))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn changes_of(&self, generation_id: &str) -> Result<Vec<Change>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT type, change_id, title, description, pipeline FROM changes
+             WHERE generation_id = ?1 ORDER BY position",
+        )?;
+        let rows = stmt.query_map([generation_id], |r| {
+            let kind: String = r.get(0)?;
+            let id: String = r.get(1)?;
+            Ok(Change {
+                kind: kind.parse().map_err(|_| corrupt("change type", &kind))?,
+                id: id.parse().map_err(|_| corrupt("change id", &id))?,
+                title: r.get(2)?,
+                description: r.get(3)?,
+                pipeline: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn version_exists(&self, version: &Version) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM generations WHERE version = ?1",
+                [version.to_string()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// All generations with counts, newest version first.
+    pub fn list_generations(&self) -> Result<Vec<GenerationSummary>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT g.version, g.status, g.sync_status, g.created_by, g.created_at, g.promoted_at,
+                    g.file_hash, g.content_hash,
+                    (SELECT COUNT(*) FROM changes c WHERE c.generation_id = g.id),
+                    (SELECT COUNT(DISTINCT e.change_id) FROM evolutions e
+                       WHERE e.generation_id = g.id AND e.status = 'pass'),
+                    (SELECT COUNT(*) FROM evolutions e WHERE e.generation_id = g.id)
+             FROM generations g ORDER BY g.major DESC, g.minor DESC, g.patch DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let version: String = r.get(0)?;
+            let status: String = r.get(1)?;
+            let sync: String = r.get(2)?;
+            Ok(GenerationSummary {
+                version: parse_version(&version)?,
+                status: GenerationStatus::parse(&status)
+                    .ok_or_else(|| corrupt("status", &status))?,
+                sync_status: SyncStatus::parse(&sync)
+                    .ok_or_else(|| corrupt("sync status", &sync))?,
+                created_by: r.get(3)?,
+                created_at: r.get(4)?,
+                promoted_at: r.get(5)?,
+                file_hash: r.get(6)?,
+                content_hash: r.get(7)?,
+                changes: r.get(8)?,
+                proven: r.get(9)?,
+                evolutions: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Replaces a generation's contract. Changes that disappeared are deleted (callers check
+    /// first that none has evolutions; the foreign key refuses it anyway). A synced
+    /// generation becomes pending.
+    pub fn replace_contract(&self, id: &str, contract: &Contract, now: &str, file_hash: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE generations SET description = ?2, pipeline_template = ?3, content_hash = ?4,
+               file_hash = ?5, updated_at = ?6,
+               sync_status = CASE sync_status WHEN 'synced' THEN 'pending' ELSE sync_status END
+             WHERE id = ?1",
+            params![
+                id,
+                contract.description,
+                contract.pipeline_template,
+                contract.content_hash(),
+                file_hash,
+                now
+            ],
+        )?;
+        let keep: Vec<&str> = contract.changes.iter().map(|c| c.id.as_str()).collect();
+        let existing: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT change_id FROM changes WHERE generation_id = ?1")?;
+            stmt.query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for gone in existing.iter().filter(|c| !keep.contains(&c.as_str())) {
+            self.conn.execute(
+                "DELETE FROM changes WHERE generation_id = ?1 AND change_id = ?2",
+                params![id, gone],
+            )?;
+        }
+        self.insert_changes(id, &contract.changes, 0)
+    }
+
+    pub fn set_file_hash(&self, id: &str, file_hash: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE generations SET file_hash = ?2 WHERE id = ?1",
+            params![id, file_hash],
+        )?;
+        Ok(())
+    }
+
+    pub fn rename_generation(&self, id: &str, to: &Contract, now: &str, file_hash: &str) -> Result<()> {
+        let v = &to.version;
+        self.conn.execute(
+            "UPDATE generations SET version = ?2, major = ?3, minor = ?4, patch = ?5,
+               content_hash = ?6, file_hash = ?7, updated_at = ?8 WHERE id = ?1",
+            params![
+                id,
+                v.to_string(),
+                v.major() as i64,
+                v.minor() as i64,
+                v.patch() as i64,
+                to.content_hash(),
+                file_hash,
+                now
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a generation with its changes, evolutions and their pipeline runs.
+    pub fn delete_generation(&self, id: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE evolutions SET pipeline_run_id = NULL WHERE generation_id = ?1",
+            [id],
+        )?;
+        self.conn.execute(
+            "DELETE FROM pipeline_runs WHERE evolution_id IN
+               (SELECT id FROM evolutions WHERE generation_id = ?1)",
+            [id],
+        )?;
+        self.conn
+            .execute("DELETE FROM evolutions WHERE generation_id = ?1", [id])?;
+        self.conn
+            .execute("DELETE FROM generations WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn mark_promoted(&self, id: &str, by: &str, at: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE generations SET status = 'promoted', promoted_by = ?2, promoted_at = ?3,
+               updated_at = ?3,
+               sync_status = CASE sync_status WHEN 'synced' THEN 'pending' ELSE sync_status END
+             WHERE id = ?1 AND status = 'draft'",
+            params![id, by, at],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::temp_store;
+
+    pub fn contract(version: &str, ids: &[&str]) -> Contract {
+        let yaml = format!(
+            "version: {version}\nchanges:\n{}",
+            ids.iter()
+                .map(|id| format!("  - {{type: add, id: {id}, title: t {id}}}\n"))
+                .collect::<String>()
+        );
+        crate::contract::parse(&yaml).unwrap().0
+    }
+
+    fn insert(store: &Store, id: &str, c: &Contract) {
+        store
+            .insert_generation(&NewGeneration {
+                id,
+                contract: c,
+                created_by: "alice",
+                now: "2026-01-01T00:00:00Z",
+                file_hash: "h",
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn insert_get_list() {
+        let (_d, store) = temp_store();
+        insert(&store, "g1", &contract("1.0.0", &["A-1", "B-2"]));
+        insert(&store, "g2", &contract("1.10.0", &["A-1"]));
+        let g = store.generation(&"v1.0.0".parse().unwrap()).unwrap().unwrap();
+        assert_eq!(g.contract, contract("1.0.0", &["A-1", "B-2"]));
+        assert_eq!(g.status, GenerationStatus::Draft);
+        let list = store.list_generations().unwrap();
+        let versions: Vec<String> = list.iter().map(|s| s.version.to_string()).collect();
+        assert_eq!(versions, ["v1.10.0", "v1.0.0"]);
+        assert_eq!(list[1].changes, 2);
+        assert!(store.version_exists(&"1.10.0".parse().unwrap()).unwrap());
+        assert!(!store.version_exists(&"1.2.0".parse().unwrap()).unwrap());
+    }
+
+    #[test]
+    fn replace_reorders_adds_and_removes() {
+        let (_d, store) = temp_store();
+        insert(&store, "g1", &contract("1.0.0", &["A-1", "B-2"]));
+        let next = contract("1.0.0", &["C-3", "A-1"]);
+        store.replace_contract("g1", &next, "t", "h2").unwrap();
+        let g = store.generation_by_id("g1").unwrap().unwrap();
+        assert_eq!(g.contract, next);
+        assert_eq!(g.content_hash, next.content_hash());
+    }
+}

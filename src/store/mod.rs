@@ -1,0 +1,222 @@
+//! The local SQLite store (`.gryt/gryt.db`): the only place with SQL for it. [`Store`] owns
+//! the connection, runs the embedded refinery migrations, refuses databases written by a
+//! newer gryt, and converts rows ↔ domain values. Every multi-step mutation runs inside
+//! [`Store::tx`], so it is applied whole or not at all.
+
+mod audit;
+mod evolutions;
+mod generations;
+mod runs;
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use audit::AuditEvent;
+pub use evolutions::{Evolution, NewEvolution};
+pub use generations::{Generation, GenerationSummary, NewGeneration};
+pub use runs::{NewRun, PipelineRun, StepRecord};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] refinery::Error),
+    #[error(
+        "{path} was written by a newer gryt (schema {found}; this gryt knows schema {known} at most)"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("{path} is not a gryt database: {reason}")]
+    NotADatabase { path: String, reason: String },
+    #[error("corrupt value in the database: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// Highest migration version embedded in this binary.
+fn latest_schema() -> i64 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let shown = path.display().to_string();
+        let mut conn = Connection::open(path)?;
+        let not_db = |e: rusqlite::Error| StoreError::NotADatabase {
+            path: shown.clone(),
+            reason: e.to_string(),
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(not_db)?;
+        let latest = latest_schema();
+        if version > latest {
+            return Err(StoreError::TooNew {
+                path: shown,
+                found: version,
+                known: latest,
+            });
+        }
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(not_db)?;
+        if mode != "wal" {
+            conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+        if version < latest {
+            embedded::migrations::runner().run(&mut conn)?;
+            conn.execute_batch(&format!("PRAGMA user_version = {latest}"))?;
+        }
+        Ok(Store { conn })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction: committed if it returns `Ok`, rolled back
+    /// otherwise (also on panic, since the connection drops with the transaction open).
+    pub fn tx<T, E>(&self, f: impl FnOnce(&Store) -> std::result::Result<T, E>) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from)?;
+        match f(self) {
+            Ok(value) => {
+                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(StoreError::from(e).into());
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    pub fn local_state(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM local_state WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn set_local_state(&self, key: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(v) => self.conn.execute(
+                "INSERT INTO local_state (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, v],
+            )?,
+            None => self
+                .conn
+                .execute("DELETE FROM local_state WHERE key = ?1", [key])?,
+        };
+        Ok(())
+    }
+
+    /// A number that grows with every recorded state change; mixed into seeded randomness
+    /// so that repeated commands under a fixed test seed still draw fresh ids.
+    pub fn change_counter(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM audit_events", [], |r| {
+                r.get(0)
+            })?;
+        Ok(n as u64)
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        Box::new(StoreError::Corrupt(format!("{what} `{value}`"))),
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("gryt.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn migrates_once_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gryt.db");
+        Store::open(&path).unwrap();
+        let store = Store::open(&path).unwrap();
+        let v: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, latest_schema());
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gryt.db");
+        Store::open(&path)
+            .unwrap()
+            .conn
+            .execute_batch("PRAGMA user_version = 999")
+            .unwrap();
+        match Store::open(&path) {
+            Err(StoreError::TooNew { found: 999, .. }) => {}
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("opened a newer database"),
+        }
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gryt.db");
+        std::fs::write(&path, b"this is not sqlite at all, not even close........").unwrap();
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::NotADatabase { .. })
+        ));
+    }
+
+    #[test]
+    fn tx_rolls_back_on_error() {
+        let (_dir, store) = temp_store();
+        let r: std::result::Result<(), StoreError> = store.tx(|s| {
+            s.set_local_state("k", Some("v"))?;
+            Err(StoreError::Corrupt("boom".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(store.local_state("k").unwrap(), None);
+    }
+}
