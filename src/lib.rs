@@ -6,6 +6,9 @@
 //! `domain`); `ops` → (`workspace`, `store`, `contract`, `pipeline`, `domain`). `domain` does
 //! no I/O.
 
+pub mod api;
 pub mod contract;
 pub mod domain;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
