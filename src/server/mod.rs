@@ -104,6 +104,7 @@ pub fn run_serve(opts: ServeOptions) -> Result<(), ServerError> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let storage = open_storage(&opts.data_dir)?;
     let state = AppState::new(storage, opts.config());

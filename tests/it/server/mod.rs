@@ -10,4 +10,5 @@ mod promote;
 mod push;
 mod races;
 mod restart;
+mod serve;
 mod teams;
