@@ -8,7 +8,8 @@
 //! 2. Serving the changes feed for 110,000 records (10k generations + 100k evolutions) in
 //!    pages of 1000: records/s.
 //!
-//! Environment: GRYT_BENCH_SECS (default 5) per push scenario, GRYT_BENCH_CLIENTS (64).
+//! Environment: GRYT_BENCH_SECS (default 5) per push scenario, GRYT_BENCH_CLIENTS (64),
+//! GRYT_BENCH_ONLY (`push` or `paging`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
@@ -346,12 +347,17 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
-    push_scenario(
-        "push, one shared project (contended CAS)",
-        clients,
-        true,
-        secs,
-    );
-    push_scenario("push, one project per client", clients, false, secs);
-    paging_scenario();
+    let only = std::env::var("GRYT_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "push" {
+        push_scenario(
+            "push, one shared project (contended CAS)",
+            clients,
+            true,
+            secs,
+        );
+        push_scenario("push, one project per client", clients, false, secs);
+    }
+    if only.is_empty() || only == "paging" {
+        paging_scenario();
+    }
 }

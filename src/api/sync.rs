@@ -56,7 +56,12 @@ impl PushRecord {
 
     /// The typed record, checked by the domain deserializers (not yet by [`Record::validate`]).
     pub fn decode(&self) -> Result<Record, serde_json::Error> {
-        let r = self.record.clone();
+        self.clone().into_record()
+    }
+
+    /// Like [`PushRecord::decode`], without copying the JSON.
+    pub fn into_record(self) -> Result<Record, serde_json::Error> {
+        let r = self.record;
         Ok(match self.kind {
             RecordKind::Generation => Record::Generation(serde_json::from_value(r)?),
             RecordKind::Evolution => Record::Evolution(serde_json::from_value(r)?),

@@ -91,6 +91,16 @@ impl From<ServiceError> for ServerError {
     }
 }
 
+/// The default `--data` directory: `$XDG_DATA_HOME/gryt/server`, else
+/// `~/.local/share/gryt/server`; `None` without a home directory.
+pub fn default_data_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(base.join("gryt").join("server"))
+}
+
 /// Opens the storage of a data directory (creating and migrating it).
 pub fn open_storage(data_dir: &Path) -> Result<Arc<dyn Storage>, ServerError> {
     Ok(Arc::new(SqliteStorage::open(data_dir)?))

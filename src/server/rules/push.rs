@@ -2,7 +2,7 @@
 //! generations first, then evolutions, then pipeline runs (so a push may create a generation
 //! and its evolutions together); each accepted write takes the next project seq.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -59,24 +59,26 @@ pub fn decode_push(req: PushRequest, body: &[u8]) -> Result<DecodedPush, Service
     }
     let mut seen = HashSet::new();
     let mut records = Vec::with_capacity(req.records.len());
-    for (i, pr) in req.records.iter().enumerate() {
+    let base_seq = req.base_seq;
+    for (i, pr) in req.records.into_iter().enumerate() {
+        let (kind, base_revision) = (pr.kind, pr.base_revision);
         let record = pr
-            .decode()
-            .map_err(|e| invalid_record(i, pr.kind, None, "record", &e.to_string()))?;
+            .into_record()
+            .map_err(|e| invalid_record(i, kind, None, "record", &e.to_string()))?;
         let id = record.id();
         record
             .validate()
-            .map_err(|p| invalid_record(i, pr.kind, Some(id), &p.field, &p.reason))?;
+            .map_err(|p| invalid_record(i, kind, Some(id), &p.field, &p.reason))?;
         if !seen.insert(id) {
             return Err(invalid_record(
                 i,
-                pr.kind,
+                kind,
                 Some(id),
                 "id",
                 "the same record appears twice in one push",
             ));
         }
-        records.push((i, pr.base_revision, record));
+        records.push((i, base_revision, record));
     }
     let rank = |r: &Record| match r {
         Record::Generation(_) => 0,
@@ -85,7 +87,7 @@ pub fn decode_push(req: PushRequest, body: &[u8]) -> Result<DecodedPush, Service
     };
     records.sort_by_key(|(i, _, r)| (rank(r), *i));
     Ok(DecodedPush {
-        base_seq: req.base_seq,
+        base_seq,
         idempotency_key: key.to_string(),
         request_hash: hex(&Sha256::digest(body)),
         records,
@@ -126,7 +128,12 @@ pub fn push(
             serde_json::json!({"head": head, "base_seq": req.base_seq}),
         ));
     }
-    let mut ctx = Ctx { tx, actor, head };
+    let mut ctx = Ctx {
+        tx,
+        actor,
+        head,
+        generations: HashMap::new(),
+    };
     let mut results = Vec::with_capacity(req.records.len());
     for (index, base_revision, record) in &req.records {
         let result = match record {
@@ -166,6 +173,8 @@ struct Ctx<'a> {
     tx: &'a mut dyn ProjectTx,
     actor: &'a Actor,
     head: u64,
+    /// Generations read or written by this push, so evolutions do not re-read them.
+    generations: HashMap<Uuid, GenerationRecord>,
 }
 
 fn stale(kind: RecordKind, id: Uuid, base: Option<u64>, current: u64) -> ServiceError {
@@ -321,6 +330,7 @@ impl Ctx<'_> {
         }
         next.seq = self.next_seq();
         self.tx.put(&Record::Generation(next.clone()))?;
+        self.generations.insert(next.id, next.clone());
         Ok(PushResult {
             kind,
             id: next.id,
@@ -369,8 +379,14 @@ impl Ctx<'_> {
         index: usize,
         e: &EvolutionRecord,
     ) -> Result<GenerationRecord, ServiceError> {
+        if let Some(g) = self.generations.get(&e.generation_id) {
+            return Ok(g.clone());
+        }
         match self.tx.get(e.generation_id)? {
-            Some(Record::Generation(g)) => Ok(g),
+            Some(Record::Generation(g)) => {
+                self.generations.insert(g.id, g.clone());
+                Ok(g)
+            }
             _ => Err(invalid_record(
                 index,
                 RecordKind::Evolution,

@@ -91,7 +91,10 @@ CREATE TABLE idempotency (
 );
 "#];
 
-const READERS: usize = 8;
+const READERS: usize = 32;
+
+/// Days a push answer is kept for idempotent replays (pruned when the storage opens).
+pub const IDEMPOTENCY_RETENTION_DAYS: i64 = 30;
 
 pub struct SqliteStorage {
     path: PathBuf,
@@ -173,6 +176,12 @@ impl SqliteStorage {
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
         }
+        // Stored push answers only matter for retries; keep a month of them.
+        let cutoff = crate::server::auth::format_time(
+            time::OffsetDateTime::now_utc() - time::Duration::days(IDEMPOTENCY_RETENTION_DAYS),
+        );
+        conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [cutoff])
+            .map_err(backend)?;
         Ok(SqliteStorage {
             path,
             writer: Mutex::new(conn),
@@ -636,25 +645,18 @@ impl ProjectTx for SqliteTx<'_> {
     }
 
     fn rc_usage(&mut self, generation_id: Uuid, rc: u32) -> Result<(Option<Uuid>, Option<u32>)> {
-        let gid = generation_id.to_string();
-        let holder: Option<String> = self
+        let (holder, max): (Option<String>, Option<i64>) = self
             .conn
-            .query_row(
-                "SELECT id FROM records
-                 WHERE project_id = ?1 AND kind = 'evolution' AND generation_id = ?2 AND rc = ?3",
-                params![self.project_id, gid, i64::from(rc)],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(backend)?;
-        let max: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT MAX(rc) FROM records
+            .prepare_cached(
+                "SELECT MAX(CASE WHEN rc = ?3 THEN id END), MAX(rc) FROM records
                  WHERE project_id = ?1 AND kind = 'evolution' AND generation_id = ?2",
-                params![self.project_id, gid],
-                |r| r.get(0),
             )
+            .and_then(|mut st| {
+                st.query_row(
+                    params![self.project_id, generation_id.to_string(), i64::from(rc)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+            })
             .map_err(backend)?;
         let holder = holder
             .map(|h| Uuid::parse_str(&h).map_err(|_| StorageError::Corrupt(format!("id {h}"))))
@@ -665,11 +667,10 @@ impl ProjectTx for SqliteTx<'_> {
     fn evolution_by_code_name(&mut self, code_name: &str) -> Result<Option<Uuid>> {
         let id: Option<String> = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT id FROM records WHERE project_id = ?1 AND kind = 'evolution' AND code_name = ?2",
-                params![self.project_id, code_name],
-                |r| r.get(0),
             )
+            .and_then(|mut st| st.query_row(params![self.project_id, code_name], |r| r.get(0)))
             .optional()
             .map_err(backend)?;
         id.map(|h| Uuid::parse_str(&h).map_err(|_| StorageError::Corrupt(format!("id {h}"))))

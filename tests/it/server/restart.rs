@@ -162,7 +162,10 @@ fn killed_mid_push_leaves_all_or_nothing() {
         !accepted.is_empty(),
         "some pushes went through before the kill"
     );
-    eprintln!("{} pushes of {BATCH} records accepted before SIGKILL", accepted.len());
+    eprintln!(
+        "{} pushes of {BATCH} records accepted before SIGKILL",
+        accepted.len()
+    );
 
     let s = TestServer::start_in(&data, ServerConfig::default());
     let ann = s.client().login("ann");
