@@ -116,7 +116,9 @@ impl FromRequestParts<AppState> for Auth {
         let secret = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| {

@@ -75,3 +75,6 @@ pub(crate) fn behind(head: u64, base_seq: u64) -> ServiceError {
 pub(crate) fn details<T: Serialize>(value: T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

@@ -208,11 +208,14 @@ impl SqliteStorage {
         out
     }
 
+    /// The writer connection. A panic while it was held rolled its transaction back (the
+    /// transaction is dropped), so a poisoned lock still guards a consistent connection.
+    fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let conn = self
-            .writer
-            .lock()
-            .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
+        let conn = self.writer();
         f(&conn).map_err(backend)
     }
 }
@@ -362,10 +365,7 @@ impl Storage for SqliteStorage {
             name: name.to_string(),
             created_at: now.to_string(),
         };
-        let mut conn = self
-            .writer
-            .lock()
-            .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
+        let mut conn = self.writer();
         let tx = conn.transaction().map_err(backend)?;
         match tx.execute(
             "INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3)",
@@ -451,10 +451,7 @@ impl Storage for SqliteStorage {
             head: 0,
             created_at: now.to_string(),
         };
-        let conn = self
-            .writer
-            .lock()
-            .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
+        let conn = self.writer();
         match conn.execute(
             "INSERT INTO projects (id, team_id, name, head, created_at) VALUES (?1, ?2, ?3, 0, ?4)",
             params![project.id, team.id, project.name, project.created_at],
@@ -552,10 +549,7 @@ impl Storage for SqliteStorage {
         project_id: &str,
         f: &mut dyn FnMut(&mut dyn ProjectTx) -> std::result::Result<(), ServiceError>,
     ) -> std::result::Result<(), ServiceError> {
-        let mut conn = self
-            .writer
-            .lock()
-            .map_err(|_| StorageError::Backend("writer lock poisoned".into()))?;
+        let mut conn = self.writer();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
