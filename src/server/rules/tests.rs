@@ -107,16 +107,19 @@ impl Fixture {
     }
 }
 
+/// (who, base_seq, records with base revisions, expected head or code)
+type Case<'a> = (
+    &'a Actor,
+    u64,
+    Vec<(Option<u64>, Record)>,
+    Result<u64, ErrorCode>,
+);
+
 #[test]
 fn push_decisions() {
     let f = fixture();
     assert_eq!(f.push(&f.ann, 0, &[(None, generation(1, "1.0.0"))]), Ok(1));
-    let cases: Vec<(
-        &Actor,
-        u64,
-        Vec<(Option<u64>, Record)>,
-        Result<u64, ErrorCode>,
-    )> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             &f.ann,
             0,
