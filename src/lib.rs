@@ -6,6 +6,10 @@
 //! `domain`); `ops` → (`workspace`, `store`, `contract`, `pipeline`, `domain`). `domain` does
 //! no I/O.
 
+pub mod clock;
 pub mod contract;
 pub mod domain;
+pub mod git;
+pub mod pipeline;
 pub mod store;
+pub mod workspace;

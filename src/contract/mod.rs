@@ -78,7 +78,9 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<String> {
         )));
     }
     if bytes.contains(&0) {
-        return Err(invalid("the file contains NUL bytes; it is not text".into()));
+        return Err(invalid(
+            "the file contains NUL bytes; it is not text".into(),
+        ));
     }
     String::from_utf8(bytes).map_err(|e| {
         invalid(format!(
@@ -126,7 +128,10 @@ pub fn parse(text: &str) -> std::result::Result<(Contract, usize), Vec<Problem>>
     let mut version = None;
     let mut version_line = root.line;
     match root.get("version") {
-        None => problems.push(Problem::at(root.line, "missing `version` (e.g. version: v1.2.0)")),
+        None => problems.push(Problem::at(
+            root.line,
+            "missing `version` (e.g. version: v1.2.0)",
+        )),
         Some(n) => {
             version_line = n.line;
             match n.as_text("version") {
@@ -139,7 +144,13 @@ pub fn parse(text: &str) -> std::result::Result<(Contract, usize), Vec<Problem>>
         }
     }
 
-    let description = optional_text(&root, "description", "", MAX_DESCRIPTION_CHARS, &mut problems);
+    let description = optional_text(
+        &root,
+        "description",
+        "",
+        MAX_DESCRIPTION_CHARS,
+        &mut problems,
+    );
     let pipeline_template = optional_pipeline(&root, "pipeline_template", "", &mut problems);
 
     let mut changes = Vec::new();
@@ -240,7 +251,13 @@ fn parse_change(i: usize, item: &Node, problems: &mut Vec<Problem>) -> Option<Ch
             .map_err(|p| problems.push(p))
             .ok()
     });
-    let description = optional_text(&fields, "description", &what, MAX_DESCRIPTION_CHARS, problems);
+    let description = optional_text(
+        &fields,
+        "description",
+        &what,
+        MAX_DESCRIPTION_CHARS,
+        problems,
+    );
     let pipeline = optional_pipeline(&fields, "pipeline", &what, problems);
     if problems.len() != before {
         return None;
@@ -390,7 +407,10 @@ changes:
             ("- a\n- b\n", "must be a mapping"),
             ("version: 1.0.0\nchanges: nope\n", "must be a list"),
             ("version: [1]\nchanges: []\n", "version must be text"),
-            ("version: 1.0.0\nchanges:\n  - {type: add, id: A-1, title: [x]}\n", "title must be text"),
+            (
+                "version: 1.0.0\nchanges:\n  - {type: add, id: A-1, title: [x]}\n",
+                "title must be text",
+            ),
             ("version: 1.0.0\nchanges: []\n", "is empty"),
             ("version: 1.0.0\n", "missing `changes`"),
         ] {

@@ -37,7 +37,10 @@ pub struct Node {
 #[derive(Debug, Clone)]
 pub enum Kind {
     /// `plain` is false for quoted and block scalars: `"1"` is text, `1` may be a number.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -72,7 +75,10 @@ impl Node {
             Kind::Scalar { text, plain: true } => text.parse::<u64>().map_err(|_| {
                 Problem::at(
                     self.line,
-                    format!("{what} must be a whole number ≥ 0, found `{}`", text.escape_debug()),
+                    format!(
+                        "{what} must be a whole number ≥ 0, found `{}`",
+                        text.escape_debug()
+                    ),
                 )
             }),
             _ => Err(Problem::at(
@@ -116,7 +122,10 @@ impl Node {
                 continue;
             };
             if fields.entries.iter().any(|(seen, _)| seen == key) {
-                problems.push(Problem::at(k.line, format!("{what}: duplicate key `{key}`")));
+                problems.push(Problem::at(
+                    k.line,
+                    format!("{what}: duplicate key `{key}`"),
+                ));
                 continue;
             }
             if !known.contains(&key.as_str()) {
@@ -271,10 +280,25 @@ mod tests {
 
     #[test]
     fn refuses_aliases_and_multiple_documents() {
-        assert!(parse("a: &x [1]\nb: *x\n").unwrap_err().message.contains("aliases"));
-        assert!(parse("a: 1\n---\nb: 2\n").unwrap_err().message.contains("more than one"));
+        assert!(
+            parse("a: &x [1]\nb: *x\n")
+                .unwrap_err()
+                .message
+                .contains("aliases")
+        );
+        assert!(
+            parse("a: 1\n---\nb: 2\n")
+                .unwrap_err()
+                .message
+                .contains("more than one")
+        );
         assert_eq!(parse("").unwrap_err().message, "the file is empty");
-        assert!(parse("a: [1,\n").unwrap_err().message.starts_with("YAML syntax error"));
+        assert!(
+            parse("a: [1,\n")
+                .unwrap_err()
+                .message
+                .starts_with("YAML syntax error")
+        );
     }
 
     #[test]

@@ -103,7 +103,11 @@ mod tests {
             (&[("A-1", &[Pass])], None, &[true, true]),
             (&[("A-1", &[])], None, &[false, true]),
             (&[], None, &[false, true]),
-            (&[("A-1", &[Pass]), ("B-1", &[Pending])], None, &[false, true]),
+            (
+                &[("A-1", &[Pass]), ("B-1", &[Pending])],
+                None,
+                &[false, true],
+            ),
             // a failure after a pass blocks promotion
             (&[("A-1", &[Pass, Fail])], None, &[true, false]),
             // a pass after a failure clears it

@@ -114,9 +114,15 @@ mod tests {
 
     #[test]
     fn next_free_patch_skips_taken() {
-        let taken: Vec<Version> = ["1.0.1", "1.0.2"].iter().map(|v| v.parse().unwrap()).collect();
+        let taken: Vec<Version> = ["1.0.1", "1.0.2"]
+            .iter()
+            .map(|v| v.parse().unwrap())
+            .collect();
         let start: Version = "1.0.1".parse().unwrap();
-        assert_eq!(next_free_patch(&start, |v| taken.contains(v)).to_string(), "v1.0.3");
+        assert_eq!(
+            next_free_patch(&start, |v| taken.contains(v)).to_string(),
+            "v1.0.3"
+        );
         let free: Version = "2.0.0".parse().unwrap();
         assert_eq!(next_free_patch(&free, |v| taken.contains(v)), free);
     }

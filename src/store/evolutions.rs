@@ -93,9 +93,11 @@ impl Store {
     pub fn code_name_taken(&self, name: &str) -> Result<bool> {
         Ok(self
             .conn
-            .query_row("SELECT 1 FROM evolutions WHERE code_name = ?1", [name], |_| {
-                Ok(())
-            })
+            .query_row(
+                "SELECT 1 FROM evolutions WHERE code_name = ?1",
+                [name],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some())
     }
@@ -107,7 +109,10 @@ impl Store {
 
     pub fn evolution_by_code_name(&self, code_name: &str) -> Result<Option<Evolution>> {
         let sql = format!("{SELECT} WHERE e.code_name = ?1");
-        Ok(self.conn.query_row(&sql, [code_name], from_row).optional()?)
+        Ok(self
+            .conn
+            .query_row(&sql, [code_name], from_row)
+            .optional()?)
     }
 
     pub fn evolution_by_tag(&self, tag: &RcTag) -> Result<Option<Evolution>> {

@@ -236,7 +236,13 @@ impl Store {
     /// Replaces a generation's contract. Changes that disappeared are deleted (callers check
     /// first that none has evolutions; the foreign key refuses it anyway). A synced
     /// generation becomes pending.
-    pub fn replace_contract(&self, id: &str, contract: &Contract, now: &str, file_hash: &str) -> Result<()> {
+    pub fn replace_contract(
+        &self,
+        id: &str,
+        contract: &Contract,
+        now: &str,
+        file_hash: &str,
+    ) -> Result<()> {
         self.conn.execute(
             "UPDATE generations SET description = ?2, pipeline_template = ?3, content_hash = ?4,
                file_hash = ?5, updated_at = ?6,
@@ -276,7 +282,13 @@ impl Store {
         Ok(())
     }
 
-    pub fn rename_generation(&self, id: &str, to: &Contract, now: &str, file_hash: &str) -> Result<()> {
+    pub fn rename_generation(
+        &self,
+        id: &str,
+        to: &Contract,
+        now: &str,
+        file_hash: &str,
+    ) -> Result<()> {
         let v = &to.version;
         self.conn.execute(
             "UPDATE generations SET version = ?2, major = ?3, minor = ?4, patch = ?5,
@@ -357,7 +369,10 @@ mod tests {
         let (_d, store) = temp_store();
         insert(&store, "g1", &contract("1.0.0", &["A-1", "B-2"]));
         insert(&store, "g2", &contract("1.10.0", &["A-1"]));
-        let g = store.generation(&"v1.0.0".parse().unwrap()).unwrap().unwrap();
+        let g = store
+            .generation(&"v1.0.0".parse().unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(g.contract, contract("1.0.0", &["A-1", "B-2"]));
         assert_eq!(g.status, GenerationStatus::Draft);
         let list = store.list_generations().unwrap();

@@ -94,7 +94,10 @@ impl Store {
 
     /// Runs `f` in one IMMEDIATE transaction: committed if it returns `Ok`, rolled back
     /// otherwise (also on panic, since the connection drops with the transaction open).
-    pub fn tx<T, E>(&self, f: impl FnOnce(&Store) -> std::result::Result<T, E>) -> std::result::Result<T, E>
+    pub fn tx<T, E>(
+        &self,
+        f: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -142,11 +145,11 @@ impl Store {
     /// A number that grows with every recorded state change; mixed into seeded randomness
     /// so that repeated commands under a fixed test seed still draw fresh ids.
     pub fn change_counter(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM audit_events", [], |r| {
-                r.get(0)
-            })?;
+        let n: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM audit_events", [], |r| {
+                    r.get(0)
+                })?;
         Ok(n as u64)
     }
 }

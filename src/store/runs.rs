@@ -97,7 +97,14 @@ impl Store {
         Ok(())
     }
 
-    pub fn finish_run(&self, id: &str, status: &str, note: Option<&str>, now: &str, duration_ms: u64) -> Result<()> {
+    pub fn finish_run(
+        &self,
+        id: &str,
+        status: &str,
+        note: Option<&str>,
+        now: &str,
+        duration_ms: u64,
+    ) -> Result<()> {
         self.conn.execute(
             "UPDATE pipeline_runs SET status = ?2, note = ?3, finished_at = ?4, duration_ms = ?5,
                runner_pid = NULL WHERE id = ?1",
