@@ -6,10 +6,12 @@
 //! `domain`); `ops` → (`workspace`, `store`, `contract`, `pipeline`, `domain`). `domain` does
 //! no I/O.
 
+pub mod cli;
 pub mod clock;
 pub mod contract;
 pub mod domain;
 pub mod git;
+pub mod ops;
 pub mod pipeline;
 pub mod store;
 pub mod workspace;

@@ -35,7 +35,7 @@ pub fn generate(rng: &mut fastrand::Rng) -> String {
 
 /// Draws until `taken` says no; falls back to a numeric suffix after many collisions so the
 /// loop always ends.
-pub fn generate_unique(rng: &mut fastrand::Rng, taken: impl Fn(&str) -> bool) -> String {
+pub fn generate_unique(rng: &mut fastrand::Rng, mut taken: impl FnMut(&str) -> bool) -> String {
     for _ in 0..1000 {
         let name = generate(rng);
         if !taken(&name) {

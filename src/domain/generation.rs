@@ -74,7 +74,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// The first version at or after `start` (stepping patch) that `taken` does not hold.
-pub fn next_free_patch(start: &Version, taken: impl Fn(&Version) -> bool) -> Version {
+pub fn next_free_patch(start: &Version, mut taken: impl FnMut(&Version) -> bool) -> Version {
     let mut v = start.clone();
     while taken(&v) {
         v = v.next_patch();

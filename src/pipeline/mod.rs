@@ -310,7 +310,8 @@ fn parse_duration(n: &Node, what: &str) -> Result<Duration, Problem> {
     Ok(d)
 }
 
-/// The file `gryt pipeline new NAME` writes.
+/// The file `gryt pipeline new NAME` writes. Its placeholder step fails on purpose: a
+/// pipeline nobody filled in must never prove a change.
 pub fn template(name: &str) -> String {
     format!(
         "# Pipeline `{name}`: steps run in order in the repository root; the first failing step\n\
@@ -319,9 +320,7 @@ pub fn template(name: &str) -> String {
          env: {{}}\n\
          steps:\n  \
            - name: build\n    \
-             run: echo \"replace with your build, e.g. cargo build\"\n  \
-           - name: test\n    \
-             run: echo \"replace with your tests, e.g. cargo test\"\n    \
+             run: echo \"edit .gryt/pipelines/{name}.yaml: replace this step with your build and tests\" >&2; exit 1\n    \
              timeout: 30m\n"
     )
 }
@@ -353,7 +352,7 @@ mod tests {
 
     #[test]
     fn template_is_valid() {
-        assert_eq!(parse("x", &template("x")).unwrap().steps.len(), 2);
+        assert_eq!(parse("x", &template("x")).unwrap().steps.len(), 1);
     }
 
     #[test]

@@ -139,13 +139,15 @@ impl Store {
         )?)
     }
 
-    pub fn start_running(&self, id: &str, run_id: &str, pid: u32) -> Result<()> {
-        self.conn.execute(
+    /// Claims a pending evolution for a run; false when it is no longer pending (another
+    /// process got there first).
+    pub fn start_running(&self, id: &str, run_id: &str, pid: u32) -> Result<bool> {
+        let n = self.conn.execute(
             "UPDATE evolutions SET status = 'running', pipeline_run_id = ?2, runner_pid = ?3,
-               note = NULL WHERE id = ?1",
+               note = NULL WHERE id = ?1 AND status = 'pending'",
             params![id, run_id, pid],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 
     /// Records the decision. A synced evolution becomes pending (it has news to push).

@@ -103,12 +103,12 @@ impl Store {
         status: &str,
         note: Option<&str>,
         now: &str,
-        duration_ms: u64,
+        duration_ms: i64,
     ) -> Result<()> {
         self.conn.execute(
             "UPDATE pipeline_runs SET status = ?2, note = ?3, finished_at = ?4, duration_ms = ?5,
                runner_pid = NULL WHERE id = ?1",
-            params![id, status, note, now, duration_ms as i64],
+            params![id, status, note, now, duration_ms],
         )?;
         Ok(())
     }

@@ -17,7 +17,7 @@ pub const DB_FILE: &str = "gryt.db";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
-    #[error("not a gryt repository (or any parent up to /)")]
+    #[error("not a gryt repository (run gryt init)")]
     NotARepo,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -64,10 +64,7 @@ impl Workspace {
     }
 
     fn open(root: PathBuf) -> Result<Workspace> {
-        let config = Config {
-            global: ConfigFile::load(&config::global_path()?)?,
-            repo: Some(ConfigFile::load(&root.join(DIR).join("config"))?),
-        };
+        let config = load_config(Some(&root))?;
         let store = Store::open(&root.join(DIR).join(DB_FILE))?;
         let ws = Workspace {
             root,
@@ -143,15 +140,8 @@ impl Workspace {
 
     /// The acting user: `user.name` from config, else git's `user.name`, else the OS user.
     pub fn user(&self) -> &str {
-        self.user.get_or_init(|| {
-            self.config
-                .get("user.name")
-                .map(str::to_string)
-                .or_else(|| crate::git::user_name(&self.root))
-                .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-                .or_else(|| std::env::var("USERNAME").ok().filter(|u| !u.is_empty()))
-                .unwrap_or_else(|| "unknown".to_string())
-        })
+        self.user
+            .get_or_init(|| resolve_user(&self.config, Some(&self.root)))
     }
 
     /// Marks evolutions and runs whose process died as failed, so nothing stays `running`
@@ -185,7 +175,29 @@ impl Workspace {
     }
 }
 
-fn find_root(start: &Path) -> Option<PathBuf> {
+/// `user.name` from config, else git's `user.name`, else the OS user, else "unknown".
+pub fn resolve_user(config: &Config, root: Option<&Path>) -> String {
+    config
+        .get("user.name")
+        .map(str::to_string)
+        .or_else(|| crate::git::user_name(root.unwrap_or(Path::new("."))))
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .or_else(|| std::env::var("USERNAME").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The global config and, inside a workspace, its repo config.
+pub fn load_config(root: Option<&Path>) -> Result<Config> {
+    Ok(Config {
+        global: ConfigFile::load(&config::global_path()?)?,
+        repo: root
+            .map(|r| ConfigFile::load(&r.join(DIR).join("config")))
+            .transpose()?,
+    })
+}
+
+/// The nearest directory at or above `start` that holds a gryt workspace.
+pub fn find_root(start: &Path) -> Option<PathBuf> {
     let start = start.canonicalize().ok()?;
     start
         .ancestors()
