@@ -320,7 +320,7 @@ pub fn template(name: &str) -> String {
          env: {{}}\n\
          steps:\n  \
            - name: build\n    \
-             run: echo \"edit .gryt/pipelines/{name}.yaml: replace this step with your build and tests\" >&2; exit 1\n    \
+             run: 'echo \"edit .gryt/pipelines/{name}.yaml - replace this step with your build and tests\" >&2; exit 1'\n    \
              timeout: 30m\n"
     )
 }
