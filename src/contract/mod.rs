@@ -98,17 +98,17 @@ pub fn load(path: &Path, expected: Option<&Version>) -> Result<Contract> {
         problems,
     };
     let (contract, version_line) = parse(&text).map_err(invalid)?;
-    if let Some(expected) = expected {
-        if &contract.version != expected {
-            return Err(invalid(vec![Problem::at(
-                version_line,
-                format!(
-                    "version {} does not match the generation {expected} (the file is {}); rename with `gryt generation rename`",
-                    contract.version,
-                    expected.file_name()
-                ),
-            )]));
-        }
+    if let Some(expected) = expected
+        && &contract.version != expected
+    {
+        return Err(invalid(vec![Problem::at(
+            version_line,
+            format!(
+                "version {} does not match the generation {expected} (the file is {}); rename with `gryt generation rename`",
+                contract.version,
+                expected.file_name()
+            ),
+        )]));
     }
     Ok(contract)
 }

@@ -99,7 +99,12 @@ mod tests {
 
     #[test]
     fn table() {
-        let cases: &[(&[(&str, &[EvolutionStatus])], Option<u32>, &[bool])] = &[
+        type Case<'a> = (
+            &'a [(&'a str, &'a [EvolutionStatus])],
+            Option<u32>,
+            &'a [bool],
+        );
+        let cases: &[Case<'_>] = &[
             (&[("A-1", &[Pass])], None, &[true, true]),
             (&[("A-1", &[])], None, &[false, true]),
             (&[], None, &[false, true]),

@@ -409,10 +409,10 @@ pub fn contract_files(ws: &Workspace) -> Result<Vec<(Version, std::path::PathBuf
         let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".yaml")) else {
             continue;
         };
-        if let Ok(v) = stem.parse::<Version>() {
-            if v.file_name() == name.to_string_lossy() {
-                files.push((v, entry.path()));
-            }
+        if let Ok(v) = stem.parse::<Version>()
+            && v.file_name() == name.to_string_lossy()
+        {
+            files.push((v, entry.path()));
         }
     }
     files.sort();

@@ -52,10 +52,8 @@ pub fn parse(name: &str, text: &str) -> Result<Pipeline, Vec<Problem>> {
     ) else {
         return Err(problems);
     };
-    if let Some(d) = root.get("description") {
-        if let Err(p) = d.as_text("description") {
-            problems.push(p);
-        }
+    if let Some(Err(p)) = root.get("description").map(|d| d.as_text("description")) {
+        problems.push(p);
     }
     let env = root
         .get("env")
