@@ -99,8 +99,8 @@ fn cmd_list(ui: &Ui, version: &Version) -> Result<(), CommandError> {
     let mut t = ui::table(&["tag", "code name", "change", "status", "owner", "started"]);
     for e in &list {
         let status = match &e.note {
-            Some(note) => format!("{} ({note})", paint_status(ui, e.status)),
-            None => paint_status(ui, e.status),
+            Some(note) => format!("{} ({note})", e.status),
+            None => e.status.to_string(),
         };
         t.add_row(vec![
             e.tag().to_string(),

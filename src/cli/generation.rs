@@ -1,7 +1,7 @@
 use clap::Subcommand;
 
 use super::error::CommandError;
-use super::ui::{self, BAD, DIM, GOOD, Ui};
+use super::ui::{self, BAD, GOOD, Ui};
 use super::{promote, version_arg, workspace};
 use crate::domain::{EvolutionStatus, Version};
 use crate::ops::generation::{self as ops, NewOptions, Target};
@@ -209,19 +209,11 @@ pub fn cmd_show(ui: &Ui, version: &Version) -> Result<(), CommandError> {
     let mut t = ui::table(&["id", "type", "title", "proven", "evolutions"]);
     for c in &d.changes {
         let evs = if c.evolutions.is_empty() {
-            ui.paint(DIM, "none")
+            "none".to_string()
         } else {
             c.evolutions
                 .iter()
-                .map(|e| {
-                    format!(
-                        "{} {} ({}, {})",
-                        e.tag,
-                        paint_status(ui, e.status),
-                        e.owner,
-                        e.code_name
-                    )
-                })
+                .map(|e| format!("{} {} ({}, {})", e.tag, e.status, e.owner, e.code_name))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -229,11 +221,7 @@ pub fn cmd_show(ui: &Ui, version: &Version) -> Result<(), CommandError> {
             c.id.clone(),
             c.kind.to_string(),
             c.title.clone(),
-            if c.proven {
-                ui.paint(GOOD, "yes")
-            } else {
-                ui.paint(BAD, "no")
-            },
+            if c.proven { "yes" } else { "no" }.to_string(),
             evs,
         ]);
     }

@@ -1,7 +1,7 @@
 use clap::Subcommand;
 
 use super::error::CommandError;
-use super::ui::{self, BAD, Ui};
+use super::ui::{self, Ui};
 use super::workspace;
 use crate::ops::pipelines as ops;
 
@@ -62,9 +62,7 @@ pub fn run(ui: &Ui, cmd: PipelineCommand) -> Result<(), CommandError> {
             for p in &list {
                 let steps = match (&p.steps, &p.error) {
                     (Some(n), _) => n.to_string(),
-                    (None, Some(e)) => {
-                        ui.paint(BAD, format!("invalid: {}", e.lines().next().unwrap_or("")))
-                    }
+                    (None, Some(e)) => format!("invalid: {}", e.lines().next().unwrap_or("")),
                     (None, None) => String::new(),
                 };
                 t.add_row(vec![p.name.clone(), steps]);

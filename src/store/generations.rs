@@ -202,13 +202,17 @@ impl Store {
     /// All generations with counts, newest version first.
     pub fn list_generations(&self) -> Result<Vec<GenerationSummary>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT g.version, g.status, g.sync_status, g.created_by, g.created_at, g.promoted_at,
+            "WITH ch AS (SELECT generation_id, COUNT(*) AS n FROM changes GROUP BY generation_id),
+                  ev AS (SELECT generation_id, COUNT(*) AS n,
+                           COUNT(DISTINCT CASE WHEN status = 'pass' THEN change_id END) AS proven
+                         FROM evolutions GROUP BY generation_id)
+             SELECT g.version, g.status, g.sync_status, g.created_by, g.created_at, g.promoted_at,
                     g.file_hash, g.content_hash,
-                    (SELECT COUNT(*) FROM changes c WHERE c.generation_id = g.id),
-                    (SELECT COUNT(DISTINCT e.change_id) FROM evolutions e
-                       WHERE e.generation_id = g.id AND e.status = 'pass'),
-                    (SELECT COUNT(*) FROM evolutions e WHERE e.generation_id = g.id)
-             FROM generations g ORDER BY g.major DESC, g.minor DESC, g.patch DESC",
+                    COALESCE(ch.n, 0), COALESCE(ev.proven, 0), COALESCE(ev.n, 0)
+             FROM generations g
+             LEFT JOIN ch ON ch.generation_id = g.id
+             LEFT JOIN ev ON ev.generation_id = g.id
+             ORDER BY g.major DESC, g.minor DESC, g.patch DESC",
         )?;
         let rows = stmt.query_map([], |r| {
             let version: String = r.get(0)?;
