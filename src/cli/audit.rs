@@ -62,16 +62,32 @@ pub fn cmd_audit(ui: &Ui, args: AuditArgs) -> Result<(), CommandError> {
                 ui.status("No audit events yet");
                 return Ok(());
             }
-            let mut t = ui::table(&["at", "actor", "action", "object"]);
+            let mut t = ui::table(&["at", "actor", "action", "object", "details"]);
             for e in &events {
                 t.add_row(vec![
                     e.at.clone(),
                     e.actor.clone(),
                     e.action.clone(),
                     e.object.clone(),
+                    details(&e.details),
                 ]);
             }
             ui.line(ui::render(&t))
         }
     }
+}
+
+/// `{"from": "v1.0.0", "status": "pass"}` → `from=v1.0.0 status=pass` (nulls left out).
+fn details(v: &serde_json::Value) -> String {
+    let Some(map) = v.as_object() else {
+        return v.to_string();
+    };
+    map.iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

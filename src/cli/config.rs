@@ -15,7 +15,7 @@ pub struct ConfigArgs {
     #[arg(required_unless_present = "list")]
     pub key: Option<String>,
     /// The new value
-    #[arg(conflicts_with_all = ["list", "unset"])]
+    #[arg(conflicts_with_all = ["list", "unset"], allow_hyphen_values = true)]
     pub value: Option<String>,
     /// Show every value that is set
     #[arg(short, long, conflicts_with_all = ["unset", "key"])]

@@ -88,7 +88,9 @@ impl From<OpError> for CommandError {
                 err.hint("upgrade gryt to open this repository")
             }
             OpError::Contract(_) => err.hint("fix the file, then run the command again"),
-            OpError::BadVersion(_) => CommandError { kind: ExitKind::Usage, ..err },
+            OpError::BadVersion(_) | OpError::BadPipelineName { .. } => {
+                CommandError { kind: ExitKind::Usage, ..err }
+            }
             OpError::GenerationNotFound(_) => err.hint("see the generations with `gryt generation list`"),
             OpError::VersionExists(v) => err.hint(suggest(&v)),
             OpError::ContractFileExists { version, .. } => {
@@ -131,6 +133,17 @@ impl From<OpError> for CommandError {
                 ))
             },
             OpError::RunningEvolutions { .. } => err.hint("wait for the runs to finish"),
+            OpError::HotfixBaseNotPromoted { version, .. } => err.hint(format!(
+                "a draft is still open for changes: add the fix to it (edit its contract, then \
+                 `gryt generation update {version}`)"
+            )),
+            OpError::Many(_) => err.hint("fix the files, then run the command again"),
+            OpError::Workspace(WorkspaceError::Store(crate::store::StoreError::NotADatabase {
+                ..
+            })) => err.hint(
+                "restore .gryt/gryt.db from a backup; or move it away, run `gryt init` and \
+                 `gryt generation update --all` to re-import the contract files",
+            ),
             _ => err,
         }
     }

@@ -3,7 +3,7 @@ use clap::Subcommand;
 use super::error::CommandError;
 use super::generation::paint_status;
 use super::ui::{self, Ui};
-use super::{run as run_cmd, version_arg, workspace};
+use super::{change_id_arg, pipeline_arg, run as run_cmd, version_arg, workspace};
 use crate::domain::Version;
 use crate::ops::evolution as ops;
 
@@ -22,8 +22,8 @@ pub struct StartArgs {
     #[arg(value_parser = version_arg)]
     pub version: Version,
     /// The change to prove, e.g. FEAT-001
-    #[arg(long, short)]
-    pub change: String,
+    #[arg(long, short, value_parser = change_id_arg)]
+    pub change: crate::domain::ChangeId,
 }
 
 /// List a generation's evolutions
@@ -46,7 +46,7 @@ pub struct ProveArgs {
     /// Code name or rc tag
     pub name: String,
     /// Pipeline to run (default: the change's, then the generation's template)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = pipeline_arg)]
     pub pipeline: Option<String>,
 }
 
@@ -61,7 +61,7 @@ pub fn run(ui: &Ui, cmd: EvolutionCommand) -> Result<(), CommandError> {
 
 fn cmd_start(ui: &Ui, args: StartArgs) -> Result<(), CommandError> {
     let ws = workspace()?;
-    let e = ops::start(&ws, &args.version, &args.change)?;
+    let e = ops::start(&ws, &args.version, args.change.as_str())?;
     if ui.json {
         return ui.json(&serde_json::json!({ "code_name": e.code_name, "tag": e.tag().to_string(), "status": e.status }));
     }
@@ -122,7 +122,7 @@ fn cmd_show(ui: &Ui, name: &str) -> Result<(), CommandError> {
     }
     let e = &d.evolution;
     let current = if d.current { " (current)" } else { "" };
-    ui.line(format!("Evolution {} ({}){current}", e.code_name, d.tag))?;
+    ui.line(format!("Evolution {} ({}){current}", e.code_name, e.tag))?;
     ui.line(format!("Change:    {} of {}", e.change_id, e.version))?;
     let note = e
         .note

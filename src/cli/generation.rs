@@ -28,7 +28,7 @@ pub struct NewArgs {
     #[arg(short, long)]
     pub description: Option<String>,
     /// Pipeline that proves its changes (.gryt/pipelines/NAME.yaml)
-    #[arg(short, long, value_name = "NAME")]
+    #[arg(short, long, value_name = "NAME", value_parser = super::pipeline_arg)]
     pub pipeline: Option<String>,
 }
 

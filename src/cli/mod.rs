@@ -128,6 +128,16 @@ fn workspace() -> Result<Workspace, CommandError> {
     Ok(Workspace::discover(&cwd)?)
 }
 
+/// clap value parser: a change id such as FEAT-001.
+fn change_id_arg(s: &str) -> Result<crate::domain::ChangeId, String> {
+    s.parse()
+}
+
+/// clap value parser: a pipeline name (also a file name).
+fn pipeline_arg(s: &str) -> Result<String, String> {
+    crate::domain::check_pipeline_name(s).map(|()| s.to_string())
+}
+
 /// clap value parser: `1.2.0` or `v1.2.0`.
 fn version_arg(s: &str) -> Result<Version, String> {
     s.parse::<Version>().map_err(|e| e.reason.to_string())

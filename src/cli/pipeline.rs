@@ -2,7 +2,7 @@ use clap::Subcommand;
 
 use super::error::CommandError;
 use super::ui::{self, Ui};
-use super::workspace;
+use super::{pipeline_arg, workspace};
 use crate::ops::pipelines as ops;
 
 /// Pipelines: .gryt/pipelines/NAME.yaml, the steps that prove a change
@@ -16,6 +16,7 @@ pub enum PipelineCommand {
 /// Create .gryt/pipelines/NAME.yaml from a template
 #[derive(Debug, clap::Args)]
 pub struct NewArgs {
+    #[arg(value_parser = pipeline_arg)]
     pub name: String,
 }
 

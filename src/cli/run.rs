@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::error::CommandError;
 use super::generation::paint_status;
 use super::ui::{BAD, BOLD, GOOD, Ui};
-use super::workspace;
+use super::{pipeline_arg, workspace};
 use crate::ops::run::{self as ops, RunOptions};
 use crate::pipeline::runner::Event;
 
@@ -15,6 +15,7 @@ use crate::pipeline::runner::Event;
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Pipeline to run (.gryt/pipelines/NAME.yaml)
+    #[arg(value_parser = pipeline_arg)]
     pub name: Option<String>,
 }
 

@@ -35,6 +35,24 @@ pub enum ContractError {
 
 pub type Result<T> = std::result::Result<T, ContractError>;
 
+impl ContractError {
+    /// The same error with its path shown relative to `root` (the workspace), as every other
+    /// message shows paths.
+    pub fn relative_to(self, root: &Path) -> Self {
+        let rel = |p: PathBuf| p.strip_prefix(root).map(Path::to_path_buf).unwrap_or(p);
+        match self {
+            ContractError::Io { path, source } => ContractError::Io {
+                path: rel(path),
+                source,
+            },
+            ContractError::Invalid { path, problems } => ContractError::Invalid {
+                path: rel(path),
+                problems,
+            },
+        }
+    }
+}
+
 /// Renders problems as `path:line: message`, one per line.
 struct Invalid<'a> {
     path: &'a Path,
@@ -298,9 +316,12 @@ fn optional_pipeline(
     let n = fields.get(key)?;
     let label = qualified(owner, key);
     let result = n.as_text(&label).and_then(|t| {
-        check_pipeline_name(t)
-            .map(|()| t.to_string())
-            .map_err(|e| Problem::at(n.line, format!("{label}: {e}")))
+        check_pipeline_name(t).map(|()| t.to_string()).map_err(|e| {
+            Problem::at(
+                n.line,
+                format!("{label}: invalid pipeline name `{}`: {e}", t.escape_debug()),
+            )
+        })
     });
     result.map_err(|p| problems.push(p)).ok()
 }

@@ -103,7 +103,6 @@ pub fn current(ws: &Workspace) -> Result<Option<Evolution>> {
 
 #[derive(Debug, serde::Serialize)]
 pub struct EvolutionDetail {
-    pub tag: String,
     #[serde(flatten)]
     pub evolution: Evolution,
     pub current: bool,
@@ -118,7 +117,6 @@ pub fn show(ws: &Workspace, name: &str) -> Result<EvolutionDetail> {
     };
     let current = ws.store.local_state(CURRENT_EVOLUTION)?.as_deref() == Some(e.id.as_str());
     Ok(EvolutionDetail {
-        tag: e.tag().to_string(),
         evolution: e,
         current,
         steps,

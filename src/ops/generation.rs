@@ -37,10 +37,7 @@ pub fn placeholder(opts: &NewOptions) -> Contract {
 /// Creates a draft generation: the DB row and its YAML file, both or neither.
 pub fn create(ws: &Workspace, contract: &Contract) -> Result<Generation> {
     if let Some(d) = &contract.pipeline_template {
-        crate::domain::check_pipeline_name(d).map_err(|reason| OpError::Invalid {
-            what: "pipeline name",
-            reason,
-        })?;
+        super::check_pipeline_name(d)?;
     }
     crate::domain::change::check_text("description", &contract.description, 10_000).map_err(
         |reason| OpError::Invalid {
@@ -331,7 +328,7 @@ fn combine(mut errors: Vec<OpError>) -> Option<OpError> {
 }
 
 fn plan_one(ws: &Workspace, version: &Version, path: &std::path::Path) -> Result<Plan> {
-    let contract = contract::load(path, Some(version))?;
+    let contract = contract::load(path, Some(version)).map_err(|e| e.relative_to(&ws.root))?;
     let file_hash = file_hash(path)
         .map_err(io("read", path))?
         .unwrap_or_default();

@@ -102,6 +102,13 @@ pub enum OpError {
     RunningEvolutions { version: Version, list: String },
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Many(Vec<OpError>),
+    #[error("{version} is {status}: a hotfix starts from a promoted generation")]
+    HotfixBaseNotPromoted {
+        version: Version,
+        status: &'static str,
+    },
+    #[error("invalid pipeline name `{name}`: {reason}")]
+    BadPipelineName { name: String, reason: String },
     #[error("invalid {what}: {reason}")]
     Invalid { what: &'static str, reason: String },
     #[error("cannot {action} {}: {source}", path.display())]
@@ -125,6 +132,13 @@ pub(crate) fn io(
         path,
         source,
     }
+}
+
+pub(crate) fn check_pipeline_name(name: &str) -> Result<()> {
+    crate::domain::check_pipeline_name(name).map_err(|reason| OpError::BadPipelineName {
+        name: name.escape_debug().to_string(),
+        reason,
+    })
 }
 
 /// Parses a user-typed version into the domain type.

@@ -1,16 +1,12 @@
 //! Pipeline files: create from the template, list, load by name.
 
 use super::{OpError, Result, io};
-use crate::domain::check_pipeline_name;
 use crate::pipeline::{self, Pipeline};
 use crate::store::PipelineRun;
 use crate::workspace::{Workspace, write_atomic};
 
 pub fn create(ws: &Workspace, name: &str) -> Result<std::path::PathBuf> {
-    check_pipeline_name(name).map_err(|reason| OpError::Invalid {
-        what: "pipeline name",
-        reason,
-    })?;
+    super::check_pipeline_name(name)?;
     let path = ws.pipelines_dir().join(format!("{name}.yaml"));
     if path.exists() {
         return Err(OpError::PipelineExists(name.to_string()));
@@ -20,10 +16,7 @@ pub fn create(ws: &Workspace, name: &str) -> Result<std::path::PathBuf> {
 }
 
 pub fn load(ws: &Workspace, name: &str) -> Result<Pipeline> {
-    check_pipeline_name(name).map_err(|reason| OpError::Invalid {
-        what: "pipeline name",
-        reason,
-    })?;
+    super::check_pipeline_name(name)?;
     let path = ws.pipelines_dir().join(format!("{name}.yaml"));
     if !path.is_file() {
         return Err(OpError::PipelineNotFound {
@@ -31,7 +24,7 @@ pub fn load(ws: &Workspace, name: &str) -> Result<Pipeline> {
             path: ws.display_path(&path),
         });
     }
-    Ok(pipeline::load(&path, name)?)
+    pipeline::load(&path, name).map_err(|e| e.relative_to(&ws.root).into())
 }
 
 /// Pipeline names found on disk, sorted.
@@ -46,7 +39,7 @@ pub fn names(ws: &Workspace) -> Result<Vec<String>> {
                     .strip_suffix(".yaml")
                     .map(str::to_string)
             })
-            .filter(|n| check_pipeline_name(n).is_ok())
+            .filter(|n| crate::domain::check_pipeline_name(n).is_ok())
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io("read", &dir)(e)),

@@ -166,12 +166,9 @@ pub struct HotfixOptions {
 pub fn hotfix(ws: &Workspace, opts: &HotfixOptions) -> Result<Generation> {
     let base = get(ws, &opts.base)?;
     if base.status != GenerationStatus::Promoted {
-        return Err(OpError::Invalid {
-            what: "hotfix base",
-            reason: format!(
-                "{} is {}; a hotfix starts from a promoted generation",
-                opts.base, base.status
-            ),
+        return Err(OpError::HotfixBaseNotPromoted {
+            version: opts.base.clone(),
+            status: base.status.as_str(),
         });
     }
     let id = opts.issue.parse().map_err(|reason| OpError::Invalid {

@@ -92,7 +92,7 @@ pub fn parse(name: &str, text: &str) -> Result<Pipeline, Vec<Problem>> {
 fn parse_step(i: usize, item: &Node, problems: &mut Vec<Problem>) -> Option<Step> {
     let what = format!("steps[{i}]");
     if let node::Kind::Scalar { .. } = &item.kind {
-        let run = item.as_text(&what).map_err(|p| problems.push(p)).ok()?;
+        let run = item.as_string(&what).map_err(|p| problems.push(p)).ok()?;
         return check_command(&what, run, item.line, problems).map(|run| Step {
             name: format!("step {}", i + 1),
             run,
@@ -134,7 +134,7 @@ fn parse_step(i: usize, item: &Node, problems: &mut Vec<Problem>) -> Option<Step
             ));
             None
         }
-        Some(n) => match n.as_text(&format!("{what}.run")) {
+        Some(n) => match n.as_string(&format!("{what}.run")) {
             Ok(t) => check_command(&what, t, n.line, problems),
             Err(p) => {
                 problems.push(p);

@@ -14,6 +14,8 @@ pub struct Evolution {
     pub version: Version,
     pub change_id: String,
     pub code_name: String,
+    /// `vX.Y.Z-rc.N`, derived from the version and `rc`.
+    pub tag: String,
     #[serde(skip)]
     pub rc: u32,
     pub owner: String,
@@ -60,6 +62,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
         version: version.parse().map_err(|_| corrupt("version", &version))?,
         change_id: r.get(3)?,
         code_name: r.get(4)?,
+        tag: format!("{version}-rc.{}", r.get::<_, u32>(5)?),
         rc: r.get(5)?,
         owner: r.get(6)?,
         status: EvolutionStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,

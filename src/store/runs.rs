@@ -115,7 +115,7 @@ impl Store {
 
     /// Runs, newest first.
     pub fn list_runs(&self, limit: usize) -> Result<Vec<PipelineRun>> {
-        let sql = format!("{SELECT} ORDER BY r.started_at DESC, r.id DESC LIMIT ?1");
+        let sql = format!("{SELECT} ORDER BY r.rowid DESC LIMIT ?1");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([limit as i64], run_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -106,7 +106,7 @@ impl Workspace {
                 .insert("execution_mode".to_string(), "local".to_string());
             file.save()?;
         }
-        Store::open(&dir.join(DB_FILE))?;
+        Store::create(&dir.join(DB_FILE))?;
         Ok(Init::Created(root))
     }
 

@@ -473,7 +473,6 @@ fn ctrl_c_marks_the_evolution_failed_interrupted() {
 }
 
 #[test]
-#[ignore = "bug: with GRYT_SEED, a run that decides no evolution writes no audit event, so the next run draws the same run id and dies on a UNIQUE constraint"]
 fn two_runs_without_an_evolution_in_a_row() {
     let env = with_contract();
     env.write_pipeline("ok", "true");
@@ -485,7 +484,6 @@ fn two_runs_without_an_evolution_in_a_row() {
 }
 
 #[test]
-#[ignore = "bug: with GRYT_SEED, `evolution prove` after a run without an evolution reuses that run's id: database error UNIQUE constraint failed: pipeline_runs.id"]
 fn prove_after_a_run_without_an_evolution() {
     let env = with_contract();
     env.write_pipeline("ok", "true");
@@ -500,7 +498,6 @@ fn prove_after_a_run_without_an_evolution() {
 }
 
 #[test]
-#[ignore = "bug: `pipeline runs` is ordered by (started_at, id); under a fixed clock (GRYT_NOW) the ids are random, so runs are not listed newest first"]
 fn pipeline_runs_are_newest_first_under_a_fixed_clock() {
     let env = with_contract();
     for name in ["one", "two", "three"] {
