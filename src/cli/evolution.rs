@@ -34,6 +34,7 @@ pub struct ListArgs {
 }
 
 /// Show an evolution by code name or rc tag, with the steps of the run that decided it
+/// (-v adds what each step printed)
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// Code name (brave-quiet-otter) or rc tag (v1.2.0-rc.3)
@@ -153,6 +154,19 @@ fn cmd_show(ui: &Ui, name: &str) -> Result<(), CommandError> {
             ]);
         }
         ui.line(ui::render(&t))?;
+        // -v: the recorded output of each step (the tail gryt keeps).
+        if ui.verbose > 0 {
+            for step in &d.steps {
+                for (stream, text) in [("stdout", &step.stdout), ("stderr", &step.stderr)] {
+                    if !text.is_empty() {
+                        ui.line(format!("\n--- {stream} of {}", step.name))?;
+                        ui.line(text.trim_end())?;
+                    }
+                }
+            }
+        } else {
+            ui.status("Add -v to see what each step printed");
+        }
     }
     Ok(())
 }
