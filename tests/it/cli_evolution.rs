@@ -3,37 +3,8 @@
 use crate::common::{Out, TestEnv};
 use crate::golden;
 
-/// Table columns after a `[DUR]` are padded by the real duration's width: make it fixed.
-fn stable(out: &Out) -> Out {
-    let fix = |s: &str| {
-        s.lines()
-            .map(|l| match l.split_once("[DUR]") {
-                Some((a, b)) => format!("{a}[DUR]  {}", b.trim_start()),
-                None => l.to_string(),
-            })
-            .map(|l| l + "\n")
-            .collect::<String>()
-    };
-    Out {
-        code: out.code,
-        stdout: fix(&out.stdout),
-        stderr: fix(&out.stderr),
-    }
-}
-
-/// A draft v1.2.0 with FEAT-1 and BUG-2, applied to the database.
 fn with_contract() -> TestEnv {
-    let env = TestEnv::init();
-    env.write_contract(
-        "v1.2.0",
-        &[
-            ("add", "FEAT-1", "Login"),
-            ("fix", "BUG-2", "Crash on start"),
-        ],
-        "",
-    );
-    env.run(&["generation", "update", "1.2.0"]).ok();
-    env
+    TestEnv::with_contract("")
 }
 
 fn start_json(env: &TestEnv, version: &str, change: &str) -> serde_json::Value {
@@ -241,7 +212,7 @@ fn show_by_code_name_and_by_rc_tag() {
     );
     env.run(&["run", "ok"]).ok();
     let done = env.run(&["evolution", "show", "v1.2.0-rc.1"]).ok();
-    golden!("evolution_show_decided", stable(&done));
+    golden!("evolution_show_decided", done.stable());
     assert_eq!(
         env.run(&["evolution", "show", code]).ok().stdout,
         done.stdout

@@ -5,19 +5,8 @@ use crate::golden;
 
 const CONTRACT: &str = ".gryt/generations/v1.2.0.yaml";
 
-/// A draft v1.2.0 with FEAT-1 and BUG-2, applied to the database.
 fn with_contract() -> TestEnv {
-    let env = TestEnv::init();
-    env.write_contract(
-        "v1.2.0",
-        &[
-            ("add", "FEAT-1", "Login"),
-            ("fix", "BUG-2", "Crash on start"),
-        ],
-        "description: First release\n",
-    );
-    env.run(&["generation", "update", "1.2.0"]).ok();
-    env
+    TestEnv::with_contract("description: First release\n")
 }
 
 /// Starts an evolution of `change` and returns its code name.

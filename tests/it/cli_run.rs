@@ -7,37 +7,8 @@ use std::time::{Duration, Instant};
 use crate::common::{Out, TestEnv};
 use crate::golden;
 
-/// Table columns after a `[DUR]` are padded by the real duration's width: make it fixed.
-fn stable(out: &Out) -> Out {
-    let fix = |s: &str| {
-        s.lines()
-            .map(|l| match l.split_once("[DUR]") {
-                Some((a, b)) => format!("{a}[DUR]  {}", b.trim_start()),
-                None => l.to_string(),
-            })
-            .map(|l| l + "\n")
-            .collect::<String>()
-    };
-    Out {
-        code: out.code,
-        stdout: fix(&out.stdout),
-        stderr: fix(&out.stderr),
-    }
-}
-
-/// A draft v1.2.0 with FEAT-1 and BUG-2, applied to the database.
 fn with_contract() -> TestEnv {
-    let env = TestEnv::init();
-    env.write_contract(
-        "v1.2.0",
-        &[
-            ("add", "FEAT-1", "Login"),
-            ("fix", "BUG-2", "Crash on start"),
-        ],
-        "",
-    );
-    env.run(&["generation", "update", "1.2.0"]).ok();
-    env
+    TestEnv::with_contract("")
 }
 
 /// Starts an evolution of `change` in v1.2.0 and returns its code name.
@@ -298,7 +269,7 @@ fn pipeline_new_list_and_runs() {
     start(&env, "FEAT-1");
     env.run(&["run", "ci"]).fails(1);
     let runs = env.run(&["pipeline", "runs"]).ok();
-    golden!("pipeline_runs", stable(&runs));
+    golden!("pipeline_runs", runs.stable());
     start(&env, "FEAT-1");
     env.run(&["run", "ok"]).ok();
     let j = env.run(&["pipeline", "runs", "--json"]).ok().json();

@@ -44,6 +44,24 @@ impl Out {
         self
     }
 
+    /// Table columns after a `[DUR]` are padded by the real duration's width: make it fixed.
+    pub fn stable(&self) -> Out {
+        let fix = |s: &str| {
+            s.lines()
+                .map(|l| match l.split_once("[DUR]") {
+                    Some((a, b)) => format!("{a}[DUR]  {}", b.trim_start()),
+                    None => l.to_string(),
+                })
+                .map(|l| l + "\n")
+                .collect::<String>()
+        };
+        Out {
+            code: self.code,
+            stdout: fix(&self.stdout),
+            stderr: fix(&self.stderr),
+        }
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.render()))
@@ -63,6 +81,22 @@ impl TestEnv {
     pub fn init() -> TestEnv {
         let env = Self::new();
         env.run(&["init"]).ok();
+        env
+    }
+
+    /// `init()` plus a draft v1.2.0 with FEAT-1 (add, "Login") and BUG-2 (fix, "Crash on
+    /// start"), applied to the database. `extra` is YAML inserted before `changes:`.
+    pub fn with_contract(extra: &str) -> TestEnv {
+        let env = Self::init();
+        env.write_contract(
+            "v1.2.0",
+            &[
+                ("add", "FEAT-1", "Login"),
+                ("fix", "BUG-2", "Crash on start"),
+            ],
+            extra,
+        );
+        env.run(&["generation", "update", "1.2.0"]).ok();
         env
     }
 
