@@ -1,6 +1,6 @@
 //! `gryt evolution start|list|show`.
 
-use crate::common::{Out, TestEnv};
+use crate::common::TestEnv;
 use crate::golden;
 
 fn with_contract() -> TestEnv {

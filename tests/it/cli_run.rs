@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{Out, TestEnv};
+use crate::common::TestEnv;
 use crate::golden;
 
 fn with_contract() -> TestEnv {
