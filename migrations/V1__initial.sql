@@ -88,7 +88,8 @@ CREATE TABLE evolutions (
     UNIQUE (generation_id, rc),
     FOREIGN KEY (generation_id, change_id) REFERENCES changes (generation_id, change_id)
 ) STRICT;
-CREATE INDEX evolutions_by_change ON evolutions (generation_id, change_id);
+-- Covers the per-generation counts of `generation list` and `status` without row lookups.
+CREATE INDEX evolutions_by_change ON evolutions (generation_id, change_id, status);
 CREATE INDEX evolutions_running ON evolutions (status) WHERE status = 'running';
 
 CREATE TABLE sync_metadata (

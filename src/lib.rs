@@ -7,8 +7,14 @@
 //! no I/O.
 
 pub mod api;
+pub mod cli;
+pub mod clock;
 pub mod contract;
 pub mod domain;
+pub mod git;
+pub mod ops;
+pub mod pipeline;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod store;
+pub mod workspace;

@@ -35,6 +35,24 @@ pub enum ContractError {
 
 pub type Result<T> = std::result::Result<T, ContractError>;
 
+impl ContractError {
+    /// The same error with its path shown relative to `root` (the workspace), as every other
+    /// message shows paths.
+    pub fn relative_to(self, root: &Path) -> Self {
+        let rel = |p: PathBuf| p.strip_prefix(root).map(Path::to_path_buf).unwrap_or(p);
+        match self {
+            ContractError::Io { path, source } => ContractError::Io {
+                path: rel(path),
+                source,
+            },
+            ContractError::Invalid { path, problems } => ContractError::Invalid {
+                path: rel(path),
+                problems,
+            },
+        }
+    }
+}
+
 /// Renders problems as `path:line: message`, one per line.
 struct Invalid<'a> {
     path: &'a Path,
@@ -78,7 +96,9 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<String> {
         )));
     }
     if bytes.contains(&0) {
-        return Err(invalid("the file contains NUL bytes; it is not text".into()));
+        return Err(invalid(
+            "the file contains NUL bytes; it is not text".into(),
+        ));
     }
     String::from_utf8(bytes).map_err(|e| {
         invalid(format!(
@@ -96,17 +116,17 @@ pub fn load(path: &Path, expected: Option<&Version>) -> Result<Contract> {
         problems,
     };
     let (contract, version_line) = parse(&text).map_err(invalid)?;
-    if let Some(expected) = expected {
-        if &contract.version != expected {
-            return Err(invalid(vec![Problem::at(
-                version_line,
-                format!(
-                    "version {} does not match the generation {expected} (the file is {}); rename with `gryt generation rename`",
-                    contract.version,
-                    expected.file_name()
-                ),
-            )]));
-        }
+    if let Some(expected) = expected
+        && &contract.version != expected
+    {
+        return Err(invalid(vec![Problem::at(
+            version_line,
+            format!(
+                "version {} does not match the generation {expected} (the file is {}); rename with `gryt generation rename`",
+                contract.version,
+                expected.file_name()
+            ),
+        )]));
     }
     Ok(contract)
 }
@@ -126,7 +146,10 @@ pub fn parse(text: &str) -> std::result::Result<(Contract, usize), Vec<Problem>>
     let mut version = None;
     let mut version_line = root.line;
     match root.get("version") {
-        None => problems.push(Problem::at(root.line, "missing `version` (e.g. version: v1.2.0)")),
+        None => problems.push(Problem::at(
+            root.line,
+            "missing `version` (e.g. version: v1.2.0)",
+        )),
         Some(n) => {
             version_line = n.line;
             match n.as_text("version") {
@@ -139,7 +162,13 @@ pub fn parse(text: &str) -> std::result::Result<(Contract, usize), Vec<Problem>>
         }
     }
 
-    let description = optional_text(&root, "description", "", MAX_DESCRIPTION_CHARS, &mut problems);
+    let description = optional_text(
+        &root,
+        "description",
+        "",
+        MAX_DESCRIPTION_CHARS,
+        &mut problems,
+    );
     let pipeline_template = optional_pipeline(&root, "pipeline_template", "", &mut problems);
 
     let mut changes = Vec::new();
@@ -240,7 +269,13 @@ fn parse_change(i: usize, item: &Node, problems: &mut Vec<Problem>) -> Option<Ch
             .map_err(|p| problems.push(p))
             .ok()
     });
-    let description = optional_text(&fields, "description", &what, MAX_DESCRIPTION_CHARS, problems);
+    let description = optional_text(
+        &fields,
+        "description",
+        &what,
+        MAX_DESCRIPTION_CHARS,
+        problems,
+    );
     let pipeline = optional_pipeline(&fields, "pipeline", &what, problems);
     if problems.len() != before {
         return None;
@@ -281,9 +316,12 @@ fn optional_pipeline(
     let n = fields.get(key)?;
     let label = qualified(owner, key);
     let result = n.as_text(&label).and_then(|t| {
-        check_pipeline_name(t)
-            .map(|()| t.to_string())
-            .map_err(|e| Problem::at(n.line, format!("{label}: {e}")))
+        check_pipeline_name(t).map(|()| t.to_string()).map_err(|e| {
+            Problem::at(
+                n.line,
+                format!("{label}: invalid pipeline name `{}`: {e}", t.escape_debug()),
+            )
+        })
     });
     result.map_err(|p| problems.push(p)).ok()
 }
@@ -390,7 +428,10 @@ changes:
             ("- a\n- b\n", "must be a mapping"),
             ("version: 1.0.0\nchanges: nope\n", "must be a list"),
             ("version: [1]\nchanges: []\n", "version must be text"),
-            ("version: 1.0.0\nchanges:\n  - {type: add, id: A-1, title: [x]}\n", "title must be text"),
+            (
+                "version: 1.0.0\nchanges:\n  - {type: add, id: A-1, title: [x]}\n",
+                "title must be text",
+            ),
             ("version: 1.0.0\nchanges: []\n", "is empty"),
             ("version: 1.0.0\n", "missing `changes`"),
         ] {

@@ -37,7 +37,10 @@ pub struct Node {
 #[derive(Debug, Clone)]
 pub enum Kind {
     /// `plain` is false for quoted and block scalars: `"1"` is text, `1` may be a number.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -67,12 +70,32 @@ impl Node {
         }
     }
 
+    /// A scalar that YAML reads as a string: quoted, or plain but not a number, boolean or
+    /// null. For values like shell commands, where `42` or `true` is almost surely a mistake.
+    pub fn as_string(&self, what: &str) -> Result<&str, Problem> {
+        let text = self.as_text(what)?;
+        if let Kind::Scalar { plain: true, .. } = &self.kind
+            && let Some(kind) = plain_non_string(text)
+        {
+            return Err(Problem::at(
+                self.line,
+                format!(
+                    "{what} must be a string, found {kind} `{text}` (quote it if you mean the text)"
+                ),
+            ));
+        }
+        Ok(text)
+    }
+
     pub fn as_u64(&self, what: &str) -> Result<u64, Problem> {
         match &self.kind {
             Kind::Scalar { text, plain: true } => text.parse::<u64>().map_err(|_| {
                 Problem::at(
                     self.line,
-                    format!("{what} must be a whole number ≥ 0, found `{}`", text.escape_debug()),
+                    format!(
+                        "{what} must be a whole number ≥ 0, found `{}`",
+                        text.escape_debug()
+                    ),
                 )
             }),
             _ => Err(Problem::at(
@@ -116,7 +139,10 @@ impl Node {
                 continue;
             };
             if fields.entries.iter().any(|(seen, _)| seen == key) {
-                problems.push(Problem::at(k.line, format!("{what}: duplicate key `{key}`")));
+                problems.push(Problem::at(
+                    k.line,
+                    format!("{what}: duplicate key `{key}`"),
+                ));
                 continue;
             }
             if !known.contains(&key.as_str()) {
@@ -133,6 +159,18 @@ impl Node {
             fields.entries.push((key.clone(), v));
         }
         Some(fields)
+    }
+}
+
+/// What a plain scalar resolves to in YAML 1.2 (core schema) when it is not a string.
+fn plain_non_string(text: &str) -> Option<&'static str> {
+    match text {
+        "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => Some("a boolean"),
+        ".inf" | "-.inf" | "+.inf" | ".nan" | ".NaN" | ".NAN" => Some("a number"),
+        _ if text.parse::<f64>().is_ok() || text.starts_with("0x") || text.starts_with("0o") => {
+            Some("a number")
+        }
+        _ => None,
     }
 }
 
@@ -271,10 +309,25 @@ mod tests {
 
     #[test]
     fn refuses_aliases_and_multiple_documents() {
-        assert!(parse("a: &x [1]\nb: *x\n").unwrap_err().message.contains("aliases"));
-        assert!(parse("a: 1\n---\nb: 2\n").unwrap_err().message.contains("more than one"));
+        assert!(
+            parse("a: &x [1]\nb: *x\n")
+                .unwrap_err()
+                .message
+                .contains("aliases")
+        );
+        assert!(
+            parse("a: 1\n---\nb: 2\n")
+                .unwrap_err()
+                .message
+                .contains("more than one")
+        );
         assert_eq!(parse("").unwrap_err().message, "the file is empty");
-        assert!(parse("a: [1,\n").unwrap_err().message.starts_with("YAML syntax error"));
+        assert!(
+            parse("a: [1,\n")
+                .unwrap_err()
+                .message
+                .starts_with("YAML syntax error")
+        );
     }
 
     #[test]
@@ -284,6 +337,14 @@ mod tests {
         doc.as_map("root", &["a"], &mut problems);
         let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn strings_exclude_numbers_and_booleans() {
+        let doc = parse("- 42\n- true\n- '42'\n- echo 1\n- 1.5\n- 0x1f\n").unwrap();
+        let items = doc.as_seq("x").unwrap();
+        let ok: Vec<bool> = items.iter().map(|n| n.as_string("x").is_ok()).collect();
+        assert_eq!(ok, [false, false, true, true, false, false]);
     }
 
     #[test]

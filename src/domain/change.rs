@@ -37,7 +37,9 @@ impl FromStr for ChangeType {
         ChangeType::ALL
             .into_iter()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown change type `{s}` (expected one of fix, refine, add, remove)"))
+            .ok_or_else(|| {
+                format!("unknown change type `{s}` (expected one of fix, refine, add, remove)")
+            })
     }
 }
 
@@ -89,7 +91,9 @@ impl FromStr for ChangeId {
 
 impl<'de> serde::Deserialize<'de> for ChangeId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -144,7 +148,10 @@ pub fn check_text(what: &str, text: &str, max_chars: usize) -> Result<(), String
 }
 
 fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}')
+    matches!(
+        c,
+        '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+    )
 }
 
 fn is_bidi_control(c: char) -> bool {
@@ -161,8 +168,20 @@ mod tests {
             assert!(good.parse::<ChangeId>().is_ok(), "{good}");
         }
         for bad in [
-            "", "feat-1", "FEAT", "FEAT-", "-1", "1FEAT-1", "FEAT_1", "FEAT-1a", "FE AT-1",
-            "FEAT-1-2", "ＦEAT-1", "FEAT‐1", "FEAT-١", "FEAT-001\n",
+            "",
+            "feat-1",
+            "FEAT",
+            "FEAT-",
+            "-1",
+            "1FEAT-1",
+            "FEAT_1",
+            "FEAT-1a",
+            "FE AT-1",
+            "FEAT-1-2",
+            "ＦEAT-1",
+            "FEAT‐1",
+            "FEAT-١",
+            "FEAT-001\n",
         ] {
             assert!(bad.parse::<ChangeId>().is_err(), "{bad:?}");
         }
@@ -189,7 +208,14 @@ mod tests {
     fn titles() {
         assert!(check_title("Add login").is_ok());
         assert!(check_title("Überarbeitung 日本").is_ok());
-        for bad in ["", "   ", "\u{200B}", "a\u{0007}b", "evil\u{202E}txt", "two\nlines"] {
+        for bad in [
+            "",
+            "   ",
+            "\u{200B}",
+            "a\u{0007}b",
+            "evil\u{202E}txt",
+            "two\nlines",
+        ] {
             assert!(check_title(bad).is_err(), "{bad:?}");
         }
         assert!(check_title(&"x".repeat(201)).is_err());

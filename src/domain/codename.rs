@@ -4,21 +4,21 @@
 const ADJECTIVES: &[&str] = &[
     "agile", "amber", "ancient", "autumn", "bold", "brave", "bright", "brisk", "calm", "clever",
     "cosmic", "crimson", "crisp", "daring", "dawn", "deep", "eager", "early", "electric",
-    "emerald", "fancy", "fierce", "frosty", "gentle", "gilded", "glad", "golden", "grand",
-    "happy", "hidden", "hollow", "humble", "icy", "jolly", "keen", "kind", "lively", "lucky",
-    "lunar", "mellow", "merry", "misty", "modest", "noble", "odd", "patient", "polar", "proud",
-    "quick", "quiet", "rapid", "rustic", "silent", "silver", "sleek", "snowy", "solar",
-    "steady", "swift", "tidy", "velvet", "vivid", "wild", "witty",
+    "emerald", "fancy", "fierce", "frosty", "gentle", "gilded", "glad", "golden", "grand", "happy",
+    "hidden", "hollow", "humble", "icy", "jolly", "keen", "kind", "lively", "lucky", "lunar",
+    "mellow", "merry", "misty", "modest", "noble", "odd", "patient", "polar", "proud", "quick",
+    "quiet", "rapid", "rustic", "silent", "silver", "sleek", "snowy", "solar", "steady", "swift",
+    "tidy", "velvet", "vivid", "wild", "witty",
 ];
 
 const NOUNS: &[&str] = &[
-    "badger", "beacon", "bison", "canyon", "cedar", "comet", "condor", "coral", "crane",
-    "delta", "dolphin", "ember", "falcon", "fjord", "forest", "fox", "glacier", "harbor",
-    "hawk", "heron", "island", "jaguar", "lagoon", "lantern", "lynx", "maple", "meadow",
-    "meteor", "moose", "nebula", "oak", "orbit", "otter", "owl", "panda", "pebble", "pine",
-    "prairie", "quartz", "raven", "reef", "river", "robin", "salmon", "sequoia", "sparrow",
-    "spruce", "summit", "thistle", "tiger", "tundra", "valley", "walrus", "willow", "wolf",
-    "yak", "zephyr", "aurora", "breeze", "cliff", "dune", "geyser", "marsh", "tern",
+    "badger", "beacon", "bison", "canyon", "cedar", "comet", "condor", "coral", "crane", "delta",
+    "dolphin", "ember", "falcon", "fjord", "forest", "fox", "glacier", "harbor", "hawk", "heron",
+    "island", "jaguar", "lagoon", "lantern", "lynx", "maple", "meadow", "meteor", "moose",
+    "nebula", "oak", "orbit", "otter", "owl", "panda", "pebble", "pine", "prairie", "quartz",
+    "raven", "reef", "river", "robin", "salmon", "sequoia", "sparrow", "spruce", "summit",
+    "thistle", "tiger", "tundra", "valley", "walrus", "willow", "wolf", "yak", "zephyr", "aurora",
+    "breeze", "cliff", "dune", "geyser", "marsh", "tern",
 ];
 
 /// One random code name. Callers retry while the name is taken; with 262,144 combinations a
@@ -35,7 +35,7 @@ pub fn generate(rng: &mut fastrand::Rng) -> String {
 
 /// Draws until `taken` says no; falls back to a numeric suffix after many collisions so the
 /// loop always ends.
-pub fn generate_unique(rng: &mut fastrand::Rng, taken: impl Fn(&str) -> bool) -> String {
+pub fn generate_unique(rng: &mut fastrand::Rng, mut taken: impl FnMut(&str) -> bool) -> String {
     for _ in 0..1000 {
         let name = generate(rng);
         if !taken(&name) {
@@ -53,9 +53,11 @@ pub fn generate_unique(rng: &mut fastrand::Rng, taken: impl Fn(&str) -> bool) ->
 pub fn looks_like(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     (3..=4).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 #[cfg(test)]

@@ -97,8 +97,19 @@ mod tests {
     fn rc_parse() {
         let t = RcTag::parse("v1.2.3-rc.7").unwrap();
         assert_eq!((t.version.to_string(), t.rc), ("v1.2.3".into(), 7));
-        assert_eq!(RcTag::parse("1.2.3-rc.7").unwrap().to_string(), "v1.2.3-rc.7");
-        for bad in ["v1.2.3", "v1.2.3-rc.", "v1.2.3-rc.0", "v1.2.3-rc.07", "v1.2-rc.1", "v1.2.3-rc.+1", "x-rc.1"] {
+        assert_eq!(
+            RcTag::parse("1.2.3-rc.7").unwrap().to_string(),
+            "v1.2.3-rc.7"
+        );
+        for bad in [
+            "v1.2.3",
+            "v1.2.3-rc.",
+            "v1.2.3-rc.0",
+            "v1.2.3-rc.07",
+            "v1.2-rc.1",
+            "v1.2.3-rc.+1",
+            "x-rc.1",
+        ] {
             assert!(RcTag::parse(bad).is_none(), "{bad}");
         }
     }

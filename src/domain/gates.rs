@@ -99,11 +99,20 @@ mod tests {
 
     #[test]
     fn table() {
-        let cases: &[(&[(&str, &[EvolutionStatus])], Option<u32>, &[bool])] = &[
+        type Case<'a> = (
+            &'a [(&'a str, &'a [EvolutionStatus])],
+            Option<u32>,
+            &'a [bool],
+        );
+        let cases: &[Case<'_>] = &[
             (&[("A-1", &[Pass])], None, &[true, true]),
             (&[("A-1", &[])], None, &[false, true]),
             (&[], None, &[false, true]),
-            (&[("A-1", &[Pass]), ("B-1", &[Pending])], None, &[false, true]),
+            (
+                &[("A-1", &[Pass]), ("B-1", &[Pending])],
+                None,
+                &[false, true],
+            ),
             // a failure after a pass blocks promotion
             (&[("A-1", &[Pass, Fail])], None, &[true, false]),
             // a pass after a failure clears it

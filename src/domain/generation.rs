@@ -65,16 +65,17 @@ impl Contract {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        write!(s, "{b:02x}").expect("writing to a String");
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
     }
     s
 }
 
 /// The first version at or after `start` (stepping patch) that `taken` does not hold.
-pub fn next_free_patch(start: &Version, taken: impl Fn(&Version) -> bool) -> Version {
+pub fn next_free_patch(start: &Version, mut taken: impl FnMut(&Version) -> bool) -> Version {
     let mut v = start.clone();
     while taken(&v) {
         v = v.next_patch();
@@ -114,9 +115,15 @@ mod tests {
 
     #[test]
     fn next_free_patch_skips_taken() {
-        let taken: Vec<Version> = ["1.0.1", "1.0.2"].iter().map(|v| v.parse().unwrap()).collect();
+        let taken: Vec<Version> = ["1.0.1", "1.0.2"]
+            .iter()
+            .map(|v| v.parse().unwrap())
+            .collect();
         let start: Version = "1.0.1".parse().unwrap();
-        assert_eq!(next_free_patch(&start, |v| taken.contains(v)).to_string(), "v1.0.3");
+        assert_eq!(
+            next_free_patch(&start, |v| taken.contains(v)).to_string(),
+            "v1.0.3"
+        );
         let free: Version = "2.0.0".parse().unwrap();
         assert_eq!(next_free_patch(&free, |v| taken.contains(v)), free);
     }

@@ -55,7 +55,8 @@ impl std::fmt::Display for SyncStatus {
     }
 }
 
-/// Pipeline names double as file names (`.gryt/pipelines/NAME.yaml`): ASCII letters, digits,
+/// Pipeline names double as file names. The error is the reason only; callers name the value.
+/// (`.gryt/pipelines/NAME.yaml`): ASCII letters, digits,
 /// `-`, `_` and `.`, starting with a letter or digit, at most 64 characters.
 pub fn check_pipeline_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -68,9 +69,9 @@ pub fn check_pipeline_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid pipeline name `{}`: use letters, digits, `-`, `_` and `.` (at most 64, starting with a letter or digit)",
-            name.escape_debug()
-        ))
+        Err(
+            "use letters, digits, `-`, `_` and `.` (at most 64, starting with a letter or digit)"
+                .to_string(),
+        )
     }
 }

@@ -104,7 +104,11 @@ mod tests {
             ("0.0.0", "v0.0.0"),
             ("v10.20.30", "v10.20.30"),
         ] {
-            assert_eq!(input.parse::<Version>().unwrap().to_string(), shown, "{input}");
+            assert_eq!(
+                input.parse::<Version>().unwrap().to_string(),
+                shown,
+                "{input}"
+            );
         }
         assert_eq!(
             "1.2.0".parse::<Version>().unwrap(),
@@ -115,9 +119,23 @@ mod tests {
     #[test]
     fn rejects_everything_else() {
         for bad in [
-            "", "v", "1.2", "v1.2.3.4", "latest", "1.2.x", "01.2.3", "1.2.3-rc.1",
-            "1.2.3+build", "V1.2.3", " 1.2.3", "1.2.3 ", "vv1.2.3", "1..3", "-1.2.3",
-            "99999999999999999999.0.0", "１.２.３",
+            "",
+            "v",
+            "1.2",
+            "v1.2.3.4",
+            "latest",
+            "1.2.x",
+            "01.2.3",
+            "1.2.3-rc.1",
+            "1.2.3+build",
+            "V1.2.3",
+            " 1.2.3",
+            "1.2.3 ",
+            "vv1.2.3",
+            "1..3",
+            "-1.2.3",
+            "99999999999999999999.0.0",
+            "１.２.３",
         ] {
             let err = bad.parse::<Version>().unwrap_err();
             assert_eq!(err.input, bad);

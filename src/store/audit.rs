@@ -43,7 +43,8 @@ impl Store {
                 actor: r.get(2)?,
                 action: r.get(3)?,
                 object: r.get(4)?,
-                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+                details: serde_json::from_str(&details)
+                    .unwrap_or(serde_json::Value::String(details)),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

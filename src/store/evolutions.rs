@@ -14,6 +14,8 @@ pub struct Evolution {
     pub version: Version,
     pub change_id: String,
     pub code_name: String,
+    /// `vX.Y.Z-rc.N`, derived from the version and `rc`.
+    pub tag: String,
     #[serde(skip)]
     pub rc: u32,
     pub owner: String,
@@ -60,6 +62,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
         version: version.parse().map_err(|_| corrupt("version", &version))?,
         change_id: r.get(3)?,
         code_name: r.get(4)?,
+        tag: format!("{version}-rc.{}", r.get::<_, u32>(5)?),
         rc: r.get(5)?,
         owner: r.get(6)?,
         status: EvolutionStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
@@ -93,9 +96,11 @@ impl Store {
     pub fn code_name_taken(&self, name: &str) -> Result<bool> {
         Ok(self
             .conn
-            .query_row("SELECT 1 FROM evolutions WHERE code_name = ?1", [name], |_| {
-                Ok(())
-            })
+            .query_row(
+                "SELECT 1 FROM evolutions WHERE code_name = ?1",
+                [name],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some())
     }
@@ -107,7 +112,10 @@ impl Store {
 
     pub fn evolution_by_code_name(&self, code_name: &str) -> Result<Option<Evolution>> {
         let sql = format!("{SELECT} WHERE e.code_name = ?1");
-        Ok(self.conn.query_row(&sql, [code_name], from_row).optional()?)
+        Ok(self
+            .conn
+            .query_row(&sql, [code_name], from_row)
+            .optional()?)
     }
 
     pub fn evolution_by_tag(&self, tag: &RcTag) -> Result<Option<Evolution>> {
@@ -134,13 +142,15 @@ impl Store {
         )?)
     }
 
-    pub fn start_running(&self, id: &str, run_id: &str, pid: u32) -> Result<()> {
-        self.conn.execute(
+    /// Claims a pending evolution for a run; false when it is no longer pending (another
+    /// process got there first).
+    pub fn start_running(&self, id: &str, run_id: &str, pid: u32) -> Result<bool> {
+        let n = self.conn.execute(
             "UPDATE evolutions SET status = 'running', pipeline_run_id = ?2, runner_pid = ?3,
-               note = NULL WHERE id = ?1",
+               note = NULL WHERE id = ?1 AND status = 'pending'",
             params![id, run_id, pid],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 
     /// Records the decision. A synced evolution becomes pending (it has news to push).

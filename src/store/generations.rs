@@ -202,13 +202,17 @@ impl Store {
     /// All generations with counts, newest version first.
     pub fn list_generations(&self) -> Result<Vec<GenerationSummary>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT g.version, g.status, g.sync_status, g.created_by, g.created_at, g.promoted_at,
+            "WITH ch AS (SELECT generation_id, COUNT(*) AS n FROM changes GROUP BY generation_id),
+                  ev AS (SELECT generation_id, COUNT(*) AS n,
+                           COUNT(DISTINCT CASE WHEN status = 'pass' THEN change_id END) AS proven
+                         FROM evolutions GROUP BY generation_id)
+             SELECT g.version, g.status, g.sync_status, g.created_by, g.created_at, g.promoted_at,
                     g.file_hash, g.content_hash,
-                    (SELECT COUNT(*) FROM changes c WHERE c.generation_id = g.id),
-                    (SELECT COUNT(DISTINCT e.change_id) FROM evolutions e
-                       WHERE e.generation_id = g.id AND e.status = 'pass'),
-                    (SELECT COUNT(*) FROM evolutions e WHERE e.generation_id = g.id)
-             FROM generations g ORDER BY g.major DESC, g.minor DESC, g.patch DESC",
+                    COALESCE(ch.n, 0), COALESCE(ev.proven, 0), COALESCE(ev.n, 0)
+             FROM generations g
+             LEFT JOIN ch ON ch.generation_id = g.id
+             LEFT JOIN ev ON ev.generation_id = g.id
+             ORDER BY g.major DESC, g.minor DESC, g.patch DESC",
         )?;
         let rows = stmt.query_map([], |r| {
             let version: String = r.get(0)?;
@@ -236,7 +240,13 @@ impl Store {
     /// Replaces a generation's contract. Changes that disappeared are deleted (callers check
     /// first that none has evolutions; the foreign key refuses it anyway). A synced
     /// generation becomes pending.
-    pub fn replace_contract(&self, id: &str, contract: &Contract, now: &str, file_hash: &str) -> Result<()> {
+    pub fn replace_contract(
+        &self,
+        id: &str,
+        contract: &Contract,
+        now: &str,
+        file_hash: &str,
+    ) -> Result<()> {
         self.conn.execute(
             "UPDATE generations SET description = ?2, pipeline_template = ?3, content_hash = ?4,
                file_hash = ?5, updated_at = ?6,
@@ -276,7 +286,13 @@ impl Store {
         Ok(())
     }
 
-    pub fn rename_generation(&self, id: &str, to: &Contract, now: &str, file_hash: &str) -> Result<()> {
+    pub fn rename_generation(
+        &self,
+        id: &str,
+        to: &Contract,
+        now: &str,
+        file_hash: &str,
+    ) -> Result<()> {
         let v = &to.version;
         self.conn.execute(
             "UPDATE generations SET version = ?2, major = ?3, minor = ?4, patch = ?5,
@@ -357,7 +373,10 @@ mod tests {
         let (_d, store) = temp_store();
         insert(&store, "g1", &contract("1.0.0", &["A-1", "B-2"]));
         insert(&store, "g2", &contract("1.10.0", &["A-1"]));
-        let g = store.generation(&"v1.0.0".parse().unwrap()).unwrap().unwrap();
+        let g = store
+            .generation(&"v1.0.0".parse().unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(g.contract, contract("1.0.0", &["A-1", "B-2"]));
         assert_eq!(g.status, GenerationStatus::Draft);
         let list = store.list_generations().unwrap();

@@ -47,21 +47,50 @@ pub struct Store {
     conn: Connection,
 }
 
-/// Highest migration version embedded in this binary.
+/// Highest migration version embedded in this binary (a test checks it against the files;
+/// asking refinery on every open would compile its file-name regex on every command).
+const LATEST_SCHEMA: i64 = 1;
+
 fn latest_schema() -> i64 {
-    embedded::migrations::runner()
-        .get_migrations()
-        .iter()
-        .map(|m| i64::from(m.version()))
-        .max()
-        .unwrap_or(0)
+    LATEST_SCHEMA
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`.
+    /// Creates the database at `path` (or opens it if it exists) and migrates it. Only
+    /// `gryt init` creates; every other command uses [`Store::open`].
+    pub fn create(path: &Path) -> Result<Store> {
+        Self::open_with(path, true)
+    }
+
+    /// Opens and, if it is older, migrates an existing database. A missing, empty or foreign
+    /// file is refused rather than silently replaced by an empty store.
     pub fn open(path: &Path) -> Result<Store> {
+        Self::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, create: bool) -> Result<Store> {
+        use rusqlite::OpenFlags;
         let shown = path.display().to_string();
-        let mut conn = Connection::open(path)?;
+        let refuse = |reason: &str| StoreError::NotADatabase {
+            path: shown.clone(),
+            reason: reason.to_string(),
+        };
+        if !create {
+            match std::fs::metadata(path) {
+                Err(_) => return Err(refuse("the file is missing")),
+                Ok(m) if m.len() == 0 => return Err(refuse("the file is empty")),
+                Ok(_) => {}
+            }
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
+            | if create {
+                OpenFlags::SQLITE_OPEN_CREATE
+            } else {
+                OpenFlags::empty()
+            };
+        let mut conn = Connection::open_with_flags(path, flags)?;
         let not_db = |e: rusqlite::Error| StoreError::NotADatabase {
             path: shown.clone(),
             reason: e.to_string(),
@@ -71,6 +100,9 @@ impl Store {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(not_db)?;
         let latest = latest_schema();
+        if version == 0 && !create {
+            return Err(refuse("it holds no gryt schema"));
+        }
         if version > latest {
             return Err(StoreError::TooNew {
                 path: shown,
@@ -84,7 +116,10 @@ impl Store {
         if mode != "wal" {
             conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
         }
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+        // mmap: reads come straight from the page cache instead of being copied per page.
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;",
+        )?;
         if version < latest {
             embedded::migrations::runner().run(&mut conn)?;
             conn.execute_batch(&format!("PRAGMA user_version = {latest}"))?;
@@ -94,7 +129,10 @@ impl Store {
 
     /// Runs `f` in one IMMEDIATE transaction: committed if it returns `Ok`, rolled back
     /// otherwise (also on panic, since the connection drops with the transaction open).
-    pub fn tx<T, E>(&self, f: impl FnOnce(&Store) -> std::result::Result<T, E>) -> std::result::Result<T, E>
+    pub fn tx<T, E>(
+        &self,
+        f: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -142,11 +180,13 @@ impl Store {
     /// A number that grows with every recorded state change; mixed into seeded randomness
     /// so that repeated commands under a fixed test seed still draw fresh ids.
     pub fn change_counter(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM audit_events", [], |r| {
-                r.get(0)
-            })?;
+        // Runs without an evolution write no audit event, so they count separately.
+        let n: i64 = self.conn.query_row(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM audit_events)
+                  + (SELECT COUNT(*) FROM pipeline_runs) * 1000003",
+            [],
+            |r| r.get(0),
+        )?;
         Ok(n as u64)
     }
 }
@@ -165,7 +205,7 @@ pub(crate) mod tests {
 
     pub fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("gryt.db")).unwrap();
+        let store = Store::create(&dir.path().join("gryt.db")).unwrap();
         (dir, store)
     }
 
@@ -173,7 +213,7 @@ pub(crate) mod tests {
     fn migrates_once_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gryt.db");
-        Store::open(&path).unwrap();
+        Store::create(&path).unwrap();
         let store = Store::open(&path).unwrap();
         let v: i64 = store
             .conn
@@ -183,10 +223,20 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn latest_schema_matches_the_migration_files() {
+        let embedded = embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .map(|m| i64::from(m.version()))
+            .max();
+        assert_eq!(embedded, Some(LATEST_SCHEMA));
+    }
+
+    #[test]
     fn refuses_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gryt.db");
-        Store::open(&path)
+        Store::create(&path)
             .unwrap()
             .conn
             .execute_batch("PRAGMA user_version = 999")
@@ -205,6 +255,32 @@ pub(crate) mod tests {
         std::fs::write(&path, b"this is not sqlite at all, not even close........").unwrap();
         assert!(matches!(
             Store::open(&path),
+            Err(StoreError::NotADatabase { .. })
+        ));
+    }
+
+    #[test]
+    fn open_refuses_missing_empty_and_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gryt.db");
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::NotADatabase { .. })
+        ));
+        assert!(!path.exists(), "open must not create");
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::NotADatabase { .. })
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        assert!(matches!(
+            Store::open(&other),
             Err(StoreError::NotADatabase { .. })
         ));
     }

@@ -97,18 +97,25 @@ impl Store {
         Ok(())
     }
 
-    pub fn finish_run(&self, id: &str, status: &str, note: Option<&str>, now: &str, duration_ms: u64) -> Result<()> {
+    pub fn finish_run(
+        &self,
+        id: &str,
+        status: &str,
+        note: Option<&str>,
+        now: &str,
+        duration_ms: i64,
+    ) -> Result<()> {
         self.conn.execute(
             "UPDATE pipeline_runs SET status = ?2, note = ?3, finished_at = ?4, duration_ms = ?5,
                runner_pid = NULL WHERE id = ?1",
-            params![id, status, note, now, duration_ms as i64],
+            params![id, status, note, now, duration_ms],
         )?;
         Ok(())
     }
 
     /// Runs, newest first.
     pub fn list_runs(&self, limit: usize) -> Result<Vec<PipelineRun>> {
-        let sql = format!("{SELECT} ORDER BY r.started_at DESC, r.id DESC LIMIT ?1");
+        let sql = format!("{SELECT} ORDER BY r.rowid DESC LIMIT ?1");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([limit as i64], run_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

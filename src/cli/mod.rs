@@ -1,0 +1,154 @@
+//! The `gryt` command line: clap definitions, one file per command group, and dispatch.
+//! Each command parses into typed options, calls one `ops` function and formats the result.
+
+mod audit;
+mod completions;
+mod config;
+pub mod error;
+mod evolution;
+mod generation;
+mod init;
+mod pipeline;
+mod promote;
+mod run;
+mod status;
+pub mod ui;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::domain::Version;
+use crate::workspace::Workspace;
+use error::{CommandError, ExitKind};
+use ui::{ColorChoice, Ui};
+
+/// gryt — contract-driven releases.
+///
+/// A generation is a release contract ("v2.0.0 must contain FEAT-101, BUG-50"), an evolution
+/// proves one change by running a pipeline, and promotion turns a fully proven generation into
+/// an immutable release with a git tag.
+#[derive(Debug, Parser)]
+#[command(name = "gryt", version, max_term_width = 100)]
+pub struct Cli {
+    /// Run as if gryt was started in DIR
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print results as JSON (stable, see docs/CLI.md)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only results and errors, no status
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More detail (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to colour output (NO_COLOR is honoured by auto)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(init::InitArgs),
+    Config(config::ConfigArgs),
+    #[command(subcommand, visible_alias = "gen")]
+    Generation(generation::GenerationCommand),
+    #[command(subcommand, visible_alias = "evo")]
+    Evolution(evolution::EvolutionCommand),
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
+    Run(run::RunArgs),
+    Promote(promote::PromoteArgs),
+    Hotfix(promote::HotfixArgs),
+    Status(status::StatusArgs),
+    Audit(audit::AuditArgs),
+    Completions(completions::CompletionsArgs),
+    Man(completions::ManArgs),
+}
+
+/// Parses arguments, runs the command, prints any error; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                ExitKind::Usage.code()
+            } else {
+                0
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let ui = Ui::new(cli.json, cli.quiet, cli.verbose, cli.color);
+    match run(cli, &ui) {
+        Ok(()) => 0,
+        Err(e) if e.kind == ExitKind::BrokenPipe => 0,
+        Err(e) => {
+            ui.error(&e);
+            e.kind.code()
+        }
+    }
+}
+
+fn run(cli: Cli, ui: &Ui) -> Result<(), CommandError> {
+    if let Some(dir) = &cli.dir {
+        std::env::set_current_dir(dir)
+            .map_err(|e| CommandError::usage(format!("cannot change to {}: {e}", dir.display())))?;
+    }
+    match cli.command {
+        Command::Init(args) => init::cmd_init(ui, args),
+        Command::Config(args) => config::cmd_config(ui, args),
+        Command::Generation(cmd) => generation::run(ui, cmd),
+        Command::Evolution(cmd) => evolution::run(ui, cmd),
+        Command::Pipeline(cmd) => pipeline::run(ui, cmd),
+        Command::Run(args) => run::cmd_run(ui, args),
+        Command::Promote(args) => promote::cmd_promote(ui, args),
+        Command::Hotfix(args) => promote::cmd_hotfix(ui, args),
+        Command::Status(args) => status::cmd_status(ui, args),
+        Command::Audit(args) => audit::cmd_audit(ui, args),
+        Command::Completions(args) => completions::cmd_completions(args),
+        Command::Man(args) => completions::cmd_man(args),
+    }
+}
+
+/// Opens the workspace around the current directory.
+fn workspace() -> Result<Workspace, CommandError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| CommandError::user(format!("cannot read the current directory: {e}")))?;
+    Ok(Workspace::discover(&cwd)?)
+}
+
+/// clap value parser: a change id such as FEAT-001.
+fn change_id_arg(s: &str) -> Result<crate::domain::ChangeId, String> {
+    s.parse()
+}
+
+/// clap value parser: a pipeline name (also a file name).
+fn pipeline_arg(s: &str) -> Result<String, String> {
+    crate::domain::check_pipeline_name(s).map(|()| s.to_string())
+}
+
+/// clap value parser: `1.2.0` or `v1.2.0`.
+fn version_arg(s: &str) -> Result<Version, String> {
+    s.parse::<Version>().map_err(|e| e.reason.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        super::Cli::command().debug_assert();
+    }
+}

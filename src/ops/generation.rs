@@ -1,0 +1,552 @@
+//! Generations: create, update from YAML, list, show, rename, delete.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::{OpError, Result, io};
+use crate::clock;
+use crate::contract;
+use crate::domain::generation::Contract;
+use crate::domain::{Change, ChangeType, GenerationStatus, Version};
+use crate::store::{Evolution, Generation, GenerationSummary, NewGeneration};
+use crate::workspace::{Workspace, bytes_hash, file_hash, write_atomic};
+
+pub struct NewOptions {
+    pub version: Version,
+    pub description: Option<String>,
+    pub pipeline: Option<String>,
+}
+
+/// The contract `generation new` writes: one placeholder change the user replaces.
+pub fn placeholder(opts: &NewOptions) -> Contract {
+    Contract {
+        version: opts.version.clone(),
+        description: opts.description.clone().unwrap_or_default(),
+        pipeline_template: opts.pipeline.clone(),
+        changes: vec![Change {
+            kind: ChangeType::Add,
+            id: "CHANGE-1".parse().expect("a valid id"),
+            title: "Describe the first change of this release".to_string(),
+            description: None,
+            pipeline: None,
+        }],
+    }
+}
+
+/// Creates a draft generation: the DB row and its YAML file, both or neither.
+pub fn create(ws: &Workspace, contract: &Contract) -> Result<Generation> {
+    if let Some(d) = &contract.pipeline_template {
+        super::check_pipeline_name(d)?;
+    }
+    crate::domain::change::check_text("description", &contract.description, 10_000).map_err(
+        |reason| OpError::Invalid {
+            what: "description",
+            reason,
+        },
+    )?;
+    // Validate exactly what will be on disk.
+    let text = contract::render(contract);
+    contract::parse(&text).map_err(|problems| OpError::Invalid {
+        what: "contract",
+        reason: problems
+            .into_iter()
+            .map(|p| p.message)
+            .collect::<Vec<_>>()
+            .join("; "),
+    })?;
+    let version = &contract.version;
+    if ws.store.version_exists(version)? {
+        return Err(OpError::VersionExists(version.clone()));
+    }
+    let path = ws.contract_path(version);
+    if path.exists() {
+        return Err(OpError::ContractFileExists {
+            version: version.clone(),
+            path: ws.display_path(&path),
+        });
+    }
+    let now = clock::now_string();
+    let id = clock::uuid_v7(&mut clock::rng(ws.store.change_counter()?));
+    let result = ws.store.tx(|s| -> Result<()> {
+        s.insert_generation(&NewGeneration {
+            id: &id,
+            contract,
+            created_by: ws.user(),
+            now: &now,
+            file_hash: &bytes_hash(text.as_bytes()),
+        })?;
+        s.audit(
+            &now,
+            ws.user(),
+            "generation.created",
+            &version.to_string(),
+            json!({"changes": contract.changes.len()}),
+        )?;
+        write_atomic(&path, text.as_bytes()).map_err(io("write", &path))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&path);
+    }
+    result?;
+    get(ws, version)
+}
+
+pub fn get(ws: &Workspace, version: &Version) -> Result<Generation> {
+    ws.store
+        .generation(version)?
+        .ok_or_else(|| OpError::GenerationNotFound(version.clone()))
+}
+
+pub fn list(ws: &Workspace) -> Result<Vec<GenerationSummary>> {
+    Ok(ws.store.list_generations()?)
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ChangeDetail {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: ChangeType,
+    pub title: String,
+    pub description: Option<String>,
+    pub pipeline: Option<String>,
+    pub proven: bool,
+    pub evolutions: Vec<EvolutionBrief>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct EvolutionBrief {
+    pub code_name: String,
+    pub tag: String,
+    pub status: crate::domain::EvolutionStatus,
+    pub owner: String,
+}
+
+impl From<&Evolution> for EvolutionBrief {
+    fn from(e: &Evolution) -> Self {
+        EvolutionBrief {
+            code_name: e.code_name.clone(),
+            tag: e.tag().to_string(),
+            status: e.status,
+            owner: e.owner.clone(),
+        }
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct GenerationDetail {
+    pub version: Version,
+    pub status: GenerationStatus,
+    pub description: String,
+    pub pipeline_template: Option<String>,
+    pub sync_status: crate::domain::SyncStatus,
+    pub created_by: String,
+    pub created_at: String,
+    pub promoted_by: Option<String>,
+    pub promoted_at: Option<String>,
+    pub changes: Vec<ChangeDetail>,
+}
+
+pub fn show(ws: &Workspace, version: &Version) -> Result<GenerationDetail> {
+    let g = get(ws, version)?;
+    let evolutions = ws.store.evolutions_of(&g.id)?;
+    let changes = g
+        .contract
+        .changes
+        .iter()
+        .map(|c| {
+            let evs: Vec<EvolutionBrief> = evolutions
+                .iter()
+                .filter(|e| e.change_id == c.id.as_str())
+                .map(EvolutionBrief::from)
+                .collect();
+            ChangeDetail {
+                id: c.id.to_string(),
+                kind: c.kind,
+                title: c.title.clone(),
+                description: c.description.clone(),
+                pipeline: c.pipeline.clone(),
+                proven: evs
+                    .iter()
+                    .any(|e| e.status == crate::domain::EvolutionStatus::Pass),
+                evolutions: evs,
+            }
+        })
+        .collect();
+    Ok(GenerationDetail {
+        version: g.contract.version,
+        status: g.status,
+        description: g.contract.description,
+        pipeline_template: g.contract.pipeline_template,
+        sync_status: g.sync_status,
+        created_by: g.created_by,
+        created_at: g.created_at,
+        promoted_by: g.promoted_by,
+        promoted_at: g.promoted_at,
+        changes,
+    })
+}
+
+pub enum Target {
+    One(Version),
+    All,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct UpdateReport {
+    pub created: Vec<Version>,
+    pub updated: Vec<ContractDiff>,
+    pub unchanged: Vec<Version>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ContractDiff {
+    pub version: Version,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub modified: Vec<String>,
+    pub details_changed: bool,
+}
+
+impl ContractDiff {
+    fn between(old: &Contract, new: &Contract) -> ContractDiff {
+        let old_ids: BTreeMap<&str, &Change> =
+            old.changes.iter().map(|c| (c.id.as_str(), c)).collect();
+        let new_ids: BTreeMap<&str, &Change> =
+            new.changes.iter().map(|c| (c.id.as_str(), c)).collect();
+        ContractDiff {
+            version: new.version.clone(),
+            added: new_ids
+                .keys()
+                .filter(|k| !old_ids.contains_key(*k))
+                .map(|k| k.to_string())
+                .collect(),
+            removed: old_ids
+                .keys()
+                .filter(|k| !new_ids.contains_key(*k))
+                .map(|k| k.to_string())
+                .collect(),
+            modified: new_ids
+                .iter()
+                .filter(|(k, c)| old_ids.get(*k).is_some_and(|o| o != *c))
+                .map(|(k, _)| k.to_string())
+                .collect(),
+            details_changed: old.description != new.description
+                || old.pipeline_template != new.pipeline_template
+                || old
+                    .changes
+                    .iter()
+                    .map(|c| &c.id)
+                    .ne(new.changes.iter().map(|c| &c.id)),
+        }
+    }
+}
+
+/// What `update` will do with one file, decided before anything is written.
+enum Plan {
+    Create {
+        contract: Contract,
+        file_hash: String,
+    },
+    Update {
+        id: String,
+        old: Contract,
+        contract: Contract,
+        file_hash: String,
+    },
+    Unchanged {
+        id: String,
+        version: Version,
+        file_hash: String,
+    },
+}
+
+/// YAML → DB. Every targeted file is validated (and every refusal found) before one
+/// transaction applies them all.
+pub fn update(ws: &Workspace, target: Target) -> Result<UpdateReport> {
+    let paths = match &target {
+        Target::One(v) => {
+            let path = ws.contract_path(v);
+            if !path.exists() {
+                return Err(match ws.store.version_exists(v)? {
+                    true => OpError::ContractMissing {
+                        path: ws.display_path(&path),
+                    },
+                    false => OpError::GenerationNotFound(v.clone()),
+                });
+            }
+            vec![(v.clone(), path)]
+        }
+        Target::All => contract_files(ws)?,
+    };
+    let mut plans = Vec::new();
+    let mut errors: Vec<OpError> = Vec::new();
+    for (version, path) in &paths {
+        match plan_one(ws, version, path) {
+            Ok(plan) => plans.push(plan),
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(first) = combine(errors) {
+        return Err(first);
+    }
+    let now = clock::now_string();
+    let mut report = UpdateReport::default();
+    let mut rng = clock::rng(ws.store.change_counter()?);
+    ws.store.tx(|s| -> Result<()> {
+        for plan in plans {
+            match plan {
+                Plan::Create { contract, file_hash } => {
+                    let id = clock::uuid_v7(&mut rng);
+                    s.insert_generation(&NewGeneration { id: &id, contract: &contract, created_by: ws.user(), now: &now, file_hash: &file_hash })?;
+                    s.audit(&now, ws.user(), "generation.created", &contract.version.to_string(), json!({"changes": contract.changes.len(), "from": "file"}))?;
+                    report.created.push(contract.version);
+                }
+                Plan::Update { id, old, contract, file_hash } => {
+                    s.replace_contract(&id, &contract, &now, &file_hash)?;
+                    let diff = ContractDiff::between(&old, &contract);
+                    s.audit(&now, ws.user(), "generation.updated", &contract.version.to_string(), json!({"added": diff.added, "removed": diff.removed, "modified": diff.modified}))?;
+                    report.updated.push(diff);
+                }
+                Plan::Unchanged { id, version, file_hash } => {
+                    s.set_file_hash(&id, &file_hash)?;
+                    report.unchanged.push(version);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+/// Several failing files become one error listing all of them.
+fn combine(mut errors: Vec<OpError>) -> Option<OpError> {
+    match errors.len() {
+        0 | 1 => errors.pop(),
+        _ => Some(OpError::Many(errors)),
+    }
+}
+
+fn plan_one(ws: &Workspace, version: &Version, path: &std::path::Path) -> Result<Plan> {
+    let contract = contract::load(path, Some(version)).map_err(|e| e.relative_to(&ws.root))?;
+    let file_hash = file_hash(path)
+        .map_err(io("read", path))?
+        .unwrap_or_default();
+    let Some(g) = ws.store.generation(version)? else {
+        return Ok(Plan::Create {
+            contract,
+            file_hash,
+        });
+    };
+    if g.contract == contract {
+        return Ok(Plan::Unchanged {
+            id: g.id,
+            version: version.clone(),
+            file_hash,
+        });
+    }
+    match g.status {
+        GenerationStatus::Promoted => {
+            return Err(OpError::Promoted {
+                version: version.clone(),
+                action: "edited",
+            });
+        }
+        GenerationStatus::Abandoned => {
+            return Err(OpError::NotDraft {
+                version: version.clone(),
+                status: "abandoned",
+                action: "edited",
+            });
+        }
+        GenerationStatus::Draft => {}
+    }
+    let mut proven = Vec::new();
+    for old in &g.contract.changes {
+        if contract.change(old.id.as_str()).is_none() {
+            let n = ws
+                .store
+                .count_evolutions_of_change(&g.id, old.id.as_str())?;
+            if n > 0 {
+                proven.push(format!(
+                    "{} ({n} evolution{})",
+                    old.id,
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+        }
+    }
+    if !proven.is_empty() {
+        return Err(OpError::ChangeHasEvolutions {
+            version: version.clone(),
+            path: ws.display_path(path),
+            list: proven,
+        });
+    }
+    Ok(Plan::Update {
+        id: g.id,
+        old: g.contract,
+        contract,
+        file_hash,
+    })
+}
+
+/// Every `vX.Y.Z.yaml` in the generations directory, by version. Other files are ignored.
+pub fn contract_files(ws: &Workspace) -> Result<Vec<(Version, std::path::PathBuf)>> {
+    let dir = ws.generations_dir();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("read", &dir)(e)),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io("read", &dir))?;
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".yaml")) else {
+            continue;
+        };
+        if let Ok(v) = stem.parse::<Version>()
+            && v.file_name() == name.to_string_lossy()
+        {
+            files.push((v, entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Refuses when the YAML on disk differs from what the DB last saw (it would be lost).
+pub fn ensure_file_clean(ws: &Workspace, g: &Generation) -> Result<()> {
+    let path = ws.contract_path(g.version());
+    match file_hash(&path).map_err(io("read", &path))? {
+        None => Ok(()),
+        Some(h) if Some(&h) == g.file_hash.as_ref() => Ok(()),
+        Some(_) => match contract::load(&path, Some(g.version())) {
+            Ok(c) if c == g.contract => Ok(()),
+            _ => Err(OpError::ModifiedOnDisk {
+                path: ws.display_path(&path),
+            }),
+        },
+    }
+}
+
+fn ensure_local_draft(g: &Generation, action: &'static str) -> Result<()> {
+    match g.status {
+        GenerationStatus::Promoted => Err(OpError::Promoted {
+            version: g.version().clone(),
+            action,
+        }),
+        GenerationStatus::Abandoned => Err(OpError::NotDraft {
+            version: g.version().clone(),
+            status: "abandoned",
+            action,
+        }),
+        GenerationStatus::Draft if !g.never_synced() => Err(OpError::Synced {
+            version: g.version().clone(),
+            action,
+        }),
+        GenerationStatus::Draft => Ok(()),
+    }
+}
+
+/// Renames a never-synced draft: DB row, YAML file (rewritten with the new version), and
+/// the rc tags of its evolutions, which follow the version.
+pub fn rename(ws: &Workspace, old: &Version, new: &Version) -> Result<Generation> {
+    let g = get(ws, old)?;
+    ensure_local_draft(&g, "renamed")?;
+    if old == new {
+        return Err(OpError::Invalid {
+            what: "rename",
+            reason: format!("{old} is already called {new}"),
+        });
+    }
+    if ws.store.version_exists(new)? {
+        return Err(OpError::VersionExists(new.clone()));
+    }
+    let new_path = ws.contract_path(new);
+    if new_path.exists() {
+        return Err(OpError::ContractFileExists {
+            version: new.clone(),
+            path: ws.display_path(&new_path),
+        });
+    }
+    ensure_file_clean(ws, &g)?;
+    let old_path = ws.contract_path(old);
+    let contract = Contract {
+        version: new.clone(),
+        ..g.contract.clone()
+    };
+    let text = contract::render(&contract);
+    let now = clock::now_string();
+    let result = ws.store.tx(|s| -> Result<()> {
+        s.rename_generation(&g.id, &contract, &now, &bytes_hash(text.as_bytes()))?;
+        s.audit(
+            &now,
+            ws.user(),
+            "generation.renamed",
+            &new.to_string(),
+            json!({"from": old.to_string()}),
+        )?;
+        write_atomic(&new_path, text.as_bytes()).map_err(io("write", &new_path))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&new_path);
+    }
+    result?;
+    if old_path.exists() {
+        std::fs::remove_file(&old_path).map_err(io("remove", &old_path))?;
+    }
+    get(ws, new)
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Deleted {
+    pub version: Version,
+    pub changes: usize,
+    pub evolutions: usize,
+}
+
+/// Deletes a never-synced draft with its evolutions and contract file. A contract with
+/// unsaved edits on disk is kept unless `force`.
+pub fn delete(ws: &Workspace, version: &Version, force: bool) -> Result<Deleted> {
+    let g = get(ws, version)?;
+    ensure_local_draft(&g, "deleted")?;
+    if !force {
+        ensure_file_clean(ws, &g)?;
+    }
+    let evolutions = ws.store.evolutions_of(&g.id)?.len();
+    let path = ws.contract_path(version);
+    let now = clock::now_string();
+    ws.store.tx(|s| -> Result<()> {
+        s.delete_generation(&g.id)?;
+        if ws
+            .store
+            .local_state(CURRENT_EVOLUTION)?
+            .is_some_and(|id| s.evolution(&id).ok().flatten().is_none())
+        {
+            s.set_local_state(CURRENT_EVOLUTION, None)?;
+        }
+        s.audit(
+            &now,
+            ws.user(),
+            "generation.deleted",
+            &version.to_string(),
+            json!({"changes": g.contract.changes.len(), "evolutions": evolutions}),
+        )
+        .map_err(OpError::from)
+    })?;
+    // After the commit: if this fails, the file shows as untracked and nothing is lost.
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("remove", &path)(e)),
+        _ => {}
+    }
+    Ok(Deleted {
+        version: version.clone(),
+        changes: g.contract.changes.len(),
+        evolutions,
+    })
+}
+
+/// `local_state` key of the workspace's current evolution (its id).
+pub const CURRENT_EVOLUTION: &str = "current_evolution";

@@ -1,0 +1,147 @@
+//! Operations: one function per user-visible action, combining the workspace (files,
+//! config), the store and the domain rules. The CLI parses arguments, calls one of these and
+//! formats the result; it never touches SQL or files itself.
+
+pub mod audit;
+pub mod evolution;
+pub mod generation;
+pub mod pipelines;
+pub mod promote;
+pub mod run;
+pub mod status;
+
+use std::path::PathBuf;
+
+use crate::contract::ContractError;
+use crate::domain::Version;
+use crate::domain::gates::GateResult;
+use crate::domain::version::VersionError;
+use crate::git::GitError;
+use crate::store::StoreError;
+use crate::workspace::WorkspaceError;
+use crate::workspace::config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    BadVersion(#[from] VersionError),
+    #[error("generation {0} does not exist")]
+    GenerationNotFound(Version),
+    #[error("generation {0} already exists")]
+    VersionExists(Version),
+    #[error("a contract file for {version} already exists at {path}")]
+    ContractFileExists { version: Version, path: String },
+    #[error("generation {version} is promoted and cannot be {action}")]
+    Promoted {
+        version: Version,
+        action: &'static str,
+    },
+    #[error("generation {version} is {status} and cannot be {action}")]
+    NotDraft {
+        version: Version,
+        status: &'static str,
+        action: &'static str,
+    },
+    #[error("generation {version} has been synced with the cloud and cannot be {action}")]
+    Synced {
+        version: Version,
+        action: &'static str,
+    },
+    #[error("generation {version} has no change {change} (its changes: {known})")]
+    UnknownChange {
+        version: Version,
+        change: String,
+        known: String,
+    },
+    #[error("{path}: cannot remove {} from {version}: evolutions prove {}", list.join(", "), if list.len() == 1 { "it" } else { "them" })]
+    ChangeHasEvolutions {
+        version: Version,
+        path: String,
+        list: Vec<String>,
+    },
+    #[error("{path} has edits that are not in the database")]
+    ModifiedOnDisk { path: String },
+    #[error("the contract file {path} is missing")]
+    ContractMissing { path: String },
+    #[error("no evolution named `{0}` (give a code name or an rc tag like v1.2.0-rc.1)")]
+    EvolutionNotFound(String),
+    #[error("evolution {code_name} ({tag}) is already decided: {status}")]
+    AlreadyDecided {
+        code_name: String,
+        tag: String,
+        status: &'static str,
+    },
+    #[error("evolution {code_name} ({tag}) is running in another process")]
+    EvolutionRunning { code_name: String, tag: String },
+    #[error("evolution {code_name} belongs to {owner}; only its owner may change it")]
+    NotOwner { code_name: String, owner: String },
+    #[error("pipeline `{name}` does not exist ({path})")]
+    PipelineNotFound { name: String, path: String },
+    #[error("pipeline `{0}` already exists")]
+    PipelineExists(String),
+    #[error("no pipeline to run")]
+    NoPipeline { available: Vec<String> },
+    #[error("git tag {0} already exists")]
+    TagExists(String),
+    #[error("promotion gates failed for {version}")]
+    GatesFailed {
+        version: Version,
+        gates: Vec<GateResult>,
+    },
+    #[error("evolutions of {version} are still running: {list}")]
+    RunningEvolutions { version: Version, list: String },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<OpError>),
+    #[error("{version} is {status}: a hotfix starts from a promoted generation")]
+    HotfixBaseNotPromoted {
+        version: Version,
+        status: &'static str,
+    },
+    #[error("invalid pipeline name `{name}`: {reason}")]
+    BadPipelineName { name: String, reason: String },
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, OpError>;
+
+pub(crate) fn io(
+    action: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> OpError {
+    let path = path.to_path_buf();
+    move |source| OpError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+pub(crate) fn check_pipeline_name(name: &str) -> Result<()> {
+    crate::domain::check_pipeline_name(name).map_err(|reason| OpError::BadPipelineName {
+        name: name.escape_debug().to_string(),
+        reason,
+    })
+}
+
+/// Parses a user-typed version into the domain type.
+pub fn parse_version(s: &str) -> Result<Version> {
+    Ok(s.parse::<Version>()?)
+}

@@ -1,0 +1,205 @@
+//! Promotion (gates, then promoted status and an annotated git tag — all or nothing) and
+//! hotfixes (the next free patch after a promoted version).
+
+use serde_json::json;
+
+use super::generation::{self, ensure_file_clean, get};
+use super::{OpError, Result};
+use crate::clock;
+use crate::domain::gates::{self, ChangeProof, GateResult};
+use crate::domain::generation::{Contract, next_free_patch};
+use crate::domain::{Change, ChangeType, EvolutionStatus, GenerationStatus, Version};
+use crate::git;
+use crate::store::Generation;
+use crate::workspace::Workspace;
+
+pub struct PromoteOptions {
+    pub version: Version,
+    pub tag: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PromoteReport {
+    pub version: Version,
+    pub gates: Vec<GateResult>,
+    pub promoted_by: String,
+    pub promoted_at: String,
+    /// The git tag created, if any.
+    pub tag: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Evaluates the gates on the local data of a generation.
+pub fn evaluate_gates(ws: &Workspace, g: &Generation) -> Result<Vec<GateResult>> {
+    let evolutions = ws.store.evolutions_of(&g.id)?;
+    let proofs: Vec<ChangeProof<'_>> = g
+        .contract
+        .changes
+        .iter()
+        .map(|c| ChangeProof {
+            change_id: c.id.as_str(),
+            evolutions: evolutions
+                .iter()
+                .filter(|e| e.change_id == c.id.as_str())
+                .map(|e| e.status)
+                .collect(),
+        })
+        .collect();
+    Ok(gates::evaluate(&proofs, ws.config.min_evolutions()))
+}
+
+pub fn promote(ws: &Workspace, opts: &PromoteOptions) -> Result<PromoteReport> {
+    let version = &opts.version;
+    let g = get(ws, version)?;
+    match g.status {
+        GenerationStatus::Promoted => {
+            return Err(OpError::Promoted {
+                version: version.clone(),
+                action: "promoted again",
+            });
+        }
+        GenerationStatus::Abandoned => {
+            return Err(OpError::NotDraft {
+                version: version.clone(),
+                status: "abandoned",
+                action: "promoted",
+            });
+        }
+        GenerationStatus::Draft => {}
+    }
+    ensure_file_clean(ws, &g)?;
+    let running: Vec<String> = ws
+        .store
+        .evolutions_of(&g.id)?
+        .iter()
+        .filter(|e| e.status == EvolutionStatus::Running)
+        .map(|e| e.tag().to_string())
+        .collect();
+    if !running.is_empty() {
+        return Err(OpError::RunningEvolutions {
+            version: version.clone(),
+            list: running.join(", "),
+        });
+    }
+    let gates = evaluate_gates(ws, &g)?;
+    if !gates::all_passed(&gates) {
+        return Err(OpError::GatesFailed {
+            version: version.clone(),
+            gates,
+        });
+    }
+
+    let mut warnings = Vec::new();
+    let tag_name = version.to_string();
+    let make_tag = if !opts.tag {
+        false
+    } else if git::is_work_tree(&ws.root) {
+        if git::tag_exists(&ws.root, &tag_name)? {
+            return Err(OpError::TagExists(tag_name));
+        }
+        true
+    } else {
+        warnings.push(format!(
+            "not inside a git repository: {version} was promoted without a git tag"
+        ));
+        false
+    };
+
+    let now = clock::now_string();
+    let user = ws.user().to_string();
+    let mut tagged = false;
+    let result = ws.store.tx(|s| -> Result<()> {
+        s.mark_promoted(&g.id, &user, &now)?;
+        s.audit(
+            &now,
+            &user,
+            "generation.promoted",
+            &tag_name,
+            json!({"tag": make_tag, "changes": g.contract.changes.len()}),
+        )?;
+        if make_tag {
+            git::create_annotated_tag(&ws.root, &tag_name, &tag_message(&g.contract, &user))?;
+            tagged = true;
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        if tagged {
+            // The commit failed after the tag was made: take the tag back so nothing changed.
+            let _ = git::delete_tag(&ws.root, &tag_name);
+        }
+        return Err(e);
+    }
+    Ok(PromoteReport {
+        version: version.clone(),
+        gates,
+        promoted_by: user,
+        promoted_at: now,
+        tag: make_tag.then_some(tag_name),
+        warnings,
+    })
+}
+
+fn tag_message(c: &Contract, user: &str) -> String {
+    let mut msg = format!("Release {}\n\n", c.version);
+    if !c.description.is_empty() {
+        msg.push_str(&c.description);
+        msg.push_str("\n\n");
+    }
+    for change in &c.changes {
+        msg.push_str(&format!(
+            "- {} {}: {}\n",
+            change.kind, change.id, change.title
+        ));
+    }
+    msg.push_str(&format!("\nPromoted by {user} with gryt\n"));
+    msg
+}
+
+pub struct HotfixOptions {
+    pub base: Version,
+    pub issue: String,
+    pub title: String,
+}
+
+/// Creates the next free patch version after a promoted `base`, with one `fix` change.
+pub fn hotfix(ws: &Workspace, opts: &HotfixOptions) -> Result<Generation> {
+    let base = get(ws, &opts.base)?;
+    if base.status != GenerationStatus::Promoted {
+        return Err(OpError::HotfixBaseNotPromoted {
+            version: opts.base.clone(),
+            status: base.status.as_str(),
+        });
+    }
+    let id = opts.issue.parse().map_err(|reason| OpError::Invalid {
+        what: "issue id",
+        reason,
+    })?;
+    crate::domain::change::check_title(&opts.title).map_err(|reason| OpError::Invalid {
+        what: "title",
+        reason,
+    })?;
+    let mut taken_err = None;
+    let version = next_free_patch(&opts.base.next_patch(), |v| {
+        ws.store.version_exists(v).unwrap_or_else(|e| {
+            taken_err.get_or_insert(e);
+            false
+        }) || ws.contract_path(v).exists()
+    });
+    if let Some(e) = taken_err {
+        return Err(e.into());
+    }
+    let contract = Contract {
+        version,
+        description: format!("Hotfix for {}", opts.base),
+        pipeline_template: base.contract.pipeline_template.clone(),
+        changes: vec![Change {
+            kind: ChangeType::Fix,
+            id,
+            title: opts.title.trim().to_string(),
+            description: None,
+            pipeline: None,
+        }],
+    };
+    generation::create(ws, &contract)
+}

@@ -1,0 +1,103 @@
+//! `gryt status`: what differs between the contract files and the database, the current
+//! evolution, drafts, and the sync configuration. Reads only.
+
+use super::generation::contract_files;
+use super::{Result, evolution, io};
+use crate::contract;
+use crate::domain::{GenerationStatus, Version};
+use crate::store::{Evolution, GenerationSummary};
+use crate::workspace::config::ExecutionMode;
+use crate::workspace::{Workspace, file_hash};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileState {
+    /// Edited on disk, not yet `gryt generation update`d.
+    Modified,
+    /// Edited on disk and not valid.
+    Invalid,
+    /// In the database, file gone.
+    Deleted,
+    /// A contract file the database does not know.
+    Untracked,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ContractState {
+    pub version: Version,
+    pub path: String,
+    pub state: FileState,
+    pub promoted: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct StatusReport {
+    pub current_evolution: Option<Evolution>,
+    pub contracts: Vec<ContractState>,
+    pub drafts: Vec<GenerationSummary>,
+    pub generations: usize,
+    pub promoted: usize,
+    pub execution_mode: ExecutionMode,
+    pub cloud_url: Option<String>,
+    pub cloud_project: Option<String>,
+}
+
+pub fn status(ws: &Workspace) -> Result<StatusReport> {
+    let generations = ws.store.list_generations()?;
+    let mut contracts = Vec::new();
+    let files = contract_files(ws)?;
+    for g in &generations {
+        let path = ws.contract_path(&g.version);
+        let promoted = g.status == GenerationStatus::Promoted;
+        let state = match file_hash(&path).map_err(io("read", &path))? {
+            None => Some(FileState::Deleted),
+            Some(h) if Some(&h) == g.file_hash.as_ref() => None,
+            // Bytes differ: compare content, so reformatting alone is not a modification.
+            Some(_) => match contract::load(&path, Some(&g.version)) {
+                Ok(c) if c.content_hash() == g.content_hash => None,
+                Ok(_) => Some(FileState::Modified),
+                Err(_) => Some(FileState::Invalid),
+            },
+        };
+        if let Some(state) = state {
+            contracts.push(ContractState {
+                version: g.version.clone(),
+                path: ws.display_path(&path),
+                state,
+                promoted,
+            });
+        }
+    }
+    let known: std::collections::HashSet<&Version> =
+        generations.iter().map(|g| &g.version).collect();
+    for (version, path) in files {
+        if !known.contains(&version) {
+            contracts.push(ContractState {
+                version,
+                path: ws.display_path(&path),
+                state: FileState::Untracked,
+                promoted: false,
+            });
+        }
+    }
+    contracts.sort_by(|a, b| a.version.cmp(&b.version));
+    let promoted = generations
+        .iter()
+        .filter(|g| g.status == GenerationStatus::Promoted)
+        .count();
+    let total = generations.len();
+    let drafts = generations
+        .into_iter()
+        .filter(|g| g.status == GenerationStatus::Draft)
+        .collect();
+    Ok(StatusReport {
+        current_evolution: evolution::current(ws)?,
+        contracts,
+        drafts,
+        generations: total,
+        promoted,
+        execution_mode: ws.config.execution_mode(),
+        cloud_url: ws.config.get("cloud.url").map(str::to_string),
+        cloud_project: ws.config.get("cloud.project").map(str::to_string),
+    })
+}

@@ -1,0 +1,249 @@
+//! A gryt workspace on disk: the directory holding `.gryt/`, found by walking up from the
+//! current directory. Owns the layout (contracts, pipelines, the database), configuration,
+//! the acting user's name, and crash recovery: an evolution or run left `running` by a
+//! process that no longer exists is marked failed ("interrupted") when the next command opens
+//! the workspace.
+
+pub mod config;
+
+use std::path::{Path, PathBuf};
+
+use crate::domain::{EvolutionStatus, Version};
+use crate::store::{Store, StoreError};
+use config::{Config, ConfigError, ConfigFile};
+
+pub const DIR: &str = ".gryt";
+pub const DB_FILE: &str = "gryt.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("not a gryt repository (run gryt init)")]
+    NotARepo,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, WorkspaceError>;
+
+pub fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError {
+    let path = path.to_path_buf();
+    move |source| WorkspaceError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+pub struct Workspace {
+    pub root: PathBuf,
+    pub config: Config,
+    pub store: Store,
+    user: std::cell::OnceCell<String>,
+}
+
+/// Whether `init` created the workspace or found one.
+pub enum Init {
+    Created(PathBuf),
+    AlreadyThere(PathBuf),
+}
+
+impl Workspace {
+    /// Finds the workspace containing `start` and opens it.
+    pub fn discover(start: &Path) -> Result<Workspace> {
+        let root = find_root(start).ok_or(WorkspaceError::NotARepo)?;
+        Self::open(root)
+    }
+
+    fn open(root: PathBuf) -> Result<Workspace> {
+        let config = load_config(Some(&root))?;
+        let store = Store::open(&root.join(DIR).join(DB_FILE))?;
+        let ws = Workspace {
+            root,
+            config,
+            store,
+            user: std::cell::OnceCell::new(),
+        };
+        ws.recover_interrupted()?;
+        Ok(ws)
+    }
+
+    /// Creates `.gryt/` under `path` (which must exist), or reports that it is there.
+    pub fn init(path: &Path) -> Result<Init> {
+        let root = path.canonicalize().map_err(io_err("open", path))?;
+        let dir = root.join(DIR);
+        if dir.join(DB_FILE).exists() {
+            return Ok(Init::AlreadyThere(root));
+        }
+        for sub in ["generations", "pipelines", "backups"] {
+            let p = dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(io_err("create", &p))?;
+        }
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            write_atomic(
+                &ignore,
+                b"# The local database and backups are per-machine state: never commit them.\n\
+                  gryt.db\ngryt.db-*\nbackups/\n*.tmp\nsync.lock\n",
+            )
+            .map_err(io_err("write", &ignore))?;
+        }
+        let config = dir.join("config");
+        if !config.exists() {
+            let mut file = ConfigFile {
+                path: config,
+                ..ConfigFile::default()
+            };
+            file.values
+                .insert("execution_mode".to_string(), "local".to_string());
+            file.save()?;
+        }
+        Store::create(&dir.join(DB_FILE))?;
+        Ok(Init::Created(root))
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.root.join(DIR)
+    }
+
+    pub fn generations_dir(&self) -> PathBuf {
+        self.dir().join("generations")
+    }
+
+    pub fn pipelines_dir(&self) -> PathBuf {
+        self.dir().join("pipelines")
+    }
+
+    pub fn contract_path(&self, version: &Version) -> PathBuf {
+        self.generations_dir().join(version.file_name())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir().join(DB_FILE)
+    }
+
+    /// `.gryt/generations/v1.2.0.yaml`, relative to the root, for messages.
+    pub fn display_path(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// The acting user: `user.name` from config, else git's `user.name`, else the OS user.
+    pub fn user(&self) -> &str {
+        self.user
+            .get_or_init(|| resolve_user(&self.config, Some(&self.root)))
+    }
+
+    /// Marks evolutions and runs whose process died as failed, so nothing stays `running`
+    /// forever. One indexed query when there is nothing to do.
+    fn recover_interrupted(&self) -> Result<()> {
+        let evolutions = self.store.running_evolutions()?;
+        let runs = self.store.running_runs()?;
+        let dead = |pid: Option<u32>| pid.is_none_or(|p| !process_alive(p));
+        if evolutions.iter().all(|e| !dead(e.runner_pid))
+            && runs.iter().all(|r| !dead(r.runner_pid))
+        {
+            return Ok(());
+        }
+        let now = crate::clock::now_string();
+        self.store.tx(|s| -> Result<()> {
+            for e in evolutions.iter().filter(|e| dead(e.runner_pid)) {
+                s.decide_evolution(&e.id, EvolutionStatus::Fail, Some("interrupted"), &now)?;
+                s.audit(
+                    &now,
+                    &e.owner,
+                    "evolution.decided",
+                    &e.tag().to_string(),
+                    serde_json::json!({"status": "fail", "note": "interrupted", "code_name": e.code_name}),
+                )?;
+            }
+            for r in runs.iter().filter(|r| dead(r.runner_pid)) {
+                s.finish_run(&r.id, "fail", Some("interrupted"), &now, 0)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// `user.name` from config, else git's `user.name`, else the OS user, else "unknown".
+pub fn resolve_user(config: &Config, root: Option<&Path>) -> String {
+    config
+        .get("user.name")
+        .map(str::to_string)
+        .or_else(|| crate::git::user_name(root.unwrap_or(Path::new("."))))
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .or_else(|| std::env::var("USERNAME").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The global config and, inside a workspace, its repo config.
+pub fn load_config(root: Option<&Path>) -> Result<Config> {
+    Ok(Config {
+        global: ConfigFile::load(&config::global_path()?)?,
+        repo: root
+            .map(|r| ConfigFile::load(&r.join(DIR).join("config")))
+            .transpose()?,
+    })
+}
+
+/// The nearest directory at or above `start` that holds a gryt workspace.
+pub fn find_root(start: &Path) -> Option<PathBuf> {
+    let start = start.canonicalize().ok()?;
+    start
+        .ancestors()
+        .find(|dir| dir.join(DIR).join(DB_FILE).is_file())
+        .map(Path::to_path_buf)
+}
+
+#[cfg(target_os = "linux")]
+fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_alive(pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Writes a file via a temporary sibling and a rename, so readers never see half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// SHA-256 of a file's bytes, hex; `None` when the file does not exist.
+pub fn file_hash(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes_hash(&bytes))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn bytes_hash(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    crate::domain::generation::hex(&Sha256::digest(bytes))
+}
