@@ -53,6 +53,9 @@ pub struct ServerConfig {
     /// Lifetime of a login (device) token.
     pub token_ttl: Duration,
     pub login_limits: LoginLimits,
+    /// Take the client address for login limits from `X-Forwarded-For` when the peer is on
+    /// loopback (a reverse proxy on the same host). Off by default.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +66,7 @@ impl Default for ServerConfig {
             page_limit: crate::api::sync::DEFAULT_PAGE_LIMIT,
             token_ttl: Duration::from_secs(30 * 24 * 3600),
             login_limits: LoginLimits::default(),
+            trust_forwarded_for: false,
         }
     }
 }
@@ -71,6 +75,9 @@ struct Inner {
     storage: Arc<dyn Storage>,
     config: ServerConfig,
     limiter: LoginLimiter,
+    /// Bounds concurrent argon2 work (≈19 MiB and tens of ms each) so a burst of logins
+    /// cannot exhaust memory or the blocking pool.
+    hashing: tokio::sync::Semaphore,
 }
 
 /// Shared by every handler: storage, configuration, the login limiter.
@@ -80,10 +87,12 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     pub fn new(storage: Arc<dyn Storage>, config: ServerConfig) -> Self {
         let limiter = LoginLimiter::new(config.login_limits);
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         AppState(Arc::new(Inner {
             storage,
             config,
             limiter,
+            hashing: tokio::sync::Semaphore::new(cpus.max(2)),
         }))
     }
 
@@ -93,6 +102,19 @@ impl AppState {
 
     pub fn limiter(&self) -> &LoginLimiter {
         &self.0.limiter
+    }
+
+    /// Like [`AppState::run`] for work that hashes passwords: at most one per CPU at a time.
+    pub async fn run_hashing<T, F>(&self, f: F) -> ServiceResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Storage) -> ServiceResult<T> + Send + 'static,
+    {
+        let _permit =
+            self.0.hashing.acquire().await.map_err(|e| {
+                super::ServiceError::Internal(format!("hashing semaphore closed: {e}"))
+            })?;
+        self.run(f).await
     }
 
     /// Runs blocking storage work (and anything else blocking, like argon2) off the async

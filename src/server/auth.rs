@@ -143,19 +143,33 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// The client's address as the listener saw it (no proxy headers are trusted).
+/// The client's address: the TCP peer, or — when the server is configured to trust a
+/// reverse proxy and the peer is on loopback — the last `X-Forwarded-For` entry (the one the
+/// proxy appended).
 pub struct ClientAddr(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = || {
+            let header = parts.headers.get("x-forwarded-for")?.to_str().ok()?;
+            header.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
+        };
+        let addr = match peer {
+            Some(ip) if state.config().trust_forwarded_for && ip.is_loopback() => {
+                forwarded().or(Some(ip))
+            }
+            other => other,
+        };
+        Ok(ClientAddr(addr))
     }
 }
 
@@ -172,7 +186,7 @@ impl Default for LoginLimits {
     fn default() -> Self {
         LoginLimits {
             per_account: 10,
-            per_address: 60,
+            per_address: 100,
             window: Duration::from_secs(300),
         }
     }
@@ -235,6 +249,14 @@ impl LoginLimiter {
             self.hit(format!("ip:{ip}"), self.limits.per_address, true)?;
         }
         self.hit(format!("user:{username}"), self.limits.per_account, false)
+    }
+
+    /// Counts an attempt of another kind (registration) against the address only.
+    pub fn count_address(&self, addr: Option<IpAddr>) -> Result<(), ServiceError> {
+        match addr {
+            Some(ip) => self.hit(format!("ip:{ip}"), self.limits.per_address, true),
+            None => Ok(()),
+        }
     }
 
     pub fn failed(&self, username: &str) {

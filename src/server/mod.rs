@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub body_limit: usize,
     /// Lifetime of login tokens (default 30 days).
     pub token_ttl: Duration,
+    /// Behind a reverse proxy on the same host: rate-limit logins by `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
     /// `tracing` filter, e.g. `info` or `gryt=debug,tower_http=info`; `RUST_LOG` wins when set.
     pub log_filter: String,
 }
@@ -53,6 +55,7 @@ impl ServeOptions {
             registration: defaults.registration,
             body_limit: defaults.body_limit,
             token_ttl: defaults.token_ttl,
+            trust_forwarded_for: defaults.trust_forwarded_for,
             log_filter: "info".to_string(),
         }
     }
@@ -62,6 +65,7 @@ impl ServeOptions {
             registration: self.registration,
             body_limit: self.body_limit,
             token_ttl: self.token_ttl,
+            trust_forwarded_for: self.trust_forwarded_for,
             ..ServerConfig::default()
         }
     }

@@ -45,6 +45,7 @@ pub fn create_account(storage: &dyn Storage, req: &RegisterRequest) -> ServiceRe
 
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     JsonBody(req, _): JsonBody<RegisterRequest>,
 ) -> ServiceResult<Response> {
     if state.config().registration == Registration::Closed {
@@ -53,7 +54,9 @@ pub async fn register(
             "this server does not accept new accounts; ask an admin (gryt cloud admin user add)",
         ));
     }
-    let account = state.run(move |s| create_account(s, &req)).await?;
+    // Registration hashes a password too: it shares the per-address login budget.
+    state.limiter().count_address(addr)?;
+    let account = state.run_hashing(move |s| create_account(s, &req)).await?;
     Ok(json(StatusCode::CREATED, account))
 }
 
@@ -111,7 +114,7 @@ pub async fn login(
     let ttl = state.config().token_ttl;
     let username = req.username.clone();
     let outcome = state
-        .run(move |s| {
+        .run_hashing(move |s| {
             let account = s.account(&req.username)?;
             if !auth::verify_password(
                 &req.password,

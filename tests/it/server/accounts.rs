@@ -225,7 +225,7 @@ fn closed_registration_and_admin_bootstrap() {
 fn login_is_rate_limited_per_account_and_per_address() {
     let limits = LoginLimits {
         per_account: 3,
-        per_address: 7,
+        per_address: 9,
         window: Duration::from_secs(60),
     };
     let s = TestServer::start_with(ServerConfig {
@@ -258,11 +258,47 @@ fn login_is_rate_limited_per_account_and_per_address() {
         .status,
         200
     );
-    // ...but the address has a budget of its own: 2 logins in `user`, 3 failures, the refused
-    // one and bob's make 7, so the 8th attempt is refused.
+    // ...but the address has a budget of its own: 2 registrations and 2 logins in `user`,
+    // 3 failures, the refused attempt and bob's login make 9, so the next one is refused.
     c.post(
         "/v1/auth/login",
         json!({"username": "bob", "password": "password-bob"}),
     )
     .expect_error(429, "rate_limited");
+}
+
+#[test]
+fn behind_a_trusted_proxy_the_forwarded_address_is_limited() {
+    let limits = LoginLimits {
+        per_account: 100,
+        per_address: 2,
+        window: Duration::from_secs(60),
+    };
+    let s = TestServer::start_with(ServerConfig {
+        login_limits: limits,
+        trust_forwarded_for: true,
+        ..ServerConfig::default()
+    });
+    gryt::server::admin_add_user(&s.dir, "ann", "password-ann").unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let login = |forwarded: &str| {
+        agent
+            .post(format!("{}/v1/auth/login", s.base))
+            .header("x-forwarded-for", forwarded)
+            .send_json(json!({"username": "ann", "password": "password-ann"}))
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(login("203.0.113.9, 10.0.0.1"), 200);
+    assert_eq!(login("10.0.0.1"), 200);
+    assert_eq!(login("10.0.0.1"), 429);
+    assert_eq!(
+        login("10.0.0.2"),
+        200,
+        "another client behind the same proxy"
+    );
 }
