@@ -278,18 +278,16 @@ impl Ctx<'_> {
                 PushAction::Created
             }
             Some(cur) => {
-                let same = cur.contract() == incoming.contract() && cur.status == incoming.status;
+                // Identical content is a no-op whatever the base: a retried or repeated sync
+                // learns the current revision from the result.
+                if cur.contract() == incoming.contract() && cur.status == incoming.status {
+                    return Ok(unchanged(kind, cur.id, cur.revision, cur.seq));
+                }
                 if cur.status == GenerationStatus::Promoted {
-                    if same {
-                        return Ok(unchanged(kind, cur.id, cur.revision, cur.seq));
-                    }
                     return Err(promoted_immutable(cur, "a push changes it"));
                 }
                 if base != Some(cur.revision) {
                     return Err(stale(kind, cur.id, base, cur.revision));
-                }
-                if same {
-                    return Ok(unchanged(kind, cur.id, cur.revision, cur.seq));
                 }
                 if incoming.status == GenerationStatus::Promoted {
                     return Err(invalid_record(

@@ -141,10 +141,10 @@ fn push_decisions() {
         (
             &f.ann,
             1,
-            vec![(None, generation(1, "1.0.0"))],
+            vec![(None, generation(1, "1.0.1"))],
             Err(ErrorCode::StaleRevision),
         ),
-        (&f.ann, 1, vec![(Some(1), generation(1, "1.0.0"))], Ok(1)),
+        (&f.ann, 1, vec![(None, generation(1, "1.0.0"))], Ok(1)),
         (
             &f.ann,
             1,
