@@ -91,7 +91,7 @@ CREATE TABLE idempotency (
 );
 "#];
 
-const READERS: usize = 32;
+const READERS: usize = 64;
 
 /// Days a push answer is kept for idempotent replays (pruned when the storage opens).
 pub const IDEMPOTENCY_RETENTION_DAYS: i64 = 30;
@@ -128,6 +128,20 @@ fn open_conn(path: &Path) -> Result<Connection> {
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
         .map_err(backend)?;
     Ok(conn)
+}
+
+/// `query_row` through the connection's statement cache: hot statements are parsed once.
+fn query_cached<T>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    c.prepare_cached(sql)?.query_row(p, f)
+}
+
+fn execute_cached(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(p)
 }
 
 fn parse_record(body: &str) -> Result<Record> {
@@ -296,7 +310,8 @@ impl Storage for SqliteStorage {
 
     fn account(&self, username: &str) -> Result<Option<AccountRow>> {
         self.read(|c| {
-            c.query_row(
+            query_cached(
+                c,
                 "SELECT id, username, password_hash, created_at FROM accounts WHERE username = ?1",
                 [username],
                 |r| account_from(r, 0),
@@ -326,7 +341,8 @@ impl Storage for SqliteStorage {
 
     fn token(&self, hash: &str) -> Result<Option<(TokenRow, AccountRow)>> {
         self.read(|c| {
-            c.query_row(
+            query_cached(
+                c,
                 &format!(
                     "SELECT {TOKEN_COLS}, a.id, a.username, a.password_hash, a.created_at
                      FROM tokens t JOIN accounts a ON a.id = t.account_id WHERE t.token_hash = ?1"
@@ -485,7 +501,8 @@ impl Storage for SqliteStorage {
 
     fn project(&self, account_id: &str, team: &str, project: &str) -> Result<Option<ProjectRow>> {
         self.read(|c| {
-            c.query_row(
+            query_cached(
+                c,
                 "SELECT p.id, t.name, p.name, p.head, p.created_at FROM projects p
                  JOIN teams t ON t.id = p.team_id
                  JOIN team_members m ON m.team_id = t.id AND m.account_id = ?1
@@ -510,7 +527,8 @@ impl Storage for SqliteStorage {
             // One read transaction: the head and the page come from the same snapshot.
             c.execute_batch("BEGIN DEFERRED")?;
             let result = (|| {
-                let head: i64 = c.query_row(
+                let head: i64 = query_cached(
+                    c,
                     "SELECT head FROM projects WHERE id = ?1",
                     [project_id],
                     |r| r.get(0),
@@ -582,24 +600,24 @@ impl SqliteTx<'_> {
 
 impl ProjectTx for SqliteTx<'_> {
     fn head(&mut self) -> Result<u64> {
-        self.conn
-            .query_row(
-                "SELECT head FROM projects WHERE id = ?1",
-                [self.project_id],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(u64_of)
-            .map_err(backend)
+        query_cached(
+            self.conn,
+            "SELECT head FROM projects WHERE id = ?1",
+            [self.project_id],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(u64_of)
+        .map_err(backend)
     }
 
     fn set_head(&mut self, head: u64) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE projects SET head = ?2 WHERE id = ?1",
-                params![self.project_id, i64_of(head)],
-            )
-            .map(|_| ())
-            .map_err(backend)
+        execute_cached(
+            self.conn,
+            "UPDATE projects SET head = ?2 WHERE id = ?1",
+            params![self.project_id, i64_of(head)],
+        )
+        .map(|_| ())
+        .map_err(backend)
     }
 
     fn get(&mut self, id: Uuid) -> Result<Option<Record>> {
@@ -725,26 +743,26 @@ impl ProjectTx for SqliteTx<'_> {
     }
 
     fn answer(&mut self, key: &str) -> Result<Option<StoredAnswer>> {
-        self.conn
-            .query_row(
-                "SELECT account_id, request_hash, response FROM idempotency
+        query_cached(
+            self.conn,
+            "SELECT account_id, request_hash, response FROM idempotency
                  WHERE project_id = ?1 AND key = ?2",
-                params![self.project_id, key],
-                |r| {
-                    Ok(StoredAnswer {
-                        account_id: r.get(0)?,
-                        request_hash: r.get(1)?,
-                        response: r.get(2)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(backend)
+            params![self.project_id, key],
+            |r| {
+                Ok(StoredAnswer {
+                    account_id: r.get(0)?,
+                    request_hash: r.get(1)?,
+                    response: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(backend)
     }
 
     fn store_answer(&mut self, key: &str, a: &StoredAnswer, now: &str) -> Result<()> {
-        self.conn
-            .execute(
+        execute_cached(
+            self.conn,
                 "INSERT INTO idempotency (project_id, key, account_id, request_hash, response, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![self.project_id, key, a.account_id, a.request_hash, a.response, now],
