@@ -15,7 +15,7 @@ use axum::routing::{delete, get, post};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::auth::{LoginLimiter, LoginLimits};
+use super::auth::{LoginLimiter, LoginLimits, TokenCache};
 use super::error::{ServiceResult, error_response};
 use super::handlers::{accounts, health, projects, teams};
 use super::storage::Storage;
@@ -78,6 +78,7 @@ struct Inner {
     /// Bounds concurrent argon2 work (≈19 MiB and tens of ms each) so a burst of logins
     /// cannot exhaust memory or the blocking pool.
     hashing: tokio::sync::Semaphore,
+    tokens: TokenCache,
 }
 
 /// Shared by every handler: storage, configuration, the login limiter.
@@ -93,11 +94,16 @@ impl AppState {
             config,
             limiter,
             hashing: tokio::sync::Semaphore::new(cpus.max(2)),
+            tokens: TokenCache::default(),
         }))
     }
 
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
+    }
+
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.0.tokens
     }
 
     pub fn limiter(&self) -> &LoginLimiter {

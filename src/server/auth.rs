@@ -125,7 +125,21 @@ impl FromRequestParts<AppState> for Auth {
                 ServiceError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
         let hash = token_hash(secret);
-        let found = state.run(move |s| Ok(s.token(&hash)?)).await?;
+        let found = match state.token_cache().get(&hash) {
+            Some(hit) => Some(hit),
+            None => {
+                let key = hash.clone();
+                let found = state.run(move |s| Ok(s.token(&key)?)).await?;
+                if let Some((token, account)) = &found
+                    && token.revoked_at.is_none()
+                {
+                    state
+                        .token_cache()
+                        .put(hash, token.clone(), account.clone());
+                }
+                found
+            }
+        };
         let Some((token, account)) = found else {
             return Err(ServiceError::unauthorized("unknown token: log in again"));
         };
@@ -140,6 +154,54 @@ impl FromRequestParts<AppState> for Auth {
             ));
         }
         Ok(Auth { account, token })
+    }
+}
+
+/// Recently verified tokens, so most requests skip a storage round trip. Entries live a few
+/// seconds; revoking through this server forgets the token at once, and expiry is checked on
+/// every use. (Another server process sharing the storage would see a revocation within
+/// [`TOKEN_CACHE_TTL`].)
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (Instant, TokenRow, AccountRow)>>,
+    /// Tokens revoked recently: a lookup that raced with the revocation must not re-cache
+    /// the token it read just before.
+    revoked: Mutex<HashMap<uuid::Uuid, Instant>>,
+}
+
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+impl TokenCache {
+    pub fn get(&self, hash: &str) -> Option<(TokenRow, AccountRow)> {
+        let map = self.entries.lock().ok()?;
+        let (at, token, account) = map.get(hash)?;
+        (at.elapsed() < TOKEN_CACHE_TTL).then(|| (token.clone(), account.clone()))
+    }
+
+    pub fn put(&self, hash: String, token: TokenRow, account: AccountRow) {
+        if let Ok(revoked) = self.revoked.lock()
+            && revoked.contains_key(&token.id)
+        {
+            return;
+        }
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= TOKEN_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(hash, (Instant::now(), token, account));
+        }
+    }
+
+    /// Forgets a token (after it was revoked).
+    pub fn forget(&self, token_id: uuid::Uuid) {
+        if let Ok(mut revoked) = self.revoked.lock() {
+            revoked.retain(|_, at| at.elapsed() < 6 * TOKEN_CACHE_TTL);
+            revoked.insert(token_id, Instant::now());
+        }
+        if let Ok(mut map) = self.entries.lock() {
+            map.retain(|_, (_, t, _)| t.id != token_id);
+        }
     }
 }
 
@@ -291,6 +353,33 @@ mod tests {
         assert!(l.before_attempt(None, "bob").is_ok());
         l.succeeded("ann");
         assert!(l.before_attempt(None, "ann").is_ok());
+    }
+
+    #[test]
+    fn token_cache_never_keeps_a_revoked_token() {
+        let token = TokenRow {
+            id: uuid::Uuid::now_v7(),
+            account_id: "a".into(),
+            kind: crate::api::accounts::TokenKind::Device,
+            name: "laptop".into(),
+            created_at: now(),
+            expires_at: None,
+            revoked_at: None,
+        };
+        let account = AccountRow {
+            id: "a".into(),
+            username: "ann".into(),
+            password_hash: String::new(),
+            created_at: now(),
+        };
+        let cache = TokenCache::default();
+        cache.put("h".into(), token.clone(), account.clone());
+        assert!(cache.get("h").is_some());
+        cache.forget(token.id);
+        assert!(cache.get("h").is_none());
+        // A lookup that read the token just before the revocation cannot re-cache it.
+        cache.put("h".into(), token, account);
+        assert!(cache.get("h").is_none());
     }
 
     #[test]

@@ -147,9 +147,12 @@ pub async fn login(
 }
 
 pub async fn logout(State(state): State<AppState>, auth: Auth) -> ServiceResult<StatusCode> {
+    let token_id = auth.token.id;
+    state.token_cache().forget(token_id);
     state
-        .run(move |s| Ok(s.revoke_token(&auth.account.id, auth.token.id, &auth::now())?))
+        .run(move |s| Ok(s.revoke_token(&auth.account.id, token_id, &auth::now())?))
         .await?;
+    state.token_cache().forget(token_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -200,9 +203,13 @@ pub async fn revoke_token(
     let missing = || ServiceError::not_found(format!("token {id}"));
     let token_id = Uuid::parse_str(&id).map_err(|_| missing())?;
     let account_id = auth.account.id.clone();
+    // Only the owner's token is affected (the storage checks); forgetting is harmless
+    // otherwise. Before and after, so no lookup racing with the revocation re-caches it.
+    state.token_cache().forget(token_id);
     let revoked = state
         .run(move |s| Ok(s.revoke_token(&account_id, token_id, &auth::now())?))
         .await?;
+    state.token_cache().forget(token_id);
     if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {
