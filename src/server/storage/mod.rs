@@ -4,6 +4,7 @@
 //! decide nothing — every rule (CAS, version lock, immutability, ownership, idempotency,
 //! gates) lives in `server::rules` so that SQLite and a later Postgres backend agree.
 
+mod schema;
 pub mod sqlite;
 
 use uuid::Uuid;

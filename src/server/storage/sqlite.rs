@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
+use super::schema::MIGRATIONS;
 use super::{
     AccountRow, NewToken, ProjectRow, ProjectTx, RawPage, Result, Storage, StorageError,
     StoredAnswer, TeamRow, TokenRow,
@@ -21,75 +22,6 @@ use crate::server::ServiceError;
 
 /// File name of the server database inside the data directory.
 pub const DB_FILE: &str = "gryt-server.db";
-
-/// Schema migrations, applied in order; `PRAGMA user_version` is the number applied.
-/// Append only: never edit a released entry.
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE accounts (
-    id            TEXT PRIMARY KEY,
-    username      TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
-    created_at    TEXT NOT NULL
-);
-CREATE TABLE tokens (
-    id         TEXT PRIMARY KEY,
-    account_id TEXT NOT NULL REFERENCES accounts (id),
-    kind       TEXT NOT NULL CHECK (kind IN ('device', 'api_key')),
-    name       TEXT NOT NULL,
-    token_hash TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    expires_at TEXT,
-    revoked_at TEXT
-);
-CREATE INDEX tokens_by_account ON tokens (account_id);
-CREATE TABLE teams (
-    id         TEXT PRIMARY KEY,
-    name       TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE team_members (
-    team_id    TEXT NOT NULL REFERENCES teams (id),
-    account_id TEXT NOT NULL REFERENCES accounts (id),
-    role       TEXT NOT NULL CHECK (role IN ('owner', 'member')),
-    PRIMARY KEY (team_id, account_id)
-);
-CREATE INDEX team_members_by_account ON team_members (account_id);
-CREATE TABLE projects (
-    id         TEXT PRIMARY KEY,
-    team_id    TEXT NOT NULL REFERENCES teams (id),
-    name       TEXT NOT NULL,
-    head       BIGINT NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    UNIQUE (team_id, name)
-);
-CREATE TABLE records (
-    project_id    TEXT NOT NULL REFERENCES projects (id),
-    id            TEXT NOT NULL,
-    kind          TEXT NOT NULL CHECK (kind IN ('generation', 'evolution', 'pipeline_run', 'deleted')),
-    seq           BIGINT NOT NULL,
-    revision      BIGINT NOT NULL,
-    version       TEXT,
-    generation_id TEXT,
-    rc            BIGINT,
-    code_name     TEXT,
-    started_at    TEXT,
-    body          TEXT NOT NULL,
-    PRIMARY KEY (project_id, id)
-);
-CREATE UNIQUE INDEX records_by_seq ON records (project_id, seq);
-CREATE UNIQUE INDEX records_version ON records (project_id, version) WHERE kind = 'generation';
-CREATE UNIQUE INDEX records_rc ON records (project_id, generation_id, rc) WHERE kind = 'evolution';
-CREATE UNIQUE INDEX records_code_name ON records (project_id, code_name) WHERE kind = 'evolution';
-CREATE TABLE idempotency (
-    project_id   TEXT NOT NULL REFERENCES projects (id),
-    key          TEXT NOT NULL,
-    account_id   TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    response     TEXT NOT NULL,
-    created_at   TEXT NOT NULL,
-    PRIMARY KEY (project_id, key)
-);
-"#];
 
 const READERS: usize = 64;
 
