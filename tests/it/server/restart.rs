@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use gryt::server::ServerConfig;
@@ -118,9 +118,10 @@ fn killed_mid_push_leaves_all_or_nothing() {
 
     // 4 writers push 40-generation batches as fast as they can until the server dies.
     let dead = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..4u128)
         .map(|w| {
-            let (ann, p, dead) = (ann.clone(), p.clone(), Arc::clone(&dead));
+            let (ann, p, dead, done) = (ann.clone(), p.clone(), Arc::clone(&dead), Arc::clone(&done));
             std::thread::spawn(move || {
                 let mut accepted = Vec::new();
                 for b in 0u128.. {
@@ -141,7 +142,10 @@ fn killed_mid_push_leaves_all_or_nothing() {
                     };
                     let body = json!({"base_seq": base, "idempotency_key": format!("k{batch}"), "records": records});
                     match ann.try_post_raw(&format!("/v1/projects/{p}/push"), serde_json::to_vec(&body).unwrap()) {
-                        Ok(r) if r.status == 200 => accepted.push(batch),
+                        Ok(r) if r.status == 200 => {
+                            accepted.push(batch);
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
                         Ok(_) => {}
                         Err(_) => break,
                     }
@@ -150,7 +154,12 @@ fn killed_mid_push_leaves_all_or_nothing() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(600));
+    // Kill once pushes are flowing (however slow the machine), at an arbitrary moment.
+    let flowing = Instant::now();
+    while done.load(Ordering::Relaxed) < 3 && flowing.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(fastrand::u64(50..300)));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     dead.store(true, Ordering::Relaxed);
