@@ -152,3 +152,35 @@ pub struct DeleteResponse {
     /// Ids of the deleted generation and of its evolutions (all now tombstones).
     pub deleted: Vec<Uuid>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_records_round_trip_through_the_wire_shape() {
+        let record: Record =
+            serde_json::from_value(serde_json::json!({"kind": "evolution", "record": {
+            "id": "01930000-0000-7000-8000-000000000002",
+            "generation_id": "01930000-0000-7000-8000-000000000001",
+            "change_id": "FEAT-1", "code_name": "brave-calm-otter", "rc": 2, "status": "pending",
+            "started_at": "2026-01-01T00:00:00Z"}}))
+            .unwrap();
+        let pushed = PushRecord::new(Some(3), &record).unwrap();
+        let json = serde_json::to_value(&pushed).unwrap();
+        assert_eq!(json["kind"], "evolution");
+        assert_eq!(json["base_revision"], 3);
+        assert_eq!(json["record"]["rc"], 2);
+        let back: PushRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back.decode().unwrap(), record);
+        let tomb = Record::Deleted(crate::api::Tombstone {
+            id: uuid::Uuid::now_v7(),
+            record_kind: RecordKind::Generation,
+            deleted_by: "ann".into(),
+            deleted_at: "2026-01-01T00:00:00Z".into(),
+            revision: 2,
+            seq: 9,
+        });
+        assert!(PushRecord::new(None, &tomb).is_err());
+    }
+}

@@ -83,6 +83,8 @@ impl IntoResponse for ServiceError {
         let body = self.body();
         if body.error == ErrorCode::Internal || body.error == ErrorCode::Unavailable {
             tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(code = %body.error, message = %body.message, "request rejected");
         }
         let status = StatusCode::from_u16(body.error.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

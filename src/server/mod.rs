@@ -110,6 +110,9 @@ pub fn open_storage(data_dir: &Path) -> Result<Arc<dyn Storage>, ServerError> {
     Ok(Arc::new(SqliteStorage::open(data_dir)?))
 }
 
+/// How long requests in flight may run after SIGINT/SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Runs the server until SIGINT or SIGTERM, then drains requests in flight. Blocking: builds
 /// its own tokio runtime. Logs through `tracing` to stderr.
 pub fn run_serve(opts: ServeOptions) -> Result<(), ServerError> {
@@ -134,7 +137,21 @@ pub fn run_serve(opts: ServeOptions) -> Result<(), ServerError> {
             })?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, data = %opts.data_dir.display(), registration = ?opts.registration, "gryt cloud listening");
-        serve(listener, state, shutdown_signal()).await?;
+        let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            shutdown_signal().await;
+            let _ = signalled.send(true);
+        };
+        // Requests in flight get SHUTDOWN_GRACE to finish; a stuck client cannot hold the
+        // process forever (an unfinished push is rolled back, never half-applied).
+        let deadline = async move {
+            let _ = on_signal.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            served = serve(listener, state, shutdown) => served?,
+            () = deadline => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
+        }
         tracing::info!("gryt cloud stopped");
         Ok(())
     })
