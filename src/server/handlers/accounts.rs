@@ -111,6 +111,11 @@ pub async fn login(
 ) -> ServiceResult<Response> {
     let device = token_name(req.device.clone(), "device")?;
     state.limiter().before_attempt(addr, &req.username)?;
+    if req.password.len() > crate::api::accounts::MAX_PASSWORD_BYTES {
+        // No account has such a password; do not spend a hash on it.
+        state.limiter().failed(&req.username);
+        return Err(ServiceError::unauthorized("wrong username or password"));
+    }
     let ttl = state.config().token_ttl;
     let username = req.username.clone();
     let outcome = state
