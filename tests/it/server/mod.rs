@@ -12,3 +12,4 @@ mod races;
 mod restart;
 mod serve;
 mod teams;
+mod wire_types;
