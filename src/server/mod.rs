@@ -180,6 +180,13 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// Writes a consistent copy of the server database in `data_dir` to `dest_dir` (which must not
+/// hold one yet), safe while the server runs. Returns the path of the copy.
+pub fn admin_backup(data_dir: &Path, dest_dir: &Path) -> Result<PathBuf, ServerError> {
+    let storage = SqliteStorage::open(data_dir)?;
+    Ok(storage.backup_to(dest_dir)?)
+}
+
 /// Creates an account directly in the data directory, without a running server (for closed
 /// registration). The same name and password rules as `POST /v1/accounts`.
 pub fn admin_add_user(

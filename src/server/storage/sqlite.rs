@@ -139,6 +139,29 @@ impl SqliteStorage {
         &self.path
     }
 
+    /// Writes a consistent copy of the live database to `dest_dir/gryt-server.db` (SQLite's
+    /// online backup: safe while the server writes). Refuses to overwrite an existing file.
+    pub fn backup_to(&self, dest_dir: &Path) -> Result<PathBuf> {
+        std::fs::create_dir_all(dest_dir).map_err(|e| {
+            StorageError::Backend(format!("cannot create {}: {e}", dest_dir.display()))
+        })?;
+        let dest = dest_dir.join(DB_FILE);
+        if dest.exists() {
+            return Err(StorageError::Backend(format!(
+                "{} exists already; back up into an empty directory",
+                dest.display()
+            )));
+        }
+        self.read(|c| {
+            c.backup(
+                rusqlite::MAIN_DB,
+                &dest,
+                None::<fn(rusqlite::backup::Progress)>,
+            )
+        })?;
+        Ok(dest)
+    }
+
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let pooled = self.readers.lock().map(|mut p| p.pop()).unwrap_or(None);
         let conn = match pooled {
