@@ -110,6 +110,19 @@ pub async fn add_member(
             let member = s
                 .account(&req.username)?
                 .ok_or_else(|| ServiceError::not_found(format!("account {}", req.username)))?;
+            let members = s.members(&team.id)?;
+            let owners = members.iter().filter(|m| m.role == Role::Owner).count();
+            let demoting_last_owner = req.role == Role::Member
+                && owners == 1
+                && members
+                    .iter()
+                    .any(|m| m.username == req.username && m.role == Role::Owner);
+            if demoting_last_owner {
+                return Err(ServiceError::validation(format!(
+                    "{} is the last owner of {}; make someone else owner first",
+                    req.username, team.name
+                )));
+            }
             s.set_member(&team.id, &member.id, Some(req.role))?;
             Ok(s.members(&team.id)?)
         })

@@ -59,6 +59,11 @@ fn teams_members_and_projects() {
         .expect_error(403, "forbidden");
     ann.delete("/v1/teams/acme/members/ann")
         .expect_error(422, "validation");
+    ann.post(
+        "/v1/teams/acme/members",
+        json!({"username": "ann", "role": "member"}),
+    )
+    .expect_error(422, "validation");
 
     ann.post(
         "/v1/teams/acme/members",
