@@ -106,6 +106,45 @@ pub async fn changes(
     Ok(with_head(response, page.head))
 }
 
+/// Runs a write on the caller's project on a blocking thread. A project the caller cannot
+/// see fails the outer result (answered without a head, like a missing project); the inner
+/// result is the rule's decision, paired with the head as read before the write.
+async fn write<T, F>(
+    state: &AppState,
+    auth: Auth,
+    team: String,
+    project: String,
+    f: F,
+) -> ServiceResult<(u64, ServiceResult<T>)>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Storage, &ProjectRow, &rules::Actor, &str) -> ServiceResult<T> + Send + 'static,
+{
+    state
+        .run(move |s| {
+            let p = find(s, &auth, &team, &project)?;
+            let result = f(s, &p, &auth.actor(), &auth::now());
+            Ok((p.head, result))
+        })
+        .await
+}
+
+/// The answer to a write: the body with the new head, or the rejection with the head the
+/// request was judged against (`behind` details carry the exact head).
+fn answer<T: serde::Serialize>(
+    head_before: u64,
+    result: ServiceResult<T>,
+    head_after: impl Fn(&T) -> u64,
+) -> Response {
+    match result {
+        Ok(body) => {
+            let head = head_after(&body);
+            with_head(json(StatusCode::OK, body), head)
+        }
+        Err(e) => with_head(e.into_response(), head_before),
+    }
+}
+
 pub async fn push(
     State(state): State<AppState>,
     auth: Auth,
@@ -113,16 +152,11 @@ pub async fn push(
     JsonBody(req, raw): JsonBody<PushRequest>,
 ) -> ServiceResult<Response> {
     let decoded = rules::decode_push(req, &raw)?;
-    let response = state
-        .run(move |s| {
-            let p = find(s, &auth, &team, &project)?;
-            let actor = auth.actor();
-            let now = auth::now();
-            storage::transact(s, &p.id, |tx| rules::push(tx, &actor, &decoded, &now))
-        })
-        .await?;
-    let head = response.head;
-    Ok(with_head(json(StatusCode::OK, response), head))
+    let (head, result) = write(&state, auth, team, project, move |s, p, actor, now| {
+        storage::transact(s, &p.id, |tx| rules::push(tx, actor, &decoded, now))
+    })
+    .await?;
+    Ok(answer(head, result, |r| r.head))
 }
 
 fn generation_id(id: &str) -> ServiceResult<Uuid> {
@@ -136,17 +170,14 @@ pub async fn promote(
     JsonBody(req, _): JsonBody<PromoteRequest>,
 ) -> ServiceResult<Response> {
     let id = generation_id(&id)?;
-    let response = state
-        .run(move |s| {
-            let p = find(s, &auth, &team, &project)?;
-            let actor = auth.actor();
-            let now = auth::now();
-            storage::transact(s, &p.id, |tx| rules::promote(tx, &actor, id, &req, &now))
-        })
-        .await?;
-    tracing::info!(version = %response.generation.version, by = ?response.generation.promoted_by, "promoted");
-    let head = response.head;
-    Ok(with_head(json(StatusCode::OK, response), head))
+    let (head, result) = write(&state, auth, team, project, move |s, p, actor, now| {
+        storage::transact(s, &p.id, |tx| rules::promote(tx, actor, id, &req, now))
+    })
+    .await?;
+    if let Ok(done) = &result {
+        tracing::info!(version = %done.generation.version, by = ?done.generation.promoted_by, "promoted");
+    }
+    Ok(answer(head, result, |r| r.head))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -162,16 +193,11 @@ pub async fn delete_generation(
 ) -> ServiceResult<Response> {
     let Query(q) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
     let id = generation_id(&id)?;
-    let response = state
-        .run(move |s| {
-            let p = find(s, &auth, &team, &project)?;
-            let actor = auth.actor();
-            let now = auth::now();
-            storage::transact(s, &p.id, |tx| {
-                rules::delete_generation(tx, &actor, id, q.revision, &now)
-            })
+    let (head, result) = write(&state, auth, team, project, move |s, p, actor, now| {
+        storage::transact(s, &p.id, |tx| {
+            rules::delete_generation(tx, actor, id, q.revision, now)
         })
-        .await?;
-    let head = response.head;
-    Ok(with_head(json(StatusCode::OK, response), head))
+    })
+    .await?;
+    Ok(answer(head, result, |r| r.head))
 }

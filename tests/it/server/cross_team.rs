@@ -92,6 +92,11 @@ fn another_teams_project_looks_missing_and_stays_untouched() {
         assert_eq!(f.status, 404, "attempt {i}: {}", f.json);
         assert_eq!(f.code(), "not_found", "attempt {i}");
         assert_eq!(
+            f.header("x-gryt-head"),
+            None,
+            "attempt {i}: no head of a hidden project"
+        );
+        assert_eq!(
             normalized(f, "beta", "web"),
             normalized(m, "zeta", "web"),
             "attempt {i}"

@@ -123,6 +123,11 @@ fn behind_reports_missing_changes() {
     );
     let d = r.expect_error(409, "behind");
     assert_eq!(
+        r.header("x-gryt-head"),
+        Some("2"),
+        "rejections carry the head too"
+    );
+    assert_eq!(
         (
             d["head"].as_u64(),
             d["base_seq"].as_u64(),
