@@ -26,6 +26,11 @@ fn health_version_header_and_json_fallbacks() {
     );
     c.get("/v1/auth/login")
         .expect_error(405, "method_not_allowed");
+    let ann = s.user("ann");
+    ann.get("/v1/projects/acme/web/push")
+        .expect_error(405, "method_not_allowed");
+    ann.delete("/v1/projects/acme/web/changes")
+        .expect_error(405, "method_not_allowed");
 }
 
 #[test]
