@@ -23,7 +23,7 @@ use crate::workspace::Workspace;
 use error::{CommandError, ExitKind};
 use ui::{ColorChoice, Ui};
 
-/// gryt — contract-driven releases.
+/// Contract-driven releases
 ///
 /// A generation is a release contract ("v2.0.0 must contain FEAT-101, BUG-50"), an evolution
 /// proves one change by running a pipeline, and promotion turns a fully proven generation into
