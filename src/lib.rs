@@ -6,6 +6,7 @@
 //! `domain`); `ops` → (`workspace`, `store`, `contract`, `pipeline`, `domain`). `domain` does
 //! no I/O.
 
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod contract;
@@ -13,5 +14,7 @@ pub mod domain;
 pub mod git;
 pub mod ops;
 pub mod pipeline;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
 pub mod workspace;

@@ -1,0 +1,363 @@
+//! Gryt Cloud server benchmark (prints numbers; asserts nothing about time).
+//!
+//! `cargo bench --bench server` — runs a real server in-process on 127.0.0.1:0 over a
+//! SQLite file in a temp dir and drives it over real HTTP:
+//! 1. 64 concurrent clients pushing one small generation per request, pulling on `behind`
+//!    — once all in ONE project (contended CAS) and once one project each; accepted
+//!    pushes/s, p50/p99 push latency, and a check that every accepted record is readable.
+//! 2. Serving the changes feed for 110,000 records (10k generations + 100k evolutions) in
+//!    pages of 1000: records/s.
+//!
+//! Environment: GRYT_BENCH_SECS (default 5) per push scenario, GRYT_BENCH_CLIENTS (64),
+//! GRYT_BENCH_ONLY (`push` or `paging`).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use gryt::api::{ChangesPage, PushResponse, Record};
+use gryt::server::{AppState, ServerConfig, SqliteStorage};
+use serde_json::{Value, json};
+
+struct Server {
+    base: String,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
+        let state = AppState::new(storage, ServerConfig::default());
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("addr");
+                gryt::server::serve(listener, state, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .expect("serve");
+            });
+        });
+        let addr = addr_rx.recv().expect("started");
+        Server {
+            base: format!("http://{addr}"),
+            _dir: dir,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let res = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("authorization", &auth).call(),
+            (_, Some(b)) => self
+                .agent
+                .post(&url)
+                .header("authorization", &auth)
+                .send_json(b),
+            (_, None) => self
+                .agent
+                .post(&url)
+                .header("authorization", &auth)
+                .send_empty(),
+        };
+        let mut res = res.expect("HTTP exchange");
+        let status = res.status().as_u16();
+        let text = res
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .expect("body");
+        (status, text)
+    }
+
+    fn page(&self, project: &str, since: u64) -> ChangesPage {
+        let (status, text) = self.call(
+            "GET",
+            &format!("/v1/projects/{project}/changes?since={since}&limit=1000"),
+            None,
+        );
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).expect("page")
+    }
+}
+
+fn setup(server: &Server, projects: usize) -> (Client, Vec<String>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let anon = Client {
+        agent: agent.clone(),
+        base: server.base.clone(),
+        token: String::new(),
+    };
+    anon.call(
+        "POST",
+        "/v1/accounts",
+        Some(&json!({"username": "bench", "password": "bench-password"})),
+    );
+    let (_, text) = anon.call(
+        "POST",
+        "/v1/auth/login",
+        Some(&json!({"username": "bench", "password": "bench-password"})),
+    );
+    let token = serde_json::from_str::<Value>(&text).expect("login")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let c = Client { token, ..anon };
+    c.call("POST", "/v1/teams", Some(&json!({"name": "bench"})));
+    let names = (0..projects)
+        .map(|i| {
+            let name = format!("p{i}");
+            c.call(
+                "POST",
+                "/v1/teams/bench/projects",
+                Some(&json!({"name": name})),
+            );
+            format!("bench/{name}")
+        })
+        .collect();
+    (c, names)
+}
+
+fn uid(n: u64) -> String {
+    uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 | u128::from(n)).to_string()
+}
+
+fn generation(n: u64) -> Value {
+    json!({"kind": "generation", "base_revision": null, "record": {
+        "id": uid(n), "version": format!("{}.{}.{}", n / 1_000_000, (n / 1000) % 1000, n % 1000),
+        "changes": [{"type": "add", "id": "FEAT-1", "title": "Bench change"}],
+        "status": "draft", "created_at": "2026-01-01T00:00:00Z"}})
+}
+
+fn evolution(n: u64, generation: u64, rc: u32) -> Value {
+    json!({"kind": "evolution", "base_revision": null, "record": {
+        "id": uid(n), "generation_id": uid(generation), "change_id": "FEAT-1",
+        "code_name": format!("swift-brave-otter{n}"), "rc": rc, "status": "pass",
+        "started_at": "2026-01-01T00:00:00Z", "completed_at": "2026-01-01T00:00:01Z"}})
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn push_scenario(label: &str, clients: usize, shared: bool, secs: u64) {
+    let server = Server::start();
+    let (c, projects) = setup(&server, if shared { 1 } else { clients });
+    let barrier = Arc::new(Barrier::new(clients));
+    let deadline_after = Duration::from_secs(secs);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|t| {
+            let (c, barrier) = (c.clone(), Arc::clone(&barrier));
+            let project = projects[if shared { 0 } else { t }].clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let begin = Instant::now();
+                let (mut cursor, mut n, mut accepted, mut behind, mut pulls) = (0u64, 0u64, Vec::new(), 0u64, 0u64);
+                let mut latencies = Vec::new();
+                while begin.elapsed() < deadline_after {
+                    let id = (t as u64 + 1) * 10_000_000 + n;
+                    let body = json!({"base_seq": cursor, "idempotency_key": format!("{t}-{n}"), "records": [generation(id)]});
+                    let t0 = Instant::now();
+                    let (status, text) = c.call("POST", &format!("/v1/projects/{project}/push"), Some(&body));
+                    latencies.push(t0.elapsed());
+                    if status == 200 {
+                        let r: PushResponse = serde_json::from_str(&text).expect("push response");
+                        cursor = r.head;
+                        accepted.push(id);
+                        n += 1;
+                    } else {
+                        assert!(text.contains("\"behind\""), "unexpected rejection: {text}");
+                        behind += 1;
+                        // Pull what we miss, like a client would.
+                        loop {
+                            let page = c.page(&project, cursor);
+                            pulls += 1;
+                            cursor = page.next;
+                            if !page.more {
+                                break;
+                            }
+                        }
+                    }
+                }
+                (accepted, behind, pulls, latencies)
+            })
+        })
+        .collect();
+    let (mut accepted, mut behind, mut pulls, mut latencies) = (Vec::new(), 0, 0, Vec::new());
+    for h in handles {
+        let (a, b, p, l) = h.join().expect("client");
+        accepted.extend(a);
+        behind += b;
+        pulls += p;
+        latencies.extend(l);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    // Every accepted record is readable afterwards.
+    let mut seen = HashSet::new();
+    for p in &projects {
+        let mut since = 0;
+        loop {
+            let page = c.page(p, since);
+            for r in &page.records {
+                if let Record::Generation(g) = r {
+                    seen.insert(g.id.to_string());
+                }
+            }
+            since = page.next;
+            if !page.more {
+                break;
+            }
+        }
+    }
+    let missing = accepted
+        .iter()
+        .filter(|id| !seen.contains(&uid(**id)))
+        .count();
+    println!(
+        "{label}: {clients} clients, {elapsed:.1} s: {} accepted ({:.0}/s), {behind} behind, {pulls} pulls; push latency p50 {:.1} ms, p99 {:.1} ms; accepted but unreadable: {missing}",
+        accepted.len(),
+        accepted.len() as f64 / elapsed,
+        percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+    );
+    assert_eq!(missing, 0, "accepted records must be readable");
+}
+
+fn paging_scenario() {
+    let server = Server::start();
+    let (c, projects) = setup(&server, 1);
+    let project = &projects[0];
+    let (generations, per_generation) = (10_000u64, 10u64);
+    let t0 = Instant::now();
+    let mut head = 0;
+    // 500 generations per push, then their 5,000 evolutions per push.
+    for chunk in 0..generations / 500 {
+        let ids: Vec<u64> = (chunk * 500 + 1..=chunk * 500 + 500).collect();
+        for records in [
+            ids.iter().map(|g| generation(*g)).collect::<Vec<_>>(),
+            ids.iter()
+                .flat_map(|g| {
+                    (0..per_generation)
+                        .map(move |e| evolution(1_000_000 + g * 100 + e, *g, e as u32 + 1))
+                })
+                .collect(),
+        ] {
+            let body = json!({"base_seq": head, "idempotency_key": format!("fill-{head}"), "records": records});
+            let (status, text) =
+                c.call("POST", &format!("/v1/projects/{project}/push"), Some(&body));
+            assert_eq!(status, 200, "{text}");
+            head = serde_json::from_str::<PushResponse>(&text)
+                .expect("push")
+                .head;
+        }
+    }
+    let fill = t0.elapsed().as_secs_f64();
+    let total = generations * (1 + per_generation);
+    assert_eq!(head, total);
+    println!(
+        "fill: {total} records pushed in 40 requests, {fill:.2} s ({:.0} records/s)",
+        total as f64 / fill
+    );
+
+    for round in 1..=2 {
+        let t0 = Instant::now();
+        let (mut since, mut records, mut requests, mut bytes) = (0, 0u64, 0, 0usize);
+        loop {
+            let (status, text) = c.call(
+                "GET",
+                &format!("/v1/projects/{project}/changes?since={since}&limit=1000"),
+                None,
+            );
+            assert_eq!(status, 200);
+            bytes += text.len();
+            let page: ChangesPage = serde_json::from_str(&text).expect("page");
+            requests += 1;
+            records += page.records.len() as u64;
+            since = page.next;
+            if !page.more {
+                break;
+            }
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        assert_eq!(records, total);
+        println!(
+            "changes feed (round {round}): {records} records in {requests} requests, {:.1} MB, {secs:.2} s: {:.0} records/s (typed decode included)",
+            bytes as f64 / 1e6,
+            records as f64 / secs
+        );
+    }
+}
+
+fn main() {
+    // `cargo test --benches` runs this binary too; do nothing then.
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let secs = std::env::var("GRYT_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let clients = std::env::var("GRYT_BENCH_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    let only = std::env::var("GRYT_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "push" {
+        push_scenario(
+            "push, one shared project (contended CAS)",
+            clients,
+            true,
+            secs,
+        );
+        push_scenario("push, one project per client", clients, false, secs);
+    }
+    if only.is_empty() || only == "paging" {
+        paging_scenario();
+    }
+}

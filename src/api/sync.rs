@@ -1,0 +1,154 @@
+//! The sync protocol's request and response bodies: the changes feed, the atomic push and
+//! the promotion request (DESIGN §4, docs/PROTOCOL.md).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::records::{Record, RecordKind};
+
+/// Page size when the client does not ask for one, and the most the server ever returns.
+pub const DEFAULT_PAGE_LIMIT: u32 = 1000;
+/// Most records accepted in one push.
+pub const MAX_PUSH_RECORDS: usize = 10_000;
+/// Longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+
+/// `GET …/changes?since=SEQ&limit=N`: records changed after `since`, in seq order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangesPage {
+    pub records: Vec<Record>,
+    /// The `since` to ask for next: the seq of the last record here (or the request's `since`
+    /// when the page is empty).
+    pub next: u64,
+    /// The project head when the page was read.
+    pub head: u64,
+    /// Whether records after `next` exist.
+    pub more: bool,
+}
+
+/// One record of a push. `base_revision` is the revision the client last synced (`None` for
+/// a record the client believes is new); the server refuses with `stale_revision` when it
+/// differs from the current one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushRecord {
+    pub kind: RecordKind,
+    #[serde(default)]
+    pub base_revision: Option<u64>,
+    /// The record, shaped by `kind` (see [`PushRecord::decode`]).
+    pub record: serde_json::Value,
+}
+
+impl PushRecord {
+    pub fn new(base_revision: Option<u64>, record: &Record) -> Result<Self, serde_json::Error> {
+        let kind = record.kind().ok_or_else(|| {
+            <serde_json::Error as serde::de::Error>::custom("tombstones cannot be pushed")
+        })?;
+        let record = match serde_json::to_value(record)? {
+            serde_json::Value::Object(mut m) => m.remove("record").unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        };
+        Ok(PushRecord {
+            kind,
+            base_revision,
+            record,
+        })
+    }
+
+    /// The typed record, checked by the domain deserializers (not yet by [`Record::validate`]).
+    pub fn decode(&self) -> Result<Record, serde_json::Error> {
+        self.clone().into_record()
+    }
+
+    /// Like [`PushRecord::decode`], without copying the JSON.
+    pub fn into_record(self) -> Result<Record, serde_json::Error> {
+        let r = self.record;
+        Ok(match self.kind {
+            RecordKind::Generation => Record::Generation(serde_json::from_value(r)?),
+            RecordKind::Evolution => Record::Evolution(serde_json::from_value(r)?),
+            RecordKind::PipelineRun => Record::PipelineRun(serde_json::from_value(r)?),
+        })
+    }
+}
+
+/// `POST …/push`: applied in one transaction, all or nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// The last head the client pulled; the push is refused `behind` if the head moved on.
+    pub base_seq: u64,
+    /// Unique per logical push; a retry with the same key returns the first answer.
+    pub idempotency_key: String,
+    pub records: Vec<PushRecord>,
+}
+
+/// What happened to one pushed record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResult {
+    pub kind: RecordKind,
+    pub id: Uuid,
+    /// `created` or `updated` (`unchanged` when identical to the server's copy).
+    pub action: PushAction,
+    pub revision: u64,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushAction {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// The answer to an accepted push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// The project head after the push (the client's new cursor if it was not behind).
+    pub head: u64,
+    pub results: Vec<PushResult>,
+    /// True when this answer is the stored answer of an earlier request with the same key.
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+/// `POST …/generations/{id}/promote`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromoteRequest {
+    /// The head the client evaluated the gates at; refused `behind` when an evolution of this
+    /// generation changed after it.
+    pub base_seq: u64,
+    /// The generation's revision the client saw; refused `stale_revision` otherwise.
+    pub revision: u64,
+}
+
+/// One gate as the server evaluated it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateOutcome {
+    pub gate: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// The answer to an accepted promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromoteResponse {
+    pub generation: super::records::GenerationRecord,
+    pub head: u64,
+    pub gates: Vec<GateOutcome>,
+}
+
+/// `GET …/projects/{team}/{project}`: the cheap status request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectInfo {
+    pub team: String,
+    pub name: String,
+    pub head: u64,
+    pub created_at: String,
+}
+
+/// `DELETE …/generations/{id}?revision=R`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteResponse {
+    pub head: u64,
+    /// Ids of the deleted generation and of its evolutions (all now tombstones).
+    pub deleted: Vec<Uuid>,
+}

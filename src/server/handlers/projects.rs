@@ -1,0 +1,177 @@
+//! Project resources: status (head), the changes feed, the atomic push, promotion and
+//! deletion of generations. Every route first resolves `TEAM/PROJECT` through the caller's
+//! memberships, so another team's project answers exactly like a missing one.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+use super::{JsonBody, json};
+use crate::api::sync::ProjectInfo;
+use crate::api::{HEAD_HEADER, PromoteRequest, PushRequest};
+use crate::server::app::AppState;
+use crate::server::auth::{self, Auth};
+use crate::server::error::{ServiceError, ServiceResult, rejection};
+use crate::server::rules;
+use crate::server::storage::{self, ProjectRow, Storage};
+
+fn find(
+    storage: &dyn Storage,
+    auth: &Auth,
+    team: &str,
+    project: &str,
+) -> ServiceResult<ProjectRow> {
+    storage
+        .project(&auth.account.id, team, project)?
+        .ok_or_else(|| ServiceError::not_found(format!("project {team}/{project}")))
+}
+
+fn with_head(mut response: Response, head: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&head.to_string()) {
+        response.headers_mut().insert(HEAD_HEADER, v);
+    }
+    response
+}
+
+pub async fn info(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((team, project)): Path<(String, String)>,
+) -> ServiceResult<Response> {
+    let p = state.run(move |s| find(s, &auth, &team, &project)).await?;
+    let head = p.head;
+    Ok(with_head(
+        json(
+            StatusCode::OK,
+            ProjectInfo {
+                team: p.team,
+                name: p.name,
+                head: p.head,
+                created_at: p.created_at,
+            },
+        ),
+        head,
+    ))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ChangesQuery {
+    #[serde(default)]
+    since: u64,
+    limit: Option<u32>,
+}
+
+pub async fn changes(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((team, project)): Path<(String, String)>,
+    query: Result<Query<ChangesQuery>, QueryRejection>,
+) -> ServiceResult<Response> {
+    let Query(q) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
+    let cap = state.config().page_limit;
+    let limit = q.limit.unwrap_or(cap).clamp(1, cap);
+    let since = q.since;
+    let page = state
+        .run(move |s| {
+            let p = find(s, &auth, &team, &project)?;
+            Ok(s.changes(&p.id, since, limit)?)
+        })
+        .await?;
+    // The stored bodies are already the JSON of each record: splice them, do not re-encode.
+    let size: usize = page.bodies.iter().map(|b| b.len() + 1).sum();
+    let mut out = String::with_capacity(size + 96);
+    out.push_str("{\"records\":[");
+    for (i, b) in page.bodies.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(b);
+    }
+    let next = page.last_seq.unwrap_or(since);
+    out.push_str(&format!(
+        "],\"next\":{next},\"head\":{},\"more\":{}}}",
+        page.head, page.more
+    ));
+    let response = (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        out,
+    )
+        .into_response();
+    Ok(with_head(response, page.head))
+}
+
+pub async fn push(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((team, project)): Path<(String, String)>,
+    JsonBody(req, raw): JsonBody<PushRequest>,
+) -> ServiceResult<Response> {
+    let decoded = rules::decode_push(req, &raw)?;
+    let response = state
+        .run(move |s| {
+            let p = find(s, &auth, &team, &project)?;
+            let actor = auth.actor();
+            let now = auth::now();
+            storage::transact(s, &p.id, |tx| rules::push(tx, &actor, &decoded, &now))
+        })
+        .await?;
+    let head = response.head;
+    Ok(with_head(json(StatusCode::OK, response), head))
+}
+
+fn generation_id(id: &str) -> ServiceResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| ServiceError::not_found(format!("generation {id}")))
+}
+
+pub async fn promote(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((team, project, id)): Path<(String, String, String)>,
+    JsonBody(req, _): JsonBody<PromoteRequest>,
+) -> ServiceResult<Response> {
+    let id = generation_id(&id)?;
+    let response = state
+        .run(move |s| {
+            let p = find(s, &auth, &team, &project)?;
+            let actor = auth.actor();
+            let now = auth::now();
+            storage::transact(s, &p.id, |tx| rules::promote(tx, &actor, id, &req, &now))
+        })
+        .await?;
+    tracing::info!(version = %response.generation.version, by = ?response.generation.promoted_by, "promoted");
+    let head = response.head;
+    Ok(with_head(json(StatusCode::OK, response), head))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct DeleteQuery {
+    revision: Option<u64>,
+}
+
+pub async fn delete_generation(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((team, project, id)): Path<(String, String, String)>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
+) -> ServiceResult<Response> {
+    let Query(q) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
+    let id = generation_id(&id)?;
+    let response = state
+        .run(move |s| {
+            let p = find(s, &auth, &team, &project)?;
+            let actor = auth.actor();
+            let now = auth::now();
+            storage::transact(s, &p.id, |tx| {
+                rules::delete_generation(tx, &actor, id, q.revision, &now)
+            })
+        })
+        .await?;
+    let head = response.head;
+    Ok(with_head(json(StatusCode::OK, response), head))
+}

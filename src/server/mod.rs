@@ -1,0 +1,179 @@
+//! Gryt Cloud, the server teams share (`gryt cloud serve`, DESIGN §4, docs/SERVER.md).
+//! It is the authority for the sync rules: a push is one atomic compare-and-swap, versions
+//! are locked per project, promoted generations never change, evolutions belong to their
+//! owner. Compiled only with the `server` feature; the client side never depends on it.
+//!
+//! Entry points for the CLI: [`run_serve`] (blocking; owns its tokio runtime) and
+//! [`admin_add_user`]. Tests and embedders use [`router`]/[`serve`] with [`AppState`].
+
+mod app;
+pub mod auth;
+mod error;
+pub mod handlers;
+pub mod rules;
+pub mod storage;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use app::{AppState, Registration, ServerConfig, router, serve};
+pub use auth::LoginLimits;
+pub use error::{ServiceError, ServiceResult};
+pub use storage::{SqliteStorage, Storage, StorageError};
+
+use crate::api::accounts::{Account, RegisterRequest};
+
+/// Everything `gryt cloud serve` needs, as plain data (the CLI fills it from flags and
+/// `GRYT_SERVER_*` variables).
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on (default `127.0.0.1:8787`).
+    pub listen: SocketAddr,
+    /// Directory holding the server database (created if missing).
+    pub data_dir: PathBuf,
+    pub registration: Registration,
+    /// Largest request body in bytes (default 8 MiB).
+    pub body_limit: usize,
+    /// Lifetime of login tokens (default 30 days).
+    pub token_ttl: Duration,
+    /// Behind a reverse proxy on the same host: rate-limit logins by `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
+    /// `tracing` filter, e.g. `info` or `gryt=debug,tower_http=info`; `RUST_LOG` wins when set.
+    pub log_filter: String,
+}
+
+impl ServeOptions {
+    pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
+    pub fn new(data_dir: PathBuf) -> Self {
+        let defaults = ServerConfig::default();
+        ServeOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data_dir,
+            registration: defaults.registration,
+            body_limit: defaults.body_limit,
+            token_ttl: defaults.token_ttl,
+            trust_forwarded_for: defaults.trust_forwarded_for,
+            log_filter: "info".to_string(),
+        }
+    }
+
+    pub fn config(&self) -> ServerConfig {
+        ServerConfig {
+            registration: self.registration,
+            body_limit: self.body_limit,
+            token_ttl: self.token_ttl,
+            trust_forwarded_for: self.trust_forwarded_for,
+            ..ServerConfig::default()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl From<ServiceError> for ServerError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Storage(s) => ServerError::Storage(s),
+            other => ServerError::Rejected(other.body().message),
+        }
+    }
+}
+
+/// The default `--data` directory: `$XDG_DATA_HOME/gryt/server`, else
+/// `~/.local/share/gryt/server`; `None` without a home directory.
+pub fn default_data_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(base.join("gryt").join("server"))
+}
+
+/// Opens the storage of a data directory (creating and migrating it).
+pub fn open_storage(data_dir: &Path) -> Result<Arc<dyn Storage>, ServerError> {
+    Ok(Arc::new(SqliteStorage::open(data_dir)?))
+}
+
+/// Runs the server until SIGINT or SIGTERM, then drains requests in flight. Blocking: builds
+/// its own tokio runtime. Logs through `tracing` to stderr.
+pub fn run_serve(opts: ServeOptions) -> Result<(), ServerError> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&opts.log_filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let storage = open_storage(&opts.data_dir)?;
+    let state = AppState::new(storage, opts.config());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: opts.listen,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, data = %opts.data_dir.display(), registration = ?opts.registration, "gryt cloud listening");
+        serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("gryt cloud stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Creates an account directly in the data directory, without a running server (for closed
+/// registration). The same name and password rules as `POST /v1/accounts`.
+pub fn admin_add_user(
+    data_dir: &Path,
+    username: &str,
+    password: &str,
+) -> Result<Account, ServerError> {
+    let storage = SqliteStorage::open(data_dir)?;
+    let req = RegisterRequest {
+        username: username.to_string(),
+        password: password.to_string(),
+    };
+    Ok(handlers::accounts::create_account(&storage, &req)?)
+}

@@ -1,0 +1,167 @@
+//! The server's storage boundary: a small [`Storage`] trait (accounts, tokens, teams,
+//! projects, the changes feed and one transactional entry point) and the [`ProjectTx`] view
+//! the shared rules run against inside a write transaction. Backends store and fetch; they
+//! decide nothing — every rule (CAS, version lock, immutability, ownership, idempotency,
+//! gates) lives in `server::rules` so that SQLite and a later Postgres backend agree.
+
+pub mod sqlite;
+
+use uuid::Uuid;
+
+use crate::api::accounts::{Member, Role, TokenKind};
+use crate::api::records::{EvolutionRecord, GenerationRecord, Record};
+use crate::domain::Version;
+
+pub use sqlite::SqliteStorage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{what} `{name}` is already taken")]
+    NameTaken { what: &'static str, name: String },
+    #[error("storage is busy or unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Backend(String),
+    #[error("corrupt data in storage: {0}")]
+    Corrupt(String),
+    #[error(
+        "the data directory was written by a newer gryt (schema {found}, this gryt knows {known})"
+    )]
+    TooNew { found: i64, known: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub id: Uuid,
+    pub account_id: String,
+    pub kind: TokenKind,
+    pub name: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: Uuid,
+    pub account_id: String,
+    pub kind: TokenKind,
+    pub name: String,
+    /// SHA-256 of the secret, hex; the secret itself is never stored.
+    pub hash: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TeamRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectRow {
+    pub id: String,
+    pub team: String,
+    pub name: String,
+    pub head: u64,
+    pub created_at: String,
+}
+
+/// One page of the changes feed, with the records still as stored JSON (served verbatim).
+#[derive(Debug, Clone)]
+pub struct RawPage {
+    pub bodies: Vec<String>,
+    pub last_seq: Option<u64>,
+    pub head: u64,
+    pub more: bool,
+}
+
+/// A stored answer to an accepted push, for idempotent replays.
+#[derive(Debug, Clone)]
+pub struct StoredAnswer {
+    pub account_id: String,
+    pub request_hash: String,
+    pub response: String,
+}
+
+/// What the rules see of one project inside a write transaction. Every method reads or
+/// writes that project only.
+pub trait ProjectTx {
+    fn head(&mut self) -> Result<u64>;
+    fn set_head(&mut self, head: u64) -> Result<()>;
+    /// Any record by id, tombstones included.
+    fn get(&mut self, id: Uuid) -> Result<Option<Record>>;
+    fn generation_by_version(&mut self, version: &Version) -> Result<Option<GenerationRecord>>;
+    /// The live evolutions of a generation, oldest first (started_at, then rc).
+    fn evolutions_of(&mut self, generation_id: Uuid) -> Result<Vec<EvolutionRecord>>;
+    /// Id of the live evolution holding `rc` for the generation, and the highest rc used.
+    fn rc_usage(&mut self, generation_id: Uuid, rc: u32) -> Result<(Option<Uuid>, Option<u32>)>;
+    fn evolution_by_code_name(&mut self, code_name: &str) -> Result<Option<Uuid>>;
+    /// Inserts or replaces the record with its id (revision and seq already stamped).
+    fn put(&mut self, record: &Record) -> Result<()>;
+    fn answer(&mut self, key: &str) -> Result<Option<StoredAnswer>>;
+    fn store_answer(&mut self, key: &str, answer: &StoredAnswer, now: &str) -> Result<()>;
+}
+
+/// The storage backend. Calls block: the server runs them on blocking threads.
+pub trait Storage: Send + Sync + 'static {
+    /// Whether storage answers (`/readyz`).
+    fn ping(&self) -> Result<()>;
+    fn create_account(&self, username: &str, password_hash: &str, now: &str) -> Result<AccountRow>;
+    fn account(&self, username: &str) -> Result<Option<AccountRow>>;
+    fn insert_token(&self, token: &NewToken) -> Result<()>;
+    /// The token with this hash and its account, revoked or expired ones included.
+    fn token(&self, hash: &str) -> Result<Option<(TokenRow, AccountRow)>>;
+    /// The account's live (unrevoked) tokens and API keys.
+    fn tokens(&self, account_id: &str) -> Result<Vec<TokenRow>>;
+    /// Revokes one of the account's tokens; false when it has no such live token.
+    fn revoke_token(&self, account_id: &str, token_id: Uuid, now: &str) -> Result<bool>;
+    fn create_team(&self, name: &str, owner_account_id: &str, now: &str) -> Result<TeamRow>;
+    /// The teams the account belongs to, with its role in each.
+    fn teams(&self, account_id: &str) -> Result<Vec<(TeamRow, Role)>>;
+    fn members(&self, team_id: &str) -> Result<Vec<Member>>;
+    /// Adds, changes (`Some`) or removes (`None`) a membership.
+    fn set_member(&self, team_id: &str, account_id: &str, role: Option<Role>) -> Result<()>;
+    fn create_project(&self, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow>;
+    fn projects(&self, team: &TeamRow) -> Result<Vec<ProjectRow>>;
+    /// `TEAM/PROJECT` if the account is a member of the team — otherwise `None`, exactly as
+    /// for a project that does not exist.
+    fn project(&self, account_id: &str, team: &str, project: &str) -> Result<Option<ProjectRow>>;
+    /// Records with seq > `since`, in seq order, at most `limit`, from one consistent snapshot.
+    fn changes(&self, project_id: &str, since: u64, limit: u32) -> Result<RawPage>;
+    /// Runs `f` in one write transaction on the project: committed if it returns `Ok`,
+    /// rolled back otherwise. Writers to one project are serialized.
+    fn transact(
+        &self,
+        project_id: &str,
+        f: &mut dyn FnMut(
+            &mut dyn ProjectTx,
+        ) -> std::result::Result<(), crate::server::ServiceError>,
+    ) -> std::result::Result<(), crate::server::ServiceError>;
+}
+
+/// Runs `f` through [`Storage::transact`] and hands back its value.
+pub fn transact<T>(
+    storage: &dyn Storage,
+    project_id: &str,
+    mut f: impl FnMut(&mut dyn ProjectTx) -> std::result::Result<T, crate::server::ServiceError>,
+) -> std::result::Result<T, crate::server::ServiceError> {
+    let mut out = None;
+    storage.transact(project_id, &mut |tx| {
+        out = Some(f(tx)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| StorageError::Backend("transaction returned no value".into()).into())
+}

@@ -1,0 +1,755 @@
+//! SQLite backend of [`Storage`]: one file (`gryt-server.db`) in the data directory, WAL
+//! mode, one writer connection behind a mutex (SQLite serializes writers anyway, so this
+//! avoids busy retries) and a small pool of reader connections for the changes feed and
+//! lookups. SQL is kept portable (TEXT ids, BIGINT counters, partial unique indexes) so the
+//! Postgres backend can share the schema's shape.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use uuid::Uuid;
+
+use super::{
+    AccountRow, NewToken, ProjectRow, ProjectTx, RawPage, Result, Storage, StorageError,
+    StoredAnswer, TeamRow, TokenRow,
+};
+use crate::api::accounts::{Member, Role, TokenKind};
+use crate::api::records::{EvolutionRecord, GenerationRecord, Record};
+use crate::domain::Version;
+use crate::server::ServiceError;
+
+/// File name of the server database inside the data directory.
+pub const DB_FILE: &str = "gryt-server.db";
+
+/// Schema migrations, applied in order; `PRAGMA user_version` is the number applied.
+/// Append only: never edit a released entry.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    id         TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    kind       TEXT NOT NULL CHECK (kind IN ('device', 'api_key')),
+    name       TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    revoked_at TEXT
+);
+CREATE INDEX tokens_by_account ON tokens (account_id);
+CREATE TABLE teams (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE team_members (
+    team_id    TEXT NOT NULL REFERENCES teams (id),
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    role       TEXT NOT NULL CHECK (role IN ('owner', 'member')),
+    PRIMARY KEY (team_id, account_id)
+);
+CREATE INDEX team_members_by_account ON team_members (account_id);
+CREATE TABLE projects (
+    id         TEXT PRIMARY KEY,
+    team_id    TEXT NOT NULL REFERENCES teams (id),
+    name       TEXT NOT NULL,
+    head       BIGINT NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    UNIQUE (team_id, name)
+);
+CREATE TABLE records (
+    project_id    TEXT NOT NULL REFERENCES projects (id),
+    id            TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('generation', 'evolution', 'pipeline_run', 'deleted')),
+    seq           BIGINT NOT NULL,
+    revision      BIGINT NOT NULL,
+    version       TEXT,
+    generation_id TEXT,
+    rc            BIGINT,
+    code_name     TEXT,
+    started_at    TEXT,
+    body          TEXT NOT NULL,
+    PRIMARY KEY (project_id, id)
+);
+CREATE UNIQUE INDEX records_by_seq ON records (project_id, seq);
+CREATE UNIQUE INDEX records_version ON records (project_id, version) WHERE kind = 'generation';
+CREATE UNIQUE INDEX records_rc ON records (project_id, generation_id, rc) WHERE kind = 'evolution';
+CREATE UNIQUE INDEX records_code_name ON records (project_id, code_name) WHERE kind = 'evolution';
+CREATE TABLE idempotency (
+    project_id   TEXT NOT NULL REFERENCES projects (id),
+    key          TEXT NOT NULL,
+    account_id   TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    response     TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (project_id, key)
+);
+"#];
+
+const READERS: usize = 32;
+
+/// Days a push answer is kept for idempotent replays (pruned when the storage opens).
+pub const IDEMPOTENCY_RETENTION_DAYS: i64 = 30;
+
+pub struct SqliteStorage {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn backend(e: rusqlite::Error) -> StorageError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StorageError::Unavailable(e.to_string())
+        }
+        e => StorageError::Backend(e.to_string()),
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+fn open_conn(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        .map_err(backend)?;
+    Ok(conn)
+}
+
+fn parse_record(body: &str) -> Result<Record> {
+    serde_json::from_str(body).map_err(|e| StorageError::Corrupt(format!("record: {e}")))
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl SqliteStorage {
+    /// Opens (creating and migrating if needed) the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<SqliteStorage> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StorageError::Backend(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = open_conn(&path)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(backend)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StorageError::Backend(format!(
+                "cannot switch {} to WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        let applied: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend)?;
+        let known = MIGRATIONS.len() as i64;
+        if applied > known {
+            return Err(StorageError::TooNew {
+                found: applied,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute_batch(sql).map_err(backend)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+        }
+        // Stored push answers only matter for retries; keep a month of them.
+        let cutoff = crate::server::auth::format_time(
+            time::OffsetDateTime::now_utc() - time::Duration::days(IDEMPOTENCY_RETENTION_DAYS),
+        );
+        conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [cutoff])
+            .map_err(backend)?;
+        Ok(SqliteStorage {
+            path,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().map(|mut p| p.pop()).unwrap_or(None);
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_conn(&self.path)?,
+        };
+        let out = f(&conn).map_err(backend);
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < READERS
+        {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// The writer connection. A panic while it was held rolled its transaction back (the
+    /// transaction is dropped), so a poisoned lock still guards a consistent connection.
+    fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.writer();
+        f(&conn).map_err(backend)
+    }
+}
+
+fn account_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow {
+        id: r.get(at)?,
+        username: r.get(at + 1)?,
+        password_hash: r.get(at + 2)?,
+        created_at: r.get(at + 3)?,
+    })
+}
+
+fn token_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    let id: String = r.get(0)?;
+    let kind: String = r.get(2)?;
+    let bad = |what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("bad token {what}").into(),
+        )
+    };
+    Ok(TokenRow {
+        id: Uuid::parse_str(&id).map_err(|_| bad("id"))?,
+        account_id: r.get(1)?,
+        kind: TokenKind::parse(&kind).ok_or_else(|| bad("kind"))?,
+        name: r.get(3)?,
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+    })
+}
+
+const TOKEN_COLS: &str =
+    "t.id, t.account_id, t.kind, t.name, t.created_at, t.expires_at, t.revoked_at";
+
+fn role_of(s: &str) -> rusqlite::Result<Role> {
+    Role::parse(s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("bad role {s}").into(),
+        )
+    })
+}
+
+impl Storage for SqliteStorage {
+    fn ping(&self) -> Result<()> {
+        self.read(|c| c.query_row("SELECT COUNT(*) FROM projects", [], |r| r.get::<_, i64>(0)))
+            .map(|_| ())
+    }
+
+    fn create_account(&self, username: &str, password_hash: &str, now: &str) -> Result<AccountRow> {
+        let row = AccountRow {
+            id: Uuid::now_v7().to_string(),
+            username: username.to_string(),
+            password_hash: password_hash.to_string(),
+            created_at: now.to_string(),
+        };
+        let res = self.write(|c| {
+            c.execute(
+                "INSERT INTO accounts (id, username, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![row.id, row.username, row.password_hash, row.created_at],
+            )
+        });
+        match res {
+            Ok(_) => Ok(row),
+            Err(StorageError::Backend(_)) if self.account(username)?.is_some() => {
+                Err(StorageError::NameTaken {
+                    what: "account",
+                    name: username.to_string(),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn account(&self, username: &str) -> Result<Option<AccountRow>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT id, username, password_hash, created_at FROM accounts WHERE username = ?1",
+                [username],
+                |r| account_from(r, 0),
+            )
+            .optional()
+        })
+    }
+
+    fn insert_token(&self, t: &NewToken) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO tokens (id, account_id, kind, name, token_hash, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    t.id.to_string(),
+                    t.account_id,
+                    t.kind.as_str(),
+                    t.name,
+                    t.hash,
+                    t.created_at,
+                    t.expires_at
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn token(&self, hash: &str) -> Result<Option<(TokenRow, AccountRow)>> {
+        self.read(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {TOKEN_COLS}, a.id, a.username, a.password_hash, a.created_at
+                     FROM tokens t JOIN accounts a ON a.id = t.account_id WHERE t.token_hash = ?1"
+                ),
+                [hash],
+                |r| Ok((token_from(r)?, account_from(r, 7)?)),
+            )
+            .optional()
+        })
+    }
+
+    fn tokens(&self, account_id: &str) -> Result<Vec<TokenRow>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {TOKEN_COLS} FROM tokens t
+                 WHERE t.account_id = ?1 AND t.revoked_at IS NULL ORDER BY t.created_at, t.id"
+            ))?;
+            st.query_map([account_id], token_from)?.collect()
+        })
+    }
+
+    fn revoke_token(&self, account_id: &str, token_id: Uuid, now: &str) -> Result<bool> {
+        self.write(|c| {
+            c.execute(
+                "UPDATE tokens SET revoked_at = ?3
+                 WHERE id = ?1 AND account_id = ?2 AND revoked_at IS NULL",
+                params![token_id.to_string(), account_id, now],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    fn create_team(&self, name: &str, owner_account_id: &str, now: &str) -> Result<TeamRow> {
+        let team = TeamRow {
+            id: Uuid::now_v7().to_string(),
+            name: name.to_string(),
+            created_at: now.to_string(),
+        };
+        let mut conn = self.writer();
+        let tx = conn.transaction().map_err(backend)?;
+        match tx.execute(
+            "INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3)",
+            params![team.id, team.name, team.created_at],
+        ) {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StorageError::NameTaken {
+                    what: "team",
+                    name: name.to_string(),
+                });
+            }
+            other => other.map_err(backend)?,
+        };
+        tx.execute(
+            "INSERT INTO team_members (team_id, account_id, role) VALUES (?1, ?2, 'owner')",
+            params![team.id, owner_account_id],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(team)
+    }
+
+    fn teams(&self, account_id: &str) -> Result<Vec<(TeamRow, Role)>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT t.id, t.name, t.created_at, m.role FROM teams t
+                 JOIN team_members m ON m.team_id = t.id WHERE m.account_id = ?1 ORDER BY t.name",
+            )?;
+            st.query_map([account_id], |r| {
+                let role: String = r.get(3)?;
+                Ok((
+                    TeamRow {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        created_at: r.get(2)?,
+                    },
+                    role_of(&role)?,
+                ))
+            })?
+            .collect()
+        })
+    }
+
+    fn members(&self, team_id: &str) -> Result<Vec<Member>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT a.username, m.role FROM team_members m JOIN accounts a ON a.id = m.account_id
+                 WHERE m.team_id = ?1 ORDER BY a.username",
+            )?;
+            st.query_map([team_id], |r| {
+                let role: String = r.get(1)?;
+                Ok(Member {
+                    username: r.get(0)?,
+                    role: role_of(&role)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn set_member(&self, team_id: &str, account_id: &str, role: Option<Role>) -> Result<()> {
+        self.write(|c| {
+            match role {
+                Some(role) => c.execute(
+                    "INSERT INTO team_members (team_id, account_id, role) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (team_id, account_id) DO UPDATE SET role = excluded.role",
+                    params![team_id, account_id, role.as_str()],
+                ),
+                None => c.execute(
+                    "DELETE FROM team_members WHERE team_id = ?1 AND account_id = ?2",
+                    params![team_id, account_id],
+                ),
+            }
+            .map(|_| ())
+        })
+    }
+
+    fn create_project(&self, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow> {
+        let project = ProjectRow {
+            id: Uuid::now_v7().to_string(),
+            team: team.name.clone(),
+            name: name.to_string(),
+            head: 0,
+            created_at: now.to_string(),
+        };
+        let conn = self.writer();
+        match conn.execute(
+            "INSERT INTO projects (id, team_id, name, head, created_at) VALUES (?1, ?2, ?3, 0, ?4)",
+            params![project.id, team.id, project.name, project.created_at],
+        ) {
+            Ok(_) => Ok(project),
+            Err(e) if is_unique_violation(&e) => Err(StorageError::NameTaken {
+                what: "project",
+                name: format!("{}/{name}", team.name),
+            }),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    fn projects(&self, team: &TeamRow) -> Result<Vec<ProjectRow>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT id, name, head, created_at FROM projects WHERE team_id = ?1 ORDER BY name",
+            )?;
+            st.query_map([&team.id], |r| {
+                Ok(ProjectRow {
+                    id: r.get(0)?,
+                    team: team.name.clone(),
+                    name: r.get(1)?,
+                    head: u64_of(r.get(2)?),
+                    created_at: r.get(3)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn project(&self, account_id: &str, team: &str, project: &str) -> Result<Option<ProjectRow>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT p.id, t.name, p.name, p.head, p.created_at FROM projects p
+                 JOIN teams t ON t.id = p.team_id
+                 JOIN team_members m ON m.team_id = t.id AND m.account_id = ?1
+                 WHERE t.name = ?2 AND p.name = ?3",
+                params![account_id, team, project],
+                |r| {
+                    Ok(ProjectRow {
+                        id: r.get(0)?,
+                        team: r.get(1)?,
+                        name: r.get(2)?,
+                        head: u64_of(r.get(3)?),
+                        created_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    fn changes(&self, project_id: &str, since: u64, limit: u32) -> Result<RawPage> {
+        self.read(|c| {
+            // One read transaction: the head and the page come from the same snapshot.
+            c.execute_batch("BEGIN DEFERRED")?;
+            let result = (|| {
+                let head: i64 = c.query_row(
+                    "SELECT head FROM projects WHERE id = ?1",
+                    [project_id],
+                    |r| r.get(0),
+                )?;
+                let mut st = c.prepare_cached(
+                    "SELECT seq, body FROM records WHERE project_id = ?1 AND seq > ?2
+                     ORDER BY seq LIMIT ?3",
+                )?;
+                let mut bodies = Vec::with_capacity(limit as usize);
+                let mut last_seq = None;
+                let mut rows =
+                    st.query(params![project_id, i64_of(since), i64::from(limit) + 1])?;
+                let mut more = false;
+                while let Some(r) = rows.next()? {
+                    if bodies.len() == limit as usize {
+                        more = true;
+                        break;
+                    }
+                    last_seq = Some(u64_of(r.get(0)?));
+                    bodies.push(r.get(1)?);
+                }
+                Ok(RawPage {
+                    bodies,
+                    last_seq,
+                    head: u64_of(head),
+                    more,
+                })
+            })();
+            let _ = c.execute_batch("COMMIT");
+            result
+        })
+    }
+
+    fn transact(
+        &self,
+        project_id: &str,
+        f: &mut dyn FnMut(&mut dyn ProjectTx) -> std::result::Result<(), ServiceError>,
+    ) -> std::result::Result<(), ServiceError> {
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let mut view = SqliteTx {
+            conn: &tx,
+            project_id,
+        };
+        f(&mut view)?;
+        tx.commit().map_err(backend)?;
+        Ok(())
+    }
+}
+
+struct SqliteTx<'a> {
+    conn: &'a Connection,
+    project_id: &'a str,
+}
+
+impl SqliteTx<'_> {
+    fn records(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Record>> {
+        let mut st = self.conn.prepare_cached(sql).map_err(backend)?;
+        let bodies: Vec<String> = st
+            .query_map(p, |r| r.get(0))
+            .map_err(backend)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(backend)?;
+        bodies.iter().map(|b| parse_record(b)).collect()
+    }
+}
+
+impl ProjectTx for SqliteTx<'_> {
+    fn head(&mut self) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT head FROM projects WHERE id = ?1",
+                [self.project_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(u64_of)
+            .map_err(backend)
+    }
+
+    fn set_head(&mut self, head: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE projects SET head = ?2 WHERE id = ?1",
+                params![self.project_id, i64_of(head)],
+            )
+            .map(|_| ())
+            .map_err(backend)
+    }
+
+    fn get(&mut self, id: Uuid) -> Result<Option<Record>> {
+        Ok(self
+            .records(
+                "SELECT body FROM records WHERE project_id = ?1 AND id = ?2",
+                params![self.project_id, id.to_string()],
+            )?
+            .pop())
+    }
+
+    fn generation_by_version(&mut self, version: &Version) -> Result<Option<GenerationRecord>> {
+        let found = self.records(
+            "SELECT body FROM records WHERE project_id = ?1 AND kind = 'generation' AND version = ?2",
+            params![self.project_id, version.to_string()],
+        )?;
+        Ok(found.into_iter().find_map(|r| match r {
+            Record::Generation(g) => Some(g),
+            _ => None,
+        }))
+    }
+
+    fn evolutions_of(&mut self, generation_id: Uuid) -> Result<Vec<EvolutionRecord>> {
+        let found = self.records(
+            "SELECT body FROM records
+             WHERE project_id = ?1 AND kind = 'evolution' AND generation_id = ?2
+             ORDER BY started_at, rc",
+            params![self.project_id, generation_id.to_string()],
+        )?;
+        Ok(found
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Evolution(e) => Some(e),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn rc_usage(&mut self, generation_id: Uuid, rc: u32) -> Result<(Option<Uuid>, Option<u32>)> {
+        let (holder, max): (Option<String>, Option<i64>) = self
+            .conn
+            .prepare_cached(
+                "SELECT MAX(CASE WHEN rc = ?3 THEN id END), MAX(rc) FROM records
+                 WHERE project_id = ?1 AND kind = 'evolution' AND generation_id = ?2",
+            )
+            .and_then(|mut st| {
+                st.query_row(
+                    params![self.project_id, generation_id.to_string(), i64::from(rc)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+            })
+            .map_err(backend)?;
+        let holder = holder
+            .map(|h| Uuid::parse_str(&h).map_err(|_| StorageError::Corrupt(format!("id {h}"))))
+            .transpose()?;
+        Ok((holder, max.and_then(|m| u32::try_from(m).ok())))
+    }
+
+    fn evolution_by_code_name(&mut self, code_name: &str) -> Result<Option<Uuid>> {
+        let id: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM records WHERE project_id = ?1 AND kind = 'evolution' AND code_name = ?2",
+            )
+            .and_then(|mut st| st.query_row(params![self.project_id, code_name], |r| r.get(0)))
+            .optional()
+            .map_err(backend)?;
+        id.map(|h| Uuid::parse_str(&h).map_err(|_| StorageError::Corrupt(format!("id {h}"))))
+            .transpose()
+    }
+
+    fn put(&mut self, record: &Record) -> Result<()> {
+        let body = serde_json::to_string(record)
+            .map_err(|e| StorageError::Backend(format!("encoding a record: {e}")))?;
+        let (kind, version, generation_id, rc, code_name, started_at) = match record {
+            Record::Generation(g) => (
+                "generation",
+                Some(g.version.to_string()),
+                None,
+                None,
+                None,
+                None,
+            ),
+            Record::Evolution(e) => (
+                "evolution",
+                None,
+                Some(e.generation_id.to_string()),
+                Some(i64::from(e.rc)),
+                Some(e.code_name.clone()),
+                Some(e.started_at.clone()),
+            ),
+            Record::PipelineRun(_) => ("pipeline_run", None, None, None, None, None),
+            Record::Deleted(_) => ("deleted", None, None, None, None, None),
+        };
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO records (project_id, id, kind, seq, revision, version, generation_id,
+                     rc, code_name, started_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (project_id, id) DO UPDATE SET kind = excluded.kind,
+                     seq = excluded.seq, revision = excluded.revision, version = excluded.version,
+                     generation_id = excluded.generation_id, rc = excluded.rc,
+                     code_name = excluded.code_name, started_at = excluded.started_at,
+                     body = excluded.body",
+            )
+            .map_err(backend)?;
+        st.execute(params![
+            self.project_id,
+            record.id().to_string(),
+            kind,
+            i64_of(record.seq()),
+            i64_of(record.revision()),
+            version,
+            generation_id,
+            rc,
+            code_name,
+            started_at,
+            body
+        ])
+        .map(|_| ())
+        .map_err(backend)
+    }
+
+    fn answer(&mut self, key: &str) -> Result<Option<StoredAnswer>> {
+        self.conn
+            .query_row(
+                "SELECT account_id, request_hash, response FROM idempotency
+                 WHERE project_id = ?1 AND key = ?2",
+                params![self.project_id, key],
+                |r| {
+                    Ok(StoredAnswer {
+                        account_id: r.get(0)?,
+                        request_hash: r.get(1)?,
+                        response: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+    }
+
+    fn store_answer(&mut self, key: &str, a: &StoredAnswer, now: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO idempotency (project_id, key, account_id, request_hash, response, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![self.project_id, key, a.account_id, a.request_hash, a.response, now],
+            )
+            .map(|_| ())
+            .map_err(backend)
+    }
+}

@@ -1,0 +1,397 @@
+//! A real Gryt Cloud server in-process on 127.0.0.1:0 over a real SQLite file in a temp dir,
+//! and a small blocking HTTP client (ureq, status codes as values so JSON error bodies are
+//! readable). Record builders produce the wire JSON directly so tests can also send
+//! malformed records.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use gryt::server::{AppState, ServerConfig, SqliteStorage};
+use serde_json::{Value, json};
+
+pub struct TestServer {
+    pub base: String,
+    pub dir: PathBuf,
+    _temp: Option<Arc<tempfile::TempDir>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::start_with(ServerConfig::default())
+    }
+
+    pub fn start_with(config: ServerConfig) -> TestServer {
+        let temp = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut s = Self::start_in(temp.path(), config);
+        s._temp = Some(temp);
+        s
+    }
+
+    /// Starts on an existing data dir (for restarts); the caller keeps the dir alive.
+    pub fn start_in(dir: &Path, config: ServerConfig) -> TestServer {
+        let storage = Arc::new(SqliteStorage::open(dir).expect("open storage"));
+        let state = AppState::new(storage, config);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                gryt::server::serve(listener, state, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .expect("serve");
+            });
+        });
+        let addr = addr_rx.recv().expect("server started");
+        TestServer {
+            base: format!("http://{addr}"),
+            dir: dir.to_path_buf(),
+            _temp: None,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops gracefully and waits for the server thread.
+    pub fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    /// Registers `name` (password `password-NAME`) and logs in.
+    pub fn user(&self, name: &str) -> Client {
+        let c = self.client();
+        let r = c.post(
+            "/v1/accounts",
+            json!({"username": name, "password": format!("password-{name}")}),
+        );
+        assert_eq!(r.status, 201, "register {name}: {}", r.json);
+        c.login(name)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub json: Value,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.json["error"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts an error answer: status, code, and the standard body shape.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str) -> &Value {
+        assert_eq!((self.status, self.code()), (status, code), "{}", self.json);
+        assert!(
+            self.json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.json
+        );
+        assert!(self.json["details"].is_object(), "{}", self.json);
+        &self.json["details"]
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert!(
+            (200..300).contains(&self.status),
+            "status {}: {}",
+            self.status,
+            self.json
+        );
+        &self.json
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    pub base: String,
+    pub token: Option<String>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .build()
+            .into();
+        Client {
+            agent,
+            base: base.to_string(),
+            token: None,
+        }
+    }
+
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
+    }
+
+    pub fn login(&self, name: &str) -> Client {
+        let r = self.post(
+            "/v1/auth/login",
+            json!({"username": name, "password": format!("password-{name}"), "device": "test"}),
+        );
+        assert_eq!(r.status, 200, "login {name}: {}", r.json);
+        self.with_token(r.json["token"].as_str().expect("token"))
+    }
+
+    fn finish(&self, res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+        self.try_finish(res)
+            .expect("HTTP exchange with the test server")
+    }
+
+    fn try_finish(
+        &self,
+        res: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Resp, ureq::Error> {
+        let mut res = res?;
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let text = res
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()?;
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("non-JSON body ({e}) for status {status}: {text}"))
+        };
+        Ok(Resp {
+            status,
+            json,
+            headers,
+        })
+    }
+
+    fn auth(&self) -> Option<String> {
+        self.token.as_ref().map(|t| format!("Bearer {t}"))
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        let mut r = self.agent.get(format!("{}{path}", self.base));
+        if let Some(a) = self.auth() {
+            r = r.header("authorization", a);
+        }
+        self.finish(r.call())
+    }
+
+    pub fn delete(&self, path: &str) -> Resp {
+        let mut r = self.agent.delete(format!("{}{path}", self.base));
+        if let Some(a) = self.auth() {
+            r = r.header("authorization", a);
+        }
+        self.finish(r.call())
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Resp {
+        self.post_raw(path, serde_json::to_vec(&body).expect("json"))
+    }
+
+    pub fn post_raw(&self, path: &str, body: Vec<u8>) -> Resp {
+        self.try_post_raw(path, body)
+            .expect("HTTP exchange with the test server")
+    }
+
+    /// A POST whose transport errors are returned, not panicked on (servers that get killed).
+    pub fn try_post_raw(&self, path: &str, body: Vec<u8>) -> Result<Resp, ureq::Error> {
+        let mut r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        if let Some(a) = self.auth() {
+            r = r.header("authorization", a);
+        }
+        self.try_finish(r.send(&body[..]))
+    }
+
+    /// Pushes records with a fresh idempotency key.
+    pub fn push(&self, project: &str, base_seq: u64, records: Vec<Value>) -> Resp {
+        self.push_keyed(
+            project,
+            base_seq,
+            &uuid::Uuid::now_v7().to_string(),
+            records,
+        )
+    }
+
+    pub fn push_keyed(&self, project: &str, base_seq: u64, key: &str, records: Vec<Value>) -> Resp {
+        self.post(
+            &format!("/v1/projects/{project}/push"),
+            json!({"base_seq": base_seq, "idempotency_key": key, "records": records}),
+        )
+    }
+
+    /// The head, or `None` when the server cannot be reached.
+    pub fn try_get_head(&self, project: &str) -> Option<u64> {
+        let mut r = self
+            .agent
+            .get(format!("{}/v1/projects/{project}", self.base));
+        if let Some(a) = self.auth() {
+            r = r.header("authorization", a);
+        }
+        self.try_finish(r.call()).ok()?.json["head"].as_u64()
+    }
+
+    pub fn head(&self, project: &str) -> u64 {
+        let r = self.get(&format!("/v1/projects/{project}"));
+        r.ok()["head"].as_u64().expect("head")
+    }
+
+    /// Every record of the feed, following `next` page by page with `limit`.
+    pub fn pull_all(&self, project: &str, limit: u32) -> (Vec<Value>, usize) {
+        let mut since = 0;
+        let mut out = Vec::new();
+        let mut pages = 0;
+        loop {
+            let r = self.get(&format!(
+                "/v1/projects/{project}/changes?since={since}&limit={limit}"
+            ));
+            let page = r.ok().clone();
+            pages += 1;
+            out.extend(page["records"].as_array().expect("records").iter().cloned());
+            since = page["next"].as_u64().expect("next");
+            if !page["more"].as_bool().expect("more") {
+                return (out, pages);
+            }
+        }
+    }
+
+    /// Creates team `team` with project `project`; returns `team/project`.
+    pub fn project(&self, team: &str, project: &str) -> String {
+        let r = self.post("/v1/teams", json!({"name": team}));
+        assert!(r.status == 201 || r.code() == "name_taken", "{}", r.json);
+        self.post(
+            &format!("/v1/teams/{team}/projects"),
+            json!({"name": project}),
+        )
+        .ok();
+        format!("{team}/{project}")
+    }
+}
+
+pub fn uid(n: u128) -> String {
+    uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 | n).to_string()
+}
+
+pub const T0: &str = "2026-01-01T00:00:00Z";
+
+/// A draft generation record (wire JSON) with one `add` change per id.
+pub fn gen_record(id: &str, version: &str, changes: &[&str]) -> Value {
+    json!({
+        "id": id,
+        "version": version,
+        "description": "",
+        "changes": changes.iter().map(|c| json!({"type": "add", "id": c, "title": format!("Change {c}")})).collect::<Vec<_>>(),
+        "status": "draft",
+        "created_at": T0,
+    })
+}
+
+pub fn evo_record(
+    id: &str,
+    generation_id: &str,
+    change: &str,
+    rc: u32,
+    code_name: &str,
+    status: &str,
+) -> Value {
+    let completed = matches!(status, "pass" | "fail").then_some(T0);
+    json!({
+        "id": id,
+        "generation_id": generation_id,
+        "change_id": change,
+        "code_name": code_name,
+        "rc": rc,
+        "status": status,
+        "started_at": T0,
+        "completed_at": completed,
+    })
+}
+
+pub fn run_record(id: &str, evolution_id: Option<&str>) -> Value {
+    json!({
+        "id": id,
+        "pipeline": "default",
+        "evolution_id": evolution_id,
+        "status": "pass",
+        "started_at": T0,
+        "finished_at": T0,
+        "duration_ms": 1200,
+        "steps": [{"name": "test", "exit_code": 0, "duration_ms": 1100}],
+    })
+}
+
+/// A push entry.
+pub fn rec(kind: &str, base_revision: Option<u64>, record: Value) -> Value {
+    json!({"kind": kind, "base_revision": base_revision, "record": record})
+}
+
+pub fn generation(record: Value) -> Value {
+    rec("generation", None, record)
+}
+
+pub fn evolution(record: Value) -> Value {
+    rec("evolution", None, record)
+}
+
+/// A code name that is unique per `n`.
+pub fn code_name(n: u64) -> String {
+    const A: [&str; 8] = [
+        "agile", "amber", "bold", "brave", "calm", "clever", "daring", "eager",
+    ];
+    format!(
+        "{}-{}-otter{n}",
+        A[(n % 8) as usize],
+        A[((n / 8) % 8) as usize]
+    )
+}

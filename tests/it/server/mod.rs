@@ -1,0 +1,14 @@
+//! Gryt Cloud server tests: a real server in-process on 127.0.0.1:0, a real SQLite file in a
+//! temp dir, real HTTP. No mocks of our own server.
+#![cfg(feature = "server")]
+
+mod accounts;
+mod cross_team;
+mod harness;
+mod paging;
+mod promote;
+mod push;
+mod races;
+mod restart;
+mod serve;
+mod teams;
