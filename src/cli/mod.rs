@@ -2,6 +2,7 @@
 //! Each command parses into typed options, calls one `ops` function and formats the result.
 
 mod audit;
+mod cloud;
 mod completions;
 mod config;
 pub mod error;
@@ -71,6 +72,8 @@ pub enum Command {
     Hotfix(promote::HotfixArgs),
     Status(status::StatusArgs),
     Audit(audit::AuditArgs),
+    #[command(subcommand)]
+    Cloud(cloud::CloudCommand),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
 }
@@ -116,6 +119,7 @@ fn run(cli: Cli, ui: &Ui) -> Result<(), CommandError> {
         Command::Hotfix(args) => promote::cmd_hotfix(ui, args),
         Command::Status(args) => status::cmd_status(ui, args),
         Command::Audit(args) => audit::cmd_audit(ui, args),
+        Command::Cloud(cmd) => cloud::run(ui, cmd),
         Command::Completions(args) => completions::cmd_completions(args),
         Command::Man(args) => completions::cmd_man(args),
     }

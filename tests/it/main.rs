@@ -5,6 +5,7 @@ mod common;
 
 mod bad_inputs;
 mod cli_basics;
+mod cli_cloud_serve;
 mod cli_config_audit;
 mod cli_evolution;
 mod cli_generation;
