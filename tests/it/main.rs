@@ -11,4 +11,4 @@ mod cli_evolution;
 mod cli_generation;
 mod cli_promote;
 mod cli_run;
-mod server;
+pub mod server;
