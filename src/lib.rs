@@ -17,5 +17,5 @@ pub mod pipeline;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod store;
-pub mod workspace;
 pub mod sync;
+pub mod workspace;

@@ -5,4 +5,5 @@
 
 pub mod client;
 pub mod credentials;
+pub mod planner;
 pub mod remote;
