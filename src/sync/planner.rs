@@ -258,11 +258,11 @@ fn plan_evolution(
     ops: &mut Vec<Op>,
 ) {
     if !local.records.contains_key(&e.id) {
-        // The generation must be here (or arrive earlier in this page).
-        let parent_ok = local
-            .records
-            .get(&e.generation_id)
-            .is_some_and(|g| g.sync_status != SyncStatus::Conflict);
+        // The generation must be here (or arrive earlier in this page) with the change the
+        // evolution proves — a local generation in conflict may lack it.
+        let parent_ok = local.records.get(&e.generation_id).is_some_and(|g| {
+            matches!(&g.record, Record::Generation(g) if g.change(e.change_id.as_str()).is_some())
+        });
         if !parent_ok {
             ops.push(conflict(
                 RecordKind::Evolution,

@@ -257,6 +257,25 @@ fn the_same_version_from_another_origin_is_a_conflict() {
 }
 
 #[test]
+fn an_evolution_needs_its_change_in_the_local_contract() {
+    let mut local = Local::default();
+    have(
+        &mut local,
+        generation(1, "1.0.0", &["A-1"], 1),
+        SyncStatus::Conflict,
+        Some(1),
+    );
+    let page = [
+        evolution(2, 1, "A-1", 1, "bold-brave-fox", 2),
+        evolution(3, 1, "B-2", 2, "calm-keen-owl", 3),
+    ];
+    assert_eq!(
+        run(&mut local, &page),
+        ["insert 2", "conflict 3 missing_generation"]
+    );
+}
+
+#[test]
 fn removing_a_change_that_local_evolutions_prove_is_a_conflict() {
     let mut local = Local::default();
     have(
