@@ -46,6 +46,11 @@ pub fn user_name(root: &Path) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// Whether HEAD points at a commit (a fresh `git init` has none to tag).
+pub fn has_commits(root: &Path) -> bool {
+    git_ok(root, &["rev-parse", "--verify", "-q", "HEAD"]).is_ok()
+}
+
 pub fn tag_exists(root: &Path, tag: &str) -> Result<bool, GitError> {
     let out = git(
         root,

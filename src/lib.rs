@@ -17,4 +17,5 @@ pub mod pipeline;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod store;
+pub mod sync;
 pub mod workspace;

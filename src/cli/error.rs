@@ -125,6 +125,9 @@ impl From<OpError> for CommandError {
                 "name one (`gryt run {}`), or set `pipeline:` on the change or `pipeline_template:` in the contract",
                 available[0]
             )),
+            OpError::NoCommits => {
+                err.hint("commit first (the release tag points at a commit), or promote with --no-tag")
+            }
             OpError::TagExists(_) => err.hint("promote another version, or remove the tag in git if it is wrong"),
             OpError::GatesFailed { version, .. } => CommandError {
                 kind: ExitKind::GatesFailed,

@@ -64,7 +64,17 @@ fn cmd_start(ui: &Ui, args: StartArgs) -> Result<(), CommandError> {
     let ws = workspace()?;
     let e = ops::start(&ws, &args.version, args.change.as_str())?;
     if ui.json {
-        return ui.json(&serde_json::json!({ "code_name": e.code_name, "tag": e.tag().to_string(), "status": e.status }));
+        #[derive(serde::Serialize)]
+        struct Started<'a> {
+            code_name: &'a str,
+            tag: &'a str,
+            status: crate::domain::EvolutionStatus,
+        }
+        return ui.json(&Started {
+            code_name: &e.code_name,
+            tag: &e.tag,
+            status: e.status,
+        });
     }
     ui.line(format!(
         "Started evolution {} ({}) of {} in {}",
@@ -81,17 +91,7 @@ fn cmd_list(ui: &Ui, version: &Version) -> Result<(), CommandError> {
     let ws = workspace()?;
     let list = ops::list(&ws, version)?;
     if ui.json {
-        let rows: Vec<_> = list
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "code_name": e.code_name, "tag": e.tag().to_string(), "change_id": e.change_id,
-                    "status": e.status, "owner": e.owner, "started_at": e.started_at,
-                    "completed_at": e.completed_at, "note": e.note, "sync_status": e.sync_status,
-                })
-            })
-            .collect();
-        return ui.json(&rows);
+        return ui.json(&list);
     }
     if list.is_empty() {
         ui.status(format!("No evolutions of {version} yet; start one with `gryt evolution start {version} --change ID`"));

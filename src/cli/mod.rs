@@ -2,6 +2,7 @@
 //! Each command parses into typed options, calls one `ops` function and formats the result.
 
 mod audit;
+mod cloud;
 mod completions;
 mod config;
 pub mod error;
@@ -23,7 +24,7 @@ use crate::workspace::Workspace;
 use error::{CommandError, ExitKind};
 use ui::{ColorChoice, Ui};
 
-/// gryt — contract-driven releases.
+/// Contract-driven releases
 ///
 /// A generation is a release contract ("v2.0.0 must contain FEAT-101, BUG-50"), an evolution
 /// proves one change by running a pipeline, and promotion turns a fully proven generation into
@@ -71,6 +72,8 @@ pub enum Command {
     Hotfix(promote::HotfixArgs),
     Status(status::StatusArgs),
     Audit(audit::AuditArgs),
+    #[command(subcommand)]
+    Cloud(cloud::CloudCommand),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
 }
@@ -116,6 +119,7 @@ fn run(cli: Cli, ui: &Ui) -> Result<(), CommandError> {
         Command::Hotfix(args) => promote::cmd_hotfix(ui, args),
         Command::Status(args) => status::cmd_status(ui, args),
         Command::Audit(args) => audit::cmd_audit(ui, args),
+        Command::Cloud(cmd) => cloud::run(ui, cmd),
         Command::Completions(args) => completions::cmd_completions(args),
         Command::Man(args) => completions::cmd_man(args),
     }

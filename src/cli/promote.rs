@@ -27,8 +27,8 @@ pub struct HotfixArgs {
     #[arg(value_parser = version_arg)]
     pub base: Version,
     /// Id of the fix, e.g. BUG-77
-    #[arg(long)]
-    pub issue: String,
+    #[arg(long, value_parser = super::change_id_arg)]
+    pub issue: crate::domain::ChangeId,
     /// What it fixes
     #[arg(long)]
     pub title: String,
@@ -73,9 +73,11 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
         }
         Err(OpError::GatesFailed { version, gates }) => {
             if ui.json {
-                ui.json(
-                    &serde_json::json!({ "version": version, "promoted": false, "gates": gates }),
-                )?;
+                ui.json(&ops::GatesReport {
+                    version: &version,
+                    promoted: false,
+                    gates: &gates,
+                })?;
             } else {
                 ui.line(format!("Gates for {version}:"))?;
                 print_gates(ui, &gates)?;
@@ -92,7 +94,7 @@ pub fn cmd_hotfix(ui: &Ui, args: HotfixArgs) -> Result<(), CommandError> {
         &ws,
         &HotfixOptions {
             base: args.base.clone(),
-            issue: args.issue,
+            issue: args.issue.to_string(),
             title: args.title,
         },
     )?;

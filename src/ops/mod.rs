@@ -91,6 +91,8 @@ pub enum OpError {
     PipelineExists(String),
     #[error("no pipeline to run")]
     NoPipeline { available: Vec<String> },
+    #[error("the git repository has no commit to tag yet")]
+    NoCommits,
     #[error("git tag {0} already exists")]
     TagExists(String),
     #[error("promotion gates failed for {version}")]

@@ -21,6 +21,8 @@ pub struct PromoteOptions {
 #[derive(Debug, serde::Serialize)]
 pub struct PromoteReport {
     pub version: Version,
+    /// Always true here; `GatesReport` carries `false`, so scripts can test one field.
+    pub promoted: bool,
     pub gates: Vec<GateResult>,
     pub promoted_by: String,
     pub promoted_at: String,
@@ -97,6 +99,9 @@ pub fn promote(ws: &Workspace, opts: &PromoteOptions) -> Result<PromoteReport> {
         if git::tag_exists(&ws.root, &tag_name)? {
             return Err(OpError::TagExists(tag_name));
         }
+        if !git::has_commits(&ws.root) {
+            return Err(OpError::NoCommits);
+        }
         true
     } else {
         warnings.push(format!(
@@ -132,6 +137,7 @@ pub fn promote(ws: &Workspace, opts: &PromoteOptions) -> Result<PromoteReport> {
     }
     Ok(PromoteReport {
         version: version.clone(),
+        promoted: true,
         gates,
         promoted_by: user,
         promoted_at: now,
@@ -154,6 +160,14 @@ fn tag_message(c: &Contract, user: &str) -> String {
     }
     msg.push_str(&format!("\nPromoted by {user} with gryt\n"));
     msg
+}
+
+/// The `--json` answer when gates refuse a promotion.
+#[derive(Debug, serde::Serialize)]
+pub struct GatesReport<'a> {
+    pub version: &'a Version,
+    pub promoted: bool,
+    pub gates: &'a [GateResult],
 }
 
 pub struct HotfixOptions {

@@ -126,7 +126,16 @@ fn run_step(pipeline: &Pipeline, step: &Step, opts: &Options<'_>) -> StepRecord 
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            record.stderr = format!("gryt: cannot start `sh -c {}`: {e}", step.run);
+            let dir = step
+                .cwd
+                .as_deref()
+                .map(|c| format!(" in {}", c.display()))
+                .unwrap_or_default();
+            record.stderr = format!("gryt: cannot start the step{dir}: {e}");
+            if opts.stream {
+                eprintln!("{}", record.stderr);
+            }
+            record.exit_code = Some(127);
             record.duration_ms = started.elapsed().as_millis() as i64;
             return record;
         }

@@ -261,21 +261,27 @@ impl Store {
                 now
             ],
         )?;
-        let keep: Vec<&str> = contract.changes.iter().map(|c| c.id.as_str()).collect();
+        self.replace_changes(id, &contract.changes)
+    }
+
+    /// Makes a generation's changes exactly `changes` (in order): removed ones are deleted,
+    /// others inserted or updated.
+    pub(super) fn replace_changes(&self, generation_id: &str, changes: &[Change]) -> Result<()> {
+        let keep: Vec<&str> = changes.iter().map(|c| c.id.as_str()).collect();
         let existing: Vec<String> = {
             let mut stmt = self
                 .conn
                 .prepare_cached("SELECT change_id FROM changes WHERE generation_id = ?1")?;
-            stmt.query_map([id], |r| r.get(0))?
+            stmt.query_map([generation_id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?
         };
         for gone in existing.iter().filter(|c| !keep.contains(&c.as_str())) {
             self.conn.execute(
                 "DELETE FROM changes WHERE generation_id = ?1 AND change_id = ?2",
-                params![id, gone],
+                params![generation_id, gone],
             )?;
         }
-        self.insert_changes(id, &contract.changes, 0)
+        self.insert_changes(generation_id, changes, 0)
     }
 
     pub fn set_file_hash(&self, id: &str, file_hash: &str) -> Result<()> {

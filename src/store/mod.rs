@@ -7,6 +7,7 @@ mod audit;
 mod evolutions;
 mod generations;
 mod runs;
+mod sync;
 
 use std::path::Path;
 
@@ -16,6 +17,7 @@ pub use audit::AuditEvent;
 pub use evolutions::{Evolution, NewEvolution};
 pub use generations::{Generation, GenerationSummary, NewGeneration};
 pub use runs::{NewRun, PipelineRun, StepRecord};
+pub use sync::{Conflict, RemoteEvolution, RemoteGeneration, RemoteRun, SyncLogEntry, SyncState};
 
 mod embedded {
     refinery::embed_migrations!("migrations");

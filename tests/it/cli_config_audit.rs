@@ -342,6 +342,6 @@ fn man_renders_roff() {
     assert!(out.stdout.contains(".TH gryt 1"), "no .TH header");
     assert!(out.stdout.contains(".SH NAME"));
     assert!(out.stdout.contains(".SH SYNOPSIS"));
-    assert!(out.stdout.contains("contract\\-driven releases"));
+    assert!(out.stdout.contains("Contract\\-driven releases"));
     assert_eq!(out.stderr, "");
 }

@@ -360,11 +360,51 @@ fn hotfix_rejects_a_bad_issue_id() {
     let db = env.db_bytes();
     let out = env
         .run(&["hotfix", "1.2.0", "--issue", "bug-9", "--title", "Fix"])
-        .fails(1);
+        .fails(2);
     assert!(
-        out.stderr.starts_with("Error: invalid issue id: "),
+        out.stderr.contains("invalid change id `bug-9`"),
         "{}",
         out.render()
     );
     assert_eq!(env.db_bytes(), db);
+}
+
+/// A fresh `git init` has nothing to tag: promotion is refused up front, with a way out,
+/// and nothing changes; `--no-tag` still works.
+#[test]
+fn promote_in_a_repository_without_commits() {
+    let env = TestEnv::bare();
+    env.git(&["init", "-q"]);
+    env.run(&["init"]).ok();
+    setup(&env);
+    prove(&env, "FEAT-1", "ok");
+    prove(&env, "BUG-2", "ok");
+    let db = env.db_bytes();
+    let out = env.run(&["promote", "1.2.0"]).fails(1);
+    assert!(
+        out.stderr
+            .contains("Error: the git repository has no commit to tag yet"),
+        "{}",
+        out.render()
+    );
+    assert!(out.stderr.contains("--no-tag"), "{}", out.render());
+    assert_eq!(env.db_bytes(), db);
+    let json = env
+        .run(&["promote", "1.2.0", "--no-tag", "--json"])
+        .ok()
+        .json();
+    assert_eq!(json["promoted"], true);
+    assert_eq!(json["tag"], serde_json::Value::Null);
+}
+
+#[test]
+fn promote_json_says_promoted_either_way() {
+    let env = with_contract();
+    let refused = env.run(&["promote", "1.2.0", "--json"]).fails(5).json();
+    assert_eq!(refused["promoted"], false);
+    prove(&env, "FEAT-1", "ok");
+    prove(&env, "BUG-2", "ok");
+    let done = env.run(&["promote", "1.2.0", "--json"]).ok().json();
+    assert_eq!(done["promoted"], true);
+    assert_eq!(done["tag"], "v1.2.0");
 }

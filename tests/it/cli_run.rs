@@ -487,3 +487,28 @@ fn pipeline_runs_are_newest_first_under_a_fixed_clock() {
         .collect();
     assert_eq!(order, ["three", "two", "one"]);
 }
+
+/// A step whose `cwd` does not exist cannot start: it fails with exit code 127 and says why,
+/// instead of looking "killed".
+#[test]
+fn a_step_with_a_missing_cwd_fails_and_says_why() {
+    let env = TestEnv::with_contract("");
+    env.write(
+        ".gryt/pipelines/ci.yaml",
+        "steps:\n  - run: 'true'\n    cwd: no/such/dir\n",
+    );
+    env.run(&["evolution", "start", "1.2.0", "--change", "FEAT-1"])
+        .ok();
+    let out = env.run(&["run", "ci"]).fails(1);
+    assert!(
+        out.stderr.contains("cannot start the step in no/such/dir"),
+        "{}",
+        out.render()
+    );
+    assert!(out.stderr.contains("exit code 127"), "{}", out.render());
+    let list = env
+        .run(&["evolution", "list", "1.2.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(list[0]["status"], "fail");
+}

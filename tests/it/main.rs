@@ -5,9 +5,10 @@ mod common;
 
 mod bad_inputs;
 mod cli_basics;
+mod cli_cloud_serve;
 mod cli_config_audit;
 mod cli_evolution;
 mod cli_generation;
 mod cli_promote;
 mod cli_run;
-mod server;
+pub mod server;

@@ -4,7 +4,7 @@
 
 mod accounts;
 mod cross_team;
-mod harness;
+pub mod harness;
 mod paging;
 mod promote;
 mod push;

@@ -1,0 +1,514 @@
+//! Sync bookkeeping in the local store: the cursor and other metadata, records waiting to be
+//! pushed, applying records that arrive from the cloud, conflicts and the sync log. The rules
+//! (what to apply, what is a conflict) live in `sync::planner`; this file only reads and
+//! writes rows.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Evolution, Generation, Result, Store};
+use crate::domain::generation::Contract;
+use crate::domain::{EvolutionStatus, GenerationStatus, SyncStatus};
+
+/// The local sync state of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncState {
+    pub sync_status: SyncStatus,
+    pub base_revision: Option<u64>,
+}
+
+/// A generation as the cloud has it (what `upsert_remote_generation` writes).
+pub struct RemoteGeneration<'a> {
+    pub id: &'a str,
+    pub contract: &'a Contract,
+    pub status: GenerationStatus,
+    pub created_by: &'a str,
+    pub created_at: &'a str,
+    pub promoted_by: Option<&'a str>,
+    pub promoted_at: Option<&'a str>,
+    pub revision: u64,
+    pub file_hash: &'a str,
+}
+
+pub struct RemoteEvolution<'a> {
+    pub id: &'a str,
+    pub generation_id: &'a str,
+    pub change_id: &'a str,
+    pub code_name: &'a str,
+    pub rc: u32,
+    pub owner: &'a str,
+    pub status: EvolutionStatus,
+    pub note: Option<&'a str>,
+    pub started_at: &'a str,
+    pub completed_at: Option<&'a str>,
+    pub pipeline_run_id: Option<&'a str>,
+    pub revision: u64,
+}
+
+pub struct RemoteRun<'a> {
+    pub id: &'a str,
+    pub pipeline: &'a str,
+    pub evolution_id: Option<&'a str>,
+    pub status: &'a str,
+    pub note: Option<&'a str>,
+    pub started_by: &'a str,
+    pub started_at: &'a str,
+    pub finished_at: Option<&'a str>,
+    pub duration_ms: Option<i64>,
+    /// (name, exit code, duration ms, attempts, timed out)
+    pub steps: Vec<(&'a str, Option<i32>, i64, u32, bool)>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Conflict {
+    pub id: i64,
+    pub record_kind: String,
+    pub record_id: String,
+    pub reason: String,
+    /// What it is about, for people: `v1.2.0`, `v1.2.0-rc.3`.
+    pub subject: String,
+    pub local_value: Option<serde_json::Value>,
+    pub remote_value: Option<serde_json::Value>,
+    pub remote_seq: u64,
+    pub detected_at: String,
+    pub resolved_at: Option<String>,
+    pub resolution: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncLogEntry {
+    pub started_at: String,
+    pub direction: String,
+    pub counts: serde_json::Value,
+    pub duration_ms: i64,
+    pub result: String,
+    pub error: Option<String>,
+}
+
+fn table(kind: &str) -> &'static str {
+    match kind {
+        "generation" => "generations",
+        "evolution" => "evolutions",
+        _ => "pipeline_runs",
+    }
+}
+
+impl Store {
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM sync_metadata WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(v) => self.conn.execute(
+                "INSERT INTO sync_metadata (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, v],
+            )?,
+            None => self
+                .conn
+                .execute("DELETE FROM sync_metadata WHERE key = ?1", [key])?,
+        };
+        Ok(())
+    }
+
+    /// The sync state of a record of `kind` (`generation`, `evolution`, `pipeline_run`).
+    pub fn sync_state(&self, kind: &str, id: &str) -> Result<Option<SyncState>> {
+        let sql = match kind {
+            "pipeline_run" => {
+                "SELECT sync_status, NULL FROM pipeline_runs WHERE id = ?1".to_string()
+            }
+            _ => format!(
+                "SELECT sync_status, base_revision FROM {} WHERE id = ?1",
+                table(kind)
+            ),
+        };
+        let row: Option<(String, Option<i64>)> = self
+            .conn
+            .query_row(&sql, [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(row.map(|(s, rev)| SyncState {
+            sync_status: SyncStatus::parse(&s).unwrap_or(SyncStatus::Failed),
+            base_revision: rev.map(|r| r as u64),
+        }))
+    }
+
+    pub fn set_sync_status(&self, kind: &str, id: &str, status: SyncStatus) -> Result<()> {
+        let sql = format!("UPDATE {} SET sync_status = ?2 WHERE id = ?1", table(kind));
+        self.conn.execute(&sql, params![id, status.as_str()])?;
+        Ok(())
+    }
+
+    /// Records the cloud accepted (or confirmed) at `revision`.
+    pub fn mark_synced(&self, kind: &str, id: &str, revision: u64, now: &str) -> Result<()> {
+        match kind {
+            "pipeline_run" => {
+                self.conn.execute(
+                    "UPDATE pipeline_runs SET sync_status = 'synced' WHERE id = ?1",
+                    [id],
+                )?;
+            }
+            _ => {
+                let sql = format!(
+                    "UPDATE {} SET sync_status = 'synced', remote_id = id, base_revision = ?2,
+                       last_synced_at = ?3, sync_error = NULL WHERE id = ?1",
+                    table(kind)
+                );
+                self.conn.execute(&sql, params![id, revision as i64, now])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the server's word for who made a record (it sets `created_by`/`owner`/`started_by`
+    /// to the pushing account).
+    pub fn set_record_author(&self, kind: &str, id: &str, account: &str) -> Result<()> {
+        let column = match kind {
+            "generation" => "created_by",
+            "evolution" => "owner",
+            _ => "started_by",
+        };
+        let sql = format!("UPDATE {} SET {column} = ?2 WHERE id = ?1", table(kind));
+        self.conn.execute(&sql, params![id, account])?;
+        Ok(())
+    }
+
+    pub fn generation_id_by_version(&self, version: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM generations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Generations with local work to push, oldest first.
+    pub fn generations_to_push(&self) -> Result<Vec<Generation>> {
+        let ids: Vec<String> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT id FROM generations WHERE sync_status IN ('not_synced', 'pending', 'failed')
+                 ORDER BY created_at, id",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(g) = self.generation_by_id(&id)? {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evolutions with local work to push (not while running), in rc order per generation.
+    pub fn evolutions_to_push(&self) -> Result<Vec<Evolution>> {
+        let mut out = Vec::new();
+        let ids: Vec<String> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT id FROM evolutions WHERE sync_status IN ('not_synced', 'pending', 'failed')
+                   AND status <> 'running' ORDER BY generation_id, rc",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for id in ids {
+            if let Some(e) = self.evolution(&id)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Finished runs that decided an evolution and were never pushed.
+    pub fn runs_to_push(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM pipeline_runs WHERE sync_status IN ('not_synced', 'pending', 'failed')
+               AND status <> 'running' AND evolution_id IS NOT NULL ORDER BY rowid",
+        )?;
+        Ok(stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Counts of records by sync status: (generations, evolutions) per status.
+    pub fn sync_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT 'generation', sync_status, COUNT(*) FROM generations GROUP BY sync_status
+             UNION ALL
+             SELECT 'evolution', sync_status, COUNT(*) FROM evolutions GROUP BY sync_status",
+        )?;
+        Ok(stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Writes a generation as the cloud has it: inserted, or updated in place (its changes
+    /// replaced). Callers have checked that no local evolution uses a change it removes.
+    pub fn upsert_remote_generation(&self, g: &RemoteGeneration<'_>, now: &str) -> Result<()> {
+        let v = &g.contract.version;
+        self.conn.execute(
+            "INSERT INTO generations (id, version, major, minor, patch, description, pipeline_template,
+               status, created_by, created_at, updated_at, promoted_by, promoted_at, content_hash,
+               file_hash, remote_id, sync_status, base_revision, last_synced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?1, 'synced', ?16, ?11)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, major = excluded.major,
+               minor = excluded.minor, patch = excluded.patch, description = excluded.description,
+               pipeline_template = excluded.pipeline_template, status = excluded.status,
+               created_by = excluded.created_by, updated_at = excluded.updated_at,
+               promoted_by = excluded.promoted_by, promoted_at = excluded.promoted_at,
+               content_hash = excluded.content_hash, file_hash = excluded.file_hash,
+               remote_id = excluded.remote_id, sync_status = 'synced',
+               base_revision = excluded.base_revision, last_synced_at = excluded.last_synced_at,
+               sync_error = NULL",
+            params![
+                g.id,
+                v.to_string(),
+                v.major() as i64,
+                v.minor() as i64,
+                v.patch() as i64,
+                g.contract.description,
+                g.contract.pipeline_template,
+                g.status.as_str(),
+                g.created_by,
+                g.created_at,
+                now,
+                g.promoted_by,
+                g.promoted_at,
+                g.contract.content_hash(),
+                g.file_hash,
+                g.revision as i64,
+            ],
+        )?;
+        self.replace_changes(g.id, &g.contract.changes)
+    }
+
+    pub fn upsert_remote_evolution(&self, e: &RemoteEvolution<'_>, now: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO evolutions (id, generation_id, change_id, code_name, rc, owner, status, note,
+               started_at, completed_at, pipeline_run_id, remote_id, sync_status, base_revision,
+               last_synced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?1, 'synced', ?11, ?12)
+             ON CONFLICT (id) DO UPDATE SET change_id = excluded.change_id,
+               code_name = excluded.code_name, rc = excluded.rc, owner = excluded.owner,
+               status = excluded.status, note = excluded.note, started_at = excluded.started_at,
+               completed_at = excluded.completed_at, runner_pid = NULL, remote_id = excluded.remote_id,
+               sync_status = 'synced', base_revision = excluded.base_revision,
+               last_synced_at = excluded.last_synced_at, sync_error = NULL",
+            params![
+                e.id,
+                e.generation_id,
+                e.change_id,
+                e.code_name,
+                e.rc,
+                e.owner,
+                e.status.as_str(),
+                e.note,
+                e.started_at,
+                e.completed_at,
+                e.revision as i64,
+                now
+            ],
+        )?;
+        // The run record may arrive later (runs come after evolutions in a push); link it only
+        // when it exists, so the foreign key holds.
+        if let Some(run) = e.pipeline_run_id {
+            self.conn.execute(
+                "UPDATE evolutions SET pipeline_run_id = ?2 WHERE id = ?1
+                   AND EXISTS (SELECT 1 FROM pipeline_runs WHERE id = ?2)",
+                params![e.id, run],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn upsert_remote_run(&self, r: &RemoteRun<'_>) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO pipeline_runs (id, pipeline, evolution_id, status, note, started_by,
+               started_at, finished_at, duration_ms, sync_status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'synced')
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, note = excluded.note,
+               finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
+               sync_status = 'synced'",
+            params![
+                r.id,
+                r.pipeline,
+                r.evolution_id,
+                r.status,
+                r.note,
+                r.started_by,
+                r.started_at,
+                r.finished_at,
+                r.duration_ms
+            ],
+        )?;
+        self.conn
+            .execute("DELETE FROM pipeline_steps WHERE run_id = ?1", [r.id])?;
+        for (i, (name, exit, ms, attempts, timed_out)) in r.steps.iter().enumerate() {
+            self.conn.execute(
+                "INSERT INTO pipeline_steps (run_id, position, name, command, exit_code, attempts,
+                   timed_out, duration_ms) VALUES (?1, ?2, ?3, '', ?4, ?5, ?6, ?7)",
+                params![r.id, i as i64, name, exit, attempts, timed_out, ms],
+            )?;
+        }
+        if let Some(evolution) = r.evolution_id {
+            self.conn.execute(
+                "UPDATE evolutions SET pipeline_run_id = ?1 WHERE id = ?2 AND pipeline_run_id IS NULL",
+                params![r.id, evolution],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a synced evolution that was deleted in the cloud.
+    pub fn delete_evolution(&self, id: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM pipeline_runs WHERE evolution_id = ?1 AND id NOT IN
+               (SELECT pipeline_run_id FROM evolutions WHERE pipeline_run_id IS NOT NULL AND id <> ?1)",
+            [id],
+        )?;
+        self.conn.execute(
+            "UPDATE evolutions SET pipeline_run_id = NULL WHERE id = ?1",
+            [id],
+        )?;
+        self.conn
+            .execute("DELETE FROM evolutions WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Gives an unsynced evolution another rc number and code name (the cloud holds them).
+    pub fn renumber_evolution(&self, id: &str, rc: u32, code_name: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE evolutions SET rc = ?2, code_name = ?3 WHERE id = ?1",
+            params![id, rc, code_name],
+        )?;
+        Ok(())
+    }
+
+    /// `(rc, code_name)` of every evolution of a generation.
+    pub fn evolution_slots(&self, generation_id: &str) -> Result<Vec<(String, u32, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, rc, code_name FROM evolutions WHERE generation_id = ?1")?;
+        Ok(stmt
+            .query_map([generation_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn evolution_id_by_code_name(&self, code_name: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM evolutions WHERE code_name = ?1",
+                [code_name],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn insert_conflict(&self, c: &Conflict) -> Result<i64> {
+        // One open conflict per record: a newer remote value replaces the older one.
+        self.conn.execute(
+            "DELETE FROM conflicts WHERE record_id = ?1 AND resolved_at IS NULL",
+            [&c.record_id],
+        )?;
+        self.conn.execute(
+            "INSERT INTO conflicts (record_kind, record_id, reason, local_value, remote_value,
+               detected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                c.record_kind,
+                c.record_id,
+                serde_json::json!({"reason": c.reason, "subject": c.subject, "remote_seq": c.remote_seq}).to_string(),
+                c.local_value.as_ref().map(|v| v.to_string()),
+                c.remote_value.as_ref().map(|v| v.to_string()),
+                c.detected_at
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn conflicts(&self, include_resolved: bool) -> Result<Vec<Conflict>> {
+        let sql = format!(
+            "SELECT id, record_kind, record_id, reason, local_value, remote_value, detected_at,
+               resolved_at, resolution FROM conflicts {} ORDER BY id",
+            if include_resolved {
+                ""
+            } else {
+                "WHERE resolved_at IS NULL"
+            }
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], |r| {
+            let meta: serde_json::Value =
+                serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default();
+            let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+            Ok(Conflict {
+                id: r.get(0)?,
+                record_kind: r.get(1)?,
+                record_id: r.get(2)?,
+                reason: meta["reason"].as_str().unwrap_or_default().to_string(),
+                subject: meta["subject"].as_str().unwrap_or_default().to_string(),
+                remote_seq: meta["remote_seq"].as_u64().unwrap_or(0),
+                local_value: json(r.get(4)?),
+                remote_value: json(r.get(5)?),
+                detected_at: r.get(6)?,
+                resolved_at: r.get(7)?,
+                resolution: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn resolve_conflict(&self, id: i64, resolution: &str, now: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
+            params![id, now, resolution],
+        )?;
+        Ok(())
+    }
+
+    pub fn log_sync(&self, e: &SyncLogEntry) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO sync_log (started_at, direction, counts, duration_ms, result, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                e.started_at,
+                e.direction,
+                e.counts.to_string(),
+                e.duration_ms,
+                e.result,
+                e.error
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The sync log, newest first.
+    pub fn sync_log(&self, limit: usize) -> Result<Vec<SyncLogEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT started_at, direction, counts, duration_ms, result, error FROM sync_log
+             ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(SyncLogEntry {
+                started_at: r.get(0)?,
+                direction: r.get(1)?,
+                counts: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                duration_ms: r.get(3)?,
+                result: r.get(4)?,
+                error: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

@@ -1,0 +1,413 @@
+//! The pull planner: pure. Given what this workspace has (a [`Local`] snapshot of the records
+//! a page touches) and a page of records from the cloud, decide per record what a pull does.
+//!
+//! The rule that matters: a pull never overwrites or deletes local work. Only a record that is
+//! `synced` (unchanged since its last sync) and whose contract file holds no unapplied edits
+//! is fast-forwarded or deleted; anything else that differs becomes a recorded conflict.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use uuid::Uuid;
+
+use crate::api::records::{EvolutionRecord, GenerationRecord, Record, RecordKind};
+use crate::domain::generation::Contract;
+use crate::domain::{SyncStatus, Version, codename};
+
+/// The contract file of a generation, as far as a pull cares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileState {
+    /// Matches the database (or absent: it will be written).
+    Clean,
+    /// Differs from the database; `Some` when it parses (so an identical incoming contract
+    /// is not a conflict), `None` when it does not.
+    Edited(Option<Contract>),
+}
+
+/// What this workspace holds of one record.
+#[derive(Debug, Clone)]
+pub struct LocalRecord {
+    pub record: Record,
+    pub sync_status: SyncStatus,
+    pub base_revision: Option<u64>,
+    /// Generations only.
+    pub file: FileState,
+    /// Generations only: change ids that local evolutions refer to.
+    pub changes_in_use: BTreeSet<String>,
+    /// Generations only: local evolutions that were never synced.
+    pub unsynced_evolutions: usize,
+}
+
+/// The local state a page is planned against.
+#[derive(Debug, Clone, Default)]
+pub struct Local {
+    pub records: HashMap<Uuid, LocalRecord>,
+    /// Version → the local generation that holds it.
+    pub versions: HashMap<Version, Uuid>,
+    /// Contract files with no generation in the database.
+    pub untracked_files: HashSet<Version>,
+    /// (generation, rc) → the local evolution that holds it.
+    pub rc_slots: HashMap<(Uuid, u32), Uuid>,
+    /// Code name → the local evolution that holds it.
+    pub code_names: HashMap<String, Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictReason {
+    /// Changed here (unpushed edits or unapplied file edits) and in the cloud.
+    BothChanged,
+    /// The cloud holds this version for a different generation than this workspace.
+    VersionTaken,
+    /// The cloud removed changes that local evolutions prove.
+    ChangesInUse,
+    /// Deleted in the cloud while this workspace has work on it.
+    DeletedRemotely,
+    /// An evolution of a generation this workspace does not have (it is in conflict).
+    MissingGeneration,
+}
+
+impl ConflictReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictReason::BothChanged => "both_changed",
+            ConflictReason::VersionTaken => "version_taken",
+            ConflictReason::ChangesInUse => "changes_in_use",
+            ConflictReason::DeletedRemotely => "deleted_remotely",
+            ConflictReason::MissingGeneration => "missing_generation",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Unknown here: add it.
+    Insert(Record),
+    /// Unchanged here since the last sync: take the cloud's version.
+    FastForward(Record),
+    /// Same content on both sides (e.g. our own push coming back): just note the revision.
+    Confirm {
+        kind: RecordKind,
+        id: Uuid,
+        revision: u64,
+    },
+    /// Deleted in the cloud and unchanged here: delete it.
+    Delete { kind: RecordKind, id: Uuid },
+    /// An unsynced local evolution holds the rc tag or code name the cloud gave another one:
+    /// move it aside (applied before the insert that needs the slot).
+    Renumber {
+        id: Uuid,
+        rc: u32,
+        code_name: Option<String>,
+    },
+    Conflict {
+        kind: RecordKind,
+        id: Uuid,
+        reason: ConflictReason,
+        /// The local record the conflict is with (for VersionTaken: the other generation).
+        local: Option<Box<Record>>,
+        remote: Box<Record>,
+    },
+    /// Already known at this revision or newer, or a tombstone of something never seen.
+    Skip,
+}
+
+/// Plans one page. `local` is updated as the plan goes, so later records of the same page see
+/// the effect of earlier ones (a generation inserted, an rc slot taken).
+pub fn plan(local: &mut Local, page: &[Record], rng: &mut fastrand::Rng) -> Vec<Op> {
+    let mut ops = Vec::with_capacity(page.len());
+    for remote in page {
+        match remote {
+            Record::Generation(g) => plan_generation(local, g, remote, &mut ops),
+            Record::Evolution(e) => plan_evolution(local, e, remote, rng, &mut ops),
+            Record::PipelineRun(_) => plan_plain(local, remote, &mut ops),
+            Record::Deleted(t) => ops.push(match local.records.get(&t.id) {
+                None => Op::Skip,
+                Some(l) if is_clean(l) && l.unsynced_evolutions == 0 => {
+                    forget(local, t.id);
+                    Op::Delete {
+                        kind: t.record_kind,
+                        id: t.id,
+                    }
+                }
+                Some(l) => conflict(
+                    t.record_kind,
+                    t.id,
+                    ConflictReason::DeletedRemotely,
+                    Some(&l.record),
+                    remote,
+                ),
+            }),
+        }
+    }
+    ops
+}
+
+fn is_clean(l: &LocalRecord) -> bool {
+    l.sync_status == SyncStatus::Synced && l.file == FileState::Clean
+}
+
+fn conflict(
+    kind: RecordKind,
+    id: Uuid,
+    reason: ConflictReason,
+    local: Option<&Record>,
+    remote: &Record,
+) -> Op {
+    Op::Conflict {
+        kind,
+        id,
+        reason,
+        local: local.cloned().map(Box::new),
+        remote: Box::new(remote.clone()),
+    }
+}
+
+fn forget(local: &mut Local, id: Uuid) {
+    if let Some(l) = local.records.remove(&id)
+        && let Record::Generation(g) = &l.record
+    {
+        local.versions.remove(&g.version);
+    }
+}
+
+fn plan_generation(local: &mut Local, g: &GenerationRecord, remote: &Record, ops: &mut Vec<Op>) {
+    let holder = local.versions.get(&g.version).copied();
+    if holder.is_some_and(|h| h != g.id)
+        || (holder.is_none() && local.untracked_files.contains(&g.version))
+    {
+        let other = holder
+            .and_then(|h| local.records.get(&h))
+            .map(|l| &l.record);
+        ops.push(conflict(
+            RecordKind::Generation,
+            g.id,
+            ConflictReason::VersionTaken,
+            other,
+            remote,
+        ));
+        return;
+    }
+    let Some(l) = local.records.get(&g.id) else {
+        local.versions.insert(g.version.clone(), g.id);
+        local.records.insert(g.id, synced(remote));
+        ops.push(Op::Insert(remote.clone()));
+        return;
+    };
+    if let Some(op) = already_known(l, remote) {
+        ops.push(op);
+        return;
+    }
+    let file_agrees = match &l.file {
+        FileState::Clean => true,
+        FileState::Edited(Some(c)) => *c == g.contract(),
+        FileState::Edited(None) => false,
+    };
+    if same_content(&l.record, remote) && file_agrees {
+        ops.push(Op::Confirm {
+            kind: RecordKind::Generation,
+            id: g.id,
+            revision: g.revision,
+        });
+        return;
+    }
+    if l.sync_status != SyncStatus::Synced || !file_agrees {
+        ops.push(conflict(
+            RecordKind::Generation,
+            g.id,
+            ConflictReason::BothChanged,
+            Some(&l.record),
+            remote,
+        ));
+        return;
+    }
+    let removed_in_use = l.changes_in_use.iter().any(|c| g.change(c).is_none());
+    if removed_in_use {
+        ops.push(conflict(
+            RecordKind::Generation,
+            g.id,
+            ConflictReason::ChangesInUse,
+            Some(&l.record),
+            remote,
+        ));
+        return;
+    }
+    if let Record::Generation(old) = &l.record
+        && old.version != g.version
+    {
+        local.versions.remove(&old.version);
+        local.versions.insert(g.version.clone(), g.id);
+    }
+    let changes_in_use = l.changes_in_use.clone();
+    let unsynced = l.unsynced_evolutions;
+    local.records.insert(
+        g.id,
+        LocalRecord {
+            changes_in_use,
+            unsynced_evolutions: unsynced,
+            ..synced(remote)
+        },
+    );
+    ops.push(Op::FastForward(remote.clone()));
+}
+
+fn plan_evolution(
+    local: &mut Local,
+    e: &EvolutionRecord,
+    remote: &Record,
+    rng: &mut fastrand::Rng,
+    ops: &mut Vec<Op>,
+) {
+    if !local.records.contains_key(&e.id) {
+        // The generation must be here (or arrive earlier in this page) with the change the
+        // evolution proves — a local generation in conflict may lack it.
+        let parent_ok = local.records.get(&e.generation_id).is_some_and(|g| {
+            matches!(&g.record, Record::Generation(g) if g.change(e.change_id.as_str()).is_some())
+        });
+        if !parent_ok {
+            ops.push(conflict(
+                RecordKind::Evolution,
+                e.id,
+                ConflictReason::MissingGeneration,
+                None,
+                remote,
+            ));
+            return;
+        }
+        free_slots(local, e, rng, ops);
+        local.rc_slots.insert((e.generation_id, e.rc), e.id);
+        local.code_names.insert(e.code_name.clone(), e.id);
+        if let Some(g) = local.records.get_mut(&e.generation_id) {
+            g.changes_in_use.insert(e.change_id.to_string());
+        }
+        local.records.insert(e.id, synced(remote));
+        ops.push(Op::Insert(remote.clone()));
+        return;
+    }
+    plan_plain(local, remote, ops);
+}
+
+/// Moves unsynced local evolutions out of the rc slot and code name the cloud gave `e`.
+fn free_slots(local: &mut Local, e: &EvolutionRecord, rng: &mut fastrand::Rng, ops: &mut Vec<Op>) {
+    let rc_holder = local
+        .rc_slots
+        .get(&(e.generation_id, e.rc))
+        .copied()
+        .filter(|h| *h != e.id);
+    let name_holder = local
+        .code_names
+        .get(&e.code_name)
+        .copied()
+        .filter(|h| *h != e.id);
+    for holder in [rc_holder, name_holder]
+        .into_iter()
+        .flatten()
+        .collect::<BTreeSet<_>>()
+    {
+        let Some(Record::Evolution(mine)) = local.records.get(&holder).map(|l| l.record.clone())
+        else {
+            continue;
+        };
+        let mut rc = mine.rc;
+        if rc_holder == Some(holder) {
+            let max = local
+                .rc_slots
+                .keys()
+                .filter(|(g, _)| *g == e.generation_id)
+                .map(|(_, rc)| *rc)
+                .max()
+                .unwrap_or(0);
+            rc = max.max(e.rc) + 1;
+            local.rc_slots.remove(&(e.generation_id, mine.rc));
+            local.rc_slots.insert((e.generation_id, rc), holder);
+        }
+        let code_name = (name_holder == Some(holder)).then(|| {
+            let name = codename::generate_unique(rng, |n| {
+                n == e.code_name || local.code_names.contains_key(n)
+            });
+            local.code_names.remove(&mine.code_name);
+            local.code_names.insert(name.clone(), holder);
+            name
+        });
+        if let Some(l) = local.records.get_mut(&holder)
+            && let Record::Evolution(m) = &mut l.record
+        {
+            m.rc = rc;
+            if let Some(n) = &code_name {
+                m.code_name = n.clone();
+            }
+        }
+        ops.push(Op::Renumber {
+            id: holder,
+            rc,
+            code_name,
+        });
+    }
+}
+
+/// Evolutions and runs already known here.
+fn plan_plain(local: &mut Local, remote: &Record, ops: &mut Vec<Op>) {
+    let id = remote.id();
+    let kind = remote.kind().expect("not a tombstone");
+    let Some(l) = local.records.get(&id) else {
+        local.records.insert(id, synced(remote));
+        ops.push(Op::Insert(remote.clone()));
+        return;
+    };
+    if let Some(op) = already_known(l, remote) {
+        ops.push(op);
+    } else if same_content(&l.record, remote) {
+        ops.push(Op::Confirm {
+            kind,
+            id,
+            revision: remote.revision(),
+        });
+    } else if l.sync_status == SyncStatus::Synced {
+        local.records.insert(id, synced(remote));
+        ops.push(Op::FastForward(remote.clone()));
+    } else {
+        ops.push(conflict(
+            kind,
+            id,
+            ConflictReason::BothChanged,
+            Some(&l.record),
+            remote,
+        ));
+    }
+}
+
+/// A remote revision this workspace already synced (or newer) needs nothing.
+fn already_known(l: &LocalRecord, remote: &Record) -> Option<Op> {
+    let known = l.base_revision.is_some_and(|b| b >= remote.revision());
+    (known && l.sync_status == SyncStatus::Synced && l.file == FileState::Clean).then_some(Op::Skip)
+}
+
+fn synced(remote: &Record) -> LocalRecord {
+    LocalRecord {
+        record: remote.clone(),
+        sync_status: SyncStatus::Synced,
+        base_revision: Some(remote.revision()),
+        file: FileState::Clean,
+        changes_in_use: BTreeSet::new(),
+        unsynced_evolutions: 0,
+    }
+}
+
+/// Whether two copies of a record say the same thing, ignoring what only the server assigns
+/// (revision, seq, and the account names it stamps).
+pub fn same_content(a: &Record, b: &Record) -> bool {
+    fn strip(r: &Record) -> Record {
+        let mut r = r.clone();
+        r.stamp(0, 0);
+        match &mut r {
+            Record::Generation(g) => g.created_by.clear(),
+            Record::Evolution(e) => e.owner.clear(),
+            Record::PipelineRun(p) => p.started_by.clear(),
+            Record::Deleted(_) => {}
+        }
+        r
+    }
+    strip(a) == strip(b)
+}
+
+#[cfg(test)]
+mod tests;
