@@ -71,7 +71,17 @@ pub fn promote(
         return Err(stale(&g, req.revision));
     }
     let head = tx.head()?;
-    let evolutions = tx.evolutions_of(g.id)?;
+    let mut evolutions = tx.evolutions_of(g.id)?;
+    // The gates read attempts oldest first. Order by the instant, not the text: clients may
+    // send RFC 3339 times with different offsets or precision.
+    evolutions.sort_by_key(|e| {
+        let at = time::OffsetDateTime::parse(
+            &e.started_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok();
+        (at, e.rc)
+    });
     if req.base_seq > head {
         return Err(ServiceError::validation(format!(
             "base_seq {} is ahead of the project head {head}",

@@ -242,3 +242,23 @@ fn promotion_decisions() {
         Err(ErrorCode::PromotedImmutable)
     );
 }
+
+#[test]
+fn gates_order_attempts_by_instant_not_text() {
+    let f = fixture();
+    // rc 1 passes at 10:00+02:00 (08:00Z); rc 2 fails at 09:00Z — later, although its text
+    // sorts first. The latest completed attempt failed: no promotion.
+    let mut pass = evolution(2, 1, 1, "pass");
+    let mut fail = evolution(3, 1, 2, "fail");
+    if let (Record::Evolution(p), Record::Evolution(x)) = (&mut pass, &mut fail) {
+        p.started_at = "2026-01-01T10:00:00+02:00".into();
+        x.started_at = "2026-01-01T09:00:00Z".into();
+    }
+    f.push(
+        &f.ann,
+        0,
+        &[(None, generation(1, "1.0.0")), (None, pass), (None, fail)],
+    )
+    .unwrap();
+    assert_eq!(f.promote(&f.ann, 1, 3, 1), Err(ErrorCode::GatesFailed));
+}
