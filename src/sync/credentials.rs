@@ -390,12 +390,33 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 mod os_keyring {
     const SERVICE: &str = "gryt";
 
-    fn entry(url: &str, account: &str) -> Option<keyring::Entry> {
-        keyring::Entry::new(SERVICE, &format!("{account}@{url}")).ok()
+    fn entry(user: &str) -> Option<keyring::Entry> {
+        prepare();
+        keyring::Entry::new(SERVICE, user).ok()
+    }
+
+    fn user(url: &str, account: &str) -> String {
+        format!("{account}@{url}")
+    }
+
+    /// Linux: a process outside a login session has no session keyring of its own, and
+    /// keys it adds cannot be found again (EACCES). Joining a new session keyring, to which
+    /// the keyring crate links the user's persistent keyring, makes tokens outlive the
+    /// process (until reboot, or the persistent keyring's idle expiry). Inside a login
+    /// session this finds the existing session keyring and changes nothing.
+    fn prepare() {
+        #[cfg(target_os = "linux")]
+        {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                use linux_keyutils::{KeyRing, KeyRingIdentifier};
+                let _ = KeyRing::from_special_id(KeyRingIdentifier::Session, true);
+            });
+        }
     }
 
     /// The backend's name, or why it cannot be trusted with a token.
-    fn usable(entry: &keyring::Entry) -> Result<&'static str, String> {
+    fn backend(entry: &keyring::Entry) -> Result<&'static str, String> {
         let cred = entry.get_credential();
         if cred.is::<keyring::mock::MockCredential>() {
             return Err("this build of gryt has no OS keyring backend".into());
@@ -419,10 +440,26 @@ mod os_keyring {
         return Ok("the OS keyring");
     }
 
-    /// Stores and reads back; on any doubt removes what it wrote and says why.
+    /// Writes a throwaway value and reads it back, so a keyring that cannot keep secrets is
+    /// found out before it is given a real one.
+    fn probe() -> Result<&'static str, String> {
+        let entry = entry("probe@gryt").ok_or("the keyring refused an entry")?;
+        let backend = backend(&entry)?;
+        let nonce = format!("probe-{}", fastrand::u64(..));
+        entry.set_password(&nonce).map_err(|e| e.to_string())?;
+        let back = entry.get_password();
+        let _ = entry.delete_credential();
+        match back {
+            Ok(b) if b == nonce => Ok(backend),
+            Ok(_) => Err("the keyring returned something else than it was given".into()),
+            Err(e) => Err(format!("the keyring does not return what it stores ({e})")),
+        }
+    }
+
+    /// Stores the token after a successful probe, and reads it back.
     pub fn set(url: &str, account: &str, secret: &str) -> Result<&'static str, String> {
-        let entry = entry(url, account).ok_or("the keyring refused the entry name")?;
-        let backend = usable(&entry)?;
+        let backend = probe()?;
+        let entry = entry(&user(url, account)).ok_or("the keyring refused the entry name")?;
         entry.set_password(secret).map_err(|e| e.to_string())?;
         match entry.get_password() {
             Ok(back) if back == secret => Ok(backend),
@@ -434,13 +471,13 @@ mod os_keyring {
     }
 
     pub fn get(url: &str, account: &str) -> Option<String> {
-        let entry = entry(url, account)?;
-        usable(&entry).ok()?;
+        let entry = entry(&user(url, account))?;
+        backend(&entry).ok()?;
         entry.get_password().ok()
     }
 
     pub fn delete(url: &str, account: &str) {
-        if let Some(entry) = entry(url, account) {
+        if let Some(entry) = entry(&user(url, account)) {
             let _ = entry.delete_credential();
         }
     }

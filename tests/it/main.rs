@@ -11,4 +11,5 @@ mod cli_evolution;
 mod cli_generation;
 mod cli_promote;
 mod cli_run;
+mod cloud_client;
 pub mod server;

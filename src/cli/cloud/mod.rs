@@ -1,17 +1,36 @@
-//! `gryt cloud …`: running a Gryt Cloud server (`serve`, `admin`). The client side of the
-//! cloud (login, teams, link) comes with sync.
+//! `gryt cloud …`: accounts and tokens (`account.rs`), teams (`team.rs`), projects and the
+//! repository link (`project.rs`), and running a Gryt Cloud server (`serve`, `admin`).
+//! Error answers map to exit codes in `error.rs`.
 
+mod account;
+pub mod error;
+mod project;
 #[cfg(feature = "server")]
 mod serve;
+mod team;
 
 use clap::Subcommand;
 
 use super::error::CommandError;
 use super::ui::Ui;
+use crate::sync::client::{Client, ClientOptions};
+use crate::sync::credentials::{Credentials, Token};
+use crate::sync::remote::RemoteError;
 
-/// Gryt Cloud: run a server that teams share
+/// Gryt Cloud: accounts, teams, projects, the repository link, and the server itself
 #[derive(Debug, Subcommand)]
 pub enum CloudCommand {
+    Register(account::RegisterArgs),
+    Login(account::LoginArgs),
+    Logout(account::LogoutArgs),
+    Whoami(account::WhoamiArgs),
+    #[command(subcommand)]
+    ApiKeys(account::ApiKeysCommand),
+    #[command(subcommand)]
+    Team(team::TeamCommand),
+    #[command(subcommand)]
+    Project(project::ProjectCommand),
+    Link(project::LinkArgs),
     #[cfg(feature = "server")]
     Serve(serve::ServeArgs),
     #[cfg(feature = "server")]
@@ -21,9 +40,87 @@ pub enum CloudCommand {
 
 pub fn run(ui: &Ui, cmd: CloudCommand) -> Result<(), CommandError> {
     match cmd {
+        CloudCommand::Register(args) => account::cmd_register(ui, args),
+        CloudCommand::Login(args) => account::cmd_login(ui, args),
+        CloudCommand::Logout(args) => account::cmd_logout(ui, args),
+        CloudCommand::Whoami(args) => account::cmd_whoami(ui, args),
+        CloudCommand::ApiKeys(cmd) => account::run_api_keys(ui, cmd),
+        CloudCommand::Team(cmd) => team::run(ui, cmd),
+        CloudCommand::Project(cmd) => project::run(ui, cmd),
+        CloudCommand::Link(args) => project::cmd_link(ui, args),
         #[cfg(feature = "server")]
         CloudCommand::Serve(args) => serve::cmd_serve(ui, args),
         #[cfg(feature = "server")]
         CloudCommand::Admin(cmd) => serve::cmd_admin(ui, cmd),
     }
+}
+
+/// `--url`, shared by the commands that talk to a server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArg {
+    /// Gryt Cloud server (default: cloud.url, else the server of the last login)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+}
+
+impl ServerArg {
+    /// The server to talk to: `--url`, else `cloud.url` (repo over global), else the server
+    /// of the last login.
+    fn resolve(&self, creds: &Credentials) -> Result<String, CommandError> {
+        if let Some(url) = &self.url {
+            return crate::workspace::config::validate("cloud.url", url)
+                .map_err(|e| CommandError::usage(e.to_string()));
+        }
+        let cwd = std::env::current_dir()
+            .map_err(|e| CommandError::user(format!("cannot read the current directory: {e}")))?;
+        let root = crate::workspace::find_root(&cwd);
+        let config = crate::workspace::load_config(root.as_deref())?;
+        if let Some(url) = config.get("cloud.url") {
+            return Ok(url.to_string());
+        }
+        creds.default_url()?.ok_or_else(|| {
+            CommandError::usage("no Gryt Cloud server given")
+                .hint("pass --url URL, or set one: gryt config cloud.url URL")
+        })
+    }
+
+    /// An unauthenticated client for the server.
+    fn anonymous(&self) -> Result<(Credentials, String, Client), CommandError> {
+        let creds = Credentials::from_env()?;
+        let url = self.resolve(&creds)?;
+        let client = Client::new(&url, None, ClientOptions::from_env());
+        Ok((creds, url, client))
+    }
+
+    /// A client carrying the token for the server (GRYT_TOKEN, keyring or file).
+    fn authed(&self) -> Result<Session, CommandError> {
+        let creds = Credentials::from_env()?;
+        let url = self.resolve(&creds)?;
+        let token = creds
+            .token(&url)?
+            .ok_or_else(|| RemoteError::NotLoggedIn { url: url.clone() })?;
+        let client = Client::new(
+            &url,
+            Some(token.secret().to_string()),
+            ClientOptions::from_env(),
+        );
+        Ok(Session { url, token, client })
+    }
+}
+
+/// A server, its client with a token, and where the token came from.
+struct Session {
+    url: String,
+    token: Token,
+    client: Client,
+}
+
+/// `TEAM/PROJECT` as typed by the user.
+fn split_slug(s: &str) -> Result<(String, String), CommandError> {
+    let bad = || CommandError::usage(format!("expected TEAM/PROJECT, got `{}`", s.escape_debug()));
+    let (team, project) = s.split_once('/').ok_or_else(bad)?;
+    for (what, name) in [("team", team), ("project", project)] {
+        crate::api::accounts::check_name(what, name).map_err(CommandError::usage)?;
+    }
+    Ok((team.to_string(), project.to_string()))
 }
