@@ -75,6 +75,10 @@ pub struct DeleteArgs {
     /// Delete even if the contract file has edits that were never applied
     #[arg(long)]
     pub force: bool,
+    /// Only the local copy (the only kind gryt deletes today); a same-version conflict it
+    /// held is resolved and the cloud's generation comes in on the next pull
+    #[arg(long)]
+    pub local_only: bool,
 }
 
 pub fn run(ui: &Ui, cmd: GenerationCommand) -> Result<(), CommandError> {

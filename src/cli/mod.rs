@@ -13,6 +13,7 @@ mod pipeline;
 mod promote;
 mod run;
 mod status;
+mod sync;
 pub mod ui;
 
 use std::path::PathBuf;
@@ -72,6 +73,7 @@ pub enum Command {
     Hotfix(promote::HotfixArgs),
     Status(status::StatusArgs),
     Audit(audit::AuditArgs),
+    Sync(sync::SyncArgs),
     #[command(subcommand)]
     Cloud(cloud::CloudCommand),
     Completions(completions::CompletionsArgs),
@@ -119,6 +121,7 @@ fn run(cli: Cli, ui: &Ui) -> Result<(), CommandError> {
         Command::Hotfix(args) => promote::cmd_hotfix(ui, args),
         Command::Status(args) => status::cmd_status(ui, args),
         Command::Audit(args) => audit::cmd_audit(ui, args),
+        Command::Sync(args) => sync::run(ui, args),
         Command::Cloud(cmd) => cloud::run(ui, cmd),
         Command::Completions(args) => completions::cmd_completions(args),
         Command::Man(args) => completions::cmd_man(args),

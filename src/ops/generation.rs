@@ -10,7 +10,7 @@ use crate::contract;
 use crate::domain::generation::Contract;
 use crate::domain::{Change, ChangeType, GenerationStatus, Version};
 use crate::store::{Evolution, Generation, GenerationSummary, NewGeneration};
-use crate::workspace::{Workspace, bytes_hash, file_hash, write_atomic};
+use crate::workspace::{ContractFile, Workspace, bytes_hash, file_hash, write_atomic};
 
 pub struct NewOptions {
     pub version: Version,
@@ -391,43 +391,18 @@ fn plan_one(ws: &Workspace, version: &Version, path: &std::path::Path) -> Result
     })
 }
 
-/// Every `vX.Y.Z.yaml` in the generations directory, by version. Other files are ignored.
+/// Every `vX.Y.Z.yaml` in the generations directory, by version.
 pub fn contract_files(ws: &Workspace) -> Result<Vec<(Version, std::path::PathBuf)>> {
-    let dir = ws.generations_dir();
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io("read", &dir)(e)),
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io("read", &dir))?;
-        let name = entry.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".yaml")) else {
-            continue;
-        };
-        if let Ok(v) = stem.parse::<Version>()
-            && v.file_name() == name.to_string_lossy()
-        {
-            files.push((v, entry.path()));
-        }
-    }
-    files.sort();
-    Ok(files)
+    Ok(ws.contract_files()?)
 }
 
 /// Refuses when the YAML on disk differs from what the DB last saw (it would be lost).
 pub fn ensure_file_clean(ws: &Workspace, g: &Generation) -> Result<()> {
-    let path = ws.contract_path(g.version());
-    match file_hash(&path).map_err(io("read", &path))? {
-        None => Ok(()),
-        Some(h) if Some(&h) == g.file_hash.as_ref() => Ok(()),
-        Some(_) => match contract::load(&path, Some(g.version())) {
-            Ok(c) if c == g.contract => Ok(()),
-            _ => Err(OpError::ModifiedOnDisk {
-                path: ws.display_path(&path),
-            }),
-        },
+    match ws.contract_file(g)? {
+        ContractFile::Missing | ContractFile::Clean => Ok(()),
+        ContractFile::Edited(_) => Err(OpError::ModifiedOnDisk {
+            path: ws.display_path(&ws.contract_path(g.version())),
+        }),
     }
 }
 
@@ -481,6 +456,10 @@ pub fn rename(ws: &Workspace, old: &Version, new: &Version) -> Result<Generation
     let now = clock::now_string();
     let result = ws.store.tx(|s| -> Result<()> {
         s.rename_generation(&g.id, &contract, &now, &bytes_hash(text.as_bytes()))?;
+        if g.sync_status == crate::domain::SyncStatus::Conflict {
+            s.set_sync_status("generation", &g.id, crate::domain::SyncStatus::NotSynced)?;
+        }
+        settle_version_conflicts(s, old, &format!("renamed to {new}"), &now)?;
         s.audit(
             &now,
             ws.user(),
@@ -527,6 +506,7 @@ pub fn delete(ws: &Workspace, version: &Version, force: bool) -> Result<Deleted>
         {
             s.set_local_state(CURRENT_EVOLUTION, None)?;
         }
+        settle_version_conflicts(s, version, "deleted locally", &now)?;
         s.audit(
             &now,
             ws.user(),
@@ -546,6 +526,23 @@ pub fn delete(ws: &Workspace, version: &Version, force: bool) -> Result<Deleted>
         changes: g.contract.changes.len(),
         evolutions,
     })
+}
+
+/// A same-version conflict the local generation of `version` held is settled once it moves
+/// away or goes: the cloud's generation comes in on the next pull.
+fn settle_version_conflicts(
+    s: &crate::store::Store,
+    version: &Version,
+    how: &str,
+    now: &str,
+) -> Result<()> {
+    for c in s.conflicts(false)? {
+        if c.reason == "version_taken" && c.subject == version.to_string() {
+            s.resolve_conflict(c.id, how, now)?;
+            s.rewind_cursor(c.remote_seq)?;
+        }
+    }
+    Ok(())
 }
 
 /// `local_state` key of the workspace's current evolution (its id).

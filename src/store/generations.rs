@@ -29,7 +29,7 @@ impl Generation {
 
     /// Rename and delete are only for work nobody else can have seen.
     pub fn never_synced(&self) -> bool {
-        self.remote_id.is_none() && self.sync_status == SyncStatus::NotSynced
+        self.remote_id.is_none()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Pipeline runs and their steps.
 
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Result, Store};
 
@@ -30,6 +30,8 @@ pub struct StepRecord {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PipelineRun {
     pub id: String,
+    #[serde(skip)]
+    pub evolution_id: Option<String>,
     pub pipeline: String,
     /// rc tag of the evolution this run decided, if any.
     pub evolution: Option<String>,
@@ -48,6 +50,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<PipelineRun> {
     let rc: Option<u32> = r.get(11)?;
     Ok(PipelineRun {
         id: r.get(0)?,
+        evolution_id: r.get(9)?,
         pipeline: r.get(1)?,
         evolution: version.zip(rc).map(|(v, rc)| format!("{v}-rc.{rc}")),
         status: r.get(2)?,
@@ -119,6 +122,11 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([limit as i64], run_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn pipeline_run(&self, id: &str) -> Result<Option<PipelineRun>> {
+        let sql = format!("{SELECT} WHERE r.id = ?1");
+        Ok(self.conn.query_row(&sql, [id], run_from_row).optional()?)
     }
 
     pub fn running_runs(&self) -> Result<Vec<PipelineRun>> {

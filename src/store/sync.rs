@@ -118,6 +118,17 @@ impl Store {
         Ok(())
     }
 
+    /// Moves the cursor back so the next pull fetches `seq` again (after a conflict is
+    /// resolved, the record it held back must arrive).
+    pub fn rewind_cursor(&self, seq: u64) -> Result<()> {
+        let current: u64 = self
+            .meta("cursor")?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let target = seq.saturating_sub(1).min(current);
+        self.set_meta("cursor", Some(&target.to_string()))
+    }
+
     /// The sync state of a record of `kind` (`generation`, `evolution`, `pipeline_run`).
     pub fn sync_state(&self, kind: &str, id: &str) -> Result<Option<SyncState>> {
         let sql = match kind {
@@ -179,6 +190,39 @@ impl Store {
         Ok(())
     }
 
+    pub fn version_of_generation(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT version FROM generations WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// What local evolutions say about a generation: the change ids they prove, and how many
+    /// of them were never synced.
+    pub fn generation_usage(
+        &self,
+        id: &str,
+    ) -> Result<(std::collections::BTreeSet<String>, usize)> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT change_id, sync_status FROM evolutions WHERE generation_id = ?1",
+        )?;
+        let mut changes = std::collections::BTreeSet::new();
+        let mut unsynced = 0;
+        let rows = stmt.query_map([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (change, status) = row?;
+            changes.insert(change);
+            if status != "synced" {
+                unsynced += 1;
+            }
+        }
+        Ok((changes, unsynced))
+    }
+
     pub fn generation_id_by_version(&self, version: &str) -> Result<Option<String>> {
         Ok(self
             .conn
@@ -236,6 +280,20 @@ impl Store {
         )?;
         Ok(stmt
             .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every generation and evolution with its sync status: (kind, version or rc tag, status).
+    pub fn sync_overview(&self) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT 'generation', version, sync_status FROM generations
+             UNION ALL
+             SELECT 'evolution', g.version || '-rc.' || e.rc, e.sync_status
+               FROM evolutions e JOIN generations g ON g.id = e.generation_id
+             ORDER BY 2",
+        )?;
+        Ok(stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?)
     }
 

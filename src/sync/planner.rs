@@ -84,12 +84,9 @@ pub enum Op {
     Insert(Record),
     /// Unchanged here since the last sync: take the cloud's version.
     FastForward(Record),
-    /// Same content on both sides (e.g. our own push coming back): just note the revision.
-    Confirm {
-        kind: RecordKind,
-        id: Uuid,
-        revision: u64,
-    },
+    /// Same content on both sides (e.g. our own push coming back): note the revision and take
+    /// the server's stamps (who created it).
+    Confirm(Record),
     /// Deleted in the cloud and unchanged here: delete it.
     Delete { kind: RecordKind, id: Uuid },
     /// An unsynced local evolution holds the rc tag or code name the cloud gave another one:
@@ -203,11 +200,7 @@ fn plan_generation(local: &mut Local, g: &GenerationRecord, remote: &Record, ops
         FileState::Edited(None) => false,
     };
     if same_content(&l.record, remote) && file_agrees {
-        ops.push(Op::Confirm {
-            kind: RecordKind::Generation,
-            id: g.id,
-            revision: g.revision,
-        });
+        ops.push(Op::Confirm(remote.clone()));
         return;
     }
     if l.sync_status != SyncStatus::Synced || !file_agrees {
@@ -356,11 +349,7 @@ fn plan_plain(local: &mut Local, remote: &Record, ops: &mut Vec<Op>) {
     if let Some(op) = already_known(l, remote) {
         ops.push(op);
     } else if same_content(&l.record, remote) {
-        ops.push(Op::Confirm {
-            kind,
-            id,
-            revision: remote.revision(),
-        });
+        ops.push(Op::Confirm(remote.clone()));
     } else if l.sync_status == SyncStatus::Synced {
         local.records.insert(id, synced(remote));
         ops.push(Op::FastForward(remote.clone()));

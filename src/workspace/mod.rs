@@ -43,6 +43,17 @@ pub fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) 
     }
 }
 
+/// See [`Workspace::contract_file`].
+#[derive(Debug)]
+pub enum ContractFile {
+    Missing,
+    Clean,
+    /// Edits not applied to the database: the contract they hold, or why it does not load.
+    Edited(
+        std::result::Result<crate::domain::generation::Contract, crate::contract::ContractError>,
+    ),
+}
+
 pub struct Workspace {
     pub root: PathBuf,
     pub config: Config,
@@ -138,10 +149,61 @@ impl Workspace {
             .to_string()
     }
 
+    /// Every `vX.Y.Z.yaml` in the generations directory, by version. Other files are ignored.
+    pub fn contract_files(&self) -> Result<Vec<(Version, PathBuf)>> {
+        let dir = self.generations_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("read", &dir)(e)),
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("read", &dir))?;
+            let name = entry.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".yaml")) else {
+                continue;
+            };
+            if let Ok(v) = stem.parse::<Version>()
+                && v.file_name() == name.to_string_lossy()
+            {
+                files.push((v, entry.path()));
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// How a generation's contract file compares with the database. Cheap when unchanged:
+    /// the bytes' hash is compared first, the file is parsed only when they differ (so a
+    /// reformatted but equivalent file is still clean).
+    pub fn contract_file(&self, g: &crate::store::Generation) -> Result<ContractFile> {
+        let path = self.contract_path(g.version());
+        match file_hash(&path).map_err(io_err("read", &path))? {
+            None => Ok(ContractFile::Missing),
+            Some(h) if Some(&h) == g.file_hash.as_ref() => Ok(ContractFile::Clean),
+            Some(_) => match crate::contract::load(&path, Some(g.version())) {
+                Ok(c) if c == g.contract => Ok(ContractFile::Clean),
+                Ok(c) => Ok(ContractFile::Edited(Ok(c))),
+                Err(e) => Ok(ContractFile::Edited(Err(e.relative_to(&self.root)))),
+            },
+        }
+    }
+
     /// The acting user: `user.name` from config, else git's `user.name`, else the OS user.
+    ///
+    /// In a repository linked to the cloud (and not in local mode) it is the cloud account the
+    /// last sync acted as: the cloud stamps evolutions with their owner's account, and
+    /// ownership checks must agree on both sides.
     pub fn user(&self) -> &str {
-        self.user
-            .get_or_init(|| resolve_user(&self.config, Some(&self.root)))
+        self.user.get_or_init(|| {
+            let linked = self.config.get("cloud.project").is_some()
+                && self.config.execution_mode() != config::ExecutionMode::Local;
+            let account = linked
+                .then(|| self.store.meta("account").ok().flatten())
+                .flatten();
+            account.unwrap_or_else(|| resolve_user(&self.config, Some(&self.root)))
+        })
     }
 
     /// Marks evolutions and runs whose process died as failed, so nothing stays `running`

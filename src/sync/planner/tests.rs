@@ -103,7 +103,7 @@ fn render(ops: &[Op]) -> Vec<String> {
         .map(|op| match op {
             Op::Insert(r) => format!("insert {}", r.id().as_u128()),
             Op::FastForward(r) => format!("fast-forward {}", r.id().as_u128()),
-            Op::Confirm { id, revision, .. } => format!("confirm {} r{revision}", id.as_u128()),
+            Op::Confirm(r) => format!("confirm {} r{}", r.id().as_u128(), r.revision()),
             Op::Delete { id, .. } => format!("delete {}", id.as_u128()),
             Op::Renumber { id, rc, code_name } => {
                 format!(

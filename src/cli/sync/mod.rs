@@ -1,0 +1,386 @@
+//! `gryt sync …`: pull, push, status, log, conflicts and their resolution against the linked
+//! Gryt Cloud project.
+
+mod conflicts;
+mod status;
+
+use clap::Subcommand;
+
+use super::error::CommandError;
+use super::ui::Ui;
+use super::{version_arg, workspace};
+use crate::domain::Version;
+use crate::sync::engine::{self, ACCOUNT, Cloud, PullOptions, PushOptions};
+use crate::sync::remote::Remote;
+use crate::sync::{SyncError, remote};
+use crate::workspace::Workspace;
+use crate::workspace::config::ExecutionMode;
+
+/// Share release state with the linked Gryt Cloud project (`gryt sync` = pull, then push)
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SyncArgs {
+    #[command(subcommand)]
+    pub command: Option<SyncCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    Pull(PullArgs),
+    Push(PushArgs),
+    PushEvolutions(PushEvolutionsArgs),
+    Status(status::StatusArgs),
+    Log(status::LogArgs),
+    Conflicts(conflicts::ConflictsArgs),
+    Resolve(conflicts::ResolveArgs),
+}
+
+/// Fetch what changed in the cloud; never overwrites or deletes local work
+///
+/// Records unchanged here since the last sync are fast-forwarded; records changed on both
+/// sides, and the same version from another origin, become conflicts (`gryt sync conflicts`).
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// Show what a pull would do, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Send every pending record in one atomic push (refused when the cloud moved on: pull first)
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// Only this generation and its evolutions
+    #[arg(value_parser = version_arg)]
+    pub version: Option<Version>,
+    /// Show what would be pushed, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Push only the evolutions (and their runs) of one generation
+#[derive(Debug, clap::Args)]
+pub struct PushEvolutionsArgs {
+    #[arg(value_parser = version_arg)]
+    pub version: Version,
+}
+
+pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
+    match args.command {
+        None => {
+            let ws = workspace()?;
+            let (remote, account) = connect(&ws)?;
+            let _lock = engine::lock(&ws, LOCK_WAIT)?;
+            cmd_pull(ui, &ws, &cloud(&remote, &account), false)?;
+            cmd_push(ui, &ws, &cloud(&remote, &account), &PushOptions::default())
+        }
+        Some(SyncCommand::Pull(a)) => with_cloud(|ws, c| cmd_pull(ui, ws, c, a.dry_run)),
+        Some(SyncCommand::Push(a)) => with_cloud(|ws, c| {
+            cmd_push(
+                ui,
+                ws,
+                c,
+                &PushOptions {
+                    dry_run: a.dry_run,
+                    version: a.version.clone(),
+                    evolutions_only: false,
+                },
+            )
+        }),
+        Some(SyncCommand::PushEvolutions(a)) => with_cloud(|ws, c| {
+            cmd_push(
+                ui,
+                ws,
+                c,
+                &PushOptions {
+                    dry_run: false,
+                    version: Some(a.version.clone()),
+                    evolutions_only: true,
+                },
+            )
+        }),
+        Some(SyncCommand::Status(a)) => status::cmd_status(ui, a),
+        Some(SyncCommand::Log(a)) => status::cmd_log(ui, a),
+        Some(SyncCommand::Conflicts(a)) => conflicts::cmd_conflicts(ui, a),
+        Some(SyncCommand::Resolve(a)) => conflicts::cmd_resolve(ui, a),
+    }
+}
+
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn with_cloud(
+    f: impl FnOnce(&Workspace, &Cloud<'_>) -> Result<(), CommandError>,
+) -> Result<(), CommandError> {
+    let ws = workspace()?;
+    let (remote, account) = connect(&ws)?;
+    let _lock = engine::lock(&ws, LOCK_WAIT)?;
+    f(&ws, &cloud(&remote, &account))
+}
+
+/// The linked project and the account acting on it (asked of the server when only a
+/// `GRYT_TOKEN` is known). Refused in local mode, which never touches the network.
+pub fn connect(ws: &Workspace) -> Result<(Remote, String), CommandError> {
+    if ws.config.execution_mode() == ExecutionMode::Local {
+        return Err(CommandError::user("execution_mode is local: gryt never talks to the cloud here")
+            .hint("to sync, run `gryt config execution_mode hybrid` (sync on promote and on `gryt sync`) or `cloud`"));
+    }
+    let remote = remote::connect(ws)?;
+    let account = if remote.account.is_empty() {
+        remote.client.whoami()?.username
+    } else {
+        remote.account.clone()
+    };
+    ws.store
+        .set_meta(ACCOUNT, Some(&account))
+        .map_err(SyncError::from)?;
+    Ok((remote, account))
+}
+
+pub fn cloud<'a>(remote: &'a Remote, account: &'a str) -> Cloud<'a> {
+    Cloud {
+        client: &remote.client,
+        url: &remote.url,
+        project: remote.slug(),
+        account,
+    }
+}
+
+fn log(
+    ws: &Workspace,
+    direction: &str,
+    started: std::time::Instant,
+    at: &str,
+    counts: serde_json::Value,
+    error: Option<String>,
+) {
+    let result = match &error {
+        None => "ok",
+        Some(_) => "error",
+    };
+    let _ = ws.store.log_sync(&crate::store::SyncLogEntry {
+        started_at: at.to_string(),
+        direction: direction.to_string(),
+        counts,
+        duration_ms: started.elapsed().as_millis() as i64,
+        result: result.to_string(),
+        error,
+    });
+}
+
+pub fn cmd_pull(
+    ui: &Ui,
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    dry_run: bool,
+) -> Result<(), CommandError> {
+    let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
+    let result = engine::pull(
+        ws,
+        cloud,
+        PullOptions {
+            dry_run,
+            page_limit: None,
+        },
+        &mut |_, _, _| {},
+    );
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            log(
+                ws,
+                "pull",
+                started,
+                &at,
+                serde_json::json!({}),
+                Some(e.to_string()),
+            );
+            return Err(e.into());
+        }
+    };
+    if !dry_run {
+        let counts = serde_json::json!({"new": report.new.len(), "updated": report.updated.len(), "deleted": report.deleted.len(), "conflicts": report.conflicts.len(), "records": report.records});
+        log(ws, "pull", started, &at, counts, None);
+    }
+    if ui.json {
+        return ui.json(&report);
+    }
+    let would = if dry_run { "Would pull" } else { "Pulled" };
+    if report.new.is_empty()
+        && report.updated.is_empty()
+        && report.deleted.is_empty()
+        && report.conflicts.is_empty()
+        && report.renumbered.is_empty()
+    {
+        ui.status(format!(
+            "Already up to date with {} (head {})",
+            cloud.project, report.head
+        ));
+        return Ok(());
+    }
+    ui.line(format!(
+        "{would} from {} (head {}):",
+        cloud.project, report.head
+    ))?;
+    for (label, list) in [
+        ("new", &report.new),
+        ("updated", &report.updated),
+        ("deleted", &report.deleted),
+        ("renumbered", &report.renumbered),
+    ] {
+        if !list.is_empty() {
+            ui.line(format!("  {label:<10} {}", list.join(", ")))?;
+        }
+    }
+    if !report.conflicts.is_empty() {
+        let list: Vec<String> = report
+            .conflicts
+            .iter()
+            .map(|c| format!("{} ({})", c.subject, c.reason.replace('_', " ")))
+            .collect();
+        ui.line(format!("  {:<10} {}", "conflicts", list.join(", ")))?;
+        ui.status("Your local work was kept; see `gryt sync conflicts` and resolve with `gryt sync resolve`");
+    }
+    Ok(())
+}
+
+pub fn cmd_push(
+    ui: &Ui,
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    opts: &PushOptions,
+) -> Result<(), CommandError> {
+    let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
+    let report = match engine::push(ws, cloud, opts) {
+        Ok(r) => r,
+        Err(e) => {
+            log(
+                ws,
+                "push",
+                started,
+                &at,
+                serde_json::json!({}),
+                Some(e.to_string()),
+            );
+            return Err(e.into());
+        }
+    };
+    if !opts.dry_run {
+        let counts = serde_json::json!({"created": report.created.len(), "updated": report.updated.len(), "renumbered": report.renumbered.len()});
+        log(
+            ws,
+            "push",
+            started,
+            &at,
+            counts,
+            report.rejected.as_ref().map(|b| b.message.clone()),
+        );
+    }
+    for s in &report.skipped {
+        ui.warn(format!("not pushed: {s}"));
+    }
+    for r in &report.renumbered {
+        ui.status(format!("Renumbered {r}"));
+    }
+    if ui.json {
+        ui.json(&report)?;
+    } else if report.created.is_empty()
+        && report.updated.is_empty()
+        && report.unchanged.is_empty()
+        && report.rejected.is_none()
+    {
+        ui.status("Everything up to date");
+    } else if report.rejected.is_none() || !report.created.is_empty() || !report.updated.is_empty()
+    {
+        let would = if opts.dry_run { "Would push" } else { "Pushed" };
+        ui.line(format!(
+            "{would} to {}{}:",
+            cloud.project,
+            if opts.dry_run {
+                String::new()
+            } else {
+                format!(" (head {})", report.head)
+            }
+        ))?;
+        for (label, list) in [("created", &report.created), ("updated", &report.updated)] {
+            if !list.is_empty() {
+                ui.line(format!("  {label:<10} {}", list.join(", ")))?;
+            }
+        }
+    }
+    if let Some(body) = report.rejected {
+        return Err(crate::sync::ClientError::Api {
+            status: body.error.http_status(),
+            body,
+        }
+        .into());
+    }
+    if !opts.dry_run && !report.conflicts.is_empty() {
+        return Err(held_back(ws, &report.conflicts));
+    }
+    Ok(())
+}
+
+/// Records in conflict are never pushed: say which, who holds what, and how to get out.
+fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandError {
+    let subjects: Vec<&str> = conflicts.iter().map(|c| c.subject.as_str()).collect();
+    let mut err = CommandError::new(
+        super::error::ExitKind::Rejected,
+        format!(
+            "not pushed, in conflict with the cloud: {}",
+            subjects.join(", ")
+        ),
+    );
+    for c in conflicts {
+        let remote = c.remote_value.as_ref().map(|v| &v["record"]);
+        if c.reason == "version_taken" {
+            let by = remote
+                .and_then(|r| r["created_by"].as_str())
+                .unwrap_or("someone");
+            let at = remote.and_then(|r| r["created_at"].as_str()).unwrap_or("");
+            let promoted = remote.and_then(|r| r["status"].as_str()) == Some("promoted");
+            let free = free_versions(ws, &c.subject);
+            err = err.hint(format!(
+                "{} is held in the cloud by {by} (created {at}{}); rename yours: gryt generation rename {} {}",
+                c.subject,
+                if promoted { ", promoted" } else { "" },
+                c.subject,
+                free.join(" (or ") + if free.len() > 1 { ")" } else { "" },
+            ));
+        } else {
+            err = err.hint(format!(
+                "{}: {}; resolve it: gryt sync resolve {} --strategy keep-local|keep-remote",
+                c.subject,
+                c.reason.replace('_', " "),
+                c.id
+            ));
+        }
+    }
+    err
+}
+
+/// The next free patch and minor after `version`, as far as this workspace knows (after a
+/// pull it knows every version of the project).
+fn free_versions(ws: &Workspace, version: &str) -> Vec<String> {
+    let Ok(v) = version.parse::<Version>() else {
+        return Vec::new();
+    };
+    let taken = |c: &Version| ws.store.version_exists(c).unwrap_or(true);
+    let patch = crate::domain::generation::next_free_patch(&v.next_patch(), taken);
+    let mut minor = v.next_minor();
+    while taken(&minor) {
+        minor = minor.next_minor();
+    }
+    vec![patch.to_string(), minor.to_string()]
+}
+
+impl From<SyncError> for CommandError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Client(c) => c.into(),
+            SyncError::Store(s) => crate::ops::OpError::from(s).into(),
+            SyncError::Workspace(w) => w.into(),
+            e @ SyncError::Locked { .. } => CommandError::user(e.to_string())
+                .hint("wait for it to finish, then run the command again"),
+            other => CommandError::user(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,263 @@
+use super::super::error::CommandError;
+use super::super::ui::{self, Ui};
+use super::super::{version_arg, workspace};
+use crate::domain::Version;
+use crate::sync::engine::{self, LAST_PULL, LAST_PUSH};
+use crate::workspace::config::ExecutionMode;
+
+/// Where this workspace stands against the cloud: local only, pending, conflicts, behind
+///
+/// One cheap request to the cloud (its head); with --offline, or when the cloud cannot be
+/// reached, the state as of the last pull. With VERSION: each change, who proved it, and
+/// whether the generation is ready for promotion.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[arg(value_parser = version_arg)]
+    pub version: Option<Version>,
+    /// Do not contact the cloud
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Each sync: time, direction, counts, duration, result
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Report {
+    local_only: Vec<String>,
+    cloud_only: Vec<String>,
+    synced: Vec<String>,
+    pending: Vec<String>,
+    conflicts: Vec<String>,
+    /// Changes in the cloud not pulled yet; null when the cloud was not asked.
+    behind: Option<u64>,
+    head: Option<u64>,
+    cursor: u64,
+    /// The state is as of the last pull (no request was made or it failed).
+    offline: bool,
+    last_pull: Option<String>,
+    last_push: Option<String>,
+    server: Option<String>,
+    project: Option<String>,
+    account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generation: Option<serde_json::Value>,
+}
+
+pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
+    let ws = workspace()?;
+    let mut r = Report {
+        last_pull: ws
+            .store
+            .meta(LAST_PULL)
+            .map_err(crate::sync::SyncError::from)?,
+        last_push: ws
+            .store
+            .meta(LAST_PUSH)
+            .map_err(crate::sync::SyncError::from)?,
+        server: ws.config.get("cloud.url").map(str::to_string),
+        project: ws.config.get("cloud.project").map(str::to_string),
+        offline: true,
+        ..Report::default()
+    };
+    for (kind, subject, status) in ws
+        .store
+        .sync_overview()
+        .map_err(crate::sync::SyncError::from)?
+    {
+        let _ = kind;
+        match status.as_str() {
+            "not_synced" => r.local_only.push(subject),
+            "synced" => r.synced.push(subject),
+            "conflict" => r.conflicts.push(subject),
+            _ => r.pending.push(subject),
+        }
+    }
+    let mut why_offline = None;
+    if args.offline {
+        why_offline = Some("--offline".to_string());
+    } else if ws.config.execution_mode() == ExecutionMode::Local {
+        why_offline = Some("execution_mode is local".to_string());
+    } else {
+        match super::connect(&ws) {
+            Err(e) => why_offline = Some(e.message),
+            Ok((remote, account)) => {
+                let cloud = super::cloud(&remote, &account);
+                r.account = Some(account.clone());
+                r.cursor = engine::cursor(&ws.store, &cloud)?;
+                match remote.info() {
+                    Ok(info) => {
+                        r.offline = false;
+                        r.head = Some(info.head);
+                        r.behind = Some(info.head.saturating_sub(r.cursor));
+                        if info.head > r.cursor {
+                            r.cloud_only = engine::peek_unknown(&ws, &cloud, r.cursor)?;
+                        }
+                    }
+                    Err(e) => why_offline = Some(e.to_string()),
+                }
+            }
+        }
+    }
+    if let Some(v) = &args.version {
+        r.generation = Some(version_detail(&ws, v)?);
+    }
+    if ui.json {
+        return ui.json(&r);
+    }
+    match (&r.project, &r.server) {
+        (Some(p), Some(s)) => ui.line(format!(
+            "Project {p} at {s}{}",
+            r.account
+                .as_deref()
+                .map(|a| format!(" as {a}"))
+                .unwrap_or_default()
+        ))?,
+        _ => ui.line("Not linked to a cloud project (gryt cloud link TEAM/PROJECT)")?,
+    }
+    match (r.behind, &why_offline) {
+        (Some(0), _) => ui.line("Up to date with the cloud")?,
+        (Some(n), _) => ui.line(format!(
+            "Behind the cloud by {n} change{} (gryt sync pull){}",
+            if n == 1 { "" } else { "s" },
+            if r.cloud_only.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", r.cloud_only.join(", "))
+            }
+        ))?,
+        (None, Some(why)) => ui.line(format!("Offline ({why}): the state as of the last pull"))?,
+        (None, None) => {}
+    }
+    ui.line(format!(
+        "Last pull: {}   Last push: {}",
+        r.last_pull.as_deref().unwrap_or("never"),
+        r.last_push.as_deref().unwrap_or("never")
+    ))?;
+    for (label, list) in [
+        ("Local only (not pushed yet)", &r.local_only),
+        ("Pending (changed since the last sync)", &r.pending),
+        ("Conflicts (gryt sync conflicts)", &r.conflicts),
+    ] {
+        if !list.is_empty() {
+            ui.line(format!("{label}: {}", abbreviate(list)))?;
+        }
+    }
+    ui.line(format!("Synced: {}", r.synced.len()))?;
+    if let Some(g) = &r.generation {
+        print_generation(ui, g)?;
+    }
+    Ok(())
+}
+
+fn abbreviate(list: &[String]) -> String {
+    const SHOWN: usize = 12;
+    if list.len() <= SHOWN {
+        list.join(", ")
+    } else {
+        format!("{}, … ({} in all)", list[..SHOWN].join(", "), list.len())
+    }
+}
+
+/// One generation: each change, who proved it, and whether the gates pass here.
+fn version_detail(
+    ws: &crate::workspace::Workspace,
+    v: &Version,
+) -> Result<serde_json::Value, CommandError> {
+    let detail = crate::ops::generation::show(ws, v)?;
+    let g = crate::ops::generation::get(ws, v)?;
+    let gates = crate::ops::promote::evaluate_gates(ws, &g)?;
+    let ready = g.status == crate::domain::GenerationStatus::Draft
+        && crate::domain::gates::all_passed(&gates);
+    Ok(serde_json::json!({
+        "version": detail.version,
+        "status": detail.status,
+        "sync_status": detail.sync_status,
+        "changes": detail.changes,
+        "gates": gates,
+        "ready_for_promotion": ready,
+    }))
+}
+
+fn print_generation(ui: &Ui, g: &serde_json::Value) -> Result<(), CommandError> {
+    ui.line("")?;
+    ui.line(format!(
+        "Generation {} ({}, {})",
+        g["version"].as_str().unwrap_or(""),
+        g["status"].as_str().unwrap_or(""),
+        g["sync_status"].as_str().unwrap_or("").replace('_', " ")
+    ))?;
+    let mut t = ui::table(&["change", "title", "proven by"]);
+    for c in g["changes"].as_array().into_iter().flatten() {
+        let proofs: Vec<String> = c["evolutions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                format!(
+                    "{} {} ({})",
+                    e["tag"].as_str().unwrap_or(""),
+                    e["status"].as_str().unwrap_or(""),
+                    e["owner"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        t.add_row(vec![
+            c["id"].as_str().unwrap_or("").to_string(),
+            c["title"].as_str().unwrap_or("").to_string(),
+            if proofs.is_empty() {
+                "-".to_string()
+            } else {
+                proofs.join(", ")
+            },
+        ]);
+    }
+    ui.line(ui::render(&t))?;
+    let ready = g["ready_for_promotion"].as_bool().unwrap_or(false);
+    ui.line(format!(
+        "Ready for promotion: {}",
+        if ready { "yes" } else { "no" }
+    ))
+}
+
+pub fn cmd_log(ui: &Ui, args: LogArgs) -> Result<(), CommandError> {
+    let ws = workspace()?;
+    let entries = ws
+        .store
+        .sync_log(args.limit)
+        .map_err(crate::sync::SyncError::from)?;
+    if ui.json {
+        return ui.json(&entries);
+    }
+    if entries.is_empty() {
+        ui.status("No syncs yet");
+        return Ok(());
+    }
+    let mut t = ui::table(&["at", "direction", "result", "duration", "counts", "error"]);
+    for e in &entries {
+        let counts = e
+            .counts
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, v)| v.as_u64() != Some(0))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        t.add_row(vec![
+            e.started_at.clone(),
+            e.direction.clone(),
+            e.result.clone(),
+            format!("{}ms", e.duration_ms),
+            counts,
+            e.error.clone().unwrap_or_default(),
+        ]);
+    }
+    ui.line(ui::render(&t))
+}

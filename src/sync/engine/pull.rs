@@ -1,0 +1,457 @@
+//! `gryt sync pull`: the changes since the cursor, page by page; each page is planned against
+//! a snapshot of the local records it touches and applied in one transaction together with
+//! the cursor.
+
+use std::collections::{HashMap, HashSet};
+
+use uuid::Uuid;
+
+use super::{Cloud, LAST_PULL, cursor, set_cursor};
+use crate::api::records::{Record, RecordKind};
+use crate::clock;
+use crate::domain::Version;
+use crate::store::{Conflict, Store};
+use crate::sync::planner::{self, FileState, Local, LocalRecord, Op};
+use crate::sync::{Result, SyncError, convert, io};
+use crate::workspace::{ContractFile, Workspace, bytes_hash, write_atomic};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PullOptions {
+    pub dry_run: bool,
+    /// Page size to ask for (the server caps it).
+    pub page_limit: Option<u32>,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct PullReport {
+    /// Versions and rc tags that arrived.
+    pub new: Vec<String>,
+    /// Versions and rc tags that changed in the cloud and were fast-forwarded here.
+    pub updated: Vec<String>,
+    pub deleted: Vec<String>,
+    pub conflicts: Vec<ConflictInfo>,
+    /// Unsynced local evolutions that moved to a free rc tag: `v1.0.0-rc.1 → v1.0.0-rc.2`.
+    pub renumbered: Vec<String>,
+    /// Records received (all kinds, including runs and ones already known).
+    pub records: usize,
+    pub requests: u32,
+    /// The cloud's head after the pull.
+    pub head: u64,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConflictInfo {
+    pub kind: String,
+    pub subject: String,
+    pub reason: String,
+}
+
+/// Progress after each page: (records so far, cursor, head).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, u64, u64);
+
+pub fn pull(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    opts: PullOptions,
+    progress: Progress<'_>,
+) -> Result<PullReport> {
+    let mut report = PullReport {
+        dry_run: opts.dry_run,
+        ..PullReport::default()
+    };
+    let mut since = cursor(&ws.store, cloud)?;
+    let known: HashSet<Version> = ws
+        .store
+        .list_generations()?
+        .into_iter()
+        .map(|g| g.version)
+        .collect();
+    let untracked: HashSet<Version> = ws
+        .contract_files()?
+        .into_iter()
+        .map(|(v, _)| v)
+        .filter(|v| !known.contains(v))
+        .collect();
+    let mut rng = clock::rng(ws.store.change_counter()?);
+    loop {
+        let page = cloud
+            .client
+            .changes(&cloud.project, since, opts.page_limit)?;
+        report.requests += 1;
+        report.head = page.head;
+        report.records += page.records.len();
+        if page.next < since || (page.records.is_empty() && page.more) {
+            return Err(SyncError::Corrupt(format!(
+                "the cloud's changes feed went backwards or stalled (since {since}, next {})",
+                page.next
+            )));
+        }
+        let mut local = snapshot(ws, &page.records, &untracked)?;
+        let old_versions: HashMap<Uuid, Version> = local
+            .records
+            .iter()
+            .filter_map(|(id, l)| match &l.record {
+                Record::Generation(g) => Some((*id, g.version.clone())),
+                _ => None,
+            })
+            .collect();
+        let ops = planner::plan(&mut local, &page.records, &mut rng);
+        if opts.dry_run {
+            describe(&ws.store, &ops, &mut report)?;
+        } else {
+            let now = clock::now_string();
+            ws.store.tx(|s| -> Result<()> {
+                for op in &ops {
+                    apply(ws, s, op, &old_versions, &now, &mut report)?;
+                }
+                set_cursor(s, cloud, page.next)?;
+                s.set_meta(LAST_PULL, Some(&now))?;
+                Ok(())
+            })?;
+        }
+        since = page.next;
+        progress(report.records, since, page.head);
+        if !page.more {
+            break;
+        }
+    }
+    if !opts.dry_run && report.requests > 0 && report.records == 0 {
+        ws.store.set_meta(LAST_PULL, Some(&clock::now_string()))?;
+    }
+    Ok(report)
+}
+
+/// The local records a page touches, with what the planner needs to know about them.
+fn snapshot(ws: &Workspace, page: &[Record], untracked: &HashSet<Version>) -> Result<Local> {
+    let mut local = Local {
+        untracked_files: untracked.clone(),
+        ..Local::default()
+    };
+    let mut slot_generations = HashSet::new();
+    for r in page {
+        match r {
+            Record::Generation(g) => {
+                load_generation(ws, &mut local, &g.id.to_string())?;
+                if let Some(holder) = ws.store.generation_id_by_version(&g.version.to_string())? {
+                    load_generation(ws, &mut local, &holder)?;
+                }
+            }
+            Record::Evolution(e) => {
+                load_evolution(&ws.store, &mut local, &e.id.to_string())?;
+                let gen_id = e.generation_id.to_string();
+                load_generation(ws, &mut local, &gen_id)?;
+                slot_generations.insert(gen_id);
+                if let Some(holder) = ws.store.evolution_id_by_code_name(&e.code_name)? {
+                    load_evolution(&ws.store, &mut local, &holder)?;
+                }
+            }
+            Record::PipelineRun(p) => load_run(&ws.store, &mut local, &p.id.to_string())?,
+            Record::Deleted(t) => {
+                let id = t.id.to_string();
+                match t.record_kind {
+                    RecordKind::Generation => load_generation(ws, &mut local, &id)?,
+                    RecordKind::Evolution => load_evolution(&ws.store, &mut local, &id)?,
+                    RecordKind::PipelineRun => load_run(&ws.store, &mut local, &id)?,
+                }
+            }
+        }
+    }
+    for gen_id in slot_generations {
+        let gen_uuid = convert::uuid(&gen_id)?;
+        for (id, rc, code_name) in ws.store.evolution_slots(&gen_id)? {
+            let uuid = convert::uuid(&id)?;
+            local.rc_slots.insert((gen_uuid, rc), uuid);
+            local.code_names.insert(code_name, uuid);
+        }
+    }
+    // Holders of slots that page evolutions need must be loaded, so they can be moved.
+    let holders: Vec<Uuid> = page
+        .iter()
+        .filter_map(|r| match r {
+            Record::Evolution(e) => local.rc_slots.get(&(e.generation_id, e.rc)).copied(),
+            _ => None,
+        })
+        .collect();
+    for h in holders {
+        load_evolution(&ws.store, &mut local, &h.to_string())?;
+    }
+    Ok(local)
+}
+
+fn load_generation(ws: &Workspace, local: &mut Local, id: &str) -> Result<()> {
+    let uuid = convert::uuid(id)?;
+    if local.records.contains_key(&uuid) {
+        return Ok(());
+    }
+    let Some(g) = ws.store.generation_by_id(id)? else {
+        return Ok(());
+    };
+    let state = ws
+        .store
+        .sync_state("generation", id)?
+        .ok_or_else(|| SyncError::Corrupt(id.into()))?;
+    let file = match ws.contract_file(&g)? {
+        ContractFile::Missing | ContractFile::Clean => FileState::Clean,
+        ContractFile::Edited(Ok(c)) => FileState::Edited(Some(c)),
+        ContractFile::Edited(Err(_)) => FileState::Edited(None),
+    };
+    let (changes_in_use, unsynced_evolutions) = ws.store.generation_usage(id)?;
+    local.versions.insert(g.contract.version.clone(), uuid);
+    local.records.insert(
+        uuid,
+        LocalRecord {
+            record: convert::generation(&g, state.base_revision)?,
+            sync_status: state.sync_status,
+            base_revision: state.base_revision,
+            file,
+            changes_in_use,
+            unsynced_evolutions,
+        },
+    );
+    Ok(())
+}
+
+fn load_evolution(store: &Store, local: &mut Local, id: &str) -> Result<()> {
+    let uuid = convert::uuid(id)?;
+    if local.records.contains_key(&uuid) {
+        return Ok(());
+    }
+    let Some(e) = store.evolution(id)? else {
+        return Ok(());
+    };
+    let state = store
+        .sync_state("evolution", id)?
+        .ok_or_else(|| SyncError::Corrupt(id.into()))?;
+    local.records.insert(
+        uuid,
+        plain(convert::evolution(&e, state.base_revision)?, state),
+    );
+    Ok(())
+}
+
+fn load_run(store: &Store, local: &mut Local, id: &str) -> Result<()> {
+    let uuid = convert::uuid(id)?;
+    if local.records.contains_key(&uuid) {
+        return Ok(());
+    }
+    let Some(r) = store.pipeline_run(id)? else {
+        return Ok(());
+    };
+    let state = store
+        .sync_state("pipeline_run", id)?
+        .ok_or_else(|| SyncError::Corrupt(id.into()))?;
+    let steps = store.steps_of(id)?;
+    local
+        .records
+        .insert(uuid, plain(convert::run(&r, &steps)?, state));
+    Ok(())
+}
+
+fn plain(record: Record, state: crate::store::SyncState) -> LocalRecord {
+    LocalRecord {
+        record,
+        sync_status: state.sync_status,
+        base_revision: state.base_revision,
+        file: FileState::Clean,
+        changes_in_use: Default::default(),
+        unsynced_evolutions: 0,
+    }
+}
+
+/// Applies one planned operation inside the page's transaction.
+fn apply(
+    ws: &Workspace,
+    s: &Store,
+    op: &Op,
+    old_versions: &HashMap<Uuid, Version>,
+    now: &str,
+    report: &mut PullReport,
+) -> Result<()> {
+    match op {
+        Op::Insert(r) | Op::FastForward(r) => {
+            let name = write_record(ws, s, r, old_versions, now)?;
+            if let Some(name) = name {
+                if matches!(op, Op::Insert(_)) {
+                    report.new.push(name);
+                } else {
+                    report.updated.push(name);
+                }
+            }
+        }
+        Op::Confirm(r) => {
+            let (kind, id) = (kind_str(r), r.id().to_string());
+            s.mark_synced(kind, &id, r.revision(), now)?;
+            let author = match r {
+                Record::Generation(g) => &g.created_by,
+                Record::Evolution(e) => &e.owner,
+                Record::PipelineRun(p) => &p.started_by,
+                Record::Deleted(_) => return Ok(()),
+            };
+            if !author.is_empty() {
+                s.set_record_author(kind, &id, author)?;
+            }
+        }
+        Op::Delete { kind, id } => {
+            let id = id.to_string();
+            let name = super::subject(s, kind.as_str(), &id)?;
+            match kind {
+                RecordKind::Generation => {
+                    let version = s.version_of_generation(&id)?;
+                    s.delete_generation(&id)?;
+                    if let Some(v) = version.and_then(|v| v.parse::<Version>().ok()) {
+                        remove_file(&ws.contract_path(&v))?;
+                    }
+                }
+                RecordKind::Evolution => s.delete_evolution(&id)?,
+                RecordKind::PipelineRun => return Ok(()),
+            }
+            report.deleted.push(name);
+        }
+        Op::Renumber { id, rc, code_name } => {
+            let id = id.to_string();
+            let e = s
+                .evolution(&id)?
+                .ok_or_else(|| SyncError::Corrupt(id.clone()))?;
+            let name = code_name.clone().unwrap_or_else(|| e.code_name.clone());
+            s.renumber_evolution(&id, *rc, &name)?;
+            report
+                .renumbered
+                .push(format!("{} → {}-rc.{rc}", e.tag, e.version));
+        }
+        Op::Conflict {
+            kind,
+            id,
+            reason,
+            local,
+            remote,
+        } => {
+            let subject = remote_subject(s, remote)?;
+            s.insert_conflict(&Conflict {
+                id: 0,
+                record_kind: kind.as_str().to_string(),
+                record_id: id.to_string(),
+                reason: reason.as_str().to_string(),
+                subject: subject.clone(),
+                local_value: local
+                    .as_ref()
+                    .map(|l| serde_json::to_value(l).unwrap_or_default()),
+                remote_value: Some(serde_json::to_value(remote).unwrap_or_default()),
+                remote_seq: remote.seq(),
+                detected_at: now.to_string(),
+                resolved_at: None,
+                resolution: None,
+            })?;
+            if let Some(l) = local {
+                s.set_sync_status(
+                    kind_str(l),
+                    &l.id().to_string(),
+                    crate::domain::SyncStatus::Conflict,
+                )?;
+            }
+            report.conflicts.push(ConflictInfo {
+                kind: kind.as_str().to_string(),
+                subject,
+                reason: reason.as_str().to_string(),
+            });
+        }
+        Op::Skip => {}
+    }
+    Ok(())
+}
+
+/// Writes an arriving record (and a generation's contract file). Returns its name for the
+/// report; runs are not named.
+fn write_record(
+    ws: &Workspace,
+    s: &Store,
+    r: &Record,
+    old_versions: &HashMap<Uuid, Version>,
+    now: &str,
+) -> Result<Option<String>> {
+    match r {
+        Record::Generation(g) => {
+            let id = g.id.to_string();
+            let contract = g.contract();
+            let text = crate::contract::render(&contract);
+            let hash = bytes_hash(text.as_bytes());
+            s.upsert_remote_generation(&convert::remote_generation(g, &id, &contract, &hash), now)?;
+            if let Some(old) = old_versions.get(&g.id).filter(|old| **old != g.version) {
+                remove_file(&ws.contract_path(old))?;
+            }
+            let path = ws.contract_path(&g.version);
+            write_atomic(&path, text.as_bytes()).map_err(io("write", &path))?;
+            Ok(Some(g.version.to_string()))
+        }
+        Record::Evolution(e) => {
+            let ids = (
+                e.id.to_string(),
+                e.generation_id.to_string(),
+                e.pipeline_run_id.map(|u| u.to_string()),
+            );
+            s.upsert_remote_evolution(&convert::remote_evolution(e, &ids), now)?;
+            Ok(Some(super::subject(s, "evolution", &ids.0)?))
+        }
+        Record::PipelineRun(p) => {
+            let ids = (p.id.to_string(), p.evolution_id.map(|u| u.to_string()));
+            s.upsert_remote_run(&convert::remote_run(p, &ids))?;
+            Ok(None)
+        }
+        Record::Deleted(_) => Ok(None),
+    }
+}
+
+/// Names the records of a dry run without applying anything.
+fn describe(s: &Store, ops: &[Op], report: &mut PullReport) -> Result<()> {
+    for op in ops {
+        match op {
+            Op::Insert(r) if r.kind() != Some(RecordKind::PipelineRun) => {
+                report.new.push(remote_subject(s, r)?)
+            }
+            Op::FastForward(r) if r.kind() != Some(RecordKind::PipelineRun) => {
+                report.updated.push(remote_subject(s, r)?)
+            }
+            Op::Delete { kind, id } => {
+                report
+                    .deleted
+                    .push(super::subject(s, kind.as_str(), &id.to_string())?)
+            }
+            Op::Conflict {
+                kind,
+                reason,
+                remote,
+                ..
+            } => report.conflicts.push(ConflictInfo {
+                kind: kind.as_str().to_string(),
+                subject: remote_subject(s, remote)?,
+                reason: reason.as_str().to_string(),
+            }),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A remote record's name: its version, or rc tag when its generation is known here.
+fn remote_subject(s: &Store, r: &Record) -> Result<String> {
+    Ok(match r {
+        Record::Generation(g) => g.version.to_string(),
+        Record::Evolution(e) => match s.version_of_generation(&e.generation_id.to_string())? {
+            Some(v) => format!("{v}-rc.{}", e.rc),
+            None => format!("rc.{} ({})", e.rc, e.code_name),
+        },
+        Record::PipelineRun(p) => format!("run {}", p.id),
+        Record::Deleted(t) => super::subject(s, t.record_kind.as_str(), &t.id.to_string())?,
+    })
+}
+
+fn kind_str(r: &Record) -> &'static str {
+    r.kind().map(RecordKind::as_str).unwrap_or("generation")
+}
+
+fn remove_file(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", path)(e)),
+        _ => Ok(()),
+    }
+}

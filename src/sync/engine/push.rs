@@ -1,0 +1,364 @@
+//! `gryt sync push`: every pending record in one atomic push (split into several only when
+//! it exceeds the batch bounds), with an idempotency key; replayed byte for byte while its
+//! answer is unknown.
+
+use std::collections::HashSet;
+
+use super::{Cloud, INFLIGHT_PUSH, LAST_PUSH, cursor, set_cursor, subject};
+use crate::api::error::{ErrorBody, ErrorCode, TagTakenDetails};
+use crate::api::records::{Record, RecordKind};
+use crate::api::sync::{PushAction, PushRecord, PushRequest, PushResponse};
+use crate::clock;
+use crate::domain::{GenerationStatus, SyncStatus, Version, codename};
+use crate::store::Store;
+use crate::sync::client::ClientError;
+use crate::sync::planner::same_content;
+use crate::sync::{Result, SyncError, convert};
+use crate::workspace::Workspace;
+
+/// Bounds of one push request (the server accepts 10,000 records and 8 MiB).
+const BATCH_RECORDS: usize = 5_000;
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Rounds of renumbering after `tag_taken` / `code_name_taken` before giving up.
+const MAX_ROUNDS: usize = 20;
+
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    pub dry_run: bool,
+    /// Only this generation and its evolutions.
+    pub version: Option<Version>,
+    /// Only evolutions (and their runs), no generations.
+    pub evolutions_only: bool,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct PushReport {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    /// The cloud already had them exactly so.
+    pub unchanged: Vec<String>,
+    /// Unsynced evolutions moved to a free rc tag or code name the cloud did not hold.
+    pub renumbered: Vec<String>,
+    /// Records that cannot be pushed, with why.
+    pub skipped: Vec<String>,
+    /// Open conflicts whose records were not pushed (resolve them first).
+    pub conflicts: Vec<crate::store::Conflict>,
+    /// Set when the cloud refused the push; nothing of it was applied.
+    pub rejected: Option<ErrorBody>,
+    pub requests: u32,
+    pub head: u64,
+    pub dry_run: bool,
+}
+
+pub fn push(ws: &Workspace, cloud: &Cloud<'_>, opts: &PushOptions) -> Result<PushReport> {
+    let mut report = PushReport {
+        dry_run: opts.dry_run,
+        ..PushReport::default()
+    };
+    if !opts.dry_run {
+        replay_inflight(ws, cloud, &mut report)?;
+    }
+    report.conflicts = ws.store.conflicts(false)?;
+    let mut rng = clock::rng(ws.store.change_counter()?);
+    let mut rounds = 0;
+    loop {
+        let batch = outgoing(ws, opts, &mut report)?;
+        if batch.is_empty() {
+            break;
+        }
+        if opts.dry_run {
+            for o in batch {
+                let list = if o.base.is_none() {
+                    &mut report.created
+                } else {
+                    &mut report.updated
+                };
+                list.push(o.subject);
+            }
+            return Ok(report);
+        }
+        let req = PushRequest {
+            base_seq: cursor(&ws.store, cloud)?,
+            idempotency_key: clock::uuid_v7(&mut rng),
+            records: batch.iter().map(|o| o.wire.clone()).collect(),
+        };
+        let body = serde_json::to_string(&req).map_err(|e| SyncError::Corrupt(e.to_string()))?;
+        ws.store.set_meta(INFLIGHT_PUSH, Some(&body))?;
+        report.requests += 1;
+        match cloud.client.push(&cloud.project, &req) {
+            Ok(resp) => apply_answer(ws, cloud, &req, &resp, &mut report)?,
+            Err(ClientError::Api { body, .. }) => {
+                // A refused push applied nothing: forget it, and fix what we can fix here.
+                ws.store.set_meta(INFLIGHT_PUSH, None)?;
+                rounds += 1;
+                if rounds < MAX_ROUNDS && move_aside(ws, &body, &mut rng, &mut report)? {
+                    continue;
+                }
+                report.rejected = Some(body);
+                return Ok(report);
+            }
+            // Unknown outcome: the inflight record stays and is replayed next time.
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(report)
+}
+
+/// Resends a push whose answer was lost, exactly as it was (same key): the cloud answers with
+/// the stored result if it had applied it, or evaluates it now.
+fn replay_inflight(ws: &Workspace, cloud: &Cloud<'_>, report: &mut PushReport) -> Result<()> {
+    let Some(body) = ws.store.meta(INFLIGHT_PUSH)? else {
+        return Ok(());
+    };
+    let req: PushRequest = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(_) => {
+            ws.store.set_meta(INFLIGHT_PUSH, None)?;
+            return Ok(());
+        }
+    };
+    report.requests += 1;
+    match cloud.client.push(&cloud.project, &req) {
+        Ok(resp) => apply_answer(ws, cloud, &req, &resp, report),
+        Err(ClientError::Api { .. }) => {
+            // Not applied (a rejection stores nothing); the records are still pending.
+            ws.store.set_meta(INFLIGHT_PUSH, None)?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Stores an accepted answer: records synced at their new revisions, the cursor at the new
+/// head, the inflight push cleared — one transaction.
+fn apply_answer(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    req: &PushRequest,
+    resp: &PushResponse,
+    report: &mut PushReport,
+) -> Result<()> {
+    let now = clock::now_string();
+    ws.store.tx(|s| -> Result<()> {
+        for (result, sent) in resp.results.iter().zip(&req.records) {
+            let (kind, id) = (result.kind.as_str(), result.id.to_string());
+            s.mark_synced(kind, &id, result.revision, &now)?;
+            if result.action == PushAction::Created {
+                s.set_record_author(kind, &id, cloud.account)?;
+            }
+            // Edited again while the push was on its way: synced at this revision, but the
+            // newer local content still has to go out.
+            if let (Ok(pushed), Some(current)) = (sent.decode(), current_record(s, kind, &id)?)
+                && !same_content(&pushed, &current)
+            {
+                s.set_sync_status(kind, &id, SyncStatus::Pending)?;
+            }
+            if result.kind == RecordKind::PipelineRun {
+                continue;
+            }
+            let name = subject(s, kind, &id)?;
+            match result.action {
+                PushAction::Created => report.created.push(name),
+                PushAction::Updated => report.updated.push(name),
+                PushAction::Unchanged => report.unchanged.push(name),
+            }
+        }
+        let new_cursor = cursor(s, cloud)?.max(resp.head);
+        set_cursor(s, cloud, new_cursor)?;
+        s.set_meta(INFLIGHT_PUSH, None)?;
+        s.set_meta(LAST_PUSH, Some(&now))?;
+        Ok(())
+    })?;
+    report.head = resp.head;
+    Ok(())
+}
+
+fn current_record(s: &Store, kind: &str, id: &str) -> Result<Option<Record>> {
+    let base = s.sync_state(kind, id)?.and_then(|st| st.base_revision);
+    Ok(match kind {
+        "generation" => s
+            .generation_by_id(id)?
+            .map(|g| convert::generation(&g, base))
+            .transpose()?,
+        "evolution" => s
+            .evolution(id)?
+            .map(|e| convert::evolution(&e, base))
+            .transpose()?,
+        _ => None,
+    })
+}
+
+struct Outgoing {
+    wire: PushRecord,
+    base: Option<u64>,
+    subject: String,
+}
+
+/// The next batch of pending records: generations, then evolutions whose generation the
+/// cloud has (or gets in this batch), then their runs.
+fn outgoing(ws: &Workspace, opts: &PushOptions, report: &mut PushReport) -> Result<Vec<Outgoing>> {
+    let s = &ws.store;
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    let mut in_batch: HashSet<String> = HashSet::new();
+    let mut add = |batch: &mut Vec<Outgoing>,
+                   record: Record,
+                   base: Option<u64>,
+                   subject: String|
+     -> Result<bool> {
+        if batch.len() >= BATCH_RECORDS || bytes >= BATCH_BYTES {
+            return Ok(false);
+        }
+        let wire = PushRecord::new(base, &record).map_err(|e| SyncError::Corrupt(e.to_string()))?;
+        bytes += wire.record.to_string().len();
+        batch.push(Outgoing {
+            wire,
+            base,
+            subject,
+        });
+        Ok(true)
+    };
+    let wanted = |version: &Version| opts.version.as_ref().is_none_or(|v| v == version);
+    let mut skipped = Vec::new();
+    if !opts.evolutions_only {
+        for g in s.generations_to_push()? {
+            if !wanted(g.version()) {
+                continue;
+            }
+            let base = s
+                .sync_state("generation", &g.id)?
+                .and_then(|st| st.base_revision);
+            if base.is_none() && g.status != GenerationStatus::Draft {
+                skipped.push(format!(
+                    "{} ({} before it was ever synced; the cloud only takes drafts)",
+                    g.version(),
+                    g.status
+                ));
+                continue;
+            }
+            let name = g.version().to_string();
+            if !add(&mut batch, convert::generation(&g, base)?, base, name)? {
+                break;
+            }
+            in_batch.insert(g.id.clone());
+        }
+    }
+    for e in s.evolutions_to_push()? {
+        if !wanted(&e.version) {
+            continue;
+        }
+        let parent_in_cloud = in_batch.contains(&e.generation_id)
+            || s.sync_state("generation", &e.generation_id)?
+                .is_some_and(|st| st.base_revision.is_some());
+        if !parent_in_cloud {
+            continue;
+        }
+        let base = s
+            .sync_state("evolution", &e.id)?
+            .and_then(|st| st.base_revision);
+        let name = e.tag.clone();
+        if !add(&mut batch, convert::evolution(&e, base)?, base, name)? {
+            break;
+        }
+        in_batch.insert(e.id.clone());
+    }
+    for run_id in s.runs_to_push()? {
+        let Some(run) = s.pipeline_run(&run_id)? else {
+            continue;
+        };
+        let Some(evolution) = run.evolution_id.clone() else {
+            continue;
+        };
+        let evolution_in_cloud = in_batch.contains(&evolution)
+            || s.sync_state("evolution", &evolution)?
+                .is_some_and(|st| st.base_revision.is_some());
+        if !evolution_in_cloud
+            || opts.version.as_ref().is_some_and(|v| {
+                !run.evolution
+                    .as_deref()
+                    .unwrap_or("")
+                    .starts_with(&format!("{v}-"))
+            })
+        {
+            continue;
+        }
+        let steps = s.steps_of(&run_id)?;
+        if !add(
+            &mut batch,
+            convert::run(&run, &steps)?,
+            None,
+            format!("run {run_id}"),
+        )? {
+            break;
+        }
+    }
+    for s in skipped {
+        if !report.skipped.contains(&s) {
+            report.skipped.push(s);
+        }
+    }
+    Ok(batch)
+}
+
+/// After `tag_taken` or `code_name_taken` for an evolution that was never synced, moves it to
+/// a free rc tag or code name and says so. Returns whether the push is worth retrying.
+fn move_aside(
+    ws: &Workspace,
+    body: &ErrorBody,
+    rng: &mut fastrand::Rng,
+    report: &mut PushReport,
+) -> Result<bool> {
+    let s = &ws.store;
+    let target = match body.error {
+        ErrorCode::TagTaken => body
+            .details_as::<TagTakenDetails>()
+            .map(|d| (d.evolution_id.to_string(), Some(d.next_free_rc))),
+        ErrorCode::CodeNameTaken => body.details["code_name"]
+            .as_str()
+            .and_then(|name| s.evolution_id_by_code_name(name).ok().flatten())
+            .map(|id| (id, None)),
+        _ => None,
+    };
+    let Some((id, free_rc)) = target else {
+        return Ok(false);
+    };
+    let Some(e) = s.evolution(&id)? else {
+        return Ok(false);
+    };
+    if s.sync_state("evolution", &id)?
+        .is_some_and(|st| st.base_revision.is_some())
+    {
+        return Ok(false);
+    }
+    let (rc, code_name) = match free_rc {
+        Some(free) => {
+            let local_max = s.max_rc(&e.generation_id)?.unwrap_or(0);
+            (free.max(local_max + 1), e.code_name.clone())
+        }
+        None => {
+            let mut err = None;
+            let name = codename::generate_unique(rng, |n| {
+                n == e.code_name
+                    || s.code_name_taken(n).unwrap_or_else(|x| {
+                        err.get_or_insert(x);
+                        true
+                    })
+            });
+            if let Some(x) = err {
+                return Err(x.into());
+            }
+            (e.rc, name)
+        }
+    };
+    s.renumber_evolution(&id, rc, &code_name)?;
+    let what = if free_rc.is_some() {
+        "its rc tag is taken in the cloud"
+    } else {
+        "its code name is taken in the cloud"
+    };
+    report.renumbered.push(format!(
+        "{} → {}-rc.{rc} {code_name} ({what})",
+        e.tag, e.version
+    ));
+    Ok(true)
+}
