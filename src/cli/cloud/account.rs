@@ -107,11 +107,20 @@ pub fn cmd_login(ui: &Ui, args: LoginArgs) -> Result<(), CommandError> {
     let username = username(args.username)?;
     let password = password(args.password_stdin, false)?;
     let device = args.device.or_else(host_name);
-    let issued = client.login(&LoginRequest {
-        username,
-        password,
-        device,
-    })?;
+    let issued = client
+        .login(&LoginRequest {
+            username,
+            password,
+            device,
+        })
+        .map_err(|e| {
+            let wrong = e.code() == Some(crate::api::ErrorCode::Unauthorized);
+            let mut err = CommandError::from(e);
+            if wrong {
+                err.hints = vec!["check the username and the password".into()];
+            }
+            err
+        })?;
     let stored = creds.store(&url, &issued.username, &issued.token)?;
     if let Some(problem) = &stored.keyring_problem {
         ui.status(format!("OS keyring not used: {problem}"));

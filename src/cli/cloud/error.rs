@@ -113,7 +113,7 @@ fn holder(code: ErrorCode, d: &VersionHolderDetails) -> String {
         (Some(by), Some(at)) => format!("{} was promoted in the cloud by {by} at {at}", d.version),
         _ if code == ErrorCode::AlreadyPromoted => format!("{} is promoted already", d.version),
         _ => format!(
-            "{} is held by a generation {} created at {}",
+            "{} is held by a generation that {} created at {}",
             d.version, d.created_by, d.created_at
         ),
     }

@@ -106,7 +106,8 @@ fn wrong_password_and_missing_input() {
         .fails(3);
     assert!(out.stderr.starts_with("Error: "), "{}", out.render());
     assert!(
-        out.stderr.contains("Hint: log in again"),
+        out.stderr
+            .contains("Hint: check the username and the password"),
         "{}",
         out.render()
     );
