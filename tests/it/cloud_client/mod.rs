@@ -5,6 +5,7 @@
 
 mod accounts;
 mod failures;
+mod lost_answer;
 mod teams;
 
 use std::io::Write;
