@@ -276,3 +276,26 @@ fn a_credentials_file_others_can_read_is_refused() {
     );
     assert!(out.stderr.contains("chmod 600"), "{}", out.render());
 }
+
+#[test]
+fn too_many_failed_logins_say_how_long_to_wait() {
+    let server = TestServer::start();
+    let ann = Dev::new(&server);
+    ann.register("ann").ok();
+    let client = gryt::sync::client::Client::new(&server.base, None, Default::default());
+    let wrong = gryt::api::accounts::LoginRequest {
+        username: "ann".into(),
+        password: "wrong-password".into(),
+        device: None,
+    };
+    for _ in 0..10 {
+        let e = client.login(&wrong).unwrap_err();
+        assert_eq!(e.code(), Some(gryt::api::ErrorCode::Unauthorized), "{e:?}");
+    }
+    let out = ann.login("ann").fails(3);
+    assert!(
+        out.stderr.contains("Hint: too many attempts: wait "),
+        "{}",
+        out.render()
+    );
+}
