@@ -321,34 +321,33 @@ impl Client {
         let url = format!("{}{API_PREFIX}{path}", self.base);
         let mut attempt = 0;
         loop {
-            let outcome = self.attempt(method, &url, body.as_deref(), limit);
-            let retry_in = match &outcome {
-                Attempt::Done(_) => None,
-                Attempt::Failed { retry_after, err } => {
-                    let retryable = repeat == Repeat::Safe && attempt < self.opts.retries;
-                    match (retryable, retry_after, err) {
-                        (false, _, _) => None,
-                        (true, Some(wait), _) if *wait > MAX_RETRY_AFTER => None,
-                        (true, Some(wait), _) => Some(*wait),
-                        (true, None, ClientError::Unreachable { .. }) => {
-                            Some(self.backoff(attempt))
-                        }
-                        (true, None, ClientError::Api { status, .. }) if transient(*status) => {
-                            Some(self.backoff(attempt))
-                        }
-                        (true, None, _) => None,
-                    }
-                }
+            let failure = match self.attempt(method, &url, body.as_deref(), limit) {
+                Ok(bytes) => return Ok(bytes),
+                Err(failure) => failure,
             };
-            match (outcome, retry_in) {
-                (Attempt::Done(bytes), _) => return Ok(bytes),
-                (Attempt::Failed { err, .. }, None) => return Err(err),
-                (Attempt::Failed { .. }, Some(wait)) => {
-                    tracing::debug!(method, url, attempt, ?wait, "retrying");
-                    std::thread::sleep(wait);
-                    attempt += 1;
-                }
+            let wait = (repeat == Repeat::Safe && attempt < self.opts.retries)
+                .then(|| self.retry_wait(&failure, attempt))
+                .flatten();
+            let Some(wait) = wait else {
+                return Err(failure.err);
+            };
+            tracing::debug!(method, url, attempt, ?wait, "retrying");
+            std::thread::sleep(wait);
+            attempt += 1;
+        }
+    }
+
+    /// How long to wait before repeating a failed request, or `None` to give up: the
+    /// server's `Retry-After` when it is short, else backoff for network errors and
+    /// retryable statuses.
+    fn retry_wait(&self, failure: &Failure, attempt: u32) -> Option<Duration> {
+        match (failure.retry_after, &failure.err) {
+            (Some(wait), _) => (wait <= MAX_RETRY_AFTER).then_some(wait),
+            (None, ClientError::Unreachable { .. }) => Some(self.backoff(attempt)),
+            (None, ClientError::Api { status, .. }) if retryable_status(*status) => {
+                Some(self.backoff(attempt))
             }
+            _ => None,
         }
     }
 
@@ -361,7 +360,14 @@ impl Client {
         )
     }
 
-    fn attempt(&self, method: &str, url: &str, body: Option<&[u8]>, limit: u64) -> Attempt {
+    /// One exchange: the body of a 2xx answer, or the failure and any `Retry-After`.
+    fn attempt(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&[u8]>,
+        limit: u64,
+    ) -> std::result::Result<Vec<u8>, Failure> {
         let unreachable = |reason: String| ClientError::Unreachable {
             url: self.base.clone(),
             reason,
@@ -395,10 +401,10 @@ impl Client {
         let mut res = match sent {
             Ok(res) => res,
             Err(err) => {
-                return Attempt::Failed {
+                return Err(Failure {
                     err,
                     retry_after: None,
-                };
+                });
             }
         };
         let status = res.status().as_u16();
@@ -415,31 +421,29 @@ impl Client {
         let bytes = match res.body_mut().with_config().limit(limit).read_to_vec() {
             Ok(b) => b,
             Err(e) => {
-                return Attempt::Failed {
+                return Err(Failure {
                     err: transport_error(e, &unreachable),
                     retry_after: None,
-                };
+                });
             }
         };
         if (200..300).contains(&status) {
-            return Attempt::Done(bytes);
+            return Ok(bytes);
         }
-        let err = error_answer(status, &bytes, &self.base);
-        let retry_after = retry_after.filter(|_| status == 429 || transient(status));
-        Attempt::Failed { err, retry_after }
+        Err(Failure {
+            err: error_answer(status, &bytes, &self.base),
+            retry_after: retry_after.filter(|_| retryable_status(status)),
+        })
     }
 }
 
-enum Attempt {
-    Done(Vec<u8>),
-    Failed {
-        err: ClientError,
-        retry_after: Option<Duration>,
-    },
+struct Failure {
+    err: ClientError,
+    retry_after: Option<Duration>,
 }
 
-/// 502, 503 and 504: a proxy or the server is briefly not answering.
-fn transient(status: u16) -> bool {
+/// 429 (too many requests) and 502/503/504 (a proxy or the server is briefly not answering).
+fn retryable_status(status: u16) -> bool {
     matches!(status, 429 | 502..=504)
 }
 

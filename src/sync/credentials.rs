@@ -242,6 +242,10 @@ impl Credentials {
         let stored = match stored {
             Some(s) => s,
             None => {
+                if self.keyring {
+                    // An older token there would be found first.
+                    os_keyring::delete(&url, account);
+                }
                 self.edit_tokens(|f| {
                     f.tokens
                         .entry(url.clone())

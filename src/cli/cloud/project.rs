@@ -91,10 +91,9 @@ pub fn cmd_link(ui: &Ui, args: LinkArgs) -> Result<(), CommandError> {
         file.values.get("cloud.url").cloned(),
         file.values.get("cloud.project").cloned(),
     );
+    let already = before.0.as_deref() == Some(s.url.as_str()) && before.1.as_deref() == Some(&slug);
     match &before {
-        (Some(u), Some(p)) if *u == s.url && *p == slug => {
-            return ui.line(format!("Already linked to {slug} on {}", s.url));
-        }
+        _ if already => {}
         (_, Some(p)) => ui.warn(format!(
             "this repository was linked to {p}{}; it now follows {slug} — pull before pushing",
             before
@@ -105,14 +104,17 @@ pub fn cmd_link(ui: &Ui, args: LinkArgs) -> Result<(), CommandError> {
         )),
         (_, None) => ui.status("This repository was not linked to a cloud project before"),
     }
-    file.values.insert("cloud.url".into(), s.url.clone());
-    file.values.insert("cloud.project".into(), slug.clone());
-    file.save()?;
+    if !already {
+        file.values.insert("cloud.url".into(), s.url.clone());
+        file.values.insert("cloud.project".into(), slug.clone());
+        file.save()?;
+    }
     if ui.json {
         return ui.json(&serde_json::json!({"url": s.url, "project": slug, "head": info.head}));
     }
+    let verb = if already { "Already linked" } else { "Linked" };
     ui.line(format!(
-        "Linked to {slug} on {} (cloud head {})",
+        "{verb} to {slug} on {} (cloud head {})",
         s.url, info.head
     ))
 }

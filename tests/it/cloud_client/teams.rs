@@ -111,6 +111,9 @@ fn link_checks_the_project_and_writes_the_config() {
         out.render()
     );
     assert_eq!(out.json()["project"], "acme/api");
+    let out = ann.run(&["cloud", "link", "acme/api", "--json"]).ok();
+    assert_eq!(out.json()["project"], "acme/api");
+    assert!(out.stderr.is_empty(), "{}", out.render());
 
     // Outside a repository there is nothing to link.
     let out = ann.env.finish(
