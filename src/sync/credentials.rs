@@ -224,26 +224,21 @@ impl Credentials {
     /// Stores `secret` for `account` on `url` and makes the account current there.
     pub fn store(&self, url: &str, account: &str, secret: &str) -> Result<Stored> {
         let url = normalize(url);
-        let mut keyring_problem = None;
-        let mut stored = None;
-        if self.keyring {
-            match os_keyring::set(&url, account, secret) {
-                Ok(backend) => {
-                    stored = Some(Stored {
-                        source: TokenSource::Keyring,
-                        place: backend.to_string(),
-                        keyring_problem: None,
-                    });
+        let in_keyring = self.keyring.then(|| os_keyring::set(&url, account, secret));
+        let stored = match in_keyring {
+            Some(Ok(backend)) => {
+                if self.file_path().exists() {
                     self.edit_tokens(|f| remove_token(f, &url, account))?;
                 }
-                Err(problem) => keyring_problem = Some(problem),
+                Stored {
+                    source: TokenSource::Keyring,
+                    place: backend.to_string(),
+                    keyring_problem: None,
+                }
             }
-        }
-        let stored = match stored {
-            Some(s) => s,
-            None => {
+            problem => {
                 if self.keyring {
-                    // An older token there would be found first.
+                    // An older token there would be found before the file's.
                     os_keyring::delete(&url, account);
                 }
                 self.edit_tokens(|f| {
@@ -255,7 +250,7 @@ impl Credentials {
                 Stored {
                     source: TokenSource::File,
                     place: self.file_path().display().to_string(),
-                    keyring_problem,
+                    keyring_problem: problem.and_then(|r| r.err()),
                 }
             }
         };
