@@ -180,7 +180,7 @@ pub fn cmd_logout(ui: &Ui, args: LogoutArgs) -> Result<(), CommandError> {
 
 pub fn cmd_whoami(ui: &Ui, args: WhoamiArgs) -> Result<(), CommandError> {
     let s = args.server.authed()?;
-    let me = s.client.whoami()?;
+    let me = s.call(|c| c.whoami())?;
     if ui.json {
         return ui.json(&serde_json::json!({
             "url": s.url,
@@ -225,10 +225,11 @@ pub fn run_api_keys(ui: &Ui, cmd: ApiKeysCommand) -> Result<(), CommandError> {
     match cmd {
         ApiKeysCommand::Create(args) => {
             let s = args.server.authed()?;
-            let key = s.client.create_api_key(&CreateApiKey {
+            let req = CreateApiKey {
                 name: args.name,
                 expires_in_days: args.expires_in_days,
-            })?;
+            };
+            let key = s.call(|c| c.create_api_key(&req))?;
             if ui.json {
                 return ui.json(&key);
             }
@@ -239,14 +240,14 @@ pub fn run_api_keys(ui: &Ui, cmd: ApiKeysCommand) -> Result<(), CommandError> {
             ui.line(&key.token)
         }
         ApiKeysCommand::List(server) => {
-            let keys = server.authed()?.client.api_keys()?;
+            let keys = server.authed()?.call(|c| c.api_keys())?;
             if ui.json {
                 return ui.json(&keys);
             }
             ui.line(ui::render(&token_table(&keys)))
         }
         ApiKeysCommand::Revoke(args) => {
-            args.server.authed()?.client.revoke_api_key(args.id)?;
+            args.server.authed()?.call(|c| c.revoke_api_key(args.id))?;
             ui.line(format!("Revoked API key {}", args.id))
         }
     }

@@ -8,7 +8,7 @@ use crate::api::error::{
 };
 use crate::cli::error::{CommandError, ExitKind};
 use crate::sync::client::ClientError;
-use crate::sync::credentials::CredentialsError;
+use crate::sync::credentials::{CredentialsError, TOKEN_ENV, TokenSource};
 use crate::sync::remote::RemoteError;
 
 impl From<ClientError> for CommandError {
@@ -119,6 +119,20 @@ fn holder(code: ErrorCode, d: &VersionHolderDetails) -> String {
     }
 }
 
+/// [`From<ClientError>`], told where the token came from: a refused `GRYT_TOKEN` is fixed by
+/// changing the variable, not by logging in.
+pub fn client_error(e: ClientError, source: TokenSource) -> CommandError {
+    let env_refused = source == TokenSource::Env && e.code() == Some(ErrorCode::Unauthorized);
+    let mut err = CommandError::from(e);
+    if env_refused {
+        err.hints = vec![format!(
+            "the token comes from {TOKEN_ENV}: set a valid one (gryt cloud api-keys create), \
+             or unset it to use your login"
+        )];
+    }
+    err
+}
+
 impl From<RemoteError> for CommandError {
     fn from(e: RemoteError) -> Self {
         match e {
@@ -194,6 +208,19 @@ mod tests {
             "{:?}",
             e.hints
         );
+    }
+
+    #[test]
+    fn a_refused_gryt_token_points_at_the_variable() {
+        let refused = || ClientError::Api {
+            status: 401,
+            body: ErrorBody::new(ErrorCode::Unauthorized, "token revoked"),
+        };
+        let e = client_error(refused(), TokenSource::Env);
+        assert_eq!(e.kind.code(), 3);
+        assert!(e.hints[0].contains("GRYT_TOKEN"), "{:?}", e.hints);
+        let e = client_error(refused(), TokenSource::File);
+        assert_eq!(e.hints, ["log in again: gryt cloud login"]);
     }
 
     #[test]

@@ -115,6 +115,16 @@ struct Session {
     client: Client,
 }
 
+impl Session {
+    /// Runs one request; a refused token gets the hint that fits where it came from.
+    fn call<T>(
+        &self,
+        f: impl FnOnce(&Client) -> crate::sync::client::Result<T>,
+    ) -> Result<T, CommandError> {
+        f(&self.client).map_err(|e| error::client_error(e, self.token.source))
+    }
+}
+
 /// `TEAM/PROJECT` as typed by the user.
 fn split_slug(s: &str) -> Result<(String, String), CommandError> {
     let bad = || CommandError::usage(format!("expected TEAM/PROJECT, got `{}`", s.escape_debug()));

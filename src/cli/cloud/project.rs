@@ -46,7 +46,10 @@ pub fn run(ui: &Ui, cmd: ProjectCommand) -> Result<(), CommandError> {
     match cmd {
         ProjectCommand::Create(a) => {
             let (team, name) = split_slug(&a.project)?;
-            let p = a.server.authed()?.client.create_project(&team, &name)?;
+            let p = a
+                .server
+                .authed()?
+                .call(|c| c.create_project(&team, &name))?;
             if ui.json {
                 return ui.json(&p);
             }
@@ -58,7 +61,7 @@ pub fn run(ui: &Ui, cmd: ProjectCommand) -> Result<(), CommandError> {
             Ok(())
         }
         ProjectCommand::List(a) => {
-            let projects = a.server.authed()?.client.projects(&a.team)?;
+            let projects = a.server.authed()?.call(|c| c.projects(&a.team))?;
             if ui.json {
                 return ui.json(&projects);
             }
@@ -83,7 +86,7 @@ pub fn cmd_link(ui: &Ui, args: LinkArgs) -> Result<(), CommandError> {
     )
     .ok_or(crate::workspace::WorkspaceError::NotARepo)?;
     let s = args.server.authed()?;
-    let info = s.client.project(&team, &name)?;
+    let info = s.call(|c| c.project(&team, &name))?;
     let slug = format!("{}/{}", info.team, info.name);
 
     let mut file = ConfigFile::load(&ws_root.join(crate::workspace::DIR).join("config"))?;

@@ -43,14 +43,14 @@ pub struct MemberArgs {
 pub fn run(ui: &Ui, cmd: TeamCommand) -> Result<(), CommandError> {
     match cmd {
         TeamCommand::Create(a) => {
-            let team = a.server.authed()?.client.create_team(&a.team)?;
+            let team = a.server.authed()?.call(|c| c.create_team(&a.team))?;
             if ui.json {
                 return ui.json(&team);
             }
             ui.line(format!("Created team {} (you are its owner)", team.name))
         }
         TeamCommand::List(server) => {
-            let teams = server.authed()?.client.teams()?;
+            let teams = server.authed()?.call(|c| c.teams())?;
             if ui.json {
                 return ui.json(&teams);
             }
@@ -65,7 +65,7 @@ pub fn run(ui: &Ui, cmd: TeamCommand) -> Result<(), CommandError> {
             ui.line(ui::render(&t))
         }
         TeamCommand::Members(a) => {
-            let members = a.server.authed()?.client.members(&a.team)?;
+            let members = a.server.authed()?.call(|c| c.members(&a.team))?;
             print_members(ui, &members)
         }
         TeamCommand::AddMember(a) => {
@@ -74,7 +74,7 @@ pub fn run(ui: &Ui, cmd: TeamCommand) -> Result<(), CommandError> {
                 username: a.username.clone(),
                 role,
             };
-            let members = a.server.authed()?.client.add_member(&a.team, &req)?;
+            let members = a.server.authed()?.call(|c| c.add_member(&a.team, &req))?;
             ui.status(format!(
                 "{} is now a {} of {}",
                 a.username,
@@ -84,10 +84,8 @@ pub fn run(ui: &Ui, cmd: TeamCommand) -> Result<(), CommandError> {
             print_members(ui, &members)
         }
         TeamCommand::RemoveMember(a) => {
-            a.server
-                .authed()?
-                .client
-                .remove_member(&a.team, &a.username)?;
+            let s = a.server.authed()?;
+            s.call(|c| c.remove_member(&a.team, &a.username))?;
             ui.line(format!("Removed {} from {}", a.username, a.team))
         }
     }

@@ -76,7 +76,7 @@ fn register_login_whoami_logout() {
         .run_with(&["cloud", "whoami"], &[("GRYT_TOKEN", &token)], "")
         .fails(3);
     assert!(
-        out.stderr.contains("Hint: log in again: gryt cloud login"),
+        out.stderr.contains("Hint: the token comes from GRYT_TOKEN"),
         "{}",
         out.render()
     );
@@ -225,12 +225,18 @@ fn api_keys_and_gryt_token() {
     let id = keys[0]["id"].as_str().unwrap();
     let out = ann.run(&["cloud", "api-keys", "revoke", id]).ok();
     assert_eq!(out.stdout, format!("Revoked API key {id}\n"));
-    ci.run_with(
-        &["cloud", "whoami", "--url", &server.base],
-        &[("GRYT_TOKEN", &key)],
-        "",
-    )
-    .fails(3);
+    let out = ci
+        .run_with(
+            &["cloud", "whoami", "--url", &server.base],
+            &[("GRYT_TOKEN", &key)],
+            "",
+        )
+        .fails(3);
+    assert!(
+        out.stderr.contains("Hint: the token comes from GRYT_TOKEN"),
+        "{}",
+        out.render()
+    );
     // Not one of bob's keys.
     let out = bob.run(&["cloud", "api-keys", "revoke", id]).fails(3);
     assert!(out.stderr.contains("Hint:"), "{}", out.render());
