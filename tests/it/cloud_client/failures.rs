@@ -275,3 +275,27 @@ fn a_dead_port_is_retried_then_unreachable() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    // Accept and hold connections without a word.
+    std::thread::spawn(move || {
+        let held: Vec<_> = l.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(20));
+        drop(held);
+    });
+    let dev = Dev::at(&url);
+    let started = Instant::now();
+    let env = [("GRYT_TOKEN", "gryt_x"), ("GRYT_HTTP_TIMEOUT", "1")];
+    let out = dev
+        .run_with(&["cloud", "whoami", "--url", &url], &env, "")
+        .fails(4);
+    assert!(out.stderr.contains("timed out"), "{}", out.render());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
