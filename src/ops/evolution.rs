@@ -44,7 +44,7 @@ pub fn start(ws: &Workspace, version: &Version, change: &str) -> Result<Evolutio
     }
     let now = clock::now_string();
     let mut rng = clock::rng(ws.store.change_counter()?);
-    let id = clock::uuid_v7(&mut rng);
+    let id = clock::new_id();
     ws.store.tx(|s| -> Result<()> {
         let tag = RcTag::next(version, s.max_rc(&g.id)?);
         let mut taken_err = None;

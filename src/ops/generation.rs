@@ -67,7 +67,7 @@ pub fn create(ws: &Workspace, contract: &Contract) -> Result<Generation> {
         });
     }
     let now = clock::now_string();
-    let id = clock::uuid_v7(&mut clock::rng(ws.store.change_counter()?));
+    let id = clock::new_id();
     let result = ws.store.tx(|s| -> Result<()> {
         s.insert_generation(&NewGeneration {
             id: &id,
@@ -292,12 +292,11 @@ pub fn update(ws: &Workspace, target: Target) -> Result<UpdateReport> {
     }
     let now = clock::now_string();
     let mut report = UpdateReport::default();
-    let mut rng = clock::rng(ws.store.change_counter()?);
     ws.store.tx(|s| -> Result<()> {
         for plan in plans {
             match plan {
                 Plan::Create { contract, file_hash } => {
-                    let id = clock::uuid_v7(&mut rng);
+                    let id = clock::new_id();
                     s.insert_generation(&NewGeneration { id: &id, contract: &contract, created_by: ws.user(), now: &now, file_hash: &file_hash })?;
                     s.audit(&now, ws.user(), "generation.created", &contract.version.to_string(), json!({"changes": contract.changes.len(), "from": "file"}))?;
                     report.created.push(contract.version);

@@ -67,7 +67,7 @@ pub fn run(
     let pipeline = pipelines::load(ws, &name)?;
 
     let now = clock::now_string();
-    let run_id = clock::uuid_v7(&mut clock::rng(ws.store.change_counter()?));
+    let run_id = clock::new_id();
     let pid = std::process::id();
     ws.store.tx(|s| -> Result<()> {
         s.insert_run(&NewRun {

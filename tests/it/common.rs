@@ -123,7 +123,10 @@ impl TestEnv {
             .env("GRYT_NOW", NOW)
             .env("GRYT_SEED", "42")
             .env("NO_COLOR", "1")
-            .env("TERM", "dumb");
+            .env("TERM", "dumb")
+            // Never a real keyring; fail fast instead of retrying against a server that is down.
+            .env("GRYT_KEYRING", "off")
+            .env("GRYT_HTTP_RETRIES", "0");
     }
 
     pub fn git(&self, args: &[&str]) -> String {

@@ -13,3 +13,4 @@ mod cli_promote;
 mod cli_run;
 mod cloud_client;
 pub mod server;
+mod sync;

@@ -10,7 +10,7 @@ use super::error::CommandError;
 use super::ui::Ui;
 use super::{version_arg, workspace};
 use crate::domain::Version;
-use crate::sync::engine::{self, ACCOUNT, Cloud, PullOptions, PushOptions};
+use crate::sync::engine::{self, Cloud, PullOptions, PushOptions};
 use crate::sync::remote::Remote;
 use crate::sync::{SyncError, remote};
 use crate::workspace::Workspace;
@@ -129,9 +129,6 @@ pub fn connect(ws: &Workspace) -> Result<(Remote, String), CommandError> {
     } else {
         remote.account.clone()
     };
-    ws.store
-        .set_meta(ACCOUNT, Some(&account))
-        .map_err(SyncError::from)?;
     Ok((remote, account))
 }
 

@@ -58,7 +58,12 @@ pub fn cursor(store: &Store, cloud: &Cloud<'_>) -> Result<u64> {
         .unwrap_or(0))
 }
 
+/// Moves the cursor (inside the transaction that applied what it covers) and records the
+/// account this workspace now acts as.
 fn set_cursor(store: &Store, cloud: &Cloud<'_>, value: u64) -> Result<()> {
+    if store.meta(ACCOUNT)?.as_deref() != Some(cloud.account) {
+        store.set_meta(ACCOUNT, Some(cloud.account))?;
+    }
     store.set_meta(CURSOR_SCOPE, Some(&cloud.scope()))?;
     store.set_meta(CURSOR, Some(&value.to_string()))?;
     Ok(())

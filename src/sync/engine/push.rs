@@ -79,7 +79,7 @@ pub fn push(ws: &Workspace, cloud: &Cloud<'_>, opts: &PushOptions) -> Result<Pus
         }
         let req = PushRequest {
             base_seq: cursor(&ws.store, cloud)?,
-            idempotency_key: clock::uuid_v7(&mut rng),
+            idempotency_key: clock::new_id(),
             records: batch.iter().map(|o| o.wire.clone()).collect(),
         };
         let body = serde_json::to_string(&req).map_err(|e| SyncError::Corrupt(e.to_string()))?;

@@ -1,0 +1,138 @@
+//! Team workflows end to end: a real Gryt Cloud in-process on 127.0.0.1:0, and two or three
+//! developer workspaces, each with its own HOME and credentials, driving the real `gryt`.
+#![cfg(feature = "server")]
+
+mod proxy;
+mod workflows;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use serde_json::json;
+
+use crate::common::{Out, TestEnv};
+use crate::server::harness::TestServer;
+
+pub const PROJECT: &str = "acme/web";
+
+/// One developer: a workspace (own HOME, own repository) logged in to the cloud as `name`,
+/// linked to acme/web, in hybrid mode.
+pub struct Dev {
+    pub name: String,
+    pub env: TestEnv,
+}
+
+impl Dev {
+    pub fn run(&self, args: &[&str]) -> Out {
+        self.env.run(args)
+    }
+
+    /// Every table of the local store except the sync log (which records refused syncs
+    /// too), as text: to check that a refused command changed no release state.
+    pub fn state(&self) -> String {
+        let conn = rusqlite::Connection::open(self.env.path(".gryt/gryt.db")).unwrap();
+        let mut out = String::new();
+        for table in [
+            "generations",
+            "changes",
+            "evolutions",
+            "pipeline_runs",
+            "pipeline_steps",
+            "sync_metadata",
+            "local_state",
+            "conflicts",
+            "audit_events",
+        ] {
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+                .unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((0..n)
+                        .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                        .collect::<Vec<_>>()
+                        .join("|"))
+                })
+                .unwrap();
+            for row in rows {
+                out.push_str(&format!("{table}: {}\n", row.unwrap()));
+            }
+        }
+        out
+    }
+}
+
+/// Starts a cloud with team `acme` (owner: the first name) holding project `web`, and one
+/// linked workspace per name.
+pub fn team(names: &[&str]) -> (TestServer, Vec<Dev>) {
+    let server = TestServer::start();
+    let owner = server.user(names[0]);
+    owner.post("/v1/teams", json!({"name": "acme"})).ok();
+    owner
+        .post("/v1/teams/acme/projects", json!({"name": "web"}))
+        .ok();
+    for name in &names[1..] {
+        server.user(name);
+        owner
+            .post(
+                "/v1/teams/acme/members",
+                json!({"username": name, "role": "member"}),
+            )
+            .ok();
+    }
+    let devs = names
+        .iter()
+        .map(|n| dev(&server, n, &server.base))
+        .collect();
+    (server, devs)
+}
+
+/// A workspace for `name` (registered already), logged in and linked through `url`.
+pub fn dev(_server: &TestServer, name: &str, url: &str) -> Dev {
+    let env = TestEnv::init();
+    let mut login = env
+        .command(
+            &env.repo,
+            &[
+                "cloud",
+                "login",
+                "--url",
+                url,
+                "--username",
+                name,
+                "--password-stdin",
+            ],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("password-{name}\n").as_bytes())
+        .unwrap();
+    env.finish(login.wait_with_output().unwrap()).ok();
+    env.run(&["cloud", "link", PROJECT, "--url", url]).ok();
+    env.run(&["config", "execution_mode", "hybrid"]).ok();
+    env.write_pipeline("ok", "true");
+    env.write_pipeline("bad", "exit 1");
+    Dev {
+        name: name.to_string(),
+        env,
+    }
+}
+
+/// `gryt evolution start VERSION --change CHANGE` then `gryt run PIPELINE`.
+pub fn prove(dev: &Dev, version: &str, change: &str, pipeline: &str) -> String {
+    let started = dev
+        .run(&["evolution", "start", version, "--change", change, "--json"])
+        .ok()
+        .json();
+    let out = dev.run(&["run", pipeline]);
+    assert_eq!(out.code, i32::from(pipeline != "ok"), "{}", out.render());
+    started["tag"].as_str().unwrap().to_string()
+}

@@ -1,0 +1,100 @@
+//! Workflow 12: a push whose answer is lost: a loopback proxy forwards the first push to the cloud and
+//! drops the answer (the server committed, the client never heard). The retry applies once.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{dev, team};
+
+/// Forwards one HTTP request per connection to `upstream`; for the `drop_nth` push (1-based)
+/// it closes the connection instead of answering.
+fn proxy(upstream: String, drop_nth: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pushes = Arc::new(AtomicUsize::new(0));
+    let counter = pushes.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let (upstream, counter) = (upstream.clone(), counter.clone());
+            std::thread::spawn(move || relay(conn, &upstream, &counter, drop_nth));
+        }
+    });
+    (format!("http://{addr}"), pushes)
+}
+
+fn relay(client: TcpStream, upstream: &str, pushes: &AtomicUsize, drop_nth: usize) {
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut head = String::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if line.to_ascii_lowercase().starts_with("connection:") {
+            continue;
+        }
+        if line == "\r\n" {
+            head.push_str("Connection: close\r\n\r\n");
+            break;
+        }
+        head.push_str(&line);
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    let is_push = head.starts_with("POST") && head.lines().next().unwrap_or("").contains("/push");
+    let mut server = TcpStream::connect(upstream.trim_start_matches("http://")).unwrap();
+    server.write_all(head.as_bytes()).unwrap();
+    server.write_all(&body).unwrap();
+    let mut answer = Vec::new();
+    server.read_to_end(&mut answer).unwrap();
+    if is_push && pushes.fetch_add(1, Ordering::SeqCst) + 1 == drop_nth {
+        return; // the server committed; the client hears nothing
+    }
+    let mut client = client;
+    let _ = client.write_all(&answer);
+}
+
+#[test]
+fn a_retried_push_after_a_lost_answer_applies_once() {
+    let (server, devs) = team(&["ann"]);
+    let (url, pushes) = proxy(server.base.clone(), 1);
+    let a = dev(&server, "ann", &url);
+    drop(devs);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    let out = a.run(&["sync", "push"]).fails(4);
+    assert!(
+        out.stderr.contains("cannot reach the cloud"),
+        "{}",
+        out.render()
+    );
+    assert_eq!(pushes.load(Ordering::SeqCst), 1);
+    // the cloud has it (one record, head 1), the client does not know yet
+    let head = server
+        .client()
+        .login("ann")
+        .get("/v1/projects/acme/web")
+        .ok()["head"]
+        .clone();
+    assert_eq!(head, 1);
+    let pushed = a.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(pushed["created"], serde_json::json!(["v1.0.0"]));
+    assert_eq!(pushes.load(Ordering::SeqCst), 2, "the retry is one request");
+    let head = server
+        .client()
+        .login("ann")
+        .get("/v1/projects/acme/web")
+        .ok()["head"]
+        .clone();
+    assert_eq!(head, 1, "the retry applied nothing again");
+    let list = a.run(&["generation", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["sync_status"], "synced");
+    // and nothing is left to push
+    let again = a.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(again["created"], serde_json::json!([]));
+}

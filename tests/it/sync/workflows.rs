@@ -1,0 +1,329 @@
+//! The team workflows of the sync issue, numbered as there.
+
+use super::{Dev, prove, team};
+
+fn contract(dev: &Dev, version: &str, changes: &[(&str, &str, &str)]) {
+    dev.env
+        .write_contract(version, changes, "pipeline_template: ok\n");
+}
+
+fn evolutions(dev: &Dev, version: &str) -> serde_json::Value {
+    dev.run(&["evolution", "list", version, "--json"])
+        .ok()
+        .json()
+}
+
+/// Workflow 3: Coordinated release: the lead drafts v2.0.0 with three changes and pushes it; A, B and
+/// C each prove one; the lead sees who proved what and "ready for promotion: yes".
+#[test]
+fn coordinated_release() {
+    let (_server, devs) = team(&["lead", "ann", "bob", "cid"]);
+    let (lead, others) = (&devs[0], &devs[1..]);
+    lead.run(&["generation", "new", "2.0.0"]).ok();
+    contract(
+        lead,
+        "v2.0.0",
+        &[
+            ("add", "FEAT-101", "Search"),
+            ("add", "FEAT-102", "Filters"),
+            ("fix", "BUG-50", "Crash"),
+        ],
+    );
+    lead.run(&["generation", "update", "2.0.0"]).ok();
+    lead.run(&["sync", "push"]).ok();
+    for (dev, change) in others.iter().zip(["FEAT-101", "FEAT-102", "BUG-50"]) {
+        let pulled = dev.run(&["sync", "pull", "--json"]).ok().json();
+        assert_eq!(pulled["new"][0], "v2.0.0", "{}", dev.name);
+        // the contract file arrived with the generation
+        assert!(
+            dev.env
+                .read(".gryt/generations/v2.0.0.yaml")
+                .contains(change)
+        );
+        prove(dev, "2.0.0", change, "ok");
+        // each pushes after pulling what the others pushed before
+        dev.run(&["sync", "pull"]).ok();
+        dev.run(&["sync", "push"]).ok();
+    }
+    lead.run(&["sync", "pull"]).ok();
+    let status = lead.run(&["sync", "status", "2.0.0", "--json"]).ok().json();
+    assert_eq!(
+        status["generation"]["ready_for_promotion"], true,
+        "{status:#}"
+    );
+    let owners: Vec<(String, String)> = status["generation"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["evolutions"][0]["owner"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            ("FEAT-101".into(), "ann".into()),
+            ("FEAT-102".into(), "bob".into()),
+            ("BUG-50".into(), "cid".into())
+        ]
+    );
+    let human = lead.run(&["sync", "status", "2.0.0"]).ok();
+    assert!(
+        human.stdout.contains("Ready for promotion: yes"),
+        "{}",
+        human.render()
+    );
+    assert_eq!(status["behind"], 0);
+    assert_eq!(status["pending"], serde_json::json!([]));
+}
+
+/// Workflow 4: Version lock: A holds v1.0.0 in the cloud; B's own v1.0.0 cannot be pushed (exit 3,
+/// told who holds it and offered v1.0.1 / v1.1.0); after renaming it B pushes fine.
+#[test]
+fn version_lock() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["generation", "new", "1.0.0", "-d", "mine"]).ok();
+    // not pulled yet: behind
+    let out = b.run(&["sync", "push"]).fails(3);
+    assert!(
+        out.stderr.contains("run gryt sync pull"),
+        "{}",
+        out.render()
+    );
+    // the pull keeps B's draft and records the conflict
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["conflicts"][0]["reason"], "version_taken");
+    assert!(
+        b.env.read(".gryt/generations/v1.0.0.yaml").contains("mine"),
+        "B's contract file was overwritten"
+    );
+    let out = b.run(&["sync", "push"]).fails(3);
+    assert!(
+        out.stderr.contains("v1.0.0 is held in the cloud by ann"),
+        "{}",
+        out.render()
+    );
+    assert!(
+        out.stderr
+            .contains("gryt generation rename v1.0.0 v1.0.1 (or v1.1.0)"),
+        "{}",
+        out.render()
+    );
+    b.run(&["generation", "rename", "1.0.0", "1.0.1"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    let pushed = b.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(pushed["created"], serde_json::json!(["v1.0.1"]));
+    let list = b.run(&["generation", "list", "--json"]).ok().json();
+    let rows: Vec<(String, String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["version"].as_str().unwrap().into(),
+                g["sync_status"].as_str().unwrap().into(),
+                g["created_by"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("v1.0.1".into(), "synced".into(), "bob".into()),
+            ("v1.0.0".into(), "synced".into(), "ann".into())
+        ]
+    );
+}
+
+/// Workflow 6: Drafts are collaborative: the lead adds a change and pushes; the others' next pull
+/// rewrites their contract file and leaves their evolutions alone.
+#[test]
+fn drafts_are_collaborative() {
+    let (_server, devs) = team(&["lead", "ann"]);
+    let (lead, a) = (&devs[0], &devs[1]);
+    lead.run(&["generation", "new", "2.0.0"]).ok();
+    contract(lead, "v2.0.0", &[("add", "FEAT-101", "Search")]);
+    lead.run(&["generation", "update", "2.0.0"]).ok();
+    lead.run(&["sync", "push"]).ok();
+    a.run(&["sync", "pull"]).ok();
+    let tag = prove(a, "2.0.0", "FEAT-101", "ok");
+    contract(
+        lead,
+        "v2.0.0",
+        &[("add", "FEAT-101", "Search"), ("add", "FEAT-103", "Export")],
+    );
+    lead.run(&["generation", "update", "2.0.0"]).ok();
+    lead.run(&["sync", "push"]).ok();
+    let pulled = a.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["updated"], serde_json::json!(["v2.0.0"]));
+    assert!(
+        a.env
+            .read(".gryt/generations/v2.0.0.yaml")
+            .contains("FEAT-103")
+    );
+    let evs = evolutions(a, "2.0.0");
+    assert_eq!(evs[0]["tag"], tag.as_str());
+    assert_eq!(evs[0]["status"], "pass");
+    assert_eq!(
+        evs[0]["sync_status"], "not_synced",
+        "A's unpushed evolution must stay A's work"
+    );
+    // status shows nothing modified on disk: the file is what the database holds
+    assert_eq!(
+        a.run(&["status", "--json"]).ok().json()["contracts"],
+        serde_json::json!([])
+    );
+}
+
+/// Workflow 7: Evolution ownership: A and B both prove FEAT-001 — rc.1 and rc.2, both kept; B can
+/// never change A's evolution.
+#[test]
+fn evolution_ownership() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    contract(a, "v1.0.0", &[("add", "FEAT-001", "Login")]);
+    a.run(&["generation", "update", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    // both start rc.1 locally, A pushes first
+    a.run(&["evolution", "start", "1.0.0", "--change", "FEAT-001"])
+        .ok();
+    prove(b, "1.0.0", "FEAT-001", "ok");
+    a.run(&["sync", "push"]).ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["renumbered"][0], "v1.0.0-rc.1 → v1.0.0-rc.2");
+    b.run(&["sync", "push"]).ok();
+    a.run(&["sync", "pull"]).ok();
+    let evs = evolutions(a, "1.0.0");
+    let seen: Vec<(String, String, String)> = evs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["tag"].as_str().unwrap().into(),
+                e["owner"].as_str().unwrap().into(),
+                e["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("v1.0.0-rc.1".into(), "ann".into(), "pending".into()),
+            ("v1.0.0-rc.2".into(), "bob".into(), "pass".into())
+        ]
+    );
+    // B cannot decide A's pending evolution
+    let before = b.state();
+    let out = b
+        .run(&["evolution", "prove", "v1.0.0-rc.1", "--pipeline", "ok"])
+        .fails(1);
+    assert!(out.stderr.contains("belongs to ann"), "{}", out.render());
+    assert!(b.state() == before, "a refused prove changed the store");
+}
+
+/// Workflow 8: Pull before push: B, behind, is refused and nothing changes; after a pull the push
+/// goes through.
+#[test]
+fn pull_before_push() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["generation", "new", "2.0.0"]).ok();
+    let before = b.state();
+    let out = b.run(&["sync", "push", "--json"]).fails(3);
+    assert_eq!(out.json()["rejected"]["error"], "behind");
+    assert!(
+        b.state() == before,
+        "a refused push changed the local store"
+    );
+    let log = b.run(&["sync", "log", "--json"]).ok().json();
+    assert_eq!(log[0]["direction"], "push");
+    assert_eq!(log[0]["result"], "error");
+    b.run(&["sync", "pull"]).ok();
+    let pushed = b.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(pushed["created"], serde_json::json!(["v2.0.0"]));
+    assert_eq!(pushed["rejected"], serde_json::Value::Null);
+}
+
+/// Workflow 9: Pull is safe: B's local-only work survives every pull; the same version from the cloud
+/// becomes a conflict, settled by deleting B's local copy, after which it arrives.
+#[test]
+fn pull_is_safe() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    b.run(&["generation", "new", "3.0.0"]).ok();
+    contract(b, "v3.0.0", &[("add", "LOCAL-1", "Only mine")]);
+    b.run(&["generation", "update", "3.0.0"]).ok();
+    prove(b, "3.0.0", "LOCAL-1", "ok");
+    b.run(&["generation", "new", "1.0.0", "-d", "bob's"]).ok();
+    a.run(&["generation", "new", "1.0.0", "-d", "ann's"]).ok();
+    a.run(&["sync", "push"]).ok();
+    for _ in 0..2 {
+        b.run(&["sync", "pull"]).ok();
+    }
+    let list = b.run(&["generation", "list", "--json"]).ok().json();
+    let versions: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["v3.0.0", "v1.0.0"]);
+    assert_eq!(list[1]["sync_status"], "conflict");
+    assert_eq!(evolutions(b, "3.0.0")[0]["status"], "pass");
+    let conflicts = b.run(&["sync", "conflicts", "--json"]).ok().json();
+    assert_eq!(conflicts.as_array().unwrap().len(), 1);
+    assert_eq!(conflicts[0]["subject"], "v1.0.0");
+    b.run(&["generation", "delete", "1.0.0", "--local-only"])
+        .ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["new"], serde_json::json!(["v1.0.0"]));
+    let show = b
+        .run(&["generation", "show", "1.0.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(show["description"], "ann's");
+    assert_eq!(
+        b.run(&["sync", "conflicts", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+}
+
+/// Both sides changed one draft: the pull keeps the local edit and records a conflict;
+/// keep-local pushes it over the cloud's.
+#[test]
+fn both_changed_then_keep_local() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    contract(a, "v1.0.0", &[("add", "A-1", "Ann's change")]);
+    a.run(&["generation", "update", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    contract(b, "v1.0.0", &[("add", "B-1", "Bob's change")]);
+    b.run(&["generation", "update", "1.0.0"]).ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["conflicts"][0]["reason"], "both_changed");
+    assert!(b.env.read(".gryt/generations/v1.0.0.yaml").contains("B-1"));
+    let id = b.run(&["sync", "conflicts", "--json"]).ok().json()[0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    b.run(&["sync", "resolve", &id, "--strategy", "keep-local"])
+        .ok();
+    let pushed = b.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(pushed["updated"], serde_json::json!(["v1.0.0"]));
+    a.run(&["sync", "pull"]).ok();
+    assert!(a.env.read(".gryt/generations/v1.0.0.yaml").contains("B-1"));
+}
