@@ -52,7 +52,14 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
         version: args.version.clone(),
         tag: !args.no_tag,
     };
-    match ops::promote(&ws, &opts) {
+    let linked = ws.config.get("cloud.project").is_some()
+        && ws.config.execution_mode() != crate::workspace::config::ExecutionMode::Local;
+    let result = if linked {
+        super::sync::promote_in_cloud(ui, &ws, &opts)
+    } else {
+        ops::promote(&ws, &opts).map_err(Failed::Op)
+    };
+    match result {
         Ok(report) => {
             for w in &report.warnings {
                 ui.warn(w);
@@ -71,7 +78,7 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
                 report.version, report.promoted_by
             ))
         }
-        Err(OpError::GatesFailed { version, gates }) => {
+        Err(Failed::Op(OpError::GatesFailed { version, gates })) => {
             if ui.json {
                 ui.json(&ops::GatesReport {
                     version: &version,
@@ -84,7 +91,26 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
             }
             Err(OpError::GatesFailed { version, gates }.into())
         }
-        Err(e) => Err(e.into()),
+        Err(Failed::Op(e)) => Err(e.into()),
+        Err(Failed::Command(e)) => Err(e),
+    }
+}
+
+/// Why a promotion did not happen: a local refusal (gates are printed), or anything else.
+pub enum Failed {
+    Op(OpError),
+    Command(CommandError),
+}
+
+impl From<OpError> for Failed {
+    fn from(e: OpError) -> Self {
+        Failed::Op(e)
+    }
+}
+
+impl From<CommandError> for Failed {
+    fn from(e: CommandError) -> Self {
+        Failed::Command(e)
     }
 }
 

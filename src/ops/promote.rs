@@ -50,7 +50,24 @@ pub fn evaluate_gates(ws: &Workspace, g: &Generation) -> Result<Vec<GateResult>>
     Ok(gates::evaluate(&proofs, ws.config.min_evolutions()))
 }
 
+/// Promotes locally: [`prepare`], then [`finalize`] as the acting user, now.
 pub fn promote(ws: &Workspace, opts: &PromoteOptions) -> Result<PromoteReport> {
+    let prepared = prepare(ws, opts)?;
+    finalize(ws, prepared, ws.user(), &clock::now_string(), |_| Ok(()))
+}
+
+/// A generation that passed every check and gate, ready to be promoted.
+pub struct Prepared {
+    pub generation: Generation,
+    pub gates: Vec<GateResult>,
+    make_tag: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Everything that can refuse a promotion, checked before anything changes: status, unapplied
+/// contract edits, running evolutions, the gates, and the git tag (free, and a commit to put
+/// it on).
+pub fn prepare(ws: &Workspace, opts: &PromoteOptions) -> Result<Prepared> {
     let version = &opts.version;
     let g = get(ws, version)?;
     match g.status {
@@ -90,7 +107,6 @@ pub fn promote(ws: &Workspace, opts: &PromoteOptions) -> Result<PromoteReport> {
             gates,
         });
     }
-
     let mut warnings = Vec::new();
     let tag_name = version.to_string();
     let make_tag = if !opts.tag {
@@ -109,21 +125,39 @@ pub fn promote(ws: &Workspace, opts: &PromoteOptions) -> Result<PromoteReport> {
         ));
         false
     };
+    Ok(Prepared {
+        generation: g,
+        gates,
+        make_tag,
+        warnings,
+    })
+}
 
-    let now = clock::now_string();
-    let user = ws.user().to_string();
+/// Marks a prepared generation promoted by `by` at `at` and creates its tag — all or
+/// nothing. `also` runs inside the same transaction (the cloud path records the revision
+/// the cloud gave the promotion there).
+pub fn finalize(
+    ws: &Workspace,
+    p: Prepared,
+    by: &str,
+    at: &str,
+    also: impl FnOnce(&crate::store::Store) -> Result<()>,
+) -> Result<PromoteReport> {
+    let g = &p.generation;
+    let tag_name = g.version().to_string();
     let mut tagged = false;
     let result = ws.store.tx(|s| -> Result<()> {
-        s.mark_promoted(&g.id, &user, &now)?;
+        s.mark_promoted(&g.id, by, at)?;
         s.audit(
-            &now,
-            &user,
+            at,
+            by,
             "generation.promoted",
             &tag_name,
-            json!({"tag": make_tag, "changes": g.contract.changes.len()}),
+            json!({"tag": p.make_tag, "changes": g.contract.changes.len()}),
         )?;
-        if make_tag {
-            git::create_annotated_tag(&ws.root, &tag_name, &tag_message(&g.contract, &user))?;
+        also(s)?;
+        if p.make_tag {
+            git::create_annotated_tag(&ws.root, &tag_name, &tag_message(&g.contract, by))?;
             tagged = true;
         }
         Ok(())
@@ -136,13 +170,13 @@ pub fn promote(ws: &Workspace, opts: &PromoteOptions) -> Result<PromoteReport> {
         return Err(e);
     }
     Ok(PromoteReport {
-        version: version.clone(),
+        version: g.version().clone(),
         promoted: true,
-        gates,
-        promoted_by: user,
-        promoted_at: now,
-        tag: make_tag.then_some(tag_name),
-        warnings,
+        gates: p.gates,
+        promoted_by: by.to_string(),
+        promoted_at: at.to_string(),
+        tag: p.make_tag.then_some(tag_name),
+        warnings: p.warnings,
     })
 }
 

@@ -163,19 +163,22 @@ fn log(
     });
 }
 
-pub fn cmd_pull(
-    ui: &Ui,
+/// Pulls and records the attempt in the sync log; prints nothing.
+pub fn pull_logged(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     dry_run: bool,
-) -> Result<(), CommandError> {
+) -> Result<engine::PullReport, CommandError> {
     let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
     let result = engine::pull(
         ws,
         cloud,
         PullOptions {
             dry_run,
-            page_limit: None,
+            // Undocumented: smaller pages, for tests and for debugging a slow link.
+            page_limit: std::env::var("GRYT_SYNC_PAGE_LIMIT")
+                .ok()
+                .and_then(|v| v.parse().ok()),
         },
         &mut |_, _, _| {},
     );
@@ -197,6 +200,16 @@ pub fn cmd_pull(
         let counts = serde_json::json!({"new": report.new.len(), "updated": report.updated.len(), "deleted": report.deleted.len(), "conflicts": report.conflicts.len(), "records": report.records});
         log(ws, "pull", started, &at, counts, None);
     }
+    Ok(report)
+}
+
+pub fn cmd_pull(
+    ui: &Ui,
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    dry_run: bool,
+) -> Result<(), CommandError> {
+    let report = pull_logged(ws, cloud, dry_run)?;
     if ui.json {
         return ui.json(&report);
     }
@@ -239,12 +252,12 @@ pub fn cmd_pull(
     Ok(())
 }
 
-pub fn cmd_push(
-    ui: &Ui,
+/// Pushes and records the attempt in the sync log; prints nothing.
+pub fn push_logged(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     opts: &PushOptions,
-) -> Result<(), CommandError> {
+) -> Result<engine::PushReport, CommandError> {
     let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
     let report = match engine::push(ws, cloud, opts) {
         Ok(r) => r,
@@ -271,6 +284,35 @@ pub fn cmd_push(
             report.rejected.as_ref().map(|b| b.message.clone()),
         );
     }
+    Ok(report)
+}
+
+/// A push's refusal or held-back conflicts as the error to exit with.
+fn push_outcome(
+    ws: &Workspace,
+    report: engine::PushReport,
+    dry_run: bool,
+) -> Result<(), CommandError> {
+    if let Some(body) = report.rejected {
+        return Err(crate::sync::ClientError::Api {
+            status: body.error.http_status(),
+            body,
+        }
+        .into());
+    }
+    if !dry_run && !report.conflicts.is_empty() {
+        return Err(held_back(ws, &report.conflicts));
+    }
+    Ok(())
+}
+
+pub fn cmd_push(
+    ui: &Ui,
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    opts: &PushOptions,
+) -> Result<(), CommandError> {
+    let report = push_logged(ws, cloud, opts)?;
     for s in &report.skipped {
         ui.warn(format!("not pushed: {s}"));
     }
@@ -303,17 +345,7 @@ pub fn cmd_push(
             }
         }
     }
-    if let Some(body) = report.rejected {
-        return Err(crate::sync::ClientError::Api {
-            status: body.error.http_status(),
-            body,
-        }
-        .into());
-    }
-    if !opts.dry_run && !report.conflicts.is_empty() {
-        return Err(held_back(ws, &report.conflicts));
-    }
-    Ok(())
+    push_outcome(ws, report, opts.dry_run)
 }
 
 /// Records in conflict are never pushed: say which, who holds what, and how to get out.
@@ -380,4 +412,92 @@ impl From<SyncError> for CommandError {
             other => CommandError::user(other.to_string()),
         }
     }
+}
+
+/// Promotion in hybrid and cloud mode: pull, check the gates here, push what is pending for
+/// the version, then ask the cloud. The local generation becomes promoted (and tagged) only
+/// after the cloud accepted; the first promoter wins.
+pub fn promote_in_cloud(
+    ui: &Ui,
+    ws: &Workspace,
+    opts: &crate::ops::promote::PromoteOptions,
+) -> Result<crate::ops::promote::PromoteReport, super::promote::Failed> {
+    use crate::api::ErrorCode;
+    use crate::api::error::VersionHolderDetails;
+    use crate::api::sync::PromoteRequest;
+    use crate::ops::promote as ops;
+
+    let (remote, account) = connect(ws)?;
+    let _lock = engine::lock(ws, LOCK_WAIT).map_err(CommandError::from)?;
+    let cloud = cloud(&remote, &account);
+    let pulled = pull_logged(ws, &cloud, false)?;
+    if !pulled.new.is_empty() || !pulled.updated.is_empty() {
+        ui.status(format!(
+            "Pulled {} new and {} updated from {}",
+            pulled.new.len(),
+            pulled.updated.len(),
+            cloud.project
+        ));
+    }
+    let prepared = ops::prepare(ws, opts)?;
+    let version = opts.version.clone();
+    let push = PushOptions {
+        dry_run: false,
+        version: Some(version.clone()),
+        evolutions_only: false,
+    };
+    let pushed = push_logged(ws, &cloud, &push)?;
+    if !pushed.created.is_empty() || !pushed.updated.is_empty() {
+        ui.status(format!(
+            "Pushed {}",
+            [pushed.created.clone(), pushed.updated.clone()]
+                .concat()
+                .join(", ")
+        ));
+    }
+    push_outcome(ws, pushed, false)?;
+    let g = &prepared.generation;
+    let s = |r: crate::store::Result<_>| r.map_err(|e| CommandError::from(SyncError::from(e)));
+    let revision = s(ws.store.sync_state("generation", &g.id))?
+        .and_then(|st| st.base_revision)
+        .ok_or_else(|| CommandError::user(format!("{version} is not in the cloud yet")))?;
+    let base_seq = engine::cursor(&ws.store, &cloud).map_err(CommandError::from)?;
+    let id = crate::sync::convert::uuid(&g.id).map_err(CommandError::from)?;
+    let (by, at, new_revision) = match remote.promote(id, &PromoteRequest { base_seq, revision }) {
+        Ok(resp) => (
+            resp.generation
+                .promoted_by
+                .unwrap_or_else(|| account.clone()),
+            resp.generation
+                .promoted_at
+                .unwrap_or_else(crate::clock::now_string),
+            resp.generation.revision,
+        ),
+        // Our own earlier attempt won but its answer was lost: that is success.
+        Err(crate::sync::ClientError::Api { body, status })
+            if body.error == ErrorCode::AlreadyPromoted
+                && body
+                    .details_as::<VersionHolderDetails>()
+                    .and_then(|d| d.promoted_by)
+                    .as_deref()
+                    == Some(account.as_str()) =>
+        {
+            let d = body
+                .details_as::<VersionHolderDetails>()
+                .expect("checked above");
+            let _ = status;
+            (
+                account.clone(),
+                d.promoted_at.unwrap_or_else(crate::clock::now_string),
+                revision + 1,
+            )
+        }
+        Err(e) => return Err(CommandError::from(e).into()),
+    };
+    let gen_id = g.id.clone();
+    let now = crate::clock::now_string();
+    Ok(ops::finalize(ws, prepared, &by, &at, |st| {
+        st.mark_synced("generation", &gen_id, new_revision, &now)?;
+        Ok(())
+    })?)
 }

@@ -87,16 +87,9 @@ pub fn pull(
                 page.next
             )));
         }
-        let mut local = snapshot(ws, &page.records, &untracked)?;
-        let old_versions: HashMap<Uuid, Version> = local
-            .records
-            .iter()
-            .filter_map(|(id, l)| match &l.record {
-                Record::Generation(g) => Some((*id, g.version.clone())),
-                _ => None,
-            })
-            .collect();
-        let ops = planner::plan(&mut local, &page.records, &mut rng);
+        let mut records = page.records;
+        records.sort_by_key(apply_rank);
+        let (ops, old_versions) = plan_page(ws, &records, &untracked, &mut rng)?;
         if opts.dry_run {
             describe(&ws.store, &ops, &mut report)?;
         } else {
@@ -105,6 +98,7 @@ pub fn pull(
                 for op in &ops {
                     apply(ws, s, op, &old_versions, &now, &mut report)?;
                 }
+                retry_parked(ws, s, &untracked, &mut rng, &now, &mut report)?;
                 set_cursor(s, cloud, page.next)?;
                 s.set_meta(LAST_PULL, Some(&now))?;
                 Ok(())
@@ -120,6 +114,76 @@ pub fn pull(
         ws.store.set_meta(LAST_PULL, Some(&clock::now_string()))?;
     }
     Ok(report)
+}
+
+/// Generations (and tombstones, which keep their place among them) before evolutions before
+/// runs: the feed lists a record once, at its latest change, so a generation changed after its
+/// evolutions (promoted, say) comes after them. The sort is stable.
+fn apply_rank(r: &Record) -> u8 {
+    match r {
+        Record::Generation(_) | Record::Deleted(_) => 0,
+        Record::Evolution(_) => 1,
+        Record::PipelineRun(_) => 2,
+    }
+}
+
+type OldVersions = HashMap<Uuid, Version>;
+
+fn plan_page(
+    ws: &Workspace,
+    records: &[Record],
+    untracked: &HashSet<Version>,
+    rng: &mut fastrand::Rng,
+) -> Result<(Vec<Op>, OldVersions)> {
+    let mut local = snapshot(ws, records, untracked)?;
+    let old_versions: OldVersions = local
+        .records
+        .iter()
+        .filter_map(|(id, l)| match &l.record {
+            Record::Generation(g) => Some((*id, g.version.clone())),
+            _ => None,
+        })
+        .collect();
+    let ops = planner::plan(&mut local, records, rng);
+    Ok((ops, old_versions))
+}
+
+/// Evolutions parked as `missing_generation` conflicts land once their generation is here
+/// (it may arrive in a later page than they did). Runs inside the page's transaction.
+fn retry_parked(
+    ws: &Workspace,
+    s: &Store,
+    untracked: &HashSet<Version>,
+    rng: &mut fastrand::Rng,
+    now: &str,
+    report: &mut PullReport,
+) -> Result<()> {
+    let parked: Vec<(i64, Record)> = s
+        .conflicts(false)?
+        .into_iter()
+        .filter(|c| c.reason == "missing_generation")
+        .filter_map(|c| Some((c.id, serde_json::from_value(c.remote_value?).ok()?)))
+        .filter(|(_, r): &(i64, Record)| match r {
+            Record::Evolution(e) => s
+                .version_of_generation(&e.generation_id.to_string())
+                .ok()
+                .flatten()
+                .is_some(),
+            _ => false,
+        })
+        .collect();
+    // One at a time: a record may plan to several operations (renumber, then insert).
+    for (id, record) in parked {
+        let (ops, old_versions) = plan_page(ws, std::slice::from_ref(&record), untracked, rng)?;
+        if ops.iter().any(|op| matches!(op, Op::Conflict { .. })) {
+            continue;
+        }
+        for op in &ops {
+            apply(ws, s, op, &old_versions, now, report)?;
+        }
+        s.resolve_conflict(id, "arrived", now)?;
+    }
+    Ok(())
 }
 
 /// The local records a page touches, with what the planner needs to know about them.

@@ -327,3 +327,171 @@ fn both_changed_then_keep_local() {
     a.run(&["sync", "pull"]).ok();
     assert!(a.env.read(".gryt/generations/v1.0.0.yaml").contains("B-1"));
 }
+
+/// Workflow 2: hybrid, linear history — A creates, proves and promotes v1.1.0 (the cloud
+/// holds it promoted, A has the tag); B pulls it, then does the same with v1.2.0.
+#[test]
+fn hybrid_linear_history() {
+    let (server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["sync", "pull"]).ok();
+    a.run(&["generation", "new", "1.1.0"]).ok();
+    contract(a, "v1.1.0", &[("add", "FEAT-001", "Login")]);
+    a.run(&["generation", "update", "1.1.0"]).ok();
+    prove(a, "1.1.0", "FEAT-001", "ok");
+    let promoted = a.run(&["promote", "1.1.0", "--json"]).ok().json();
+    assert_eq!(promoted["promoted_by"], "ann");
+    assert_eq!(promoted["tag"], "v1.1.0");
+    assert!(a.env.git(&["tag", "-l"]).contains("v1.1.0"));
+    // the cloud holds it promoted
+    let feed = server
+        .client()
+        .login("ann")
+        .get("/v1/projects/acme/web/changes?since=0")
+        .ok()
+        .clone();
+    let cloud_gen = feed["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "generation")
+        .unwrap()
+        .clone();
+    assert_eq!(cloud_gen["record"]["status"], "promoted");
+    // and nothing is left pending here
+    let st = a.run(&["sync", "status", "--json"]).ok().json();
+    assert_eq!(st["pending"], serde_json::json!([]));
+    assert_eq!(st["local_only"], serde_json::json!([]));
+
+    b.run(&["sync", "pull"]).ok();
+    let show = b
+        .run(&["generation", "show", "1.1.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(show["status"], "promoted");
+    assert_eq!(show["promoted_by"], "ann");
+    b.run(&["generation", "new", "1.2.0"]).ok();
+    contract(b, "v1.2.0", &[("add", "FEAT-002", "Logout")]);
+    b.run(&["generation", "update", "1.2.0"]).ok();
+    prove(b, "1.2.0", "FEAT-002", "ok");
+    b.run(&["promote", "1.2.0"]).ok();
+    a.run(&["sync", "pull"]).ok();
+    let list = a.run(&["generation", "list", "--json"]).ok().json();
+    let rows: Vec<(&str, &str)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["version"].as_str().unwrap(),
+                g["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, [("v1.2.0", "promoted"), ("v1.1.0", "promoted")]);
+}
+
+/// The first promoter wins; the other is told who promoted it and when (exit 3), and its
+/// local generation stays a draft without a tag.
+#[test]
+fn first_promoter_wins() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    contract(a, "v1.0.0", &[("add", "FEAT-001", "Login")]);
+    a.run(&["generation", "update", "1.0.0"]).ok();
+    prove(a, "1.0.0", "FEAT-001", "ok");
+    a.run(&["sync", "push"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    // B sees the same proof locally; A promotes first
+    a.run(&["promote", "1.0.0"]).ok();
+    let out = b.run(&["promote", "1.0.0", "--no-tag"]);
+    // B's pull brings the promotion in first, so B is told locally that it is promoted
+    assert_ne!(out.code, 0, "{}", out.render());
+    assert!(out.stderr.contains("promoted"), "{}", out.render());
+    let show = b
+        .run(&["generation", "show", "1.0.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(show["promoted_by"], "ann");
+    assert!(!b.env.git(&["tag", "-l"]).contains("v1.0.0"));
+}
+
+/// Workflow 5: a promoted generation is immutable for everyone: editing its contract is
+/// refused locally after the pull, and no evolution can be started on it.
+#[test]
+fn promoted_is_immutable_everywhere() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    contract(a, "v1.0.0", &[("add", "FEAT-001", "Login")]);
+    a.run(&["generation", "update", "1.0.0"]).ok();
+    prove(a, "1.0.0", "FEAT-001", "ok");
+    a.run(&["promote", "1.0.0"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    contract(
+        b,
+        "v1.0.0",
+        &[
+            ("add", "FEAT-001", "Login"),
+            ("add", "SNEAK-1", "Late addition"),
+        ],
+    );
+    let out = b.run(&["generation", "update", "1.0.0"]).fails(1);
+    assert!(
+        out.stderr.contains("is promoted and cannot be edited"),
+        "{}",
+        out.render()
+    );
+    let out = b
+        .run(&["evolution", "start", "1.0.0", "--change", "FEAT-001"])
+        .fails(1);
+    assert!(out.stderr.contains("is promoted"), "{}", out.render());
+}
+
+/// The feed lists a record once, at its latest change: a generation promoted after its
+/// evolutions comes after them, possibly pages later. With one-record pages, everything still
+/// lands and no conflict is left.
+#[test]
+fn a_generation_changed_after_its_evolutions_arrives_pages_later() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    contract(
+        a,
+        "v1.0.0",
+        &[("add", "FEAT-001", "Login"), ("fix", "BUG-1", "Crash")],
+    );
+    a.run(&["generation", "update", "1.0.0"]).ok();
+    prove(a, "1.0.0", "FEAT-001", "ok");
+    prove(a, "1.0.0", "BUG-1", "ok");
+    a.run(&["promote", "1.0.0", "--no-tag"]).ok();
+    let pulled = b
+        .env
+        .finish(
+            b.env
+                .command(&b.env.repo, &["sync", "pull", "--json"])
+                .env("GRYT_SYNC_PAGE_LIMIT", "1")
+                .output()
+                .unwrap(),
+        )
+        .ok()
+        .json();
+    assert!(pulled["requests"].as_u64().unwrap() >= 5, "{pulled:#}");
+    assert_eq!(
+        b.run(&["sync", "conflicts", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    let show = b
+        .run(&["generation", "show", "1.0.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(show["status"], "promoted");
+    let proven: Vec<bool> = show["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["proven"].as_bool().unwrap())
+        .collect();
+    assert_eq!(proven, [true, true]);
+}
