@@ -8,6 +8,7 @@ mod config;
 pub mod error;
 mod evolution;
 mod generation;
+mod hooks;
 mod init;
 mod pipeline;
 mod promote;
@@ -76,6 +77,8 @@ pub enum Command {
     Sync(sync::SyncArgs),
     #[command(subcommand)]
     Cloud(cloud::CloudCommand),
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
 }
@@ -110,7 +113,17 @@ fn run(cli: Cli, ui: &Ui) -> Result<(), CommandError> {
         std::env::set_current_dir(dir)
             .map_err(|e| CommandError::usage(format!("cannot change to {}: {e}", dir.display())))?;
     }
-    match cli.command {
+    let auto = sync::AutoSync::for_command(&cli.command);
+    auto.before(ui);
+    let result = dispatch(cli.command, ui);
+    if result.is_ok() {
+        auto.after(ui);
+    }
+    result
+}
+
+fn dispatch(command: Command, ui: &Ui) -> Result<(), CommandError> {
+    match command {
         Command::Init(args) => init::cmd_init(ui, args),
         Command::Config(args) => config::cmd_config(ui, args),
         Command::Generation(cmd) => generation::run(ui, cmd),
@@ -125,6 +138,7 @@ fn run(cli: Cli, ui: &Ui) -> Result<(), CommandError> {
         Command::Cloud(cmd) => cloud::run(ui, cmd),
         Command::Completions(args) => completions::cmd_completions(args),
         Command::Man(args) => completions::cmd_man(args),
+        Command::Hooks(cmd) => hooks::run(ui, cmd),
     }
 }
 

@@ -44,6 +44,10 @@ pub struct PullArgs {
     /// Show what a pull would do, change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// For git hooks: silent when not linked or in local mode; any failure is one line on
+    /// stderr and exit 0, so a commit is never blocked
+    #[arg(long, hide = true)]
+    pub hook: bool,
 }
 
 /// Send every pending record in one atomic push (refused when the cloud moved on: pull first)
@@ -72,6 +76,10 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             let _lock = engine::lock(&ws, LOCK_WAIT)?;
             cmd_pull(ui, &ws, &cloud(&remote, &account), false)?;
             cmd_push(ui, &ws, &cloud(&remote, &account), &PushOptions::default())
+        }
+        Some(SyncCommand::Pull(a)) if a.hook => {
+            hook_pull();
+            Ok(())
         }
         Some(SyncCommand::Pull(a)) => with_cloud(|ws, c| cmd_pull(ui, ws, c, a.dry_run)),
         Some(SyncCommand::Push(a)) => with_cloud(|ws, c| {
@@ -500,4 +508,112 @@ pub fn promote_in_cloud(
         st.mark_synced("generation", &gen_id, new_revision, &now)?;
         Ok(())
     })?)
+}
+
+/// Execution mode `cloud`: pull before commands that read or write release state, push after
+/// commands that write. Never fails the command: offline, logged out or refused, the work
+/// stays local (pending) and one line on stderr says so; the next command that reaches the
+/// cloud sends it.
+pub struct AutoSync {
+    pull: bool,
+    push: bool,
+}
+
+impl AutoSync {
+    pub fn for_command(command: &super::Command) -> AutoSync {
+        use super::Command as C;
+        use super::evolution::EvolutionCommand as E;
+        use super::generation::GenerationCommand as G;
+        let (reads, writes) = match command {
+            C::Status(_) | C::Audit(_) => (true, false),
+            C::Generation(G::List(_) | G::Show(_)) | C::Evolution(E::List(_) | E::Show(_)) => {
+                (true, false)
+            }
+            C::Generation(_) | C::Evolution(_) | C::Run(_) | C::Hotfix(_) => (true, true),
+            _ => (false, false),
+        };
+        let none = AutoSync {
+            pull: false,
+            push: false,
+        };
+        if !reads && !writes {
+            return none;
+        }
+        // Cheap checks first: most repositories are not in cloud mode.
+        let Ok(cwd) = std::env::current_dir() else {
+            return none;
+        };
+        let Some(root) = crate::workspace::find_root(&cwd) else {
+            return none;
+        };
+        let Ok(config) = crate::workspace::load_config(Some(&root)) else {
+            return none;
+        };
+        if config.execution_mode() != ExecutionMode::Cloud || config.get("cloud.project").is_none()
+        {
+            return none;
+        }
+        AutoSync {
+            pull: reads,
+            push: writes,
+        }
+    }
+
+    pub fn before(&self, ui: &Ui) {
+        if self.pull {
+            self.step(ui, "pull", |ws, c| pull_logged(ws, c, false).map(|_| ()));
+        }
+    }
+
+    pub fn after(&self, ui: &Ui) {
+        if self.push {
+            self.step(ui, "push", |ws, c| {
+                let report = push_logged(ws, c, &PushOptions::default())?;
+                push_outcome(ws, report, false)
+            });
+        }
+    }
+
+    fn step(
+        &self,
+        ui: &Ui,
+        what: &str,
+        f: impl FnOnce(&Workspace, &Cloud<'_>) -> Result<(), CommandError>,
+    ) {
+        let attempt = || -> Result<(), CommandError> {
+            let ws = workspace()?;
+            let (remote, account) = connect(&ws)?;
+            let _lock = engine::lock(&ws, LOCK_WAIT)?;
+            f(&ws, &cloud(&remote, &account))
+        };
+        if let Err(e) = attempt() {
+            let later = if what == "push" {
+                "; your work stays pending and goes out with the next command that reaches the cloud"
+            } else {
+                ""
+            };
+            ui.warn(format!("cloud {what} skipped: {}{later}", e.message));
+        }
+    }
+}
+
+/// `sync pull --hook`: never fails, and is silent unless something went wrong.
+fn hook_pull() {
+    let attempt = || -> Result<(), CommandError> {
+        let ws = workspace()?;
+        if ws.config.execution_mode() == ExecutionMode::Local
+            || ws.config.get("cloud.project").is_none()
+        {
+            return Ok(());
+        }
+        let (remote, account) = connect(&ws)?;
+        let _lock = engine::lock(&ws, LOCK_WAIT)?;
+        pull_logged(&ws, &cloud(&remote, &account), false).map(|_| ())
+    };
+    if let Err(e) = attempt() {
+        eprintln!(
+            "gryt: sync pull skipped ({}); the commit goes on",
+            e.message
+        );
+    }
 }

@@ -2,7 +2,9 @@
 //! developer workspaces, each with its own HOME and credentials, driving the real `gryt`.
 #![cfg(feature = "server")]
 
-mod proxy;
+mod modes;
+pub mod proxy;
+mod property;
 mod workflows;
 
 use std::io::Write;

@@ -4,24 +4,41 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{dev, team};
 
-/// Forwards one HTTP request per connection to `upstream`; for the `drop_nth` push (1-based)
-/// it closes the connection instead of answering.
-fn proxy(upstream: String, drop_nth: usize) -> (String, Arc<AtomicUsize>) {
+/// A loopback proxy in front of the cloud: it counts pushes, can drop the answer of one, and
+/// can play "the server is down" (every connection closed unanswered).
+pub struct Proxy {
+    pub url: String,
+    pub pushes: Arc<AtomicUsize>,
+    pub down: Arc<AtomicBool>,
+}
+
+/// Forwards one HTTP request per connection to `upstream`; for the `drop_nth` push (1-based;
+/// 0: none) it closes the connection instead of answering.
+pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let pushes = Arc::new(AtomicUsize::new(0));
-    let counter = pushes.clone();
+    let down = Arc::new(AtomicBool::new(false));
+    let (counter, switch) = (pushes.clone(), down.clone());
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
+            if switch.load(Ordering::SeqCst) {
+                drop(conn);
+                continue;
+            }
             let (upstream, counter) = (upstream.clone(), counter.clone());
             std::thread::spawn(move || relay(conn, &upstream, &counter, drop_nth));
         }
     });
-    (format!("http://{addr}"), pushes)
+    Proxy {
+        url: format!("http://{addr}"),
+        pushes,
+        down,
+    }
 }
 
 fn relay(client: TcpStream, upstream: &str, pushes: &AtomicUsize, drop_nth: usize) {
@@ -63,7 +80,7 @@ fn relay(client: TcpStream, upstream: &str, pushes: &AtomicUsize, drop_nth: usiz
 #[test]
 fn a_retried_push_after_a_lost_answer_applies_once() {
     let (server, devs) = team(&["ann"]);
-    let (url, pushes) = proxy(server.base.clone(), 1);
+    let Proxy { url, pushes, .. } = proxy(server.base.clone(), 1);
     let a = dev(&server, "ann", &url);
     drop(devs);
     a.run(&["generation", "new", "1.0.0"]).ok();

@@ -1,0 +1,120 @@
+//! Execution mode `cloud` (workflow 10) and the pre-commit hook (workflow 11).
+
+use std::sync::atomic::Ordering;
+
+use super::proxy::proxy;
+use super::{dev, team};
+
+fn feed_versions(server: &crate::server::harness::TestServer) -> Vec<String> {
+    let feed = server
+        .client()
+        .login("ann")
+        .get("/v1/projects/acme/web/changes?since=0")
+        .ok()
+        .clone();
+    feed["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "generation")
+        .map(|r| r["record"]["version"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Workflow 10: in cloud mode a write reaches the cloud without an explicit push; with the
+/// cloud gone the command still succeeds (one warning, the work pending); once it is back,
+/// the next command sends it.
+#[test]
+fn cloud_mode_syncs_by_itself_and_survives_being_offline() {
+    let (server, devs) = team(&["ann"]);
+    drop(devs);
+    let p = proxy(server.base.clone(), 0);
+    let a = dev(&server, "ann", &p.url);
+    a.run(&["config", "execution_mode", "cloud"]).ok();
+    let out = a.run(&["generation", "new", "1.0.0"]).ok();
+    assert_eq!(out.stderr.matches("warning").count(), 0, "{}", out.render());
+    assert_eq!(feed_versions(&server), ["v1.0.0"]);
+
+    p.down.store(true, Ordering::SeqCst);
+    let out = a.run(&["generation", "new", "2.0.0"]).ok();
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("cloud push skipped") && w.contains("stays pending")),
+        "{}",
+        out.render()
+    );
+    assert!(a.run(&["generation", "list", "--json"]).ok().json()[0]["sync_status"] == "not_synced");
+    assert_eq!(feed_versions(&server), ["v1.0.0"]);
+    // reads still work offline
+    a.run(&["generation", "list"]).ok();
+
+    p.down.store(false, Ordering::SeqCst);
+    a.run(&["status"]).ok(); // a read pulls; the next write pushes everything pending
+    a.run(&["generation", "new", "3.0.0"]).ok();
+    let mut versions = feed_versions(&server);
+    versions.sort();
+    assert_eq!(versions, ["v1.0.0", "v2.0.0", "v3.0.0"]);
+}
+
+/// Workflow 11: the pre-commit hook pulls; with the cloud down it does not block the commit.
+#[test]
+fn the_pre_commit_hook_pulls_and_never_blocks() {
+    let (server, devs) = team(&["ann", "bob"]);
+    let a = &devs[0];
+    let p = proxy(server.base.clone(), 0);
+    let b = dev(&server, "bob", &p.url);
+    b.run(&["hooks", "install"]).ok();
+    let again = b.run(&["hooks", "install"]).ok();
+    assert!(
+        again.stdout.contains("already installed"),
+        "{}",
+        again.render()
+    );
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_gryt"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let commit = |msg: &str| {
+        let mut cmd = b.env.command(&b.env.repo, &[]);
+        cmd.env("PATH", &path);
+        let out = std::process::Command::new("git")
+            .args(["commit", "-q", "--allow-empty", "-m", msg])
+            .current_dir(&b.env.repo)
+            .envs(
+                cmd.get_envs()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+            )
+            .output()
+            .unwrap();
+        b.env.finish(out)
+    };
+    let out = commit("first").ok();
+    assert_eq!(out.stderr, "", "{}", out.render());
+    let list = b.run(&["generation", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["version"], "v1.0.0", "the hook pulled");
+
+    p.down.store(true, Ordering::SeqCst);
+    let out = commit("offline").ok();
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.render());
+    assert!(
+        lines[0].starts_with("gryt: sync pull skipped"),
+        "{}",
+        out.render()
+    );
+    assert_eq!(b.env.git(&["log", "--format=%s", "-1"]).trim(), "offline");
+}
