@@ -176,8 +176,10 @@ pub fn pull_logged(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     dry_run: bool,
+    progress: bool,
 ) -> Result<engine::PullReport, CommandError> {
     let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
+    let progress = Progress::new("pull", progress);
     let result = engine::pull(
         ws,
         cloud,
@@ -188,7 +190,7 @@ pub fn pull_logged(
                 .ok()
                 .and_then(|v| v.parse().ok()),
         },
-        &mut |_, _, _| {},
+        &mut progress.callback(),
     );
     let report = match result {
         Ok(r) => r,
@@ -217,7 +219,7 @@ pub fn cmd_pull(
     cloud: &Cloud<'_>,
     dry_run: bool,
 ) -> Result<(), CommandError> {
-    let report = pull_logged(ws, cloud, dry_run)?;
+    let report = pull_logged(ws, cloud, dry_run, !ui.quiet)?;
     if ui.json {
         return ui.json(&report);
     }
@@ -438,7 +440,7 @@ pub fn promote_in_cloud(
     let (remote, account) = connect(ws)?;
     let _lock = engine::lock(ws, LOCK_WAIT).map_err(CommandError::from)?;
     let cloud = cloud(&remote, &account);
-    let pulled = pull_logged(ws, &cloud, false)?;
+    let pulled = pull_logged(ws, &cloud, false, !ui.quiet)?;
     if !pulled.new.is_empty() || !pulled.updated.is_empty() {
         ui.status(format!(
             "Pulled {} new and {} updated from {}",
@@ -561,7 +563,10 @@ impl AutoSync {
 
     pub fn before(&self, ui: &Ui) {
         if self.pull {
-            self.step(ui, "pull", |ws, c| pull_logged(ws, c, false).map(|_| ()));
+            let show = !ui.quiet;
+            self.step(ui, "pull", |ws, c| {
+                pull_logged(ws, c, false, show).map(|_| ())
+            });
         }
     }
 
@@ -608,12 +613,63 @@ fn hook_pull() {
         }
         let (remote, account) = connect(&ws)?;
         let _lock = engine::lock(&ws, LOCK_WAIT)?;
-        pull_logged(&ws, &cloud(&remote, &account), false).map(|_| ())
+        pull_logged(&ws, &cloud(&remote, &account), false, false).map(|_| ())
     };
     if let Err(e) = attempt() {
         eprintln!(
             "gryt: sync pull skipped ({}); the commit goes on",
             e.message
         );
+    }
+}
+
+/// A progress bar on stderr for syncs that take over a second, only on a terminal (and
+/// never with --quiet, which keeps stderr for errors): phase, changes, rate and ETA.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    started: std::time::Instant,
+}
+
+impl Progress {
+    fn new(phase: &'static str, wanted: bool) -> Progress {
+        use std::io::IsTerminal;
+        let bar = (wanted && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::hidden();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} changes, {per_sec}, ETA {eta}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(phase);
+            bar
+        });
+        Progress {
+            bar,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The engine's per-page callback: (records so far, cursor, head).
+    fn callback(&self) -> impl FnMut(usize, u64, u64) + '_ {
+        let mut first_cursor = None;
+        move |_records, cursor, head| {
+            let Some(bar) = &self.bar else { return };
+            let start = *first_cursor.get_or_insert(cursor.min(head));
+            bar.set_length(head.saturating_sub(start));
+            bar.set_position(cursor.saturating_sub(start));
+            if bar.is_hidden() && self.started.elapsed() > std::time::Duration::from_secs(1) {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
     }
 }
