@@ -3,8 +3,8 @@
 #![cfg(feature = "server")]
 
 mod modes;
-pub mod proxy;
 mod property;
+pub mod proxy;
 mod workflows;
 
 use std::io::Write;

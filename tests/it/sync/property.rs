@@ -1,0 +1,685 @@
+//! A property test of the sync engine: random sequences of local edits, pulls and pushes over
+//! three clients never lose a local record, and once everyone has resolved, pushed and pulled,
+//! every replica equals the server.
+//!
+//! Each case is seeded (`fastrand`); a failing case prints its seed. Re-run one case with
+//! `GRYT_PROPERTY_SEED=N cargo test --test it sync::property -- --nocapture`; run more with
+//! `GRYT_PROPERTY_CASES=N`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::{Dev, PROJECT, team};
+use crate::common::Out;
+use crate::server::harness::{Client, TestServer};
+
+const CASES: u64 = 8;
+const STEPS: usize = 25;
+/// Versions drawn for new generations: few, so that developers collide on them.
+const VERSIONS: &[&str] = &["1.0.0", "1.1.0", "1.2.0", "2.0.0", "2.1.0", "3.0.0"];
+
+/// A generation this developer created.
+#[derive(Debug, Clone)]
+struct MyGen {
+    id: String,
+    version: String,
+    description: String,
+    /// Change ids of its contract, in order.
+    changes: Vec<String>,
+}
+
+/// An evolution this developer started and decided.
+#[derive(Debug, Clone)]
+struct MyEvo {
+    id: String,
+    generation_id: String,
+    change: String,
+    status: String,
+}
+
+/// What the test knows about one developer.
+#[derive(Debug, Default)]
+struct Mine {
+    gens: Vec<MyGen>,
+    evos: Vec<MyEvo>,
+    /// The server head right after this developer's last pull or accepted push.
+    seen_head: Option<u64>,
+}
+
+/// One row of the local store, read straight from the database.
+#[derive(Debug, Clone, PartialEq)]
+struct DbGen {
+    version: String,
+    description: String,
+    status: String,
+    changes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct DbEvo {
+    generation_id: String,
+    change: String,
+    status: String,
+    rc: i64,
+}
+
+fn db(dev: &Dev) -> rusqlite::Connection {
+    rusqlite::Connection::open(dev.env.path(".gryt/gryt.db")).unwrap()
+}
+
+fn db_gens(dev: &Dev) -> BTreeMap<String, DbGen> {
+    let conn = db(dev);
+    let mut stmt = conn
+        .prepare("SELECT id, version, description, status FROM generations")
+        .unwrap();
+    let mut out: BTreeMap<String, DbGen> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                DbGen {
+                    version: r.get(1)?,
+                    description: r.get(2)?,
+                    status: r.get(3)?,
+                    changes: Vec::new(),
+                },
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut stmt = conn
+        .prepare("SELECT generation_id, change_id FROM changes ORDER BY generation_id, position")
+        .unwrap();
+    for row in stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+    {
+        let (g, c) = row.unwrap();
+        out.get_mut(&g).unwrap().changes.push(c);
+    }
+    out
+}
+
+fn db_evos(dev: &Dev) -> BTreeMap<String, DbEvo> {
+    let conn = db(dev);
+    let mut stmt = conn
+        .prepare("SELECT id, generation_id, change_id, status, rc FROM evolutions")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            DbEvo {
+                generation_id: r.get(1)?,
+                change: r.get(2)?,
+                status: r.get(3)?,
+                rc: r.get(4)?,
+            },
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// Runs a gryt command and checks what every command must satisfy: no panic, an exit code
+/// of 0, 1 or 3.
+#[track_caller]
+fn run(dev: &Dev, args: &[&str]) -> Out {
+    // Each workspace draws code names from its own seed: with the harness's shared
+    // GRYT_SEED=42 every developer's n-th evolution gets the same code name, which hits the
+    // bug of `pull_moves_aside_a_code_name_held_in_another_generation` below. Set
+    // GRYT_PROPERTY_SHARED_SEED=1 to keep the shared seed.
+    let mut cmd = dev.env.command(&dev.env.repo, args);
+    if std::env::var_os("GRYT_PROPERTY_SHARED_SEED").is_none() {
+        let seed: u32 = dev.name.bytes().map(u32::from).sum();
+        cmd.env("GRYT_SEED", seed.to_string());
+    }
+    let out = dev.env.finish(cmd.output().expect("gryt runs"));
+    assert!(
+        !out.stderr.contains("panicked"),
+        "{} {args:?} panicked:\n{}",
+        dev.name,
+        out.render()
+    );
+    assert!(
+        [0, 1, 3].contains(&out.code),
+        "{} {args:?}: unexpected exit code:\n{}",
+        dev.name,
+        out.render()
+    );
+    out
+}
+
+#[track_caller]
+fn expect(dev: &Dev, args: &[&str], code: i32) -> Out {
+    let out = run(dev, args);
+    assert_eq!(
+        out.code,
+        code,
+        "{} {args:?}: expected exit {code}:\n{}",
+        dev.name,
+        out.render()
+    );
+    out
+}
+
+/// The contract file of one of my generations, as the test knows it.
+fn write_contract(dev: &Dev, g: &MyGen) {
+    let mut s = format!(
+        "version: v{}\ndescription: '{}'\nchanges:\n",
+        g.version, g.description
+    );
+    for c in &g.changes {
+        let title = if c == "CHANGE-1" {
+            "Describe the first change of this release".to_string()
+        } else {
+            format!("Change {c}")
+        };
+        s.push_str(&format!("- type: add\n  id: {c}\n  title: {title}\n"));
+    }
+    dev.env
+        .write(&format!(".gryt/generations/v{}.yaml", g.version), s);
+}
+
+/// Every record this developer created is still in its store: same generation, version,
+/// description and changes; evolutions of the same generation and change, still decided the
+/// same way (the rc tag may have moved).
+#[track_caller]
+fn check_nothing_lost(dev: &Dev, mine: &Mine, when: &str) {
+    let gens = db_gens(dev);
+    let evos = db_evos(dev);
+    for g in &mine.gens {
+        let Some(have) = gens.get(&g.id) else {
+            panic!(
+                "{when}: {}'s generation v{} ({:?}) is gone from its store",
+                dev.name, g.version, g.description
+            );
+        };
+        assert_eq!(
+            (&have.version, &have.description, &have.changes),
+            (&format!("v{}", g.version), &g.description, &g.changes),
+            "{when}: {}'s generation {} changed",
+            dev.name,
+            g.id
+        );
+    }
+    for e in &mine.evos {
+        let Some(have) = evos.get(&e.id) else {
+            panic!(
+                "{when}: {}'s evolution of {} ({}) is gone from its store",
+                dev.name, e.change, e.status
+            );
+        };
+        assert_eq!(
+            (&have.generation_id, &have.change, &have.status),
+            (&e.generation_id, &e.change, &e.status),
+            "{when}: {}'s evolution {} changed",
+            dev.name,
+            e.id
+        );
+    }
+}
+
+struct Case {
+    seed: u64,
+    _server: TestServer,
+    api: Client,
+    devs: Vec<Dev>,
+    mine: Vec<Mine>,
+    rng: fastrand::Rng,
+    /// For fresh versions when renaming out of a conflict.
+    fresh: u32,
+    log: Vec<String>,
+}
+
+/// A failing case prints its seed and what it did.
+impl Drop for Case {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "property case failed: seed {} (re-run with GRYT_PROPERTY_SEED={}); steps:\n  {}",
+                self.seed,
+                self.seed,
+                self.log.join("\n  ")
+            );
+        }
+    }
+}
+
+impl Case {
+    fn new(seed: u64) -> Case {
+        let (server, devs) = team(&["ann", "bob", "cid"]);
+        let api = server.client().login("ann");
+        Case {
+            seed,
+            _server: server,
+            api,
+            mine: devs.iter().map(|_| Mine::default()).collect(),
+            devs,
+            rng: fastrand::Rng::with_seed(seed),
+            fresh: 0,
+            log: Vec::new(),
+        }
+    }
+
+    fn head(&self) -> u64 {
+        self.api.head(PROJECT)
+    }
+
+    fn step(&mut self, n: usize) {
+        let d = self.rng.usize(..self.devs.len());
+        match self.rng.u32(..100) {
+            0..=24 => self.create(d, n),
+            25..=39 => self.add_change(d, n),
+            40..=59 => self.prove(d),
+            60..=79 => {
+                self.pull(d);
+            }
+            _ => {
+                self.push(d);
+            }
+        }
+    }
+
+    fn create(&mut self, d: usize, n: usize) {
+        let dev = &self.devs[d];
+        let version = VERSIONS[self.rng.usize(..VERSIONS.len())];
+        let description = format!("by {} #{n}", dev.name);
+        self.log
+            .push(format!("{}: generation new {version}", dev.name));
+        let exists = db_gens(dev)
+            .values()
+            .any(|g| g.version == format!("v{version}"));
+        if exists {
+            let before = dev.state();
+            expect(dev, &["generation", "new", version, "-d", &description], 1);
+            assert!(
+                dev.state() == before,
+                "a refused generation new changed the store"
+            );
+            return;
+        }
+        expect(dev, &["generation", "new", version, "-d", &description], 0);
+        let id = db_gens(dev)
+            .into_iter()
+            .find(|(_, g)| g.version == format!("v{version}"))
+            .unwrap()
+            .0;
+        self.mine[d].gens.push(MyGen {
+            id,
+            version: version.to_string(),
+            description,
+            changes: vec!["CHANGE-1".to_string()],
+        });
+    }
+
+    fn add_change(&mut self, d: usize, n: usize) {
+        let dev = &self.devs[d];
+        let mine = &mut self.mine[d];
+        if mine.gens.is_empty() {
+            return;
+        }
+        let i = self.rng.usize(..mine.gens.len());
+        let g = &mut mine.gens[i];
+        let change = format!("{}-{n}", dev.name.to_uppercase());
+        self.log
+            .push(format!("{}: add {change} to v{}", dev.name, g.version));
+        g.changes.push(change);
+        write_contract(dev, g);
+        expect(dev, &["generation", "update", &g.version], 0);
+    }
+
+    fn prove(&mut self, d: usize) {
+        let dev = &self.devs[d];
+        let gens = db_gens(dev);
+        let drafts: Vec<&DbGen> = gens.values().filter(|g| g.status == "draft").collect();
+        if drafts.is_empty() {
+            return;
+        }
+        let g = drafts[self.rng.usize(..drafts.len())];
+        let change = &g.changes[self.rng.usize(..g.changes.len())];
+        let pipeline = if self.rng.bool() { "ok" } else { "bad" };
+        self.log.push(format!(
+            "{}: prove {} {change} with {pipeline}",
+            dev.name, g.version
+        ));
+        let before = db_evos(dev);
+        expect(
+            dev,
+            &["evolution", "start", &g.version, "--change", change],
+            0,
+        );
+        expect(dev, &["run", pipeline], i32::from(pipeline != "ok"));
+        let after = db_evos(dev);
+        let new: Vec<(&String, &DbEvo)> = after
+            .iter()
+            .filter(|(id, _)| !before.contains_key(*id))
+            .collect();
+        assert_eq!(new.len(), 1, "one new evolution: {new:?}");
+        let (id, e) = new[0];
+        let status = if pipeline == "ok" { "pass" } else { "fail" };
+        assert_eq!(e.status, status);
+        self.mine[d].evos.push(MyEvo {
+            id: id.clone(),
+            generation_id: e.generation_id.clone(),
+            change: change.clone(),
+            status: status.to_string(),
+        });
+    }
+
+    fn pull(&mut self, d: usize) -> Value {
+        let dev = &self.devs[d];
+        self.log.push(format!("{}: sync pull", dev.name));
+        let out = expect(dev, &["sync", "pull", "--json"], 0).json();
+        self.mine[d].seen_head = Some(self.head());
+        for key in ["conflicts", "renumbered"] {
+            if out[key].as_array().is_some_and(|a| !a.is_empty()) {
+                self.log.push(format!("  {key}: {}", out[key]));
+            }
+        }
+        out
+    }
+
+    fn push(&mut self, d: usize) -> (i32, Value) {
+        let dev = &self.devs[d];
+        self.log.push(format!("{}: sync push", dev.name));
+        let head = self.head();
+        let up_to_date = self.mine[d].seen_head == Some(head);
+        let out = run(dev, &["sync", "push", "--json"]);
+        assert_ne!(out.code, 1, "push failed:\n{}", out.render());
+        let json = out.json();
+        if out.code != 0 {
+            self.log.push(format!(
+                "  exit {}: rejected {}, {} conflicts held back",
+                out.code,
+                json["rejected"]["error"],
+                json["conflicts"].as_array().map_or(0, Vec::len)
+            ));
+        }
+        if up_to_date {
+            assert_ne!(
+                json["rejected"]["error"],
+                "behind",
+                "{} pulled at head {head} and nobody pushed since, yet its push is behind:\n{}",
+                dev.name,
+                out.render()
+            );
+        }
+        if out.code == 0 {
+            assert_eq!(json["rejected"], Value::Null, "{}", out.render());
+            assert_eq!(json["conflicts"], serde_json::json!([]), "{}", out.render());
+        } else {
+            // refused (nothing applied), or records in conflict were held back
+            assert!(
+                !json["rejected"].is_null() || !json["conflicts"].as_array().unwrap().is_empty(),
+                "{}",
+                out.render()
+            );
+        }
+        if up_to_date && json["rejected"].is_null() {
+            self.mine[d].seen_head = Some(self.head());
+        }
+        (out.code, json)
+    }
+
+    fn check(&self, when: &str) {
+        for (dev, mine) in self.devs.iter().zip(&self.mine) {
+            check_nothing_lost(dev, mine, when);
+        }
+    }
+
+    /// Settles every open conflict of developer `d` that needs a decision: a version held in
+    /// the cloud by another generation moves aside (renamed, through `sync resolve` or
+    /// `generation rename`) or is dropped locally.
+    fn resolve(&mut self, d: usize) {
+        let conflicts = expect(&self.devs[d], &["sync", "conflicts", "--json"], 0).json();
+        for c in conflicts.as_array().unwrap() {
+            if c["reason"] != "version_taken" {
+                continue;
+            }
+            let dev = &self.devs[d];
+            let old = c["subject"].as_str().unwrap().trim_start_matches('v');
+            let Some(gi) = self.mine[d].gens.iter().position(|g| g.version == old) else {
+                continue;
+            };
+            self.fresh += 1;
+            let new = format!("10.0.{}", self.fresh);
+            let how = self.rng.u32(..3);
+            let id = c["id"].to_string();
+            self.log
+                .push(format!("{}: resolve v{old} by #{how} ({new})", dev.name));
+            match how {
+                0 => {
+                    expect(
+                        dev,
+                        &[
+                            "sync",
+                            "resolve",
+                            &id,
+                            "--strategy",
+                            "rename",
+                            "--value",
+                            &new,
+                        ],
+                        0,
+                    );
+                }
+                1 => {
+                    expect(dev, &["generation", "rename", old, &new], 0);
+                }
+                _ => {
+                    expect(dev, &["generation", "delete", old, "--local-only"], 0);
+                    let g = self.mine[d].gens.remove(gi);
+                    self.mine[d].evos.retain(|e| e.generation_id != g.id);
+                    continue;
+                }
+            }
+            self.mine[d].gens[gi].version = new;
+        }
+    }
+
+    fn converge(&mut self) {
+        let mut quiet_rounds = 0;
+        for round in 0..8 {
+            let start = self.head();
+            for d in 0..self.devs.len() {
+                self.pull(d);
+                self.resolve(d);
+                self.pull(d);
+                let (code, json) = self.push(d);
+                assert_eq!(
+                    code, 0,
+                    "round {round}: {} cannot push after pulling and resolving:\n{json:#}",
+                    self.devs[d].name
+                );
+                self.check(&format!("converge round {round}, {}", self.devs[d].name));
+            }
+            if self.head() == start {
+                quiet_rounds += 1;
+                if quiet_rounds == 2 {
+                    break;
+                }
+            }
+        }
+        assert!(quiet_rounds > 0, "pushes never settled");
+        for d in 0..self.devs.len() {
+            self.pull(d);
+        }
+    }
+
+    /// (version, status, number of changes) per generation, and (tag, owner, status) per
+    /// evolution, from each replica's JSON and from the server's feed: all equal.
+    fn assert_replicas_equal_server(&self) {
+        let (records, _) = self.api.pull_all(PROJECT, 1000);
+        let mut versions = BTreeMap::new();
+        let mut server_gens = BTreeSet::new();
+        for r in &records {
+            if r["kind"] == "generation" {
+                let g = &r["record"];
+                versions.insert(
+                    g["id"].as_str().unwrap().to_string(),
+                    g["version"].as_str().unwrap().to_string(),
+                );
+                server_gens.insert((
+                    g["version"].as_str().unwrap().to_string(),
+                    g["status"].as_str().unwrap().to_string(),
+                    g["changes"].as_array().unwrap().len() as u64,
+                ));
+            }
+        }
+        let mut server_evos = BTreeSet::new();
+        for r in &records {
+            if r["kind"] == "evolution" {
+                let e = &r["record"];
+                let version = versions
+                    .get(e["generation_id"].as_str().unwrap())
+                    .unwrap_or_else(|| panic!("the server's evolution has no generation: {e}"));
+                server_evos.insert((
+                    format!("{version}-rc.{}", e["rc"]),
+                    e["owner"].as_str().unwrap().to_string(),
+                    e["status"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+        for dev in &self.devs {
+            let list = expect(dev, &["generation", "list", "--json"], 0).json();
+            let mut gens = BTreeSet::new();
+            let mut evos = BTreeSet::new();
+            for g in list.as_array().unwrap() {
+                let version = g["version"].as_str().unwrap();
+                assert_eq!(
+                    g["sync_status"], "synced",
+                    "{}: {version} is not synced after convergence",
+                    dev.name
+                );
+                gens.insert((
+                    version.to_string(),
+                    g["status"].as_str().unwrap().to_string(),
+                    g["changes"].as_u64().unwrap(),
+                ));
+                let el = expect(dev, &["evolution", "list", version, "--json"], 0).json();
+                for e in el.as_array().unwrap() {
+                    assert_eq!(
+                        e["sync_status"], "synced",
+                        "{}: {} is not synced after convergence",
+                        dev.name, e["tag"]
+                    );
+                    evos.insert((
+                        e["tag"].as_str().unwrap().to_string(),
+                        e["owner"].as_str().unwrap().to_string(),
+                        e["status"].as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+            assert_eq!(
+                gens, server_gens,
+                "{}'s generations differ from the server's",
+                dev.name
+            );
+            assert_eq!(
+                evos, server_evos,
+                "{}'s evolutions differ from the server's",
+                dev.name
+            );
+            let open = expect(dev, &["sync", "conflicts", "--json"], 0).json();
+            assert_eq!(open, serde_json::json!([]), "{}: conflicts left", dev.name);
+        }
+        // Everything each developer kept is in the cloud, under its name.
+        for (dev, mine) in self.devs.iter().zip(&self.mine) {
+            for g in &mine.gens {
+                assert!(
+                    server_gens
+                        .iter()
+                        .any(|(v, _, _)| *v == format!("v{}", g.version)),
+                    "{}'s v{} never reached the server",
+                    dev.name,
+                    g.version
+                );
+            }
+            let local = db_evos(dev);
+            for e in &mine.evos {
+                let tag = format!(
+                    "{}-rc.{}",
+                    db_gens(dev)[&e.generation_id].version,
+                    local[&e.id].rc
+                );
+                assert!(
+                    server_evos.contains(&(tag.clone(), dev.name.clone(), e.status.clone())),
+                    "{}'s {tag} ({}) never reached the server",
+                    dev.name,
+                    e.status
+                );
+            }
+        }
+    }
+}
+
+fn run_case(seed: u64) {
+    let mut case = Case::new(seed);
+    for n in 0..STEPS {
+        case.step(n);
+        case.check(&format!("step {n} ({})", case.log.last().map_or("", |s| s)));
+    }
+    case.converge();
+    case.check("after convergence");
+    case.assert_replicas_equal_server();
+    if std::env::var_os("GRYT_PROPERTY_VERBOSE").is_some() {
+        eprintln!("seed {seed}:\n  {}", case.log.join("\n  "));
+    }
+}
+
+#[test]
+fn random_edits_pulls_and_pushes_converge_without_loss() {
+    if let Ok(seed) = std::env::var("GRYT_PROPERTY_SEED") {
+        run_case(seed.parse().expect("GRYT_PROPERTY_SEED is a number"));
+        return;
+    }
+    let cases = std::env::var("GRYT_PROPERTY_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CASES);
+    for seed in 0..cases {
+        run_case(seed);
+    }
+}
+
+/// Found by the property test (seed 3): an unsynced local evolution holds the code name the
+/// cloud gave another developer's evolution of a *different* generation. The pull's snapshot
+/// loads that holder but never puts its name in `Local::code_names` (only the names of the
+/// incoming evolution's own generation go there), so the planner does not move it aside and
+/// the insert hits the UNIQUE index: the pull fails (exit 1) — every time, so this workspace
+/// can never pull again.
+#[test]
+#[ignore = "bug: pull fails with UNIQUE constraint failed: evolutions.code_name when a local unsynced evolution of another generation holds the incoming code name"]
+fn pull_moves_aside_a_code_name_held_in_another_generation() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    // Both workspaces run with GRYT_SEED=42, so their first evolutions get the same code name.
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["generation", "new", "2.0.0"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    let ann = super::prove(a, "1.0.0", "CHANGE-1", "ok");
+    let bob = super::prove(b, "2.0.0", "CHANGE-1", "ok");
+    let name = |dev: &Dev, v: &str| {
+        dev.run(&["evolution", "list", v, "--json"]).ok().json()[0]["code_name"].clone()
+    };
+    assert_eq!(
+        name(a, "1.0.0"),
+        name(b, "2.0.0"),
+        "{ann} and {bob}: same code name"
+    );
+    a.run(&["sync", "push"]).ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(
+        pulled["new"],
+        serde_json::json!(["v1.0.0-rc.1"]),
+        "{pulled:#}"
+    );
+    // bob's own evolution is kept, under another code name
+    let mine = b.run(&["evolution", "list", "2.0.0", "--json"]).ok().json();
+    assert_eq!(mine[0]["status"], "pass");
+    assert_ne!(mine[0]["code_name"], name(a, "1.0.0"));
+    b.run(&["sync", "push"]).ok();
+}
