@@ -81,7 +81,7 @@ pub fn cmd_serve(ui: &Ui, args: ServeArgs) -> Result<(), CommandError> {
     opts.trust_forwarded_for = args.trust_forwarded_for;
     opts.log_filter = args.log;
     ui.status(format!(
-        "Serving Gryt Cloud on http://{} (data in {}); Ctrl-C stops it",
+        "Starting Gryt Cloud on {} (data in {}); the log names the address it listens on; Ctrl-C stops it",
         opts.listen,
         opts.data_dir.display()
     ));

@@ -107,7 +107,11 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         (Strategy::KeepRemote, _) => keep_remote(&ws, &conflict, local_id.as_deref())?,
     };
     ui.line(done)?;
-    ui.status("Run `gryt sync pull` to bring in the cloud's version, then `gryt sync push`");
+    if args.strategy == Strategy::KeepLocal {
+        ui.status("Run `gryt sync push` to send your version");
+    } else {
+        ui.status("Run `gryt sync pull` to bring in the cloud's version, then `gryt sync push`");
+    }
     Ok(())
 }
 

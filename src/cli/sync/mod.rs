@@ -291,7 +291,18 @@ pub fn push_logged(
             started,
             &at,
             counts,
-            report.rejected.as_ref().map(|b| b.message.clone()),
+            report
+                .rejected
+                .as_ref()
+                .map(|b| b.message.clone())
+                .or_else(|| {
+                    (!report.conflicts.is_empty()).then(|| {
+                        format!(
+                            "{} record(s) held back by conflicts",
+                            report.conflicts.len()
+                        )
+                    })
+                }),
         );
     }
     Ok(report)
@@ -336,7 +347,9 @@ pub fn cmd_push(
         && report.unchanged.is_empty()
         && report.rejected.is_none()
     {
-        ui.status("Everything up to date");
+        if report.conflicts.is_empty() {
+            ui.status("Everything up to date");
+        }
     } else if report.rejected.is_none() || !report.created.is_empty() || !report.updated.is_empty()
     {
         let would = if opts.dry_run { "Would push" } else { "Pushed" };
@@ -449,8 +462,26 @@ pub fn promote_in_cloud(
             cloud.project
         ));
     }
-    let prepared = ops::prepare(ws, opts)?;
     let version = opts.version.clone();
+    if let Ok(g) = crate::ops::generation::get(ws, &version)
+        && g.status == crate::domain::GenerationStatus::Promoted
+    {
+        let (by, at) = (
+            g.promoted_by.unwrap_or_default(),
+            g.promoted_at.unwrap_or_default(),
+        );
+        let free = free_versions(ws, &version.to_string());
+        return Err(CommandError::new(
+            super::error::ExitKind::Rejected,
+            format!("{version} is already promoted in the cloud by {by} at {at}"),
+        )
+        .hint(format!(
+            "release your work as another version: {}",
+            free.join(" or ")
+        ))
+        .into());
+    }
+    let prepared = ops::prepare(ws, opts)?;
     let push = PushOptions {
         dry_run: false,
         version: Some(version.clone()),
@@ -473,11 +504,15 @@ pub fn promote_in_cloud(
         .ok_or_else(|| CommandError::user(format!("{version} is not in the cloud yet")))?;
     let base_seq = engine::cursor(&ws.store, &cloud).map_err(CommandError::from)?;
     let id = crate::sync::convert::uuid(&g.id).map_err(CommandError::from)?;
+    let mut head_after: Option<u64> = None;
     let (by, at, new_revision) = match remote.promote(id, &PromoteRequest { base_seq, revision }) {
         Ok(resp) => (
-            resp.generation
-                .promoted_by
-                .unwrap_or_else(|| account.clone()),
+            {
+                head_after = Some(resp.head);
+                resp.generation
+                    .promoted_by
+                    .unwrap_or_else(|| account.clone())
+            },
             resp.generation
                 .promoted_at
                 .unwrap_or_else(crate::clock::now_string),
@@ -508,6 +543,10 @@ pub fn promote_in_cloud(
     let now = crate::clock::now_string();
     Ok(ops::finalize(ws, prepared, &by, &at, |st| {
         st.mark_synced("generation", &gen_id, new_revision, &now)?;
+        // Our promotion was the only write since our cursor: the cursor may cover it.
+        if head_after == Some(base_seq + 1) {
+            st.set_meta("cursor", Some(&(base_seq + 1).to_string()))?;
+        }
         Ok(())
     })?)
 }

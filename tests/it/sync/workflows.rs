@@ -360,6 +360,7 @@ fn hybrid_linear_history() {
     assert_eq!(cloud_gen["record"]["status"], "promoted");
     // and nothing is left pending here
     let st = a.run(&["sync", "status", "--json"]).ok().json();
+    assert_eq!(st["behind"], 0, "our own promotion is not news to us");
     assert_eq!(st["pending"], serde_json::json!([]));
     assert_eq!(st["local_only"], serde_json::json!([]));
 
@@ -405,10 +406,14 @@ fn first_promoter_wins() {
     b.run(&["sync", "pull"]).ok();
     // B sees the same proof locally; A promotes first
     a.run(&["promote", "1.0.0"]).ok();
-    let out = b.run(&["promote", "1.0.0", "--no-tag"]);
-    // B's pull brings the promotion in first, so B is told locally that it is promoted
-    assert_ne!(out.code, 0, "{}", out.render());
-    assert!(out.stderr.contains("promoted"), "{}", out.render());
+    let out = b.run(&["promote", "1.0.0", "--no-tag"]).fails(3);
+    assert!(
+        out.stderr
+            .contains("v1.0.0 is already promoted in the cloud by ann at "),
+        "{}",
+        out.render()
+    );
+    assert!(out.stderr.contains("v1.0.1 or v1.1.0"), "{}", out.render());
     let show = b
         .run(&["generation", "show", "1.0.0", "--json"])
         .ok()
