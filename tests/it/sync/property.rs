@@ -25,7 +25,7 @@ struct MyGen {
     id: String,
     version: String,
     description: String,
-    /// Change ids of its contract, in order.
+    /// Change ids this developer put in its contract (others may add more).
     changes: Vec<String>,
 }
 
@@ -43,6 +43,8 @@ struct MyEvo {
 struct Mine {
     gens: Vec<MyGen>,
     evos: Vec<MyEvo>,
+    /// Changes this developer added to other developers' drafts: (generation id, change id).
+    edits: Vec<(String, String)>,
     /// The server head right after this developer's last pull or accepted push.
     seen_head: Option<u64>,
 }
@@ -53,7 +55,9 @@ struct DbGen {
     version: String,
     description: String,
     status: String,
+    created_by: String,
     changes: Vec<String>,
+    titles: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +75,7 @@ fn db(dev: &Dev) -> rusqlite::Connection {
 fn db_gens(dev: &Dev) -> BTreeMap<String, DbGen> {
     let conn = db(dev);
     let mut stmt = conn
-        .prepare("SELECT id, version, description, status FROM generations")
+        .prepare("SELECT id, version, description, status, created_by FROM generations")
         .unwrap();
     let mut out: BTreeMap<String, DbGen> = stmt
         .query_map([], |r| {
@@ -81,7 +85,9 @@ fn db_gens(dev: &Dev) -> BTreeMap<String, DbGen> {
                     version: r.get(1)?,
                     description: r.get(2)?,
                     status: r.get(3)?,
+                    created_by: r.get(4)?,
                     changes: Vec::new(),
+                    titles: Vec::new(),
                 },
             ))
         })
@@ -89,14 +95,24 @@ fn db_gens(dev: &Dev) -> BTreeMap<String, DbGen> {
         .map(Result::unwrap)
         .collect();
     let mut stmt = conn
-        .prepare("SELECT generation_id, change_id FROM changes ORDER BY generation_id, position")
+        .prepare(
+            "SELECT generation_id, change_id, title FROM changes ORDER BY generation_id, position",
+        )
         .unwrap();
     for row in stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
         .unwrap()
     {
-        let (g, c) = row.unwrap();
-        out.get_mut(&g).unwrap().changes.push(c);
+        let (g, c, t) = row.unwrap();
+        let g = out.get_mut(&g).unwrap();
+        g.changes.push(c);
+        g.titles.push(t);
     }
     out
 }
@@ -164,22 +180,31 @@ fn expect(dev: &Dev, args: &[&str], code: i32) -> Out {
     out
 }
 
-/// The contract file of one of my generations, as the test knows it.
-fn write_contract(dev: &Dev, g: &MyGen) {
+/// Writes a contract file: `changes` are (id, title).
+fn write_contract(dev: &Dev, version: &str, description: &str, changes: &[(String, String)]) {
     let mut s = format!(
-        "version: v{}\ndescription: '{}'\nchanges:\n",
-        g.version, g.description
+        "version: {version}\ndescription: '{}'\nchanges:\n",
+        description.replace('\'', "''")
     );
-    for c in &g.changes {
-        let title = if c == "CHANGE-1" {
-            "Describe the first change of this release".to_string()
-        } else {
-            format!("Change {c}")
-        };
-        s.push_str(&format!("- type: add\n  id: {c}\n  title: {title}\n"));
+    for (id, title) in changes {
+        s.push_str(&format!("- type: add\n  id: {id}\n  title: {title}\n"));
     }
     dev.env
-        .write(&format!(".gryt/generations/v{}.yaml", g.version), s);
+        .write(&format!(".gryt/generations/{version}.yaml"), s);
+}
+
+/// A generation's changes as the store holds them, plus `new`: (id, title).
+fn changes_plus(g: &DbGen, new: Option<&str>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = g
+        .changes
+        .iter()
+        .cloned()
+        .zip(g.titles.iter().cloned())
+        .collect();
+    if let Some(id) = new {
+        out.push((id.to_string(), format!("Change {id}")));
+    }
+    out
 }
 
 /// Every record this developer created is still in its store: same generation, version,
@@ -197,11 +222,32 @@ fn check_nothing_lost(dev: &Dev, mine: &Mine, when: &str) {
             );
         };
         assert_eq!(
-            (&have.version, &have.description, &have.changes),
-            (&format!("v{}", g.version), &g.description, &g.changes),
+            (&have.version, &have.description),
+            (&format!("v{}", g.version), &g.description),
             "{when}: {}'s generation {} changed",
             dev.name,
             g.id
+        );
+        for c in &g.changes {
+            assert!(
+                have.changes.contains(c),
+                "{when}: {}'s change {c} is gone from its v{}: {:?}",
+                dev.name,
+                g.version,
+                have.changes
+            );
+        }
+    }
+    for (gen_id, c) in &mine.edits {
+        let have = gens
+            .get(gen_id)
+            .unwrap_or_else(|| panic!("{when}: {}: generation {gen_id} is gone", dev.name));
+        assert!(
+            have.changes.contains(c),
+            "{when}: {}'s change {c} to {} is gone: {:?}",
+            dev.name,
+            have.version,
+            have.changes
         );
     }
     for e in &mine.evos {
@@ -270,9 +316,10 @@ impl Case {
     fn step(&mut self, n: usize) {
         let d = self.rng.usize(..self.devs.len());
         match self.rng.u32(..100) {
-            0..=24 => self.create(d, n),
-            25..=39 => self.add_change(d, n),
-            40..=59 => self.prove(d),
+            0..=21 => self.create(d, n),
+            22..=33 => self.add_change(d, n),
+            34..=41 => self.edit_other(d, n),
+            42..=59 => self.prove(d),
             60..=79 => {
                 self.pull(d);
             }
@@ -314,6 +361,7 @@ impl Case {
         });
     }
 
+    /// Adds a change to one of my drafts.
     fn add_change(&mut self, d: usize, n: usize) {
         let dev = &self.devs[d];
         let mine = &mut self.mine[d];
@@ -325,9 +373,45 @@ impl Case {
         let change = format!("{}-{n}", dev.name.to_uppercase());
         self.log
             .push(format!("{}: add {change} to v{}", dev.name, g.version));
+        let have = &db_gens(dev)[&g.id];
+        write_contract(
+            dev,
+            &have.version,
+            &have.description,
+            &changes_plus(have, Some(&change)),
+        );
         g.changes.push(change);
-        write_contract(dev, g);
         expect(dev, &["generation", "update", &g.version], 0);
+    }
+
+    /// Adds a change to a draft of another developer that this one pulled.
+    fn edit_other(&mut self, d: usize, n: usize) {
+        let dev = &self.devs[d];
+        let gens = db_gens(dev);
+        let others: Vec<(&String, &DbGen)> = gens
+            .iter()
+            .filter(|(id, g)| {
+                // (a local generation's created_by is the git user until it is pushed)
+                g.status == "draft" && !self.mine[d].gens.iter().any(|m| &m.id == *id)
+            })
+            .collect();
+        if others.is_empty() {
+            return;
+        }
+        let (id, g) = others[self.rng.usize(..others.len())];
+        let change = format!("{}-{n}", dev.name.to_uppercase());
+        self.log.push(format!(
+            "{}: add {change} to {}'s {}",
+            dev.name, g.created_by, g.version
+        ));
+        write_contract(
+            dev,
+            &g.version,
+            &g.description,
+            &changes_plus(g, Some(&change)),
+        );
+        expect(dev, &["generation", "update", &g.version], 0);
+        self.mine[d].edits.push((id.clone(), change));
     }
 
     fn prove(&mut self, d: usize) {
@@ -432,9 +516,16 @@ impl Case {
     /// Settles every open conflict of developer `d` that needs a decision: a version held in
     /// the cloud by another generation moves aside (renamed, through `sync resolve` or
     /// `generation rename`) or is dropped locally.
-    fn resolve(&mut self, d: usize) {
+    /// Returns how many it settled.
+    fn resolve(&mut self, d: usize) -> usize {
         let conflicts = expect(&self.devs[d], &["sync", "conflicts", "--json"], 0).json();
+        let mut settled = 0;
         for c in conflicts.as_array().unwrap() {
+            if c["reason"] == "both_changed" && c["record_kind"] == "generation" {
+                self.merge(d, c);
+                settled += 1;
+                continue;
+            }
             if c["reason"] != "version_taken" {
                 continue;
             }
@@ -449,6 +540,7 @@ impl Case {
             let id = c["id"].to_string();
             self.log
                 .push(format!("{}: resolve v{old} by #{how} ({new})", dev.name));
+            settled += 1;
             match how {
                 0 => {
                     expect(
@@ -477,6 +569,45 @@ impl Case {
             }
             self.mine[d].gens[gi].version = new;
         }
+        settled
+    }
+
+    /// Both sides changed a draft: keep the local copy, made the union of both (the cloud's
+    /// changes first), so the next push loses nobody's change.
+    fn merge(&mut self, d: usize, c: &Value) {
+        let dev = &self.devs[d];
+        let version = c["subject"].as_str().unwrap();
+        let gens = db_gens(dev);
+        let (_, local) = gens
+            .iter()
+            .find(|(_, g)| g.version == version)
+            .unwrap_or_else(|| panic!("{}: conflict on {version} with no local copy", dev.name));
+        let mut union: Vec<(String, String)> = c["remote_value"]["record"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|ch| {
+                (
+                    ch["id"].as_str().unwrap().to_string(),
+                    ch["title"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        for (id, title) in changes_plus(local, None) {
+            if !union.iter().any(|(u, _)| *u == id) {
+                union.push((id, title));
+            }
+        }
+        self.log
+            .push(format!("{}: merge {version} by keep-local", dev.name));
+        let id = c["id"].to_string();
+        expect(
+            dev,
+            &["sync", "resolve", &id, "--strategy", "keep-local"],
+            0,
+        );
+        write_contract(dev, version, &local.description, &union);
+        expect(dev, &["generation", "update", version], 0);
     }
 
     fn converge(&mut self) {
@@ -484,9 +615,15 @@ impl Case {
         for round in 0..8 {
             let start = self.head();
             for d in 0..self.devs.len() {
-                self.pull(d);
-                self.resolve(d);
-                self.pull(d);
+                // Settling a conflict may rewind the cursor, and the pull that follows may
+                // raise a new one (see the second ignored test below): settle until a pull
+                // raises nothing.
+                for _ in 0..4 {
+                    self.pull(d);
+                    if self.resolve(d) == 0 {
+                        break;
+                    }
+                }
                 let (code, json) = self.push(d);
                 assert_eq!(
                     code, 0,
@@ -682,4 +819,50 @@ fn pull_moves_aside_a_code_name_held_in_another_generation() {
     assert_eq!(mine[0]["status"], "pass");
     assert_ne!(mine[0]["code_name"], name(a, "1.0.0"));
     b.run(&["sync", "push"]).ok();
+}
+
+/// Found by the property test (seed 52): a pull that reads a draft again after the cursor was
+/// rewound (here by `generation delete --local-only`, which lets the cloud's copy of the
+/// version come in) flags this workspace's unpushed edit of that draft as `both_changed`,
+/// although the cloud's copy is still the revision the edit is based on — nobody else changed
+/// it. The planner's `already_known` only skips a known revision when the local record is
+/// `synced`; a `pending` record falls through to the conflict. The edit is not lost, but its
+/// push is held back until the spurious conflict is resolved.
+#[test]
+#[ignore = "bug: re-reading an unchanged draft after a cursor rewind turns a pending local edit into a both_changed conflict"]
+fn a_rewound_pull_does_not_conflict_with_an_edit_of_an_unchanged_draft() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["generation", "new", "2.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["generation", "new", "1.0.0", "-d", "bob's"]).ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["new"], serde_json::json!(["v2.0.0"]), "{pulled:#}");
+    assert_eq!(pulled["conflicts"][0]["reason"], "version_taken");
+    // bob adds a change to ann's v2.0.0 (revision 1, unchanged in the cloud since)
+    b.env.write_contract(
+        "v2.0.0",
+        &[
+            (
+                "add",
+                "CHANGE-1",
+                "Describe the first change of this release",
+            ),
+            ("add", "BOB-1", "Bob's change"),
+        ],
+        "",
+    );
+    b.run(&["generation", "update", "2.0.0"]).ok();
+    b.run(&["generation", "delete", "1.0.0", "--local-only"])
+        .ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["new"], serde_json::json!(["v1.0.0"]), "{pulled:#}");
+    assert_eq!(pulled["conflicts"], serde_json::json!([]), "{pulled:#}");
+    let pushed = b.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(
+        pushed["updated"],
+        serde_json::json!(["v2.0.0"]),
+        "{pushed:#}"
+    );
 }
