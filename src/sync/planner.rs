@@ -365,9 +365,13 @@ fn plan_plain(local: &mut Local, remote: &Record, ops: &mut Vec<Op>) {
 }
 
 /// A remote revision this workspace already synced (or newer) needs nothing.
+///
+/// Whatever the local state: a pending edit of a record the cloud has not changed since is
+/// just waiting to be pushed, not a conflict (a rewound cursor fetches such records again).
 fn already_known(l: &LocalRecord, remote: &Record) -> Option<Op> {
-    let known = l.base_revision.is_some_and(|b| b >= remote.revision());
-    (known && l.sync_status == SyncStatus::Synced && l.file == FileState::Clean).then_some(Op::Skip)
+    l.base_revision
+        .is_some_and(|b| b >= remote.revision())
+        .then_some(Op::Skip)
 }
 
 fn synced(remote: &Record) -> LocalRecord {

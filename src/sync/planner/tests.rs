@@ -230,6 +230,19 @@ fn known_revisions_are_skipped() {
         run(&mut local, &[generation(1, "1.0.0", &["A-1"], 3)]),
         ["skip"]
     );
+    // a local edit of a record the cloud has not changed since is pending, not a conflict
+    for status in [SyncStatus::Pending, SyncStatus::Failed] {
+        let mut local = Local::default();
+        have(
+            &mut local,
+            generation(1, "1.0.0", &["A-1", "B-2"], 4),
+            status,
+            Some(4),
+        );
+        local.records.get_mut(&uuid(1)).unwrap().file = FileState::Edited(None);
+        let remote = generation(1, "1.0.0", &["A-1"], 4);
+        assert_eq!(run(&mut local, &[remote]), ["skip"], "{status:?}");
+    }
 }
 
 #[test]
