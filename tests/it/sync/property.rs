@@ -4,7 +4,8 @@
 //!
 //! Each case is seeded (`fastrand`); a failing case prints its seed. Re-run one case with
 //! `GRYT_PROPERTY_SEED=N cargo test --test it sync::property -- --nocapture`; run more with
-//! `GRYT_PROPERTY_CASES=N`.
+//! `GRYT_PROPERTY_CASES=N` (from seed `GRYT_PROPERTY_FIRST`, default 0) and longer ones with
+//! `GRYT_PROPERTY_STEPS=N`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -142,6 +143,11 @@ fn db_evos(dev: &Dev) -> BTreeMap<String, DbEvo> {
 /// of 0, 1 or 3.
 #[track_caller]
 fn run(dev: &Dev, args: &[&str]) -> Out {
+    run_env(dev, args, &[])
+}
+
+#[track_caller]
+fn run_env(dev: &Dev, args: &[&str], envs: &[(&str, String)]) -> Out {
     // Each workspace draws code names from its own seed: with the harness's shared
     // GRYT_SEED=42 every developer's n-th evolution gets the same code name, which hits the
     // bug of `pull_moves_aside_a_code_name_held_in_another_generation` below. Set
@@ -150,6 +156,9 @@ fn run(dev: &Dev, args: &[&str]) -> Out {
     if std::env::var_os("GRYT_PROPERTY_SHARED_SEED").is_none() {
         let seed: u32 = dev.name.bytes().map(u32::from).sum();
         cmd.env("GRYT_SEED", seed.to_string());
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
     }
     let out = dev.env.finish(cmd.output().expect("gryt runs"));
     assert!(
@@ -207,6 +216,10 @@ fn changes_plus(g: &DbGen, new: Option<&str>) -> Vec<(String, String)> {
     out
 }
 
+fn contract_file(dev: &Dev, version: &str) -> String {
+    dev.env.read(&format!(".gryt/generations/{version}.yaml"))
+}
+
 /// Every record this developer created is still in its store: same generation, version,
 /// description and changes; evolutions of the same generation and change, still decided the
 /// same way (the rc tag may have moved).
@@ -228,6 +241,7 @@ fn check_nothing_lost(dev: &Dev, mine: &Mine, when: &str) {
             dev.name,
             g.id
         );
+        let file = contract_file(dev, &have.version);
         for c in &g.changes {
             assert!(
                 have.changes.contains(c),
@@ -235,6 +249,11 @@ fn check_nothing_lost(dev: &Dev, mine: &Mine, when: &str) {
                 dev.name,
                 g.version,
                 have.changes
+            );
+            assert!(
+                file.contains(&format!("id: {c}\n")),
+                "{when}: {}'s change {c} is gone from its contract file:\n{file}",
+                dev.name
             );
         }
     }
@@ -248,6 +267,13 @@ fn check_nothing_lost(dev: &Dev, mine: &Mine, when: &str) {
             dev.name,
             have.version,
             have.changes
+        );
+        let file = contract_file(dev, &have.version);
+        assert!(
+            file.contains(&format!("id: {c}\n")),
+            "{when}: {}'s change {c} is gone from the contract file of {}:\n{file}",
+            dev.name,
+            have.version
         );
     }
     for e in &mine.evos {
@@ -454,8 +480,21 @@ impl Case {
 
     fn pull(&mut self, d: usize) -> Value {
         let dev = &self.devs[d];
-        self.log.push(format!("{}: sync pull", dev.name));
-        let out = expect(dev, &["sync", "pull", "--json"], 0).json();
+        // Sometimes in pages of one to three records, so that a generation changed after
+        // its evolutions arrives pages after them.
+        let limit = (self.rng.u32(..3) == 0).then(|| self.rng.u32(1..=3));
+        let envs: Vec<(&str, String)> = limit
+            .map(|l| ("GRYT_SYNC_PAGE_LIMIT", l.to_string()))
+            .into_iter()
+            .collect();
+        self.log.push(match limit {
+            Some(l) => format!("{}: sync pull (pages of {l})", dev.name),
+            None => format!("{}: sync pull", dev.name),
+        });
+        let args = ["sync", "pull", "--json"];
+        let out = run_env(dev, &args, &envs);
+        assert_eq!(out.code, 0, "{} {args:?}:\n{}", dev.name, out.render());
+        let out = out.json();
         self.mine[d].seen_head = Some(self.head());
         for key in ["conflicts", "renumbered"] {
             if out[key].as_array().is_some_and(|a| !a.is_empty()) {
@@ -752,9 +791,17 @@ impl Case {
     }
 }
 
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|n| {
+        n.parse()
+            .unwrap_or_else(|_| panic!("{name} is a number, not {n:?}"))
+    })
+}
+
 fn run_case(seed: u64) {
     let mut case = Case::new(seed);
-    for n in 0..STEPS {
+    let steps = env_number("GRYT_PROPERTY_STEPS").unwrap_or(STEPS as u64) as usize;
+    for n in 0..steps {
         case.step(n);
         case.check(&format!("step {n} ({})", case.log.last().map_or("", |s| s)));
     }
@@ -772,11 +819,9 @@ fn random_edits_pulls_and_pushes_converge_without_loss() {
         run_case(seed.parse().expect("GRYT_PROPERTY_SEED is a number"));
         return;
     }
-    let cases = std::env::var("GRYT_PROPERTY_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(CASES);
-    for seed in 0..cases {
+    let first = env_number("GRYT_PROPERTY_FIRST").unwrap_or(0);
+    let cases = env_number("GRYT_PROPERTY_CASES").unwrap_or(CASES);
+    for seed in first..first + cases {
         run_case(seed);
     }
 }
