@@ -93,10 +93,25 @@ fn table(kind: &str) -> &'static str {
 }
 
 impl Store {
+    /// Runs a statement through the connection's statement cache: sync touches the same few
+    /// statements once per record, and parsing them each time dominated large pulls and pushes.
+    fn exec_cached(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        Ok(self.conn.prepare_cached(sql)?.execute(params)?)
+    }
+
+    /// `query_row` through the statement cache.
+    fn row_cached<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.prepare_cached(sql)?.query_row(params, f)
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
-            .query_row(
+            .row_cached(
                 "SELECT value FROM sync_metadata WHERE key = ?1",
                 [key],
                 |r| r.get(0),
@@ -106,7 +121,7 @@ impl Store {
 
     pub fn set_meta(&self, key: &str, value: Option<&str>) -> Result<()> {
         match value {
-            Some(v) => self.conn.execute(
+            Some(v) => self.exec_cached(
                 "INSERT INTO sync_metadata (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![key, v],
@@ -141,8 +156,7 @@ impl Store {
             ),
         };
         let row: Option<(String, Option<i64>)> = self
-            .conn
-            .query_row(&sql, [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .row_cached(&sql, [id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         Ok(row.map(|(s, rev)| SyncState {
             sync_status: SyncStatus::parse(&s).unwrap_or(SyncStatus::Failed),
@@ -152,7 +166,7 @@ impl Store {
 
     pub fn set_sync_status(&self, kind: &str, id: &str, status: SyncStatus) -> Result<()> {
         let sql = format!("UPDATE {} SET sync_status = ?2 WHERE id = ?1", table(kind));
-        self.conn.execute(&sql, params![id, status.as_str()])?;
+        self.exec_cached(&sql, params![id, status.as_str()])?;
         Ok(())
     }
 
@@ -160,7 +174,7 @@ impl Store {
     pub fn mark_synced(&self, kind: &str, id: &str, revision: u64, now: &str) -> Result<()> {
         match kind {
             "pipeline_run" => {
-                self.conn.execute(
+                self.exec_cached(
                     "UPDATE pipeline_runs SET sync_status = 'synced' WHERE id = ?1",
                     [id],
                 )?;
@@ -171,7 +185,7 @@ impl Store {
                        last_synced_at = ?3, sync_error = NULL WHERE id = ?1",
                     table(kind)
                 );
-                self.conn.execute(&sql, params![id, revision as i64, now])?;
+                self.exec_cached(&sql, params![id, revision as i64, now])?;
             }
         }
         Ok(())
@@ -186,14 +200,13 @@ impl Store {
             _ => "started_by",
         };
         let sql = format!("UPDATE {} SET {column} = ?2 WHERE id = ?1", table(kind));
-        self.conn.execute(&sql, params![id, account])?;
+        self.exec_cached(&sql, params![id, account])?;
         Ok(())
     }
 
     pub fn version_of_generation(&self, id: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
-            .query_row("SELECT version FROM generations WHERE id = ?1", [id], |r| {
+            .row_cached("SELECT version FROM generations WHERE id = ?1", [id], |r| {
                 r.get(0)
             })
             .optional()?)
@@ -225,8 +238,7 @@ impl Store {
 
     pub fn generation_id_by_version(&self, version: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
-            .query_row(
+            .row_cached(
                 "SELECT id FROM generations WHERE version = ?1",
                 [version],
                 |r| r.get(0),
@@ -236,14 +248,7 @@ impl Store {
 
     /// Generations with local work to push, oldest first.
     pub fn generations_to_push(&self) -> Result<Vec<Generation>> {
-        let ids: Vec<String> = {
-            let mut stmt = self.conn.prepare(
-                "SELECT id FROM generations WHERE sync_status IN ('not_synced', 'pending', 'failed')
-                 ORDER BY created_at, id",
-            )?;
-            stmt.query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
+        let ids = self.generation_ids_to_push()?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(g) = self.generation_by_id(&id)? {
@@ -253,23 +258,86 @@ impl Store {
         Ok(out)
     }
 
+    /// The ids of [`Store::generations_to_push`], in the same order (load them one by one
+    /// while they are wanted).
+    pub fn generation_ids_to_push(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM generations WHERE sync_status IN ('not_synced', 'pending', 'failed')
+             ORDER BY created_at, id",
+        )?;
+        Ok(stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Evolutions with local work to push (not while running), in rc order per generation.
     pub fn evolutions_to_push(&self) -> Result<Vec<Evolution>> {
         let mut out = Vec::new();
-        let ids: Vec<String> = {
-            let mut stmt = self.conn.prepare(
-                "SELECT id FROM evolutions WHERE sync_status IN ('not_synced', 'pending', 'failed')
-                   AND status <> 'running' ORDER BY generation_id, rc",
-            )?;
-            stmt.query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        for id in ids {
-            if let Some(e) = self.evolution(&id)? {
+        for id in self.evolution_ids_to_push()? {
+            if let Some(e) = self.evolution_cached(&id)? {
                 out.push(e);
             }
         }
         Ok(out)
+    }
+
+    /// The ids of [`Store::evolutions_to_push`], in the same order.
+    pub fn evolution_ids_to_push(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM evolutions WHERE sync_status IN ('not_synced', 'pending', 'failed')
+               AND status <> 'running' ORDER BY generation_id, rc",
+        )?;
+        Ok(stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// [`Store::evolution`] through the statement cache, for sync's one-lookup-per-record
+    /// loops (same row, same mapping). The `CAST` matters: with a bare `?1` in this join,
+    /// SQLite re-prepares the statement at every new binding, which costs what the cache saves.
+    pub fn evolution_cached(&self, id: &str) -> Result<Option<Evolution>> {
+        Ok(self
+            .row_cached(
+                "SELECT e.id, e.generation_id, g.version, e.change_id, e.code_name, e.rc,
+                   e.owner, e.status, e.note, e.started_at, e.completed_at, e.pipeline_run_id,
+                   e.sync_status, e.runner_pid
+                 FROM evolutions e JOIN generations g ON g.id = e.generation_id
+                 WHERE e.id = CAST(?1 AS TEXT)",
+                [id],
+                |r| {
+                    let version: String = r.get(2)?;
+                    let status: String = r.get(7)?;
+                    let sync: String = r.get(12)?;
+                    let rc: u32 = r.get(5)?;
+                    Ok(Evolution {
+                        id: r.get(0)?,
+                        generation_id: r.get(1)?,
+                        version: version
+                            .parse()
+                            .map_err(|_| super::corrupt("version", &version))?,
+                        change_id: r.get(3)?,
+                        code_name: r.get(4)?,
+                        tag: format!("{version}-rc.{rc}"),
+                        rc,
+                        owner: r.get(6)?,
+                        status: EvolutionStatus::parse(&status)
+                            .ok_or_else(|| super::corrupt("status", &status))?,
+                        note: r.get(8)?,
+                        started_at: r.get(9)?,
+                        completed_at: r.get(10)?,
+                        pipeline_run_id: r.get(11)?,
+                        sync_status: SyncStatus::parse(&sync)
+                            .ok_or_else(|| super::corrupt("sync status", &sync))?,
+                        runner_pid: r.get(13)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Sync looks up a few dozen distinct statements per record; keep them all prepared.
+    pub fn prepare_for_sync(&self) {
+        self.conn.set_prepared_statement_cache_capacity(128);
     }
 
     /// Finished runs that decided an evolution and were never pushed.
@@ -315,7 +383,7 @@ impl Store {
     /// replaced). Callers have checked that no local evolution uses a change it removes.
     pub fn upsert_remote_generation(&self, g: &RemoteGeneration<'_>, now: &str) -> Result<()> {
         let v = &g.contract.version;
-        self.conn.execute(
+        self.exec_cached(
             "INSERT INTO generations (id, version, major, minor, patch, description, pipeline_template,
                status, created_by, created_at, updated_at, promoted_by, promoted_at, content_hash,
                file_hash, remote_id, sync_status, base_revision, last_synced_at)
@@ -352,7 +420,7 @@ impl Store {
     }
 
     pub fn upsert_remote_evolution(&self, e: &RemoteEvolution<'_>, now: &str) -> Result<()> {
-        self.conn.execute(
+        self.exec_cached(
             "INSERT INTO evolutions (id, generation_id, change_id, code_name, rc, owner, status, note,
                started_at, completed_at, pipeline_run_id, remote_id, sync_status, base_revision,
                last_synced_at)
@@ -381,7 +449,7 @@ impl Store {
         // The run record may arrive later (runs come after evolutions in a push); link it only
         // when it exists, so the foreign key holds.
         if let Some(run) = e.pipeline_run_id {
-            self.conn.execute(
+            self.exec_cached(
                 "UPDATE evolutions SET pipeline_run_id = ?2 WHERE id = ?1
                    AND EXISTS (SELECT 1 FROM pipeline_runs WHERE id = ?2)",
                 params![e.id, run],
@@ -391,7 +459,7 @@ impl Store {
     }
 
     pub fn upsert_remote_run(&self, r: &RemoteRun<'_>) -> Result<()> {
-        self.conn.execute(
+        self.exec_cached(
             "INSERT INTO pipeline_runs (id, pipeline, evolution_id, status, note, started_by,
                started_at, finished_at, duration_ms, sync_status)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'synced')
@@ -410,17 +478,16 @@ impl Store {
                 r.duration_ms
             ],
         )?;
-        self.conn
-            .execute("DELETE FROM pipeline_steps WHERE run_id = ?1", [r.id])?;
+        self.exec_cached("DELETE FROM pipeline_steps WHERE run_id = ?1", [r.id])?;
         for (i, (name, exit, ms, attempts, timed_out)) in r.steps.iter().enumerate() {
-            self.conn.execute(
+            self.exec_cached(
                 "INSERT INTO pipeline_steps (run_id, position, name, command, exit_code, attempts,
                    timed_out, duration_ms) VALUES (?1, ?2, ?3, '', ?4, ?5, ?6, ?7)",
                 params![r.id, i as i64, name, exit, attempts, timed_out, ms],
             )?;
         }
         if let Some(evolution) = r.evolution_id {
-            self.conn.execute(
+            self.exec_cached(
                 "UPDATE evolutions SET pipeline_run_id = ?1 WHERE id = ?2 AND pipeline_run_id IS NULL",
                 params![r.id, evolution],
             )?;
@@ -430,23 +497,22 @@ impl Store {
 
     /// Deletes a synced evolution that was deleted in the cloud.
     pub fn delete_evolution(&self, id: &str) -> Result<()> {
-        self.conn.execute(
+        self.exec_cached(
             "DELETE FROM pipeline_runs WHERE evolution_id = ?1 AND id NOT IN
                (SELECT pipeline_run_id FROM evolutions WHERE pipeline_run_id IS NOT NULL AND id <> ?1)",
             [id],
         )?;
-        self.conn.execute(
+        self.exec_cached(
             "UPDATE evolutions SET pipeline_run_id = NULL WHERE id = ?1",
             [id],
         )?;
-        self.conn
-            .execute("DELETE FROM evolutions WHERE id = ?1", [id])?;
+        self.exec_cached("DELETE FROM evolutions WHERE id = ?1", [id])?;
         Ok(())
     }
 
     /// Gives an unsynced evolution another rc number and code name (the cloud holds them).
     pub fn renumber_evolution(&self, id: &str, rc: u32, code_name: &str) -> Result<()> {
-        self.conn.execute(
+        self.exec_cached(
             "UPDATE evolutions SET rc = ?2, code_name = ?3 WHERE id = ?1",
             params![id, rc, code_name],
         )?;
@@ -465,8 +531,7 @@ impl Store {
 
     pub fn evolution_id_by_code_name(&self, code_name: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
-            .query_row(
+            .row_cached(
                 "SELECT id FROM evolutions WHERE code_name = ?1",
                 [code_name],
                 |r| r.get(0),
@@ -476,11 +541,11 @@ impl Store {
 
     pub fn insert_conflict(&self, c: &Conflict) -> Result<i64> {
         // One open conflict per record: a newer remote value replaces the older one.
-        self.conn.execute(
+        self.exec_cached(
             "DELETE FROM conflicts WHERE record_id = ?1 AND resolved_at IS NULL",
             [&c.record_id],
         )?;
-        self.conn.execute(
+        self.exec_cached(
             "INSERT INTO conflicts (record_kind, record_id, reason, local_value, remote_value,
                detected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -528,7 +593,7 @@ impl Store {
     }
 
     pub fn resolve_conflict(&self, id: i64, resolution: &str, now: &str) -> Result<()> {
-        self.conn.execute(
+        self.exec_cached(
             "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
             params![id, now, resolution],
         )?;
@@ -536,7 +601,7 @@ impl Store {
     }
 
     pub fn log_sync(&self, e: &SyncLogEntry) -> Result<()> {
-        self.conn.execute(
+        self.exec_cached(
             "INSERT INTO sync_log (started_at, direction, counts, duration_ms, result, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![

@@ -74,6 +74,7 @@ pub fn pull(
         .filter(|v| !known.contains(v))
         .collect();
     let mut rng = clock::rng(ws.store.change_counter()?);
+    ws.store.prepare_for_sync();
     loop {
         let page = cloud
             .client
@@ -248,13 +249,14 @@ fn load_generation(ws: &Workspace, local: &mut Local, id: &str) -> Result<()> {
     if local.records.contains_key(&uuid) {
         return Ok(());
     }
+    // The sync state comes from the same row, through a cached statement: records new here
+    // (most of a first pull) cost one cheap lookup.
+    let Some(state) = ws.store.sync_state("generation", id)? else {
+        return Ok(());
+    };
     let Some(g) = ws.store.generation_by_id(id)? else {
         return Ok(());
     };
-    let state = ws
-        .store
-        .sync_state("generation", id)?
-        .ok_or_else(|| SyncError::Corrupt(id.into()))?;
     let file = match ws.contract_file(&g)? {
         ContractFile::Missing | ContractFile::Clean => FileState::Clean,
         ContractFile::Edited(Ok(c)) => FileState::Edited(Some(c)),
@@ -281,12 +283,12 @@ fn load_evolution(store: &Store, local: &mut Local, id: &str) -> Result<()> {
     if local.records.contains_key(&uuid) {
         return Ok(());
     }
-    let Some(e) = store.evolution(id)? else {
+    let Some(state) = store.sync_state("evolution", id)? else {
         return Ok(());
     };
-    let state = store
-        .sync_state("evolution", id)?
-        .ok_or_else(|| SyncError::Corrupt(id.into()))?;
+    let Some(e) = store.evolution_cached(id)? else {
+        return Ok(());
+    };
     local.records.insert(
         uuid,
         plain(convert::evolution(&e, state.base_revision)?, state),
@@ -454,7 +456,11 @@ fn write_record(
                 e.pipeline_run_id.map(|u| u.to_string()),
             );
             s.upsert_remote_evolution(&convert::remote_evolution(e, &ids), now)?;
-            Ok(Some(super::subject(s, "evolution", &ids.0)?))
+            // Its rc tag, as `subject` reads it (through the statement cache).
+            Ok(Some(match s.evolution_cached(&ids.0)? {
+                Some(stored) => stored.tag,
+                None => ids.0,
+            }))
         }
         Record::PipelineRun(p) => {
             let ids = (p.id.to_string(), p.evolution_id.map(|u| u.to_string()));

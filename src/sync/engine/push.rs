@@ -59,6 +59,7 @@ pub fn push(ws: &Workspace, cloud: &Cloud<'_>, opts: &PushOptions) -> Result<Pus
         replay_inflight(ws, cloud, &mut report)?;
     }
     report.conflicts = ws.store.conflicts(false)?;
+    ws.store.prepare_for_sync();
     let mut rng = clock::rng(ws.store.change_counter()?);
     let mut rounds = 0;
     loop {
@@ -148,15 +149,20 @@ fn apply_answer(
             }
             // Edited again while the push was on its way: synced at this revision, but the
             // newer local content still has to go out.
-            if let (Ok(pushed), Some(current)) = (sent.decode(), current_record(s, kind, &id)?)
-                && !same_content(&pushed, &current)
+            let (current, loaded_name) = current_record(s, kind, &id)?;
+            if let (Ok(pushed), Some(current)) = (sent.decode(), &current)
+                && !same_content(&pushed, current)
             {
                 s.set_sync_status(kind, &id, SyncStatus::Pending)?;
             }
             if result.kind == RecordKind::PipelineRun {
                 continue;
             }
-            let name = subject(s, kind, &id)?;
+            // Named from the row just loaded: what `subject` would read again.
+            let name = match loaded_name {
+                Some(name) => name,
+                None => subject(s, kind, &id)?,
+            };
             match result.action {
                 PushAction::Created => report.created.push(name),
                 PushAction::Updated => report.updated.push(name),
@@ -173,18 +179,21 @@ fn apply_answer(
     Ok(())
 }
 
-fn current_record(s: &Store, kind: &str, id: &str) -> Result<Option<Record>> {
+/// The record as stored now, and an evolution's rc tag (`v1.2.0-rc.3`) read with it.
+fn current_record(s: &Store, kind: &str, id: &str) -> Result<(Option<Record>, Option<String>)> {
     let base = s.sync_state(kind, id)?.and_then(|st| st.base_revision);
     Ok(match kind {
-        "generation" => s
-            .generation_by_id(id)?
-            .map(|g| convert::generation(&g, base))
-            .transpose()?,
-        "evolution" => s
-            .evolution(id)?
-            .map(|e| convert::evolution(&e, base))
-            .transpose()?,
-        _ => None,
+        "generation" => (
+            s.generation_by_id(id)?
+                .map(|g| convert::generation(&g, base))
+                .transpose()?,
+            None,
+        ),
+        "evolution" => match s.evolution_cached(id)? {
+            Some(e) => (Some(convert::evolution(&e, base)?), Some(e.tag)),
+            None => (None, None),
+        },
+        _ => (None, None),
     })
 }
 
@@ -221,7 +230,11 @@ fn outgoing(ws: &Workspace, opts: &PushOptions, report: &mut PushReport) -> Resu
     let wanted = |version: &Version| opts.version.as_ref().is_none_or(|v| v == version);
     let mut skipped = Vec::new();
     if !opts.evolutions_only {
-        for g in s.generations_to_push()? {
+        // Loaded one by one: a batch stops at its bounds, long before the list ends.
+        for id in s.generation_ids_to_push()? {
+            let Some(g) = s.generation_by_id(&id)? else {
+                continue;
+            };
             if !wanted(g.version()) {
                 continue;
             }
@@ -243,7 +256,10 @@ fn outgoing(ws: &Workspace, opts: &PushOptions, report: &mut PushReport) -> Resu
             in_batch.insert(g.id.clone());
         }
     }
-    for e in s.evolutions_to_push()? {
+    for id in s.evolution_ids_to_push()? {
+        let Some(e) = s.evolution_cached(&id)? else {
+            continue;
+        };
         if !wanted(&e.version) {
             continue;
         }

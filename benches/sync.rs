@@ -1,0 +1,320 @@
+//! Sync engine benchmark (prints numbers; asserts nothing about time).
+//!
+//! `cargo bench --bench sync` — runs a real server in-process on 127.0.0.1:0 over a SQLite
+//! file in a temp dir, then:
+//! 1. push: a seeding workspace (10,000 generations, one change each, and 100,000 decided
+//!    evolutions, written through the library store) pushes everything with the library
+//!    engine — records/s and requests.
+//! 2. first pull: a fresh workspace pulls it all with the real `gryt` binary
+//!    (`gryt sync pull --json`) — wall time, records/s, requests, peak RSS.
+//! 3. no-op pull: the same again with nothing new — requests and latency (median of N).
+//!
+//! Goals (issue 4): ≥ 100k records/s pulled, ≥ 50k/s pushed, ≤ ceil(N/1000)+1 requests,
+//! peak RSS ≤ 64 MB, a no-op pull in one request.
+//!
+//! Environment: GRYT_BENCH_GENERATIONS (10000), GRYT_BENCH_EVOLUTIONS_PER (10),
+//! GRYT_BENCH_RUNS (no-op pulls, 20), GRYT_BENCH_ONLY (`push` stops after the push),
+//! GRYT_BENCH_DIR (an empty dir: keep the workspaces there for profiling).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gryt::api::accounts::{LoginRequest, RegisterRequest};
+use gryt::domain::generation::Contract;
+use gryt::domain::{Change, ChangeType, EvolutionStatus, Version};
+use gryt::server::{AppState, ServerConfig, SqliteStorage};
+use gryt::store::{NewEvolution, NewGeneration};
+use gryt::sync::client::{Client, ClientOptions};
+use gryt::sync::engine::{self, Cloud, PushOptions};
+use gryt::workspace::{Workspace, bytes_hash};
+
+const USER: &str = "bench";
+const PASSWORD: &str = "bench-password";
+
+struct Server {
+    base: String,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
+        let state = AppState::new(storage, ServerConfig::default());
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("addr");
+                gryt::server::serve(listener, state, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .expect("serve");
+            });
+        });
+        let addr = addr_rx.recv().expect("started");
+        Server {
+            base: format!("http://{addr}"),
+            _dir: dir,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    // `cargo test --benches` runs this binary too; do nothing then.
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let generations = env_num("GRYT_BENCH_GENERATIONS", 10_000);
+    let per = env_num("GRYT_BENCH_EVOLUTIONS_PER", 10);
+    let runs = env_num("GRYT_BENCH_RUNS", 20).max(1);
+    let only = std::env::var("GRYT_BENCH_ONLY").unwrap_or_default();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let kept = std::env::var_os("GRYT_BENCH_DIR").map(PathBuf::from);
+    let root = kept.as_deref().unwrap_or(tmp.path()).to_path_buf();
+
+    let server = Server::start();
+    println!("server on {}", server.base);
+    let anon = Client::new(&server.base, None, ClientOptions::default());
+    anon.register(&RegisterRequest {
+        username: USER.into(),
+        password: PASSWORD.into(),
+    })
+    .expect("register");
+    let token = anon
+        .login(&LoginRequest {
+            username: USER.into(),
+            password: PASSWORD.into(),
+            device: Some("bench".into()),
+        })
+        .expect("login")
+        .token;
+    let client = Client::new(&server.base, Some(token.clone()), ClientOptions::default());
+    client.create_team("bench").expect("team");
+    client.create_project("bench", "sync").expect("project");
+    let cloud = Cloud {
+        client: &client,
+        url: &server.base,
+        project: "bench/sync".into(),
+        account: USER,
+    };
+
+    // 1. Push.
+    let seed_dir = root.join("seed");
+    std::fs::create_dir_all(&seed_dir).expect("seed dir");
+    Workspace::init(&seed_dir).expect("init");
+    let t = Instant::now();
+    seed(&seed_dir, generations, per);
+    let total = generations * (1 + per);
+    println!(
+        "seeded {generations} generations and {} evolutions locally in {:.2?}",
+        generations * per,
+        t.elapsed()
+    );
+    let ws = Workspace::discover(&seed_dir).expect("open seed workspace");
+    let t = Instant::now();
+    let report = engine::push(&ws, &cloud, &PushOptions::default()).expect("push");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        report.rejected.is_none(),
+        "push refused: {:?}",
+        report.rejected
+    );
+    let pushed = report.created.len() + report.updated.len() + report.unchanged.len();
+    println!(
+        "push:        {pushed} records (+ runs: none) in {} requests, {secs:.2} s: {:.0} records/s  (goal ≥ 50,000/s; head {})",
+        report.requests,
+        pushed as f64 / secs,
+        report.head
+    );
+    drop(ws);
+    if only == "push" {
+        return;
+    }
+
+    // 2. First pull with the real binary.
+    let home = root.join("home");
+    std::fs::create_dir_all(home.join("config")).expect("home");
+    let pull_dir = root.join("pull");
+    std::fs::create_dir_all(&pull_dir).expect("pull dir");
+    Workspace::init(&pull_dir).expect("init");
+    let gryt = |args: &[&str]| -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_gryt"));
+        c.args(args)
+            .current_dir(&pull_dir)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("GRYT_TOKEN", &token)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    };
+    for (k, v) in [
+        ("cloud.url", server.base.as_str()),
+        ("cloud.project", "bench/sync"),
+        ("execution_mode", "hybrid"),
+    ] {
+        let out = gryt(&["config", k, v]).output().expect("gryt config");
+        assert!(out.status.success(), "gryt config {k}: {out:?}");
+    }
+    let time_v = Path::new("/usr/bin/time").is_file();
+    let (json, secs, rss) = pull(&gryt, time_v);
+    let records = json["records"].as_u64().unwrap_or(0);
+    let requests = json["requests"].as_u64().unwrap_or(0);
+    println!(
+        "first pull:  {records} records in {requests} requests (goal ≤ {}), {secs:.2} s: {:.0} records/s (goal ≥ 100,000/s), peak RSS {} (goal ≤ 64 MB)",
+        total.div_ceil(1000) + 1,
+        records as f64 / secs,
+        rss.map_or("n/a".to_string(), |kb| format!(
+            "{:.1} MB",
+            kb as f64 / 1024.0
+        )),
+    );
+
+    // 3. No-op pulls.
+    let mut samples = Vec::new();
+    let mut requests = Vec::new();
+    for _ in 0..runs {
+        let (json, secs, _) = pull(&gryt, false);
+        samples.push(Duration::from_secs_f64(secs));
+        requests.push(json["requests"].as_u64().unwrap_or(0));
+    }
+    samples.sort();
+    let pct = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "no-op pull:  {} request(s) (goal 1), median {:.1} ms, p90 {:.1} ms, min {:.1} ms ({runs} runs, whole process)",
+        requests.iter().max().copied().unwrap_or(0),
+        pct(0.5).as_secs_f64() * 1000.0,
+        pct(0.9).as_secs_f64() * 1000.0,
+        samples[0].as_secs_f64() * 1000.0,
+    );
+}
+
+/// Runs `gryt sync pull --json`: (its report, wall seconds, peak RSS in KiB when measured).
+fn pull(gryt: &dyn Fn(&[&str]) -> Command, time_v: bool) -> (serde_json::Value, f64, Option<u64>) {
+    let mut cmd = if time_v {
+        let probe = gryt(&["sync", "pull", "--json"]);
+        let mut c = Command::new("/usr/bin/time");
+        c.arg("-f")
+            .arg("GRYT_BENCH_RSS=%M")
+            .arg(probe.get_program());
+        c.args(probe.get_args());
+        for (k, v) in probe.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c.current_dir(probe.get_current_dir().expect("dir"))
+            .stdin(Stdio::null());
+        c
+    } else {
+        gryt(&["sync", "pull", "--json"])
+    };
+    let t = Instant::now();
+    let out = cmd.output().expect("spawn gryt");
+    let secs = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "gryt sync pull failed: {stderr}");
+    let rss = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("GRYT_BENCH_RSS="))
+        .and_then(|v| v.trim().parse().ok());
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "pull --json output: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (json, secs, rss)
+}
+
+/// Writes the records through the library store, as `gryt generation create` and a decided
+/// evolution would leave them (contract files on disk, nothing synced yet).
+fn seed(root: &Path, generations: usize, per: usize) {
+    let ws = Workspace::discover(root).expect("open");
+    let gens_dir = ws.generations_dir();
+    let now = "2026-01-01T00:00:00Z";
+    ws.store
+        .tx(|s| -> gryt::store::Result<()> {
+            for i in 0..generations {
+                let contract = Contract {
+                    version: Version::new(1 + (i / 1000) as u64, (i % 1000) as u64, 0),
+                    description: format!("release {i}"),
+                    pipeline_template: Some("ci".into()),
+                    changes: vec![Change {
+                        kind: ChangeType::Add,
+                        id: format!("FEAT-{}", i + 1).parse().expect("id"),
+                        title: format!("Feature of release {i}"),
+                        description: None,
+                        pipeline: None,
+                    }],
+                };
+                let text = gryt::contract::render(&contract);
+                std::fs::write(gens_dir.join(contract.version.file_name()), &text).expect("write");
+                let id =
+                    uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 | i as u128)
+                        .to_string();
+                s.insert_generation(&NewGeneration {
+                    id: &id,
+                    contract: &contract,
+                    created_by: USER,
+                    now,
+                    file_hash: &bytes_hash(text.as_bytes()),
+                })?;
+                for e in 0..per {
+                    let n = i * per + e;
+                    let eid = uuid::Uuid::from_u128(
+                        0x0193_0000_0000_7000_9000_0000_0000_0000 | n as u128,
+                    )
+                    .to_string();
+                    s.insert_evolution(&NewEvolution {
+                        id: &eid,
+                        generation_id: &id,
+                        change_id: contract.changes[0].id.as_str(),
+                        code_name: &format!("bench-evolution-{n}"),
+                        rc: (e + 1) as u32,
+                        owner: USER,
+                        now,
+                    })?;
+                    s.decide_evolution(&eid, EvolutionStatus::Pass, None, now)?;
+                }
+            }
+            Ok(())
+        })
+        .expect("seed");
+}
