@@ -5,7 +5,7 @@
 //! `synced` (unchanged since its last sync) and whose contract file holds no unapplied edits
 //! is fast-forwarded or deleted; anything else that differs becomes a recorded conflict.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use uuid::Uuid;
 
@@ -43,8 +43,10 @@ pub struct Local {
     pub records: HashMap<Uuid, LocalRecord>,
     /// Version → the local generation that holds it.
     pub versions: HashMap<Version, Uuid>,
-    /// Contract files with no generation in the database.
-    pub untracked_files: HashSet<Version>,
+    /// Contract files with no generation in the database, with the contract each holds
+    /// (`None` when it does not load). A file holding exactly the incoming contract (a fresh
+    /// clone of a repository whose contracts are committed) is adopted, not a conflict.
+    pub untracked_files: HashMap<Version, Option<Contract>>,
     /// (generation, rc) → the local evolution that holds it.
     pub rc_slots: HashMap<(Uuid, u32), Uuid>,
     /// Code name → the local evolution that holds it.
@@ -169,9 +171,12 @@ fn forget(local: &mut Local, id: Uuid) {
 
 fn plan_generation(local: &mut Local, g: &GenerationRecord, remote: &Record, ops: &mut Vec<Op>) {
     let holder = local.versions.get(&g.version).copied();
-    if holder.is_some_and(|h| h != g.id)
-        || (holder.is_none() && local.untracked_files.contains(&g.version))
-    {
+    let foreign_file = holder.is_none()
+        && local
+            .untracked_files
+            .get(&g.version)
+            .is_some_and(|c| c.as_ref() != Some(&g.contract()));
+    if holder.is_some_and(|h| h != g.id) || foreign_file {
         let other = holder
             .and_then(|h| local.records.get(&h))
             .map(|l| &l.record);

@@ -100,6 +100,9 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
             return Err(refuse(&conflict, "your copy cannot win this one")
                 .hint("use keep-remote, or rename for a same-version conflict"));
         }
+        (Strategy::KeepRemote, "version_taken") if local_id.is_none() => {
+            set_aside_untracked(&ws, &conflict)?
+        }
         (Strategy::KeepRemote, "version_taken") => {
             return Err(refuse(&conflict, "the cloud's generation needs the version your local one holds")
                 .hint(format!("rename yours: --strategy rename --value VERSION, or delete it: gryt generation delete {} --local-only", conflict.subject)));
@@ -217,5 +220,34 @@ fn keep_remote(
     Ok(format!(
         "Your {} will be replaced by the cloud's on the next pull",
         c.subject
+    ))
+}
+
+/// The version is held here only by a contract file the database does not know (say, one
+/// committed to git that differs from the cloud's): it moves to .gryt/backups/ and the
+/// cloud's generation comes in on the next pull.
+fn set_aside_untracked(ws: &Workspace, c: &Conflict) -> Result<String, CommandError> {
+    let version: Version = c
+        .subject
+        .parse()
+        .map_err(|_| refuse(c, "the conflict does not name a version"))?;
+    let path = ws.contract_path(&version);
+    let backup = ws.dir().join("backups").join(format!(
+        "{}.{}",
+        version.file_name(),
+        crate::clock::now_string().replace(':', "")
+    ));
+    if path.exists() {
+        std::fs::create_dir_all(backup.parent().expect("backups dir"))
+            .and_then(|()| std::fs::rename(&path, &backup))
+            .map_err(|e| {
+                CommandError::user(format!("cannot move {} aside: {e}", path.display()))
+            })?;
+    }
+    settle(ws, c, "keep-remote (file set aside)")?;
+    Ok(format!(
+        "Moved {} to {}; the cloud's {version} comes in on the next pull",
+        ws.display_path(&path),
+        ws.display_path(&backup)
     ))
 }

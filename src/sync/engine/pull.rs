@@ -67,11 +67,14 @@ pub fn pull(
         .into_iter()
         .map(|g| g.version)
         .collect();
-    let untracked: HashSet<Version> = ws
+    let untracked: Untracked = ws
         .contract_files()?
         .into_iter()
-        .map(|(v, _)| v)
-        .filter(|v| !known.contains(v))
+        .filter(|(v, _)| !known.contains(v))
+        .map(|(v, path)| {
+            let contract = crate::contract::load(&path, Some(&v)).ok();
+            (v, contract)
+        })
         .collect();
     let mut rng = clock::rng(ws.store.change_counter()?);
     ws.store.prepare_for_sync();
@@ -129,11 +132,13 @@ fn apply_rank(r: &Record) -> u8 {
 }
 
 type OldVersions = HashMap<Uuid, Version>;
+/// Contract files without a generation here, with what they hold.
+type Untracked = HashMap<Version, Option<crate::domain::generation::Contract>>;
 
 fn plan_page(
     ws: &Workspace,
     records: &[Record],
-    untracked: &HashSet<Version>,
+    untracked: &Untracked,
     rng: &mut fastrand::Rng,
 ) -> Result<(Vec<Op>, OldVersions)> {
     let mut local = snapshot(ws, records, untracked)?;
@@ -154,7 +159,7 @@ fn plan_page(
 fn retry_parked(
     ws: &Workspace,
     s: &Store,
-    untracked: &HashSet<Version>,
+    untracked: &Untracked,
     rng: &mut fastrand::Rng,
     now: &str,
     report: &mut PullReport,
@@ -188,7 +193,7 @@ fn retry_parked(
 }
 
 /// The local records a page touches, with what the planner needs to know about them.
-fn snapshot(ws: &Workspace, page: &[Record], untracked: &HashSet<Version>) -> Result<Local> {
+fn snapshot(ws: &Workspace, page: &[Record], untracked: &Untracked) -> Result<Local> {
     let mut local = Local {
         untracked_files: untracked.clone(),
         ..Local::default()
@@ -207,8 +212,12 @@ fn snapshot(ws: &Workspace, page: &[Record], untracked: &HashSet<Version>) -> Re
                 let gen_id = e.generation_id.to_string();
                 load_generation(ws, &mut local, &gen_id)?;
                 slot_generations.insert(gen_id);
+                // The code name may be held by an evolution of any generation.
                 if let Some(holder) = ws.store.evolution_id_by_code_name(&e.code_name)? {
                     load_evolution(&ws.store, &mut local, &holder)?;
+                    local
+                        .code_names
+                        .insert(e.code_name.clone(), convert::uuid(&holder)?);
                 }
             }
             Record::PipelineRun(p) => load_run(&ws.store, &mut local, &p.id.to_string())?,
@@ -473,6 +482,25 @@ fn write_record(
 
 /// Names the records of a dry run without applying anything.
 fn describe(s: &Store, ops: &[Op], report: &mut PullReport) -> Result<()> {
+    // Evolutions of a generation arriving in the same page are named after it, as a real
+    // pull names them.
+    let arriving: HashMap<Uuid, Version> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Insert(Record::Generation(g)) | Op::FastForward(Record::Generation(g)) => {
+                Some((g.id, g.version.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let remote_subject = |s: &Store, r: &Record| -> Result<String> {
+        match r {
+            Record::Evolution(e) if arriving.contains_key(&e.generation_id) => {
+                Ok(format!("{}-rc.{}", arriving[&e.generation_id], e.rc))
+            }
+            _ => remote_subject(s, r),
+        }
+    };
     for op in ops {
         match op {
             Op::Insert(r) if r.kind() != Some(RecordKind::PipelineRun) => {

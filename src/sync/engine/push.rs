@@ -68,7 +68,11 @@ pub fn push(ws: &Workspace, cloud: &Cloud<'_>, opts: &PushOptions) -> Result<Pus
             break;
         }
         if opts.dry_run {
-            for o in batch {
+            // Runs travel with their evolutions and are not listed, as in a real push.
+            for o in batch
+                .into_iter()
+                .filter(|o| o.wire.kind != RecordKind::PipelineRun)
+            {
                 let list = if o.base.is_none() {
                     &mut report.created
                 } else {

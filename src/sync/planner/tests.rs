@@ -264,9 +264,36 @@ fn the_same_version_from_another_origin_is_a_conflict() {
         ["conflict 1 version_taken", "conflict 2 missing_generation"]
     );
 
+    // an untracked contract file that holds something else is local work too
     let mut local = Local::default();
-    local.untracked_files.insert("1.0.0".parse().unwrap());
+    local.untracked_files.insert("1.0.0".parse().unwrap(), None);
     assert_eq!(run(&mut local, &page[..1]), ["conflict 1 version_taken"]);
+}
+
+#[test]
+fn a_committed_contract_file_holding_the_incoming_contract_is_adopted() {
+    // a fresh clone: the contract came with git, the generation comes from the cloud
+    let incoming = generation(1, "1.0.0", &["A-1"], 1);
+    let Record::Generation(g) = &incoming else {
+        unreachable!()
+    };
+    let mut local = Local::default();
+    local
+        .untracked_files
+        .insert(g.version.clone(), Some(g.contract()));
+    assert_eq!(
+        run(&mut local, std::slice::from_ref(&incoming)),
+        ["insert 1"]
+    );
+    let mut local = Local::default();
+    let other = generation(1, "1.0.0", &["B-2"], 1);
+    let Record::Generation(o) = &other else {
+        unreachable!()
+    };
+    local
+        .untracked_files
+        .insert(o.version.clone(), Some(o.contract()));
+    assert_eq!(run(&mut local, &[incoming]), ["conflict 1 version_taken"]);
 }
 
 #[test]

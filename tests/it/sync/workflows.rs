@@ -500,3 +500,63 @@ fn a_generation_changed_after_its_evolutions_arrives_pages_later() {
         .collect();
     assert_eq!(proven, [true, true]);
 }
+
+/// A fresh clone: the contracts came with git, the generations come from the cloud. A file
+/// holding the cloud's contract is adopted; one holding something else is a conflict that
+/// keep-remote settles by setting the file aside.
+#[test]
+fn a_fresh_clone_adopts_committed_contract_files() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    for v in ["1.0.0", "2.0.0"] {
+        a.run(&["generation", "new", v]).ok();
+        contract(a, &format!("v{v}"), &[("add", "FEAT-1", "Shared")]);
+        a.run(&["generation", "update", v]).ok();
+    }
+    a.run(&["sync", "push"]).ok();
+    // bob's checkout has v1.0.0 as committed, and an edited v2.0.0
+    let same = a.env.read(".gryt/generations/v1.0.0.yaml");
+    b.env.write(".gryt/generations/v1.0.0.yaml", &same);
+    contract(b, "v2.0.0", &[("add", "FEAT-1", "Edited on a branch")]);
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["new"], serde_json::json!(["v1.0.0"]), "{pulled:#}");
+    assert_eq!(pulled["conflicts"][0]["subject"], "v2.0.0");
+    assert!(
+        b.env
+            .read(".gryt/generations/v2.0.0.yaml")
+            .contains("Edited on a branch")
+    );
+    let id = b.run(&["sync", "conflicts", "--json"]).ok().json()[0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let out = b
+        .run(&["sync", "resolve", &id, "--strategy", "keep-remote"])
+        .ok();
+    assert!(
+        out.stdout.contains(".gryt/backups/v2.0.0.yaml."),
+        "{}",
+        out.render()
+    );
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["new"], serde_json::json!(["v2.0.0"]), "{pulled:#}");
+    assert!(
+        b.env
+            .read(".gryt/generations/v2.0.0.yaml")
+            .contains("Shared")
+    );
+    let backups: Vec<_> = std::fs::read_dir(b.env.path(".gryt/backups"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert!(
+        std::fs::read_to_string(backups[0].path())
+            .unwrap()
+            .contains("Edited on a branch")
+    );
+    assert_eq!(
+        b.run(&["status", "--json"]).ok().json()["contracts"],
+        serde_json::json!([])
+    );
+}
