@@ -18,13 +18,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gryt::api::accounts::{LoginRequest, RegisterRequest};
 use gryt::domain::generation::Contract;
 use gryt::domain::{Change, ChangeType, EvolutionStatus, Version};
-use gryt::server::{AppState, ServerConfig, SqliteStorage};
+use gryt::server::ServerConfig;
 use gryt::store::{NewEvolution, NewGeneration};
 use gryt::sync::client::{Client, ClientOptions};
 use gryt::sync::engine::{self, Cloud, PushOptions};
@@ -33,56 +32,22 @@ use gryt::workspace::{Workspace, bytes_hash};
 const USER: &str = "bench";
 const PASSWORD: &str = "bench-password";
 
+/// A real server on 127.0.0.1:0 over a temp data dir (dropped after the server).
 struct Server {
+    _server: gryt::server::BackgroundServer,
     base: String,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
     fn start() -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let storage = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
-        let state = AppState::new(storage, ServerConfig::default());
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                addr_tx
-                    .send(listener.local_addr().expect("addr"))
-                    .expect("addr");
-                gryt::server::serve(listener, state, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .expect("serve");
-            });
-        });
-        let addr = addr_rx.recv().expect("started");
+        let inner = gryt::server::BackgroundServer::start(dir.path(), ServerConfig::default())
+            .expect("server starts");
         Server {
-            base: format!("http://{addr}"),
+            base: inner.url(),
+            _server: inner,
             _dir: dir,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }

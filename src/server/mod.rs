@@ -201,3 +201,59 @@ pub fn admin_add_user(
     };
     Ok(handlers::accounts::create_account(&storage, &req)?)
 }
+
+/// A server on its own thread and tokio runtime, listening on 127.0.0.1:0 — for tests,
+/// benchmarks and embedding. Stops gracefully on [`BackgroundServer::stop`] or drop.
+pub struct BackgroundServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundServer {
+    /// Opens (creating) the storage in `data_dir` and serves it on a free loopback port.
+    pub fn start(data_dir: &Path, config: ServerConfig) -> Result<BackgroundServer, ServerError> {
+        let state = AppState::new(open_storage(data_dir)?, config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let shutdown = async {
+                let _ = stop_rx.await;
+            };
+            if let Err(e) = runtime.block_on(serve(listener, state, shutdown)) {
+                tracing::error!(error = %e, "background server failed");
+            }
+        });
+        Ok(BackgroundServer {
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops gracefully and waits for the server thread.
+    pub fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

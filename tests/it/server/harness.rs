@@ -5,17 +5,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use gryt::server::{AppState, ServerConfig, SqliteStorage};
+use gryt::server::ServerConfig;
 use serde_json::{Value, json};
 
 pub struct TestServer {
     pub base: String,
     pub dir: PathBuf,
     _temp: Option<Arc<tempfile::TempDir>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: gryt::server::BackgroundServer,
 }
 
 impl TestServer {
@@ -32,48 +30,18 @@ impl TestServer {
 
     /// Starts on an existing data dir (for restarts); the caller keeps the dir alive.
     pub fn start_in(dir: &Path, config: ServerConfig) -> TestServer {
-        let storage = Arc::new(SqliteStorage::open(dir).expect("open storage"));
-        let state = AppState::new(storage, config);
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                addr_tx
-                    .send(listener.local_addr().expect("addr"))
-                    .expect("send addr");
-                gryt::server::serve(listener, state, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .expect("serve");
-            });
-        });
-        let addr = addr_rx.recv().expect("server started");
+        let server = gryt::server::BackgroundServer::start(dir, config).expect("server starts");
         TestServer {
-            base: format!("http://{addr}"),
+            base: server.url(),
             dir: dir.to_path_buf(),
             _temp: None,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            server,
         }
     }
 
     /// Stops gracefully and waits for the server thread.
     pub fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.server.stop();
     }
 
     pub fn client(&self) -> Client {
@@ -89,12 +57,6 @@ impl TestServer {
         );
         assert_eq!(r.status, 201, "register {name}: {}", r.json);
         c.login(name)
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
