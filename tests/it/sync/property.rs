@@ -148,12 +148,12 @@ fn run(dev: &Dev, args: &[&str]) -> Out {
 
 #[track_caller]
 fn run_env(dev: &Dev, args: &[&str], envs: &[(&str, String)]) -> Out {
-    // Each workspace draws code names from its own seed: with the harness's shared
-    // GRYT_SEED=42 every developer's n-th evolution gets the same code name, which hits the
-    // bug of `pull_moves_aside_a_code_name_held_in_another_generation` below. Set
-    // GRYT_PROPERTY_SHARED_SEED=1 to keep the shared seed.
+    // With the harness's shared GRYT_SEED=42 every developer's n-th evolution gets the same
+    // code name: collisions the sync has to settle (see
+    // `pull_moves_aside_a_code_name_held_in_another_generation`). GRYT_PROPERTY_OWN_SEEDS=1
+    // gives each workspace its own seed instead.
     let mut cmd = dev.env.command(&dev.env.repo, args);
-    if std::env::var_os("GRYT_PROPERTY_SHARED_SEED").is_none() {
+    if std::env::var_os("GRYT_PROPERTY_OWN_SEEDS").is_some() {
         let seed: u32 = dev.name.bytes().map(u32::from).sum();
         cmd.env("GRYT_SEED", seed.to_string());
     }
@@ -654,9 +654,8 @@ impl Case {
         for round in 0..8 {
             let start = self.head();
             for d in 0..self.devs.len() {
-                // Settling a conflict may rewind the cursor, and the pull that follows may
-                // raise a new one (see the second ignored test below): settle until a pull
-                // raises nothing.
+                // Settling a conflict may rewind the cursor; settle until a pull raises
+                // nothing new.
                 for _ in 0..4 {
                     self.pull(d);
                     if self.resolve(d) == 0 {
@@ -827,13 +826,11 @@ fn random_edits_pulls_and_pushes_converge_without_loss() {
 }
 
 /// Found by the property test (seed 3): an unsynced local evolution holds the code name the
-/// cloud gave another developer's evolution of a *different* generation. The pull's snapshot
-/// loads that holder but never puts its name in `Local::code_names` (only the names of the
-/// incoming evolution's own generation go there), so the planner does not move it aside and
-/// the insert hits the UNIQUE index: the pull fails (exit 1) — every time, so this workspace
-/// can never pull again.
+/// cloud gave another developer's evolution of a *different* generation. The pull used to
+/// miss the holder (only the incoming evolution's own generation was searched), and the
+/// insert failed on the UNIQUE index (exit 1, "UNIQUE constraint failed:
+/// evolutions.code_name") at every pull. The holder must be moved aside.
 #[test]
-#[ignore = "bug: pull fails with UNIQUE constraint failed: evolutions.code_name when a local unsynced evolution of another generation holds the incoming code name"]
 fn pull_moves_aside_a_code_name_held_in_another_generation() {
     let (_server, devs) = team(&["ann", "bob"]);
     let (a, b) = (&devs[0], &devs[1]);
@@ -868,13 +865,10 @@ fn pull_moves_aside_a_code_name_held_in_another_generation() {
 
 /// Found by the property test (seed 52): a pull that reads a draft again after the cursor was
 /// rewound (here by `generation delete --local-only`, which lets the cloud's copy of the
-/// version come in) flags this workspace's unpushed edit of that draft as `both_changed`,
-/// although the cloud's copy is still the revision the edit is based on — nobody else changed
-/// it. The planner's `already_known` only skips a known revision when the local record is
-/// `synced`; a `pending` record falls through to the conflict. The edit is not lost, but its
-/// push is held back until the spurious conflict is resolved.
+/// version come in) used to flag this workspace's unpushed edit of that draft as
+/// `both_changed`, although the cloud's copy was still the revision the edit is based on.
+/// Nobody else changed it: no conflict, and the edit pushes.
 #[test]
-#[ignore = "bug: re-reading an unchanged draft after a cursor rewind turns a pending local edit into a both_changed conflict"]
 fn a_rewound_pull_does_not_conflict_with_an_edit_of_an_unchanged_draft() {
     let (_server, devs) = team(&["ann", "bob"]);
     let (a, b) = (&devs[0], &devs[1]);
