@@ -825,11 +825,11 @@ fn random_edits_pulls_and_pushes_converge_without_loss() {
     }
 }
 
-/// Found by the property test (seed 3): an unsynced local evolution holds the code name the
-/// cloud gave another developer's evolution of a *different* generation. The pull used to
-/// miss the holder (only the incoming evolution's own generation was searched), and the
-/// insert failed on the UNIQUE index (exit 1, "UNIQUE constraint failed:
-/// evolutions.code_name") at every pull. The holder must be moved aside.
+/// Found by the property test (an earlier version of it): an unsynced local evolution holds the
+/// code name the cloud gave another developer's evolution of a *different* generation. The pull
+/// used to miss the holder (only the incoming evolution's own generation was searched), and the
+/// insert failed on the UNIQUE index (exit 1, "UNIQUE constraint failed: evolutions.code_name") at
+/// every pull. The holder must be moved aside.
 #[test]
 fn pull_moves_aside_a_code_name_held_in_another_generation() {
     let (_server, devs) = team(&["ann", "bob"]);
@@ -863,11 +863,11 @@ fn pull_moves_aside_a_code_name_held_in_another_generation() {
     b.run(&["sync", "push"]).ok();
 }
 
-/// Found by the property test (seed 52): a pull that reads a draft again after the cursor was
-/// rewound (here by `generation delete --local-only`, which lets the cloud's copy of the
-/// version come in) used to flag this workspace's unpushed edit of that draft as
-/// `both_changed`, although the cloud's copy was still the revision the edit is based on.
-/// Nobody else changed it: no conflict, and the edit pushes.
+/// Found by the property test (an earlier version of it): a pull that reads a draft again after the
+/// cursor was rewound (here by `generation delete --local-only`, which lets the cloud's copy of the
+/// version come in) used to flag this workspace's unpushed edit of that draft as `both_changed`,
+/// although the cloud's copy was still the revision the edit is based on. Nobody else changed it:
+/// no conflict, and the edit pushes.
 #[test]
 fn a_rewound_pull_does_not_conflict_with_an_edit_of_an_unchanged_draft() {
     let (_server, devs) = team(&["ann", "bob"]);
