@@ -105,9 +105,13 @@ impl Store {
             .is_some())
     }
 
+    /// Cached: sync looks evolutions up once per record. The `CAST` matters: with a bare
+    /// `?1` in this join SQLite re-prepares the statement at every new binding, which costs
+    /// what the cache saves.
     pub fn evolution(&self, id: &str) -> Result<Option<Evolution>> {
-        let sql = format!("{SELECT} WHERE e.id = ?1");
-        Ok(self.conn.query_row(&sql, [id], from_row).optional()?)
+        let sql = format!("{SELECT} WHERE e.id = CAST(?1 AS TEXT)");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        Ok(stmt.query_row([id], from_row).optional()?)
     }
 
     pub fn evolution_by_code_name(&self, code_name: &str) -> Result<Option<Evolution>> {

@@ -274,7 +274,7 @@ impl Store {
     pub fn evolutions_to_push(&self) -> Result<Vec<Evolution>> {
         let mut out = Vec::new();
         for id in self.evolution_ids_to_push()? {
-            if let Some(e) = self.evolution_cached(&id)? {
+            if let Some(e) = self.evolution(&id)? {
                 out.push(e);
             }
         }
@@ -290,49 +290,6 @@ impl Store {
         Ok(stmt
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// [`Store::evolution`] through the statement cache, for sync's one-lookup-per-record
-    /// loops (same row, same mapping). The `CAST` matters: with a bare `?1` in this join,
-    /// SQLite re-prepares the statement at every new binding, which costs what the cache saves.
-    pub fn evolution_cached(&self, id: &str) -> Result<Option<Evolution>> {
-        Ok(self
-            .row_cached(
-                "SELECT e.id, e.generation_id, g.version, e.change_id, e.code_name, e.rc,
-                   e.owner, e.status, e.note, e.started_at, e.completed_at, e.pipeline_run_id,
-                   e.sync_status, e.runner_pid
-                 FROM evolutions e JOIN generations g ON g.id = e.generation_id
-                 WHERE e.id = CAST(?1 AS TEXT)",
-                [id],
-                |r| {
-                    let version: String = r.get(2)?;
-                    let status: String = r.get(7)?;
-                    let sync: String = r.get(12)?;
-                    let rc: u32 = r.get(5)?;
-                    Ok(Evolution {
-                        id: r.get(0)?,
-                        generation_id: r.get(1)?,
-                        version: version
-                            .parse()
-                            .map_err(|_| super::corrupt("version", &version))?,
-                        change_id: r.get(3)?,
-                        code_name: r.get(4)?,
-                        tag: format!("{version}-rc.{rc}"),
-                        rc,
-                        owner: r.get(6)?,
-                        status: EvolutionStatus::parse(&status)
-                            .ok_or_else(|| super::corrupt("status", &status))?,
-                        note: r.get(8)?,
-                        started_at: r.get(9)?,
-                        completed_at: r.get(10)?,
-                        pipeline_run_id: r.get(11)?,
-                        sync_status: SyncStatus::parse(&sync)
-                            .ok_or_else(|| super::corrupt("sync status", &sync))?,
-                        runner_pid: r.get(13)?,
-                    })
-                },
-            )
-            .optional()?)
     }
 
     /// Sync looks up a few dozen distinct statements per record; keep them all prepared.

@@ -209,6 +209,25 @@ fn promoted_immutable(g: &GenerationRecord, what: &str) -> ServiceError {
 }
 
 impl Ctx<'_> {
+    /// Gives an accepted record the next seq, stores it, and says what happened.
+    fn write(
+        &mut self,
+        kind: RecordKind,
+        action: PushAction,
+        mut record: Record,
+    ) -> Result<PushResult, ServiceError> {
+        let seq = self.next_seq();
+        record.stamp(record.revision(), seq);
+        self.tx.put(&record)?;
+        Ok(PushResult {
+            kind,
+            id: record.id(),
+            action,
+            revision: record.revision(),
+            seq,
+        })
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.head += 1;
         self.head
@@ -326,16 +345,10 @@ impl Ctx<'_> {
                 details,
             ));
         }
-        next.seq = self.next_seq();
-        self.tx.put(&Record::Generation(next.clone()))?;
-        self.generations.insert(next.id, next.clone());
-        Ok(PushResult {
-            kind,
-            id: next.id,
-            action,
-            revision: next.revision,
-            seq: next.seq,
-        })
+        let result = self.write(kind, action, Record::Generation(next.clone()))?;
+        next.seq = result.seq;
+        self.generations.insert(next.id, next);
+        Ok(result)
     }
 
     fn check_changes_in_use(
@@ -517,15 +530,7 @@ impl Ctx<'_> {
                 PushAction::Updated
             }
         };
-        next.seq = self.next_seq();
-        self.tx.put(&Record::Evolution(next.clone()))?;
-        Ok(PushResult {
-            kind,
-            id: next.id,
-            action,
-            revision: next.revision,
-            seq: next.seq,
-        })
+        self.write(kind, action, Record::Evolution(next))
     }
 
     fn run(
@@ -583,15 +588,7 @@ impl Ctx<'_> {
                 PushAction::Updated
             }
         };
-        next.seq = self.next_seq();
-        self.tx.put(&Record::PipelineRun(next.clone()))?;
-        Ok(PushResult {
-            kind,
-            id: next.id,
-            action,
-            revision: next.revision,
-            seq: next.seq,
-        })
+        self.write(kind, action, Record::PipelineRun(next))
     }
 }
 

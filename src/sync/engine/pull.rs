@@ -295,7 +295,7 @@ fn load_evolution(store: &Store, local: &mut Local, id: &str) -> Result<()> {
     let Some(state) = store.sync_state("evolution", id)? else {
         return Ok(());
     };
-    let Some(e) = store.evolution_cached(id)? else {
+    let Some(e) = store.evolution(id)? else {
         return Ok(());
     };
     local.records.insert(
@@ -466,7 +466,7 @@ fn write_record(
             );
             s.upsert_remote_evolution(&convert::remote_evolution(e, &ids), now)?;
             // Its rc tag, as `subject` reads it (through the statement cache).
-            Ok(Some(match s.evolution_cached(&ids.0)? {
+            Ok(Some(match s.evolution(&ids.0)? {
                 Some(stored) => stored.tag,
                 None => ids.0,
             }))

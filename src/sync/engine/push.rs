@@ -193,7 +193,7 @@ fn current_record(s: &Store, kind: &str, id: &str) -> Result<(Option<Record>, Op
                 .transpose()?,
             None,
         ),
-        "evolution" => match s.evolution_cached(id)? {
+        "evolution" => match s.evolution(id)? {
             Some(e) => (Some(convert::evolution(&e, base)?), Some(e.tag)),
             None => (None, None),
         },
@@ -261,7 +261,7 @@ fn outgoing(ws: &Workspace, opts: &PushOptions, report: &mut PushReport) -> Resu
         }
     }
     for id in s.evolution_ids_to_push()? {
-        let Some(e) = s.evolution_cached(&id)? else {
+        let Some(e) = s.evolution(&id)? else {
             continue;
         };
         if !wanted(&e.version) {
