@@ -7,6 +7,13 @@ fn contract(dev: &Dev, version: &str, changes: &[(&str, &str, &str)]) {
         .write_contract(version, changes, "pipeline_template: ok\n");
 }
 
+/// A draft `version` with these changes, applied to the database.
+fn draft(dev: &Dev, version: &str, changes: &[(&str, &str, &str)]) {
+    dev.run(&["generation", "new", version]).ok();
+    contract(dev, &format!("v{version}"), changes);
+    dev.run(&["generation", "update", version]).ok();
+}
+
 fn evolutions(dev: &Dev, version: &str) -> serde_json::Value {
     dev.run(&["evolution", "list", version, "--json"])
         .ok()
@@ -147,9 +154,7 @@ fn version_lock() {
 fn drafts_are_collaborative() {
     let (_server, devs) = team(&["lead", "ann"]);
     let (lead, a) = (&devs[0], &devs[1]);
-    lead.run(&["generation", "new", "2.0.0"]).ok();
-    contract(lead, "v2.0.0", &[("add", "FEAT-101", "Search")]);
-    lead.run(&["generation", "update", "2.0.0"]).ok();
+    draft(lead, "2.0.0", &[("add", "FEAT-101", "Search")]);
     lead.run(&["sync", "push"]).ok();
     a.run(&["sync", "pull"]).ok();
     let tag = prove(a, "2.0.0", "FEAT-101", "ok");
@@ -187,9 +192,7 @@ fn drafts_are_collaborative() {
 fn evolution_ownership() {
     let (_server, devs) = team(&["ann", "bob"]);
     let (a, b) = (&devs[0], &devs[1]);
-    a.run(&["generation", "new", "1.0.0"]).ok();
-    contract(a, "v1.0.0", &[("add", "FEAT-001", "Login")]);
-    a.run(&["generation", "update", "1.0.0"]).ok();
+    draft(a, "1.0.0", &[("add", "FEAT-001", "Login")]);
     a.run(&["sync", "push"]).ok();
     b.run(&["sync", "pull"]).ok();
     // both start rc.1 locally, A pushes first
@@ -261,9 +264,7 @@ fn pull_before_push() {
 fn pull_is_safe() {
     let (_server, devs) = team(&["ann", "bob"]);
     let (a, b) = (&devs[0], &devs[1]);
-    b.run(&["generation", "new", "3.0.0"]).ok();
-    contract(b, "v3.0.0", &[("add", "LOCAL-1", "Only mine")]);
-    b.run(&["generation", "update", "3.0.0"]).ok();
+    draft(b, "3.0.0", &[("add", "LOCAL-1", "Only mine")]);
     prove(b, "3.0.0", "LOCAL-1", "ok");
     b.run(&["generation", "new", "1.0.0", "-d", "bob's"]).ok();
     a.run(&["generation", "new", "1.0.0", "-d", "ann's"]).ok();
@@ -335,9 +336,7 @@ fn hybrid_linear_history() {
     let (server, devs) = team(&["ann", "bob"]);
     let (a, b) = (&devs[0], &devs[1]);
     a.run(&["sync", "pull"]).ok();
-    a.run(&["generation", "new", "1.1.0"]).ok();
-    contract(a, "v1.1.0", &[("add", "FEAT-001", "Login")]);
-    a.run(&["generation", "update", "1.1.0"]).ok();
+    draft(a, "1.1.0", &[("add", "FEAT-001", "Login")]);
     prove(a, "1.1.0", "FEAT-001", "ok");
     let promoted = a.run(&["promote", "1.1.0", "--json"]).ok().json();
     assert_eq!(promoted["promoted_by"], "ann");
@@ -371,9 +370,7 @@ fn hybrid_linear_history() {
         .json();
     assert_eq!(show["status"], "promoted");
     assert_eq!(show["promoted_by"], "ann");
-    b.run(&["generation", "new", "1.2.0"]).ok();
-    contract(b, "v1.2.0", &[("add", "FEAT-002", "Logout")]);
-    b.run(&["generation", "update", "1.2.0"]).ok();
+    draft(b, "1.2.0", &[("add", "FEAT-002", "Logout")]);
     prove(b, "1.2.0", "FEAT-002", "ok");
     b.run(&["promote", "1.2.0"]).ok();
     a.run(&["sync", "pull"]).ok();
@@ -398,9 +395,7 @@ fn hybrid_linear_history() {
 fn first_promoter_wins() {
     let (_server, devs) = team(&["ann", "bob"]);
     let (a, b) = (&devs[0], &devs[1]);
-    a.run(&["generation", "new", "1.0.0"]).ok();
-    contract(a, "v1.0.0", &[("add", "FEAT-001", "Login")]);
-    a.run(&["generation", "update", "1.0.0"]).ok();
+    draft(a, "1.0.0", &[("add", "FEAT-001", "Login")]);
     prove(a, "1.0.0", "FEAT-001", "ok");
     a.run(&["sync", "push"]).ok();
     b.run(&["sync", "pull"]).ok();
@@ -428,9 +423,7 @@ fn first_promoter_wins() {
 fn promoted_is_immutable_everywhere() {
     let (_server, devs) = team(&["ann", "bob"]);
     let (a, b) = (&devs[0], &devs[1]);
-    a.run(&["generation", "new", "1.0.0"]).ok();
-    contract(a, "v1.0.0", &[("add", "FEAT-001", "Login")]);
-    a.run(&["generation", "update", "1.0.0"]).ok();
+    draft(a, "1.0.0", &[("add", "FEAT-001", "Login")]);
     prove(a, "1.0.0", "FEAT-001", "ok");
     a.run(&["promote", "1.0.0"]).ok();
     b.run(&["sync", "pull"]).ok();

@@ -1,0 +1,152 @@
+//! Sync commands the workflows do not exercise: push-evolutions, status --offline,
+//! keep-remote, dry runs, and the one-sync-at-a-time lock.
+
+use std::sync::atomic::Ordering;
+
+use super::proxy::proxy;
+use super::{dev, prove, team};
+
+/// `push-evolutions VERSION` sends that generation's evolutions and nothing else.
+#[test]
+fn push_evolutions_sends_only_evolutions() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["generation", "new", "2.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    let tag = prove(a, "1.0.0", "CHANGE-1", "ok");
+    prove(a, "2.0.0", "CHANGE-1", "ok");
+    a.env
+        .write_contract("v1.0.0", &[("add", "CHANGE-1", "Edited")], "");
+    a.run(&["generation", "update", "1.0.0"]).ok();
+    let pushed = a
+        .run(&["sync", "push-evolutions", "1.0.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(pushed["created"], serde_json::json!([tag]));
+    assert_eq!(pushed["updated"], serde_json::json!([]));
+    let st = a.run(&["sync", "status", "--json"]).ok().json();
+    assert_eq!(
+        st["pending"],
+        serde_json::json!(["v1.0.0"]),
+        "the edited contract stays pending"
+    );
+    assert_eq!(st["local_only"], serde_json::json!(["v2.0.0-rc.1"]));
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(
+        pulled["new"],
+        serde_json::json!(["v1.0.0", "v2.0.0", "v1.0.0-rc.1"])
+    );
+}
+
+/// `status --offline` makes no request: it answers with the cloud gone, as of the last pull.
+#[test]
+fn status_offline_makes_no_request() {
+    let (server, devs) = team(&["ann"]);
+    drop(devs);
+    let p = proxy(server.base.clone(), 0);
+    let a = dev(&server, "ann", &p.url);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "pull"]).ok();
+    p.down.store(true, Ordering::SeqCst);
+    let st = a
+        .run(&["sync", "status", "--offline", "--json"])
+        .ok()
+        .json();
+    assert_eq!(st["offline"], true);
+    assert_eq!(st["behind"], serde_json::Value::Null);
+    assert_eq!(st["local_only"], serde_json::json!(["v1.0.0"]));
+    assert!(st["last_pull"].is_string());
+    // without --offline, an unreachable cloud is reported, not an error
+    let out = a.run(&["sync", "status"]).ok();
+    assert!(out.stdout.contains("Offline ("), "{}", out.render());
+}
+
+/// keep-remote: the local edit of a draft changed on both sides gives way to the cloud's on
+/// the next pull, contract file included.
+#[test]
+fn keep_remote_takes_the_clouds_version() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    a.env
+        .write_contract("v1.0.0", &[("add", "A-1", "Ann's")], "");
+    a.run(&["generation", "update", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.env
+        .write_contract("v1.0.0", &[("add", "B-1", "Bob's")], "");
+    b.run(&["generation", "update", "1.0.0"]).ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["conflicts"][0]["reason"], "both_changed");
+    let id = b.run(&["sync", "conflicts", "--json"]).ok().json()[0]["id"].to_string();
+    b.run(&["sync", "resolve", &id, "--strategy", "keep-remote"])
+        .ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(
+        pulled["updated"],
+        serde_json::json!(["v1.0.0"]),
+        "{pulled:#}"
+    );
+    let file = b.env.read(".gryt/generations/v1.0.0.yaml");
+    assert!(file.contains("A-1") && !file.contains("B-1"), "{file}");
+    let st = b.run(&["sync", "status", "--json"]).ok().json();
+    assert_eq!(st["conflicts"], serde_json::json!([]));
+    assert_eq!(st["pending"], serde_json::json!([]));
+}
+
+/// Dry runs say what would happen and change nothing, here or in the cloud.
+#[test]
+fn dry_runs_change_nothing() {
+    let (server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["generation", "new", "2.0.0"]).ok();
+    let before = b.state();
+    let pull = b.run(&["sync", "pull", "--dry-run", "--json"]).ok().json();
+    assert_eq!(pull["new"], serde_json::json!(["v1.0.0"]));
+    assert_eq!(pull["dry_run"], true);
+    let push = b.run(&["sync", "push", "--dry-run", "--json"]).ok().json();
+    assert_eq!(push["created"], serde_json::json!(["v2.0.0"]));
+    assert!(b.state() == before, "a dry run changed the local store");
+    assert!(!b.env.path(".gryt/generations/v1.0.0.yaml").exists());
+    let head = server
+        .client()
+        .login("ann")
+        .get("/v1/projects/acme/web")
+        .ok()["head"]
+        .clone();
+    assert_eq!(head, 1, "a dry run pushed");
+}
+
+/// One sync at a time: a second one waits a few seconds, then says why it gives up.
+#[test]
+fn a_second_sync_waits_then_gives_up_clearly() {
+    let (_server, devs) = team(&["ann"]);
+    let a = &devs[0];
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(a.env.path(".gryt/sync.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let started = std::time::Instant::now();
+    let before = a.state();
+    let out = a.run(&["sync", "pull"]).fails(1);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(4),
+        "it did not wait"
+    );
+    assert!(
+        out.stderr
+            .contains("another sync is running in this repository"),
+        "{}",
+        out.render()
+    );
+    assert!(a.state() == before);
+    lock.unlock().unwrap();
+    a.run(&["sync", "pull"]).ok();
+}
