@@ -165,6 +165,7 @@ impl Store {
         note: Option<&str>,
         now: &str,
     ) -> Result<()> {
+        self.remember_sync_base("evolution", id)?;
         self.conn.execute(
             "UPDATE evolutions SET status = ?2, note = ?3, completed_at = ?4, runner_pid = NULL,
                sync_status = CASE sync_status WHEN 'synced' THEN 'pending' ELSE sync_status END

@@ -247,6 +247,7 @@ impl Store {
         now: &str,
         file_hash: &str,
     ) -> Result<()> {
+        self.remember_sync_base("generation", id)?;
         self.conn.execute(
             "UPDATE generations SET description = ?2, pipeline_template = ?3, content_hash = ?4,
                file_hash = ?5, updated_at = ?6,
@@ -328,6 +329,11 @@ impl Store {
                (SELECT id FROM evolutions WHERE generation_id = ?1)",
             [id],
         )?;
+        self.conn.execute(
+            "DELETE FROM sync_base WHERE record_id = ?1 OR record_id IN
+               (SELECT id FROM evolutions WHERE generation_id = ?1)",
+            [id],
+        )?;
         self.conn
             .execute("DELETE FROM evolutions WHERE generation_id = ?1", [id])?;
         self.conn
@@ -336,6 +342,7 @@ impl Store {
     }
 
     pub fn mark_promoted(&self, id: &str, by: &str, at: &str) -> Result<()> {
+        self.remember_sync_base("generation", id)?;
         self.conn.execute(
             "UPDATE generations SET status = 'promoted', promoted_by = ?2, promoted_at = ?3,
                updated_at = ?3,

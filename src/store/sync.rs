@@ -464,6 +464,7 @@ impl Store {
             [id],
         )?;
         self.exec_cached("DELETE FROM evolutions WHERE id = ?1", [id])?;
+        self.exec_cached("DELETE FROM sync_base WHERE record_id = ?1", [id])?;
         Ok(())
     }
 
@@ -569,6 +570,55 @@ impl Store {
                 e.result,
                 e.error
             ],
+        )?;
+        Ok(())
+    }
+
+    /// Saves what the cloud holds of a record about to be edited here, when it is in sync
+    /// (a no-op otherwise: a pending record keeps the base of its first edit). The JSON has
+    /// the shape of `sync::engine::diff::fields` (a test there keeps the two equal).
+    pub(super) fn remember_sync_base(&self, kind: &str, id: &str) -> Result<()> {
+        let sql = match kind {
+            "generation" => {
+                "INSERT OR REPLACE INTO sync_base (record_kind, record_id, value)
+                 SELECT 'generation', g.id, json_object('version', g.version,
+                   'description', g.description, 'pipeline_template', g.pipeline_template,
+                   'status', g.status, 'promoted_by', g.promoted_by, 'promoted_at', g.promoted_at,
+                   'changes', json((SELECT json_group_object(c.change_id, json_object('type', c.type,
+                     'title', c.title, 'description', c.description, 'pipeline', c.pipeline))
+                     FROM changes c WHERE c.generation_id = g.id)))
+                 FROM generations g WHERE g.id = ?1 AND g.sync_status = 'synced'"
+            }
+            "evolution" => {
+                "INSERT OR REPLACE INTO sync_base (record_kind, record_id, value)
+                 SELECT 'evolution', id, json_object('change_id', change_id, 'rc', rc,
+                   'code_name', code_name, 'status', status, 'note', note,
+                   'completed_at', completed_at)
+                 FROM evolutions WHERE id = ?1 AND sync_status = 'synced'"
+            }
+            _ => return Ok(()),
+        };
+        self.exec_cached(sql, [id])?;
+        Ok(())
+    }
+
+    /// What the cloud held of a record when it was last in sync here, if it was edited since.
+    pub fn sync_base(&self, kind: &str, id: &str) -> Result<Option<serde_json::Value>> {
+        let text: Option<String> = self
+            .row_cached(
+                "SELECT value FROM sync_base WHERE record_kind = ?1 AND record_id = ?2",
+                [kind, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// Records what the cloud holds of a record (keep-local: the conflict's remote value).
+    pub fn set_sync_base(&self, kind: &str, id: &str, value: &serde_json::Value) -> Result<()> {
+        self.exec_cached(
+            "INSERT OR REPLACE INTO sync_base (record_kind, record_id, value) VALUES (?1, ?2, ?3)",
+            params![kind, id, value.to_string()],
         )?;
         Ok(())
     }

@@ -9,12 +9,14 @@
 //!   Records become `synced` only in the transaction that stores the accepted answer.
 //! - One sync at a time per repository (`.gryt/sync.lock`).
 
+mod diff;
 mod pull;
 mod push;
 
 use std::fs::File;
 use std::time::{Duration, Instant};
 
+pub use diff::{Action, DiffOptions, DiffReport, Entry, FieldChange, diff};
 pub use pull::{ConflictInfo, PullOptions, PullReport, pull};
 pub use push::{PushOptions, PushReport, push};
 

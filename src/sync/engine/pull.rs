@@ -56,6 +56,24 @@ pub fn pull(
     opts: PullOptions,
     progress: Progress<'_>,
 ) -> Result<PullReport> {
+    pull_with(ws, cloud, opts, progress, None)
+}
+
+/// Sees each page's planned operations instead of applying them (`gryt sync diff`).
+pub(super) type Visit<'a> = &'a mut dyn FnMut(&Store, &[Op]) -> Result<()>;
+
+/// [`pull`], or with `visit` a dry run that hands each page's plan to it.
+pub(super) fn pull_with(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    opts: PullOptions,
+    progress: Progress<'_>,
+    mut visit: Option<Visit<'_>>,
+) -> Result<PullReport> {
+    let opts = PullOptions {
+        dry_run: opts.dry_run || visit.is_some(),
+        ..opts
+    };
     let mut report = PullReport {
         dry_run: opts.dry_run,
         ..PullReport::default()
@@ -94,7 +112,9 @@ pub fn pull(
         let mut records = page.records;
         records.sort_by_key(apply_rank);
         let (ops, old_versions) = plan_page(ws, &records, &untracked, &mut rng)?;
-        if opts.dry_run {
+        if let Some(visit) = visit.as_mut() {
+            visit(&ws.store, &ops)?;
+        } else if opts.dry_run {
             describe(&ws.store, &ops, &mut report)?;
         } else {
             let now = clock::now_string();
@@ -531,7 +551,7 @@ fn describe(s: &Store, ops: &[Op], report: &mut PullReport) -> Result<()> {
 }
 
 /// A remote record's name: its version, or rc tag when its generation is known here.
-fn remote_subject(s: &Store, r: &Record) -> Result<String> {
+pub(super) fn remote_subject(s: &Store, r: &Record) -> Result<String> {
     Ok(match r {
         Record::Generation(g) => g.version.to_string(),
         Record::Evolution(e) => match s.version_of_generation(&e.generation_id.to_string())? {

@@ -63,7 +63,13 @@ pub fn push(ws: &Workspace, cloud: &Cloud<'_>, opts: &PushOptions) -> Result<Pus
     let mut rng = clock::rng(ws.store.change_counter()?);
     let mut rounds = 0;
     loop {
-        let batch = outgoing(ws, opts, &mut report)?;
+        // A dry run lists everything; a real push goes in bounded batches.
+        let bounds = if opts.dry_run {
+            UNBOUNDED
+        } else {
+            (BATCH_RECORDS, BATCH_BYTES)
+        };
+        let batch = outgoing(ws, opts, &mut report, bounds)?;
         if batch.is_empty() {
             break;
         }
@@ -184,7 +190,11 @@ fn apply_answer(
 }
 
 /// The record as stored now, and an evolution's rc tag (`v1.2.0-rc.3`) read with it.
-fn current_record(s: &Store, kind: &str, id: &str) -> Result<(Option<Record>, Option<String>)> {
+pub(super) fn current_record(
+    s: &Store,
+    kind: &str,
+    id: &str,
+) -> Result<(Option<Record>, Option<String>)> {
     let base = s.sync_state(kind, id)?.and_then(|st| st.base_revision);
     Ok(match kind {
         "generation" => (
@@ -201,15 +211,23 @@ fn current_record(s: &Store, kind: &str, id: &str) -> Result<(Option<Record>, Op
     })
 }
 
-struct Outgoing {
-    wire: PushRecord,
-    base: Option<u64>,
-    subject: String,
+pub(super) struct Outgoing {
+    pub wire: PushRecord,
+    pub base: Option<u64>,
+    pub subject: String,
 }
 
-/// The next batch of pending records: generations, then evolutions whose generation the
-/// cloud has (or gets in this batch), then their runs.
-fn outgoing(ws: &Workspace, opts: &PushOptions, report: &mut PushReport) -> Result<Vec<Outgoing>> {
+/// Batch bounds (records, bytes) that never stop a batch.
+pub(super) const UNBOUNDED: (usize, usize) = (usize::MAX, usize::MAX);
+
+/// The next batch of pending records within `(records, bytes)`: generations, then evolutions
+/// whose generation the cloud has (or gets in this batch), then their runs.
+pub(super) fn outgoing(
+    ws: &Workspace,
+    opts: &PushOptions,
+    report: &mut PushReport,
+    (max_records, max_bytes): (usize, usize),
+) -> Result<Vec<Outgoing>> {
     let s = &ws.store;
     let mut batch = Vec::new();
     let mut bytes = 0;
@@ -219,7 +237,7 @@ fn outgoing(ws: &Workspace, opts: &PushOptions, report: &mut PushReport) -> Resu
                    base: Option<u64>,
                    subject: String|
      -> Result<bool> {
-        if batch.len() >= BATCH_RECORDS || bytes >= BATCH_BYTES {
+        if batch.len() >= max_records || bytes >= max_bytes {
             return Ok(false);
         }
         let wire = PushRecord::new(base, &record).map_err(|e| SyncError::Corrupt(e.to_string()))?;
