@@ -1,7 +1,8 @@
-//! `gryt sync …`: pull, push, status, log, conflicts and their resolution against the linked
+//! `gryt sync …`: pull, push, status, diff, log, conflicts and their resolution against the linked
 //! Gryt Cloud project.
 
 mod conflicts;
+mod diff;
 mod status;
 
 use clap::Subcommand;
@@ -30,6 +31,7 @@ pub enum SyncCommand {
     Push(PushArgs),
     PushEvolutions(PushEvolutionsArgs),
     Status(status::StatusArgs),
+    Diff(diff::DiffArgs),
     Log(status::LogArgs),
     Conflicts(conflicts::ConflictsArgs),
     Resolve(conflicts::ResolveArgs),
@@ -107,6 +109,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             )
         }),
         Some(SyncCommand::Status(a)) => status::cmd_status(ui, a),
+        Some(SyncCommand::Diff(a)) => diff::cmd_diff(ui, a),
         Some(SyncCommand::Log(a)) => status::cmd_log(ui, a),
         Some(SyncCommand::Conflicts(a)) => conflicts::cmd_conflicts(ui, a),
         Some(SyncCommand::Resolve(a)) => conflicts::cmd_resolve(ui, a),
@@ -171,6 +174,13 @@ fn log(
     });
 }
 
+/// Undocumented: smaller pages, for tests and for debugging a slow link.
+fn page_limit() -> Option<u32> {
+    std::env::var("GRYT_SYNC_PAGE_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+}
+
 /// Pulls and records the attempt in the sync log; prints nothing.
 pub fn pull_logged(
     ws: &Workspace,
@@ -185,10 +195,7 @@ pub fn pull_logged(
         cloud,
         PullOptions {
             dry_run,
-            // Undocumented: smaller pages, for tests and for debugging a slow link.
-            page_limit: std::env::var("GRYT_SYNC_PAGE_LIMIT")
-                .ok()
-                .and_then(|v| v.parse().ok()),
+            page_limit: page_limit(),
         },
         &mut progress.callback(),
     );

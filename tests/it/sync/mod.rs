@@ -3,6 +3,7 @@
 #![cfg(feature = "server")]
 
 mod commands;
+mod diff;
 mod modes;
 mod property;
 pub mod proxy;
@@ -44,6 +45,7 @@ impl Dev {
             "sync_metadata",
             "local_state",
             "conflicts",
+            "sync_base",
             "audit_events",
         ] {
             let mut stmt = conn

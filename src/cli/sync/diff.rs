@@ -1,0 +1,164 @@
+//! `gryt sync diff`: what a pull and a push would change, record by record and field by
+//! field. Reads only; nothing here or in the cloud changes.
+
+use super::super::error::{CommandError, ExitKind};
+use super::super::ui::{self, Ui};
+use super::super::{version_arg, workspace};
+use crate::domain::Version;
+use crate::sync::engine::{self, Action, DiffOptions, DiffReport, Entry, FieldChange};
+
+/// Show what a pull and a push would change, field by field (changes nothing)
+///
+/// The pull side is planned exactly as `gryt sync pull` would plan it and compares each
+/// incoming record with the local one (local → cloud). The push side compares each record a
+/// push would send with what the cloud held when it was last in sync here (cloud → local).
+/// With --offline only the push side is shown and no request is made.
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// Only this generation, its evolutions and their runs
+    #[arg(value_parser = version_arg)]
+    pub version: Option<Version>,
+    /// summary: one line per record with the fields that differ; detailed: each field's old
+    /// and new value; json: for scripts (also `--json`)
+    #[arg(long, value_enum, default_value_t = Format::Summary)]
+    pub format: Format,
+    /// Do not contact the cloud: only what a push would send
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Summary,
+    Detailed,
+    Json,
+}
+
+pub fn cmd_diff(ui: &Ui, args: DiffArgs) -> Result<(), CommandError> {
+    let ws = workspace()?;
+    let opts = DiffOptions {
+        version: args.version.clone(),
+        page_limit: super::page_limit(),
+    };
+    let (report, project) = if args.offline {
+        let project = ws.config.get("cloud.project").map(str::to_string);
+        (engine::diff(&ws, None, &opts)?, project)
+    } else {
+        let (remote, account) = super::connect(&ws).map_err(offline_hint)?;
+        let cloud = super::cloud(&remote, &account);
+        let report = engine::diff(&ws, Some(&cloud), &opts)
+            .map_err(|e| offline_hint(CommandError::from(e)))?;
+        (report, Some(cloud.project.to_string()))
+    };
+    if ui.json || args.format == Format::Json {
+        return ui.json(&report);
+    }
+    print(
+        ui,
+        &report,
+        project.as_deref(),
+        args.format == Format::Detailed,
+    )?;
+    for n in &report.not_pushed {
+        ui.warn(format!("not pushed: {n}"));
+    }
+    Ok(())
+}
+
+/// A diff that cannot reach the cloud can still show the push side.
+fn offline_hint(e: CommandError) -> CommandError {
+    if e.kind == ExitKind::Unreachable {
+        e.hint("`gryt sync diff --offline` shows what a push would send without asking the cloud")
+    } else {
+        e
+    }
+}
+
+fn print(
+    ui: &Ui,
+    r: &DiffReport,
+    project: Option<&str>,
+    detailed: bool,
+) -> Result<(), CommandError> {
+    let project = project.unwrap_or("the cloud");
+    if r.pull.is_empty() && r.push.is_empty() {
+        match r.head {
+            Some(head) => ui.line(format!(
+                "Nothing to pull or push: up to date with {project} (head {head})"
+            ))?,
+            None => ui.line("Nothing to push")?,
+        }
+        return Ok(());
+    }
+    if let Some(head) = r.head {
+        if r.pull.is_empty() {
+            ui.line(format!("Nothing to pull from {project} (head {head})"))?;
+        } else {
+            ui.line(format!(
+                "Pull from {project} (head {head}){}:",
+                if detailed { ", here -> cloud" } else { "" }
+            ))?;
+            section(ui, &r.pull, detailed)?;
+        }
+    }
+    if r.push.is_empty() {
+        ui.line("Nothing to push")?;
+    } else {
+        ui.line(format!(
+            "Push to {project}{}:",
+            if detailed { ", cloud -> here" } else { "" }
+        ))?;
+        section(ui, &r.push, detailed)?;
+    }
+    if r.offline {
+        ui.status("Offline: the cloud was not asked, so what a pull would bring is not shown");
+    }
+    Ok(())
+}
+
+fn section(ui: &Ui, entries: &[Entry], detailed: bool) -> Result<(), CommandError> {
+    for e in entries {
+        let what = match &e.reason {
+            Some(reason) => format!("{} ({})", e.action.as_str(), reason.replace('_', " ")),
+            None => e.action.as_str().to_string(),
+        };
+        // `run of v1.2.0-rc.3` reads as `run v1.2.0-rc.3` next to `evolution v1.2.0-rc.3`.
+        let (kind, subject) = match e.subject.strip_prefix("run of ") {
+            Some(rest) => ("run", rest),
+            None => (e.kind, e.subject.as_str()),
+        };
+        let head = format!("  {what:<24}{kind} {subject}");
+        if detailed {
+            ui.line(ui.paint(action_style(e.action), head))?;
+            if e.base_unknown {
+                ui.line("      (what the cloud holds is not known here: edited before this workspace kept synced values)")?;
+            }
+            for f in &e.fields {
+                ui.line(format!("      {}", field_line(f)))?;
+            }
+        } else if e.fields.is_empty() || e.action == Action::New {
+            ui.line(head)?;
+        } else {
+            let names: Vec<&str> = e.fields.iter().map(|f| f.field.as_str()).collect();
+            ui.line(format!("{head}: {}", names.join(", ")))?;
+        }
+    }
+    Ok(())
+}
+
+fn action_style(a: Action) -> anstyle::Style {
+    match a {
+        Action::New => ui::GOOD,
+        Action::Deleted | Action::Conflict => ui::BAD,
+        Action::Updated | Action::Renumbered => ui::WARN,
+    }
+}
+
+/// `description: "old" -> "new"`; an absent side shows as `(none)`.
+pub fn field_line(f: &FieldChange) -> String {
+    let show = |v: &Option<serde_json::Value>| match v {
+        None => "(none)".to_string(),
+        Some(v) => v.to_string(),
+    };
+    format!("{}: {} -> {}", f.field, show(&f.from), show(&f.to))
+}
