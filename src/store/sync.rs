@@ -186,6 +186,11 @@ impl Store {
                     table(kind)
                 );
                 self.exec_cached(&sql, params![id, revision as i64, now])?;
+                // In sync again: the next edit saves a new base.
+                self.exec_cached(
+                    "DELETE FROM sync_base WHERE record_kind = ?1 AND record_id = ?2",
+                    [kind, id],
+                )?;
             }
         }
         Ok(())
@@ -334,6 +339,19 @@ impl Store {
                 Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
             })?
             .collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a push would consider (not synced yet, or edited since): generations,
+    /// evolutions and pipeline runs together. For progress bars.
+    pub fn unsynced_count(&self) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM generations WHERE sync_status IN ('not_synced', 'pending'))
+                  + (SELECT COUNT(*) FROM evolutions WHERE sync_status IN ('not_synced', 'pending'))
+                  + (SELECT COUNT(*) FROM pipeline_runs WHERE sync_status IN ('not_synced', 'pending'))",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
     }
 
     /// Writes a generation as the cloud has it: inserted, or updated in place (its changes

@@ -124,6 +124,8 @@ pub struct Client {
     base: String,
     token: Option<String>,
     opts: ClientOptions,
+    /// Body bytes sent and received so far (progress bars, benchmarks); shared by clones.
+    transferred: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl fmt::Debug for Client {
@@ -151,7 +153,18 @@ impl Client {
             base: base.trim_end_matches('/').to_string(),
             token,
             opts,
+            transferred: Default::default(),
         }
+    }
+
+    /// Body bytes sent and received by this client so far, every attempt included.
+    pub fn bytes_transferred(&self) -> u64 {
+        self.transferred.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self, n: usize) {
+        self.transferred
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn base(&self) -> &str {
@@ -379,6 +392,7 @@ impl Client {
         if let Some(token) = &self.token {
             req = req.header("authorization", format!("Bearer {token}"));
         }
+        self.count(body.map_or(0, <[u8]>::len));
         let sent = match body {
             Some(b) => req
                 .header("content-type", "application/json")
@@ -427,6 +441,7 @@ impl Client {
                 });
             }
         };
+        self.count(bytes.len());
         if (200..300).contains(&status) {
             return Ok(bytes);
         }

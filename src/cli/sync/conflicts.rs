@@ -1,9 +1,11 @@
 use super::super::error::CommandError;
 use super::super::ui::{self, Ui};
 use super::super::{version_arg, workspace};
+use crate::api::records::RecordKind;
 use crate::domain::{SyncStatus, Version};
 use crate::store::Conflict;
 use crate::sync::SyncError;
+use crate::sync::engine;
 use crate::workspace::Workspace;
 
 /// List conflicts a pull recorded (both sides changed, or the same version from elsewhere)
@@ -174,6 +176,14 @@ fn keep_local(
     s(ws.store.tx(|st| -> crate::store::Result<()> {
         st.mark_synced(&c.record_kind, local_id, revision, &now)?;
         st.set_sync_status(&c.record_kind, local_id, SyncStatus::Pending)?;
+        // `gryt sync diff` shows the push against what the cloud holds now.
+        if let (Some(kind), Some(remote)) = (RecordKind::parse(&c.record_kind), &c.remote_value) {
+            st.set_sync_base(
+                &c.record_kind,
+                local_id,
+                &engine::compared_fields(kind, &remote["record"]),
+            )?;
+        }
         st.resolve_conflict(c.id, "keep-local", &now)
     }))?;
     Ok(format!(

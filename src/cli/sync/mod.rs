@@ -93,6 +93,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
                     dry_run: a.dry_run,
                     version: a.version.clone(),
                     evolutions_only: false,
+                    batch_records: None,
                 },
             )
         }),
@@ -105,6 +106,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
                     dry_run: false,
                     version: Some(a.version.clone()),
                     evolutions_only: true,
+                    batch_records: None,
                 },
             )
         }),
@@ -189,7 +191,7 @@ pub fn pull_logged(
     progress: bool,
 ) -> Result<engine::PullReport, CommandError> {
     let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
-    let progress = Progress::new("pull", progress);
+    let progress = Progress::new("pull", progress, cloud.client);
     let result = engine::pull(
         ws,
         cloud,
@@ -197,7 +199,7 @@ pub fn pull_logged(
             dry_run,
             page_limit: page_limit(),
         },
-        &mut progress.callback(),
+        &mut progress.pull_callback(),
     );
     let report = match result {
         Ok(r) => r,
@@ -274,9 +276,26 @@ pub fn push_logged(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     opts: &PushOptions,
+    progress: bool,
 ) -> Result<engine::PushReport, CommandError> {
     let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
-    let report = match engine::push(ws, cloud, opts) {
+    let opts = &PushOptions {
+        // Undocumented, like GRYT_SYNC_PAGE_LIMIT: smaller batches.
+        batch_records: opts.batch_records.or_else(|| {
+            std::env::var("GRYT_SYNC_BATCH_RECORDS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n| n > 0)
+        }),
+        ..opts.clone()
+    };
+    let progress = Progress::new("push", progress && !opts.dry_run, cloud.client);
+    let mut callback = progress.push_callback();
+    let callback = progress
+        .bar
+        .is_some()
+        .then_some(&mut callback as engine::PushProgress<'_>);
+    let report = match engine::push_with_progress(ws, cloud, opts, callback) {
         Ok(r) => r,
         Err(e) => {
             log(
@@ -340,7 +359,7 @@ pub fn cmd_push(
     cloud: &Cloud<'_>,
     opts: &PushOptions,
 ) -> Result<(), CommandError> {
-    let report = push_logged(ws, cloud, opts)?;
+    let report = push_logged(ws, cloud, opts, !ui.quiet)?;
     for s in &report.skipped {
         ui.warn(format!("not pushed: {s}"));
     }
@@ -493,8 +512,9 @@ pub fn promote_in_cloud(
         dry_run: false,
         version: Some(version.clone()),
         evolutions_only: false,
+        batch_records: None,
     };
-    let pushed = push_logged(ws, &cloud, &push)?;
+    let pushed = push_logged(ws, &cloud, &push, !ui.quiet)?;
     if !pushed.created.is_empty() || !pushed.updated.is_empty() {
         ui.status(format!(
             "Pushed {}",
@@ -618,8 +638,9 @@ impl AutoSync {
 
     pub fn after(&self, ui: &Ui) {
         if self.push {
+            let show = !ui.quiet;
             self.step(ui, "push", |ws, c| {
-                let report = push_logged(ws, c, &PushOptions::default())?;
+                let report = push_logged(ws, c, &PushOptions::default(), show)?;
                 push_outcome(ws, report, false)
             });
         }
@@ -670,20 +691,26 @@ fn hook_pull() {
 }
 
 /// A progress bar on stderr for syncs that take over a second, only on a terminal (and
-/// never with --quiet, which keeps stderr for errors): phase, changes, rate and ETA.
-struct Progress {
+/// never with --quiet, which keeps stderr for errors): phase, records, bytes, rate and ETA.
+struct Progress<'c> {
     bar: Option<indicatif::ProgressBar>,
     started: std::time::Instant,
+    client: &'c crate::sync::client::Client,
+    bytes_at_start: u64,
 }
 
-impl Progress {
-    fn new(phase: &'static str, wanted: bool) -> Progress {
+impl<'c> Progress<'c> {
+    fn new(
+        phase: &'static str,
+        wanted: bool,
+        client: &'c crate::sync::client::Client,
+    ) -> Progress<'c> {
         use std::io::IsTerminal;
         let bar = (wanted && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::hidden();
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} changes, {per_sec}, ETA {eta}",
+                    "{prefix} [{bar:30}] {pos}/{len} records, {msg}, {per_sec}, ETA {eta}",
                 )
                 .expect("a valid template")
                 .progress_chars("=> "),
@@ -694,25 +721,40 @@ impl Progress {
         Progress {
             bar,
             started: std::time::Instant::now(),
+            client,
+            bytes_at_start: client.bytes_transferred(),
         }
     }
 
-    /// The engine's per-page callback: (records so far, cursor, head).
-    fn callback(&self) -> impl FnMut(usize, u64, u64) + '_ {
+    fn update(&self, position: u64, length: u64) {
+        let Some(bar) = &self.bar else { return };
+        // Shown first, so that the values set next are drawn now.
+        if bar.is_hidden() && self.started.elapsed() > std::time::Duration::from_secs(1) {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        let bytes = self.client.bytes_transferred() - self.bytes_at_start;
+        bar.set_message(indicatif::HumanBytes(bytes).to_string());
+        bar.set_length(length.max(position));
+        bar.set_position(position);
+    }
+
+    /// The pull's per-page callback: (records so far, cursor, head); the bar counts the
+    /// changes between the first cursor and the head.
+    fn pull_callback(&self) -> impl FnMut(usize, u64, u64) + '_ {
         let mut first_cursor = None;
         move |_records, cursor, head| {
-            let Some(bar) = &self.bar else { return };
             let start = *first_cursor.get_or_insert(cursor.min(head));
-            bar.set_length(head.saturating_sub(start));
-            bar.set_position(cursor.saturating_sub(start));
-            if bar.is_hidden() && self.started.elapsed() > std::time::Duration::from_secs(1) {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            }
+            self.update(cursor.saturating_sub(start), head.saturating_sub(start));
         }
+    }
+
+    /// The push's per-batch callback: (records sent, records to send).
+    fn push_callback(&self) -> impl FnMut(usize, u64) + '_ {
+        move |sent, total| self.update(sent as u64, total)
     }
 }
 
-impl Drop for Progress {
+impl Drop for Progress<'_> {
     fn drop(&mut self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

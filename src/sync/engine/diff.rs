@@ -290,6 +290,7 @@ fn outgoing(
         dry_run: true,
         version: opts.version.clone(),
         evolutions_only: false,
+        batch_records: None,
     };
     let batch = push::outgoing(ws, &push_opts, &mut report, push::UNBOUNDED)?;
     not_pushed.extend(report.skipped);

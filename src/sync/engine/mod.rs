@@ -16,9 +16,11 @@ mod push;
 use std::fs::File;
 use std::time::{Duration, Instant};
 
-pub use diff::{Action, DiffOptions, DiffReport, Entry, FieldChange, diff};
+pub use diff::{
+    Action, DiffOptions, DiffReport, Entry, FieldChange, diff, fields as compared_fields,
+};
 pub use pull::{ConflictInfo, PullOptions, PullReport, pull};
-pub use push::{PushOptions, PushReport, push};
+pub use push::{PushOptions, PushProgress, PushReport, push, push_with_progress};
 
 use super::client::Client;
 use super::{Result, SyncError, io};

@@ -29,6 +29,8 @@ pub struct PushOptions {
     pub version: Option<Version>,
     /// Only evolutions (and their runs), no generations.
     pub evolutions_only: bool,
+    /// Records per request instead of the default (tests, a slow link).
+    pub batch_records: Option<usize>,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -50,7 +52,20 @@ pub struct PushReport {
     pub dry_run: bool,
 }
 
+/// Told after each accepted batch: (records sent, records a push would consider).
+pub type PushProgress<'a> = &'a mut dyn FnMut(usize, u64);
+
 pub fn push(ws: &Workspace, cloud: &Cloud<'_>, opts: &PushOptions) -> Result<PushReport> {
+    push_with_progress(ws, cloud, opts, None)
+}
+
+/// [`push`], telling `progress` after each batch (the total is counted only when asked).
+pub fn push_with_progress(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    opts: &PushOptions,
+    mut progress: Option<PushProgress<'_>>,
+) -> Result<PushReport> {
     let mut report = PushReport {
         dry_run: opts.dry_run,
         ..PushReport::default()
@@ -62,12 +77,17 @@ pub fn push(ws: &Workspace, cloud: &Cloud<'_>, opts: &PushOptions) -> Result<Pus
     ws.store.prepare_for_sync();
     let mut rng = clock::rng(ws.store.change_counter()?);
     let mut rounds = 0;
+    let total = match (&progress, opts.dry_run) {
+        (Some(_), false) => ws.store.unsynced_count()?,
+        _ => 0,
+    };
+    let mut sent = 0;
     loop {
         // A dry run lists everything; a real push goes in bounded batches.
         let bounds = if opts.dry_run {
             UNBOUNDED
         } else {
-            (BATCH_RECORDS, BATCH_BYTES)
+            (opts.batch_records.unwrap_or(BATCH_RECORDS), BATCH_BYTES)
         };
         let batch = outgoing(ws, opts, &mut report, bounds)?;
         if batch.is_empty() {
@@ -97,7 +117,13 @@ pub fn push(ws: &Workspace, cloud: &Cloud<'_>, opts: &PushOptions) -> Result<Pus
         ws.store.set_meta(INFLIGHT_PUSH, Some(&body))?;
         report.requests += 1;
         match cloud.client.push(&cloud.project, &req) {
-            Ok(resp) => apply_answer(ws, cloud, &req, &resp, &mut report)?,
+            Ok(resp) => {
+                apply_answer(ws, cloud, &req, &resp, &mut report)?;
+                sent += req.records.len();
+                if let Some(progress) = progress.as_mut() {
+                    progress(sent, total);
+                }
+            }
             Err(ClientError::Api { body, .. }) => {
                 // A refused push applied nothing: forget it, and fix what we can fix here.
                 ws.store.set_meta(INFLIGHT_PUSH, None)?;
@@ -164,6 +190,11 @@ fn apply_answer(
                 && !same_content(&pushed, current)
             {
                 s.set_sync_status(kind, &id, SyncStatus::Pending)?;
+                s.set_sync_base(
+                    kind,
+                    &id,
+                    &super::compared_fields(result.kind, &sent.record),
+                )?;
             }
             if result.kind == RecordKind::PipelineRun {
                 continue;

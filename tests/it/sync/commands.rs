@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::proxy::proxy;
-use super::{dev, prove, team};
+use super::{dev, on_terminal, prove, team};
 
 /// `push-evolutions VERSION` sends that generation's evolutions and nothing else.
 #[test]
@@ -149,4 +149,44 @@ fn a_second_sync_waits_then_gives_up_clearly() {
     assert!(a.state() == before);
     lock.unlock().unwrap();
     a.run(&["sync", "pull"]).ok();
+}
+
+/// On a terminal a push or pull that takes over a second shows a progress bar (phase,
+/// records, bytes); --quiet shows none.
+#[test]
+fn slow_syncs_show_a_progress_bar_on_a_terminal() {
+    let (server, devs) = team(&["ann", "bob"]);
+    drop(devs);
+    let p = proxy(server.base.clone(), 0);
+    let (a, b) = (dev(&server, "ann", &p.url), dev(&server, "bob", &p.url));
+    for v in ["1.0.0", "2.0.0", "3.0.0"] {
+        a.run(&["generation", "new", v]).ok();
+    }
+    p.delay_ms.store(400, Ordering::SeqCst);
+    let shown = on_terminal(&a, &["sync", "push"], &[("GRYT_SYNC_BATCH_RECORDS", "1")]);
+    assert!(shown.contains("push ["), "{shown}");
+    assert!(shown.contains("3/3 records"), "{shown}");
+    assert!(
+        shown.contains(" B, ") || shown.contains("KiB"),
+        "bytes: {shown}"
+    );
+    assert!(shown.contains("Pushed to acme/web"), "{shown}");
+
+    let shown = on_terminal(&b, &["sync", "pull"], &[("GRYT_SYNC_PAGE_LIMIT", "1")]);
+    assert!(shown.contains("pull ["), "{shown}");
+    assert!(shown.contains("Pulled from acme/web"), "{shown}");
+
+    a.run(&["generation", "new", "4.0.0"]).ok();
+    a.run(&["generation", "new", "5.0.0"]).ok();
+    a.run(&["generation", "new", "6.0.0"]).ok();
+    let shown = on_terminal(
+        &a,
+        &["--quiet", "sync", "push"],
+        &[("GRYT_SYNC_BATCH_RECORDS", "1")],
+    );
+    assert!(!shown.contains("push ["), "{shown}");
+    assert_eq!(
+        a.run(&["sync", "status", "--json"]).ok().json()["local_only"],
+        serde_json::json!([])
+    );
 }

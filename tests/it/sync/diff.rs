@@ -213,6 +213,31 @@ fn diff_shows_a_conflict_before_the_pull_records_it() {
         json!([]),
         "a diff recorded a conflict"
     );
+    // keep-local: the push side then compares with what the cloud holds, Ann's
+    b.run(&["sync", "pull"]).ok();
+    let id = b.run(&["sync", "conflicts", "--json"]).ok().json()[0]["id"].to_string();
+    b.run(&["sync", "resolve", &id, "--strategy", "keep-local"])
+        .ok();
+    let d = b.run(&["sync", "diff", "--json"]).ok().json();
+    assert_eq!(d["pull"], json!([]), "{d:#}");
+    let g = entry(&d, "push", "v1.0.0");
+    assert_eq!(g["action"], "updated");
+    assert_eq!(
+        fields(g),
+        vec![
+            ("description".into(), json!("Ann's"), json!("Bob's")),
+            (
+                "changes.A-1".into(),
+                json!({"type": "add", "title": "Ann"}),
+                Value::Null
+            ),
+            (
+                "changes.B-1".into(),
+                Value::Null,
+                json!({"type": "add", "title": "Bob"})
+            ),
+        ]
+    );
 }
 
 /// VERSION keeps one generation, its evolutions and their runs.

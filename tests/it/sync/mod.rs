@@ -141,3 +141,30 @@ pub fn prove(dev: &Dev, version: &str, change: &str, pipeline: &str) -> String {
     assert_eq!(out.code, i32::from(pipeline != "ok"), "{}", out.render());
     started["tag"].as_str().unwrap().to_string()
 }
+
+/// Runs `gryt ARGS` on a pseudo-terminal (util-linux `script`), with `extra` environment;
+/// returns what the terminal showed (stdout and stderr together, escape codes included).
+pub fn on_terminal(dev: &Dev, args: &[&str], extra: &[(&str, &str)]) -> String {
+    let gryt = dev.env.command(&dev.env.repo, args);
+    let line = std::iter::once(gryt.get_program())
+        .chain(gryt.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = std::process::Command::new("script");
+    cmd.env_clear();
+    for (k, v) in gryt.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("TERM", "xterm")
+        .envs(extra.iter().copied())
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .current_dir(&dev.env.repo)
+        .stdin(Stdio::null());
+    let out = cmd.output().expect("util-linux `script` runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "gryt {args:?} on a terminal: {text}");
+    text
+}

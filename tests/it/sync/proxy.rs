@@ -4,16 +4,18 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::{dev, team};
 
-/// A loopback proxy in front of the cloud: it counts pushes, can drop the answer of one, and
-/// can play "the server is down" (every connection closed unanswered).
+/// A loopback proxy in front of the cloud: it counts pushes, can drop the answer of one, can
+/// play "the server is down" (every connection closed unanswered) and a slow link (each
+/// answer held back `delay_ms`).
 pub struct Proxy {
     pub url: String,
     pub pushes: Arc<AtomicUsize>,
     pub down: Arc<AtomicBool>,
+    pub delay_ms: Arc<AtomicU64>,
 }
 
 /// Forwards one HTTP request per connection to `upstream`; for the `drop_nth` push (1-based;
@@ -23,7 +25,8 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
     let addr = listener.local_addr().unwrap();
     let pushes = Arc::new(AtomicUsize::new(0));
     let down = Arc::new(AtomicBool::new(false));
-    let (counter, switch) = (pushes.clone(), down.clone());
+    let delay_ms = Arc::new(AtomicU64::new(0));
+    let (counter, switch, delay) = (pushes.clone(), down.clone(), delay_ms.clone());
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             if switch.load(Ordering::SeqCst) {
@@ -31,13 +34,18 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
                 continue;
             }
             let (upstream, counter) = (upstream.clone(), counter.clone());
-            std::thread::spawn(move || relay(conn, &upstream, &counter, drop_nth));
+            let delay = std::time::Duration::from_millis(delay.load(Ordering::SeqCst));
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                relay(conn, &upstream, &counter, drop_nth)
+            });
         }
     });
     Proxy {
         url: format!("http://{addr}"),
         pushes,
         down,
+        delay_ms,
     }
 }
 
