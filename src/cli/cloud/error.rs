@@ -4,7 +4,7 @@
 
 use crate::api::ErrorCode;
 use crate::api::error::{
-    BehindDetails, RateLimitedDetails, StaleRevisionDetails, TagTakenDetails, VersionHolderDetails,
+    RateLimitedDetails, StaleRevisionDetails, TagTakenDetails, VersionHolderDetails,
 };
 use crate::cli::error::{CommandError, ExitKind};
 use crate::sync::client::ClientError;
@@ -52,15 +52,8 @@ fn hints(body: &crate::api::ErrorBody) -> Vec<String> {
             "check TEAM/PROJECT and that you are a member of the team (gryt cloud team list)"
                 .into(),
         ),
-        Behind => {
-            if let Some(d) = body.details_as::<BehindDetails>() {
-                out.push(format!(
-                    "the cloud has {} change(s) you have not pulled",
-                    d.missing
-                ));
-            }
-            out.push("run gryt sync pull, then try again".into());
-        }
+        // The message already says how far behind.
+        Behind => out.push("run gryt sync pull, then try again (gryt sync does both)".into()),
         VersionExists | AlreadyPromoted => {
             if let Some(d) = body.details_as::<VersionHolderDetails>() {
                 out.push(holder(body.error, &d));
