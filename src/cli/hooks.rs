@@ -25,32 +25,60 @@ pub struct InstallArgs {
 
 const MARKER: &str = "# Installed by `gryt hooks install`";
 
-fn script() -> String {
+/// The hook; `dir` is the gryt repository relative to the top of the git working tree,
+/// where git runs hooks (`.` unless `.gryt/` lives in a subdirectory, as in a monorepo).
+fn script(dir: &str) -> String {
+    let pull = if dir == "." {
+        "gryt sync pull --quiet --hook".to_string()
+    } else {
+        format!(
+            "gryt -C '{}' sync pull --quiet --hook",
+            dir.replace('\'', r"'\''")
+        )
+    };
     format!(
         "#!/bin/sh\n{MARKER}: pull release state before each commit.\n\
          # It never blocks the commit: when the cloud cannot be reached it says so in one line.\n\
          command -v gryt >/dev/null 2>&1 || exit 0\n\
-         gryt sync pull --quiet --hook\n\
+         {pull}\n\
          exit 0\n"
     )
+}
+
+/// `git -C ROOT rev-parse ARGS`, trimmed; `None` outside a git repository.
+fn rev_parse(root: &std::path::Path, args: &[&str]) -> Result<Option<String>, CommandError> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .arg("rev-parse")
+        .args(args)
+        .output()
+        .map_err(|e| CommandError::user(format!("cannot run git: {e}")))?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
 }
 
 pub fn run(ui: &Ui, cmd: HooksCommand) -> Result<(), CommandError> {
     let HooksCommand::Install(args) = cmd;
     let ws = workspace()?;
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(&ws.root)
-        .args(["rev-parse", "--git-path", "hooks"])
-        .output()
-        .map_err(|e| CommandError::user(format!("cannot run git: {e}")))?;
-    if !out.status.success() {
+    let (Some(hooks), Some(top)) = (
+        rev_parse(&ws.root, &["--git-path", "hooks"])?,
+        rev_parse(&ws.root, &["--show-toplevel"])?,
+    ) else {
         return Err(
             CommandError::user("not inside a git repository: there is no hook to install")
                 .hint("run `git init` first"),
         );
-    }
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    };
+    let canonical = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let inside = canonical(&ws.root)
+        .strip_prefix(canonical(std::path::Path::new(&top)))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let script = script(if inside.is_empty() { "." } else { &inside });
+    let dir = PathBuf::from(hooks);
     let dir = if dir.is_absolute() {
         dir
     } else {
@@ -59,7 +87,7 @@ pub fn run(ui: &Ui, cmd: HooksCommand) -> Result<(), CommandError> {
     let path = dir.join("pre-commit");
     let existing = std::fs::read_to_string(&path).ok();
     match &existing {
-        Some(text) if text.contains(MARKER) && *text == script() => {
+        Some(text) if text.contains(MARKER) && *text == script => {
             ui.line(format!(
                 "The gryt pre-commit hook is already installed ({})",
                 path.display()
@@ -79,7 +107,7 @@ pub fn run(ui: &Ui, cmd: HooksCommand) -> Result<(), CommandError> {
     }
     std::fs::create_dir_all(&dir)
         .map_err(|e| CommandError::user(format!("cannot create {}: {e}", dir.display())))?;
-    crate::workspace::write_atomic(&path, script().as_bytes())
+    crate::workspace::write_atomic(&path, script.as_bytes())
         .map_err(|e| CommandError::user(format!("cannot write {}: {e}", path.display())))?;
     #[cfg(unix)]
     {

@@ -116,7 +116,9 @@ fn run(cli: Cli, ui: &Ui) -> Result<(), CommandError> {
     let auto = sync::AutoSync::for_command(&cli.command);
     auto.before(ui);
     let result = dispatch(cli.command, ui);
-    if result.is_ok() {
+    // A command that failed may still have written (a failing `gryt run` decides its
+    // evolution `fail`): what is pending goes out unless the command was not understood.
+    if !matches!(&result, Err(e) if e.kind == ExitKind::Usage) {
         auto.after(ui);
     }
     result

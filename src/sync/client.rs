@@ -95,7 +95,25 @@ impl ClientOptions {
     /// The defaults, adjusted by `GRYT_HTTP_RETRIES` (extra attempts) and
     /// `GRYT_HTTP_TIMEOUT` (seconds per attempt, also caps the connect timeout).
     pub fn from_env() -> Self {
-        let mut o = ClientOptions::default();
+        ClientOptions::default().with_env()
+    }
+
+    /// For syncs nobody asked for — the pre-commit hook, cloud mode's pull before and push
+    /// after a command: give up fast (no retries, short timeouts) rather than hold up a
+    /// commit or a command; the work stays pending for the next sync. The same variables
+    /// adjust it.
+    pub fn background() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+            retries: 0,
+            ..ClientOptions::default()
+        }
+        .with_env()
+    }
+
+    fn with_env(self) -> Self {
+        let mut o = self;
         if let Some(n) = env_number("GRYT_HTTP_RETRIES") {
             o.retries = n.min(20) as u32;
         }

@@ -36,11 +36,12 @@ pub struct Remote {
 
 /// The workspace's remote, with credentials from the environment and the user's stores.
 pub fn connect(ws: &Workspace) -> Result<Remote, RemoteError> {
-    connect_with(
-        &ws.config,
-        &Credentials::from_env()?,
-        ClientOptions::from_env(),
-    )
+    connect_opts(ws, ClientOptions::from_env())
+}
+
+/// [`connect`] with other timeouts and retries (`ClientOptions::background`).
+pub fn connect_opts(ws: &Workspace, opts: ClientOptions) -> Result<Remote, RemoteError> {
+    connect_with(&ws.config, &Credentials::from_env()?, opts)
 }
 
 /// [`connect`] with explicit credentials and client options (tests, tools).

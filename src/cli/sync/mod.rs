@@ -132,11 +132,19 @@ fn with_cloud(
 /// The linked project and the account acting on it (asked of the server when only a
 /// `GRYT_TOKEN` is known). Refused in local mode, which never touches the network.
 pub fn connect(ws: &Workspace) -> Result<(Remote, String), CommandError> {
+    connect_opts(ws, crate::sync::client::ClientOptions::from_env())
+}
+
+/// [`connect`] with other timeouts and retries.
+fn connect_opts(
+    ws: &Workspace,
+    opts: crate::sync::client::ClientOptions,
+) -> Result<(Remote, String), CommandError> {
     if ws.config.execution_mode() == ExecutionMode::Local {
         return Err(CommandError::user("execution_mode is local: gryt never talks to the cloud here")
             .hint("to sync, run `gryt config execution_mode hybrid` (sync on promote and on `gryt sync`) or `cloud`"));
     }
-    let remote = remote::connect(ws)?;
+    let remote = remote::connect_opts(ws, opts)?;
     let account = if remote.account.is_empty() {
         remote.client.whoami()?.username
     } else {
@@ -585,6 +593,9 @@ pub fn promote_in_cloud(
 pub struct AutoSync {
     pull: bool,
     push: bool,
+    /// The pull before the command could not reach the cloud: the push after it does not
+    /// try again, and one warning says so for both.
+    unreachable: std::cell::RefCell<Option<String>>,
 }
 
 impl AutoSync {
@@ -603,6 +614,7 @@ impl AutoSync {
         let none = AutoSync {
             pull: false,
             push: false,
+            unreachable: Default::default(),
         };
         if !reads && !writes {
             return none;
@@ -624,6 +636,7 @@ impl AutoSync {
         AutoSync {
             pull: reads,
             push: writes,
+            unreachable: Default::default(),
         }
     }
 
@@ -637,13 +650,18 @@ impl AutoSync {
     }
 
     pub fn after(&self, ui: &Ui) {
-        if self.push {
-            let show = !ui.quiet;
-            self.step(ui, "push", |ws, c| {
-                let report = push_logged(ws, c, &PushOptions::default(), show)?;
-                push_outcome(ws, report, false)
-            });
+        if !self.push {
+            return;
         }
+        if let Some(why) = self.unreachable.borrow().as_ref() {
+            ui.warn(format!("{why}; {STAYS_PENDING}"));
+            return;
+        }
+        let show = !ui.quiet;
+        self.step(ui, "push", |ws, c| {
+            let report = push_logged(ws, c, &PushOptions::default(), show)?;
+            push_outcome(ws, report, false)
+        });
     }
 
     fn step(
@@ -654,22 +672,38 @@ impl AutoSync {
     ) {
         let attempt = || -> Result<(), CommandError> {
             let ws = workspace()?;
-            let (remote, account) = connect(&ws)?;
-            let _lock = engine::lock(&ws, LOCK_WAIT)?;
+            let (remote, account) =
+                connect_opts(&ws, crate::sync::client::ClientOptions::background())?;
+            let _lock = engine::lock(&ws, BACKGROUND_LOCK_WAIT)?;
             f(&ws, &cloud(&remote, &account))
         };
-        if let Err(e) = attempt() {
-            let later = if what == "push" {
-                "; your work stays pending and goes out with the next command that reaches the cloud"
-            } else {
-                ""
-            };
-            ui.warn(format!("cloud {what} skipped: {}{later}", e.message));
+        let Err(e) = attempt() else { return };
+        let why = format!("cloud {what} skipped: {}", e.message);
+        if what == "pull" && e.kind == super::error::ExitKind::Unreachable && self.push {
+            // Said once, after the command, with what happens to its work.
+            *self.unreachable.borrow_mut() = Some(format!("cloud sync skipped: {}", e.message));
+            return;
+        }
+        if what == "push" {
+            ui.warn(format!("{why}; {STAYS_PENDING}"));
+        } else {
+            ui.warn(why);
+        }
+        // Offline is one line; a refusal says what to do about it.
+        if e.kind != super::error::ExitKind::Unreachable {
+            for hint in &e.hints {
+                ui.status(format!("Hint: {hint}"));
+            }
         }
     }
 }
 
-/// `sync pull --hook`: never fails, and is silent unless something went wrong.
+const STAYS_PENDING: &str =
+    "your work stays pending and goes out with the next command that reaches the cloud";
+
+/// How long a sync nobody asked for waits for another one to finish.
+const BACKGROUND_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn hook_pull() {
     let attempt = || -> Result<(), CommandError> {
         let ws = workspace()?;
@@ -678,8 +712,9 @@ fn hook_pull() {
         {
             return Ok(());
         }
-        let (remote, account) = connect(&ws)?;
-        let _lock = engine::lock(&ws, LOCK_WAIT)?;
+        let (remote, account) =
+            connect_opts(&ws, crate::sync::client::ClientOptions::background())?;
+        let _lock = engine::lock(&ws, BACKGROUND_LOCK_WAIT)?;
         pull_logged(&ws, &cloud(&remote, &account), false, false).map(|_| ())
     };
     if let Err(e) = attempt() {

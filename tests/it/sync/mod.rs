@@ -96,9 +96,21 @@ pub fn team(names: &[&str]) -> (TestServer, Vec<Dev>) {
 /// A workspace for `name` (registered already), logged in and linked through `url`.
 pub fn dev(_server: &TestServer, name: &str, url: &str) -> Dev {
     let env = TestEnv::init();
+    link(&env, &env.repo, name, url);
+    env.write_pipeline("ok", "true");
+    env.write_pipeline("bad", "exit 1");
+    Dev {
+        name: name.to_string(),
+        env,
+    }
+}
+
+/// Logs the gryt repository at `dir` in as `name` and links it to acme/web through `url`,
+/// in hybrid mode.
+pub fn link(env: &TestEnv, dir: &std::path::Path, name: &str, url: &str) {
     let mut login = env
         .command(
-            &env.repo,
+            dir,
             &[
                 "cloud",
                 "login",
@@ -121,14 +133,10 @@ pub fn dev(_server: &TestServer, name: &str, url: &str) -> Dev {
         .write_all(format!("password-{name}\n").as_bytes())
         .unwrap();
     env.finish(login.wait_with_output().unwrap()).ok();
-    env.run(&["cloud", "link", PROJECT, "--url", url]).ok();
-    env.run(&["config", "execution_mode", "hybrid"]).ok();
-    env.write_pipeline("ok", "true");
-    env.write_pipeline("bad", "exit 1");
-    Dev {
-        name: name.to_string(),
-        env,
-    }
+    env.run_in(dir, &["cloud", "link", PROJECT, "--url", url])
+        .ok();
+    env.run_in(dir, &["config", "execution_mode", "hybrid"])
+        .ok();
 }
 
 /// `gryt evolution start VERSION --change CHANGE` then `gryt run PIPELINE`.

@@ -42,10 +42,9 @@ fn cloud_mode_syncs_by_itself_and_survives_being_offline() {
         .lines()
         .filter(|l| l.starts_with("warning:"))
         .collect();
+    assert_eq!(warnings.len(), 1, "one line: {}", out.render());
     assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("cloud push skipped") && w.contains("stays pending")),
+        warnings[0].contains("cannot reach the cloud") && warnings[0].contains("stays pending"),
         "{}",
         out.render()
     );
@@ -79,29 +78,7 @@ fn the_pre_commit_hook_pulls_and_never_blocks() {
     a.run(&["generation", "new", "1.0.0"]).ok();
     a.run(&["sync", "push"]).ok();
 
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_gryt"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let commit = |msg: &str| {
-        let mut cmd = b.env.command(&b.env.repo, &[]);
-        cmd.env("PATH", &path);
-        let out = std::process::Command::new("git")
-            .args(["commit", "-q", "--allow-empty", "-m", msg])
-            .current_dir(&b.env.repo)
-            .envs(
-                cmd.get_envs()
-                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
-            )
-            .output()
-            .unwrap();
-        b.env.finish(out)
-    };
+    let commit = |msg: &str| git_commit(&b.env, msg);
     let out = commit("first").ok();
     assert_eq!(out.stderr, "", "{}", out.render());
     let list = b.run(&["generation", "list", "--json"]).ok().json();
@@ -117,4 +94,108 @@ fn the_pre_commit_hook_pulls_and_never_blocks() {
         out.render()
     );
     assert_eq!(b.env.git(&["log", "--format=%s", "-1"]).trim(), "offline");
+}
+
+/// The syncs nobody asked for (cloud mode's pull and push, the pre-commit hook) give up fast
+/// on a cloud that accepts connections and never answers — with the default retries, not the
+/// tests' — and the command or commit goes on with one line on stderr.
+#[test]
+fn background_syncs_give_up_fast_on_a_cloud_that_hangs() {
+    let (server, devs) = team(&["ann"]);
+    drop(devs);
+    let p = proxy(server.base.clone(), 0);
+    let a = dev(&server, "ann", &p.url);
+    a.run(&["config", "execution_mode", "cloud"]).ok();
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    p.hang.store(true, Ordering::SeqCst);
+    let run = |args: &[&str]| {
+        let started = std::time::Instant::now();
+        let mut cmd = a.env.command(&a.env.repo, args);
+        cmd.env_remove("GRYT_HTTP_RETRIES");
+        let out = a.env.finish(cmd.output().unwrap());
+        // A hang would be minutes (120 s per attempt, 4 retries); this is a few seconds.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(40),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+        out
+    };
+    let out = run(&["generation", "new", "2.0.0"]).ok();
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", out.render());
+    assert!(lines[0].contains("stays pending"), "{}", out.render());
+    let out = run(&["sync", "pull", "--quiet", "--hook"]).ok();
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.render());
+    assert!(
+        lines[0].starts_with("gryt: sync pull skipped"),
+        "{}",
+        out.render()
+    );
+    p.hang.store(false, Ordering::SeqCst);
+    a.run(&["generation", "new", "3.0.0"]).ok();
+    let mut versions = feed_versions(&server);
+    versions.sort();
+    assert_eq!(versions, ["v1.0.0", "v2.0.0", "v3.0.0"]);
+}
+
+/// In a monorepo `.gryt/` lives in a subdirectory, but git runs hooks at the top of the
+/// working tree: the hook finds the gryt repository anyway.
+#[test]
+fn the_hook_works_when_gryt_lives_in_a_subdirectory() {
+    let (server, devs) = team(&["ann", "bob"]);
+    let a = &devs[0];
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+
+    let env = crate::common::TestEnv::new();
+    let app = env.repo.join("services/app");
+    std::fs::create_dir_all(&app).unwrap();
+    env.run_in(&app, &["init"]).ok();
+    super::link(&env, &app, "bob", &server.base);
+    env.run_in(&app, &["hooks", "install"]).ok();
+    let hook = std::fs::read_to_string(env.repo.join(".git/hooks/pre-commit")).unwrap();
+    assert!(hook.contains("gryt -C 'services/app' sync pull"), "{hook}");
+
+    let out = git_commit(&env, "from the top");
+    let out = out.ok();
+    assert_eq!(out.stderr, "", "{}", out.render());
+    let list = env
+        .run_in(&app, &["generation", "list", "--json"])
+        .ok()
+        .json();
+    assert_eq!(list[0]["version"], "v1.0.0", "the hook pulled");
+}
+
+/// `git commit --allow-empty -m MSG` at the top of the repository, with this gryt on PATH
+/// (the hook calls `gryt`).
+fn git_commit(env: &crate::common::TestEnv, msg: &str) -> crate::common::Out {
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_gryt"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut cmd = env.command(&env.repo, &[]);
+    cmd.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
+    let out = std::process::Command::new("git")
+        .args(["commit", "-q", "--allow-empty", "-m", msg])
+        .current_dir(&env.repo)
+        .envs(
+            cmd.get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .output()
+        .unwrap();
+    env.finish(out)
 }

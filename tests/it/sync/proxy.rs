@@ -9,13 +9,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use super::{dev, team};
 
 /// A loopback proxy in front of the cloud: it counts pushes, can drop the answer of one, can
-/// play "the server is down" (every connection closed unanswered) and a slow link (each
-/// answer held back `delay_ms`).
+/// play "the server is down" (every connection closed unanswered), a slow link (each
+/// answer held back `delay_ms`) and a server that hangs (`hang`: connections accepted,
+/// never answered).
 pub struct Proxy {
     pub url: String,
     pub pushes: Arc<AtomicUsize>,
     pub down: Arc<AtomicBool>,
     pub delay_ms: Arc<AtomicU64>,
+    pub hang: Arc<AtomicBool>,
 }
 
 /// Forwards one HTTP request per connection to `upstream`; for the `drop_nth` push (1-based;
@@ -26,11 +28,20 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
     let pushes = Arc::new(AtomicUsize::new(0));
     let down = Arc::new(AtomicBool::new(false));
     let delay_ms = Arc::new(AtomicU64::new(0));
+    let hang = Arc::new(AtomicBool::new(false));
     let (counter, switch, delay) = (pushes.clone(), down.clone(), delay_ms.clone());
+    let hanging = hang.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             if switch.load(Ordering::SeqCst) {
                 drop(conn);
+                continue;
+            }
+            if hanging.load(Ordering::SeqCst) {
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_secs(120));
+                    drop(conn);
+                });
                 continue;
             }
             let (upstream, counter) = (upstream.clone(), counter.clone());
@@ -46,6 +57,7 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
         pushes,
         down,
         delay_ms,
+        hang,
     }
 }
 
