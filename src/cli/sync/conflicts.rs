@@ -67,7 +67,11 @@ pub fn cmd_conflicts(ui: &Ui, args: ConflictsArgs) -> Result<(), CommandError> {
         ]);
     }
     ui.line(ui::render(&t))?;
-    ui.status("Resolve one with `gryt sync resolve ID --strategy keep-local|keep-remote|rename`");
+    if list.iter().any(|c| c.resolution.is_none()) {
+        ui.status(
+            "Resolve one with `gryt sync resolve ID --strategy keep-local|keep-remote|rename`",
+        );
+    }
     Ok(())
 }
 
@@ -98,9 +102,19 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         (Strategy::KeepLocal, "both_changed" | "changes_in_use") => {
             keep_local(&ws, &conflict, local_id.as_deref())?
         }
-        (Strategy::KeepLocal, _) => {
-            return Err(refuse(&conflict, "your copy cannot win this one")
-                .hint("use keep-remote, or rename for a same-version conflict"));
+        (Strategy::KeepLocal, reason) => {
+            return Err(
+                refuse(&conflict, "your copy cannot win this one").hint(match reason {
+                    "version_taken" => format!(
+                        "rename yours (--strategy rename --value VERSION), or delete it: gryt generation delete {} --local-only",
+                        conflict.subject
+                    ),
+                    "missing_generation" => {
+                        "nothing of yours is at stake: it lands by itself when its generation arrives (gryt sync pull)".to_string()
+                    }
+                    _ => format!("the strategies that fit: {}", strategies(reason)),
+                }),
+            );
         }
         (Strategy::KeepRemote, "version_taken") if local_id.is_none() => {
             set_aside_untracked(&ws, &conflict)?
@@ -118,6 +132,15 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         ui.status("Run `gryt sync pull` to bring in the cloud's version, then `gryt sync push`");
     }
     Ok(())
+}
+
+/// The strategies `resolve` accepts for a conflict of this reason.
+pub fn strategies(reason: &str) -> &'static str {
+    match reason {
+        "both_changed" | "changes_in_use" => "keep-local|keep-remote",
+        "version_taken" => "rename --value VERSION",
+        _ => "keep-remote",
+    }
 }
 
 fn refuse(c: &Conflict, why: &str) -> CommandError {

@@ -50,6 +50,21 @@ pub fn cmd_diff(ui: &Ui, args: DiffArgs) -> Result<(), CommandError> {
             .map_err(|e| offline_hint(CommandError::from(e)))?;
         (report, Some(cloud.project.to_string()))
     };
+    if let Some(v) = &args.version
+        && report.pull.is_empty()
+        && report.push.is_empty()
+        && crate::ops::generation::get(&ws, v).is_err()
+    {
+        return Err(CommandError::user(format!(
+            "no generation {v} here{}",
+            if report.offline {
+                ""
+            } else {
+                " or among the cloud's changes since your last pull"
+            }
+        ))
+        .hint("see the generations with `gryt generation list`"));
+    }
     if ui.json || args.format == Format::Json {
         return ui.json(&report);
     }

@@ -76,8 +76,16 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             let ws = workspace()?;
             let (remote, account) = connect(&ws)?;
             let _lock = engine::lock(&ws, LOCK_WAIT)?;
-            cmd_pull(ui, &ws, &cloud(&remote, &account), false)?;
-            cmd_push(ui, &ws, &cloud(&remote, &account), &PushOptions::default())
+            let cloud = cloud(&remote, &account);
+            if !ui.json {
+                cmd_pull(ui, &ws, &cloud, false)?;
+                return cmd_push(ui, &ws, &cloud, &PushOptions::default());
+            }
+            // One JSON document for both halves: {"pull": {...}, "push": {...}}.
+            let pulled = pull_logged(&ws, &cloud, false, false)?;
+            let pushed = push_logged(&ws, &cloud, &PushOptions::default(), false)?;
+            ui.json(&serde_json::json!({"pull": pulled, "push": push_json(&pushed)}))?;
+            push_outcome(&ws, pushed, false)
         }
         Some(SyncCommand::Pull(a)) if a.hook => {
             hook_pull();
@@ -367,6 +375,21 @@ pub fn cmd_push(
     cloud: &Cloud<'_>,
     opts: &PushOptions,
 ) -> Result<(), CommandError> {
+    if let Some(v) = &opts.version {
+        let g = crate::ops::generation::get(ws, v)?;
+        let in_cloud = ws
+            .store
+            .sync_state("generation", &g.id)
+            .map_err(SyncError::from)?
+            .and_then(|st| st.base_revision)
+            .is_some();
+        if opts.evolutions_only && !in_cloud {
+            return Err(CommandError::user(format!(
+                "{v} is not in the cloud yet: its evolutions have nowhere to go"
+            ))
+            .hint(format!("push it with its evolutions: gryt sync push {v}")));
+        }
+    }
     let report = push_logged(ws, cloud, opts, !ui.quiet)?;
     for s in &report.skipped {
         ui.warn(format!("not pushed: {s}"));
@@ -375,7 +398,7 @@ pub fn cmd_push(
         ui.status(format!("Renumbered {r}"));
     }
     if ui.json {
-        ui.json(&report)?;
+        ui.json(&push_json(&report))?;
     } else if report.created.is_empty()
         && report.updated.is_empty()
         && report.unchanged.is_empty()
@@ -405,15 +428,43 @@ pub fn cmd_push(
     push_outcome(ws, report, opts.dry_run)
 }
 
+fn held_back_message(conflicts: &[crate::store::Conflict]) -> String {
+    let subjects: Vec<&str> = conflicts.iter().map(|c| c.subject.as_str()).collect();
+    format!(
+        "not pushed, in conflict with the cloud: {}",
+        subjects.join(", ")
+    )
+}
+
+/// A push report for scripts: records held back by open conflicts (exit 3) show as
+/// `rejected: {"error": "conflict", …}`, so `rejected == null` always means success.
+fn push_json(report: &engine::PushReport) -> serde_json::Value {
+    let mut v = serde_json::to_value(report).expect("reports serialize");
+    if report.rejected.is_none() && !report.dry_run && !report.conflicts.is_empty() {
+        let list: Vec<serde_json::Value> = report
+            .conflicts
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.id, "record_kind": c.record_kind, "subject": c.subject,
+                    "reason": c.reason, "strategies": conflicts::strategies(&c.reason),
+                })
+            })
+            .collect();
+        v["rejected"] = serde_json::json!({
+            "error": "conflict",
+            "message": held_back_message(&report.conflicts),
+            "details": {"conflicts": list},
+        });
+    }
+    v
+}
+
 /// Records in conflict are never pushed: say which, who holds what, and how to get out.
 fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandError {
-    let subjects: Vec<&str> = conflicts.iter().map(|c| c.subject.as_str()).collect();
     let mut err = CommandError::new(
         super::error::ExitKind::Rejected,
-        format!(
-            "not pushed, in conflict with the cloud: {}",
-            subjects.join(", ")
-        ),
+        held_back_message(conflicts),
     );
     for c in conflicts {
         let remote = c.remote_value.as_ref().map(|v| &v["record"]);
@@ -422,21 +473,28 @@ fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandErr
                 .and_then(|r| r["created_by"].as_str())
                 .unwrap_or("someone");
             let at = remote.and_then(|r| r["created_at"].as_str()).unwrap_or("");
-            let promoted = remote.and_then(|r| r["status"].as_str()) == Some("promoted");
+            let holder = match remote.filter(|r| r["status"] == "promoted") {
+                Some(r) => format!(
+                    "{} is already promoted in the cloud by {} at {}",
+                    c.subject,
+                    r["promoted_by"].as_str().unwrap_or(by),
+                    r["promoted_at"].as_str().unwrap_or(at),
+                ),
+                None => format!("{} is held in the cloud by {by} (created {at})", c.subject),
+            };
             let free = free_versions(ws, &c.subject);
             err = err.hint(format!(
-                "{} is held in the cloud by {by} (created {at}{}); rename yours: gryt generation rename {} {}",
-                c.subject,
-                if promoted { ", promoted" } else { "" },
+                "{holder}; rename yours: gryt generation rename {} {}",
                 c.subject,
                 free.join(" (or ") + if free.len() > 1 { ")" } else { "" },
             ));
         } else {
             err = err.hint(format!(
-                "{}: {}; resolve it: gryt sync resolve {} --strategy keep-local|keep-remote",
+                "{}: {}; resolve it: gryt sync resolve {} --strategy {}",
                 c.subject,
                 c.reason.replace('_', " "),
-                c.id
+                c.id,
+                conflicts::strategies(&c.reason),
             ));
         }
     }

@@ -171,8 +171,15 @@ fn version_detail(
     let detail = crate::ops::generation::show(ws, v)?;
     let g = crate::ops::generation::get(ws, v)?;
     let gates = crate::ops::promote::evaluate_gates(ws, &g)?;
-    let ready = g.status == crate::domain::GenerationStatus::Draft
-        && crate::domain::gates::all_passed(&gates);
+    // Why not, besides the gates: a promotion needs a draft the cloud can take.
+    let blocked = match (g.status, detail.sync_status.as_str()) {
+        (crate::domain::GenerationStatus::Promoted, _) => Some("it is promoted already"),
+        (crate::domain::GenerationStatus::Abandoned, _) => Some("it is abandoned"),
+        (_, "conflict") => Some("it is in conflict with the cloud (gryt sync conflicts)"),
+        _ if !crate::domain::gates::all_passed(&gates) => Some("a gate fails"),
+        _ => None,
+    };
+    let ready = blocked.is_none();
     Ok(serde_json::json!({
         "version": detail.version,
         "status": detail.status,
@@ -180,6 +187,7 @@ fn version_detail(
         "changes": detail.changes,
         "gates": gates,
         "ready_for_promotion": ready,
+        "not_ready_because": blocked,
     }))
 }
 
@@ -217,11 +225,10 @@ fn print_generation(ui: &Ui, g: &serde_json::Value) -> Result<(), CommandError> 
         ]);
     }
     ui.line(ui::render(&t))?;
-    let ready = g["ready_for_promotion"].as_bool().unwrap_or(false);
-    ui.line(format!(
-        "Ready for promotion: {}",
-        if ready { "yes" } else { "no" }
-    ))
+    match g["not_ready_because"].as_str() {
+        None => ui.line("Ready for promotion: yes"),
+        Some(why) => ui.line(format!("Ready for promotion: no, {why}")),
+    }
 }
 
 pub fn cmd_log(ui: &Ui, args: LogArgs) -> Result<(), CommandError> {

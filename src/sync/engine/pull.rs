@@ -42,6 +42,9 @@ pub struct PullReport {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ConflictInfo {
+    /// The recorded conflict's number (`gryt sync resolve ID`); absent in a dry run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
     pub kind: String,
     pub subject: String,
     pub reason: String,
@@ -422,7 +425,7 @@ fn apply(
             remote,
         } => {
             let subject = remote_subject(s, remote)?;
-            s.insert_conflict(&Conflict {
+            let conflict_id = s.insert_conflict(&Conflict {
                 id: 0,
                 record_kind: kind.as_str().to_string(),
                 record_id: id.to_string(),
@@ -445,6 +448,7 @@ fn apply(
                 )?;
             }
             report.conflicts.push(ConflictInfo {
+                id: Some(conflict_id),
                 kind: kind.as_str().to_string(),
                 subject,
                 reason: reason.as_str().to_string(),
@@ -540,6 +544,7 @@ fn describe(s: &Store, ops: &[Op], report: &mut PullReport) -> Result<()> {
                 remote,
                 ..
             } => report.conflicts.push(ConflictInfo {
+                id: None,
                 kind: kind.as_str().to_string(),
                 subject: remote_subject(s, remote)?,
                 reason: reason.as_str().to_string(),

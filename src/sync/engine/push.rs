@@ -73,7 +73,13 @@ pub fn push_with_progress(
     if !opts.dry_run {
         replay_inflight(ws, cloud, &mut report)?;
     }
-    report.conflicts = ws.store.conflicts(false)?;
+    // A parked remote evolution waiting for its generation holds back no local work.
+    report.conflicts = ws
+        .store
+        .conflicts(false)?
+        .into_iter()
+        .filter(|c| c.reason != "missing_generation")
+        .collect();
     ws.store.prepare_for_sync();
     let mut rng = clock::rng(ws.store.change_counter()?);
     let mut rounds = 0;

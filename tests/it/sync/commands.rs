@@ -190,3 +190,65 @@ fn slow_syncs_show_a_progress_bar_on_a_terminal() {
         serde_json::json!([])
     );
 }
+
+/// A version that is not here is an error, not "Everything up to date"; evolutions of a
+/// generation the cloud does not have yet have nowhere to go.
+#[test]
+fn unknown_versions_are_refused() {
+    let (_server, devs) = team(&["ann"]);
+    let a = &devs[0];
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    let before = a.state();
+    for args in [
+        &["sync", "push", "9.9.9"][..],
+        &["sync", "push-evolutions", "9.9.9"],
+        &["sync", "diff", "9.9.9"],
+    ] {
+        let out = a.run(args).fails(1);
+        assert!(
+            out.stderr.contains("v9.9.9") && out.stderr.contains("gryt generation list"),
+            "{args:?}: {}",
+            out.render()
+        );
+    }
+    let out = a.run(&["sync", "push-evolutions", "1.0.0"]).fails(1);
+    assert!(
+        out.stderr.contains("v1.0.0 is not in the cloud yet")
+            && out.stderr.contains("gryt sync push v1.0.0"),
+        "{}",
+        out.render()
+    );
+    assert!(a.state() == before);
+}
+
+/// What scripts read: `gryt sync --json` is one document; a pull's conflicts carry the
+/// number `resolve` takes; a push held back by a conflict exits 3 with a non-null `rejected`.
+#[test]
+fn json_for_scripts() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    let both = a.run(&["sync", "--json"]).ok().json();
+    assert_eq!(both["pull"]["new"], serde_json::json!([]), "{both:#}");
+    assert_eq!(both["push"]["created"], serde_json::json!(["v1.0.0"]));
+    assert_eq!(both["push"]["rejected"], serde_json::Value::Null);
+
+    b.run(&["generation", "new", "1.0.0"]).ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    let id = pulled["conflicts"][0]["id"]
+        .as_i64()
+        .expect("a conflict id");
+    let listed = b.run(&["sync", "conflicts", "--json"]).ok().json();
+    assert_eq!(listed[0]["id"].as_i64(), Some(id));
+    let out = b.run(&["sync", "push", "--json"]).fails(3);
+    let pushed = out.json();
+    assert_eq!(pushed["rejected"]["error"], "conflict", "{pushed:#}");
+    assert_eq!(
+        pushed["rejected"]["details"]["conflicts"][0]["subject"],
+        "v1.0.0"
+    );
+    assert_eq!(
+        pushed["rejected"]["details"]["conflicts"][0]["strategies"],
+        "rename --value VERSION"
+    );
+}

@@ -553,3 +553,79 @@ fn a_fresh_clone_adopts_committed_contract_files() {
         serde_json::json!([])
     );
 }
+
+/// Workflow 4 with a promotion: A promotes v1.0.0; B, who made and proved his own v1.0.0,
+/// can neither push nor promote it (exit 3, told who promoted it and when, offered v1.0.1 /
+/// v1.1.0), his status says it is not ready; renamed to v1.0.1 it goes out with its proof.
+#[test]
+fn version_lock_after_a_promotion() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    prove(a, "1.0.0", "CHANGE-1", "ok");
+    a.run(&["promote", "1.0.0", "--no-tag"]).ok();
+    b.run(&["generation", "new", "1.0.0", "-d", "mine"]).ok();
+    prove(b, "1.0.0", "CHANGE-1", "ok");
+
+    let promoted_at = a
+        .run(&["generation", "show", "1.0.0", "--json"])
+        .ok()
+        .json()["promoted_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.run(&["sync", "pull"]).ok();
+    let before = b.state();
+    for args in [&["promote", "1.0.0", "--no-tag"][..], &["sync", "push"]] {
+        let out = b.run(args).fails(3);
+        assert!(
+            out.stderr.contains(&format!(
+                "v1.0.0 is already promoted in the cloud by ann at {promoted_at}"
+            )),
+            "{args:?}: {}",
+            out.render()
+        );
+        assert!(
+            out.stderr
+                .contains("gryt generation rename v1.0.0 v1.0.1 (or v1.1.0)"),
+            "{}",
+            out.render()
+        );
+        // ann's evolution, parked until its generation can land here, is not bob's problem
+        assert!(
+            !out.stderr.contains("missing generation"),
+            "{}",
+            out.render()
+        );
+        assert!(b.state() == before, "{args:?} changed something");
+    }
+    let st = b.run(&["sync", "status", "1.0.0", "--json"]).ok().json();
+    assert_eq!(st["generation"]["ready_for_promotion"], false, "{st:#}");
+    let out = b.run(&["sync", "status", "1.0.0"]).ok();
+    assert!(
+        out.stdout
+            .contains("Ready for promotion: no, it is in conflict with the cloud"),
+        "{}",
+        out.render()
+    );
+
+    b.run(&["generation", "rename", "1.0.0", "1.0.1"]).ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["new"][0], "v1.0.0", "{pulled:#}");
+    let pushed = b.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(
+        pushed["created"],
+        serde_json::json!(["v1.0.1", "v1.0.1-rc.1"])
+    );
+    assert_eq!(
+        b.run(&["sync", "conflicts", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    b.run(&["promote", "1.0.1", "--no-tag"]).ok();
+    let shown = b
+        .run(&["generation", "show", "1.0.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["status"], "promoted");
+    assert_eq!(shown["promoted_by"], "ann");
+}
