@@ -702,7 +702,19 @@ impl AutoSync {
         if self.pull {
             let show = !ui.quiet;
             self.step(ui, "pull", |ws, c| {
-                pull_logged(ws, c, false, show).map(|_| ())
+                let report = pull_logged(ws, c, false, show)?;
+                if !report.conflicts.is_empty() {
+                    let list: Vec<String> = report
+                        .conflicts
+                        .iter()
+                        .map(|c| format!("{} ({})", c.subject, c.reason.replace('_', " ")))
+                        .collect();
+                    ui.warn(format!(
+                        "the cloud pull recorded conflicts, your local work was kept: {}; see gryt sync conflicts",
+                        list.join(", ")
+                    ));
+                }
+                Ok(())
             });
         }
     }
@@ -742,10 +754,13 @@ impl AutoSync {
             *self.unreachable.borrow_mut() = Some(format!("cloud sync skipped: {}", e.message));
             return;
         }
-        if what == "push" {
-            ui.warn(format!("{why}; {STAYS_PENDING}"));
-        } else {
-            ui.warn(why);
+        match (what, e.kind) {
+            // Refused or held back: the message names what did not go out.
+            ("push", super::error::ExitKind::Rejected) => {
+                ui.warn(format!("cloud push: {}", e.message));
+            }
+            ("push", _) => ui.warn(format!("{why}; {STAYS_PENDING}")),
+            _ => ui.warn(why),
         }
         // Offline is one line; a refusal says what to do about it.
         if e.kind != super::error::ExitKind::Unreachable {

@@ -199,3 +199,39 @@ fn git_commit(env: &crate::common::TestEnv, msg: &str) -> crate::common::Out {
         .unwrap();
     env.finish(out)
 }
+
+/// Cloud mode says what its automatic syncs did: a pull that records a conflict warns, and a
+/// push that holds a record back names it (with what to do) while the rest goes out.
+#[test]
+fn cloud_mode_reports_conflicts_and_what_was_held_back() {
+    let (server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    b.run(&["generation", "new", "2.0.0"]).ok();
+    a.run(&["generation", "new", "2.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["config", "execution_mode", "cloud"]).ok();
+    let out = b.run(&["status"]).ok();
+    assert!(
+        out.stderr.contains(
+            "warning: the cloud pull recorded conflicts, your local work was kept: v2.0.0 (version taken)"
+        ),
+        "{}",
+        out.render()
+    );
+    let out = b.run(&["generation", "new", "3.0.0"]).ok();
+    assert!(
+        out.stderr
+            .contains("warning: cloud push: not pushed, in conflict with the cloud: v2.0.0"),
+        "{}",
+        out.render()
+    );
+    assert!(
+        out.stderr.contains("Hint: v2.0.0 is held in the cloud by ann"),
+        "{}",
+        out.render()
+    );
+    assert!(!out.stderr.contains("stays pending"), "{}", out.render());
+    let mut versions = feed_versions(&server);
+    versions.sort();
+    assert_eq!(versions, ["v2.0.0", "v3.0.0"]);
+}
