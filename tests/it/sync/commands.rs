@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::proxy::proxy;
-use super::{dev, on_terminal, prove, team};
+use super::{dev, feed_versions, on_terminal, prove, team};
 
 /// `push-evolutions VERSION` sends that generation's evolutions and nothing else.
 #[test]
@@ -250,5 +250,69 @@ fn json_for_scripts() {
     assert_eq!(
         pushed["rejected"]["details"]["conflicts"][0]["strategies"],
         "rename --value VERSION"
+    );
+}
+
+/// Ctrl-C in the middle of a pull or a push (small pages and batches over a slow link)
+/// leaves the repository consistent, and the next sync completes the work exactly once.
+#[test]
+fn an_interrupted_sync_is_completed_by_the_next() {
+    let (server, devs) = team(&["ann", "bob"]);
+    drop(devs);
+    let p = proxy(server.base.clone(), 0);
+    let (a, b) = (dev(&server, "ann", &p.url), dev(&server, "bob", &p.url));
+    let versions: Vec<String> = (1..=12).map(|n| format!("{n}.0.0")).collect();
+    for v in &versions {
+        a.run(&["generation", "new", v]).ok();
+    }
+    p.delay_ms.store(150, Ordering::SeqCst);
+    let interrupt = |dev: &super::Dev, args: &[&str], env: (&str, &str)| {
+        let mut child = dev
+            .env
+            .command(&dev.env.repo, args)
+            .env(env.0, env.1)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "{args:?} finished before the interrupt");
+    };
+    interrupt(&a, &["sync", "push"], ("GRYT_SYNC_BATCH_RECORDS", "1"));
+    let pushed_first = feed_versions(&server).len();
+    assert!(pushed_first < versions.len(), "nothing left to finish");
+    let pushed = a.run(&["sync", "push", "--json"]).ok().json();
+    let mut all = feed_versions(&server);
+    all.sort();
+    let mut expected: Vec<String> = versions.iter().map(|v| format!("v{v}")).collect();
+    expected.sort();
+    assert_eq!(all, expected, "each version once in the cloud");
+    assert_eq!(
+        pushed["created"].as_array().unwrap().len(),
+        versions.len() - pushed_first,
+        "{pushed:#}"
+    );
+
+    interrupt(&b, &["sync", "pull"], ("GRYT_SYNC_PAGE_LIMIT", "1"));
+    let st = b.run(&["sync", "status", "--json"]).ok().json();
+    assert!(st["behind"].as_u64().unwrap() > 0, "{st:#}");
+    b.run(&["sync", "pull"]).ok();
+    let list = b.run(&["generation", "list", "--json"]).ok().json();
+    assert_eq!(list.as_array().unwrap().len(), versions.len());
+    for g in list.as_array().unwrap() {
+        assert_eq!(g["sync_status"], "synced", "{g:#}");
+        let v = g["version"].as_str().unwrap();
+        assert!(b.env.path(&format!(".gryt/generations/{v}.yaml")).exists());
+    }
+    assert_eq!(
+        b.run(&["status", "--json"]).ok().json()["contracts"],
+        serde_json::json!([]),
+        "every contract file matches its generation"
     );
 }

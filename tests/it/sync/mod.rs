@@ -176,3 +176,20 @@ pub fn on_terminal(dev: &Dev, args: &[&str], extra: &[(&str, &str)]) -> String {
     assert!(out.status.success(), "gryt {args:?} on a terminal: {text}");
     text
 }
+
+/// The versions of the generations in the cloud's feed, in feed order.
+pub fn feed_versions(server: &crate::server::harness::TestServer) -> Vec<String> {
+    let feed = server
+        .client()
+        .login("ann")
+        .get("/v1/projects/acme/web/changes?since=0")
+        .ok()
+        .clone();
+    feed["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "generation")
+        .map(|r| r["record"]["version"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -1,25 +1,10 @@
-//! Execution mode `cloud` (workflow 10) and the pre-commit hook (workflow 11).
+//! Execution modes `local` (workflow 1) and `cloud` (workflow 10), and the pre-commit hook
+//! (workflow 11).
 
 use std::sync::atomic::Ordering;
 
 use super::proxy::proxy;
-use super::{dev, team};
-
-fn feed_versions(server: &crate::server::harness::TestServer) -> Vec<String> {
-    let feed = server
-        .client()
-        .login("ann")
-        .get("/v1/projects/acme/web/changes?since=0")
-        .ok()
-        .clone();
-    feed["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["kind"] == "generation")
-        .map(|r| r["record"]["version"].as_str().unwrap().to_string())
-        .collect()
-}
+use super::{dev, feed_versions, team};
 
 /// Workflow 10: in cloud mode a write reaches the cloud without an explicit push; with the
 /// cloud gone the command still succeeds (one warning, the work pending); once it is back,
@@ -226,7 +211,8 @@ fn cloud_mode_reports_conflicts_and_what_was_held_back() {
         out.render()
     );
     assert!(
-        out.stderr.contains("Hint: v2.0.0 is held in the cloud by ann"),
+        out.stderr
+            .contains("Hint: v2.0.0 is held in the cloud by ann"),
         "{}",
         out.render()
     );
@@ -234,4 +220,45 @@ fn cloud_mode_reports_conflicts_and_what_was_held_back() {
     let mut versions = feed_versions(&server);
     versions.sort();
     assert_eq!(versions, ["v2.0.0", "v3.0.0"]);
+}
+
+/// Workflow 1: local mode never touches the network, even linked and logged in: the whole
+/// contract → evolution → run → promote flow works, and sync commands refuse with a hint.
+#[test]
+fn local_mode_never_touches_the_network() {
+    let (server, devs) = team(&["ann"]);
+    drop(devs);
+    let p = proxy(server.base.clone(), 0);
+    let a = dev(&server, "ann", &p.url);
+    a.run(&["config", "execution_mode", "local"]).ok();
+    a.run(&["hooks", "install"]).ok();
+    let before = p.connections.load(Ordering::SeqCst);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.env
+        .write_contract("v1.0.0", &[("add", "FEAT-1", "Search")], "");
+    a.run(&["generation", "update", "1.0.0"]).ok();
+    a.run(&["evolution", "start", "1.0.0", "--change", "FEAT-1"])
+        .ok();
+    a.run(&["run", "ok"]).ok();
+    a.run(&["status"]).ok();
+    a.run(&["promote", "1.0.0"]).ok();
+    assert!(a.env.git(&["tag", "--list"]).contains("v1.0.0"));
+    a.run(&["sync", "status"]).ok();
+    a.run(&["sync", "diff", "--offline"]).ok();
+    a.run(&["sync", "pull", "--quiet", "--hook"]).ok();
+    for args in [&["sync", "pull"][..], &["sync", "push"], &["sync"]] {
+        let out = a.run(args).fails(1);
+        assert!(
+            out.stderr.contains("execution_mode is local")
+                && out.stderr.contains("gryt config execution_mode hybrid"),
+            "{args:?}: {}",
+            out.render()
+        );
+    }
+    assert_eq!(
+        p.connections.load(Ordering::SeqCst),
+        before,
+        "local mode reached the network"
+    );
+    assert!(feed_versions(&server).is_empty());
 }

@@ -18,6 +18,8 @@ pub struct Proxy {
     pub down: Arc<AtomicBool>,
     pub delay_ms: Arc<AtomicU64>,
     pub hang: Arc<AtomicBool>,
+    /// Connections accepted so far, of any kind.
+    pub connections: Arc<AtomicUsize>,
 }
 
 /// Forwards one HTTP request per connection to `upstream`; for the `drop_nth` push (1-based;
@@ -31,8 +33,11 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
     let hang = Arc::new(AtomicBool::new(false));
     let (counter, switch, delay) = (pushes.clone(), down.clone(), delay_ms.clone());
     let hanging = hang.clone();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let accepted = connections.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
+            accepted.fetch_add(1, Ordering::SeqCst);
             if switch.load(Ordering::SeqCst) {
                 drop(conn);
                 continue;
@@ -58,6 +63,7 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
         down,
         delay_ms,
         hang,
+        connections,
     }
 }
 

@@ -21,7 +21,8 @@ fn evolutions(dev: &Dev, version: &str) -> serde_json::Value {
 }
 
 /// Workflow 3: Coordinated release: the lead drafts v2.0.0 with three changes and pushes it; A, B and
-/// C each prove one; the lead sees who proved what and "ready for promotion: yes".
+/// C each prove one; the lead sees who proved what and "ready for promotion: yes", promotes,
+/// and the others pull it promoted.
 #[test]
 fn coordinated_release() {
     let (_server, devs) = team(&["lead", "ann", "bob", "cid"]);
@@ -85,6 +86,36 @@ fn coordinated_release() {
     );
     assert_eq!(status["behind"], 0);
     assert_eq!(status["pending"], serde_json::json!([]));
+
+    // the lead promotes (with the git tag); everyone's next pull has it promoted
+    lead.run(&["promote", "2.0.0"]).ok();
+    assert!(
+        lead.env
+            .git(&["tag", "--list", "v2.0.0"])
+            .contains("v2.0.0")
+    );
+    for dev in others {
+        let pulled = dev.run(&["sync", "pull", "--json"]).ok().json();
+        assert_eq!(
+            pulled["updated"],
+            serde_json::json!(["v2.0.0"]),
+            "{}",
+            dev.name
+        );
+        let shown = dev
+            .run(&["generation", "show", "2.0.0", "--json"])
+            .ok()
+            .json();
+        assert_eq!(shown["status"], "promoted", "{}", dev.name);
+        assert_eq!(shown["promoted_by"], "lead");
+        let st = dev.run(&["sync", "status", "2.0.0"]).ok();
+        assert!(
+            st.stdout
+                .contains("Ready for promotion: no, it is promoted already"),
+            "{}",
+            st.render()
+        );
+    }
 }
 
 /// Workflow 4: Version lock: A holds v1.0.0 in the cloud; B's own v1.0.0 cannot be pushed (exit 3,
