@@ -117,7 +117,9 @@ pub fn cmd_login(ui: &Ui, args: LoginArgs) -> Result<(), CommandError> {
             let wrong = e.code() == Some(crate::api::ErrorCode::Unauthorized);
             let mut err = CommandError::from(e);
             if wrong {
-                err.hints = vec!["check the username and the password".into()];
+                err.hints = vec![
+                    "type them again (passwords are case-sensitive); a server's administrator can make a new account: gryt cloud admin user add".into(),
+                ];
             }
             err
         })?;

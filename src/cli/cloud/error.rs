@@ -43,15 +43,32 @@ fn hints(body: &crate::api::ErrorBody) -> Vec<String> {
                 None => "too many attempts: wait a few minutes, then try again".into(),
             });
         }
-        NameTaken => out.push("the name is taken: choose another one".into()),
-        Forbidden => out.push("only a team owner may do that: ask one of the owners".into()),
+        NameTaken => out.push("choose another name".into()),
+        Forbidden => out.push(
+            "ask an owner of the team to do it, or to make you one (gryt cloud team members TEAM)"
+                .into(),
+        ),
         RegistrationClosed => out.push(
             "ask the server's administrator for an account (gryt cloud admin user add)".into(),
         ),
-        NotFound => out.push(
-            "check TEAM/PROJECT and that you are a member of the team (gryt cloud team list)"
-                .into(),
-        ),
+        // The message names what is missing ("account bob not found"); the way on depends
+        // on what it is.
+        NotFound => {
+            let what = body.message.split(' ').next().unwrap_or("");
+            let hint = match what {
+                "team" | "project" => {
+                    "check TEAM/PROJECT and that you are a member of the team (gryt cloud team list)"
+                }
+                "account" => "check the username: accounts are made with gryt cloud register",
+                "member" => "see who is a member: gryt cloud team members TEAM",
+                "token" => "see your API keys and their ids: gryt cloud api-keys list",
+                "generation" => "run gryt sync pull to see what the cloud holds",
+                _ => "",
+            };
+            if !hint.is_empty() {
+                out.push(hint.into());
+            }
+        }
         // The message already says how far behind.
         Behind => out.push("run gryt sync pull, then try again (gryt sync does both)".into()),
         VersionExists | AlreadyPromoted => {
@@ -94,7 +111,10 @@ fn hints(body: &crate::api::ErrorBody) -> Vec<String> {
         ChangeInUse => out.push("keep the change: evolutions prove it".into()),
         NotDeletable => out.push("only drafts without others' evolutions can be deleted".into()),
         IdempotencyKeyReused => out.push("run the command again: it makes a new key".into()),
-        PayloadTooLarge => out.push("the server refused the size of the request".into()),
+        PayloadTooLarge => out.push(
+            "ask the server's administrator to raise its limit (gryt cloud serve --body-limit)"
+                .into(),
+        ),
         Internal | Unavailable => out.push("the server failed; try again later".into()),
         Validation | MethodNotAllowed => {}
     }

@@ -33,6 +33,7 @@ pub enum CloudCommand {
     Link(project::LinkArgs),
     #[cfg(feature = "server")]
     Serve(serve::ServeArgs),
+    /// Administer a Gryt Cloud server's data directory directly (no running server needed)
     #[cfg(feature = "server")]
     #[command(subcommand)]
     Admin(serve::AdminCommand),
@@ -67,8 +68,17 @@ impl ServerArg {
     /// The server to talk to: `--url`, else `cloud.url` (repo over global), else the server
     /// of the last login.
     fn resolve(&self, creds: &Credentials) -> Result<String, CommandError> {
+        self.find_url(creds)?.ok_or_else(|| {
+            CommandError::usage("no Gryt Cloud server given")
+                .hint("pass --url URL, or set one: gryt config cloud.url URL")
+        })
+    }
+
+    /// --url, else the repository's `cloud.url`, else the server last logged in to.
+    fn find_url(&self, creds: &Credentials) -> Result<Option<String>, CommandError> {
         if let Some(url) = &self.url {
             return crate::workspace::config::validate("cloud.url", url)
+                .map(Some)
                 .map_err(|e| CommandError::usage(e.to_string()));
         }
         let cwd = std::env::current_dir()
@@ -76,12 +86,9 @@ impl ServerArg {
         let root = crate::workspace::find_root(&cwd);
         let config = crate::workspace::load_config(root.as_deref())?;
         if let Some(url) = config.get("cloud.url") {
-            return Ok(url.to_string());
+            return Ok(Some(url.to_string()));
         }
-        creds.default_url()?.ok_or_else(|| {
-            CommandError::usage("no Gryt Cloud server given")
-                .hint("pass --url URL, or set one: gryt config cloud.url URL")
-        })
+        Ok(creds.default_url()?)
     }
 
     /// An unauthenticated client for the server.
@@ -95,7 +102,11 @@ impl ServerArg {
     /// A client carrying the token for the server (GRYT_TOKEN, keyring or file).
     fn authed(&self) -> Result<Session, CommandError> {
         let creds = Credentials::from_env()?;
-        let url = self.resolve(&creds)?;
+        let url = self.find_url(&creds)?.ok_or_else(|| {
+            CommandError::user("not logged in to any Gryt Cloud server").hint(
+                "log in: gryt cloud login --url URL (or register: gryt cloud register --url URL)",
+            )
+        })?;
         let token = creds
             .token(&url)?
             .ok_or_else(|| RemoteError::NotLoggedIn { url: url.clone() })?;

@@ -66,6 +66,7 @@ pub struct PushArgs {
 /// Push only the evolutions (and their runs) of one generation
 #[derive(Debug, clap::Args)]
 pub struct PushEvolutionsArgs {
+    /// The generation whose evolutions to push (it must be in the cloud already)
     #[arg(value_parser = version_arg)]
     pub version: Version,
 }
@@ -75,7 +76,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
         None => {
             let ws = workspace()?;
             let (remote, account) = connect(&ws)?;
-            let _lock = engine::lock(&ws, LOCK_WAIT)?;
+            let _lock = lock(ui, &ws)?;
             let cloud = cloud(&remote, &account);
             if !ui.json {
                 cmd_pull(ui, &ws, &cloud, false)?;
@@ -91,8 +92,8 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             hook_pull();
             Ok(())
         }
-        Some(SyncCommand::Pull(a)) => with_cloud(|ws, c| cmd_pull(ui, ws, c, a.dry_run)),
-        Some(SyncCommand::Push(a)) => with_cloud(|ws, c| {
+        Some(SyncCommand::Pull(a)) => with_cloud(ui, |ws, c| cmd_pull(ui, ws, c, a.dry_run)),
+        Some(SyncCommand::Push(a)) => with_cloud(ui, |ws, c| {
             cmd_push(
                 ui,
                 ws,
@@ -105,7 +106,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
                 },
             )
         }),
-        Some(SyncCommand::PushEvolutions(a)) => with_cloud(|ws, c| {
+        Some(SyncCommand::PushEvolutions(a)) => with_cloud(ui, |ws, c| {
             cmd_push(
                 ui,
                 ws,
@@ -129,12 +130,27 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn with_cloud(
+    ui: &Ui,
     f: impl FnOnce(&Workspace, &Cloud<'_>) -> Result<(), CommandError>,
 ) -> Result<(), CommandError> {
     let ws = workspace()?;
     let (remote, account) = connect(&ws)?;
-    let _lock = engine::lock(&ws, LOCK_WAIT)?;
+    let _lock = lock(ui, &ws)?;
     f(&ws, &cloud(&remote, &account))
+}
+
+/// The repository's sync lock; says so when it has to wait for another sync.
+fn lock(ui: &Ui, ws: &Workspace) -> Result<engine::SyncLock, CommandError> {
+    match engine::lock(ws, std::time::Duration::ZERO) {
+        Err(SyncError::Locked { .. }) => {
+            ui.status(format!(
+                "Waiting for another sync in this repository to finish (up to {} s)…",
+                LOCK_WAIT.as_secs()
+            ));
+            Ok(engine::lock(ws, LOCK_WAIT)?)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// The linked project and the account acting on it (asked of the server when only a
@@ -543,7 +559,7 @@ pub fn promote_in_cloud(
     use crate::ops::promote as ops;
 
     let (remote, account) = connect(ws)?;
-    let _lock = engine::lock(ws, LOCK_WAIT).map_err(CommandError::from)?;
+    let _lock = lock(ui, ws)?;
     let cloud = cloud(&remote, &account);
     let pulled = pull_logged(ws, &cloud, false, !ui.quiet)?;
     if !pulled.new.is_empty() || !pulled.updated.is_empty() {

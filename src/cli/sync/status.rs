@@ -12,6 +12,7 @@ use crate::workspace::config::ExecutionMode;
 /// whether the generation is ready for promotion.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
+    /// One generation: each change, who proved it, and whether it is ready for promotion
     #[arg(value_parser = version_arg)]
     pub version: Option<Version>,
     /// Do not contact the cloud
@@ -130,6 +131,8 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
                 format!(": {}", r.cloud_only.join(", "))
             }
         ))?,
+        // "Not linked" above says it already.
+        (None, Some(_)) if r.project.is_none() => {}
         (None, Some(why)) => ui.line(format!("Offline ({why}): the state as of the last pull"))?,
         (None, None) => {}
     }

@@ -107,7 +107,7 @@ fn wrong_password_and_missing_input() {
     assert!(out.stderr.starts_with("Error: "), "{}", out.render());
     assert!(
         out.stderr
-            .contains("Hint: check the username and the password"),
+            .contains("Hint: type them again (passwords are case-sensitive)"),
         "{}",
         out.render()
     );
@@ -139,7 +139,12 @@ fn wrong_password_and_missing_input() {
     );
     // Taken names and short passwords.
     let out = ann.register("ann").fails(3);
-    assert!(out.stderr.contains("name is taken"), "{}", out.render());
+    assert!(
+        out.stderr
+            .contains("is already taken\nHint: choose another name"),
+        "{}",
+        out.render()
+    );
     let out = ann
         .run_with(
             &[
@@ -157,8 +162,14 @@ fn wrong_password_and_missing_input() {
         .fails(2);
     assert!(out.stderr.contains("at least 8"), "{}", out.render());
     // Without --url, a cloud.url or a past login there is no server to talk to.
-    let out = ann.run(&["cloud", "whoami"]).fails(2);
-    assert!(out.stderr.contains("--url"), "{}", out.render());
+    let out = ann.run(&["cloud", "whoami"]).fails(1);
+    assert!(
+        out.stderr.contains(
+            "not logged in to any Gryt Cloud server\nHint: log in: gryt cloud login --url URL"
+        ),
+        "{}",
+        out.render()
+    );
 }
 
 #[test]

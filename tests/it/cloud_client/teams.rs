@@ -27,7 +27,7 @@ fn teams_members_and_projects() {
         .run(&["cloud", "project", "create", "acme/web"])
         .fails(3);
     assert!(
-        out.stderr.contains("Hint: only a team owner may do that"),
+        out.stderr.contains("Hint: ask an owner of the team"),
         "{}",
         out.render()
     );
@@ -60,6 +60,25 @@ fn teams_members_and_projects() {
         .run(&["cloud", "team", "members", "acme", "--json"])
         .fails(3);
     assert!(out.stdout.is_empty());
+
+    // What is not found decides the hint.
+    let out = ann
+        .run(&["cloud", "team", "add-member", "acme", "nobody"])
+        .fails(3);
+    assert!(
+        out.stderr.contains("Hint: check the username") && !out.stderr.contains("TEAM/PROJECT"),
+        "{}",
+        out.render()
+    );
+    let out = ann
+        .run(&["cloud", "team", "remove-member", "acme", "bob"])
+        .fails(3);
+    assert!(
+        out.stderr
+            .contains("Hint: see who is a member: gryt cloud team members"),
+        "{}",
+        out.render()
+    );
 }
 
 #[test]

@@ -142,7 +142,10 @@ fn a_second_sync_waits_then_gives_up_clearly() {
     );
     assert!(
         out.stderr
-            .contains("another sync is running in this repository"),
+            .contains("Waiting for another sync in this repository to finish")
+            && out
+                .stderr
+                .contains("another sync is running in this repository"),
         "{}",
         out.render()
     );
