@@ -264,7 +264,7 @@ team_demo() {
     run gryt promote 1.0.0
     run git tag -n9 v1.0.0
     run gryt sync status
-    say "the one change ann is behind by is her own promotion: the next pull takes it in"
+    say "up to date: her cursor covers her own promotion, the only write since her last pull"
 
     say "bob: the cloud has ann's work; a pull brings it in, contract file included"
     as bob

@@ -68,6 +68,8 @@ pub fn push_with_progress(
 ) -> Result<PushReport> {
     let mut report = PushReport {
         dry_run: opts.dry_run,
+        // The last head known here until the cloud answers with a newer one.
+        head: cursor(&ws.store, cloud)?,
         ..PushReport::default()
     };
     if !opts.dry_run {

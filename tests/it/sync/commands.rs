@@ -94,6 +94,18 @@ fn keep_remote_takes_the_clouds_version() {
     let st = b.run(&["sync", "status", "--json"]).ok().json();
     assert_eq!(st["conflicts"], serde_json::json!([]));
     assert_eq!(st["pending"], serde_json::json!([]));
+    // the settled conflict is kept, shown with --all
+    assert_eq!(
+        b.run(&["sync", "conflicts", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    let all = b.run(&["sync", "conflicts", "--all", "--json"]).ok().json();
+    assert_eq!(all[0]["id"].to_string(), id);
+    assert_eq!(all[0]["resolution"], "keep-remote");
+    assert!(all[0]["resolved_at"].is_string());
+    let out = b.run(&["sync", "conflicts", "--all"]).ok();
+    assert!(out.stdout.contains("keep-remote"), "{}", out.render());
+    assert!(!out.stderr.contains("Resolve one"), "{}", out.render());
 }
 
 /// Dry runs say what would happen and change nothing, here or in the cloud.
