@@ -292,15 +292,23 @@ pub fn cmd_pull(
         }
     }
     if !report.conflicts.is_empty() {
-        let list: Vec<String> = report
-            .conflicts
-            .iter()
-            .map(|c| format!("{} ({})", c.subject, c.reason.replace('_', " ")))
-            .collect();
-        ui.line(format!("  {:<10} {}", "conflicts", list.join(", ")))?;
+        ui.line(format!(
+            "  {:<10} {}",
+            "conflicts",
+            conflict_list(&report.conflicts)
+        ))?;
         ui.status("Your local work was kept; see `gryt sync conflicts` and resolve with `gryt sync resolve`");
     }
     Ok(())
+}
+
+/// `v1.0.0 (version taken), v1.1.0-rc.2 (both changed)`.
+fn conflict_list(conflicts: &[engine::ConflictInfo]) -> String {
+    let list: Vec<String> = conflicts
+        .iter()
+        .map(|c| format!("{} ({})", c.subject, c.reason.replace('_', " ")))
+        .collect();
+    list.join(", ")
 }
 
 /// Pushes and records the attempt in the sync log; prints nothing.
@@ -720,14 +728,9 @@ impl AutoSync {
             self.step(ui, "pull", |ws, c| {
                 let report = pull_logged(ws, c, false, show)?;
                 if !report.conflicts.is_empty() {
-                    let list: Vec<String> = report
-                        .conflicts
-                        .iter()
-                        .map(|c| format!("{} ({})", c.subject, c.reason.replace('_', " ")))
-                        .collect();
                     ui.warn(format!(
                         "the cloud pull recorded conflicts, your local work was kept: {}; see gryt sync conflicts",
-                        list.join(", ")
+                        conflict_list(&report.conflicts)
                     ));
                 }
                 Ok(())
