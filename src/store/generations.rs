@@ -142,7 +142,8 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM generations WHERE version = ?1");
         let g = self
             .conn
-            .query_row(&sql, [version.to_string()], generation_from_row)
+            .prepare_cached(&sql)?
+            .query_row([version.to_string()], generation_from_row)
             .optional()?;
         match g {
             Some(mut g) => {
@@ -153,11 +154,13 @@ impl Store {
         }
     }
 
+    /// Cached: sync loads generations once per record.
     pub fn generation_by_id(&self, id: &str) -> Result<Option<Generation>> {
         let sql = format!("SELECT {COLUMNS} FROM generations WHERE id = ?1");
         let g = self
             .conn
-            .query_row(&sql, [id], generation_from_row)
+            .prepare_cached(&sql)?
+            .query_row([id], generation_from_row)
             .optional()?;
         match g {
             Some(mut g) => {
@@ -166,6 +169,25 @@ impl Store {
             }
             None => Ok(None),
         }
+    }
+
+    /// Generations with local work to push (not synced, pending or failed), oldest first,
+    /// each with its `base_revision`: one query instead of an id list and a lookup per id.
+    pub fn generations_to_push_with_base(&self) -> Result<Vec<(Generation, Option<u64>)>> {
+        let sql = format!(
+            "SELECT {COLUMNS}, base_revision FROM generations
+             WHERE sync_status IN ('not_synced', 'pending', 'failed') ORDER BY created_at, id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows: Vec<(Generation, Option<i64>)> = stmt
+            .query_map([], |r| Ok((generation_from_row(r)?, r.get(14)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (mut g, base) in rows {
+            g.contract.changes = self.changes_of(&g.id)?;
+            out.push((g, base.map(|b| b as u64)));
+        }
+        Ok(out)
     }
 
     fn changes_of(&self, generation_id: &str) -> Result<Vec<Change>> {
@@ -277,10 +299,9 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?
         };
         for gone in existing.iter().filter(|c| !keep.contains(&c.as_str())) {
-            self.conn.execute(
-                "DELETE FROM changes WHERE generation_id = ?1 AND change_id = ?2",
-                params![generation_id, gone],
-            )?;
+            self.conn
+                .prepare_cached("DELETE FROM changes WHERE generation_id = ?1 AND change_id = ?2")?
+                .execute(params![generation_id, gone])?;
         }
         self.insert_changes(generation_id, changes, 0)
     }
