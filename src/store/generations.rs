@@ -191,22 +191,29 @@ impl Store {
     }
 
     fn changes_of(&self, generation_id: &str) -> Result<Vec<Change>> {
+        // Sorted here, not with `ORDER BY position`: the primary key does not cover it, and
+        // SQLite would open a sorter for every generation loaded (sync loads thousands).
         let mut stmt = self.conn.prepare_cached(
-            "SELECT type, change_id, title, description, pipeline FROM changes
-             WHERE generation_id = ?1 ORDER BY position",
+            "SELECT type, change_id, title, description, pipeline, position FROM changes
+             WHERE generation_id = ?1",
         )?;
         let rows = stmt.query_map([generation_id], |r| {
             let kind: String = r.get(0)?;
             let id: String = r.get(1)?;
-            Ok(Change {
-                kind: kind.parse().map_err(|_| corrupt("change type", &kind))?,
-                id: id.parse().map_err(|_| corrupt("change id", &id))?,
-                title: r.get(2)?,
-                description: r.get(3)?,
-                pipeline: r.get(4)?,
-            })
+            Ok((
+                r.get::<_, i64>(5)?,
+                Change {
+                    kind: kind.parse().map_err(|_| corrupt("change type", &kind))?,
+                    id: id.parse().map_err(|_| corrupt("change id", &id))?,
+                    title: r.get(2)?,
+                    description: r.get(3)?,
+                    pipeline: r.get(4)?,
+                },
+            ))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut changes: Vec<(i64, Change)> = rows.collect::<rusqlite::Result<_>>()?;
+        changes.sort_by_key(|(position, _)| *position);
+        Ok(changes.into_iter().map(|(_, c)| c).collect())
     }
 
     pub fn version_exists(&self, version: &Version) -> Result<bool> {
@@ -219,6 +226,16 @@ impl Store {
             )
             .optional()?
             .is_some())
+    }
+
+    /// Every local generation's version (cheaper than [`Store::list_generations`], which
+    /// counts evolutions too).
+    pub fn versions(&self) -> Result<Vec<Version>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT version FROM generations")?;
+        let rows = stmt.query_map([], |r| parse_version(&r.get::<_, String>(0)?))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// All generations with counts, newest version first.

@@ -133,6 +133,12 @@ impl Store {
         Ok(())
     }
 
+    /// SQLite's `data_version`: it changes when another connection commits to the database,
+    /// so two equal readings mean nobody else wrote in between.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.row_cached("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     /// Moves the cursor back so the next pull fetches `seq` again (after a conflict is
     /// resolved, the record it held back must arrive).
     pub fn rewind_cursor(&self, seq: u64) -> Result<()> {
@@ -509,49 +515,69 @@ impl Store {
         Ok(())
     }
 
-    /// [`Store::upsert_remote_evolution`] for many evolutions in order, in one statement (the
-    /// rows as a JSON array): a page of a first pull is mostly evolutions, and one statement
-    /// per row cost most of applying it. Same rows, same conflicts, same result.
+    /// [`Store::upsert_remote_evolution`] for many evolutions in order, a hundred rows per
+    /// statement: a page of a first pull is mostly evolutions, and one statement per row cost
+    /// most of applying it. Same rows, same conflicts, same result.
     pub fn upsert_remote_evolutions(&self, es: &[RemoteEvolution<'_>], now: &str) -> Result<()> {
-        if es.is_empty() {
-            return Ok(());
+        const CHUNK: usize = 100;
+        const PER_ROW: usize = 11;
+        for chunk in es.chunks(CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|k| {
+                    let b = 1 + PER_ROW * k;
+                    let p = |i: usize| format!("?{}", b + i);
+                    format!(
+                        "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, NULL, {}, 'synced', {}, ?1)",
+                        p(1),
+                        p(2),
+                        p(3),
+                        p(4),
+                        p(5),
+                        p(6),
+                        p(7),
+                        p(8),
+                        p(9),
+                        p(10),
+                        p(1),
+                        p(11)
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO evolutions (id, generation_id, change_id, code_name, rc, owner, status,
+                   note, started_at, completed_at, pipeline_run_id, remote_id, sync_status,
+                   base_revision, last_synced_at)
+                 VALUES {}
+                 ON CONFLICT (id) DO UPDATE SET change_id = excluded.change_id,
+                   code_name = excluded.code_name, rc = excluded.rc, owner = excluded.owner,
+                   status = excluded.status, note = excluded.note, started_at = excluded.started_at,
+                   completed_at = excluded.completed_at, runner_pid = NULL,
+                   remote_id = excluded.remote_id, sync_status = 'synced',
+                   base_revision = excluded.base_revision, last_synced_at = excluded.last_synced_at,
+                   sync_error = NULL",
+                values.join(", ")
+            );
+            let revisions: Vec<i64> = chunk.iter().map(|e| e.revision as i64).collect();
+            let statuses: Vec<&str> = chunk.iter().map(|e| e.status.as_str()).collect();
+            let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(1 + PER_ROW * chunk.len());
+            args.push(&now);
+            for ((e, revision), status) in chunk.iter().zip(&revisions).zip(&statuses) {
+                args.extend_from_slice(&[
+                    &e.id as &dyn rusqlite::ToSql,
+                    &e.generation_id,
+                    &e.change_id,
+                    &e.code_name,
+                    &e.rc,
+                    &e.owner,
+                    status,
+                    &e.note,
+                    &e.started_at,
+                    &e.completed_at,
+                    revision,
+                ]);
+            }
+            self.exec_cached(&sql, args.as_slice())?;
         }
-        let rows: Vec<_> = es
-            .iter()
-            .map(|e| {
-                (
-                    e.id,
-                    e.generation_id,
-                    e.change_id,
-                    e.code_name,
-                    e.rc,
-                    e.owner,
-                    e.status.as_str(),
-                    e.note,
-                    e.started_at,
-                    e.completed_at,
-                    e.revision as i64,
-                )
-            })
-            .collect();
-        let json = serde_json::to_string(&rows)
-            .map_err(|e| super::StoreError::Corrupt(format!("encoding evolutions: {e}")))?;
-        self.exec_cached(
-            "INSERT INTO evolutions (id, generation_id, change_id, code_name, rc, owner, status, note,
-               started_at, completed_at, pipeline_run_id, remote_id, sync_status, base_revision,
-               last_synced_at)
-             SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4,
-               j.value ->> 5, j.value ->> 6, j.value ->> 7, j.value ->> 8, j.value ->> 9, NULL,
-               j.value ->> 0, 'synced', j.value ->> 10, ?2
-             FROM json_each(?1) AS j WHERE true ORDER BY j.key
-             ON CONFLICT (id) DO UPDATE SET change_id = excluded.change_id,
-               code_name = excluded.code_name, rc = excluded.rc, owner = excluded.owner,
-               status = excluded.status, note = excluded.note, started_at = excluded.started_at,
-               completed_at = excluded.completed_at, runner_pid = NULL, remote_id = excluded.remote_id,
-               sync_status = 'synced', base_revision = excluded.base_revision,
-               last_synced_at = excluded.last_synced_at, sync_error = NULL",
-            params![json, now],
-        )?;
         for e in es {
             if let Some(run) = e.pipeline_run_id {
                 self.exec_cached(

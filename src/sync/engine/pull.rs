@@ -79,12 +79,7 @@ pub(super) fn pull_with(
         ..PullReport::default()
     };
     let mut since = cursor(&ws.store, cloud)?;
-    let known: HashSet<Version> = ws
-        .store
-        .list_generations()?
-        .into_iter()
-        .map(|g| g.version)
-        .collect();
+    let known: HashSet<Version> = ws.store.versions()?.into_iter().collect();
     let untracked: Untracked = ws
         .contract_files()?
         .into_iter()

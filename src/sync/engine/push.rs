@@ -89,6 +89,8 @@ pub fn push_with_progress(
         } else {
             (opts.batch_records.unwrap_or(BATCH_RECORDS), BATCH_BYTES)
         };
+        // Read before the batch: unchanged when the answer is stored, nothing else wrote.
+        let data_version = ws.store.data_version()?;
         let batch = outgoing(ws, opts, &mut report, bounds)?;
         if batch.is_empty() {
             break;
@@ -118,7 +120,14 @@ pub fn push_with_progress(
         report.requests += 1;
         match cloud.client.push(&cloud.project, &req) {
             Ok(resp) => {
-                apply_answer(ws, cloud, &req, Some(&batch), &resp, &mut report)?;
+                apply_answer(
+                    ws,
+                    cloud,
+                    &req,
+                    Some((&batch, data_version)),
+                    &resp,
+                    &mut report,
+                )?;
                 sent += req.records.len();
                 if let Some(progress) = progress.as_mut() {
                     progress(sent, total);
@@ -168,12 +177,13 @@ fn replay_inflight(ws: &Workspace, cloud: &Cloud<'_>, report: &mut PushReport) -
 
 /// Stores an accepted answer: records synced at their new revisions, the cursor at the new
 /// head, the inflight push cleared — one transaction. `sent` is the batch the request was
-/// built from (decoded from the request when replaying).
+/// built from and the store's `data_version` read before building it (`None` when
+/// replaying: the records are decoded from the request and all compared).
 fn apply_answer(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     req: &PushRequest,
-    sent: Option<&[Outgoing]>,
+    sent: Option<(&[Outgoing], i64)>,
     resp: &PushResponse,
     report: &mut PushReport,
 ) -> Result<()> {
@@ -197,15 +207,33 @@ fn apply_answer(
                 .collect();
             s.mark_pushed_many(kind.as_str(), &rows, &now)?;
         }
+        // No other connection committed since the batch was read (and this transaction now
+        // holds the write lock): no record can have been edited meanwhile.
+        let untouched = match sent {
+            Some((_, before)) => s.data_version()? == before,
+            None => false,
+        };
+        let sent = sent.map(|(batch, _)| batch);
         for (i, (result, wire)) in resp.results.iter().zip(&req.records).enumerate() {
             let (kind, id) = (result.kind.as_str(), result.id.to_string());
+            let own = sent
+                .and_then(|b| b.get(i))
+                .filter(|o| o.record.id() == result.id);
+            if untouched && let Some(o) = own {
+                if result.kind != RecordKind::PipelineRun {
+                    let name = o.subject.clone();
+                    match result.action {
+                        PushAction::Created => report.created.push(name),
+                        PushAction::Updated => report.updated.push(name),
+                        PushAction::Unchanged => report.unchanged.push(name),
+                    }
+                }
+                continue;
+            }
             // Edited again while the push was on its way: synced at this revision, but the
             // newer local content still has to go out. (The comparison ignores revisions.)
             let (current, loaded_name) = current_record_content(s, kind, &id)?;
-            let pushed = match sent
-                .and_then(|b| b.get(i))
-                .filter(|o| o.record.id() == result.id)
-            {
+            let pushed = match own {
                 Some(o) => Ok(o.record.clone()),
                 None => wire.decode(),
             };
