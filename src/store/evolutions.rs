@@ -114,6 +114,37 @@ impl Store {
         Ok(stmt.query_row([id], from_row).optional()?)
     }
 
+    /// Evolutions with local work to push (not while running), in rc order per generation,
+    /// streamed to `f` with their own `base_revision` and whether their generation was ever
+    /// synced, until `f` answers `false`. One query instead of an id list and three lookups
+    /// per id (a push batch stops long before the list ends).
+    pub fn for_each_evolution_to_push<E: From<super::StoreError>>(
+        &self,
+        mut f: impl FnMut(Evolution, Option<u64>, bool) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<(), E> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT e.id, e.generation_id, g.version, e.change_id, e.code_name, e.rc,
+                   e.owner, e.status, e.note, e.started_at, e.completed_at, e.pipeline_run_id,
+                   e.sync_status, e.runner_pid, e.base_revision, g.base_revision IS NOT NULL
+                 FROM evolutions e JOIN generations g ON g.id = e.generation_id
+                 WHERE e.sync_status IN ('not_synced', 'pending', 'failed') AND e.status <> 'running'
+                 ORDER BY e.generation_id, e.rc",
+            )
+            .map_err(super::StoreError::from)?;
+        let mut rows = stmt.query([]).map_err(super::StoreError::from)?;
+        while let Some(r) = rows.next().map_err(super::StoreError::from)? {
+            let e = from_row(r).map_err(super::StoreError::from)?;
+            let base: Option<i64> = r.get(14).map_err(super::StoreError::from)?;
+            let parent_synced: bool = r.get(15).map_err(super::StoreError::from)?;
+            if !f(e, base.map(|b| b as u64), parent_synced)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     pub fn evolution_by_code_name(&self, code_name: &str) -> Result<Option<Evolution>> {
         let sql = format!("{SELECT} WHERE e.code_name = ?1");
         Ok(self

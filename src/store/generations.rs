@@ -142,7 +142,8 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM generations WHERE version = ?1");
         let g = self
             .conn
-            .query_row(&sql, [version.to_string()], generation_from_row)
+            .prepare_cached(&sql)?
+            .query_row([version.to_string()], generation_from_row)
             .optional()?;
         match g {
             Some(mut g) => {
@@ -153,11 +154,13 @@ impl Store {
         }
     }
 
+    /// Cached: sync loads generations once per record.
     pub fn generation_by_id(&self, id: &str) -> Result<Option<Generation>> {
         let sql = format!("SELECT {COLUMNS} FROM generations WHERE id = ?1");
         let g = self
             .conn
-            .query_row(&sql, [id], generation_from_row)
+            .prepare_cached(&sql)?
+            .query_row([id], generation_from_row)
             .optional()?;
         match g {
             Some(mut g) => {
@@ -168,23 +171,49 @@ impl Store {
         }
     }
 
+    /// Generations with local work to push (not synced, pending or failed), oldest first,
+    /// each with its `base_revision`: one query instead of an id list and a lookup per id.
+    pub fn generations_to_push_with_base(&self) -> Result<Vec<(Generation, Option<u64>)>> {
+        let sql = format!(
+            "SELECT {COLUMNS}, base_revision FROM generations
+             WHERE sync_status IN ('not_synced', 'pending', 'failed') ORDER BY created_at, id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows: Vec<(Generation, Option<i64>)> = stmt
+            .query_map([], |r| Ok((generation_from_row(r)?, r.get(14)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (mut g, base) in rows {
+            g.contract.changes = self.changes_of(&g.id)?;
+            out.push((g, base.map(|b| b as u64)));
+        }
+        Ok(out)
+    }
+
     fn changes_of(&self, generation_id: &str) -> Result<Vec<Change>> {
+        // Sorted here, not with `ORDER BY position`: the primary key does not cover it, and
+        // SQLite would open a sorter for every generation loaded (sync loads thousands).
         let mut stmt = self.conn.prepare_cached(
-            "SELECT type, change_id, title, description, pipeline FROM changes
-             WHERE generation_id = ?1 ORDER BY position",
+            "SELECT type, change_id, title, description, pipeline, position FROM changes
+             WHERE generation_id = ?1",
         )?;
         let rows = stmt.query_map([generation_id], |r| {
             let kind: String = r.get(0)?;
             let id: String = r.get(1)?;
-            Ok(Change {
-                kind: kind.parse().map_err(|_| corrupt("change type", &kind))?,
-                id: id.parse().map_err(|_| corrupt("change id", &id))?,
-                title: r.get(2)?,
-                description: r.get(3)?,
-                pipeline: r.get(4)?,
-            })
+            Ok((
+                r.get::<_, i64>(5)?,
+                Change {
+                    kind: kind.parse().map_err(|_| corrupt("change type", &kind))?,
+                    id: id.parse().map_err(|_| corrupt("change id", &id))?,
+                    title: r.get(2)?,
+                    description: r.get(3)?,
+                    pipeline: r.get(4)?,
+                },
+            ))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut changes: Vec<(i64, Change)> = rows.collect::<rusqlite::Result<_>>()?;
+        changes.sort_by_key(|(position, _)| *position);
+        Ok(changes.into_iter().map(|(_, c)| c).collect())
     }
 
     pub fn version_exists(&self, version: &Version) -> Result<bool> {
@@ -197,6 +226,16 @@ impl Store {
             )
             .optional()?
             .is_some())
+    }
+
+    /// Every local generation's version (cheaper than [`Store::list_generations`], which
+    /// counts evolutions too).
+    pub fn versions(&self) -> Result<Vec<Version>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT version FROM generations")?;
+        let rows = stmt.query_map([], |r| parse_version(&r.get::<_, String>(0)?))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// All generations with counts, newest version first.
@@ -277,10 +316,9 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?
         };
         for gone in existing.iter().filter(|c| !keep.contains(&c.as_str())) {
-            self.conn.execute(
-                "DELETE FROM changes WHERE generation_id = ?1 AND change_id = ?2",
-                params![generation_id, gone],
-            )?;
+            self.conn
+                .prepare_cached("DELETE FROM changes WHERE generation_id = ?1 AND change_id = ?2")?
+                .execute(params![generation_id, gone])?;
         }
         self.insert_changes(generation_id, changes, 0)
     }

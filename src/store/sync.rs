@@ -133,6 +133,12 @@ impl Store {
         Ok(())
     }
 
+    /// SQLite's `data_version`: it changes when another connection commits to the database,
+    /// so two equal readings mean nobody else wrote in between.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.row_cached("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     /// Moves the cursor back so the next pull fetches `seq` again (after a conflict is
     /// resolved, the record it held back must arrive).
     pub fn rewind_cursor(&self, seq: u64) -> Result<()> {
@@ -193,6 +199,82 @@ impl Store {
                 )?;
             }
         }
+        Ok(())
+    }
+
+    /// [`Store::mark_synced`] for a pushed record, taking the server's word for its author
+    /// (`Some` when the push created it) in the same statement.
+    pub fn mark_pushed(
+        &self,
+        kind: &str,
+        id: &str,
+        revision: u64,
+        now: &str,
+        author: Option<&str>,
+    ) -> Result<()> {
+        let column = match kind {
+            "generation" => "created_by",
+            "evolution" => "owner",
+            _ => {
+                self.mark_synced(kind, id, revision, now)?;
+                if let Some(a) = author {
+                    self.set_record_author(kind, id, a)?;
+                }
+                return Ok(());
+            }
+        };
+        let sql = format!(
+            "UPDATE {} SET sync_status = 'synced', remote_id = id, base_revision = ?2,
+               last_synced_at = ?3, sync_error = NULL, {column} = COALESCE(?4, {column})
+             WHERE id = ?1",
+            table(kind)
+        );
+        self.exec_cached(&sql, params![id, revision as i64, now, author])?;
+        // In sync again: the next edit saves a new base.
+        self.exec_cached(
+            "DELETE FROM sync_base WHERE record_kind = ?1 AND record_id = ?2",
+            [kind, id],
+        )?;
+        Ok(())
+    }
+
+    /// [`Store::mark_pushed`] for many generations or evolutions at once: `(id, revision,
+    /// author)` each. Set-based (one statement per kind, the ids as a JSON array), so a
+    /// large push answer is stored in a few statements rather than two or three per record.
+    pub fn mark_pushed_many(
+        &self,
+        kind: &str,
+        rows: &[(String, u64, Option<&str>)],
+        now: &str,
+    ) -> Result<()> {
+        let column = match kind {
+            "generation" => "created_by",
+            "evolution" => "owner",
+            _ => {
+                for (id, revision, author) in rows {
+                    self.mark_pushed(kind, id, *revision, now, *author)?;
+                }
+                return Ok(());
+            }
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let json = serde_json::to_string(rows)
+            .map_err(|e| super::StoreError::Corrupt(format!("encoding ids: {e}")))?;
+        let t = table(kind);
+        let sql = format!(
+            "UPDATE {t} SET sync_status = 'synced', remote_id = {t}.id, base_revision = r.value ->> 1,
+               last_synced_at = ?2, sync_error = NULL, {column} = COALESCE(r.value ->> 2, {t}.{column})
+             FROM json_each(?1) AS r WHERE {t}.id = r.value ->> 0"
+        );
+        self.exec_cached(&sql, params![json, now])?;
+        // In sync again: the next edit saves a new base.
+        self.exec_cached(
+            "DELETE FROM sync_base WHERE record_kind = ?1
+               AND record_id IN (SELECT value ->> 0 FROM json_each(?2))",
+            params![kind, json],
+        )?;
         Ok(())
     }
 
@@ -429,6 +511,81 @@ impl Store {
                    AND EXISTS (SELECT 1 FROM pipeline_runs WHERE id = ?2)",
                 params![e.id, run],
             )?;
+        }
+        Ok(())
+    }
+
+    /// [`Store::upsert_remote_evolution`] for many evolutions in order, a hundred rows per
+    /// statement: a page of a first pull is mostly evolutions, and one statement per row cost
+    /// most of applying it. Same rows, same conflicts, same result.
+    pub fn upsert_remote_evolutions(&self, es: &[RemoteEvolution<'_>], now: &str) -> Result<()> {
+        const CHUNK: usize = 100;
+        const PER_ROW: usize = 11;
+        for chunk in es.chunks(CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|k| {
+                    let b = 1 + PER_ROW * k;
+                    let p = |i: usize| format!("?{}", b + i);
+                    format!(
+                        "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, NULL, {}, 'synced', {}, ?1)",
+                        p(1),
+                        p(2),
+                        p(3),
+                        p(4),
+                        p(5),
+                        p(6),
+                        p(7),
+                        p(8),
+                        p(9),
+                        p(10),
+                        p(1),
+                        p(11)
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO evolutions (id, generation_id, change_id, code_name, rc, owner, status,
+                   note, started_at, completed_at, pipeline_run_id, remote_id, sync_status,
+                   base_revision, last_synced_at)
+                 VALUES {}
+                 ON CONFLICT (id) DO UPDATE SET change_id = excluded.change_id,
+                   code_name = excluded.code_name, rc = excluded.rc, owner = excluded.owner,
+                   status = excluded.status, note = excluded.note, started_at = excluded.started_at,
+                   completed_at = excluded.completed_at, runner_pid = NULL,
+                   remote_id = excluded.remote_id, sync_status = 'synced',
+                   base_revision = excluded.base_revision, last_synced_at = excluded.last_synced_at,
+                   sync_error = NULL",
+                values.join(", ")
+            );
+            let revisions: Vec<i64> = chunk.iter().map(|e| e.revision as i64).collect();
+            let statuses: Vec<&str> = chunk.iter().map(|e| e.status.as_str()).collect();
+            let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(1 + PER_ROW * chunk.len());
+            args.push(&now);
+            for ((e, revision), status) in chunk.iter().zip(&revisions).zip(&statuses) {
+                args.extend_from_slice(&[
+                    &e.id as &dyn rusqlite::ToSql,
+                    &e.generation_id,
+                    &e.change_id,
+                    &e.code_name,
+                    &e.rc,
+                    &e.owner,
+                    status,
+                    &e.note,
+                    &e.started_at,
+                    &e.completed_at,
+                    revision,
+                ]);
+            }
+            self.exec_cached(&sql, args.as_slice())?;
+        }
+        for e in es {
+            if let Some(run) = e.pipeline_run_id {
+                self.exec_cached(
+                    "UPDATE evolutions SET pipeline_run_id = ?2 WHERE id = ?1
+                       AND EXISTS (SELECT 1 FROM pipeline_runs WHERE id = ?2)",
+                    params![e.id, run],
+                )?;
+            }
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use super::{Cloud, LAST_PULL, cursor, set_cursor};
-use crate::api::records::{Record, RecordKind};
+use crate::api::records::{EvolutionRecord, Record, RecordKind};
 use crate::clock;
 use crate::domain::Version;
 use crate::store::{Conflict, Store};
@@ -82,12 +82,7 @@ pub(super) fn pull_with(
         ..PullReport::default()
     };
     let mut since = cursor(&ws.store, cloud)?;
-    let known: HashSet<Version> = ws
-        .store
-        .list_generations()?
-        .into_iter()
-        .map(|g| g.version)
-        .collect();
+    let known: HashSet<Version> = ws.store.versions()?.into_iter().collect();
     let untracked: Untracked = ws
         .contract_files()?
         .into_iter()
@@ -122,9 +117,7 @@ pub(super) fn pull_with(
         } else {
             let now = clock::now_string();
             ws.store.tx(|s| -> Result<()> {
-                for op in &ops {
-                    apply(ws, s, op, &old_versions, &now, &mut report)?;
-                }
+                apply_all(ws, s, &ops, &old_versions, &now, &mut report)?;
                 retry_parked(ws, s, &untracked, &mut rng, &now, &mut report)?;
                 set_cursor(s, cloud, page.next)?;
                 s.set_meta(LAST_PULL, Some(&now))?;
@@ -357,6 +350,83 @@ fn plain(record: Record, state: crate::store::SyncState) -> LocalRecord {
     }
 }
 
+/// Applies a page's operations in order inside its transaction, like [`apply`] one by one;
+/// each run of consecutive evolution inserts and fast-forwards is written in one statement.
+fn apply_all(
+    ws: &Workspace,
+    s: &Store,
+    ops: &[Op],
+    old_versions: &HashMap<Uuid, Version>,
+    now: &str,
+    report: &mut PullReport,
+) -> Result<()> {
+    let mut i = 0;
+    while i < ops.len() {
+        let run = ops[i..]
+            .iter()
+            .take_while(|op| {
+                matches!(
+                    op,
+                    Op::Insert(Record::Evolution(_)) | Op::FastForward(Record::Evolution(_))
+                )
+            })
+            .count();
+        if run < 2 {
+            apply(ws, s, &ops[i], old_versions, now, report)?;
+            i += 1;
+            continue;
+        }
+        let run_ops = &ops[i..i + run];
+        let evolutions: Vec<(&EvolutionRecord, bool)> = run_ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Insert(Record::Evolution(e)) => Some((e, true)),
+                Op::FastForward(Record::Evolution(e)) => Some((e, false)),
+                _ => None,
+            })
+            .collect();
+        let ids: Vec<(String, String, Option<String>)> = evolutions
+            .iter()
+            .map(|(e, _)| {
+                (
+                    e.id.to_string(),
+                    e.generation_id.to_string(),
+                    e.pipeline_run_id.map(|u| u.to_string()),
+                )
+            })
+            .collect();
+        let remote: Vec<_> = evolutions
+            .iter()
+            .zip(&ids)
+            .map(|((e, _), ids)| convert::remote_evolution(e, ids))
+            .collect();
+        s.upsert_remote_evolutions(&remote, now)?;
+        // Their rc tags, as `subject` reads them: the stored version and the rc written.
+        let mut versions: HashMap<&str, Option<String>> = HashMap::new();
+        for ((e, inserted), ids) in evolutions.iter().zip(&ids) {
+            let version = match versions.get(ids.1.as_str()) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = s.version_of_generation(&ids.1)?;
+                    versions.insert(&ids.1, v.clone());
+                    v
+                }
+            };
+            let name = match version {
+                Some(v) => format!("{v}-rc.{}", e.rc),
+                None => ids.0.clone(),
+            };
+            if *inserted {
+                report.new.push(name);
+            } else {
+                report.updated.push(name);
+            }
+        }
+        i += run;
+    }
+    Ok(())
+}
+
 /// Applies one planned operation inside the page's transaction.
 fn apply(
     ws: &Workspace,
@@ -489,9 +559,10 @@ fn write_record(
                 e.pipeline_run_id.map(|u| u.to_string()),
             );
             s.upsert_remote_evolution(&convert::remote_evolution(e, &ids), now)?;
-            // Its rc tag, as `subject` reads it (through the statement cache).
-            Ok(Some(match s.evolution(&ids.0)? {
-                Some(stored) => stored.tag,
+            // Its rc tag, as `subject` reads it: the stored version and the rc just written
+            // (one primary-key lookup instead of reloading the evolution).
+            Ok(Some(match s.version_of_generation(&ids.1)? {
+                Some(version) => format!("{version}-rc.{}", e.rc),
                 None => ids.0,
             }))
         }

@@ -97,6 +97,8 @@ pub fn push_with_progress(
         } else {
             (opts.batch_records.unwrap_or(BATCH_RECORDS), BATCH_BYTES)
         };
+        // Read before the batch: unchanged when the answer is stored, nothing else wrote.
+        let data_version = ws.store.data_version()?;
         let batch = outgoing(ws, opts, &mut report, bounds)?;
         if batch.is_empty() {
             break;
@@ -126,7 +128,14 @@ pub fn push_with_progress(
         report.requests += 1;
         match cloud.client.push(&cloud.project, &req) {
             Ok(resp) => {
-                apply_answer(ws, cloud, &req, &resp, &mut report)?;
+                apply_answer(
+                    ws,
+                    cloud,
+                    &req,
+                    Some((&batch, data_version)),
+                    &resp,
+                    &mut report,
+                )?;
                 sent += req.records.len();
                 if let Some(progress) = progress.as_mut() {
                     progress(sent, total);
@@ -164,7 +173,7 @@ fn replay_inflight(ws: &Workspace, cloud: &Cloud<'_>, report: &mut PushReport) -
     };
     report.requests += 1;
     match cloud.client.push(&cloud.project, &req) {
-        Ok(resp) => apply_answer(ws, cloud, &req, &resp, report),
+        Ok(resp) => apply_answer(ws, cloud, &req, None, &resp, report),
         Err(ClientError::Api { .. }) => {
             // Not applied (a rejection stores nothing); the records are still pending.
             ws.store.set_meta(INFLIGHT_PUSH, None)?;
@@ -175,42 +184,85 @@ fn replay_inflight(ws: &Workspace, cloud: &Cloud<'_>, report: &mut PushReport) -
 }
 
 /// Stores an accepted answer: records synced at their new revisions, the cursor at the new
-/// head, the inflight push cleared — one transaction.
+/// head, the inflight push cleared — one transaction. `sent` is the batch the request was
+/// built from and the store's `data_version` read before building it (`None` when
+/// replaying: the records are decoded from the request and all compared).
 fn apply_answer(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     req: &PushRequest,
+    sent: Option<(&[Outgoing], i64)>,
     resp: &PushResponse,
     report: &mut PushReport,
 ) -> Result<()> {
     let now = clock::now_string();
     ws.store.tx(|s| -> Result<()> {
-        for (result, sent) in resp.results.iter().zip(&req.records) {
+        // Synced at their new revisions first, a few statements per kind.
+        for kind in [
+            RecordKind::Generation,
+            RecordKind::Evolution,
+            RecordKind::PipelineRun,
+        ] {
+            let rows: Vec<(String, u64, Option<&str>)> = resp
+                .results
+                .iter()
+                .zip(&req.records)
+                .filter(|(r, _)| r.kind == kind)
+                .map(|(r, _)| {
+                    let author = (r.action == PushAction::Created).then_some(cloud.account);
+                    (r.id.to_string(), r.revision, author)
+                })
+                .collect();
+            s.mark_pushed_many(kind.as_str(), &rows, &now)?;
+        }
+        // No other connection committed since the batch was read (and this transaction now
+        // holds the write lock): no record can have been edited meanwhile.
+        let untouched = match sent {
+            Some((_, before)) => s.data_version()? == before,
+            None => false,
+        };
+        let sent = sent.map(|(batch, _)| batch);
+        for (i, (result, wire)) in resp.results.iter().zip(&req.records).enumerate() {
             let (kind, id) = (result.kind.as_str(), result.id.to_string());
-            s.mark_synced(kind, &id, result.revision, &now)?;
-            if result.action == PushAction::Created {
-                s.set_record_author(kind, &id, cloud.account)?;
+            let own = sent
+                .and_then(|b| b.get(i))
+                .filter(|o| o.record.id() == result.id);
+            if untouched && let Some(o) = own {
+                if result.kind != RecordKind::PipelineRun {
+                    let name = o.subject.clone();
+                    match result.action {
+                        PushAction::Created => report.created.push(name),
+                        PushAction::Updated => report.updated.push(name),
+                        PushAction::Unchanged => report.unchanged.push(name),
+                    }
+                }
+                continue;
             }
             // Edited again while the push was on its way: synced at this revision, but the
-            // newer local content still has to go out.
-            let (current, loaded_name) = current_record(s, kind, &id)?;
-            if let (Ok(pushed), Some(current)) = (sent.decode(), &current)
+            // newer local content still has to go out. (The comparison ignores revisions.)
+            let (current, loaded_name) = current_record_content(s, kind, &id)?;
+            let pushed = match own {
+                Some(o) => Ok(o.record.clone()),
+                None => wire.decode(),
+            };
+            if let (Ok(pushed), Some(current)) = (pushed, &current)
                 && !same_content(&pushed, current)
             {
                 s.set_sync_status(kind, &id, SyncStatus::Pending)?;
                 s.set_sync_base(
                     kind,
                     &id,
-                    &super::compared_fields(result.kind, &sent.record),
+                    &super::compared_fields(result.kind, &wire.record),
                 )?;
             }
             if result.kind == RecordKind::PipelineRun {
                 continue;
             }
             // Named from the row just loaded: what `subject` would read again.
-            let name = match loaded_name {
-                Some(name) => name,
-                None => subject(s, kind, &id)?,
+            let name = match (loaded_name, &current) {
+                (Some(name), _) => name,
+                (None, Some(Record::Generation(g))) => g.version.to_string(),
+                (None, _) => subject(s, kind, &id)?,
             };
             match result.action {
                 PushAction::Created => report.created.push(name),
@@ -226,6 +278,28 @@ fn apply_answer(
     })?;
     report.head = resp.head;
     Ok(())
+}
+
+/// [`current_record`] without its base revision (one lookup less), for comparisons that
+/// ignore revisions.
+fn current_record_content(
+    s: &Store,
+    kind: &str,
+    id: &str,
+) -> Result<(Option<Record>, Option<String>)> {
+    Ok(match kind {
+        "generation" => (
+            s.generation_by_id(id)?
+                .map(|g| convert::generation(&g, None))
+                .transpose()?,
+            None,
+        ),
+        "evolution" => match s.evolution(id)? {
+            Some(e) => (Some(convert::evolution(&e, None)?), Some(e.tag)),
+            None => (None, None),
+        },
+        _ => (None, None),
+    })
 }
 
 /// The record as stored now, and an evolution's rc tag (`v1.2.0-rc.3`) read with it.
@@ -252,6 +326,8 @@ pub(super) fn current_record(
 
 pub(super) struct Outgoing {
     pub wire: PushRecord,
+    /// The record `wire` was made from.
+    pub record: Record,
     pub base: Option<u64>,
     pub subject: String,
 }
@@ -283,6 +359,7 @@ pub(super) fn outgoing(
         bytes += wire.record.to_string().len();
         batch.push(Outgoing {
             wire,
+            record,
             base,
             subject,
         });
@@ -291,17 +368,11 @@ pub(super) fn outgoing(
     let wanted = |version: &Version| opts.version.as_ref().is_none_or(|v| v == version);
     let mut skipped = Vec::new();
     if !opts.evolutions_only {
-        // Loaded one by one: a batch stops at its bounds, long before the list ends.
-        for id in s.generation_ids_to_push()? {
-            let Some(g) = s.generation_by_id(&id)? else {
-                continue;
-            };
+        // One query with their sync state; a batch stops at its bounds.
+        for (g, base) in s.generations_to_push_with_base()? {
             if !wanted(g.version()) {
                 continue;
             }
-            let base = s
-                .sync_state("generation", &g.id)?
-                .and_then(|st| st.base_revision);
             if base.is_none() && g.status != GenerationStatus::Draft {
                 skipped.push(format!(
                     "{} ({} before it was ever synced; the cloud only takes drafts)",
@@ -317,28 +388,22 @@ pub(super) fn outgoing(
             in_batch.insert(g.id.clone());
         }
     }
-    for id in s.evolution_ids_to_push()? {
-        let Some(e) = s.evolution(&id)? else {
-            continue;
-        };
+    // Streamed with their own and their generation's sync state, until the batch is full.
+    s.for_each_evolution_to_push(|e, base, parent_synced| -> Result<bool> {
         if !wanted(&e.version) {
-            continue;
+            return Ok(true);
         }
-        let parent_in_cloud = in_batch.contains(&e.generation_id)
-            || s.sync_state("generation", &e.generation_id)?
-                .is_some_and(|st| st.base_revision.is_some());
+        let parent_in_cloud = parent_synced || in_batch.contains(&e.generation_id);
         if !parent_in_cloud {
-            continue;
+            return Ok(true);
         }
-        let base = s
-            .sync_state("evolution", &e.id)?
-            .and_then(|st| st.base_revision);
         let name = e.tag.clone();
         if !add(&mut batch, convert::evolution(&e, base)?, base, name)? {
-            break;
+            return Ok(false);
         }
-        in_batch.insert(e.id.clone());
-    }
+        in_batch.insert(e.id);
+        Ok(true)
+    })?;
     for run_id in s.runs_to_push()? {
         let Some(run) = s.pipeline_run(&run_id)? else {
             continue;
