@@ -481,7 +481,25 @@ fn apply(
             let e = s
                 .evolution(&id)?
                 .ok_or_else(|| SyncError::Corrupt(id.clone()))?;
-            let name = code_name.clone().unwrap_or_else(|| e.code_name.clone());
+            let mut name = code_name.clone().unwrap_or_else(|| e.code_name.clone());
+            // The planner drew the new name knowing only the names this page touches; one
+            // held elsewhere in the store is drawn again against all of them.
+            if code_name.is_some()
+                && s.evolution_id_by_code_name(&name)?
+                    .is_some_and(|holder| holder != id)
+            {
+                let mut rng = clock::rng(s.change_counter()?);
+                let mut failed = None;
+                name = crate::domain::codename::generate_unique(&mut rng, |n| {
+                    s.code_name_taken(n).unwrap_or_else(|x| {
+                        failed.get_or_insert(x);
+                        true
+                    })
+                });
+                if let Some(x) = failed {
+                    return Err(x.into());
+                }
+            }
             s.renumber_evolution(&id, *rc, &name)?;
             report
                 .renumbered

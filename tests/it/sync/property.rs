@@ -825,6 +825,17 @@ fn random_edits_pulls_and_pushes_converge_without_loss() {
     }
 }
 
+/// Found by the property test (this version, seed 1007): a pull moving an unsynced local
+/// evolution out of a code name the cloud gave someone else drew its new name knowing only the
+/// names that page touched, and drew one held by an evolution elsewhere in the store: "UNIQUE
+/// constraint failed: evolutions.code_name" (exit 1) at every pull. The seed replays the 24
+/// steps that reach it (`GRYT_PROPERTY_VERBOSE=1` lists them); if the harness changes, find
+/// another with `GRYT_PROPERTY_CASES`.
+#[test]
+fn a_renamed_evolution_never_takes_a_code_name_held_elsewhere() {
+    run_case(1007);
+}
+
 /// Found by the property test (an earlier version of it): an unsynced local evolution holds the
 /// code name the cloud gave another developer's evolution of a *different* generation. The pull
 /// used to miss the holder (only the incoming evolution's own generation was searched), and the
