@@ -1,0 +1,159 @@
+//! Syncs nobody typed: execution mode `cloud`'s pull before and push after a command, and
+//! the pre-commit hook's pull. They give up fast and never fail the command or the commit.
+
+use super::super::error::CommandError;
+use super::super::ui::Ui;
+use super::super::workspace;
+use super::{cloud, conflict_list, connect_opts, pull_logged, push_logged, push_outcome};
+use crate::sync::engine::{self, Cloud, PushOptions};
+use crate::workspace::Workspace;
+use crate::workspace::config::ExecutionMode;
+
+/// Execution mode `cloud`: pull before commands that read or write release state, push after
+/// commands that write. Never fails the command: offline, logged out or refused, the work
+/// stays local (pending) and one line on stderr says so; the next command that reaches the
+/// cloud sends it.
+pub struct AutoSync {
+    pull: bool,
+    push: bool,
+    /// The pull before the command could not reach the cloud: the push after it does not
+    /// try again, and one warning says so for both.
+    unreachable: std::cell::RefCell<Option<String>>,
+}
+
+impl AutoSync {
+    pub fn for_command(command: &super::super::Command) -> AutoSync {
+        use super::super::Command as C;
+        use super::super::evolution::EvolutionCommand as E;
+        use super::super::generation::GenerationCommand as G;
+        let (reads, writes) = match command {
+            C::Status(_) | C::Audit(_) => (true, false),
+            C::Generation(G::List(_) | G::Show(_)) | C::Evolution(E::List(_) | E::Show(_)) => {
+                (true, false)
+            }
+            C::Generation(_) | C::Evolution(_) | C::Run(_) | C::Hotfix(_) => (true, true),
+            _ => (false, false),
+        };
+        let none = AutoSync {
+            pull: false,
+            push: false,
+            unreachable: Default::default(),
+        };
+        if !reads && !writes {
+            return none;
+        }
+        // Cheap checks first: most repositories are not in cloud mode.
+        let Ok(cwd) = std::env::current_dir() else {
+            return none;
+        };
+        let Some(root) = crate::workspace::find_root(&cwd) else {
+            return none;
+        };
+        let Ok(config) = crate::workspace::load_config(Some(&root)) else {
+            return none;
+        };
+        if config.execution_mode() != ExecutionMode::Cloud || config.get("cloud.project").is_none()
+        {
+            return none;
+        }
+        AutoSync {
+            pull: reads,
+            push: writes,
+            unreachable: Default::default(),
+        }
+    }
+
+    pub fn before(&self, ui: &Ui) {
+        if self.pull {
+            let show = !ui.quiet;
+            self.step(ui, "pull", |ws, c| {
+                let report = pull_logged(ws, c, false, show)?;
+                if !report.conflicts.is_empty() {
+                    ui.warn(format!(
+                        "the cloud pull recorded conflicts, your local work was kept: {}; see gryt sync conflicts",
+                        conflict_list(&report.conflicts)
+                    ));
+                }
+                Ok(())
+            });
+        }
+    }
+
+    pub fn after(&self, ui: &Ui) {
+        if !self.push {
+            return;
+        }
+        if let Some(why) = self.unreachable.borrow().as_ref() {
+            ui.warn(format!("{why}; {STAYS_PENDING}"));
+            return;
+        }
+        let show = !ui.quiet;
+        self.step(ui, "push", |ws, c| {
+            let report = push_logged(ws, c, &PushOptions::default(), show)?;
+            push_outcome(ws, report, false)
+        });
+    }
+
+    fn step(
+        &self,
+        ui: &Ui,
+        what: &str,
+        f: impl FnOnce(&Workspace, &Cloud<'_>) -> Result<(), CommandError>,
+    ) {
+        let attempt = || -> Result<(), CommandError> {
+            let ws = workspace()?;
+            let (remote, account) =
+                connect_opts(&ws, crate::sync::client::ClientOptions::background())?;
+            let _lock = engine::lock(&ws, BACKGROUND_LOCK_WAIT)?;
+            f(&ws, &cloud(&remote, &account))
+        };
+        let Err(e) = attempt() else { return };
+        let why = format!("cloud {what} skipped: {}", e.message);
+        if what == "pull" && e.kind == super::super::error::ExitKind::Unreachable && self.push {
+            // Said once, after the command, with what happens to its work.
+            *self.unreachable.borrow_mut() = Some(format!("cloud sync skipped: {}", e.message));
+            return;
+        }
+        match (what, e.kind) {
+            // Refused or held back: the message names what did not go out.
+            ("push", super::super::error::ExitKind::Rejected) => {
+                ui.warn(format!("cloud push: {}", e.message));
+            }
+            ("push", _) => ui.warn(format!("{why}; {STAYS_PENDING}")),
+            _ => ui.warn(why),
+        }
+        // Offline is one line; a refusal says what to do about it.
+        if e.kind != super::super::error::ExitKind::Unreachable {
+            for hint in &e.hints {
+                ui.status(format!("Hint: {hint}"));
+            }
+        }
+    }
+}
+
+const STAYS_PENDING: &str =
+    "your work stays pending and goes out with the next command that reaches the cloud";
+
+/// How long a sync nobody asked for waits for another one to finish.
+const BACKGROUND_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+pub(super) fn hook_pull() {
+    let attempt = || -> Result<(), CommandError> {
+        let ws = workspace()?;
+        if ws.config.execution_mode() == ExecutionMode::Local
+            || ws.config.get("cloud.project").is_none()
+        {
+            return Ok(());
+        }
+        let (remote, account) =
+            connect_opts(&ws, crate::sync::client::ClientOptions::background())?;
+        let _lock = engine::lock(&ws, BACKGROUND_LOCK_WAIT)?;
+        pull_logged(&ws, &cloud(&remote, &account), false, false).map(|_| ())
+    };
+    if let Err(e) = attempt() {
+        eprintln!(
+            "gryt: sync pull skipped ({}); the commit goes on",
+            e.message
+        );
+    }
+}
