@@ -331,6 +331,64 @@ fn pull_is_safe() {
     );
 }
 
+/// Workflow 9, the other way out: `sync resolve ID --strategy rename --value V` moves B's
+/// generation (contract file and evolutions with it) to a free version; the next pull brings
+/// the cloud's, and B's goes out under its new version.
+#[test]
+fn same_version_conflict_resolved_by_rename() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    b.run(&["generation", "new", "1.0.0", "-d", "bob's"]).ok();
+    let tag = prove(b, "1.0.0", "CHANGE-1", "ok");
+    a.run(&["generation", "new", "1.0.0", "-d", "ann's"]).ok();
+    a.run(&["sync", "push"]).ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    let id = pulled["conflicts"][0]["id"].to_string();
+    let taken = b
+        .run(&[
+            "sync",
+            "resolve",
+            &id,
+            "--strategy",
+            "rename",
+            "--value",
+            "1.0.0",
+        ])
+        .fails(1);
+    assert!(taken.stderr.contains("v1.0.0"), "{}", taken.render());
+    b.run(&[
+        "sync",
+        "resolve",
+        &id,
+        "--strategy",
+        "rename",
+        "--value",
+        "1.0.1",
+    ])
+    .ok();
+    assert!(
+        b.env
+            .read(".gryt/generations/v1.0.1.yaml")
+            .contains("bob's")
+    );
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["new"], serde_json::json!(["v1.0.0"]), "{pulled:#}");
+    assert!(
+        b.env
+            .read(".gryt/generations/v1.0.0.yaml")
+            .contains("ann's")
+    );
+    let pushed = b.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(
+        pushed["created"],
+        serde_json::json!(["v1.0.1", "v1.0.1-rc.1"])
+    );
+    assert_eq!(tag, "v1.0.0-rc.1");
+    let st = b.run(&["sync", "status", "--json"]).ok().json();
+    assert_eq!(st["conflicts"], serde_json::json!([]));
+    assert_eq!(st["local_only"], serde_json::json!([]));
+}
+
 /// Both sides changed one draft: the pull keeps the local edit and records a conflict;
 /// keep-local pushes it over the cloud's.
 #[test]
