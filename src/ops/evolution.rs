@@ -5,7 +5,7 @@ use serde_json::json;
 use super::generation::{CURRENT_EVOLUTION, get};
 use super::{OpError, Result};
 use crate::clock;
-use crate::domain::{GenerationStatus, RcTag, Version, codename};
+use crate::domain::{GenerationStatus, RcTag, Version};
 use crate::store::{Evolution, NewEvolution, StepRecord};
 use crate::workspace::Workspace;
 
@@ -47,16 +47,7 @@ pub fn start(ws: &Workspace, version: &Version, change: &str) -> Result<Evolutio
     let id = clock::new_id();
     ws.store.tx(|s| -> Result<()> {
         let tag = RcTag::next(version, s.max_rc(&g.id)?);
-        let mut taken_err = None;
-        let code_name = codename::generate_unique(&mut rng, |name| {
-            s.code_name_taken(name).unwrap_or_else(|e| {
-                taken_err.get_or_insert(e);
-                false
-            })
-        });
-        if let Some(e) = taken_err {
-            return Err(e.into());
-        }
+        let code_name = s.unused_code_name(&mut rng)?;
         s.insert_evolution(&NewEvolution {
             id: &id,
             generation_id: &g.id,

@@ -93,6 +93,21 @@ impl Store {
         )?)
     }
 
+    /// A code name no evolution here holds, drawn from `rng`.
+    pub fn unused_code_name(&self, rng: &mut fastrand::Rng) -> Result<String> {
+        let mut failed = None;
+        let name = crate::domain::codename::generate_unique(rng, |n| {
+            self.code_name_taken(n).unwrap_or_else(|e| {
+                failed.get_or_insert(e);
+                true
+            })
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(name),
+        }
+    }
+
     pub fn code_name_taken(&self, name: &str) -> Result<bool> {
         Ok(self
             .conn

@@ -173,7 +173,7 @@ impl Store {
 
     /// Generations with local work to push (not synced, pending or failed), oldest first,
     /// each with its `base_revision`: one query instead of an id list and a lookup per id.
-    pub fn generations_to_push_with_base(&self) -> Result<Vec<(Generation, Option<u64>)>> {
+    pub fn generations_to_push(&self) -> Result<Vec<(Generation, Option<u64>)>> {
         let sql = format!(
             "SELECT {COLUMNS}, base_revision FROM generations
              WHERE sync_status IN ('not_synced', 'pending', 'failed') ORDER BY created_at, id"

@@ -5,7 +5,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Evolution, Generation, Result, Store};
+use super::{Result, Store};
 use crate::domain::generation::Contract;
 use crate::domain::{EvolutionStatus, GenerationStatus, SyncStatus};
 
@@ -202,45 +202,10 @@ impl Store {
         Ok(())
     }
 
-    /// [`Store::mark_synced`] for a pushed record, taking the server's word for its author
-    /// (`Some` when the push created it) in the same statement.
-    pub fn mark_pushed(
-        &self,
-        kind: &str,
-        id: &str,
-        revision: u64,
-        now: &str,
-        author: Option<&str>,
-    ) -> Result<()> {
-        let column = match kind {
-            "generation" => "created_by",
-            "evolution" => "owner",
-            _ => {
-                self.mark_synced(kind, id, revision, now)?;
-                if let Some(a) = author {
-                    self.set_record_author(kind, id, a)?;
-                }
-                return Ok(());
-            }
-        };
-        let sql = format!(
-            "UPDATE {} SET sync_status = 'synced', remote_id = id, base_revision = ?2,
-               last_synced_at = ?3, sync_error = NULL, {column} = COALESCE(?4, {column})
-             WHERE id = ?1",
-            table(kind)
-        );
-        self.exec_cached(&sql, params![id, revision as i64, now, author])?;
-        // In sync again: the next edit saves a new base.
-        self.exec_cached(
-            "DELETE FROM sync_base WHERE record_kind = ?1 AND record_id = ?2",
-            [kind, id],
-        )?;
-        Ok(())
-    }
-
-    /// [`Store::mark_pushed`] for many generations or evolutions at once: `(id, revision,
-    /// author)` each. Set-based (one statement per kind, the ids as a JSON array), so a
-    /// large push answer is stored in a few statements rather than two or three per record.
+    /// [`Store::mark_synced`] for many pushed records of one kind, `(id, revision, author)`
+    /// each, taking the server's word for the author of those it created (`Some`).
+    /// Generations and evolutions are set-based (one statement, the ids as a JSON array), so
+    /// a large push answer is stored in a few statements rather than two or three per record.
     pub fn mark_pushed_many(
         &self,
         kind: &str,
@@ -252,7 +217,10 @@ impl Store {
             "evolution" => "owner",
             _ => {
                 for (id, revision, author) in rows {
-                    self.mark_pushed(kind, id, *revision, now, *author)?;
+                    self.mark_synced(kind, id, *revision, now)?;
+                    if let Some(a) = author {
+                        self.set_record_author(kind, id, a)?;
+                    }
                 }
                 return Ok(());
             }
@@ -333,52 +301,6 @@ impl Store {
             .optional()?)
     }
 
-    /// Generations with local work to push, oldest first.
-    pub fn generations_to_push(&self) -> Result<Vec<Generation>> {
-        let ids = self.generation_ids_to_push()?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(g) = self.generation_by_id(&id)? {
-                out.push(g);
-            }
-        }
-        Ok(out)
-    }
-
-    /// The ids of [`Store::generations_to_push`], in the same order (load them one by one
-    /// while they are wanted).
-    pub fn generation_ids_to_push(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id FROM generations WHERE sync_status IN ('not_synced', 'pending', 'failed')
-             ORDER BY created_at, id",
-        )?;
-        Ok(stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Evolutions with local work to push (not while running), in rc order per generation.
-    pub fn evolutions_to_push(&self) -> Result<Vec<Evolution>> {
-        let mut out = Vec::new();
-        for id in self.evolution_ids_to_push()? {
-            if let Some(e) = self.evolution(&id)? {
-                out.push(e);
-            }
-        }
-        Ok(out)
-    }
-
-    /// The ids of [`Store::evolutions_to_push`], in the same order.
-    pub fn evolution_ids_to_push(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id FROM evolutions WHERE sync_status IN ('not_synced', 'pending', 'failed')
-               AND status <> 'running' ORDER BY generation_id, rc",
-        )?;
-        Ok(stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?)
-    }
-
     /// Sync looks up a few dozen distinct statements per record; keep them all prepared.
     pub fn prepare_for_sync(&self) {
         self.conn.set_prepared_statement_cache_capacity(128);
@@ -427,9 +349,9 @@ impl Store {
     /// evolutions and pipeline runs together. For progress bars.
     pub fn unsynced_count(&self) -> Result<u64> {
         let n: i64 = self.conn.query_row(
-            "SELECT (SELECT COUNT(*) FROM generations WHERE sync_status IN ('not_synced', 'pending'))
-                  + (SELECT COUNT(*) FROM evolutions WHERE sync_status IN ('not_synced', 'pending'))
-                  + (SELECT COUNT(*) FROM pipeline_runs WHERE sync_status IN ('not_synced', 'pending'))",
+            "SELECT (SELECT COUNT(*) FROM generations WHERE sync_status IN ('not_synced', 'pending', 'failed'))
+                  + (SELECT COUNT(*) FROM evolutions WHERE sync_status IN ('not_synced', 'pending', 'failed'))
+                  + (SELECT COUNT(*) FROM pipeline_runs WHERE sync_status IN ('not_synced', 'pending', 'failed'))",
             [],
             |r| r.get(0),
         )?;
@@ -476,48 +398,9 @@ impl Store {
         self.replace_changes(g.id, &g.contract.changes)
     }
 
-    pub fn upsert_remote_evolution(&self, e: &RemoteEvolution<'_>, now: &str) -> Result<()> {
-        self.exec_cached(
-            "INSERT INTO evolutions (id, generation_id, change_id, code_name, rc, owner, status, note,
-               started_at, completed_at, pipeline_run_id, remote_id, sync_status, base_revision,
-               last_synced_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?1, 'synced', ?11, ?12)
-             ON CONFLICT (id) DO UPDATE SET change_id = excluded.change_id,
-               code_name = excluded.code_name, rc = excluded.rc, owner = excluded.owner,
-               status = excluded.status, note = excluded.note, started_at = excluded.started_at,
-               completed_at = excluded.completed_at, runner_pid = NULL, remote_id = excluded.remote_id,
-               sync_status = 'synced', base_revision = excluded.base_revision,
-               last_synced_at = excluded.last_synced_at, sync_error = NULL",
-            params![
-                e.id,
-                e.generation_id,
-                e.change_id,
-                e.code_name,
-                e.rc,
-                e.owner,
-                e.status.as_str(),
-                e.note,
-                e.started_at,
-                e.completed_at,
-                e.revision as i64,
-                now
-            ],
-        )?;
-        // The run record may arrive later (runs come after evolutions in a push); link it only
-        // when it exists, so the foreign key holds.
-        if let Some(run) = e.pipeline_run_id {
-            self.exec_cached(
-                "UPDATE evolutions SET pipeline_run_id = ?2 WHERE id = ?1
-                   AND EXISTS (SELECT 1 FROM pipeline_runs WHERE id = ?2)",
-                params![e.id, run],
-            )?;
-        }
-        Ok(())
-    }
-
-    /// [`Store::upsert_remote_evolution`] for many evolutions in order, a hundred rows per
-    /// statement: a page of a first pull is mostly evolutions, and one statement per row cost
-    /// most of applying it. Same rows, same conflicts, same result.
+    /// Writes evolutions as the cloud has them, in order: inserted, or updated in place. A
+    /// hundred rows per statement: a page of a first pull is mostly evolutions, and one
+    /// statement per row cost most of applying it.
     pub fn upsert_remote_evolutions(&self, es: &[RemoteEvolution<'_>], now: &str) -> Result<()> {
         const CHUNK: usize = 100;
         const PER_ROW: usize = 11;
@@ -578,6 +461,8 @@ impl Store {
             }
             self.exec_cached(&sql, args.as_slice())?;
         }
+        // The run record may arrive later (runs come after evolutions in a push); link it only
+        // when it exists, so the foreign key holds.
         for e in es {
             if let Some(run) = e.pipeline_run_id {
                 self.exec_cached(

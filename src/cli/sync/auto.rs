@@ -1,7 +1,7 @@
 //! Syncs nobody typed: execution mode `cloud`'s pull before and push after a command, and
 //! the pre-commit hook's pull. They give up fast and never fail the command or the commit.
 
-use super::super::error::CommandError;
+use super::super::error::{CommandError, ExitKind};
 use super::super::ui::Ui;
 use super::super::workspace;
 use super::{cloud, conflict_list, connect_opts, pull_logged, push_logged, push_outcome};
@@ -100,30 +100,25 @@ impl AutoSync {
         what: &str,
         f: impl FnOnce(&Workspace, &Cloud<'_>) -> Result<(), CommandError>,
     ) {
-        let attempt = || -> Result<(), CommandError> {
-            let ws = workspace()?;
-            let (remote, account) =
-                connect_opts(&ws, crate::sync::client::ClientOptions::background())?;
-            let _lock = engine::lock(&ws, BACKGROUND_LOCK_WAIT)?;
-            f(&ws, &cloud(&remote, &account))
+        let Err(e) = workspace().and_then(|ws| in_background(&ws, f)) else {
+            return;
         };
-        let Err(e) = attempt() else { return };
-        let why = format!("cloud {what} skipped: {}", e.message);
-        if what == "pull" && e.kind == super::super::error::ExitKind::Unreachable && self.push {
+        if what == "pull" && e.kind == ExitKind::Unreachable && self.push {
             // Said once, after the command, with what happens to its work.
             *self.unreachable.borrow_mut() = Some(format!("cloud sync skipped: {}", e.message));
             return;
         }
         match (what, e.kind) {
             // Refused or held back: the message names what did not go out.
-            ("push", super::super::error::ExitKind::Rejected) => {
-                ui.warn(format!("cloud push: {}", e.message));
-            }
-            ("push", _) => ui.warn(format!("{why}; {STAYS_PENDING}")),
-            _ => ui.warn(why),
+            ("push", ExitKind::Rejected) => ui.warn(format!("cloud push: {}", e.message)),
+            ("push", _) => ui.warn(format!(
+                "cloud push skipped: {}; {STAYS_PENDING}",
+                e.message
+            )),
+            _ => ui.warn(format!("cloud {what} skipped: {}", e.message)),
         }
         // Offline is one line; a refusal says what to do about it.
-        if e.kind != super::super::error::ExitKind::Unreachable {
+        if e.kind != ExitKind::Unreachable {
             for hint in &e.hints {
                 ui.status(format!("Hint: {hint}"));
             }
@@ -137,6 +132,17 @@ const STAYS_PENDING: &str =
 /// How long a sync nobody asked for waits for another one to finish.
 const BACKGROUND_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Runs `f` against the linked cloud as a sync nobody typed: short timeouts, no retries, a
+/// short wait for the lock.
+fn in_background(
+    ws: &Workspace,
+    f: impl FnOnce(&Workspace, &Cloud<'_>) -> Result<(), CommandError>,
+) -> Result<(), CommandError> {
+    let (remote, account) = connect_opts(ws, crate::sync::client::ClientOptions::background())?;
+    let _lock = engine::lock(ws, BACKGROUND_LOCK_WAIT)?;
+    f(ws, &cloud(&remote, &account))
+}
+
 pub(super) fn hook_pull() {
     let attempt = || -> Result<(), CommandError> {
         let ws = workspace()?;
@@ -145,10 +151,7 @@ pub(super) fn hook_pull() {
         {
             return Ok(());
         }
-        let (remote, account) =
-            connect_opts(&ws, crate::sync::client::ClientOptions::background())?;
-        let _lock = engine::lock(&ws, BACKGROUND_LOCK_WAIT)?;
-        pull_logged(&ws, &cloud(&remote, &account), false, false).map(|_| ())
+        in_background(&ws, |ws, c| pull_logged(ws, c, false, false).map(|_| ()))
     };
     if let Err(e) = attempt() {
         eprintln!(

@@ -107,8 +107,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
                 &PushOptions {
                     dry_run: a.dry_run,
                     version: a.version.clone(),
-                    evolutions_only: false,
-                    batch_records: None,
+                    ..PushOptions::default()
                 },
             )
         }),
@@ -121,7 +120,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
                     dry_run: false,
                     version: Some(a.version.clone()),
                     evolutions_only: true,
-                    batch_records: None,
+                    ..PushOptions::default()
                 },
             )
         }),
@@ -407,13 +406,14 @@ pub fn cmd_push(
 ) -> Result<(), CommandError> {
     if let Some(v) = &opts.version {
         let g = crate::ops::generation::get(ws, v)?;
-        let in_cloud = ws
-            .store
-            .sync_state("generation", &g.id)
-            .map_err(SyncError::from)?
-            .and_then(|st| st.base_revision)
-            .is_some();
-        if opts.evolutions_only && !in_cloud {
+        let in_cloud = || -> Result<bool, CommandError> {
+            let state = ws.store.sync_state("generation", &g.id);
+            Ok(state
+                .map_err(SyncError::from)?
+                .and_then(|st| st.base_revision)
+                .is_some())
+        };
+        if opts.evolutions_only && !in_cloud()? {
             return Err(CommandError::user(format!(
                 "{v} is not in the cloud yet: its evolutions have nowhere to go"
             ))
@@ -607,8 +607,7 @@ pub fn promote_in_cloud(
     let push = PushOptions {
         dry_run: false,
         version: Some(version.clone()),
-        evolutions_only: false,
-        batch_records: None,
+        ..PushOptions::default()
     };
     let pushed = push_logged(ws, &cloud, &push, !ui.quiet)?;
     if !pushed.created.is_empty() || !pushed.updated.is_empty() {

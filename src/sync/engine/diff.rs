@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::pull::{self, Visit};
 use super::push::{self, PushOptions, PushReport};
 use super::{Cloud, PullOptions};
-use crate::api::records::{Record, RecordKind};
+use crate::api::records::{PipelineRunRecord, Record, RecordKind};
 use crate::domain::Version;
 use crate::store::Store;
 use crate::sync::planner::Op;
@@ -260,16 +260,7 @@ impl Incoming {
             Record::Evolution(e) if self.arriving.contains_key(&e.generation_id) => {
                 format!("{}-rc.{}", self.arriving[&e.generation_id], e.rc)
             }
-            Record::PipelineRun(p) => {
-                let tag = match p.evolution_id {
-                    Some(e) => match self.tags.get(&e) {
-                        Some(tag) => Some(tag.clone()),
-                        None => s.evolution(&e.to_string())?.map(|e| e.tag),
-                    },
-                    None => None,
-                };
-                format!("run of {}", tag.as_deref().unwrap_or(&p.pipeline))
-            }
+            Record::PipelineRun(p) => run_subject(s, p, &self.tags)?,
             _ => pull::remote_subject(s, r)?,
         };
         if let Record::Evolution(e) = r {
@@ -289,8 +280,7 @@ fn outgoing(
     let push_opts = PushOptions {
         dry_run: true,
         version: opts.version.clone(),
-        evolutions_only: false,
-        batch_records: None,
+        ..PushOptions::default()
     };
     let batch = push::outgoing(ws, &push_opts, &mut report, push::UNBOUNDED)?;
     not_pushed.extend(report.skipped);
@@ -299,9 +289,9 @@ fn outgoing(
     for o in batch {
         let kind = o.wire.kind;
         let now = fields(kind, &o.wire.record);
-        let id = o.wire.record["id"].as_str().unwrap_or_default().to_string();
-        let subject = match kind {
-            RecordKind::PipelineRun => run_subject(s, &o.wire.record)?,
+        let id = o.record.id().to_string();
+        let subject = match &o.record {
+            Record::PipelineRun(p) => run_subject(s, p, &HashMap::new())?,
             _ => o.subject,
         };
         let entry = match o.base {
@@ -323,16 +313,19 @@ fn outgoing(
     Ok(entries)
 }
 
-fn run_subject(s: &Store, run: &Value) -> Result<String> {
-    let tag = match run["evolution_id"].as_str() {
-        Some(e) => s.evolution(e)?.map(|e| e.tag),
+/// `run of v1.2.0-rc.3` (its evolution's rc tag: from `tags`, else as stored here), or
+/// `run of PIPELINE` when its evolution is not known.
+fn run_subject(s: &Store, run: &PipelineRunRecord, tags: &HashMap<Uuid, String>) -> Result<String> {
+    let tag = match run.evolution_id {
+        Some(e) => match tags.get(&e) {
+            Some(tag) => Some(tag.clone()),
+            None => s.evolution(&e.to_string())?.map(|e| e.tag),
+        },
         None => None,
     };
     Ok(format!(
         "run of {}",
-        tag.as_deref()
-            .or(run["pipeline"].as_str())
-            .unwrap_or("a pipeline")
+        tag.as_deref().unwrap_or(&run.pipeline)
     ))
 }
 

@@ -362,69 +362,70 @@ fn apply_all(
 ) -> Result<()> {
     let mut i = 0;
     while i < ops.len() {
-        let run = ops[i..]
+        let evolutions: Vec<(&EvolutionRecord, bool)> = ops[i..]
             .iter()
-            .take_while(|op| {
-                matches!(
-                    op,
-                    Op::Insert(Record::Evolution(_)) | Op::FastForward(Record::Evolution(_))
-                )
-            })
-            .count();
-        if run < 2 {
-            apply(ws, s, &ops[i], old_versions, now, report)?;
-            i += 1;
-            continue;
-        }
-        let run_ops = &ops[i..i + run];
-        let evolutions: Vec<(&EvolutionRecord, bool)> = run_ops
-            .iter()
-            .filter_map(|op| match op {
+            .map_while(|op| match op {
                 Op::Insert(Record::Evolution(e)) => Some((e, true)),
                 Op::FastForward(Record::Evolution(e)) => Some((e, false)),
                 _ => None,
             })
             .collect();
-        let ids: Vec<(String, String, Option<String>)> = evolutions
-            .iter()
-            .map(|(e, _)| {
-                (
-                    e.id.to_string(),
-                    e.generation_id.to_string(),
-                    e.pipeline_run_id.map(|u| u.to_string()),
-                )
-            })
-            .collect();
-        let remote: Vec<_> = evolutions
-            .iter()
-            .zip(&ids)
-            .map(|((e, _), ids)| convert::remote_evolution(e, ids))
-            .collect();
-        s.upsert_remote_evolutions(&remote, now)?;
-        // Their rc tags, as `subject` reads them: the stored version and the rc written.
-        let mut versions: HashMap<&str, Option<String>> = HashMap::new();
-        for ((e, inserted), ids) in evolutions.iter().zip(&ids) {
-            let version = match versions.get(ids.1.as_str()) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = s.version_of_generation(&ids.1)?;
-                    versions.insert(&ids.1, v.clone());
-                    v
-                }
-            };
-            let name = match version {
-                Some(v) => format!("{v}-rc.{}", e.rc),
-                None => ids.0.clone(),
-            };
+        if evolutions.is_empty() {
+            apply(ws, s, &ops[i], old_versions, now, report)?;
+            i += 1;
+            continue;
+        }
+        let records: Vec<&EvolutionRecord> = evolutions.iter().map(|(e, _)| *e).collect();
+        let names = write_evolutions(s, &records, now)?;
+        for ((_, inserted), name) in evolutions.iter().zip(names) {
             if *inserted {
                 report.new.push(name);
             } else {
                 report.updated.push(name);
             }
         }
-        i += run;
+        i += evolutions.len();
     }
     Ok(())
+}
+
+/// Writes evolutions as the cloud has them, in order, in as few statements as it can, and
+/// names each by its rc tag as `subject` reads it: the stored version and the rc written
+/// (one lookup per generation instead of reloading each evolution).
+fn write_evolutions(s: &Store, es: &[&EvolutionRecord], now: &str) -> Result<Vec<String>> {
+    let ids: Vec<(String, String, Option<String>)> = es
+        .iter()
+        .map(|e| {
+            (
+                e.id.to_string(),
+                e.generation_id.to_string(),
+                e.pipeline_run_id.map(|u| u.to_string()),
+            )
+        })
+        .collect();
+    let remote: Vec<_> = es
+        .iter()
+        .zip(&ids)
+        .map(|(e, ids)| convert::remote_evolution(e, ids))
+        .collect();
+    s.upsert_remote_evolutions(&remote, now)?;
+    let mut versions: HashMap<&str, Option<String>> = HashMap::new();
+    let mut names = Vec::with_capacity(es.len());
+    for (e, (id, generation_id, _)) in es.iter().zip(&ids) {
+        let version = match versions.get(generation_id.as_str()) {
+            Some(v) => v.clone(),
+            None => {
+                let v = s.version_of_generation(generation_id)?;
+                versions.insert(generation_id, v.clone());
+                v
+            }
+        };
+        names.push(match version {
+            Some(v) => format!("{v}-rc.{}", e.rc),
+            None => id.clone(),
+        });
+    }
+    Ok(names)
 }
 
 /// Applies one planned operation inside the page's transaction.
@@ -488,17 +489,7 @@ fn apply(
                 && s.evolution_id_by_code_name(&name)?
                     .is_some_and(|holder| holder != id)
             {
-                let mut rng = clock::rng(s.change_counter()?);
-                let mut failed = None;
-                name = crate::domain::codename::generate_unique(&mut rng, |n| {
-                    s.code_name_taken(n).unwrap_or_else(|x| {
-                        failed.get_or_insert(x);
-                        true
-                    })
-                });
-                if let Some(x) = failed {
-                    return Err(x.into());
-                }
+                name = s.unused_code_name(&mut clock::rng(s.change_counter()?))?;
             }
             s.renumber_evolution(&id, *rc, &name)?;
             report
@@ -570,20 +561,7 @@ fn write_record(
             write_atomic(&path, text.as_bytes()).map_err(io("write", &path))?;
             Ok(Some(g.version.to_string()))
         }
-        Record::Evolution(e) => {
-            let ids = (
-                e.id.to_string(),
-                e.generation_id.to_string(),
-                e.pipeline_run_id.map(|u| u.to_string()),
-            );
-            s.upsert_remote_evolution(&convert::remote_evolution(e, &ids), now)?;
-            // Its rc tag, as `subject` reads it: the stored version and the rc just written
-            // (one primary-key lookup instead of reloading the evolution).
-            Ok(Some(match s.version_of_generation(&ids.1)? {
-                Some(version) => format!("{version}-rc.{}", e.rc),
-                None => ids.0,
-            }))
-        }
+        Record::Evolution(e) => Ok(write_evolutions(s, &[e], now)?.pop()),
         Record::PipelineRun(p) => {
             let ids = (p.id.to_string(), p.evolution_id.map(|u| u.to_string()));
             s.upsert_remote_run(&convert::remote_run(p, &ids))?;

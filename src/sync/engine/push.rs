@@ -9,7 +9,7 @@ use crate::api::error::{ErrorBody, ErrorCode, TagTakenDetails};
 use crate::api::records::{Record, RecordKind};
 use crate::api::sync::{PushAction, PushRecord, PushRequest, PushResponse};
 use crate::clock;
-use crate::domain::{GenerationStatus, SyncStatus, Version, codename};
+use crate::domain::{GenerationStatus, SyncStatus, Version};
 use crate::store::Store;
 use crate::sync::client::ClientError;
 use crate::sync::planner::same_content;
@@ -206,9 +206,8 @@ fn apply_answer(
             let rows: Vec<(String, u64, Option<&str>)> = resp
                 .results
                 .iter()
-                .zip(&req.records)
-                .filter(|(r, _)| r.kind == kind)
-                .map(|(r, _)| {
+                .filter(|r| r.kind == kind)
+                .map(|r| {
                     let author = (r.action == PushAction::Created).then_some(cloud.account);
                     (r.id.to_string(), r.revision, author)
                 })
@@ -240,7 +239,7 @@ fn apply_answer(
             }
             // Edited again while the push was on its way: synced at this revision, but the
             // newer local content still has to go out. (The comparison ignores revisions.)
-            let (current, loaded_name) = current_record_content(s, kind, &id)?;
+            let (current, loaded_name) = current_record_at(s, kind, &id, None)?;
             let pushed = match own {
                 Some(o) => Ok(o.record.clone()),
                 None => wire.decode(),
@@ -280,28 +279,6 @@ fn apply_answer(
     Ok(())
 }
 
-/// [`current_record`] without its base revision (one lookup less), for comparisons that
-/// ignore revisions.
-fn current_record_content(
-    s: &Store,
-    kind: &str,
-    id: &str,
-) -> Result<(Option<Record>, Option<String>)> {
-    Ok(match kind {
-        "generation" => (
-            s.generation_by_id(id)?
-                .map(|g| convert::generation(&g, None))
-                .transpose()?,
-            None,
-        ),
-        "evolution" => match s.evolution(id)? {
-            Some(e) => (Some(convert::evolution(&e, None)?), Some(e.tag)),
-            None => (None, None),
-        },
-        _ => (None, None),
-    })
-}
-
 /// The record as stored now, and an evolution's rc tag (`v1.2.0-rc.3`) read with it.
 pub(super) fn current_record(
     s: &Store,
@@ -309,6 +286,17 @@ pub(super) fn current_record(
     id: &str,
 ) -> Result<(Option<Record>, Option<String>)> {
     let base = s.sync_state(kind, id)?.and_then(|st| st.base_revision);
+    current_record_at(s, kind, id, base)
+}
+
+/// [`current_record`] carrying `base` as its revision (`None` for comparisons that ignore
+/// revisions: one lookup less).
+fn current_record_at(
+    s: &Store,
+    kind: &str,
+    id: &str,
+    base: Option<u64>,
+) -> Result<(Option<Record>, Option<String>)> {
     Ok(match kind {
         "generation" => (
             s.generation_by_id(id)?
@@ -369,7 +357,7 @@ pub(super) fn outgoing(
     let mut skipped = Vec::new();
     if !opts.evolutions_only {
         // One query with their sync state; a batch stops at its bounds.
-        for (g, base) in s.generations_to_push_with_base()? {
+        for (g, base) in s.generations_to_push()? {
             if !wanted(g.version()) {
                 continue;
             }
@@ -477,20 +465,8 @@ fn move_aside(
             let local_max = s.max_rc(&e.generation_id)?.unwrap_or(0);
             (free.max(local_max + 1), e.code_name.clone())
         }
-        None => {
-            let mut err = None;
-            let name = codename::generate_unique(rng, |n| {
-                n == e.code_name
-                    || s.code_name_taken(n).unwrap_or_else(|x| {
-                        err.get_or_insert(x);
-                        true
-                    })
-            });
-            if let Some(x) = err {
-                return Err(x.into());
-            }
-            (e.rc, name)
-        }
+        // Its own name counts as taken: it is in the store.
+        None => (e.rc, s.unused_code_name(rng)?),
     };
     s.renumber_evolution(&id, rc, &code_name)?;
     let what = if free_rc.is_some() {

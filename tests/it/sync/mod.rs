@@ -177,17 +177,20 @@ pub fn on_terminal(dev: &Dev, args: &[&str], extra: &[(&str, &str)]) -> String {
     text
 }
 
-/// The versions of the generations in the cloud's feed, in feed order.
-pub fn feed_versions(server: &crate::server::harness::TestServer) -> Vec<String> {
-    let feed = server
+/// The cloud's feed of acme/web from the start (as ann sees it): `{kind, record}` each.
+pub fn feed(server: &TestServer) -> Vec<serde_json::Value> {
+    let page = server
         .client()
         .login("ann")
         .get("/v1/projects/acme/web/changes?since=0")
         .ok()
         .clone();
-    feed["records"]
-        .as_array()
-        .unwrap()
+    page["records"].as_array().unwrap().clone()
+}
+
+/// The versions of the generations in the cloud's feed, in feed order.
+pub fn feed_versions(server: &TestServer) -> Vec<String> {
+    feed(server)
         .iter()
         .filter(|r| r["kind"] == "generation")
         .map(|r| r["record"]["version"].as_str().unwrap().to_string())

@@ -432,19 +432,10 @@ fn hybrid_linear_history() {
     assert_eq!(promoted["tag"], "v1.1.0");
     assert!(a.env.git(&["tag", "-l"]).contains("v1.1.0"));
     // the cloud holds it promoted
-    let feed = server
-        .client()
-        .login("ann")
-        .get("/v1/projects/acme/web/changes?since=0")
-        .ok()
-        .clone();
-    let cloud_gen = feed["records"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let cloud_gen = super::feed(&server)
+        .into_iter()
         .find(|r| r["kind"] == "generation")
-        .unwrap()
-        .clone();
+        .unwrap();
     assert_eq!(cloud_gen["record"]["status"], "promoted");
     // and nothing is left pending here
     let st = a.run(&["sync", "status", "--json"]).ok().json();
