@@ -228,6 +228,29 @@ impl Ctx<'_> {
         })
     }
 
+    /// The common case of a push, in one statement: a record new to the cloud whose id and
+    /// slots (version, rc tag, code name) are free. `None` when one is held (nothing
+    /// written): the caller then checks it step by step and says exactly what is in the way.
+    fn create(
+        &mut self,
+        kind: RecordKind,
+        mut record: Record,
+    ) -> Result<Option<PushResult>, ServiceError> {
+        let seq = self.head + 1;
+        record.stamp(record.revision(), seq);
+        if !self.tx.insert_new(&record)? {
+            return Ok(None);
+        }
+        self.head = seq;
+        Ok(Some(PushResult {
+            kind,
+            id: record.id(),
+            action: PushAction::Created,
+            revision: record.revision(),
+            seq,
+        }))
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.head += 1;
         self.head
@@ -274,6 +297,18 @@ impl Ctx<'_> {
         incoming: &GenerationRecord,
     ) -> Result<PushResult, ServiceError> {
         let kind = RecordKind::Generation;
+        if base.is_none() && incoming.status != GenerationStatus::Promoted {
+            let mut next = incoming.clone();
+            next.promoted_by = None;
+            next.promoted_at = None;
+            next.created_by = self.actor.username.clone();
+            next.revision = 1;
+            if let Some(result) = self.create(kind, Record::Generation(next.clone()))? {
+                next.seq = result.seq;
+                self.generations.insert(next.id, next);
+                return Ok(result);
+            }
+        }
         let existing = match self.existing(index, kind, incoming.id, base)? {
             Some(Record::Generation(g)) => Some(g),
             _ => None,
@@ -415,6 +450,18 @@ impl Ctx<'_> {
         incoming: &EvolutionRecord,
     ) -> Result<PushResult, ServiceError> {
         let kind = RecordKind::Evolution;
+        if base.is_none()
+            && let Ok(generation) = self.generation_of(index, incoming)
+            && generation.status != GenerationStatus::Promoted
+            && generation.change(incoming.change_id.as_str()).is_some()
+        {
+            let mut next = incoming.clone();
+            next.owner = self.actor.username.clone();
+            next.revision = 1;
+            if let Some(result) = self.create(kind, Record::Evolution(next))? {
+                return Ok(result);
+            }
+        }
         let existing = match self.existing(index, kind, incoming.id, base)? {
             Some(Record::Evolution(e)) => Some(e),
             _ => None,

@@ -112,6 +112,9 @@ pub trait ProjectTx {
     fn evolution_by_code_name(&mut self, code_name: &str) -> Result<Option<Uuid>>;
     /// Inserts or replaces the record with its id (revision and seq already stamped).
     fn put(&mut self, record: &Record) -> Result<()>;
+    /// Inserts a record with an id not stored yet; `false`, and nothing written, when its id
+    /// or a slot it takes (version, rc tag, code name) is already held.
+    fn insert_new(&mut self, record: &Record) -> Result<bool>;
     fn answer(&mut self, key: &str) -> Result<Option<StoredAnswer>>;
     fn store_answer(&mut self, key: &str, answer: &StoredAnswer, now: &str) -> Result<()>;
 }

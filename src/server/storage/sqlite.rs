@@ -57,8 +57,11 @@ fn open_conn(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).map_err(backend)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(backend)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-        .map_err(backend)?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;
+         PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864;",
+    )
+    .map_err(backend)?;
     Ok(conn)
 }
 
@@ -542,6 +545,49 @@ struct SqliteTx<'a> {
 }
 
 impl SqliteTx<'_> {
+    /// Runs `sql` with `record`'s 11 columns in table order; the inner result is the
+    /// statement's own (a constraint that refused it).
+    fn write_record(&self, sql: &str, record: &Record) -> Result<rusqlite::Result<()>> {
+        let body = serde_json::to_string(record)
+            .map_err(|e| StorageError::Backend(format!("encoding a record: {e}")))?;
+        let (kind, version, generation_id, rc, code_name, started_at) = match record {
+            Record::Generation(g) => (
+                "generation",
+                Some(g.version.to_string()),
+                None,
+                None,
+                None,
+                None,
+            ),
+            Record::Evolution(e) => (
+                "evolution",
+                None,
+                Some(e.generation_id.to_string()),
+                Some(i64::from(e.rc)),
+                Some(e.code_name.as_str()),
+                Some(e.started_at.as_str()),
+            ),
+            Record::PipelineRun(_) => ("pipeline_run", None, None, None, None, None),
+            Record::Deleted(_) => ("deleted", None, None, None, None, None),
+        };
+        let mut st = self.conn.prepare_cached(sql).map_err(backend)?;
+        Ok(st
+            .execute(params![
+                self.project_id,
+                record.id().to_string(),
+                kind,
+                i64_of(record.seq()),
+                i64_of(record.revision()),
+                version,
+                generation_id,
+                rc,
+                code_name,
+                started_at,
+                body
+            ])
+            .map(|_| ()))
+    }
+
     fn records(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Record>> {
         let mut st = self.conn.prepare_cached(sql).map_err(backend)?;
         let bodies: Vec<String> = st
@@ -645,56 +691,32 @@ impl ProjectTx for SqliteTx<'_> {
     }
 
     fn put(&mut self, record: &Record) -> Result<()> {
-        let body = serde_json::to_string(record)
-            .map_err(|e| StorageError::Backend(format!("encoding a record: {e}")))?;
-        let (kind, version, generation_id, rc, code_name, started_at) = match record {
-            Record::Generation(g) => (
-                "generation",
-                Some(g.version.to_string()),
-                None,
-                None,
-                None,
-                None,
-            ),
-            Record::Evolution(e) => (
-                "evolution",
-                None,
-                Some(e.generation_id.to_string()),
-                Some(i64::from(e.rc)),
-                Some(e.code_name.clone()),
-                Some(e.started_at.clone()),
-            ),
-            Record::PipelineRun(_) => ("pipeline_run", None, None, None, None, None),
-            Record::Deleted(_) => ("deleted", None, None, None, None, None),
-        };
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO records (project_id, id, kind, seq, revision, version, generation_id,
-                     rc, code_name, started_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (project_id, id) DO UPDATE SET kind = excluded.kind,
-                     seq = excluded.seq, revision = excluded.revision, version = excluded.version,
-                     generation_id = excluded.generation_id, rc = excluded.rc,
-                     code_name = excluded.code_name, started_at = excluded.started_at,
-                     body = excluded.body",
-            )
-            .map_err(backend)?;
-        st.execute(params![
-            self.project_id,
-            record.id().to_string(),
-            kind,
-            i64_of(record.seq()),
-            i64_of(record.revision()),
-            version,
-            generation_id,
-            rc,
-            code_name,
-            started_at,
-            body
-        ])
-        .map(|_| ())
+        self.write_record(
+            "INSERT INTO records (project_id, id, kind, seq, revision, version, generation_id,
+                 rc, code_name, started_at, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (project_id, id) DO UPDATE SET kind = excluded.kind,
+                 seq = excluded.seq, revision = excluded.revision, version = excluded.version,
+                 generation_id = excluded.generation_id, rc = excluded.rc,
+                 code_name = excluded.code_name, started_at = excluded.started_at,
+                 body = excluded.body",
+            record,
+        )?
         .map_err(backend)
+    }
+
+    fn insert_new(&mut self, record: &Record) -> Result<bool> {
+        // A failed INSERT undoes only itself: the transaction goes on.
+        match self.write_record(
+            "INSERT INTO records (project_id, id, kind, seq, revision, version, generation_id,
+                 rc, code_name, started_at, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            record,
+        )? {
+            Ok(()) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
     }
 
     fn answer(&mut self, key: &str) -> Result<Option<StoredAnswer>> {

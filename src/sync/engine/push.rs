@@ -13,8 +13,8 @@ use crate::domain::{GenerationStatus, SyncStatus, Version};
 use crate::store::Store;
 use crate::sync::client::ClientError;
 use crate::sync::planner::same_content;
-use crate::sync::{Result, SyncError, convert};
-use crate::workspace::Workspace;
+use crate::sync::{Result, SyncError, convert, io};
+use crate::workspace::{Workspace, bytes_hash, write_atomic};
 
 /// Bounds of one push request (the server accepts 10,000 records and 8 MiB).
 const BATCH_RECORDS: usize = 5_000;
@@ -124,7 +124,7 @@ pub fn push_with_progress(
             records: batch.iter().map(|o| o.wire.clone()).collect(),
         };
         let body = serde_json::to_string(&req).map_err(|e| SyncError::Corrupt(e.to_string()))?;
-        ws.store.set_meta(INFLIGHT_PUSH, Some(&body))?;
+        save_inflight(ws, &body)?;
         report.requests += 1;
         match cloud.client.push(&cloud.project, &req) {
             Ok(resp) => {
@@ -143,7 +143,7 @@ pub fn push_with_progress(
             }
             Err(ClientError::Api { body, .. }) => {
                 // A refused push applied nothing: forget it, and fix what we can fix here.
-                ws.store.set_meta(INFLIGHT_PUSH, None)?;
+                forget_inflight(ws)?;
                 rounds += 1;
                 if rounds < MAX_ROUNDS && move_aside(ws, &body, &mut rng, &mut report)? {
                     continue;
@@ -161,24 +161,21 @@ pub fn push_with_progress(
 /// Resends a push whose answer was lost, exactly as it was (same key): the cloud answers with
 /// the stored result if it had applied it, or evaluates it now.
 fn replay_inflight(ws: &Workspace, cloud: &Cloud<'_>, report: &mut PushReport) -> Result<()> {
-    let Some(body) = ws.store.meta(INFLIGHT_PUSH)? else {
+    let Some(mark) = ws.store.meta(INFLIGHT_PUSH)? else {
         return Ok(());
     };
-    let req: PushRequest = match serde_json::from_str(&body) {
-        Ok(r) => r,
-        Err(_) => {
-            ws.store.set_meta(INFLIGHT_PUSH, None)?;
-            return Ok(());
-        }
+    let req: Option<PushRequest> =
+        inflight_body(ws, &mark).and_then(|body| serde_json::from_str(&body).ok());
+    let Some(req) = req else {
+        // Gone or damaged: its records are still pending. If the cloud had taken them, the
+        // next push is `behind` and the pull confirms them as ours.
+        return forget_inflight(ws);
     };
     report.requests += 1;
     match cloud.client.push(&cloud.project, &req) {
         Ok(resp) => apply_answer(ws, cloud, &req, None, &resp, report),
-        Err(ClientError::Api { .. }) => {
-            // Not applied (a rejection stores nothing); the records are still pending.
-            ws.store.set_meta(INFLIGHT_PUSH, None)?;
-            Ok(())
-        }
+        // Not applied (a rejection stores nothing); the records are still pending.
+        Err(ClientError::Api { .. }) => forget_inflight(ws),
         Err(e) => Err(e.into()),
     }
 }
@@ -275,8 +272,40 @@ fn apply_answer(
         s.set_meta(LAST_PUSH, Some(&now))?;
         Ok(())
     })?;
+    remove_inflight_file(ws);
     report.head = resp.head;
     Ok(())
+}
+
+/// Where the body of a push whose answer is unknown waits: next to the database (ignored by
+/// git with it), so that megabytes of request do not go through the store's log twice per
+/// batch. The store holds its SHA-256, written before the request is sent.
+const INFLIGHT_FILE: &str = "gryt.db-push";
+
+fn save_inflight(ws: &Workspace, body: &str) -> Result<()> {
+    let path = ws.dir().join(INFLIGHT_FILE);
+    write_atomic(&path, body.as_bytes()).map_err(io("write", &path))?;
+    ws.store
+        .set_meta(INFLIGHT_PUSH, Some(&bytes_hash(body.as_bytes())))?;
+    Ok(())
+}
+
+/// The saved body, if it is the one the store's mark names.
+fn inflight_body(ws: &Workspace, mark: &str) -> Option<String> {
+    let body = std::fs::read_to_string(ws.dir().join(INFLIGHT_FILE)).ok()?;
+    (bytes_hash(body.as_bytes()) == mark).then_some(body)
+}
+
+fn forget_inflight(ws: &Workspace) -> Result<()> {
+    ws.store.set_meta(INFLIGHT_PUSH, None)?;
+    remove_inflight_file(ws);
+    Ok(())
+}
+
+/// After the mark is cleared the file means nothing: a failure to remove it is harmless (the
+/// next push overwrites it).
+fn remove_inflight_file(ws: &Workspace) {
+    let _ = std::fs::remove_file(ws.dir().join(INFLIGHT_FILE));
 }
 
 /// The record as stored now, and an evolution's rc tag (`v1.2.0-rc.3`) read with it.

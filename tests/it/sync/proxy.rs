@@ -125,9 +125,12 @@ fn a_retried_push_after_a_lost_answer_applies_once() {
         .ok()["head"]
         .clone();
     assert_eq!(head, 1);
+    let saved = a.env.path(".gryt/gryt.db-push");
+    assert!(saved.is_file(), "the unanswered push is kept for the retry");
     let pushed = a.run(&["sync", "push", "--json"]).ok().json();
     assert_eq!(pushed["created"], serde_json::json!(["v1.0.0"]));
     assert_eq!(pushes.load(Ordering::SeqCst), 2, "the retry is one request");
+    assert!(!saved.exists(), "answered: nothing left to retry");
     let head = server
         .client()
         .login("ann")
@@ -140,4 +143,30 @@ fn a_retried_push_after_a_lost_answer_applies_once() {
     // and nothing is left to push
     let again = a.run(&["sync", "push", "--json"]).ok().json();
     assert_eq!(again["created"], serde_json::json!([]));
+}
+
+/// The saved body of an unanswered push is damaged (or gone): nothing is replayed and nothing
+/// is lost. The cloud had taken the push, so the next push is `behind`, and the pull
+/// confirms the record as ours.
+#[test]
+fn a_damaged_unanswered_push_is_not_replayed_and_loses_nothing() {
+    let (server, devs) = team(&["ann"]);
+    let Proxy { url, pushes, .. } = proxy(server.base.clone(), 1);
+    let a = dev(&server, "ann", &url);
+    drop(devs);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).fails(4);
+    let saved = a.env.path(".gryt/gryt.db-push");
+    let body = std::fs::read_to_string(&saved).unwrap();
+    std::fs::write(&saved, &body[..body.len() / 2]).unwrap();
+    let out = a.run(&["sync", "push", "--json"]).fails(3);
+    assert_eq!(out.json()["rejected"]["error"], "behind", "{}", out.render());
+    assert_eq!(pushes.load(Ordering::SeqCst), 2, "no replay, one push refused");
+    assert!(!saved.exists(), "the damaged body is dropped");
+    let pulled = a.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["conflicts"], serde_json::json!([]), "{pulled:#}");
+    let list = a.run(&["generation", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["sync_status"], "synced", "{list:#}");
+    let again = a.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(again["created"], serde_json::json!([]), "{again:#}");
 }
