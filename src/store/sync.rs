@@ -3,6 +3,8 @@
 //! (what to apply, what is a conflict) live in `sync::planner`; this file only reads and
 //! writes rows.
 
+use std::collections::HashMap;
+
 use rusqlite::{OptionalExtension, params};
 
 use super::{Result, Store};
@@ -291,6 +293,32 @@ impl Store {
         Ok((changes, unsynced))
     }
 
+    /// Which of `keys` a column of generations or evolutions holds, with the holder's id: one
+    /// statement for a whole page of a pull instead of a lookup per record. `column` is
+    /// `id`, `version` or `code_name`.
+    pub fn holders(
+        &self,
+        kind: &str,
+        column: &str,
+        keys: &[&str],
+    ) -> Result<HashMap<String, String>> {
+        if !matches!(column, "id" | "version" | "code_name") {
+            return Err(super::StoreError::Corrupt(format!("no lookup by {column}")));
+        }
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let json = serde_json::to_string(keys)
+            .map_err(|e| super::StoreError::Corrupt(format!("encoding keys: {e}")))?;
+        let sql = format!(
+            "SELECT {column}, id FROM {} WHERE {column} IN (SELECT value FROM json_each(?1))",
+            table(kind)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([json], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn generation_id_by_version(&self, version: &str) -> Result<Option<String>> {
         Ok(self
             .row_cached(
@@ -307,7 +335,9 @@ impl Store {
     pub fn prepare_for_sync(&self) {
         self.conn.set_prepared_statement_cache_capacity(128);
         // Only a tuning knob: a store that refuses it syncs as before.
-        let _ = self.conn.execute_batch("PRAGMA wal_autocheckpoint = 16384;");
+        let _ = self
+            .conn
+            .execute_batch("PRAGMA wal_autocheckpoint = 16384;");
     }
 
     /// Finished runs that decided an evolution and were never pushed.
@@ -541,13 +571,22 @@ impl Store {
         Ok(())
     }
 
-    /// `(rc, code_name)` of every evolution of a generation.
-    pub fn evolution_slots(&self, generation_id: &str) -> Result<Vec<(String, u32, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, rc, code_name FROM evolutions WHERE generation_id = ?1")?;
+    /// `(generation_id, id, rc, code_name)` of every evolution of these generations.
+    pub fn evolution_slots(
+        &self,
+        generation_ids: &[&str],
+    ) -> Result<Vec<(String, String, u32, String)>> {
+        if generation_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json = serde_json::to_string(generation_ids)
+            .map_err(|e| super::StoreError::Corrupt(format!("encoding ids: {e}")))?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT generation_id, id, rc, code_name FROM evolutions
+             WHERE generation_id IN (SELECT value FROM json_each(?1))",
+        )?;
         Ok(stmt
-            .query_map([generation_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map([json], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<rusqlite::Result<_>>()?)
     }
 

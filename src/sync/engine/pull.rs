@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{Cloud, LAST_PULL, cursor, set_cursor};
 use crate::api::records::{EvolutionRecord, Record, RecordKind};
+use crate::api::sync::ChangesPage;
 use crate::clock;
 use crate::domain::Version;
 use crate::store::{Conflict, Store};
@@ -94,10 +95,9 @@ pub(super) fn pull_with(
         .collect();
     let mut rng = clock::rng(ws.store.change_counter()?);
     ws.store.prepare_for_sync();
+    let fetch = |since: u64| cloud.client.changes(&cloud.project, since, opts.page_limit);
+    let mut page = fetch(since)?;
     loop {
-        let page = cloud
-            .client
-            .changes(&cloud.project, since, opts.page_limit)?;
         report.requests += 1;
         report.head = page.head;
         report.records += page.records.len();
@@ -107,27 +107,38 @@ pub(super) fn pull_with(
                 page.next
             )));
         }
+        let (next, more, head) = (page.next, page.more, page.head);
         let mut records = page.records;
         records.sort_by_key(apply_rank);
-        let (ops, old_versions) = plan_page(ws, &records, &untracked, &mut rng)?;
-        if let Some(visit) = visit.as_mut() {
-            visit(&ws.store, &ops)?;
-        } else if opts.dry_run {
-            describe(&ws.store, &ops, &mut report)?;
-        } else {
-            let now = clock::now_string();
-            ws.store.tx(|s| -> Result<()> {
-                apply_all(ws, s, &ops, &old_versions, &now, &mut report)?;
-                retry_parked(ws, s, &untracked, &mut rng, &now, &mut report)?;
-                set_cursor(s, cloud, page.next)?;
-                s.set_meta(LAST_PULL, Some(&now))?;
-                Ok(())
-            })?;
-        }
-        since = page.next;
-        progress(report.records, since, page.head);
-        if !page.more {
-            break;
+        let ahead = std::thread::scope(|scope| -> Result<Option<ChangesPage>> {
+            // The next page travels while this one is planned and applied.
+            let ahead = more.then(|| scope.spawn(|| fetch(next)));
+            let (ops, old_versions) = plan_page(ws, &records, &untracked, &mut rng)?;
+            if let Some(visit) = visit.as_mut() {
+                visit(&ws.store, &ops)?;
+            } else if opts.dry_run {
+                describe(&ws.store, &ops, &mut report)?;
+            } else {
+                let now = clock::now_string();
+                ws.store.tx(|s| -> Result<()> {
+                    apply_all(ws, s, &ops, &old_versions, &now, &mut report)?;
+                    retry_parked(ws, s, &untracked, &mut rng, &now, &mut report)?;
+                    set_cursor(s, cloud, next)?;
+                    s.set_meta(LAST_PULL, Some(&now))?;
+                    Ok(())
+                })?;
+            }
+            match ahead.map(|h| h.join()) {
+                None => Ok(None),
+                Some(Ok(fetched)) => Ok(Some(fetched?)),
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+            }
+        })?;
+        since = next;
+        progress(report.records, since, head);
+        match ahead {
+            Some(fetched) => page = fetched,
+            None => break,
         }
     }
     if !opts.dry_run && report.requests > 0 && report.records == 0 {
@@ -214,46 +225,87 @@ fn snapshot(ws: &Workspace, page: &[Record], untracked: &Untracked) -> Result<Lo
         untracked_files: untracked.clone(),
         ..Local::default()
     };
+    // What the page's records hold here, in a few statements: on a first pull almost
+    // nothing is, and each miss would be a lookup of its own.
+    let ids = |kind: RecordKind| -> Vec<String> {
+        page.iter()
+            .filter_map(|r| match (r, kind) {
+                (Record::Generation(g), RecordKind::Generation) => Some(g.id.to_string()),
+                (Record::Evolution(e), RecordKind::Generation) => Some(e.generation_id.to_string()),
+                (Record::Evolution(e), RecordKind::Evolution) => Some(e.id.to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (generation_ids, evolution_ids) = (ids(RecordKind::Generation), ids(RecordKind::Evolution));
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let versions: Vec<String> = page
+        .iter()
+        .filter_map(|r| match r {
+            Record::Generation(g) => Some(g.version.to_string()),
+            _ => None,
+        })
+        .collect();
+    let code_names: Vec<&str> = page
+        .iter()
+        .filter_map(|r| match r {
+            Record::Evolution(e) => Some(e.code_name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let s = &ws.store;
+    let known_generations = s.holders("generation", "id", &strs(&generation_ids))?;
+    let known_evolutions = s.holders("evolution", "id", &strs(&evolution_ids))?;
+    let version_holders = s.holders("generation", "version", &strs(&versions))?;
+    let name_holders = s.holders("evolution", "code_name", &code_names)?;
     let mut slot_generations = HashSet::new();
     for r in page {
         match r {
             Record::Generation(g) => {
-                load_generation(ws, &mut local, &g.id.to_string())?;
-                if let Some(holder) = ws.store.generation_id_by_version(&g.version.to_string())? {
-                    load_generation(ws, &mut local, &holder)?;
+                let id = g.id.to_string();
+                if known_generations.contains_key(&id) {
+                    load_generation(ws, &mut local, &id)?;
+                }
+                if let Some(holder) = version_holders.get(&g.version.to_string()) {
+                    load_generation(ws, &mut local, holder)?;
                 }
             }
             Record::Evolution(e) => {
-                load_evolution(&ws.store, &mut local, &e.id.to_string())?;
+                let id = e.id.to_string();
+                if known_evolutions.contains_key(&id) {
+                    load_evolution(s, &mut local, &id)?;
+                }
                 let gen_id = e.generation_id.to_string();
-                load_generation(ws, &mut local, &gen_id)?;
-                slot_generations.insert(gen_id);
+                if known_generations.contains_key(&gen_id) {
+                    load_parent(s, &mut local, &gen_id)?;
+                    slot_generations.insert(gen_id);
+                }
                 // The code name may be held by an evolution of any generation.
-                if let Some(holder) = ws.store.evolution_id_by_code_name(&e.code_name)? {
-                    load_evolution(&ws.store, &mut local, &holder)?;
+                if let Some(holder) = name_holders.get(&e.code_name) {
+                    load_evolution(s, &mut local, holder)?;
                     local
                         .code_names
-                        .insert(e.code_name.clone(), convert::uuid(&holder)?);
+                        .insert(e.code_name.clone(), convert::uuid(holder)?);
                 }
             }
-            Record::PipelineRun(p) => load_run(&ws.store, &mut local, &p.id.to_string())?,
+            Record::PipelineRun(p) => load_run(s, &mut local, &p.id.to_string())?,
             Record::Deleted(t) => {
                 let id = t.id.to_string();
                 match t.record_kind {
                     RecordKind::Generation => load_generation(ws, &mut local, &id)?,
-                    RecordKind::Evolution => load_evolution(&ws.store, &mut local, &id)?,
-                    RecordKind::PipelineRun => load_run(&ws.store, &mut local, &id)?,
+                    RecordKind::Evolution => load_evolution(s, &mut local, &id)?,
+                    RecordKind::PipelineRun => load_run(s, &mut local, &id)?,
                 }
             }
         }
     }
-    for gen_id in slot_generations {
-        let gen_uuid = convert::uuid(&gen_id)?;
-        for (id, rc, code_name) in ws.store.evolution_slots(&gen_id)? {
-            let uuid = convert::uuid(&id)?;
-            local.rc_slots.insert((gen_uuid, rc), uuid);
-            local.code_names.insert(code_name, uuid);
-        }
+    let slot_generations: Vec<&str> = slot_generations.iter().map(String::as_str).collect();
+    for (gen_id, id, rc, code_name) in s.evolution_slots(&slot_generations)? {
+        let uuid = convert::uuid(&id)?;
+        local.rc_slots.insert((convert::uuid(&gen_id)?, rc), uuid);
+        local.code_names.insert(code_name, uuid);
     }
     // Holders of slots that page evolutions need must be loaded, so they can be moved.
     let holders: Vec<Uuid> = page
@@ -299,6 +351,28 @@ fn load_generation(ws: &Workspace, local: &mut Local, id: &str) -> Result<()> {
             changes_in_use,
             unsynced_evolutions,
         },
+    );
+    Ok(())
+}
+
+/// A generation only as the parent of arriving evolutions: its contract and sync state, not
+/// its file or usage (the planner reads those for a generation record or tombstone only, and
+/// those come first in a page: [`apply_rank`]; one that does is already fully loaded).
+fn load_parent(store: &Store, local: &mut Local, id: &str) -> Result<()> {
+    let uuid = convert::uuid(id)?;
+    if local.records.contains_key(&uuid) {
+        return Ok(());
+    }
+    let Some(state) = store.sync_state("generation", id)? else {
+        return Ok(());
+    };
+    let Some(g) = store.generation_by_id(id)? else {
+        return Ok(());
+    };
+    local.versions.insert(g.contract.version.clone(), uuid);
+    local.records.insert(
+        uuid,
+        plain(convert::generation(&g, state.base_revision)?, state),
     );
     Ok(())
 }

@@ -301,7 +301,10 @@ fn an_interrupted_sync_is_completed_by_the_next() {
     };
     interrupt(&a, &["sync", "push"], ("GRYT_SYNC_BATCH_RECORDS", "1"));
     let pushed_first = feed_versions(&server);
-    assert!(pushed_first.len() < versions.len(), "nothing left to finish");
+    assert!(
+        pushed_first.len() < versions.len(),
+        "nothing left to finish"
+    );
     let pushed = a.run(&["sync", "push", "--json"]).ok().json();
     let mut all = feed_versions(&server);
     all.sort();

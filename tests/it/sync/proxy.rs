@@ -160,8 +160,17 @@ fn a_damaged_unanswered_push_is_not_replayed_and_loses_nothing() {
     let body = std::fs::read_to_string(&saved).unwrap();
     std::fs::write(&saved, &body[..body.len() / 2]).unwrap();
     let out = a.run(&["sync", "push", "--json"]).fails(3);
-    assert_eq!(out.json()["rejected"]["error"], "behind", "{}", out.render());
-    assert_eq!(pushes.load(Ordering::SeqCst), 2, "no replay, one push refused");
+    assert_eq!(
+        out.json()["rejected"]["error"],
+        "behind",
+        "{}",
+        out.render()
+    );
+    assert_eq!(
+        pushes.load(Ordering::SeqCst),
+        2,
+        "no replay, one push refused"
+    );
     assert!(!saved.exists(), "the damaged body is dropped");
     let pulled = a.run(&["sync", "pull", "--json"]).ok().json();
     assert_eq!(pulled["conflicts"], serde_json::json!([]), "{pulled:#}");
