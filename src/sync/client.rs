@@ -290,7 +290,12 @@ impl Client {
 
     /// One atomic push. Retried on network errors: the idempotency key makes that safe.
     pub fn push(&self, project: &str, req: &PushRequest) -> Result<PushResponse> {
-        let body = to_json(req)?;
+        self.push_body(project, to_json(req)?)
+    }
+
+    /// [`Client::push`] of a request already encoded: `body` goes out byte for byte (a
+    /// replay must hash the same on the server).
+    pub fn push_body(&self, project: &str, body: Vec<u8>) -> Result<PushResponse> {
         let path = format!("{}/push", slug_path(project));
         self.call("POST", &path, Some(body), Repeat::Safe, PUSH_BODY)
             .and_then(|b| decode(&b))

@@ -282,7 +282,7 @@ fn outgoing(
         version: opts.version.clone(),
         ..PushOptions::default()
     };
-    let batch = push::outgoing(ws, &push_opts, &mut report, push::UNBOUNDED)?;
+    let batch = push::outgoing(ws, &push_opts, &mut report, push::UNBOUNDED, None)?;
     not_pushed.extend(report.skipped);
     let s = &ws.store;
     let mut entries = Vec::with_capacity(batch.len());

@@ -90,16 +90,20 @@ pub fn push_with_progress(
         _ => 0,
     };
     let mut sent = 0;
-    loop {
-        // A dry run lists everything; a real push goes in bounded batches.
-        let bounds = if opts.dry_run {
-            UNBOUNDED
-        } else {
-            (opts.batch_records.unwrap_or(BATCH_RECORDS), BATCH_BYTES)
-        };
-        // Read before the batch: unchanged when the answer is stored, nothing else wrote.
+    // A dry run lists everything; a real push goes in bounded batches.
+    let bounds = if opts.dry_run {
+        UNBOUNDED
+    } else {
+        (opts.batch_records.unwrap_or(BATCH_RECORDS), BATCH_BYTES)
+    };
+    // The store's data_version is read before a batch: unchanged when its answer is stored,
+    // no other connection wrote meanwhile (this one's own commits do not count).
+    let first = |report: &mut PushReport| -> Result<(i64, Vec<Outgoing>)> {
         let data_version = ws.store.data_version()?;
-        let batch = outgoing(ws, opts, &mut report, bounds)?;
+        Ok((data_version, outgoing(ws, opts, report, bounds, None)?))
+    };
+    let (mut data_version, mut batch) = first(&mut report)?;
+    loop {
         if batch.is_empty() {
             break;
         }
@@ -121,12 +125,26 @@ pub fn push_with_progress(
         let req = PushRequest {
             base_seq: cursor(&ws.store, cloud)?,
             idempotency_key: clock::new_id(),
-            records: batch.iter().map(|o| o.wire.clone()).collect(),
+            records: batch.iter_mut().map(Outgoing::take_wire).collect(),
         };
-        let body = serde_json::to_string(&req).map_err(|e| SyncError::Corrupt(e.to_string()))?;
+        let body = serde_json::to_vec(&req).map_err(|e| SyncError::Corrupt(e.to_string()))?;
         save_inflight(ws, &body)?;
         report.requests += 1;
-        match cloud.client.push(&cloud.project, &req) {
+        let (answer, next) = std::thread::scope(|scope| {
+            let answer = scope.spawn(|| cloud.client.push_body(&cloud.project, body));
+            // Meanwhile the next batch: what this one leaves. Read only; it is sent after
+            // this answer is stored, and dropped if the cloud refuses this batch.
+            let next = ws
+                .store
+                .data_version()
+                .map_err(SyncError::from)
+                .and_then(|v| Ok((v, outgoing(ws, opts, &mut report, bounds, Some(&batch))?)));
+            match answer.join() {
+                Ok(answer) => (answer, next),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        });
+        match answer {
             Ok(resp) => {
                 apply_answer(
                     ws,
@@ -140,12 +158,14 @@ pub fn push_with_progress(
                 if let Some(progress) = progress.as_mut() {
                     progress(sent, total);
                 }
+                (data_version, batch) = next?;
             }
             Err(ClientError::Api { body, .. }) => {
                 // A refused push applied nothing: forget it, and fix what we can fix here.
                 forget_inflight(ws)?;
                 rounds += 1;
                 if rounds < MAX_ROUNDS && move_aside(ws, &body, &mut rng, &mut report)? {
+                    (data_version, batch) = first(&mut report)?;
                     continue;
                 }
                 report.rejected = Some(body);
@@ -164,15 +184,15 @@ fn replay_inflight(ws: &Workspace, cloud: &Cloud<'_>, report: &mut PushReport) -
     let Some(mark) = ws.store.meta(INFLIGHT_PUSH)? else {
         return Ok(());
     };
-    let req: Option<PushRequest> =
-        inflight_body(ws, &mark).and_then(|body| serde_json::from_str(&body).ok());
-    let Some(req) = req else {
+    let saved = inflight_body(ws, &mark)
+        .and_then(|body| Some((serde_json::from_slice::<PushRequest>(&body).ok()?, body)));
+    let Some((req, body)) = saved else {
         // Gone or damaged: its records are still pending. If the cloud had taken them, the
         // next push is `behind` and the pull confirms them as ours.
         return forget_inflight(ws);
     };
     report.requests += 1;
-    match cloud.client.push(&cloud.project, &req) {
+    match cloud.client.push_body(&cloud.project, body) {
         Ok(resp) => apply_answer(ws, cloud, &req, None, &resp, report),
         // Not applied (a rejection stores nothing); the records are still pending.
         Err(ClientError::Api { .. }) => forget_inflight(ws),
@@ -282,18 +302,17 @@ fn apply_answer(
 /// batch. The store holds its SHA-256, written before the request is sent.
 const INFLIGHT_FILE: &str = "gryt.db-push";
 
-fn save_inflight(ws: &Workspace, body: &str) -> Result<()> {
+fn save_inflight(ws: &Workspace, body: &[u8]) -> Result<()> {
     let path = ws.dir().join(INFLIGHT_FILE);
-    write_atomic(&path, body.as_bytes()).map_err(io("write", &path))?;
-    ws.store
-        .set_meta(INFLIGHT_PUSH, Some(&bytes_hash(body.as_bytes())))?;
+    write_atomic(&path, body).map_err(io("write", &path))?;
+    ws.store.set_meta(INFLIGHT_PUSH, Some(&bytes_hash(body)))?;
     Ok(())
 }
 
 /// The saved body, if it is the one the store's mark names.
-fn inflight_body(ws: &Workspace, mark: &str) -> Option<String> {
-    let body = std::fs::read_to_string(ws.dir().join(INFLIGHT_FILE)).ok()?;
-    (bytes_hash(body.as_bytes()) == mark).then_some(body)
+fn inflight_body(ws: &Workspace, mark: &str) -> Option<Vec<u8>> {
+    let body = std::fs::read(ws.dir().join(INFLIGHT_FILE)).ok()?;
+    (bytes_hash(&body) == mark).then_some(body)
 }
 
 fn forget_inflight(ws: &Workspace) -> Result<()> {
@@ -349,21 +368,55 @@ pub(super) struct Outgoing {
     pub subject: String,
 }
 
+impl Outgoing {
+    /// The wire record for the request, leaving `Null` in its place (the request keeps it).
+    fn take_wire(&mut self) -> PushRecord {
+        PushRecord {
+            kind: self.wire.kind,
+            base_revision: self.wire.base_revision,
+            record: std::mem::take(&mut self.wire.record),
+        }
+    }
+}
+
+/// Counts the bytes written to it: a record's encoded size without building the text.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Batch bounds (records, bytes) that never stop a batch.
 pub(super) const UNBOUNDED: (usize, usize) = (usize::MAX, usize::MAX);
 
 /// The next batch of pending records within `(records, bytes)`: generations, then evolutions
-/// whose generation the cloud has (or gets in this batch), then their runs.
+/// whose generation the cloud has (or gets in this batch), then their runs. `after` is a
+/// batch on its way that this one follows: its records are left out, and count as in the
+/// cloud.
 pub(super) fn outgoing(
     ws: &Workspace,
     opts: &PushOptions,
     report: &mut PushReport,
     (max_records, max_bytes): (usize, usize),
+    after: Option<&[Outgoing]>,
 ) -> Result<Vec<Outgoing>> {
     let s = &ws.store;
     let mut batch = Vec::new();
     let mut bytes = 0;
-    let mut in_batch: HashSet<String> = HashSet::new();
+    let ahead: HashSet<String> = after
+        .unwrap_or_default()
+        .iter()
+        .map(|o| o.record.id().to_string())
+        .collect();
+    // Records of this batch and the one ahead: evolutions whose generation is among them go.
+    let mut in_batch = ahead.clone();
     let mut add = |batch: &mut Vec<Outgoing>,
                    record: Record,
                    base: Option<u64>,
@@ -373,7 +426,10 @@ pub(super) fn outgoing(
             return Ok(false);
         }
         let wire = PushRecord::new(base, &record).map_err(|e| SyncError::Corrupt(e.to_string()))?;
-        bytes += wire.record.to_string().len();
+        let mut size = ByteCount(0);
+        serde_json::to_writer(&mut size, &wire.record)
+            .map_err(|e| SyncError::Corrupt(e.to_string()))?;
+        bytes += size.0;
         batch.push(Outgoing {
             wire,
             record,
@@ -387,7 +443,7 @@ pub(super) fn outgoing(
     if !opts.evolutions_only {
         // One query with their sync state; a batch stops at its bounds.
         for (g, base) in s.generations_to_push()? {
-            if !wanted(g.version()) {
+            if !wanted(g.version()) || ahead.contains(&g.id) {
                 continue;
             }
             if base.is_none() && g.status != GenerationStatus::Draft {
@@ -407,7 +463,7 @@ pub(super) fn outgoing(
     }
     // Streamed with their own and their generation's sync state, until the batch is full.
     s.for_each_evolution_to_push(|e, base, parent_synced| -> Result<bool> {
-        if !wanted(&e.version) {
+        if !wanted(&e.version) || ahead.contains(&e.id) {
             return Ok(true);
         }
         let parent_in_cloud = parent_synced || in_batch.contains(&e.generation_id);
@@ -422,6 +478,9 @@ pub(super) fn outgoing(
         Ok(true)
     })?;
     for run_id in s.runs_to_push()? {
+        if ahead.contains(&run_id) {
+            continue;
+        }
         let Some(run) = s.pipeline_run(&run_id)? else {
             continue;
         };

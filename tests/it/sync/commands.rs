@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::proxy::proxy;
-use super::{dev, feed_versions, on_terminal, prove, team};
+use super::{dev, feed, feed_versions, on_terminal, prove, team};
 
 /// `push-evolutions VERSION` sends that generation's evolutions and nothing else.
 #[test]
@@ -204,6 +204,60 @@ fn slow_syncs_show_a_progress_bar_on_a_terminal() {
         a.run(&["sync", "status", "--json"]).ok().json()["local_only"],
         serde_json::json!([])
     );
+}
+
+/// A push in many batches (the next is read while one is on its way) sends every record
+/// once, each generation before its evolutions and each evolution before its run.
+#[test]
+fn a_push_in_small_batches_sends_each_record_once_in_order() {
+    let (server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    for v in ["1.0.0", "2.0.0"] {
+        a.run(&["generation", "new", v]).ok();
+        prove(a, v, "CHANGE-1", "ok");
+    }
+    let out = a
+        .env
+        .command(&a.env.repo, &["sync", "push", "--json"])
+        .env("GRYT_SYNC_BATCH_RECORDS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        pushed["requests"], 6,
+        "2 generations, 2 evolutions, 2 runs: {pushed:#}"
+    );
+    let mut created: Vec<&str> = pushed["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    created.sort();
+    assert_eq!(created, ["v1.0.0", "v1.0.0-rc.1", "v2.0.0", "v2.0.0-rc.1"]);
+    let records = feed(&server);
+    assert_eq!(records.len(), 6, "each record once: {records:#?}");
+    let seq_of = |id: &serde_json::Value| {
+        records
+            .iter()
+            .find(|r| r["record"]["id"] == *id)
+            .map(|r| r["record"]["seq"].as_u64().unwrap())
+            .expect("in the feed")
+    };
+    for r in &records {
+        let (seq, parent) = match r["kind"].as_str().unwrap() {
+            "evolution" => (r["record"]["seq"].as_u64(), &r["record"]["generation_id"]),
+            "pipeline_run" => (r["record"]["seq"].as_u64(), &r["record"]["evolution_id"]),
+            _ => continue,
+        };
+        assert!(seq.unwrap() > seq_of(parent), "{r:#}");
+    }
+    let again = a.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(again["requests"], 0, "{again:#}");
+    b.run(&["sync", "pull"]).ok();
+    let listed = b.run(&["evolution", "list", "2.0.0", "--json"]).ok().json();
+    assert_eq!(listed[0]["status"], "pass", "{listed:#}");
 }
 
 /// A version that is not here is an error, not "Everything up to date"; evolutions of a
