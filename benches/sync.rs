@@ -6,7 +6,8 @@
 //!    evolutions, written through the library store) pushes everything with the library
 //!    engine — records/s and requests.
 //! 2. first pull: a fresh workspace pulls it all with the real `gryt` binary
-//!    (`gryt sync pull --json`) — wall time, records/s, requests, peak RSS.
+//!    (`gryt sync pull --json`) — wall time, records/s, requests, peak RSS; then, for
+//!    scale, how long writing that many contract files takes on this filesystem alone.
 //! 3. no-op pull: the same again with nothing new — requests and latency (median of N).
 //!
 //! Goals (issue 4): ≥ 100k records/s pulled, ≥ 50k/s pushed, ≤ ceil(N/1000)+1 requests,
@@ -168,6 +169,20 @@ fn main() {
             "{:.1} MB",
             kb as f64 / 1024.0
         )),
+    );
+
+    // What creating that many contract files costs on this filesystem by itself (a pull
+    // writes one per generation): measured after the pull, in the same state.
+    let scratch = root.join("files");
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let text = std::fs::read(pull_dir.join(".gryt/generations/v1.0.0.yaml")).expect("a contract");
+    let t = Instant::now();
+    for i in 0..generations {
+        gryt::workspace::write_atomic(&scratch.join(format!("v{i}.yaml")), &text).expect("write");
+    }
+    println!(
+        "             of which the filesystem: {generations} contract files written alone take {:.2} s here",
+        t.elapsed().as_secs_f64()
     );
 
     // 3. No-op pulls.
