@@ -266,10 +266,10 @@ fn snapshot(ws: &Workspace, page: &[Record], untracked: &Untracked) -> Result<Lo
             Record::Generation(g) => {
                 let id = g.id.to_string();
                 if known_generations.contains_key(&id) {
-                    load_generation(ws, &mut local, &id)?;
+                    load_generation(ws, &mut local, &id, Load::Whole)?;
                 }
                 if let Some(holder) = version_holders.get(&g.version.to_string()) {
-                    load_generation(ws, &mut local, holder)?;
+                    load_generation(ws, &mut local, holder, Load::Whole)?;
                 }
             }
             Record::Evolution(e) => {
@@ -279,7 +279,7 @@ fn snapshot(ws: &Workspace, page: &[Record], untracked: &Untracked) -> Result<Lo
                 }
                 let gen_id = e.generation_id.to_string();
                 if known_generations.contains_key(&gen_id) {
-                    load_parent(s, &mut local, &gen_id)?;
+                    load_generation(ws, &mut local, &gen_id, Load::Parent)?;
                     slot_generations.insert(gen_id);
                 }
                 // The code name may be held by an evolution of any generation.
@@ -294,7 +294,7 @@ fn snapshot(ws: &Workspace, page: &[Record], untracked: &Untracked) -> Result<Lo
             Record::Deleted(t) => {
                 let id = t.id.to_string();
                 match t.record_kind {
-                    RecordKind::Generation => load_generation(ws, &mut local, &id)?,
+                    RecordKind::Generation => load_generation(ws, &mut local, &id, Load::Whole)?,
                     RecordKind::Evolution => load_evolution(s, &mut local, &id)?,
                     RecordKind::PipelineRun => load_run(s, &mut local, &id)?,
                 }
@@ -321,7 +321,18 @@ fn snapshot(ws: &Workspace, page: &[Record], untracked: &Untracked) -> Result<Lo
     Ok(local)
 }
 
-fn load_generation(ws: &Workspace, local: &mut Local, id: &str) -> Result<()> {
+/// How much of a local generation the planner needs.
+#[derive(Clone, Copy, PartialEq)]
+enum Load {
+    /// For a generation record or tombstone of the page: its file state and usage too.
+    Whole,
+    /// Only as the parent of arriving evolutions: its contract and sync state. (Generation
+    /// records and tombstones come first in a page, [`apply_rank`], so one that also
+    /// arrives is already loaded whole.)
+    Parent,
+}
+
+fn load_generation(ws: &Workspace, local: &mut Local, id: &str, load: Load) -> Result<()> {
     let uuid = convert::uuid(id)?;
     if local.records.contains_key(&uuid) {
         return Ok(());
@@ -334,46 +345,17 @@ fn load_generation(ws: &Workspace, local: &mut Local, id: &str) -> Result<()> {
     let Some(g) = ws.store.generation_by_id(id)? else {
         return Ok(());
     };
-    let file = match ws.contract_file(&g)? {
-        ContractFile::Missing | ContractFile::Clean => FileState::Clean,
-        ContractFile::Edited(Ok(c)) => FileState::Edited(Some(c)),
-        ContractFile::Edited(Err(_)) => FileState::Edited(None),
-    };
-    let (changes_in_use, unsynced_evolutions) = ws.store.generation_usage(id)?;
-    local.versions.insert(g.contract.version.clone(), uuid);
-    local.records.insert(
-        uuid,
-        LocalRecord {
-            record: convert::generation(&g, state.base_revision)?,
-            sync_status: state.sync_status,
-            base_revision: state.base_revision,
-            file,
-            changes_in_use,
-            unsynced_evolutions,
-        },
-    );
-    Ok(())
-}
-
-/// A generation only as the parent of arriving evolutions: its contract and sync state, not
-/// its file or usage (the planner reads those for a generation record or tombstone only, and
-/// those come first in a page: [`apply_rank`]; one that does is already fully loaded).
-fn load_parent(store: &Store, local: &mut Local, id: &str) -> Result<()> {
-    let uuid = convert::uuid(id)?;
-    if local.records.contains_key(&uuid) {
-        return Ok(());
+    let mut l = plain(convert::generation(&g, state.base_revision)?, state);
+    if load == Load::Whole {
+        l.file = match ws.contract_file(&g)? {
+            ContractFile::Missing | ContractFile::Clean => FileState::Clean,
+            ContractFile::Edited(Ok(c)) => FileState::Edited(Some(c)),
+            ContractFile::Edited(Err(_)) => FileState::Edited(None),
+        };
+        (l.changes_in_use, l.unsynced_evolutions) = ws.store.generation_usage(id)?;
     }
-    let Some(state) = store.sync_state("generation", id)? else {
-        return Ok(());
-    };
-    let Some(g) = store.generation_by_id(id)? else {
-        return Ok(());
-    };
     local.versions.insert(g.contract.version.clone(), uuid);
-    local.records.insert(
-        uuid,
-        plain(convert::generation(&g, state.base_revision)?, state),
-    );
+    local.records.insert(uuid, l);
     Ok(())
 }
 
