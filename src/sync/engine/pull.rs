@@ -110,30 +110,34 @@ pub(super) fn pull_with(
         let (next, more, head) = (page.next, page.more, page.head);
         let mut records = page.records;
         records.sort_by_key(apply_rank);
-        let ahead = std::thread::scope(|scope| -> Result<Option<ChangesPage>> {
-            // The next page travels while this one is planned and applied.
-            let ahead = more.then(|| scope.spawn(|| fetch(next)));
-            let (ops, old_versions) = plan_page(ws, &records, &untracked, &mut rng)?;
-            if let Some(visit) = visit.as_mut() {
-                visit(&ws.store, &ops)?;
-            } else if opts.dry_run {
-                describe(&ws.store, &ops, &mut report)?;
-            } else {
-                let now = clock::now_string();
-                ws.store.tx(|s| -> Result<()> {
-                    apply_all(ws, s, &ops, &old_versions, &now, &mut report)?;
-                    retry_parked(ws, s, &untracked, &mut rng, &now, &mut report)?;
-                    set_cursor(s, cloud, next)?;
-                    s.set_meta(LAST_PULL, Some(&now))?;
-                    Ok(())
-                })?;
-            }
-            match ahead.map(|h| h.join()) {
-                None => Ok(None),
-                Some(Ok(fetched)) => Ok(Some(fetched?)),
-                Some(Err(panic)) => std::panic::resume_unwind(panic),
-            }
-        })?;
+        // The next page travels while this one is planned and applied. Its thread owns what
+        // it uses: when this page fails, the error comes back at once (the request, if still
+        // on its way, ends with the process).
+        let ahead = more.then(|| {
+            let (client, project, limit) =
+                (cloud.client.clone(), cloud.project.clone(), opts.page_limit);
+            std::thread::spawn(move || client.changes(&project, next, limit))
+        });
+        let (ops, old_versions) = plan_page(ws, &records, &untracked, &mut rng)?;
+        if let Some(visit) = visit.as_mut() {
+            visit(&ws.store, &ops)?;
+        } else if opts.dry_run {
+            describe(&ws.store, &ops, &mut report)?;
+        } else {
+            let now = clock::now_string();
+            ws.store.tx(|s| -> Result<()> {
+                apply_all(ws, s, &ops, &old_versions, &now, &mut report)?;
+                retry_parked(ws, s, &untracked, &mut rng, &now, &mut report)?;
+                set_cursor(s, cloud, next)?;
+                s.set_meta(LAST_PULL, Some(&now))?;
+                Ok(())
+            })?;
+        }
+        let ahead: Option<ChangesPage> = match ahead.map(|h| h.join()) {
+            None => None,
+            Some(Ok(fetched)) => Some(fetched?),
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+        };
         since = next;
         progress(report.records, since, head);
         match ahead {

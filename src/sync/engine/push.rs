@@ -159,6 +159,11 @@ pub fn push_with_progress(
                     progress(sent, total);
                 }
                 (data_version, batch) = next?;
+                if batch.is_empty() {
+                    // Read while this batch was on its way: look once more for records made
+                    // pending meanwhile (edited elsewhere during the request, say).
+                    (data_version, batch) = first(&mut report)?;
+                }
             }
             Err(ClientError::Api { body, .. }) => {
                 // A refused push applied nothing: forget it, and fix what we can fix here.
@@ -309,8 +314,12 @@ fn save_inflight(ws: &Workspace, body: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The saved body, if it is the one the store's mark names.
+/// The saved body, if it is the one the store's mark names. (Before the body had a file of
+/// its own, the mark was the body itself.)
 fn inflight_body(ws: &Workspace, mark: &str) -> Option<Vec<u8>> {
+    if mark.starts_with('{') {
+        return Some(mark.as_bytes().to_vec());
+    }
     let body = std::fs::read(ws.dir().join(INFLIGHT_FILE)).ok()?;
     (bytes_hash(&body) == mark).then_some(body)
 }

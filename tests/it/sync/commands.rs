@@ -260,6 +260,40 @@ fn a_push_in_small_batches_sends_each_record_once_in_order() {
     assert_eq!(listed[0]["status"], "pass", "{listed:#}");
 }
 
+/// A record edited while its push is on its way goes out again in the same push, with the
+/// new content (its answer had only the old one).
+#[test]
+fn a_record_edited_during_its_push_goes_out_again_in_the_same_push() {
+    let (server, devs) = team(&["ann"]);
+    drop(devs);
+    let p = proxy(server.base.clone(), 0);
+    let a = dev(&server, "ann", &p.url);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    p.delay_ms.store(1500, Ordering::SeqCst);
+    let push = a
+        .env
+        .command(&a.env.repo, &["sync", "push", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    a.env
+        .write_contract("v1.0.0", &[("add", "CHANGE-1", "Edited meanwhile")], "");
+    a.run(&["generation", "update", "1.0.0"]).ok();
+    let out = push.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pushed["requests"], 2, "{pushed:#}");
+    let records = feed(&server);
+    assert_eq!(
+        records[0]["record"]["changes"][0]["title"], "Edited meanwhile",
+        "{records:#?}"
+    );
+    let list = a.run(&["generation", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["sync_status"], "synced", "{list:#}");
+}
+
 /// A version that is not here is an error, not "Everything up to date"; evolutions of a
 /// generation the cloud does not have yet have nowhere to go.
 #[test]

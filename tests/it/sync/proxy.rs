@@ -179,3 +179,36 @@ fn a_damaged_unanswered_push_is_not_replayed_and_loses_nothing() {
     let again = a.run(&["sync", "push", "--json"]).ok().json();
     assert_eq!(again["created"], serde_json::json!([]), "{again:#}");
 }
+
+/// An unanswered push saved by an earlier gryt (the body itself in the store, no file) is
+/// still replayed, and applies once.
+#[test]
+fn an_unanswered_push_saved_by_an_earlier_gryt_is_replayed() {
+    let (server, devs) = team(&["ann"]);
+    let Proxy { url, pushes, .. } = proxy(server.base.clone(), 1);
+    let a = dev(&server, "ann", &url);
+    drop(devs);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).fails(4);
+    let saved = a.env.path(".gryt/gryt.db-push");
+    let body = std::fs::read_to_string(&saved).unwrap();
+    std::fs::remove_file(&saved).unwrap();
+    let db = rusqlite::Connection::open(a.env.path(".gryt/gryt.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE sync_metadata SET value = ?1 WHERE key = 'inflight_push'",
+            [&body],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "the mark of the unanswered push");
+    drop(db);
+    let pushed = a.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(
+        pushed["created"],
+        serde_json::json!(["v1.0.0"]),
+        "{pushed:#}"
+    );
+    assert_eq!(pushes.load(Ordering::SeqCst), 2, "the retry is one request");
+    let list = a.run(&["generation", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["sync_status"], "synced");
+}
