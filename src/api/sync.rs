@@ -29,23 +29,36 @@ pub struct ChangesPage {
 /// One record of a push. `base_revision` is the revision the client last synced (`None` for
 /// a record the client believes is new); the server refuses with `stale_revision` when it
 /// differs from the current one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PushRecord {
     pub kind: RecordKind,
     #[serde(default)]
     pub base_revision: Option<u64>,
-    /// The record, shaped by `kind` (see [`PushRecord::decode`]).
-    pub record: serde_json::Value,
+    /// The record, shaped by `kind` (see [`PushRecord::decode`]), kept as its JSON text: the
+    /// client encodes it once and the server decodes it once, never as a tree in between.
+    pub record: Box<serde_json::value::RawValue>,
+}
+
+impl PartialEq for PushRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.base_revision == other.base_revision
+            && self.record.get() == other.record.get()
+    }
 }
 
 impl PushRecord {
     pub fn new(base_revision: Option<u64>, record: &Record) -> Result<Self, serde_json::Error> {
-        let kind = record.kind().ok_or_else(|| {
-            <serde_json::Error as serde::de::Error>::custom("tombstones cannot be pushed")
-        })?;
-        let record = match serde_json::to_value(record)? {
-            serde_json::Value::Object(mut m) => m.remove("record").unwrap_or_default(),
-            _ => serde_json::Value::Null,
+        use serde_json::value::to_raw_value;
+        let (kind, record) = match record {
+            Record::Generation(g) => (RecordKind::Generation, to_raw_value(g)?),
+            Record::Evolution(e) => (RecordKind::Evolution, to_raw_value(e)?),
+            Record::PipelineRun(r) => (RecordKind::PipelineRun, to_raw_value(r)?),
+            Record::Deleted(_) => {
+                return Err(<serde_json::Error as serde::de::Error>::custom(
+                    "tombstones cannot be pushed",
+                ));
+            }
         };
         Ok(PushRecord {
             kind,
@@ -56,17 +69,22 @@ impl PushRecord {
 
     /// The typed record, checked by the domain deserializers (not yet by [`Record::validate`]).
     pub fn decode(&self) -> Result<Record, serde_json::Error> {
-        self.clone().into_record()
+        let r = self.record.get();
+        Ok(match self.kind {
+            RecordKind::Generation => Record::Generation(serde_json::from_str(r)?),
+            RecordKind::Evolution => Record::Evolution(serde_json::from_str(r)?),
+            RecordKind::PipelineRun => Record::PipelineRun(serde_json::from_str(r)?),
+        })
     }
 
-    /// Like [`PushRecord::decode`], without copying the JSON.
+    /// Like [`PushRecord::decode`], consuming it.
     pub fn into_record(self) -> Result<Record, serde_json::Error> {
-        let r = self.record;
-        Ok(match self.kind {
-            RecordKind::Generation => Record::Generation(serde_json::from_value(r)?),
-            RecordKind::Evolution => Record::Evolution(serde_json::from_value(r)?),
-            RecordKind::PipelineRun => Record::PipelineRun(serde_json::from_value(r)?),
-        })
+        self.decode()
+    }
+
+    /// The record as a JSON tree (field-by-field comparisons).
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(self.record.get()).unwrap_or_default()
     }
 }
 

@@ -288,7 +288,7 @@ fn outgoing(
     let mut entries = Vec::with_capacity(batch.len());
     for o in batch {
         let kind = o.wire.kind;
-        let now = fields(kind, &o.wire.record);
+        let now = fields(kind, &o.wire.value());
         let id = o.record.id().to_string();
         let subject = match &o.record {
             Record::PipelineRun(p) => run_subject(s, p, &HashMap::new())?,

@@ -273,7 +273,7 @@ fn apply_answer(
                 s.set_sync_base(
                     kind,
                     &id,
-                    &super::compared_fields(result.kind, &wire.record),
+                    &super::compared_fields(result.kind, &wire.value()),
                 )?;
             }
             if result.kind == RecordKind::PipelineRun {
@@ -378,27 +378,16 @@ pub(super) struct Outgoing {
 }
 
 impl Outgoing {
-    /// The wire record for the request, leaving `Null` in its place (the request keeps it).
+    /// The wire record for the request, leaving `null` in its place (the request keeps it).
     fn take_wire(&mut self) -> PushRecord {
         PushRecord {
             kind: self.wire.kind,
             base_revision: self.wire.base_revision,
-            record: std::mem::take(&mut self.wire.record),
+            record: std::mem::replace(
+                &mut self.wire.record,
+                serde_json::value::RawValue::NULL.to_owned(),
+            ),
         }
-    }
-}
-
-/// Counts the bytes written to it: a record's encoded size without building the text.
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -435,10 +424,7 @@ pub(super) fn outgoing(
             return Ok(false);
         }
         let wire = PushRecord::new(base, &record).map_err(|e| SyncError::Corrupt(e.to_string()))?;
-        let mut size = ByteCount(0);
-        serde_json::to_writer(&mut size, &wire.record)
-            .map_err(|e| SyncError::Corrupt(e.to_string()))?;
-        bytes += size.0;
+        bytes += wire.record.get().len();
         batch.push(Outgoing {
             wire,
             record,

@@ -83,7 +83,8 @@ fn a_push_whose_answer_was_lost_is_retried_and_applied_once() {
         records: vec![PushRecord {
             kind: RecordKind::Generation,
             base_revision: None,
-            record: gen_record(&uid(1), "v1.0.0", &["FEAT-1"]),
+            record: serde_json::value::to_raw_value(&gen_record(&uid(1), "v1.0.0", &["FEAT-1"]))
+                .unwrap(),
         }],
     };
     let res = client
