@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::{dev, team};
+use crate::server::harness::TestServer;
 
 /// A loopback proxy in front of the cloud: it counts pushes, can drop the answer of one, can
 /// play "the server is down" (every connection closed unanswered), a slow link (each
@@ -145,17 +146,25 @@ fn a_retried_push_after_a_lost_answer_applies_once() {
     assert_eq!(again["created"], serde_json::json!([]));
 }
 
-/// The saved body of an unanswered push is damaged (or gone): nothing is replayed and nothing
-/// is lost. The cloud had taken the push, so the next push is `behind`, and the pull
-/// confirms the record as ours.
-#[test]
-fn a_damaged_unanswered_push_is_not_replayed_and_loses_nothing() {
+/// Ann pushes v1.0.0 through a proxy that loses the first answer: the cloud has it, she
+/// does not know (exit 4). Returns the server (keep it alive), her workspace and the count
+/// of pushes the proxy saw.
+fn a_push_whose_answer_is_lost() -> (TestServer, super::Dev, Arc<AtomicUsize>) {
     let (server, devs) = team(&["ann"]);
     let Proxy { url, pushes, .. } = proxy(server.base.clone(), 1);
     let a = dev(&server, "ann", &url);
     drop(devs);
     a.run(&["generation", "new", "1.0.0"]).ok();
     a.run(&["sync", "push"]).fails(4);
+    (server, a, pushes)
+}
+
+/// The saved body of an unanswered push is damaged (or gone): nothing is replayed and nothing
+/// is lost. The cloud had taken the push, so the next push is `behind`, and the pull
+/// confirms the record as ours.
+#[test]
+fn a_damaged_unanswered_push_is_not_replayed_and_loses_nothing() {
+    let (_server, a, pushes) = a_push_whose_answer_is_lost();
     let saved = a.env.path(".gryt/gryt.db-push");
     let body = std::fs::read_to_string(&saved).unwrap();
     std::fs::write(&saved, &body[..body.len() / 2]).unwrap();
@@ -184,12 +193,7 @@ fn a_damaged_unanswered_push_is_not_replayed_and_loses_nothing() {
 /// still replayed, and applies once.
 #[test]
 fn an_unanswered_push_saved_by_an_earlier_gryt_is_replayed() {
-    let (server, devs) = team(&["ann"]);
-    let Proxy { url, pushes, .. } = proxy(server.base.clone(), 1);
-    let a = dev(&server, "ann", &url);
-    drop(devs);
-    a.run(&["generation", "new", "1.0.0"]).ok();
-    a.run(&["sync", "push"]).fails(4);
+    let (_server, a, pushes) = a_push_whose_answer_is_lost();
     let saved = a.env.path(".gryt/gryt.db-push");
     let body = std::fs::read_to_string(&saved).unwrap();
     std::fs::remove_file(&saved).unwrap();
