@@ -75,6 +75,16 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
     })
 }
 
+/// The evolutions a push sends, in order; its `WHERE` is the partial index
+/// `evolutions_to_push` (migration 3), so a batch reads only pending rows.
+pub(super) const EVOLUTIONS_TO_PUSH: &str =
+    "SELECT e.id, e.generation_id, g.version, e.change_id, e.code_name, e.rc,
+       e.owner, e.status, e.note, e.started_at, e.completed_at, e.pipeline_run_id,
+       e.sync_status, e.runner_pid, e.base_revision, g.base_revision IS NOT NULL
+     FROM evolutions e JOIN generations g ON g.id = e.generation_id
+     WHERE e.sync_status IN ('not_synced', 'pending', 'failed') AND e.status <> 'running'
+     ORDER BY e.generation_id, e.rc";
+
 impl Store {
     pub fn insert_evolution(&self, e: &NewEvolution<'_>) -> Result<()> {
         self.conn.execute(
@@ -139,14 +149,7 @@ impl Store {
     ) -> std::result::Result<(), E> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT e.id, e.generation_id, g.version, e.change_id, e.code_name, e.rc,
-                   e.owner, e.status, e.note, e.started_at, e.completed_at, e.pipeline_run_id,
-                   e.sync_status, e.runner_pid, e.base_revision, g.base_revision IS NOT NULL
-                 FROM evolutions e JOIN generations g ON g.id = e.generation_id
-                 WHERE e.sync_status IN ('not_synced', 'pending', 'failed') AND e.status <> 'running'
-                 ORDER BY e.generation_id, e.rc",
-            )
+            .prepare_cached(EVOLUTIONS_TO_PUSH)
             .map_err(super::StoreError::from)?;
         let mut rows = stmt.query([]).map_err(super::StoreError::from)?;
         while let Some(r) = rows.next().map_err(super::StoreError::from)? {

@@ -91,6 +91,11 @@ fn generation_from_row(r: &Row<'_>) -> rusqlite::Result<Generation> {
     })
 }
 
+/// Which generations a push sends, in order: the partial index `generations_to_push`
+/// (migration 3).
+pub(super) const GENERATIONS_TO_PUSH: &str =
+    "WHERE sync_status IN ('not_synced', 'pending', 'failed') ORDER BY created_at, id";
+
 impl Store {
     pub fn insert_generation(&self, g: &NewGeneration<'_>) -> Result<()> {
         let v = &g.contract.version;
@@ -174,10 +179,7 @@ impl Store {
     /// Generations with local work to push (not synced, pending or failed), oldest first,
     /// each with its `base_revision`: one query instead of an id list and a lookup per id.
     pub fn generations_to_push(&self) -> Result<Vec<(Generation, Option<u64>)>> {
-        let sql = format!(
-            "SELECT {COLUMNS}, base_revision FROM generations
-             WHERE sync_status IN ('not_synced', 'pending', 'failed') ORDER BY created_at, id"
-        );
+        let sql = format!("SELECT {COLUMNS}, base_revision FROM generations {GENERATIONS_TO_PUSH}");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows: Vec<(Generation, Option<i64>)> = stmt
             .query_map([], |r| Ok((generation_from_row(r)?, r.get(14)?)))?

@@ -211,6 +211,36 @@ pub(crate) mod tests {
         (dir, store)
     }
 
+    /// What a push reads goes through the partial indexes of migration 3: a query whose
+    /// `WHERE` drifts from its index would walk every record again on each batch.
+    #[test]
+    fn push_candidates_are_read_through_their_partial_indexes() {
+        let (_dir, store) = temp_store();
+        let generations = format!(
+            "SELECT id FROM generations {}",
+            generations::GENERATIONS_TO_PUSH
+        );
+        for (sql, index) in [
+            (evolutions::EVOLUTIONS_TO_PUSH, "evolutions_to_push"),
+            (generations.as_str(), "generations_to_push"),
+            (sync::RUNS_TO_PUSH, "runs_to_push"),
+        ] {
+            let mut stmt = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let plan: Vec<String> = stmt
+                .query_map([], |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|d| d.contains(&format!("INDEX {index}"))),
+                "{index} unused: {plan:?}"
+            );
+        }
+    }
+
     #[test]
     fn migrates_once_and_reopens() {
         let dir = tempfile::tempdir().unwrap();

@@ -94,6 +94,11 @@ fn table(kind: &str) -> &'static str {
     }
 }
 
+/// The runs a push sends, in order: the partial index `runs_to_push` (migration 3).
+pub(super) const RUNS_TO_PUSH: &str =
+    "SELECT id FROM pipeline_runs WHERE sync_status IN ('not_synced', 'pending', 'failed')
+       AND status <> 'running' AND evolution_id IS NOT NULL ORDER BY rowid";
+
 impl Store {
     /// Runs a statement through the connection's statement cache: sync touches the same few
     /// statements once per record, and parsing them each time dominated large pulls and pushes.
@@ -300,7 +305,7 @@ impl Store {
         &self,
         kind: &str,
         column: &str,
-        keys: &[&str],
+        keys: &[impl serde::Serialize],
     ) -> Result<HashMap<String, String>> {
         if !matches!(column, "id" | "version" | "code_name") {
             return Err(super::StoreError::Corrupt(format!("no lookup by {column}")));
@@ -342,10 +347,7 @@ impl Store {
 
     /// Finished runs that decided an evolution and were never pushed.
     pub fn runs_to_push(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id FROM pipeline_runs WHERE sync_status IN ('not_synced', 'pending', 'failed')
-               AND status <> 'running' AND evolution_id IS NOT NULL ORDER BY rowid",
-        )?;
+        let mut stmt = self.conn.prepare_cached(RUNS_TO_PUSH)?;
         Ok(stmt
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?)
@@ -574,7 +576,7 @@ impl Store {
     /// `(generation_id, id, rc, code_name)` of every evolution of these generations.
     pub fn evolution_slots(
         &self,
-        generation_ids: &[&str],
+        generation_ids: &[String],
     ) -> Result<Vec<(String, String, u32, String)>> {
         if generation_ids.is_empty() {
             return Ok(Vec::new());

@@ -95,8 +95,9 @@ pub(super) fn pull_with(
         .collect();
     let mut rng = clock::rng(ws.store.change_counter()?);
     ws.store.prepare_for_sync();
-    let fetch = |since: u64| cloud.client.changes(&cloud.project, since, opts.page_limit);
-    let mut page = fetch(since)?;
+    let mut page = cloud
+        .client
+        .changes(&cloud.project, since, opts.page_limit)?;
     loop {
         report.requests += 1;
         report.head = page.head;
@@ -231,38 +232,26 @@ fn snapshot(ws: &Workspace, page: &[Record], untracked: &Untracked) -> Result<Lo
     };
     // What the page's records hold here, in a few statements: on a first pull almost
     // nothing is, and each miss would be a lookup of its own.
-    let ids = |kind: RecordKind| -> Vec<String> {
-        page.iter()
-            .filter_map(|r| match (r, kind) {
-                (Record::Generation(g), RecordKind::Generation) => Some(g.id.to_string()),
-                (Record::Evolution(e), RecordKind::Generation) => Some(e.generation_id.to_string()),
-                (Record::Evolution(e), RecordKind::Evolution) => Some(e.id.to_string()),
-                _ => None,
-            })
-            .collect()
-    };
-    let (generation_ids, evolution_ids) = (ids(RecordKind::Generation), ids(RecordKind::Evolution));
-    fn strs(v: &[String]) -> Vec<&str> {
-        v.iter().map(String::as_str).collect()
+    let (mut generation_ids, mut evolution_ids, mut versions, mut code_names) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in page {
+        match r {
+            Record::Generation(g) => {
+                generation_ids.push(g.id.to_string());
+                versions.push(g.version.to_string());
+            }
+            Record::Evolution(e) => {
+                generation_ids.push(e.generation_id.to_string());
+                evolution_ids.push(e.id.to_string());
+                code_names.push(e.code_name.as_str());
+            }
+            _ => {}
+        }
     }
-    let versions: Vec<String> = page
-        .iter()
-        .filter_map(|r| match r {
-            Record::Generation(g) => Some(g.version.to_string()),
-            _ => None,
-        })
-        .collect();
-    let code_names: Vec<&str> = page
-        .iter()
-        .filter_map(|r| match r {
-            Record::Evolution(e) => Some(e.code_name.as_str()),
-            _ => None,
-        })
-        .collect();
     let s = &ws.store;
-    let known_generations = s.holders("generation", "id", &strs(&generation_ids))?;
-    let known_evolutions = s.holders("evolution", "id", &strs(&evolution_ids))?;
-    let version_holders = s.holders("generation", "version", &strs(&versions))?;
+    let known_generations = s.holders("generation", "id", &generation_ids)?;
+    let known_evolutions = s.holders("evolution", "id", &evolution_ids)?;
+    let version_holders = s.holders("generation", "version", &versions)?;
     let name_holders = s.holders("evolution", "code_name", &code_names)?;
     let mut slot_generations = HashSet::new();
     for r in page {
@@ -305,7 +294,7 @@ fn snapshot(ws: &Workspace, page: &[Record], untracked: &Untracked) -> Result<Lo
             }
         }
     }
-    let slot_generations: Vec<&str> = slot_generations.iter().map(String::as_str).collect();
+    let slot_generations: Vec<String> = slot_generations.into_iter().collect();
     for (gen_id, id, rc, code_name) in s.evolution_slots(&slot_generations)? {
         let uuid = convert::uuid(&id)?;
         local.rc_slots.insert((convert::uuid(&gen_id)?, rc), uuid);

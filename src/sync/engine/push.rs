@@ -96,13 +96,15 @@ pub fn push_with_progress(
     } else {
         (opts.batch_records.unwrap_or(BATCH_RECORDS), BATCH_BYTES)
     };
-    // The store's data_version is read before a batch: unchanged when its answer is stored,
-    // no other connection wrote meanwhile (this one's own commits do not count).
-    let first = |report: &mut PushReport| -> Result<(i64, Vec<Outgoing>)> {
-        let data_version = ws.store.data_version()?;
-        Ok((data_version, outgoing(ws, opts, report, bounds, None)?))
-    };
-    let (mut data_version, mut batch) = first(&mut report)?;
+    // The next batch (after the one on its way, if any), with the store's data_version read
+    // before it: unchanged when its answer is stored, no other connection wrote meanwhile
+    // (this one's own commits do not count).
+    let read =
+        |report: &mut PushReport, after: Option<&[Outgoing]>| -> Result<(i64, Vec<Outgoing>)> {
+            let data_version = ws.store.data_version()?;
+            Ok((data_version, outgoing(ws, opts, report, bounds, after)?))
+        };
+    let (mut data_version, mut batch) = read(&mut report, None)?;
     loop {
         if batch.is_empty() {
             break;
@@ -134,11 +136,7 @@ pub fn push_with_progress(
             let answer = scope.spawn(|| cloud.client.push_body(&cloud.project, body));
             // Meanwhile the next batch: what this one leaves. Read only; it is sent after
             // this answer is stored, and dropped if the cloud refuses this batch.
-            let next = ws
-                .store
-                .data_version()
-                .map_err(SyncError::from)
-                .and_then(|v| Ok((v, outgoing(ws, opts, &mut report, bounds, Some(&batch))?)));
+            let next = read(&mut report, Some(&batch));
             match answer.join() {
                 Ok(answer) => (answer, next),
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -162,7 +160,7 @@ pub fn push_with_progress(
                 if batch.is_empty() {
                     // Read while this batch was on its way: look once more for records made
                     // pending meanwhile (edited elsewhere during the request, say).
-                    (data_version, batch) = first(&mut report)?;
+                    (data_version, batch) = read(&mut report, None)?;
                 }
             }
             Err(ClientError::Api { body, .. }) => {
@@ -170,7 +168,7 @@ pub fn push_with_progress(
                 forget_inflight(ws)?;
                 rounds += 1;
                 if rounds < MAX_ROUNDS && move_aside(ws, &body, &mut rng, &mut report)? {
-                    (data_version, batch) = first(&mut report)?;
+                    (data_version, batch) = read(&mut report, None)?;
                     continue;
                 }
                 report.rejected = Some(body);
@@ -408,13 +406,13 @@ pub(super) fn outgoing(
     let s = &ws.store;
     let mut batch = Vec::new();
     let mut bytes = 0;
-    let ahead: HashSet<String> = after
+    // Records of the batch ahead and of this one: not taken again, and evolutions (runs)
+    // whose generation (evolution) is among them go.
+    let mut in_batch: HashSet<String> = after
         .unwrap_or_default()
         .iter()
         .map(|o| o.record.id().to_string())
         .collect();
-    // Records of this batch and the one ahead: evolutions whose generation is among them go.
-    let mut in_batch = ahead.clone();
     let mut add = |batch: &mut Vec<Outgoing>,
                    record: Record,
                    base: Option<u64>,
@@ -438,7 +436,7 @@ pub(super) fn outgoing(
     if !opts.evolutions_only {
         // One query with their sync state; a batch stops at its bounds.
         for (g, base) in s.generations_to_push()? {
-            if !wanted(g.version()) || ahead.contains(&g.id) {
+            if !wanted(g.version()) || in_batch.contains(&g.id) {
                 continue;
             }
             if base.is_none() && g.status != GenerationStatus::Draft {
@@ -458,7 +456,7 @@ pub(super) fn outgoing(
     }
     // Streamed with their own and their generation's sync state, until the batch is full.
     s.for_each_evolution_to_push(|e, base, parent_synced| -> Result<bool> {
-        if !wanted(&e.version) || ahead.contains(&e.id) {
+        if !wanted(&e.version) || in_batch.contains(&e.id) {
             return Ok(true);
         }
         let parent_in_cloud = parent_synced || in_batch.contains(&e.generation_id);
@@ -473,7 +471,7 @@ pub(super) fn outgoing(
         Ok(true)
     })?;
     for run_id in s.runs_to_push()? {
-        if ahead.contains(&run_id) {
+        if in_batch.contains(&run_id) {
             continue;
         }
         let Some(run) = s.pipeline_run(&run_id)? else {
