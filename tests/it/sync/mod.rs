@@ -196,3 +196,15 @@ pub fn feed_versions(server: &TestServer) -> Vec<String> {
         .map(|r| r["record"]["version"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// Asserts that `out`'s stderr contains `needle`; if not, shows the whole run.
+#[track_caller]
+pub fn assert_stderr_has(out: &Out, needle: &str) {
+    assert!(out.stderr.contains(needle), "{}", out.render());
+}
+
+/// Asserts that `out`'s stdout contains `needle`; if not, shows the whole run.
+#[track_caller]
+pub fn assert_stdout_has(out: &Out, needle: &str) {
+    assert!(out.stdout.contains(needle), "{}", out.render());
+}

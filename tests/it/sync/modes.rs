@@ -3,18 +3,54 @@
 
 use std::sync::atomic::Ordering;
 
-use super::proxy::proxy;
-use super::{dev, feed_versions, team};
+use super::proxy::{Proxy, proxy};
+use super::{Dev, assert_stderr_has, assert_stdout_has, dev, feed_versions, team};
+use crate::common::Out;
+use crate::server::harness::TestServer;
+
+/// A cloud with team acme, and ann's workspace linked to it through a loopback proxy (to
+/// take the cloud down or make it hang).
+fn ann_behind_a_proxy() -> (TestServer, Proxy, Dev) {
+    let (server, devs) = team(&["ann"]);
+    drop(devs);
+    let p = proxy(server.base.clone(), 0);
+    let a = dev(&server, "ann", &p.url);
+    (server, p, a)
+}
+
+/// The versions of the generations in the cloud's feed, sorted.
+fn sorted_feed_versions(server: &TestServer) -> Vec<String> {
+    let mut versions = feed_versions(server);
+    versions.sort();
+    versions
+}
+
+/// The lines of stderr that start with `warning:`.
+fn warning_lines(out: &Out) -> Vec<&str> {
+    out.stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect()
+}
+
+/// The hook's pull gave up: stderr is one line, saying so.
+#[track_caller]
+fn assert_pull_skipped(out: &Out) {
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.render());
+    assert!(
+        lines[0].starts_with("gryt: sync pull skipped"),
+        "{}",
+        out.render()
+    );
+}
 
 /// Workflow 10: in cloud mode a write reaches the cloud without an explicit push; with the
 /// cloud gone the command still succeeds (one warning, the work pending); once it is back,
 /// the next command sends it.
 #[test]
 fn cloud_mode_syncs_by_itself_and_survives_being_offline() {
-    let (server, devs) = team(&["ann"]);
-    drop(devs);
-    let p = proxy(server.base.clone(), 0);
-    let a = dev(&server, "ann", &p.url);
+    let (server, p, a) = ann_behind_a_proxy();
     a.run(&["config", "execution_mode", "cloud"]).ok();
     let out = a.run(&["generation", "new", "1.0.0"]).ok();
     assert_eq!(out.stderr.matches("warning").count(), 0, "{}", out.render());
@@ -22,11 +58,7 @@ fn cloud_mode_syncs_by_itself_and_survives_being_offline() {
 
     p.down.store(true, Ordering::SeqCst);
     let out = a.run(&["generation", "new", "2.0.0"]).ok();
-    let warnings: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("warning:"))
-        .collect();
+    let warnings = warning_lines(&out);
     assert_eq!(warnings.len(), 1, "one line: {}", out.render());
     assert!(
         warnings[0].contains("cannot reach the cloud") && warnings[0].contains("stays pending"),
@@ -41,9 +73,10 @@ fn cloud_mode_syncs_by_itself_and_survives_being_offline() {
     p.down.store(false, Ordering::SeqCst);
     a.run(&["status"]).ok(); // a read pulls; the next write pushes everything pending
     a.run(&["generation", "new", "3.0.0"]).ok();
-    let mut versions = feed_versions(&server);
-    versions.sort();
-    assert_eq!(versions, ["v1.0.0", "v2.0.0", "v3.0.0"]);
+    assert_eq!(
+        sorted_feed_versions(&server),
+        ["v1.0.0", "v2.0.0", "v3.0.0"]
+    );
 }
 
 /// Workflow 11: the pre-commit hook pulls; with the cloud down it does not block the commit.
@@ -55,11 +88,7 @@ fn the_pre_commit_hook_pulls_and_never_blocks() {
     let b = dev(&server, "bob", &p.url);
     b.run(&["hooks", "install"]).ok();
     let again = b.run(&["hooks", "install"]).ok();
-    assert!(
-        again.stdout.contains("already installed"),
-        "{}",
-        again.render()
-    );
+    assert_stdout_has(&again, "already installed");
     a.run(&["generation", "new", "1.0.0"]).ok();
     a.run(&["sync", "push"]).ok();
 
@@ -71,13 +100,7 @@ fn the_pre_commit_hook_pulls_and_never_blocks() {
 
     p.down.store(true, Ordering::SeqCst);
     let out = commit("offline").ok();
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{}", out.render());
-    assert!(
-        lines[0].starts_with("gryt: sync pull skipped"),
-        "{}",
-        out.render()
-    );
+    assert_pull_skipped(&out);
     assert_eq!(b.env.git(&["log", "--format=%s", "-1"]).trim(), "offline");
 }
 
@@ -86,10 +109,7 @@ fn the_pre_commit_hook_pulls_and_never_blocks() {
 /// tests' — and the command or commit goes on with one line on stderr.
 #[test]
 fn background_syncs_give_up_fast_on_a_cloud_that_hangs() {
-    let (server, devs) = team(&["ann"]);
-    drop(devs);
-    let p = proxy(server.base.clone(), 0);
-    let a = dev(&server, "ann", &p.url);
+    let (server, p, a) = ann_behind_a_proxy();
     a.run(&["config", "execution_mode", "cloud"]).ok();
     a.run(&["generation", "new", "1.0.0"]).ok();
     p.hang.store(true, Ordering::SeqCst);
@@ -107,26 +127,17 @@ fn background_syncs_give_up_fast_on_a_cloud_that_hangs() {
         out
     };
     let out = run(&["generation", "new", "2.0.0"]).ok();
-    let lines: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("warning:"))
-        .collect();
+    let lines = warning_lines(&out);
     assert_eq!(lines.len(), 1, "{}", out.render());
     assert!(lines[0].contains("stays pending"), "{}", out.render());
     let out = run(&["sync", "pull", "--quiet", "--hook"]).ok();
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{}", out.render());
-    assert!(
-        lines[0].starts_with("gryt: sync pull skipped"),
-        "{}",
-        out.render()
-    );
+    assert_pull_skipped(&out);
     p.hang.store(false, Ordering::SeqCst);
     a.run(&["generation", "new", "3.0.0"]).ok();
-    let mut versions = feed_versions(&server);
-    versions.sort();
-    assert_eq!(versions, ["v1.0.0", "v2.0.0", "v3.0.0"]);
+    assert_eq!(
+        sorted_feed_versions(&server),
+        ["v1.0.0", "v2.0.0", "v3.0.0"]
+    );
 }
 
 /// In a monorepo `.gryt/` lives in a subdirectory, but git runs hooks at the top of the
@@ -196,40 +207,25 @@ fn cloud_mode_reports_conflicts_and_what_was_held_back() {
     a.run(&["sync", "push"]).ok();
     b.run(&["config", "execution_mode", "cloud"]).ok();
     let out = b.run(&["status"]).ok();
-    assert!(
-        out.stderr.contains(
-            "warning: the cloud pull recorded conflicts, your local work was kept: v2.0.0 (version taken)"
-        ),
-        "{}",
-        out.render()
+    assert_stderr_has(
+        &out,
+        "warning: the cloud pull recorded conflicts, your local work was kept: v2.0.0 (version taken)",
     );
     let out = b.run(&["generation", "new", "3.0.0"]).ok();
-    assert!(
-        out.stderr
-            .contains("warning: cloud push: not pushed, in conflict with the cloud: v2.0.0"),
-        "{}",
-        out.render()
+    assert_stderr_has(
+        &out,
+        "warning: cloud push: not pushed, in conflict with the cloud: v2.0.0",
     );
-    assert!(
-        out.stderr
-            .contains("Hint: v2.0.0 is held in the cloud by ann"),
-        "{}",
-        out.render()
-    );
+    assert_stderr_has(&out, "Hint: v2.0.0 is held in the cloud by ann");
     assert!(!out.stderr.contains("stays pending"), "{}", out.render());
-    let mut versions = feed_versions(&server);
-    versions.sort();
-    assert_eq!(versions, ["v2.0.0", "v3.0.0"]);
+    assert_eq!(sorted_feed_versions(&server), ["v2.0.0", "v3.0.0"]);
 }
 
 /// Workflow 1: local mode never touches the network, even linked and logged in: the whole
 /// contract → evolution → run → promote flow works, and sync commands refuse with a hint.
 #[test]
 fn local_mode_never_touches_the_network() {
-    let (server, devs) = team(&["ann"]);
-    drop(devs);
-    let p = proxy(server.base.clone(), 0);
-    let a = dev(&server, "ann", &p.url);
+    let (server, p, a) = ann_behind_a_proxy();
     a.run(&["config", "execution_mode", "local"]).ok();
     a.run(&["hooks", "install"]).ok();
     let before = p.connections.load(Ordering::SeqCst);

@@ -1,6 +1,6 @@
 //! The team workflows of the sync issue, numbered as there.
 
-use super::{Dev, prove, team};
+use super::{Dev, assert_stderr_has, assert_stdout_has, prove, team};
 
 fn contract(dev: &Dev, version: &str, changes: &[(&str, &str, &str)]) {
     dev.env
@@ -18,6 +18,29 @@ fn evolutions(dev: &Dev, version: &str) -> serde_json::Value {
     dev.run(&["evolution", "list", version, "--json"])
         .ok()
         .json()
+}
+
+/// `gryt generation show VERSION --json`.
+fn generation(dev: &Dev, version: &str) -> serde_json::Value {
+    dev.run(&["generation", "show", version, "--json"])
+        .ok()
+        .json()
+}
+
+/// The id of the first open conflict.
+fn first_conflict_id(dev: &Dev) -> String {
+    dev.run(&["sync", "conflicts", "--json"]).ok().json()[0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string()
+}
+
+#[track_caller]
+fn assert_no_conflicts(dev: &Dev) {
+    assert_eq!(
+        dev.run(&["sync", "conflicts", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
 }
 
 /// Workflow 3: Coordinated release: the lead drafts v2.0.0 with three changes and pushes it; A, B and
@@ -79,11 +102,7 @@ fn coordinated_release() {
         ]
     );
     let human = lead.run(&["sync", "status", "2.0.0"]).ok();
-    assert!(
-        human.stdout.contains("Ready for promotion: yes"),
-        "{}",
-        human.render()
-    );
+    assert_stdout_has(&human, "Ready for promotion: yes");
     assert_eq!(status["behind"], 0);
     assert_eq!(status["pending"], serde_json::json!([]));
 
@@ -102,19 +121,11 @@ fn coordinated_release() {
             "{}",
             dev.name
         );
-        let shown = dev
-            .run(&["generation", "show", "2.0.0", "--json"])
-            .ok()
-            .json();
+        let shown = generation(dev, "2.0.0");
         assert_eq!(shown["status"], "promoted", "{}", dev.name);
         assert_eq!(shown["promoted_by"], "lead");
         let st = dev.run(&["sync", "status", "2.0.0"]).ok();
-        assert!(
-            st.stdout
-                .contains("Ready for promotion: no, it is promoted already"),
-            "{}",
-            st.render()
-        );
+        assert_stdout_has(&st, "Ready for promotion: no, it is promoted already");
     }
 }
 
@@ -129,11 +140,7 @@ fn version_lock() {
     b.run(&["generation", "new", "1.0.0", "-d", "mine"]).ok();
     // not pulled yet: behind
     let out = b.run(&["sync", "push"]).fails(3);
-    assert!(
-        out.stderr.contains("run gryt sync pull"),
-        "{}",
-        out.render()
-    );
+    assert_stderr_has(&out, "run gryt sync pull");
     // the pull keeps B's draft and records the conflict
     let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
     assert_eq!(pulled["conflicts"][0]["reason"], "version_taken");
@@ -142,17 +149,8 @@ fn version_lock() {
         "B's contract file was overwritten"
     );
     let out = b.run(&["sync", "push"]).fails(3);
-    assert!(
-        out.stderr.contains("v1.0.0 is held in the cloud by ann"),
-        "{}",
-        out.render()
-    );
-    assert!(
-        out.stderr
-            .contains("gryt generation rename v1.0.0 v1.0.1 (or v1.1.0)"),
-        "{}",
-        out.render()
-    );
+    assert_stderr_has(&out, "v1.0.0 is held in the cloud by ann");
+    assert_stderr_has(&out, "gryt generation rename v1.0.0 v1.0.1 (or v1.1.0)");
     b.run(&["generation", "rename", "1.0.0", "1.0.1"]).ok();
     b.run(&["sync", "pull"]).ok();
     let pushed = b.run(&["sync", "push", "--json"]).ok().json();
@@ -260,7 +258,7 @@ fn evolution_ownership() {
     let out = b
         .run(&["evolution", "prove", "v1.0.0-rc.1", "--pipeline", "ok"])
         .fails(1);
-    assert!(out.stderr.contains("belongs to ann"), "{}", out.render());
+    assert_stderr_has(&out, "belongs to ann");
     assert!(b.state() == before, "a refused prove changed the store");
 }
 
@@ -320,15 +318,9 @@ fn pull_is_safe() {
         .ok();
     let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
     assert_eq!(pulled["new"], serde_json::json!(["v1.0.0"]));
-    let show = b
-        .run(&["generation", "show", "1.0.0", "--json"])
-        .ok()
-        .json();
+    let show = generation(b, "1.0.0");
     assert_eq!(show["description"], "ann's");
-    assert_eq!(
-        b.run(&["sync", "conflicts", "--json"]).ok().json(),
-        serde_json::json!([])
-    );
+    assert_no_conflicts(b);
 }
 
 /// Workflow 9, the other way out: `sync resolve ID --strategy rename --value V` moves B's
@@ -344,28 +336,20 @@ fn same_version_conflict_resolved_by_rename() {
     a.run(&["sync", "push"]).ok();
     let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
     let id = pulled["conflicts"][0]["id"].to_string();
-    let taken = b
-        .run(&[
+    let rename_to = |value: &str| {
+        b.run(&[
             "sync",
             "resolve",
             &id,
             "--strategy",
             "rename",
             "--value",
-            "1.0.0",
+            value,
         ])
-        .fails(1);
-    assert!(taken.stderr.contains("v1.0.0"), "{}", taken.render());
-    b.run(&[
-        "sync",
-        "resolve",
-        &id,
-        "--strategy",
-        "rename",
-        "--value",
-        "1.0.1",
-    ])
-    .ok();
+    };
+    let taken = rename_to("1.0.0").fails(1);
+    assert_stderr_has(&taken, "v1.0.0");
+    rename_to("1.0.1").ok();
     assert!(
         b.env
             .read(".gryt/generations/v1.0.1.yaml")
@@ -406,10 +390,7 @@ fn both_changed_then_keep_local() {
     let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
     assert_eq!(pulled["conflicts"][0]["reason"], "both_changed");
     assert!(b.env.read(".gryt/generations/v1.0.0.yaml").contains("B-1"));
-    let id = b.run(&["sync", "conflicts", "--json"]).ok().json()[0]["id"]
-        .as_i64()
-        .unwrap()
-        .to_string();
+    let id = first_conflict_id(b);
     b.run(&["sync", "resolve", &id, "--strategy", "keep-local"])
         .ok();
     let pushed = b.run(&["sync", "push", "--json"]).ok().json();
@@ -444,10 +425,7 @@ fn hybrid_linear_history() {
     assert_eq!(st["local_only"], serde_json::json!([]));
 
     b.run(&["sync", "pull"]).ok();
-    let show = b
-        .run(&["generation", "show", "1.1.0", "--json"])
-        .ok()
-        .json();
+    let show = generation(b, "1.1.0");
     assert_eq!(show["status"], "promoted");
     assert_eq!(show["promoted_by"], "ann");
     draft(b, "1.2.0", &[("add", "FEAT-002", "Logout")]);
@@ -482,17 +460,9 @@ fn first_promoter_wins() {
     // B sees the same proof locally; A promotes first
     a.run(&["promote", "1.0.0"]).ok();
     let out = b.run(&["promote", "1.0.0", "--no-tag"]).fails(3);
-    assert!(
-        out.stderr
-            .contains("v1.0.0 is already promoted in the cloud by ann at "),
-        "{}",
-        out.render()
-    );
-    assert!(out.stderr.contains("v1.0.1 or v1.1.0"), "{}", out.render());
-    let show = b
-        .run(&["generation", "show", "1.0.0", "--json"])
-        .ok()
-        .json();
+    assert_stderr_has(&out, "v1.0.0 is already promoted in the cloud by ann at ");
+    assert_stderr_has(&out, "v1.0.1 or v1.1.0");
+    let show = generation(b, "1.0.0");
     assert_eq!(show["promoted_by"], "ann");
     assert!(!b.env.git(&["tag", "-l"]).contains("v1.0.0"));
 }
@@ -516,15 +486,11 @@ fn promoted_is_immutable_everywhere() {
         ],
     );
     let out = b.run(&["generation", "update", "1.0.0"]).fails(1);
-    assert!(
-        out.stderr.contains("is promoted and cannot be edited"),
-        "{}",
-        out.render()
-    );
+    assert_stderr_has(&out, "is promoted and cannot be edited");
     let out = b
         .run(&["evolution", "start", "1.0.0", "--change", "FEAT-001"])
         .fails(1);
-    assert!(out.stderr.contains("is promoted"), "{}", out.render());
+    assert_stderr_has(&out, "is promoted");
 }
 
 /// The feed lists a record once, at its latest change: a generation promoted after its
@@ -556,14 +522,8 @@ fn a_generation_changed_after_its_evolutions_arrives_pages_later() {
         .ok()
         .json();
     assert!(pulled["requests"].as_u64().unwrap() >= 5, "{pulled:#}");
-    assert_eq!(
-        b.run(&["sync", "conflicts", "--json"]).ok().json(),
-        serde_json::json!([])
-    );
-    let show = b
-        .run(&["generation", "show", "1.0.0", "--json"])
-        .ok()
-        .json();
+    assert_no_conflicts(b);
+    let show = generation(b, "1.0.0");
     assert_eq!(show["status"], "promoted");
     let proven: Vec<bool> = show["changes"]
         .as_array()
@@ -599,18 +559,11 @@ fn a_fresh_clone_adopts_committed_contract_files() {
             .read(".gryt/generations/v2.0.0.yaml")
             .contains("Edited on a branch")
     );
-    let id = b.run(&["sync", "conflicts", "--json"]).ok().json()[0]["id"]
-        .as_i64()
-        .unwrap()
-        .to_string();
+    let id = first_conflict_id(b);
     let out = b
         .run(&["sync", "resolve", &id, "--strategy", "keep-remote"])
         .ok();
-    assert!(
-        out.stdout.contains(".gryt/backups/v2.0.0.yaml."),
-        "{}",
-        out.render()
-    );
+    assert_stdout_has(&out, ".gryt/backups/v2.0.0.yaml.");
     let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
     assert_eq!(pulled["new"], serde_json::json!(["v2.0.0"]), "{pulled:#}");
     assert!(
@@ -647,10 +600,7 @@ fn version_lock_after_a_promotion() {
     b.run(&["generation", "new", "1.0.0", "-d", "mine"]).ok();
     prove(b, "1.0.0", "CHANGE-1", "ok");
 
-    let promoted_at = a
-        .run(&["generation", "show", "1.0.0", "--json"])
-        .ok()
-        .json()["promoted_at"]
+    let promoted_at = generation(a, "1.0.0")["promoted_at"]
         .as_str()
         .unwrap()
         .to_string();
@@ -665,12 +615,7 @@ fn version_lock_after_a_promotion() {
             "{args:?}: {}",
             out.render()
         );
-        assert!(
-            out.stderr
-                .contains("gryt generation rename v1.0.0 v1.0.1 (or v1.1.0)"),
-            "{}",
-            out.render()
-        );
+        assert_stderr_has(&out, "gryt generation rename v1.0.0 v1.0.1 (or v1.1.0)");
         // ann's evolution, parked until its generation can land here, is not bob's problem
         assert!(
             !out.stderr.contains("missing generation"),
@@ -682,11 +627,9 @@ fn version_lock_after_a_promotion() {
     let st = b.run(&["sync", "status", "1.0.0", "--json"]).ok().json();
     assert_eq!(st["generation"]["ready_for_promotion"], false, "{st:#}");
     let out = b.run(&["sync", "status", "1.0.0"]).ok();
-    assert!(
-        out.stdout
-            .contains("Ready for promotion: no, it is in conflict with the cloud"),
-        "{}",
-        out.render()
+    assert_stdout_has(
+        &out,
+        "Ready for promotion: no, it is in conflict with the cloud",
     );
 
     b.run(&["generation", "rename", "1.0.0", "1.0.1"]).ok();
@@ -697,15 +640,9 @@ fn version_lock_after_a_promotion() {
         pushed["created"],
         serde_json::json!(["v1.0.1", "v1.0.1-rc.1"])
     );
-    assert_eq!(
-        b.run(&["sync", "conflicts", "--json"]).ok().json(),
-        serde_json::json!([])
-    );
+    assert_no_conflicts(b);
     b.run(&["promote", "1.0.1", "--no-tag"]).ok();
-    let shown = b
-        .run(&["generation", "show", "1.0.0", "--json"])
-        .ok()
-        .json();
+    let shown = generation(b, "1.0.0");
     assert_eq!(shown["status"], "promoted");
     assert_eq!(shown["promoted_by"], "ann");
 }
