@@ -7,7 +7,10 @@
 //!    engine — records/s and requests.
 //! 2. first pull: a fresh workspace pulls it all with the real `gryt` binary
 //!    (`gryt sync pull --json`) — wall time, records/s, requests, peak RSS; then, for
-//!    scale, how long writing that many contract files takes on this filesystem alone.
+//!    scale, how long writing that many contract files takes on this filesystem alone, and
+//!    the storage floor: how long plain SQLite takes to store the same rows with each side's
+//!    schema (the server's records, the pushing store marking them synced, the pulling
+//!    store's rows), one prepared statement per row and nothing else.
 //! 3. no-op pull: the same again with nothing new — requests and latency (median of N).
 //!
 //! Goals (issue 4): ≥ 100k records/s pulled, ≥ 50k/s pushed, ≤ ceil(N/1000)+1 requests,
@@ -15,7 +18,8 @@
 //!
 //! Environment: GRYT_BENCH_GENERATIONS (10000), GRYT_BENCH_EVOLUTIONS_PER (10),
 //! GRYT_BENCH_RUNS (no-op pulls, 20), GRYT_BENCH_ONLY (`push` stops after the push),
-//! GRYT_BENCH_DIR (an empty dir: keep the workspaces there for profiling).
+//! GRYT_BENCH_DIR (an empty dir: keep the workspaces there for profiling), GRYT_BENCH_HOLD
+//! (keep the server running at the end, for profiling pulls against it).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,7 +41,7 @@ const PASSWORD: &str = "bench-password";
 struct Server {
     _server: gryt::server::BackgroundServer,
     base: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -48,7 +52,7 @@ impl Server {
         Server {
             base: inner.url(),
             _server: inner,
-            _dir: dir,
+            dir,
         }
     }
 }
@@ -111,6 +115,11 @@ fn main() {
         generations * per,
         t.elapsed()
     );
+    // The seeding store as it is before the push, for the storage floor below.
+    let unpushed = root.join("floor-unpushed.db");
+    rusqlite::Connection::open(seed_dir.join(".gryt/gryt.db"))
+        .and_then(|c| c.execute("VACUUM INTO ?1", [unpushed.to_string_lossy()]))
+        .expect("copy the seeding store");
     let ws = Workspace::discover(&seed_dir).expect("open seed workspace");
     let t = Instant::now();
     let report = engine::push(&ws, &cloud, &PushOptions::default()).expect("push");
@@ -185,6 +194,49 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
+    // The storage floor: the same rows stored by plain SQLite, one prepared INSERT each in
+    // one transaction, with each side's real schema and settings, and nothing else (no HTTP,
+    // JSON, checks or files). What the two pipelines cannot go below on this machine.
+    let (rows, secs) = storage_floor(
+        &server
+            .dir
+            .path()
+            .join(gryt::server::storage::sqlite::DB_FILE),
+        |dir| {
+            drop(gryt::server::storage::sqlite::SqliteStorage::open(dir).expect("server schema"));
+            dir.join(gryt::server::storage::sqlite::DB_FILE)
+        },
+        &["accounts", "teams", "team_members", "projects"],
+        &["records"],
+        &root.join("floor-server"),
+    );
+    println!(
+        "storage floor: the server's table stores these {rows} records alone in {secs:.2} s ({:.0} rows/s); a push at the goal has {:.2} s for everything",
+        rows as f64 / secs,
+        total as f64 / 50_000.0
+    );
+    let (rows, secs) = mark_floor(&unpushed);
+    println!(
+        "               the seeding store marks its {rows} records synced alone in {secs:.2} s ({:.0} rows/s)",
+        rows as f64 / secs
+    );
+    let (rows, secs) = storage_floor(
+        &pull_dir.join(".gryt/gryt.db"),
+        |dir| {
+            let path = dir.join("gryt.db");
+            drop(gryt::store::Store::create(&path).expect("local schema"));
+            path
+        },
+        &[],
+        &["generations", "changes", "evolutions"],
+        &root.join("floor-local"),
+    );
+    println!(
+        "               the local store stores the pulled {rows} rows alone in {secs:.2} s ({:.0} rows/s); a pull at the goal has {:.2} s for everything",
+        rows as f64 / secs,
+        total as f64 / 100_000.0
+    );
+
     // 3. No-op pulls.
     let mut samples = Vec::new();
     let mut requests = Vec::new();
@@ -202,6 +254,114 @@ fn main() {
         pct(0.9).as_secs_f64() * 1000.0,
         samples[0].as_secs_f64() * 1000.0,
     );
+
+    // For profiling: keep the server up with the data pushed, and say how to reach it.
+    if std::env::var_os("GRYT_BENCH_HOLD").is_some() {
+        println!(
+            "holding: GRYT_TOKEN={token} cloud.url={} (Ctrl-C ends)",
+            server.base
+        );
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+}
+
+/// Copies the rows of `setup` (untimed) and then `timed` from the database at `src` into a
+/// fresh one made by `create` in `dir`, one prepared INSERT per row and one transaction,
+/// with the settings both stores use (WAL, synchronous NORMAL, foreign keys on). Returns the
+/// rows of `timed` and the seconds their inserts and the commit took (the reads are not
+/// counted: every row is in memory first).
+fn storage_floor(
+    src: &Path,
+    create: impl FnOnce(&Path) -> PathBuf,
+    setup: &[&str],
+    timed: &[&str],
+    dir: &Path,
+) -> (usize, f64) {
+    use rusqlite::types::Value;
+    let read = |table: &str| -> Vec<Vec<Value>> {
+        let conn =
+            rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .expect("open the source database");
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table}"))
+            .expect("select");
+        let n = stmt.column_count();
+        stmt.query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    };
+    let setup: Vec<_> = setup.iter().map(|t| (*t, read(t))).collect();
+    let timed: Vec<_> = timed.iter().map(|t| (*t, read(t))).collect();
+    std::fs::create_dir_all(dir).expect("floor dir");
+    let mut conn = rusqlite::Connection::open(create(dir)).expect("open the fresh database");
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        .expect("pragmas");
+    let insert = |tx: &rusqlite::Transaction<'_>, table: &str, rows: &[Vec<Value>]| {
+        let Some(n) = rows.first().map(Vec::len) else {
+            return;
+        };
+        let marks = vec!["?"; n].join(", ");
+        let mut stmt = tx
+            .prepare(&format!("INSERT INTO {table} VALUES ({marks})"))
+            .expect("insert");
+        for row in rows {
+            stmt.execute(rusqlite::params_from_iter(row))
+                .expect("insert a row");
+        }
+    };
+    let tx = conn.transaction().expect("tx");
+    for (table, rows) in &setup {
+        insert(&tx, table, rows);
+    }
+    tx.commit().expect("commit");
+    let t = Instant::now();
+    let tx = conn.transaction().expect("tx");
+    for (table, rows) in &timed {
+        insert(&tx, table, rows);
+    }
+    tx.commit().expect("commit");
+    let secs = t.elapsed().as_secs_f64();
+    (timed.iter().map(|(_, rows)| rows.len()).sum(), secs)
+}
+
+/// What a push must do to the pushing store at least: every record marked synced, one
+/// prepared UPDATE per row in one transaction, on a copy of the store taken before the push.
+fn mark_floor(copy: &Path) -> (usize, f64) {
+    let mut conn = rusqlite::Connection::open(copy).expect("open the copy");
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        .expect("pragmas");
+    let ids = |table: &str| -> Vec<String> {
+        let mut stmt = conn
+            .prepare(&format!("SELECT id FROM {table}"))
+            .expect("select");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("ids")
+    };
+    let tables = [
+        ("generations", ids("generations")),
+        ("evolutions", ids("evolutions")),
+    ];
+    let t = Instant::now();
+    let tx = conn.transaction().expect("tx");
+    for (table, ids) in &tables {
+        let mut stmt = tx
+            .prepare(&format!(
+                "UPDATE {table} SET sync_status = 'synced', remote_id = id, base_revision = 1,
+                   last_synced_at = '2026-01-01T00:00:00Z', sync_error = NULL WHERE id = ?1"
+            ))
+            .expect("update");
+        for id in ids {
+            assert_eq!(stmt.execute([id]).expect("update a row"), 1);
+        }
+    }
+    tx.commit().expect("commit");
+    let secs = t.elapsed().as_secs_f64();
+    (tables.iter().map(|(_, ids)| ids.len()).sum(), secs)
 }
 
 /// Runs `gryt sync pull --json`: (its report, wall seconds, peak RSS in KiB when measured).
