@@ -280,11 +280,11 @@ fn storage_floor(
     dir: &Path,
 ) -> (usize, f64) {
     use rusqlite::types::Value;
+    let source =
+        rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the source database");
     let read = |table: &str| -> Vec<Vec<Value>> {
-        let conn =
-            rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .expect("open the source database");
-        let mut stmt = conn
+        let mut stmt = source
             .prepare(&format!("SELECT * FROM {table}"))
             .expect("select");
         let n = stmt.column_count();
@@ -295,10 +295,9 @@ fn storage_floor(
     };
     let setup: Vec<_> = setup.iter().map(|t| (*t, read(t))).collect();
     let timed: Vec<_> = timed.iter().map(|t| (*t, read(t))).collect();
+    drop(source);
     std::fs::create_dir_all(dir).expect("floor dir");
-    let mut conn = rusqlite::Connection::open(create(dir)).expect("open the fresh database");
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-        .expect("pragmas");
+    let mut conn = open_as_the_stores_do(&create(dir));
     let insert = |tx: &rusqlite::Transaction<'_>, table: &str, rows: &[Vec<Value>]| {
         let Some(n) = rows.first().map(Vec::len) else {
             return;
@@ -327,12 +326,18 @@ fn storage_floor(
     (timed.iter().map(|(_, rows)| rows.len()).sum(), secs)
 }
 
+/// A connection with the settings both stores write with (the database is in WAL mode).
+fn open_as_the_stores_do(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).expect("open the database");
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        .expect("pragmas");
+    conn
+}
+
 /// What a push must do to the pushing store at least: every record marked synced, one
 /// prepared UPDATE per row in one transaction, on a copy of the store taken before the push.
 fn mark_floor(copy: &Path) -> (usize, f64) {
-    let mut conn = rusqlite::Connection::open(copy).expect("open the copy");
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-        .expect("pragmas");
+    let mut conn = open_as_the_stores_do(copy);
     let ids = |table: &str| -> Vec<String> {
         let mut stmt = conn
             .prepare(&format!("SELECT id FROM {table}"))

@@ -77,11 +77,6 @@ impl PushRecord {
         })
     }
 
-    /// Like [`PushRecord::decode`], consuming it.
-    pub fn into_record(self) -> Result<Record, serde_json::Error> {
-        self.decode()
-    }
-
     /// The record as a JSON tree (field-by-field comparisons).
     pub fn value(&self) -> serde_json::Value {
         serde_json::from_str(self.record.get()).unwrap_or_default()

@@ -94,6 +94,12 @@ fn table(kind: &str) -> &'static str {
     }
 }
 
+/// A list as the JSON array that set-based statements read with `json_each`.
+fn json_list(items: &[impl serde::Serialize]) -> Result<String> {
+    serde_json::to_string(items)
+        .map_err(|e| super::StoreError::Corrupt(format!("encoding a list of keys: {e}")))
+}
+
 /// The runs a push sends, in order: the partial index `runs_to_push` (migration 3).
 pub(super) const RUNS_TO_PUSH: &str =
     "SELECT id FROM pipeline_runs WHERE sync_status IN ('not_synced', 'pending', 'failed')
@@ -235,8 +241,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let json = serde_json::to_string(rows)
-            .map_err(|e| super::StoreError::Corrupt(format!("encoding ids: {e}")))?;
+        let json = json_list(rows)?;
         let t = table(kind);
         let sql = format!(
             "UPDATE {t} SET sync_status = 'synced', remote_id = {t}.id, base_revision = r.value ->> 1,
@@ -313,8 +318,7 @@ impl Store {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let json = serde_json::to_string(keys)
-            .map_err(|e| super::StoreError::Corrupt(format!("encoding keys: {e}")))?;
+        let json = json_list(keys)?;
         let sql = format!(
             "SELECT {column}, id FROM {} WHERE {column} IN (SELECT value FROM json_each(?1))",
             table(kind)
@@ -441,22 +445,14 @@ impl Store {
         const CHUNK: usize = 100;
         const PER_ROW: usize = 11;
         for chunk in es.chunks(CHUNK) {
+            // Row k binds ?(b+1) … ?(b+11); ?1 is `now`. The id is also the remote id.
             let values: Vec<String> = (0..chunk.len())
                 .map(|k| {
-                    let b = 1 + PER_ROW * k;
-                    let p = |i: usize| format!("?{}", b + i);
+                    let p = |i: usize| format!("?{}", 1 + PER_ROW * k + i);
+                    let fields: Vec<String> = (1..=10).map(p).collect();
                     format!(
-                        "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, NULL, {}, 'synced', {}, ?1)",
-                        p(1),
-                        p(2),
-                        p(3),
-                        p(4),
-                        p(5),
-                        p(6),
-                        p(7),
-                        p(8),
-                        p(9),
-                        p(10),
+                        "({}, NULL, {}, 'synced', {}, ?1)",
+                        fields.join(", "),
                         p(1),
                         p(11)
                     )
@@ -581,8 +577,7 @@ impl Store {
         if generation_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let json = serde_json::to_string(generation_ids)
-            .map_err(|e| super::StoreError::Corrupt(format!("encoding ids: {e}")))?;
+        let json = json_list(generation_ids)?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT generation_id, id, rc, code_name FROM evolutions
              WHERE generation_id IN (SELECT value FROM json_each(?1))",

@@ -60,10 +60,10 @@ pub fn decode_push(req: PushRequest, body: &[u8]) -> Result<DecodedPush, Service
     let mut seen = HashSet::new();
     let mut records = Vec::with_capacity(req.records.len());
     let base_seq = req.base_seq;
-    for (i, pr) in req.records.into_iter().enumerate() {
+    for (i, pr) in req.records.iter().enumerate() {
         let (kind, base_revision) = (pr.kind, pr.base_revision);
         let record = pr
-            .into_record()
+            .decode()
             .map_err(|e| invalid_record(i, kind, None, "record", &e.to_string()))?;
         let id = record.id();
         record

@@ -52,6 +52,17 @@ pub struct PushReport {
     pub dry_run: bool,
 }
 
+impl PushReport {
+    /// Lists a record the cloud accepted under what it did with it.
+    fn add(&mut self, action: PushAction, name: String) {
+        match action {
+            PushAction::Created => self.created.push(name),
+            PushAction::Updated => self.updated.push(name),
+            PushAction::Unchanged => self.unchanged.push(name),
+        }
+    }
+}
+
 /// Told after each accepted batch: (records sent, records a push would consider).
 pub type PushProgress<'a> = &'a mut dyn FnMut(usize, u64);
 
@@ -248,12 +259,7 @@ fn apply_answer(
                 .filter(|o| o.record.id() == result.id);
             if untouched && let Some(o) = own {
                 if result.kind != RecordKind::PipelineRun {
-                    let name = o.subject.clone();
-                    match result.action {
-                        PushAction::Created => report.created.push(name),
-                        PushAction::Updated => report.updated.push(name),
-                        PushAction::Unchanged => report.unchanged.push(name),
-                    }
+                    report.add(result.action, o.subject.clone());
                 }
                 continue;
             }
@@ -283,11 +289,7 @@ fn apply_answer(
                 (None, Some(Record::Generation(g))) => g.version.to_string(),
                 (None, _) => subject(s, kind, &id)?,
             };
-            match result.action {
-                PushAction::Created => report.created.push(name),
-                PushAction::Updated => report.updated.push(name),
-                PushAction::Unchanged => report.unchanged.push(name),
-            }
+            report.add(result.action, name);
         }
         let new_cursor = cursor(s, cloud)?.max(resp.head);
         set_cursor(s, cloud, new_cursor)?;

@@ -11,8 +11,9 @@ use crate::server::harness::TestServer;
 
 /// A loopback proxy in front of the cloud: it counts pushes, can drop the answer of one, can
 /// play "the server is down" (every connection closed unanswered), a slow link (each
-/// answer held back `delay_ms`) and a server that hangs (`hang`: connections accepted,
-/// never answered).
+/// answer held back `delay_ms`), a server that hangs (`hang`: connections accepted, never
+/// answered) and a link that breaks in the middle of a pull (`changes_limit`: requests for
+/// the changes feed past that many are closed unanswered).
 pub struct Proxy {
     pub url: String,
     pub pushes: Arc<AtomicUsize>,
@@ -21,6 +22,8 @@ pub struct Proxy {
     pub hang: Arc<AtomicBool>,
     /// Connections accepted so far, of any kind.
     pub connections: Arc<AtomicUsize>,
+    /// How many changes-feed requests are answered (all, unless lowered).
+    pub changes_limit: Arc<AtomicUsize>,
 }
 
 /// Forwards one HTTP request per connection to `upstream`; for the `drop_nth` push (1-based;
@@ -36,6 +39,8 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
     let hanging = hang.clone();
     let connections = Arc::new(AtomicUsize::new(0));
     let accepted = connections.clone();
+    let changes_limit = Arc::new(AtomicUsize::new(usize::MAX));
+    let feed = (Arc::new(AtomicUsize::new(0)), changes_limit.clone());
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             accepted.fetch_add(1, Ordering::SeqCst);
@@ -50,11 +55,11 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
                 });
                 continue;
             }
-            let (upstream, counter) = (upstream.clone(), counter.clone());
+            let (upstream, counter, feed) = (upstream.clone(), counter.clone(), feed.clone());
             let delay = std::time::Duration::from_millis(delay.load(Ordering::SeqCst));
             std::thread::spawn(move || {
                 std::thread::sleep(delay);
-                relay(conn, &upstream, &counter, drop_nth)
+                relay(conn, &upstream, &counter, drop_nth, &feed)
             });
         }
     });
@@ -65,10 +70,18 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
         delay_ms,
         hang,
         connections,
+        changes_limit,
     }
 }
 
-fn relay(client: TcpStream, upstream: &str, pushes: &AtomicUsize, drop_nth: usize) {
+/// `feed`: changes-feed requests seen so far, and how many of them to answer.
+fn relay(
+    client: TcpStream,
+    upstream: &str,
+    pushes: &AtomicUsize,
+    drop_nth: usize,
+    (feed_seen, feed_limit): &(Arc<AtomicUsize>, Arc<AtomicUsize>),
+) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut head = String::new();
     let mut length = 0usize;
@@ -91,7 +104,13 @@ fn relay(client: TcpStream, upstream: &str, pushes: &AtomicUsize, drop_nth: usiz
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).unwrap();
-    let is_push = head.starts_with("POST") && head.lines().next().unwrap_or("").contains("/push");
+    let request_line = head.lines().next().unwrap_or("");
+    let is_push = head.starts_with("POST") && request_line.contains("/push");
+    if request_line.contains("/changes?")
+        && feed_seen.fetch_add(1, Ordering::SeqCst) >= feed_limit.load(Ordering::SeqCst)
+    {
+        return; // the link broke: the client hears nothing
+    }
     let mut server = TcpStream::connect(upstream.trim_start_matches("http://")).unwrap();
     server.write_all(head.as_bytes()).unwrap();
     server.write_all(&body).unwrap();
@@ -215,4 +234,65 @@ fn an_unanswered_push_saved_by_an_earlier_gryt_is_replayed() {
     assert_eq!(pushes.load(Ordering::SeqCst), 2, "the retry is one request");
     let list = a.run(&["generation", "list", "--json"]).ok().json();
     assert_eq!(list[0]["sync_status"], "synced");
+}
+
+/// The link breaks in the middle of a first pull, while the next page is being fetched
+/// ahead: the pages already applied are kept (records, contract files, cursor), the pull
+/// exits 4, and the next pull brings the rest.
+#[test]
+fn a_pull_cut_off_midway_keeps_what_it_applied_and_the_next_completes() {
+    let (server, devs) = team(&["ann", "bob"]);
+    let a = &devs[0];
+    let versions = ["1.0.0", "1.1.0", "1.2.0", "1.3.0"];
+    for v in versions {
+        a.run(&["generation", "new", v]).ok();
+    }
+    a.run(&["sync", "push"]).ok();
+    let p = proxy(server.base.clone(), 0);
+    let b = dev(&server, "bob", &p.url);
+    // One record a page: page 1 and page 2 (fetched ahead while page 1 is applied) are
+    // answered; page 3, fetched ahead while page 2 is applied, is not.
+    p.changes_limit.store(2, Ordering::SeqCst);
+    let pull = |b: &super::Dev| {
+        let mut cmd = b.env.command(&b.env.repo, &["sync", "pull"]);
+        cmd.env("GRYT_SYNC_PAGE_LIMIT", "1")
+            .env("GRYT_HTTP_RETRIES", "0");
+        b.env.finish(cmd.output().expect("gryt runs"))
+    };
+    let out = pull(&b).fails(4);
+    super::assert_stderr_has(&out, "cannot reach the cloud");
+    let list = b.run(&["generation", "list", "--json"]).ok().json();
+    let kept: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept.len(), 2, "the two pages applied are kept: {list:#}");
+    for g in list.as_array().unwrap() {
+        assert_eq!(g["sync_status"], "synced", "{g:#}");
+    }
+    for v in &kept {
+        assert!(b.env.path(&format!(".gryt/generations/{v}.yaml")).is_file());
+    }
+    p.changes_limit.store(usize::MAX, Ordering::SeqCst);
+    pull(&b).ok();
+    let list = b.run(&["generation", "list", "--json"]).ok().json();
+    let mut all: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["version"].as_str().unwrap().to_string())
+        .collect();
+    all.sort();
+    let expected: Vec<String> = versions.iter().map(|v| format!("v{v}")).collect();
+    assert_eq!(all, expected, "the next pull brings the rest, each once");
+    for g in list.as_array().unwrap() {
+        assert_eq!(g["sync_status"], "synced", "{g:#}");
+    }
+    assert_eq!(
+        b.run(&["status", "--json"]).ok().json()["contracts"],
+        serde_json::json!([]),
+        "every contract file matches its generation"
+    );
 }
