@@ -7,7 +7,7 @@
 //! - `ops` → (`workspace`, `store`, `contract`, `pipeline`, `domain`, `git`);
 //! - `sync` (client, credentials, planner, engine) → (`api`, `ops`, `workspace`, `store`,
 //!   `contract`, `domain`);
-//! - `server` (feature `server`) → (`api`, `domain`, `clock`) only: the client never touches it;
+//! - `server` (feature `server`) → (`api`, `domain`) only: the client never touches it;
 //! - `api` (wire types) → (`domain`, `contract`); `domain` does no I/O.
 
 pub mod api;
