@@ -97,19 +97,15 @@ pub fn push_outcome(report: PushReport) -> Result<()> {
     Ok(())
 }
 
-/// The next free patch and minor after `version`, as far as this workspace knows (after a
-/// pull it knows every version of the project).
+/// The free versions to suggest instead of `version` (a subject such as `v1.0.0`), as far as
+/// this workspace knows; none when it does not name a version or the store cannot tell.
 pub fn free_versions(ws: &Workspace, version: &str) -> Vec<Version> {
-    let Ok(v) = version.parse::<Version>() else {
-        return Vec::new();
-    };
-    let taken = |c: &Version| ws.store.version_exists(c).unwrap_or(true);
-    let patch = crate::domain::generation::next_free_patch(&v.next_patch(), taken);
-    let mut minor = v.next_minor();
-    while taken(&minor) {
-        minor = minor.next_minor();
-    }
-    vec![patch, minor]
+    version
+        .parse::<Version>()
+        .ok()
+        .and_then(|v| crate::ops::generation::free_versions(ws, &v).ok())
+        .map(Vec::from)
+        .unwrap_or_default()
 }
 
 /// Promotes `opts.version` through the cloud: pull, gates here, push what the version needs,
