@@ -1,4 +1,4 @@
-//! Gryt Cloud, the server teams share (`gryt cloud serve`, DESIGN §4, docs/SERVER.md).
+//! Gryt Cloud, the server teams share (`gryt cloud serve`; docs/SERVER.md, docs/ARCHITECTURE.md).
 //! It is the authority for the sync rules: a push is one atomic compare-and-swap, versions
 //! are locked per project, promoted generations never change, evolutions belong to their
 //! owner. Compiled only with the `server` feature; the client side never depends on it.
