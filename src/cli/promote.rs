@@ -108,7 +108,7 @@ fn promote_in_cloud(
 ) -> Result<ops::PromoteReport, Failed> {
     let (remote, account) = sync::connect(ws)?;
     let _lock = sync::lock(ui, ws)?;
-    let cloud = sync::cloud(&remote, &account);
+    let cloud = remote.cloud(&account);
     engine::promote(ws, &cloud, opts, &mut sync::LoggedSteps { ui }).map_err(|e| match e {
         PromoteError::Op(e) => Failed::Op(e),
         e => Failed::Command(sync::promote_error(ws, e)),

@@ -146,8 +146,3 @@ pub(crate) fn check_pipeline_name(name: &str) -> Result<()> {
         reason,
     })
 }
-
-/// Parses a user-typed version into the domain type.
-pub fn parse_version(s: &str) -> Result<Version> {
-    Ok(s.parse::<Version>()?)
-}

@@ -22,10 +22,9 @@ use crate::api::accounts::{
     Account, AddMember, CreateApiKey, CreateNamed, IssuedToken, LoginRequest, Member, Project,
     RegisterRequest, Team, TokenInfo, WhoAmI,
 };
-use crate::api::sync::{DeleteResponse, ProjectInfo};
+use crate::api::sync::ProjectInfo;
 use crate::api::{
-    API_PREFIX, ChangesPage, ErrorBody, ErrorCode, PromoteRequest, PromoteResponse, PushRequest,
-    PushResponse,
+    API_PREFIX, ChangesPage, ErrorBody, ErrorCode, PromoteRequest, PromoteResponse, PushResponse,
 };
 
 /// Cap for small answers (accounts, teams, lists).
@@ -185,10 +184,6 @@ impl Client {
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     pub fn has_token(&self) -> bool {
         self.token.is_some()
     }
@@ -210,15 +205,6 @@ impl Client {
 
     pub fn whoami(&self) -> Result<WhoAmI> {
         self.get("/auth/whoami", SMALL_BODY)
-    }
-
-    /// The account's live device tokens and API keys.
-    pub fn tokens(&self) -> Result<Vec<TokenInfo>> {
-        self.get("/tokens", SMALL_BODY)
-    }
-
-    pub fn revoke_token(&self, id: Uuid) -> Result<()> {
-        self.send_empty("DELETE", &format!("/tokens/{id}"), None, Repeat::Once)
     }
 
     pub fn create_api_key(&self, req: &CreateApiKey) -> Result<IssuedToken> {
@@ -288,13 +274,9 @@ impl Client {
         self.get(&path, PAGE_BODY)
     }
 
-    /// One atomic push. Retried on network errors: the idempotency key makes that safe.
-    pub fn push(&self, project: &str, req: &PushRequest) -> Result<PushResponse> {
-        self.push_body(project, to_json(req)?)
-    }
-
-    /// [`Client::push`] of a request already encoded: `body` goes out byte for byte (a
-    /// replay must hash the same on the server).
+    /// One atomic push of an encoded `PushRequest`. Retried on network errors: the
+    /// idempotency key makes that safe, and `body` goes out byte for byte (a replay must hash
+    /// the same on the server).
     pub fn push_body(&self, project: &str, body: Vec<u8>) -> Result<PushResponse> {
         let path = format!("{}/push", slug_path(project));
         self.call("POST", &path, Some(body), Repeat::Safe, PUSH_BODY)
@@ -310,20 +292,6 @@ impl Client {
     ) -> Result<PromoteResponse> {
         let path = format!("{}/generations/{generation}/promote", slug_path(project));
         self.post(&path, req, Repeat::Once)
-    }
-
-    pub fn delete_generation(
-        &self,
-        project: &str,
-        generation: Uuid,
-        revision: Option<u64>,
-    ) -> Result<DeleteResponse> {
-        let mut path = format!("{}/generations/{generation}", slug_path(project));
-        if let Some(r) = revision {
-            path.push_str(&format!("?revision={r}"));
-        }
-        self.call("DELETE", &path, None, Repeat::Once, SMALL_BODY)
-            .and_then(|b| decode(&b))
     }
 
     // --- plumbing
@@ -607,13 +575,13 @@ fn slug_path(project: &str) -> String {
 
 /// Exponential backoff with jitter: `base · 2^attempt`, capped at `max`, then scaled into
 /// [50 %, 100 %] by `rand` ∈ [0, 1) so clients that failed together do not retry together.
-pub fn backoff_delay(attempt: u32, base: Duration, max: Duration, rand: f64) -> Duration {
+fn backoff_delay(attempt: u32, base: Duration, max: Duration, rand: f64) -> Duration {
     let full = base.saturating_mul(1u32 << attempt.min(16)).min(max);
     full.mul_f64(0.5 + 0.5 * rand.clamp(0.0, 1.0))
 }
 
 /// `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3). A date in the past is 0.
-pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));

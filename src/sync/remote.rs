@@ -1,12 +1,10 @@
 //! The linked cloud project of a workspace: `cloud.url` and `cloud.project` from its config,
-//! plus the token for that server, as one ready [`Remote`]. The sync engine starts here.
+//! plus the token for that server, as one [`Remote`] that owns the client. Requests go through
+//! the [`Cloud`] handle it lends ([`Remote::cloud`]); the sync engine takes that handle.
 
-use uuid::Uuid;
-
-use super::client::{self, Client, ClientOptions};
+use super::client::{Client, ClientOptions};
 use super::credentials::{Credentials, CredentialsError, TokenSource};
-use crate::api::sync::{DeleteResponse, ProjectInfo};
-use crate::api::{ChangesPage, PromoteRequest, PromoteResponse, PushRequest, PushResponse};
+use super::engine::Cloud;
 use crate::workspace::Workspace;
 use crate::workspace::config::Config;
 
@@ -20,7 +18,7 @@ pub enum RemoteError {
     Credentials(#[from] CredentialsError),
 }
 
-/// A linked project with a client that carries the token.
+/// A linked project with a client that carries the token: what [`connect`] resolved.
 #[derive(Debug, Clone)]
 pub struct Remote {
     pub client: Client,
@@ -34,13 +32,9 @@ pub struct Remote {
     pub token_source: TokenSource,
 }
 
-/// The workspace's remote, with credentials from the environment and the user's stores.
-pub fn connect(ws: &Workspace) -> Result<Remote, RemoteError> {
-    connect_opts(ws, ClientOptions::from_env())
-}
-
-/// [`connect`] with other timeouts and retries (`ClientOptions::background`).
-pub fn connect_opts(ws: &Workspace, opts: ClientOptions) -> Result<Remote, RemoteError> {
+/// The workspace's remote, with credentials from the environment and the user's stores;
+/// `opts` sets timeouts and retries (`ClientOptions::from_env`, `ClientOptions::background`).
+pub fn connect(ws: &Workspace, opts: ClientOptions) -> Result<Remote, RemoteError> {
     connect_with(&ws.config, &Credentials::from_env()?, opts)
 }
 
@@ -71,49 +65,19 @@ pub fn connect_with(
 }
 
 impl Remote {
-    /// `/v1/projects/{team}/{project}`: the prefix of every project route.
-    pub fn path(&self) -> String {
-        format!(
-            "{}/projects/{}/{}",
-            crate::api::API_PREFIX,
-            self.team,
-            self.project
-        )
-    }
-
     /// `TEAM/PROJECT`.
     pub fn slug(&self) -> String {
         format!("{}/{}", self.team, self.project)
     }
 
-    /// The cheap status request: the project and its head.
-    pub fn info(&self) -> client::Result<ProjectInfo> {
-        self.client.project(&self.team, &self.project)
-    }
-
-    pub fn changes(&self, since: u64, limit: Option<u32>) -> client::Result<ChangesPage> {
-        self.client.changes(&self.slug(), since, limit)
-    }
-
-    pub fn push(&self, req: &PushRequest) -> client::Result<PushResponse> {
-        self.client.push(&self.slug(), req)
-    }
-
-    pub fn promote(
-        &self,
-        generation: Uuid,
-        req: &PromoteRequest,
-    ) -> client::Result<PromoteResponse> {
-        self.client.promote(&self.slug(), generation, req)
-    }
-
-    pub fn delete_generation(
-        &self,
-        generation: Uuid,
-        revision: Option<u64>,
-    ) -> client::Result<DeleteResponse> {
-        self.client
-            .delete_generation(&self.slug(), generation, revision)
+    /// The handle the sync engine talks through, acting as `account`.
+    pub fn cloud<'a>(&'a self, account: &'a str) -> Cloud<'a> {
+        Cloud {
+            client: &self.client,
+            url: &self.url,
+            project: self.slug(),
+            account,
+        }
     }
 }
 
@@ -157,7 +121,9 @@ mod tests {
             (r.team.as_str(), r.project.as_str(), r.account.as_str()),
             ("acme", "web", "ann")
         );
-        assert_eq!(r.path(), "/v1/projects/acme/web");
+        let cloud = r.cloud("ann");
+        assert_eq!(cloud.project, "acme/web");
+        assert_eq!(cloud.url, "http://127.0.0.1:9");
         assert_eq!(r.token_source, TokenSource::File);
         assert!(r.client.has_token());
     }

@@ -2,8 +2,6 @@
 //! a fixed clock (`GRYT_NOW`) and seed (`GRYT_SEED`), no colour. `run` returns exit code,
 //! stdout and stderr with temp paths replaced by `[TMP]`, ready for golden snapshots.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

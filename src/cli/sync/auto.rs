@@ -4,7 +4,7 @@
 use super::super::error::{CommandError, ExitKind};
 use super::super::ui::Ui;
 use super::super::workspace;
-use super::{cloud, conflict_list, connect_opts, pull_logged, push_logged, push_outcome};
+use super::{conflict_list, connect_opts, pull_logged, push_logged, push_outcome};
 use crate::sync::engine::{self, Cloud, PushOptions};
 use crate::workspace::Workspace;
 use crate::workspace::config::ExecutionMode;
@@ -130,7 +130,7 @@ fn in_background(
 ) -> Result<(), CommandError> {
     let (remote, account) = connect_opts(ws, crate::sync::client::ClientOptions::background())?;
     let _lock = engine::lock(ws, BACKGROUND_LOCK_WAIT)?;
-    f(ws, &cloud(&remote, &account))
+    f(ws, &remote.cloud(&account))
 }
 
 pub(super) fn hook_pull() {

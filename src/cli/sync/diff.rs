@@ -45,7 +45,7 @@ pub fn cmd_diff(ui: &Ui, args: DiffArgs) -> Result<(), CommandError> {
         (engine::diff(&ws, None, &opts)?, project)
     } else {
         let (remote, account) = super::connect(&ws).map_err(offline_hint)?;
-        let cloud = super::cloud(&remote, &account);
+        let cloud = remote.cloud(&account);
         let report = engine::diff(&ws, Some(&cloud), &opts)
             .map_err(|e| offline_hint(CommandError::from(e)))?;
         (report, Some(cloud.project.to_string()))

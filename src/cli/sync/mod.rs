@@ -83,7 +83,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             let ws = workspace()?;
             let (remote, account) = connect(&ws)?;
             let _lock = lock(ui, &ws)?;
-            let cloud = cloud(&remote, &account);
+            let cloud = remote.cloud(&account);
             if !ui.json {
                 cmd_pull(ui, &ws, &cloud, false)?;
                 return cmd_push(ui, &ws, &cloud, &PushOptions::default());
@@ -141,7 +141,7 @@ fn with_cloud(
     let ws = workspace()?;
     let (remote, account) = connect(&ws)?;
     let _lock = lock(ui, &ws)?;
-    f(&ws, &cloud(&remote, &account))
+    f(&ws, &remote.cloud(&account))
 }
 
 /// The repository's sync lock; says so when it has to wait for another sync.
@@ -173,22 +173,13 @@ fn connect_opts(
         return Err(CommandError::user("execution_mode is local: gryt never talks to the cloud here")
             .hint("to sync, run `gryt config execution_mode hybrid` (sync on promote and on `gryt sync`) or `cloud`"));
     }
-    let remote = remote::connect_opts(ws, opts)?;
+    let remote = remote::connect(ws, opts)?;
     let account = if remote.account.is_empty() {
         remote.client.whoami()?.username
     } else {
         remote.account.clone()
     };
     Ok((remote, account))
-}
-
-pub fn cloud<'a>(remote: &'a Remote, account: &'a str) -> Cloud<'a> {
-    Cloud {
-        client: &remote.client,
-        url: &remote.url,
-        project: remote.slug(),
-        account,
-    }
 }
 
 fn log(

@@ -87,10 +87,10 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
         match super::connect(&ws) {
             Err(e) => why_offline = Some(e.message),
             Ok((remote, account)) => {
-                let cloud = super::cloud(&remote, &account);
+                let cloud = remote.cloud(&account);
                 r.account = Some(account.clone());
                 r.cursor = engine::cursor(&ws.store, &cloud)?;
-                match remote.info() {
+                match cloud.info() {
                     Ok(info) => {
                         r.offline = false;
                         r.head = Some(info.head);

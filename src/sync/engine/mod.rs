@@ -24,12 +24,14 @@ pub use diff::{
 pub use pull::{ConflictInfo, PullOptions, PullReport, pull};
 pub use push::{PushOptions, PushProgress, PushReport, push, push_with_progress};
 
-use super::client::Client;
+use super::client::{Client, ClientError};
 use super::{Result, SyncError, io};
+use crate::api::sync::ProjectInfo;
 use crate::store::Store;
 use crate::workspace::Workspace;
 
-/// A linked cloud project and the account acting on it.
+/// A linked cloud project and the account acting on it: the one handle requests to the
+/// project go through (lent by [`crate::sync::remote::Remote::cloud`]).
 pub struct Cloud<'a> {
     pub client: &'a Client,
     pub url: &'a str,
@@ -39,6 +41,12 @@ pub struct Cloud<'a> {
 }
 
 impl Cloud<'_> {
+    /// The cheap status request: the project and its head.
+    pub fn info(&self) -> std::result::Result<ProjectInfo, ClientError> {
+        let (team, project) = self.project.split_once('/').unwrap_or(("", &self.project));
+        self.client.project(team, project)
+    }
+
     /// The cursor belongs to one server and project; relinking starts from zero.
     fn scope(&self) -> String {
         format!("{}|{}", self.url, self.project)

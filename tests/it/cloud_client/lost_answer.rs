@@ -88,7 +88,7 @@ fn a_push_whose_answer_was_lost_is_retried_and_applied_once() {
         }],
     };
     let res = client
-        .push(&project, &req)
+        .push_body(&project, serde_json::to_vec(&req).unwrap())
         .expect("the retry gets the first answer");
     assert_eq!(
         count.load(Ordering::SeqCst),
