@@ -83,7 +83,8 @@ pub fn create(ws: &Workspace, contract: &Contract) -> Result<Generation> {
             &version.to_string(),
             json!({"changes": contract.changes.len()}),
         )?;
-        write_atomic(&path, text.as_bytes()).map_err(io("write", &path))
+        write_atomic(&path, text.as_bytes()).map_err(io("write", &path))?;
+        Ok(())
     });
     if result.is_err() {
         let _ = std::fs::remove_file(&path);
@@ -495,7 +496,8 @@ pub fn rename(ws: &Workspace, old: &Version, new: &Version) -> Result<Generation
             &new.to_string(),
             json!({"from": old.to_string()}),
         )?;
-        write_atomic(&new_path, text.as_bytes()).map_err(io("write", &new_path))
+        write_atomic(&new_path, text.as_bytes()).map_err(io("write", &new_path))?;
+        Ok(())
     });
     if result.is_err() {
         let _ = std::fs::remove_file(&new_path);
@@ -546,7 +548,9 @@ pub fn delete(ws: &Workspace, version: &Version, force: bool) -> Result<Deleted>
     })?;
     // After the commit: if this fails, the file shows as untracked and nothing is lost.
     match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("remove", &path)(e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io("remove", &path)(e).into());
+        }
         _ => {}
     }
     Ok(Deleted {

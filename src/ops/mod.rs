@@ -10,16 +10,14 @@ pub mod promote;
 pub mod run;
 pub mod status;
 
-use std::path::PathBuf;
-
 use crate::contract::ContractError;
 use crate::domain::Version;
 use crate::domain::gates::GateResult;
 use crate::domain::version::VersionError;
 use crate::git::GitError;
 use crate::store::StoreError;
-use crate::workspace::WorkspaceError;
 use crate::workspace::config::ConfigError;
+use crate::workspace::{IoError, WorkspaceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
@@ -117,28 +115,13 @@ pub enum OpError {
     BadPipelineName { name: String, reason: String },
     #[error("invalid {what}: {reason}")]
     Invalid { what: &'static str, reason: String },
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 pub type Result<T> = std::result::Result<T, OpError>;
 
-pub(crate) fn io(
-    action: &'static str,
-    path: &std::path::Path,
-) -> impl FnOnce(std::io::Error) -> OpError {
-    let path = path.to_path_buf();
-    move |source| OpError::Io {
-        action,
-        path,
-        source,
-    }
-}
+pub(crate) use crate::workspace::io;
 
 pub(crate) fn check_pipeline_name(name: &str) -> Result<()> {
     crate::domain::check_pipeline_name(name).map_err(|reason| OpError::BadPipelineName {

@@ -42,7 +42,7 @@ pub fn names(ws: &Workspace) -> Result<Vec<String>> {
             .filter(|n| crate::domain::check_pipeline_name(n).is_ok())
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io("read", &dir)(e)),
+        Err(e) => return Err(io("read", &dir)(e).into()),
     };
     names.sort();
     Ok(names)

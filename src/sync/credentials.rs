@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::workspace::{IoError, io};
+
 /// Overrides every stored token (CI).
 pub const TOKEN_ENV: &str = "GRYT_TOKEN";
 /// `off` skips the OS keyring.
@@ -30,13 +32,8 @@ pub const KEYRING_ENV: &str = "GRYT_KEYRING";
 pub enum CredentialsError {
     #[error("no home directory for credentials: set HOME or XDG_CONFIG_HOME")]
     NoHome,
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{} is damaged: {reason}", path.display())]
     BadFile { path: PathBuf, reason: String },
     #[error("{} can be read by other users (mode {mode:o}): refusing to use the tokens in it", path.display())]
@@ -328,11 +325,7 @@ fn read_json<T: Default + for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
             reason: e.to_string(),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
-        Err(source) => Err(CredentialsError::Io {
-            action: "read",
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(e) => Err(io("read", path)(e).into()),
     }
 }
 
@@ -357,14 +350,7 @@ fn check_private(_path: &Path) -> Result<()> {
 /// Writes via a 0600 temporary sibling and a rename: never a moment with the secret in a
 /// file others can read, never half a file.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |action| {
-        let path = path.to_path_buf();
-        move |source| CredentialsError::Io {
-            action,
-            path,
-            source,
-        }
-    };
+    let io = |action| io(action, path);
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io("create the directory of"))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -382,7 +368,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
         })
-        .map_err(io("write"))
+        .map_err(io("write"))?;
+    Ok(())
 }
 
 /// The OS keyring, used only when it demonstrably keeps what it is given.

@@ -12,6 +12,8 @@ pub mod remote;
 
 use std::path::PathBuf;
 
+use crate::workspace::IoError;
+
 pub use client::ClientError;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,13 +24,8 @@ pub enum SyncError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Workspace(#[from] crate::workspace::WorkspaceError),
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("another sync is running in this repository (lock: {})", path.display())]
     Locked { path: PathBuf },
     #[error("inconsistent sync data: {0}")]
@@ -37,14 +34,4 @@ pub enum SyncError {
 
 pub type Result<T> = std::result::Result<T, SyncError>;
 
-pub(crate) fn io(
-    action: &'static str,
-    path: &std::path::Path,
-) -> impl FnOnce(std::io::Error) -> SyncError {
-    let path = path.to_path_buf();
-    move |source| SyncError::Io {
-        action,
-        path,
-        source,
-    }
-}
+pub(crate) use crate::workspace::io;

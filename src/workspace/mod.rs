@@ -23,20 +23,28 @@ pub enum WorkspaceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 pub type Result<T> = std::result::Result<T, WorkspaceError>;
 
-pub fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError {
+/// A file operation that failed, said the same way in every area's error: "cannot {action}
+/// {path}: {source}". Each area's error wraps it as its `Io` variant.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}: {source}", path.display())]
+pub struct IoError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// For `map_err`: what was being done to which path when an I/O error came (`?` then turns
+/// the [`IoError`] into the area's error).
+pub fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> IoError {
     let path = path.to_path_buf();
-    move |source| WorkspaceError::Io {
+    move |source| IoError {
         action,
         path,
         source,
@@ -89,14 +97,14 @@ impl Workspace {
 
     /// Creates `.gryt/` under `path` (which must exist), or reports that it is there.
     pub fn init(path: &Path) -> Result<Init> {
-        let root = path.canonicalize().map_err(io_err("open", path))?;
+        let root = path.canonicalize().map_err(io("open", path))?;
         let dir = root.join(DIR);
         if dir.join(DB_FILE).exists() {
             return Ok(Init::AlreadyThere(root));
         }
         for sub in ["generations", "pipelines", "backups"] {
             let p = dir.join(sub);
-            std::fs::create_dir_all(&p).map_err(io_err("create", &p))?;
+            std::fs::create_dir_all(&p).map_err(io("create", &p))?;
         }
         let ignore = dir.join(".gitignore");
         if !ignore.exists() {
@@ -105,7 +113,7 @@ impl Workspace {
                 b"# The local database and backups are per-machine state: never commit them.\n\
                   gryt.db\ngryt.db-*\nbackups/\n*.tmp\nsync.lock\n",
             )
-            .map_err(io_err("write", &ignore))?;
+            .map_err(io("write", &ignore))?;
         }
         let config = dir.join("config");
         if !config.exists() {
@@ -155,11 +163,11 @@ impl Workspace {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("read", &dir)(e)),
+            Err(e) => return Err(io("read", &dir)(e).into()),
         };
         let mut files = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(io_err("read", &dir))?;
+            let entry = entry.map_err(io("read", &dir))?;
             let name = entry.file_name();
             let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".yaml")) else {
                 continue;
@@ -179,7 +187,7 @@ impl Workspace {
     /// reformatted but equivalent file is still clean).
     pub fn contract_file(&self, g: &crate::store::Generation) -> Result<ContractFile> {
         let path = self.contract_path(g.version());
-        match file_hash(&path).map_err(io_err("read", &path))? {
+        match file_hash(&path).map_err(io("read", &path))? {
             None => Ok(ContractFile::Missing),
             Some(h) if Some(&h) == g.file_hash.as_ref() => Ok(ContractFile::Clean),
             Some(_) => match crate::contract::load(&path, Some(g.version())) {

@@ -151,7 +151,7 @@ impl From<ResolveError> for CommandError {
             }
             ResolveError::Store(s) => SyncError::from(s).into(),
             ResolveError::Op(o) => o.into(),
-            ResolveError::Io { .. } => CommandError::user(message),
+            ResolveError::Io(_) => CommandError::user(message),
         }
     }
 }

@@ -105,7 +105,7 @@ pub fn lock(ws: &Workspace, wait: Duration) -> Result<SyncLock> {
                 std::thread::sleep(Duration::from_millis(100));
             }
             Err(std::fs::TryLockError::WouldBlock) => return Err(SyncError::Locked { path }),
-            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &path)(e)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &path)(e).into()),
         }
     }
 }

@@ -690,7 +690,7 @@ fn kind_str(r: &Record) -> &'static str {
 
 fn remove_file(path: &std::path::Path) -> Result<()> {
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", path)(e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", path)(e).into()),
         _ => Ok(()),
     }
 }

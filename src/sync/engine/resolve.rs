@@ -12,7 +12,7 @@ use crate::api::records::RecordKind;
 use crate::domain::{SyncStatus, Version};
 use crate::ops::OpError;
 use crate::store::{Conflict, StoreError};
-use crate::workspace::Workspace;
+use crate::workspace::{IoError, Workspace, io};
 
 /// How to settle a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,13 +72,8 @@ pub enum ResolveError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Op(#[from] OpError),
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 pub type Result<T> = std::result::Result<T, ResolveError>;
@@ -221,13 +216,7 @@ fn keep_remote(ws: &Workspace, c: &Conflict, local_id: Option<&str>) -> Result<R
     {
         let text = crate::contract::render(&g.contract);
         let path = ws.contract_path(g.version());
-        crate::workspace::write_atomic(&path, text.as_bytes()).map_err(|source| {
-            ResolveError::Io {
-                action: "write",
-                path: path.clone(),
-                source,
-            }
-        })?;
+        crate::workspace::write_atomic(&path, text.as_bytes()).map_err(io("write", &path))?;
         ws.store
             .set_file_hash(local_id, &crate::workspace::bytes_hash(text.as_bytes()))?;
     }
@@ -262,11 +251,7 @@ fn set_aside_untracked(ws: &Workspace, c: &Conflict) -> Result<Resolved> {
     if path.exists() {
         std::fs::create_dir_all(backup.parent().expect("backups dir"))
             .and_then(|()| std::fs::rename(&path, &backup))
-            .map_err(|source| ResolveError::Io {
-                action: "move aside",
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(io("move aside", &path))?;
     }
     settle(ws, c, "keep-remote (file set aside)")?;
     Ok(Resolved::SetAside {
