@@ -12,14 +12,7 @@ pub fn now() -> OffsetDateTime {
         .unwrap_or_else(OffsetDateTime::now_utc)
 }
 
-/// RFC 3339, UTC, whole seconds: the format of every timestamp gryt stores.
-pub fn format(t: OffsetDateTime) -> String {
-    let t = t
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .expect("0 is a valid nanosecond");
-    t.format(&Rfc3339).expect("RFC 3339 formats any UTC time")
-}
+pub use crate::domain::timestamp::format;
 
 pub fn now_string() -> String {
     format(now())

@@ -7,6 +7,7 @@ pub mod codename;
 pub mod evolution;
 pub mod gates;
 pub mod generation;
+pub mod timestamp;
 pub mod version;
 
 pub use change::{Change, ChangeId, ChangeType};

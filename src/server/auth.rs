@@ -70,13 +70,6 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     ok && stored.is_some()
 }
 
-/// RFC 3339, whole seconds, like every timestamp the client stores and shows.
-pub fn format_time(t: time::OffsetDateTime) -> String {
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
-}
-
 fn is_past(rfc3339: &str, now: time::OffsetDateTime) -> bool {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .map(|t| t <= now)

@@ -28,7 +28,7 @@ impl Clock {
 
     /// Now as the server stores and sends it (RFC 3339, whole seconds).
     pub fn now_rfc3339(&self) -> String {
-        super::auth::format_time(self.now())
+        crate::domain::timestamp::format(self.now())
     }
 }
 

@@ -15,6 +15,7 @@ use crate::api::accounts::{
     WhoAmI, check_name, check_password,
 };
 use crate::api::error::Resource;
+use crate::domain::timestamp;
 use crate::server::app::{AppState, Registration};
 use crate::server::auth::{self, Auth, ClientAddr};
 use crate::server::error::{ServiceError, ServiceResult};
@@ -83,8 +84,8 @@ fn issue(
         kind,
         name,
         hash,
-        created_at: auth::format_time(now),
-        expires_at: ttl.map(|d| auth::format_time(now + d)),
+        created_at: timestamp::format(now),
+        expires_at: ttl.map(|d| timestamp::format(now + d)),
     };
     storage.insert_token(&token)?;
     Ok((

@@ -169,7 +169,7 @@ impl SqliteStorage {
             tx.commit().map_err(backend)?;
         }
         // Stored push answers only matter for retries; keep a month of them.
-        let cutoff = crate::server::auth::format_time(
+        let cutoff = crate::domain::timestamp::format(
             time::OffsetDateTime::now_utc() - time::Duration::days(IDEMPOTENCY_RETENTION_DAYS),
         );
         conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [cutoff])

@@ -140,7 +140,7 @@ fn expired_tokens_are_refused() {
     let ci = s.client().with_token(key.ok()["token"].as_str().unwrap());
     let whoami = ann.get("/v1/auth/whoami");
     let expires_at = whoami.ok()["token"]["expires_at"].as_str().unwrap();
-    let in_an_hour = gryt::server::auth::format_time(clock.now() + Duration::from_secs(3600));
+    let in_an_hour = gryt::domain::timestamp::format(clock.now() + Duration::from_secs(3600));
     assert_eq!(expires_at, in_an_hour);
     clock.advance(Duration::from_secs(3599));
     assert_eq!(ann.get("/v1/auth/whoami").status, 200);
