@@ -12,5 +12,6 @@ mod cli_generation;
 mod cli_promote;
 mod cli_run;
 mod cloud_client;
+mod dev;
 pub mod server;
 mod sync;

@@ -9,64 +9,15 @@ mod property;
 pub mod proxy;
 mod workflows;
 
-use std::io::Write;
 use std::process::Stdio;
 
 use serde_json::json;
 
 use crate::common::{Out, TestEnv};
+pub use crate::dev::Dev;
 use crate::server::harness::TestServer;
 
 pub const PROJECT: &str = "acme/web";
-
-/// One developer: a workspace (own HOME, own repository) logged in to the cloud as `name`,
-/// linked to acme/web, in hybrid mode.
-pub struct Dev {
-    pub name: String,
-    pub env: TestEnv,
-}
-
-impl Dev {
-    pub fn run(&self, args: &[&str]) -> Out {
-        self.env.run(args)
-    }
-
-    /// Every table of the local store except the sync log (which records refused syncs
-    /// too), as text: to check that a refused command changed no release state.
-    pub fn state(&self) -> String {
-        let conn = rusqlite::Connection::open(self.env.path(".gryt/gryt.db")).unwrap();
-        let mut out = String::new();
-        for table in [
-            "generations",
-            "changes",
-            "evolutions",
-            "pipeline_runs",
-            "pipeline_steps",
-            "sync_metadata",
-            "local_state",
-            "conflicts",
-            "sync_base",
-            "audit_events",
-        ] {
-            let mut stmt = conn
-                .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
-                .unwrap();
-            let n = stmt.column_count();
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((0..n)
-                        .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
-                        .collect::<Vec<_>>()
-                        .join("|"))
-                })
-                .unwrap();
-            for row in rows {
-                out.push_str(&format!("{table}: {}\n", row.unwrap()));
-            }
-        }
-        out
-    }
-}
 
 /// Starts a cloud with team `acme` (owner: the first name) holding project `web`, and one
 /// linked workspace per name.
@@ -93,46 +44,21 @@ pub fn team(names: &[&str]) -> (TestServer, Vec<Dev>) {
     (server, devs)
 }
 
-/// A workspace for `name` (registered already), logged in and linked through `url`.
+/// A workspace for `name` (registered already), logged in and linked through `url`, in
+/// hybrid mode, with pipelines `ok` and `bad`.
 pub fn dev(_server: &TestServer, name: &str, url: &str) -> Dev {
-    let env = TestEnv::init();
-    link(&env, &env.repo, name, url);
-    env.write_pipeline("ok", "true");
-    env.write_pipeline("bad", "exit 1");
-    Dev {
-        name: name.to_string(),
-        env,
-    }
+    let mut dev = Dev::at(url);
+    dev.name = name.to_string();
+    link(&dev.env, &dev.env.repo, name, url);
+    dev.env.write_pipeline("ok", "true");
+    dev.env.write_pipeline("bad", "exit 1");
+    dev
 }
 
 /// Logs the gryt repository at `dir` in as `name` and links it to acme/web through `url`,
 /// in hybrid mode.
 pub fn link(env: &TestEnv, dir: &std::path::Path, name: &str, url: &str) {
-    let mut login = env
-        .command(
-            dir,
-            &[
-                "cloud",
-                "login",
-                "--url",
-                url,
-                "--username",
-                name,
-                "--password-stdin",
-            ],
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("password-{name}\n").as_bytes())
-        .unwrap();
-    env.finish(login.wait_with_output().unwrap()).ok();
+    crate::dev::login(env, dir, name, url).ok();
     env.run_in(dir, &["cloud", "link", PROJECT, "--url", url])
         .ok();
     env.run_in(dir, &["config", "execution_mode", "hybrid"])
