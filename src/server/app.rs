@@ -414,7 +414,7 @@ mod tests {
                     let mut stream = std::net::TcpStream::connect(addr).unwrap();
                     stream
                         .write_all(
-                            b"GET /v1/projects/acme/web/changes?since=4242&limit=77 HTTP/1.1\r\n\
+                            b"GET /v1/projects/acme/web/changes?since=s3cr3t-cursor&limit=hidden-limit HTTP/1.1\r\n\
                               Host: gryt\r\nConnection: close\r\n\r\n",
                         )
                         .unwrap();
@@ -433,7 +433,7 @@ mod tests {
             "{logged}"
         );
         assert!(logged.contains("status=401"), "{logged}");
-        assert!(!logged.contains("4242"), "{logged}");
-        assert!(!logged.contains("77"), "{logged}");
+        assert!(!logged.contains("s3cr3t-cursor"), "{logged}");
+        assert!(!logged.contains("hidden-limit"), "{logged}");
     }
 }
