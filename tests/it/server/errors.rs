@@ -65,7 +65,8 @@ fn json_bodies_need_the_json_content_type() {
 fn every_error_has_the_json_error_body() {
     let s = TestServer::start_with(ServerConfig {
         body_limit: 1024,
-        body_timeout: Duration::from_millis(300),
+        // Long enough for any body sent whole to be read; the slow one never completes.
+        body_timeout: Duration::from_secs(1),
         ..ServerConfig::default()
     });
     let ann = s.user("ann");
