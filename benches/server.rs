@@ -16,28 +16,11 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use gryt::api::{ChangesPage, PushResponse, Record};
-use gryt::server::ServerConfig;
 use serde_json::{Value, json};
 
-/// A real server on 127.0.0.1:0 over a temp data dir (dropped after the server).
-struct Server {
-    _server: gryt::server::BackgroundServer,
-    base: String,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let inner = gryt::server::BackgroundServer::start(dir.path(), ServerConfig::default())
-            .expect("server starts");
-        Server {
-            base: inner.url(),
-            _server: inner,
-            _dir: dir,
-        }
-    }
-}
+use common::env_num;
 
 #[derive(Clone)]
 struct Client {
@@ -85,31 +68,18 @@ impl Client {
     }
 }
 
-fn setup(server: &Server, projects: usize) -> (Client, Vec<String>) {
+/// The bench account on the server at `base`, with team `bench` holding `projects` projects.
+fn setup(base: &str, projects: usize) -> (Client, Vec<String>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
-    let anon = Client {
-        agent: agent.clone(),
-        base: server.base.clone(),
-        token: String::new(),
+    let (_, token) = common::bench_account(base);
+    let c = Client {
+        agent,
+        base: base.to_string(),
+        token,
     };
-    anon.call(
-        "POST",
-        "/v1/accounts",
-        Some(&json!({"username": "bench", "password": "bench-password"})),
-    );
-    let (_, text) = anon.call(
-        "POST",
-        "/v1/auth/login",
-        Some(&json!({"username": "bench", "password": "bench-password"})),
-    );
-    let token = serde_json::from_str::<Value>(&text).expect("login")["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
-    let c = Client { token, ..anon };
     c.call("POST", "/v1/teams", Some(&json!({"name": "bench"})));
     let names = (0..projects)
         .map(|i| {
@@ -151,8 +121,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn push_scenario(label: &str, clients: usize, shared: bool, secs: u64) {
-    let server = Server::start();
-    let (c, projects) = setup(&server, if shared { 1 } else { clients });
+    let (_data, server) = common::server();
+    let (c, projects) = setup(&server.url(), if shared { 1 } else { clients });
     let barrier = Arc::new(Barrier::new(clients));
     let deadline_after = Duration::from_secs(secs);
     let started = Instant::now();
@@ -236,8 +206,8 @@ fn push_scenario(label: &str, clients: usize, shared: bool, secs: u64) {
 }
 
 fn paging_scenario() {
-    let server = Server::start();
-    let (c, projects) = setup(&server, 1);
+    let (_data, server) = common::server();
+    let (c, projects) = setup(&server.url(), 1);
     let project = &projects[0];
     let (generations, per_generation) = (10_000u64, 10u64);
     let t0 = Instant::now();
@@ -305,14 +275,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return;
     }
-    let secs = std::env::var("GRYT_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    let clients = std::env::var("GRYT_BENCH_CLIENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(64);
+    let secs = env_num("GRYT_BENCH_SECS", 5) as u64;
+    let clients = env_num("GRYT_BENCH_CLIENTS", 64);
     let only = std::env::var("GRYT_BENCH_ONLY").unwrap_or_default();
     if only.is_empty() || only == "push" {
         push_scenario(

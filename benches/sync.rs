@@ -25,44 +25,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gryt::api::accounts::{LoginRequest, RegisterRequest};
 use gryt::domain::generation::Contract;
 use gryt::domain::{Change, ChangeType, EvolutionStatus, Version};
-use gryt::server::ServerConfig;
 use gryt::store::{NewEvolution, NewGeneration};
 use gryt::sync::client::{Client, ClientOptions};
 use gryt::sync::engine::{self, Cloud, PushOptions};
 use gryt::workspace::{Workspace, bytes_hash};
 
-const USER: &str = "bench";
-const PASSWORD: &str = "bench-password";
+mod common;
 
-/// A real server on 127.0.0.1:0 over a temp data dir (dropped after the server).
-struct Server {
-    _server: gryt::server::BackgroundServer,
-    base: String,
-    dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let inner = gryt::server::BackgroundServer::start(dir.path(), ServerConfig::default())
-            .expect("server starts");
-        Server {
-            base: inner.url(),
-            _server: inner,
-            dir,
-        }
-    }
-}
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
+use common::env_num;
 
 fn main() {
     // `cargo test --benches` runs this binary too; do nothing then.
@@ -77,30 +49,18 @@ fn main() {
     let kept = std::env::var_os("GRYT_BENCH_DIR").map(PathBuf::from);
     let root = kept.as_deref().unwrap_or(tmp.path()).to_path_buf();
 
-    let server = Server::start();
-    println!("server on {}", server.base);
-    let anon = Client::new(&server.base, None, ClientOptions::default());
-    anon.register(&RegisterRequest {
-        username: USER.into(),
-        password: PASSWORD.into(),
-    })
-    .expect("register");
-    let token = anon
-        .login(&LoginRequest {
-            username: USER.into(),
-            password: PASSWORD.into(),
-            device: Some("bench".into()),
-        })
-        .expect("login")
-        .token;
-    let client = Client::new(&server.base, Some(token.clone()), ClientOptions::default());
+    let (server_data, server) = common::server();
+    let base = server.url();
+    println!("server on {base}");
+    let (user, token) = common::bench_account(&base);
+    let client = Client::new(&base, Some(token.clone()), ClientOptions::default());
     client.create_team("bench").expect("team");
     client.create_project("bench", "sync").expect("project");
     let cloud = Cloud {
         client: &client,
-        url: &server.base,
+        url: &base,
         project: "bench/sync".into(),
-        account: USER,
+        account: user,
     };
 
     // 1. Push.
@@ -108,7 +68,7 @@ fn main() {
     std::fs::create_dir_all(&seed_dir).expect("seed dir");
     Workspace::init(&seed_dir).expect("init");
     let t = Instant::now();
-    seed(&seed_dir, generations, per);
+    seed(&seed_dir, generations, per, user);
     let total = generations * (1 + per);
     println!(
         "seeded {generations} generations and {} evolutions locally in {:.2?}",
@@ -159,7 +119,7 @@ fn main() {
         c
     };
     for (k, v) in [
-        ("cloud.url", server.base.as_str()),
+        ("cloud.url", base.as_str()),
         ("cloud.project", "bench/sync"),
         ("execution_mode", "hybrid"),
     ] {
@@ -198,8 +158,7 @@ fn main() {
     // one transaction, with each side's real schema and settings, and nothing else (no HTTP,
     // JSON, checks or files). What the two pipelines cannot go below on this machine.
     let (rows, secs) = storage_floor(
-        &server
-            .dir
+        &server_data
             .path()
             .join(gryt::server::storage::sqlite::DB_FILE),
         |dir| {
@@ -259,7 +218,7 @@ fn main() {
     if std::env::var_os("GRYT_BENCH_HOLD").is_some() {
         println!(
             "holding: GRYT_TOKEN={token} cloud.url={} (Ctrl-C ends)",
-            server.base
+            base
         );
         loop {
             std::thread::sleep(Duration::from_secs(3600));
@@ -410,7 +369,7 @@ fn pull(gryt: &dyn Fn(&[&str]) -> Command, time_v: bool) -> (serde_json::Value, 
 
 /// Writes the records through the library store, as `gryt generation create` and a decided
 /// evolution would leave them (contract files on disk, nothing synced yet).
-fn seed(root: &Path, generations: usize, per: usize) {
+fn seed(root: &Path, generations: usize, per: usize, user: &str) {
     let ws = Workspace::discover(root).expect("open");
     let gens_dir = ws.generations_dir();
     let now = "2026-01-01T00:00:00Z";
@@ -437,7 +396,7 @@ fn seed(root: &Path, generations: usize, per: usize) {
                 s.insert_generation(&NewGeneration {
                     id: &id,
                     contract: &contract,
-                    created_by: USER,
+                    created_by: user,
                     now,
                     file_hash: &bytes_hash(text.as_bytes()),
                 })?;
@@ -453,7 +412,7 @@ fn seed(root: &Path, generations: usize, per: usize) {
                         change_id: contract.changes[0].id.as_str(),
                         code_name: &format!("bench-evolution-{n}"),
                         rc: (e + 1) as u32,
-                        owner: USER,
+                        owner: user,
                         now,
                     })?;
                     s.decide_evolution(&eid, EvolutionStatus::Pass, None, now)?;
