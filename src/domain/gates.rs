@@ -18,6 +18,27 @@ pub struct GateResult {
     pub detail: String,
 }
 
+/// The gates' input: one proof per change id, in the order given, each with the statuses of
+/// its evolutions taken from `evolutions` (`(change id, status)` rows, oldest first).
+pub fn proofs<'a, 'e>(
+    change_ids: impl IntoIterator<Item = &'a str>,
+    evolutions: impl IntoIterator<Item = (&'e str, EvolutionStatus)>,
+) -> Vec<ChangeProof<'a>> {
+    let mut proofs: Vec<ChangeProof<'a>> = change_ids
+        .into_iter()
+        .map(|change_id| ChangeProof {
+            change_id,
+            evolutions: Vec::new(),
+        })
+        .collect();
+    for (change_id, status) in evolutions {
+        for p in proofs.iter_mut().filter(|p| p.change_id == change_id) {
+            p.evolutions.push(status);
+        }
+    }
+    proofs
+}
+
 /// Runs every gate (never stops at the first failure, so the user sees all of them).
 pub fn evaluate(changes: &[ChangeProof<'_>], min_evolutions: Option<u32>) -> Vec<GateResult> {
     let mut results = Vec::new();
@@ -91,6 +112,30 @@ mod tests {
             change_id: Box::leak(id.to_string().into_boxed_str()),
             evolutions: evs.to_vec(),
         }
+    }
+
+    #[test]
+    fn proofs_group_each_changes_evolutions_in_order() {
+        let rows = [
+            ("B", Fail),
+            ("A", Pass),
+            ("X", Pass),
+            ("B", Pass),
+            ("A", Fail),
+        ];
+        let got = proofs(["A", "B", "C"], rows);
+        let got: Vec<(&str, Vec<EvolutionStatus>)> = got
+            .into_iter()
+            .map(|p| (p.change_id, p.evolutions))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("A", vec![Pass, Fail]),
+                ("B", vec![Fail, Pass]),
+                ("C", vec![]),
+            ]
+        );
     }
 
     fn passed(changes: &[ChangeProof<'_>], min: Option<u32>) -> Vec<bool> {

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::generation::{self, ensure_file_clean, get};
 use super::{OpError, Result};
 use crate::clock;
-use crate::domain::gates::{self, ChangeProof, GateResult};
+use crate::domain::gates::{self, GateResult};
 use crate::domain::generation::{Contract, next_free_patch};
 use crate::domain::{Change, ChangeType, EvolutionStatus, GenerationStatus, Version};
 use crate::git;
@@ -34,19 +34,10 @@ pub struct PromoteReport {
 /// Evaluates the gates on the local data of a generation.
 pub fn evaluate_gates(ws: &Workspace, g: &Generation) -> Result<Vec<GateResult>> {
     let evolutions = ws.store.evolutions_of(&g.id)?;
-    let proofs: Vec<ChangeProof<'_>> = g
-        .contract
-        .changes
-        .iter()
-        .map(|c| ChangeProof {
-            change_id: c.id.as_str(),
-            evolutions: evolutions
-                .iter()
-                .filter(|e| e.change_id == c.id.as_str())
-                .map(|e| e.status)
-                .collect(),
-        })
-        .collect();
+    let proofs = gates::proofs(
+        g.contract.changes.iter().map(|c| c.id.as_str()),
+        evolutions.iter().map(|e| (e.change_id.as_str(), e.status)),
+    );
     Ok(gates::evaluate(&proofs, ws.config.min_evolutions()))
 }
 

@@ -11,7 +11,7 @@ use crate::api::records::{GenerationRecord, Record, RecordKind, Tombstone};
 use crate::api::sync::{DeleteResponse, GateOutcome};
 use crate::api::{ErrorCode, PromoteRequest, PromoteResponse};
 use crate::domain::GenerationStatus;
-use crate::domain::gates::{self, ChangeProof};
+use crate::domain::gates;
 use crate::server::ServiceError;
 use crate::server::storage::ProjectTx;
 
@@ -95,18 +95,10 @@ pub fn promote(
     if evolutions.iter().any(|e| e.seq > req.base_seq) {
         return Err(behind(head, req.base_seq));
     }
-    let proofs: Vec<ChangeProof<'_>> = g
-        .changes
-        .iter()
-        .map(|c| ChangeProof {
-            change_id: c.id.as_str(),
-            evolutions: evolutions
-                .iter()
-                .filter(|e| e.change_id == c.id)
-                .map(|e| e.status)
-                .collect(),
-        })
-        .collect();
+    let proofs = gates::proofs(
+        g.changes.iter().map(|c| c.id.as_str()),
+        evolutions.iter().map(|e| (e.change_id.as_str(), e.status)),
+    );
     let results = gates::evaluate(&proofs, None);
     let outcomes: Vec<GateOutcome> = results
         .iter()
