@@ -144,28 +144,21 @@ impl Store {
     }
 
     pub fn generation(&self, version: &Version) -> Result<Option<Generation>> {
-        let sql = format!("SELECT {COLUMNS} FROM generations WHERE version = ?1");
-        let g = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([version.to_string()], generation_from_row)
-            .optional()?;
-        match g {
-            Some(mut g) => {
-                g.contract.changes = self.changes_of(&g.id)?;
-                Ok(Some(g))
-            }
-            None => Ok(None),
-        }
+        self.generation_where("version", &version.to_string())
     }
 
     /// Cached: sync loads generations once per record.
     pub fn generation_by_id(&self, id: &str) -> Result<Option<Generation>> {
-        let sql = format!("SELECT {COLUMNS} FROM generations WHERE id = ?1");
+        self.generation_where("id", id)
+    }
+
+    /// The generation whose `column` (a unique one) holds `value`, with its changes.
+    fn generation_where(&self, column: &str, value: &str) -> Result<Option<Generation>> {
+        let sql = format!("SELECT {COLUMNS} FROM generations WHERE {column} = ?1");
         let g = self
             .conn
             .prepare_cached(&sql)?
-            .query_row([id], generation_from_row)
+            .query_row([value], generation_from_row)
             .optional()?;
         match g {
             Some(mut g) => {
