@@ -1,7 +1,7 @@
 //! `gryt promote` and `gryt hotfix`: local promotion, or through the cloud when the repository
 //! is linked and not in local mode.
 
-use super::error::CommandError;
+use super::error::{CommandError, promote_error};
 use super::ui::{BAD, GOOD, Ui};
 use super::{sync, version_arg, workspace};
 use crate::domain::Version;
@@ -59,9 +59,17 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
     let linked = ws.config.get("cloud.project").is_some()
         && ws.config.execution_mode() != crate::workspace::config::ExecutionMode::Local;
     let result = if linked {
-        promote_in_cloud(ui, &ws, &opts)
+        // Through the sync engine (hybrid and cloud mode).
+        let (remote, account) = sync::connect(&ws)?;
+        let _lock = sync::lock(ui, &ws)?;
+        engine::promote(
+            &ws,
+            &remote.cloud(&account),
+            &opts,
+            &mut sync::LoggedSteps { ui },
+        )
     } else {
-        ops::promote(&ws, &opts).map_err(Failed::Op)
+        ops::promote(&ws, &opts).map_err(PromoteError::Op)
     };
     match result {
         Ok(report) => {
@@ -82,7 +90,7 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
                 report.version, report.promoted_by
             ))
         }
-        Err(Failed::Op(OpError::GatesFailed { version, gates })) => {
+        Err(PromoteError::Op(OpError::GatesFailed { version, gates })) => {
             if ui.json {
                 ui.json(&ops::GatesReport {
                     version: &version,
@@ -95,41 +103,7 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
             }
             Err(OpError::GatesFailed { version, gates }.into())
         }
-        Err(Failed::Op(e)) => Err(e.into()),
-        Err(Failed::Command(e)) => Err(e),
-    }
-}
-
-/// Promotion in hybrid and cloud mode, through the sync engine.
-fn promote_in_cloud(
-    ui: &Ui,
-    ws: &crate::workspace::Workspace,
-    opts: &PromoteOptions,
-) -> Result<ops::PromoteReport, Failed> {
-    let (remote, account) = sync::connect(ws)?;
-    let _lock = sync::lock(ui, ws)?;
-    let cloud = remote.cloud(&account);
-    engine::promote(ws, &cloud, opts, &mut sync::LoggedSteps { ui }).map_err(|e| match e {
-        PromoteError::Op(e) => Failed::Op(e),
-        e => Failed::Command(sync::promote_error(ws, e)),
-    })
-}
-
-/// Why a promotion did not happen: a local refusal (gates are printed), or anything else.
-pub enum Failed {
-    Op(OpError),
-    Command(CommandError),
-}
-
-impl From<OpError> for Failed {
-    fn from(e: OpError) -> Self {
-        Failed::Op(e)
-    }
-}
-
-impl From<CommandError> for Failed {
-    fn from(e: CommandError) -> Self {
-        Failed::Command(e)
+        Err(e) => Err(promote_error(&ws, e)),
     }
 }
 

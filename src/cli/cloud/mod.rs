@@ -3,7 +3,6 @@
 //! Error answers map to exit codes in `error.rs`.
 
 mod account;
-pub mod error;
 mod project;
 #[cfg(feature = "server")]
 mod serve;
@@ -132,7 +131,7 @@ impl Session {
         &self,
         f: impl FnOnce(&Client) -> crate::sync::client::Result<T>,
     ) -> Result<T, CommandError> {
-        f(&self.client).map_err(|e| error::client_error(e, self.token.source))
+        f(&self.client).map_err(|e| super::error::client_error(e, self.token.source))
     }
 }
 

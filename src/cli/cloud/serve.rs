@@ -85,7 +85,7 @@ pub fn cmd_serve(ui: &Ui, args: ServeArgs) -> Result<(), CommandError> {
         opts.listen,
         opts.data_dir.display()
     ));
-    server::run_serve(opts).map_err(|e| CommandError::user(e.to_string()))
+    Ok(server::run_serve(opts)?)
 }
 
 pub fn cmd_admin(ui: &Ui, cmd: AdminCommand) -> Result<(), CommandError> {
@@ -103,8 +103,7 @@ pub fn cmd_admin(ui: &Ui, cmd: AdminCommand) -> Result<(), CommandError> {
             args.name
         )));
     }
-    let account = server::admin_add_user(&data, &args.name, password)
-        .map_err(|e| CommandError::user(e.to_string()))?;
+    let account = server::admin_add_user(&data, &args.name, password)?;
     if ui.json {
         return ui.json(&account);
     }

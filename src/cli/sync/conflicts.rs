@@ -6,7 +6,7 @@ use super::super::ui::{self, Ui};
 use super::super::{version_arg, workspace};
 use crate::domain::Version;
 use crate::sync::SyncError;
-use crate::sync::engine::resolve::{self as engine, ResolveError, Resolved};
+use crate::sync::engine::resolve::{self as engine, Resolved};
 
 /// List conflicts a pull recorded (both sides changed, or the same version from elsewhere)
 #[derive(Debug, clap::Args)]
@@ -112,46 +112,4 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         ui.status("Run `gryt sync pull` to bring in the cloud's version, then `gryt sync push`");
     }
     Ok(())
-}
-
-impl From<ResolveError> for CommandError {
-    fn from(e: ResolveError) -> Self {
-        let message = e.to_string();
-        match e {
-            ResolveError::NotFound(_) => {
-                CommandError::user(message).hint("list them with `gryt sync conflicts`")
-            }
-            ResolveError::NeedsVersion => {
-                CommandError::usage("--strategy rename needs --value VERSION")
-            }
-            ResolveError::Refused {
-                subject,
-                reason,
-                strategy,
-                ..
-            } => {
-                let err = CommandError::user(message);
-                let delete = format!("gryt generation delete {subject} --local-only");
-                match (strategy, reason.as_str()) {
-                    (engine::Strategy::KeepLocal, "version_taken") => err.hint(format!(
-                        "rename yours (--strategy rename --value VERSION), or delete it: {delete}"
-                    )),
-                    (engine::Strategy::KeepLocal, "missing_generation") => err.hint(
-                        "nothing of yours is at stake: it lands by itself when its generation arrives (gryt sync pull)",
-                    ),
-                    (engine::Strategy::KeepLocal, reason) => err.hint(format!(
-                        "the strategies that fit: {}",
-                        engine::strategies(reason)
-                    )),
-                    (engine::Strategy::KeepRemote, "version_taken") => err.hint(format!(
-                        "rename yours: --strategy rename --value VERSION, or delete it: {delete}"
-                    )),
-                    _ => err,
-                }
-            }
-            ResolveError::Store(s) => SyncError::from(s).into(),
-            ResolveError::Op(o) => o.into(),
-            ResolveError::Io(_) => CommandError::user(message),
-        }
-    }
 }

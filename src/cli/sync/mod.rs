@@ -420,27 +420,7 @@ fn push_outcome(
     dry_run: bool,
 ) -> Result<(), CommandError> {
     debug_assert_eq!(dry_run, report.dry_run);
-    promote::push_outcome(report).map_err(|e| promote_error(ws, e))
-}
-
-/// A failed cloud promotion (or a version-scoped push) as the error to exit with, with the
-/// way out of each refusal.
-pub fn promote_error(ws: &Workspace, e: promote::PromoteError) -> CommandError {
-    use promote::PromoteError as E;
-    let message = e.to_string();
-    match e {
-        E::Sync(e) => e.into(),
-        E::Op(e) => e.into(),
-        E::HeldBack { conflicts } => held_back(ws, &conflicts),
-        E::AlreadyPromoted { free, .. } => {
-            let free: Vec<String> = free.iter().map(ToString::to_string).collect();
-            CommandError::new(super::error::ExitKind::Rejected, message).hint(format!(
-                "release your work as another version: {}",
-                free.join(" or ")
-            ))
-        }
-        E::NotInCloud(_) => CommandError::user(message),
-    }
+    promote::push_outcome(report).map_err(|e| super::error::promote_error(ws, e))
 }
 
 pub fn cmd_push(
@@ -525,61 +505,4 @@ fn push_json(report: &engine::PushReport) -> serde_json::Value {
         });
     }
     v
-}
-
-/// Records in conflict are never pushed: say which, who holds what, and how to get out.
-fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandError {
-    let mut err = CommandError::new(
-        super::error::ExitKind::Rejected,
-        promote::held_back_message(conflicts),
-    );
-    for c in conflicts {
-        let remote = c.remote_value.as_ref().map(|v| &v["record"]);
-        if c.reason == "version_taken" {
-            let by = remote
-                .and_then(|r| r["created_by"].as_str())
-                .unwrap_or("someone");
-            let at = remote.and_then(|r| r["created_at"].as_str()).unwrap_or("");
-            let holder = match remote.filter(|r| r["status"] == "promoted") {
-                Some(r) => format!(
-                    "{} is already promoted in the cloud by {} at {}",
-                    c.subject,
-                    r["promoted_by"].as_str().unwrap_or(by),
-                    r["promoted_at"].as_str().unwrap_or(at),
-                ),
-                None => format!("{} is held in the cloud by {by} (created {at})", c.subject),
-            };
-            let free: Vec<String> = promote::free_versions(ws, &c.subject)
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            err = err.hint(format!(
-                "{holder}; rename yours: gryt generation rename {} {}",
-                c.subject,
-                free.join(" (or ") + if free.len() > 1 { ")" } else { "" },
-            ));
-        } else {
-            err = err.hint(format!(
-                "{}: {}; resolve it: gryt sync resolve {} --strategy {}",
-                c.subject,
-                c.reason.replace('_', " "),
-                c.id,
-                engine::resolve::strategies(&c.reason),
-            ));
-        }
-    }
-    err
-}
-
-impl From<SyncError> for CommandError {
-    fn from(e: SyncError) -> Self {
-        match e {
-            SyncError::Client(c) => c.into(),
-            SyncError::Store(s) => crate::ops::OpError::from(s).into(),
-            SyncError::Workspace(w) => w.into(),
-            e @ SyncError::Locked { .. } => CommandError::user(e.to_string())
-                .hint("wait for it to finish, then run the command again"),
-            other => CommandError::user(other.to_string()),
-        }
-    }
 }

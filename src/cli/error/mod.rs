@@ -1,5 +1,13 @@
 //! The one error type commands return, and the one mapping from library errors to messages,
-//! hints and exit codes (see the README for the codes).
+//! hints and exit codes (see the README for the codes): local work here, the cloud client's
+//! errors in [`cloud`], the sync engine's in [`sync`]. Commands add hints of their own with
+//! [`CommandError::hint`]; they do not map library errors themselves.
+
+mod cloud;
+mod sync;
+
+pub use cloud::client_error;
+pub use sync::promote_error;
 
 use crate::ops::OpError;
 use crate::workspace::WorkspaceError;
@@ -159,6 +167,14 @@ fn config_hint(err: CommandError, e: &ConfigError) -> CommandError {
 impl From<crate::workspace::WorkspaceError> for CommandError {
     fn from(e: crate::workspace::WorkspaceError) -> Self {
         OpError::from(e).into()
+    }
+}
+
+/// The server's start-up and administration errors (`gryt cloud serve`, `gryt cloud admin`).
+#[cfg(feature = "server")]
+impl From<crate::server::ServerError> for CommandError {
+    fn from(e: crate::server::ServerError) -> Self {
+        CommandError::user(e.to_string())
     }
 }
 

@@ -1,13 +1,12 @@
-//! The one mapping from cloud client errors to messages, hints and exit codes: any error
-//! answer of the server exits 3 (rejected), no answer exits 4 (unreachable). The sync
-//! commands reuse these `From` impls.
+//! Cloud client errors: any error answer of the server exits 3 (rejected), no answer exits 4
+//! (unreachable); not linked, not logged in and a bad credentials file exit 1.
 
+use super::{CommandError, ExitKind};
 use crate::api::ErrorCode;
 use crate::api::error::{
     NotFoundDetails, RateLimitedDetails, Resource, StaleRevisionDetails, TagTakenDetails,
     VersionHolderDetails,
 };
-use crate::cli::error::{CommandError, ExitKind};
 use crate::sync::client::ClientError;
 use crate::sync::credentials::{CredentialsError, TOKEN_ENV, TokenSource};
 use crate::sync::remote::RemoteError;

@@ -1,0 +1,126 @@
+//! Sync errors: the engine's, conflict resolution's, and a cloud promotion's or a
+//! version-scoped push's refusal, with the way out of each.
+
+use super::{CommandError, ExitKind};
+use crate::ops::OpError;
+use crate::store::Conflict;
+use crate::sync::SyncError;
+use crate::sync::engine::promote::{self, PromoteError};
+use crate::sync::engine::resolve::{self, ResolveError, Strategy};
+use crate::workspace::Workspace;
+
+/// A failed cloud promotion (or a version-scoped push) as the error to exit with, with the
+/// way out of each refusal.
+pub fn promote_error(ws: &Workspace, e: PromoteError) -> CommandError {
+    use PromoteError as E;
+    let message = e.to_string();
+    match e {
+        E::Sync(e) => e.into(),
+        E::Op(e) => e.into(),
+        E::HeldBack { conflicts } => held_back(ws, &conflicts),
+        E::AlreadyPromoted { free, .. } => {
+            let free: Vec<String> = free.iter().map(ToString::to_string).collect();
+            CommandError::new(ExitKind::Rejected, message).hint(format!(
+                "release your work as another version: {}",
+                free.join(" or ")
+            ))
+        }
+        E::NotInCloud(_) => CommandError::user(message),
+    }
+}
+
+/// Records in conflict are never pushed: say which, who holds what, and how to get out.
+fn held_back(ws: &Workspace, conflicts: &[Conflict]) -> CommandError {
+    let mut err = CommandError::new(ExitKind::Rejected, promote::held_back_message(conflicts));
+    for c in conflicts {
+        let remote = c.remote_value.as_ref().map(|v| &v["record"]);
+        if c.reason == "version_taken" {
+            let by = remote
+                .and_then(|r| r["created_by"].as_str())
+                .unwrap_or("someone");
+            let at = remote.and_then(|r| r["created_at"].as_str()).unwrap_or("");
+            let holder = match remote.filter(|r| r["status"] == "promoted") {
+                Some(r) => format!(
+                    "{} is already promoted in the cloud by {} at {}",
+                    c.subject,
+                    r["promoted_by"].as_str().unwrap_or(by),
+                    r["promoted_at"].as_str().unwrap_or(at),
+                ),
+                None => format!("{} is held in the cloud by {by} (created {at})", c.subject),
+            };
+            let free: Vec<String> = promote::free_versions(ws, &c.subject)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            err = err.hint(format!(
+                "{holder}; rename yours: gryt generation rename {} {}",
+                c.subject,
+                free.join(" (or ") + if free.len() > 1 { ")" } else { "" },
+            ));
+        } else {
+            err = err.hint(format!(
+                "{}: {}; resolve it: gryt sync resolve {} --strategy {}",
+                c.subject,
+                c.reason.replace('_', " "),
+                c.id,
+                resolve::strategies(&c.reason),
+            ));
+        }
+    }
+    err
+}
+
+impl From<SyncError> for CommandError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Client(c) => c.into(),
+            SyncError::Store(s) => OpError::from(s).into(),
+            SyncError::Workspace(w) => w.into(),
+            e @ SyncError::Locked { .. } => CommandError::user(e.to_string())
+                .hint("wait for it to finish, then run the command again"),
+            other => CommandError::user(other.to_string()),
+        }
+    }
+}
+
+impl From<ResolveError> for CommandError {
+    fn from(e: ResolveError) -> Self {
+        let message = e.to_string();
+        match e {
+            ResolveError::NotFound(_) => {
+                CommandError::user(message).hint("list them with `gryt sync conflicts`")
+            }
+            ResolveError::NeedsVersion => {
+                CommandError::usage("--strategy rename needs --value VERSION")
+            }
+            ResolveError::Refused {
+                subject,
+                reason,
+                strategy,
+                ..
+            } => {
+                let err = CommandError::user(message);
+                let delete = format!("gryt generation delete {subject} --local-only");
+                match (strategy, reason.as_str()) {
+                    (Strategy::KeepLocal, "version_taken") => err.hint(format!(
+                        "rename yours (--strategy rename --value VERSION), or delete it: {delete}"
+                    )),
+                    (Strategy::KeepLocal, "missing_generation") => err.hint(
+                        "nothing of yours is at stake: it lands by itself when its generation arrives (gryt sync pull)",
+                    ),
+                    (Strategy::KeepLocal, reason) => err.hint(format!(
+                        "the strategies that fit: {}",
+                        resolve::strategies(reason)
+                    )),
+                    (Strategy::KeepRemote, "version_taken") => err.hint(format!(
+                        "rename yours: --strategy rename --value VERSION, or delete it: {delete}"
+                    )),
+                    _ => err,
+                }
+            }
+            ResolveError::Store(s) => SyncError::from(s).into(),
+            ResolveError::Op(o) => o.into(),
+            ResolveError::Io(_) => CommandError::user(message),
+        }
+    }
+}
