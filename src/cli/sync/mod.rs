@@ -441,12 +441,20 @@ pub fn promote_error(ws: &Workspace, e: promote::PromoteError) -> CommandError {
         E::Sync(e) => e.into(),
         E::Op(e) => e.into(),
         E::HeldBack { conflicts } => held_back(ws, &conflicts),
-        E::AlreadyPromoted { free, .. } => {
-            let free: Vec<String> = free.iter().map(ToString::to_string).collect();
-            CommandError::new(super::error::ExitKind::Rejected, message).hint(format!(
-                "release your work as another version: {}",
-                free.join(" or ")
-            ))
+        E::AlreadyPromoted { free, pulled, .. } => {
+            let mut err = CommandError::new(super::error::ExitKind::Rejected, message);
+            if !pulled {
+                err = err.hint("bring their promotion in: gryt sync pull");
+            }
+            match free.split_first() {
+                Some((first, rest)) => err.hint(format!(
+                    "release your work as another version: gryt generation new {first}{}",
+                    rest.iter()
+                        .map(|v| format!(" (or {v})"))
+                        .collect::<String>()
+                )),
+                None => err,
+            }
         }
         E::NotInCloud(_) => CommandError::user(message),
     }

@@ -54,6 +54,7 @@ pub enum PromoteError {
     /// A local check refused it (gates, status, unapplied edits, the git tag).
     #[error(transparent)]
     Op(#[from] OpError),
+    /// Someone else won the race to promote it.
     #[error("{version} is already promoted in the cloud by {by} at {at}")]
     AlreadyPromoted {
         version: Version,
@@ -61,6 +62,8 @@ pub enum PromoteError {
         at: String,
         /// Free versions to release the work as instead.
         free: Vec<Version>,
+        /// Whether the promotion is here already (pulled), or only the cloud told.
+        pulled: bool,
     },
     /// Records the version needs are in conflict with the cloud and were not pushed.
     #[error("{}", held_back_message(.conflicts))]
@@ -121,11 +124,27 @@ pub fn promote(
     if let Ok(g) = crate::ops::generation::get(ws, &version)
         && g.status == GenerationStatus::Promoted
     {
+        let by = g.promoted_by.unwrap_or_default();
+        if by == cloud.account {
+            if ops::promoted_here(ws, &version)? {
+                return Err(OpError::Promoted {
+                    version,
+                    action: "promoted again",
+                }
+                .into());
+            }
+            // Our earlier attempt won but its answer was lost, and the pull brought the
+            // promotion in: finish it here.
+            let at = g.promoted_at.unwrap_or_else(crate::clock::now_string);
+            let prepared = ops::prepare_promoted(ws, opts)?;
+            return Ok(ops::finalize(ws, prepared, &by, &at, |_| Ok(()))?);
+        }
         return Err(PromoteError::AlreadyPromoted {
             free: free_versions(ws, &version.to_string()),
             version,
-            by: g.promoted_by.unwrap_or_default(),
+            by,
             at: g.promoted_at.unwrap_or_default(),
+            pulled: true,
         });
     }
     let prepared = ops::prepare(ws, opts)?;
@@ -177,6 +196,29 @@ pub fn promote(
                 d.promoted_at.unwrap_or_else(crate::clock::now_string),
                 revision + 1,
             )
+        }
+        // Someone else promoted it after our pull: their promotion is not here yet.
+        Err(ClientError::Api { body, .. }) if body.error == ErrorCode::AlreadyPromoted => {
+            let d = body.details_as::<VersionHolderDetails>();
+            // The cloud knows every version; this workspace may not have pulled them all.
+            let free: Vec<Version> = d
+                .iter()
+                .flat_map(|d| &d.suggested_versions)
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            let (by, at) = d
+                .map(|d| (d.promoted_by, d.promoted_at))
+                .unwrap_or_default();
+            return Err(PromoteError::AlreadyPromoted {
+                free: match free.is_empty() {
+                    true => free_versions(ws, &version.to_string()),
+                    false => free,
+                },
+                version,
+                by: by.unwrap_or_else(|| "someone".to_string()),
+                at: at.unwrap_or_default(),
+                pulled: false,
+            });
         }
         Err(e) => return Err(SyncError::from(e).into()),
     };

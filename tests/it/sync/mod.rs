@@ -5,6 +5,7 @@
 mod commands;
 mod diff;
 mod modes;
+mod promote;
 mod property;
 pub mod proxy;
 mod workflows;
