@@ -1,10 +1,12 @@
 //! The sync rules, written once against [`ProjectTx`] so every storage backend enforces them
 //! identically: compare-and-swap on `base_seq`, the per-project version lock, immutability
 //! of promoted generations, evolution ownership, rc-tag and code-name uniqueness,
-//! idempotent replays, and the promotion gates on the server's own data.
+//! idempotent replays, and the promotion gates on the server's own data; and the team rules
+//! (membership, roles, a team always keeps an owner) against [`TeamTx`](super::storage::TeamTx).
 
 mod promote;
 mod push;
+pub mod teams;
 
 pub use promote::{delete_generation, promote};
 pub use push::{DecodedPush, decode_push, push};
