@@ -340,7 +340,7 @@ pub fn push_logged(
         .bar
         .is_some()
         .then_some(&mut callback as engine::PushProgress<'_>);
-    let report = match engine::push_with_progress(ws, cloud, opts, callback) {
+    let mut report = match engine::push_with_progress(ws, cloud, opts, callback) {
         Ok(r) => r,
         Err(e) => {
             log(
@@ -354,6 +354,10 @@ pub fn push_logged(
             return Err(e);
         }
     };
+    if let Some(v) = &opts.version {
+        // A push of one version reports only the conflicts that hold back its records.
+        report.conflicts = promote::conflicts_of(v, std::mem::take(&mut report.conflicts));
+    }
     if !opts.dry_run {
         let counts = serde_json::json!({"created": report.created.len(), "updated": report.updated.len(), "renumbered": report.renumbered.len()});
         log(

@@ -83,6 +83,19 @@ pub fn held_back_message(conflicts: &[Conflict]) -> String {
     )
 }
 
+/// The conflicts that concern `version`: its generation, its evolutions and their runs (a
+/// push of one version is judged on those alone; a conflict elsewhere holds back nothing it
+/// sends).
+pub fn conflicts_of(version: &Version, conflicts: Vec<Conflict>) -> Vec<Conflict> {
+    let name = version.to_string();
+    let rc = format!("{name}-rc.");
+    let run = format!("run of {rc}");
+    conflicts
+        .into_iter()
+        .filter(|c| c.subject == name || c.subject.starts_with(&rc) || c.subject.starts_with(&run))
+        .collect()
+}
+
 /// A push's refusal, or the conflicts that held records back, as an error.
 pub fn push_outcome(report: PushReport) -> Result<()> {
     if let Some(body) = report.rejected {
@@ -153,7 +166,9 @@ pub fn promote(
         version: Some(version.clone()),
         ..PushOptions::default()
     };
-    push_outcome(steps.push(ws, cloud, &push)?)?;
+    let mut pushed = steps.push(ws, cloud, &push)?;
+    pushed.conflicts = conflicts_of(&version, pushed.conflicts);
+    push_outcome(pushed)?;
     let g = &prepared.generation;
     let store = |e: crate::store::StoreError| PromoteError::Sync(e.into());
     let revision = ws

@@ -156,3 +156,49 @@ fn a_promotion_whose_answer_was_lost_completes_on_the_retry() {
         );
     }
 }
+
+/// A conflict on one version holds back that version only: with v7.0.0 changed on both
+/// sides, v6.0.0 is pushed (exit 0) and promoted; a push of everything still says v7.0.0 is
+/// held back.
+#[test]
+fn a_conflict_on_one_version_does_not_block_another() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "7.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    a.env
+        .write_contract("v7.0.0", &[("add", "A-1", "Ann's")], "");
+    a.run(&["generation", "update", "7.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.env
+        .write_contract("v7.0.0", &[("add", "B-1", "Bob's")], "");
+    b.run(&["generation", "update", "7.0.0"]).ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["conflicts"][0]["reason"], "both_changed");
+
+    b.run(&["generation", "new", "6.0.0"]).ok();
+    let pushed = b.run(&["sync", "push", "6.0.0", "--json"]).ok().json();
+    assert_eq!(
+        pushed["created"],
+        serde_json::json!(["v6.0.0"]),
+        "{pushed:#}"
+    );
+    assert_eq!(pushed["conflicts"], serde_json::json!([]), "{pushed:#}");
+    assert!(pushed["rejected"].is_null(), "{pushed:#}");
+    let out = b.run(&["sync", "push", "6.0.0"]).ok();
+    assert!(!out.stderr.contains("v7.0.0"), "{}", out.render());
+
+    prove(b, "6.0.0", "CHANGE-1", "ok");
+    let out = b.run(&["promote", "6.0.0", "--no-tag"]);
+    assert_eq!(out.code, 0, "{}", out.render());
+    assert!(
+        out.stderr.contains("Pushed v6.0.0-rc.1"),
+        "{}",
+        out.render()
+    );
+    assert_eq!(show(b, "6.0.0")["status"], "promoted");
+
+    let out = b.run(&["sync", "push"]).fails(3);
+    assert_stderr_has(&out, "not pushed, in conflict with the cloud: v7.0.0");
+}
