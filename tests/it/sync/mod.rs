@@ -8,6 +8,7 @@ mod modes;
 mod promote;
 mod property;
 pub mod proxy;
+mod resolve;
 mod workflows;
 
 use std::io::Write;
