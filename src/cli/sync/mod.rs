@@ -570,6 +570,15 @@ fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandErr
                 ),
                 None => format!("{} is held in the cloud by {by} (created {at})", c.subject),
             };
+            if c.local_value.is_none() {
+                // Only a contract file the database does not know holds the version here:
+                // there is no generation to rename.
+                err = err.hint(format!(
+                    "{holder}; your contract file of {} is not in the database: set it aside with gryt sync resolve {} --strategy keep-remote",
+                    c.subject, c.id
+                ));
+                continue;
+            }
             let free: Vec<String> = promote::free_versions(ws, &c.subject)
                 .iter()
                 .map(ToString::to_string)

@@ -202,3 +202,24 @@ fn a_conflict_on_one_version_does_not_block_another() {
     let out = b.run(&["sync", "push"]).fails(3);
     assert_stderr_has(&out, "not pushed, in conflict with the cloud: v7.0.0");
 }
+
+/// A version held here only by a contract file the database does not know (committed, say)
+/// while the cloud holds another generation of it: the push's hint is a command that works
+/// for a file (there is no generation to rename), and after it the cloud's comes in.
+#[test]
+fn a_version_held_by_a_file_alone_is_hinted_a_command_that_works() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.env
+        .write_contract("v1.0.0", &[("add", "B-1", "Bob's file")], "");
+    b.run(&["sync", "pull"]).ok();
+    let out = b.run(&["sync", "push"]).fails(3);
+    assert_stderr_has(&out, "v1.0.0 is held in the cloud by ann");
+    let followed = follow_hints(b, &out);
+    assert_eq!(followed[0][..2], ["sync", "resolve"], "{followed:?}");
+    b.run(&["sync", "pull"]).ok();
+    assert_eq!(show(b, "1.0.0")["created_by"], "ann");
+    b.run(&["sync", "push"]).ok();
+}
