@@ -92,7 +92,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             let pulled = pull_logged(&ws, &cloud, false, false)?;
             let pushed = push_logged(&ws, &cloud, &PushOptions::default(), false)?;
             ui.json(&serde_json::json!({"pull": pulled, "push": push_json(&pushed)}))?;
-            push_outcome(&ws, pushed, false)
+            push_outcome(&ws, pushed)
         }
         Some(SyncCommand::Pull(a)) if a.hook => {
             hook_pull();
@@ -426,18 +426,14 @@ impl promote::Steps for LoggedSteps<'_> {
     }
 }
 
-/// A push's refusal or held-back conflicts as the error to exit with.
-fn push_outcome(
-    ws: &Workspace,
-    report: engine::PushReport,
-    dry_run: bool,
-) -> Result<(), CommandError> {
-    debug_assert_eq!(dry_run, report.dry_run);
+/// A push's refusal or held-back conflicts as the error to exit with (a dry run holds back
+/// nothing).
+fn push_outcome(ws: &Workspace, report: engine::PushReport) -> Result<(), CommandError> {
     promote::push_outcome(report).map_err(|e| promote_error(ws, e))
 }
 
-/// A failed cloud promotion (or a version-scoped push) as the error to exit with, with the
-/// way out of each refusal.
+/// A failed cloud promotion (or push) as the error to exit with, with the way out of each
+/// refusal.
 pub fn promote_error(ws: &Workspace, e: promote::PromoteError) -> CommandError {
     use promote::PromoteError as E;
     let message = e.to_string();
@@ -521,7 +517,7 @@ pub fn cmd_push(
             }
         }
     }
-    push_outcome(ws, report, opts.dry_run)
+    push_outcome(ws, report)
 }
 
 /// A push report for scripts: records held back by open conflicts (exit 3) show as
