@@ -30,6 +30,9 @@ pub enum ConfigError {
     NoHome,
 }
 
+/// A config file is a handful of lines; anything larger is not one.
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
 pub struct KeyInfo {
     pub key: &'static str,
     pub help: &'static str,
@@ -139,9 +142,10 @@ impl ConfigFile {
             path: path.to_path_buf(),
             reason,
         };
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        let text = match super::file::read_limited(path, MAX_CONFIG_BYTES) {
+            Ok(bytes) => String::from_utf8(bytes)
+                .map_err(|_| bad("the file is not valid UTF-8".to_string()))?,
+            Err(e) if e.is_not_found() => String::new(),
             Err(e) => return Err(bad(e.to_string())),
         };
         let mut values = BTreeMap::new();
