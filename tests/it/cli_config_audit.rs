@@ -312,6 +312,70 @@ fn audit_export_json_and_csv() {
     env.run(&["audit", "export", "--format", "csv"]).fails(2);
 }
 
+/// `audit export -o` never destroys the store or a contract, never replaces a file unless
+/// forced, and never creates directories; each refusal exits 1 and changes nothing.
+#[test]
+fn audit_export_refuses_unsafe_targets() {
+    let env = history();
+    env.write("taken.json", "keep me");
+    std::os::unix::fs::symlink(env.path(".gryt"), env.path("dot-gryt")).unwrap();
+    std::fs::create_dir(env.path("sub")).unwrap();
+    let db = env.db_bytes();
+    let contract = env.read(".gryt/generations/v1.3.0.yaml");
+    for (target, force, expect) in [
+        (".gryt/gryt.db", true, "is inside .gryt/"),
+        (".gryt/generations/v1.3.0.yaml", true, "is inside .gryt/"),
+        (".gryt/new.json", false, "is inside .gryt/"),
+        ("sub/../.gryt/gryt.db", true, "is inside .gryt/"),
+        ("dot-gryt/gryt.db", true, "is inside .gryt/"),
+        ("taken.json", false, "taken.json already exists"),
+        ("sub", true, "sub is a directory"),
+        (
+            "missing/dir/a.json",
+            false,
+            "the directory missing/dir does not exist",
+        ),
+    ] {
+        let mut args = vec!["audit", "export", "--format", "json", "-o", target];
+        if force {
+            args.push("--force");
+        }
+        let out = env.run(&args).fails(1);
+        assert!(
+            out.stderr.starts_with("Error: ") && out.stderr.contains(expect),
+            "{target}: {}",
+            out.render()
+        );
+        assert!(out.stderr.contains("Hint: "), "{}", out.render());
+    }
+    assert_eq!(env.db_bytes(), db, "the store changed");
+    assert_eq!(env.read(".gryt/generations/v1.3.0.yaml"), contract);
+    assert_eq!(env.read("taken.json"), "keep me");
+    assert!(!env.path("missing").exists(), "a directory was created");
+    assert!(!env.path(".gryt/new.json").exists());
+
+    let out = env
+        .run(&[
+            "audit",
+            "export",
+            "--format",
+            "json",
+            "-o",
+            "taken.json",
+            "--force",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "Exported 8 audit events to taken.json\n");
+    let exported: serde_json::Value = serde_json::from_str(&env.read("taken.json")).unwrap();
+    assert_eq!(exported, env.run(&["audit", "--json"]).ok().json());
+    let leftovers: Vec<_> = std::fs::read_dir(&env.repo)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
 #[test]
 fn completions_for_each_shell() {
     let env = TestEnv::bare();
