@@ -156,11 +156,17 @@ fn bad_values_are_rejected_and_nothing_is_written() {
     let out = env.run(&["config", "cloud.url", "ftp://x"]).fails(1);
     assert_eq!(
         out.stderr,
-        "Error: invalid value `ftp://x` for cloud.url: expected an http:// or https:// URL\n"
+        "Error: invalid value `ftp://x` for cloud.url: expected an http:// or https:// URL, like https://gryt.example.com\n"
     );
     for (key, value) in [
         ("promote.min_evolutions", "1.5"),
         ("cloud.project", "no-slash"),
+        // The server's name rule: starts with a letter or digit, lowercase, no `..`.
+        ("cloud.project", "../x"),
+        ("cloud.project", "team/.hidden"),
+        ("cloud.project", "Team/proj"),
+        ("cloud.url", "https://user:secret@gryt.example.com"),
+        ("cloud.url", "https://"),
         ("user.name", "   "),
     ] {
         let out = env.run(&["config", key, value]).fails(1);
