@@ -382,6 +382,47 @@ fn audit_export_refuses_unsafe_targets() {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
+/// A timestamp that is not one (the database was damaged or edited by hand) is reported as
+/// corruption naming the record and the column, not printed as if it were a time.
+#[test]
+fn corrupt_timestamps_in_the_store_are_reported() {
+    let env = TestEnv::with_contract("");
+    let db = rusqlite::Connection::open(env.path(".gryt/gryt.db")).unwrap();
+    let cases: [(&str, &[&str], &str); 3] = [
+        (
+            "UPDATE generations SET created_at = 'yesterday'",
+            &["generation", "list"],
+            "generation v1.2.0: created_at is `yesterday`, not a timestamp",
+        ),
+        (
+            "UPDATE generations SET created_at = '2026-03-01T12:00:00Z', \
+             promoted_at = '2026-13-45T99:00:00Z'",
+            &["generation", "show", "1.2.0"],
+            "generation v1.2.0: promoted_at is `2026-13-45T99:00:00Z`, not a timestamp",
+        ),
+        (
+            "UPDATE generations SET promoted_at = NULL; \
+             UPDATE audit_events SET at = '' WHERE id = 1",
+            &["audit"],
+            "audit event 1: at is ``, not a timestamp",
+        ),
+    ];
+    for (sql, args, expect) in cases {
+        db.execute_batch(sql).unwrap();
+        let out = env.run(args).fails(1);
+        assert!(
+            out.stderr.starts_with("Error: ")
+                && out.stderr.contains(expect)
+                && out
+                    .stderr
+                    .contains("Hint: the database .gryt/gryt.db was damaged")
+                && out.stdout.is_empty(),
+            "{args:?}\n{}",
+            out.render()
+        );
+    }
+}
+
 #[test]
 fn completions_for_each_shell() {
     let env = TestEnv::bare();
