@@ -12,6 +12,7 @@ use crate::domain::{Change, ChangeType, EvolutionStatus, GenerationStatus, Versi
 use crate::git;
 use crate::store::Generation;
 use crate::workspace::Workspace;
+use crate::workspace::file::occupied;
 
 pub struct PromoteOptions {
     pub version: Version,
@@ -277,7 +278,7 @@ pub fn hotfix(ws: &Workspace, opts: &HotfixOptions) -> Result<Generation> {
         ws.store.version_exists(v).unwrap_or_else(|e| {
             taken_err.get_or_insert(e);
             false
-        }) || ws.contract_path(v).exists()
+        }) || occupied(&ws.contract_path(v))
     });
     if let Some(e) = taken_err {
         return Err(e.into());
