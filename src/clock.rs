@@ -14,6 +14,11 @@ pub fn now() -> OffsetDateTime {
 
 pub use crate::domain::timestamp::format;
 
+/// Whether `s` is a timestamp as gryt stores them (RFC 3339).
+pub fn is_timestamp(s: &str) -> bool {
+    OffsetDateTime::parse(s, &Rfc3339).is_ok()
+}
+
 pub fn now_string() -> String {
     format(now())
 }

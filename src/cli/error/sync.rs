@@ -9,8 +9,8 @@ use crate::sync::engine::promote::{self, PromoteError};
 use crate::sync::engine::resolve::{self, ResolveError, Strategy};
 use crate::workspace::Workspace;
 
-/// A failed cloud promotion (or a version-scoped push) as the error to exit with, with the
-/// way out of each refusal.
+/// A failed cloud promotion (or push) as the error to exit with, with the way out of each
+/// refusal.
 pub fn promote_error(ws: &Workspace, e: PromoteError) -> CommandError {
     use PromoteError as E;
     let message = e.to_string();
@@ -18,12 +18,20 @@ pub fn promote_error(ws: &Workspace, e: PromoteError) -> CommandError {
         E::Sync(e) => e.into(),
         E::Op(e) => e.into(),
         E::HeldBack { conflicts } => held_back(ws, &conflicts),
-        E::AlreadyPromoted { free, .. } => {
-            let free: Vec<String> = free.iter().map(ToString::to_string).collect();
-            CommandError::new(ExitKind::Rejected, message).hint(format!(
-                "release your work as another version: {}",
-                free.join(" or ")
-            ))
+        E::AlreadyPromoted { free, pulled, .. } => {
+            let mut err = CommandError::new(ExitKind::Rejected, message);
+            if !pulled {
+                err = err.hint("bring their promotion in: gryt sync pull");
+            }
+            match free.split_first() {
+                Some((first, rest)) => err.hint(format!(
+                    "release your work as another version: gryt generation new {first}{}",
+                    rest.iter()
+                        .map(|v| format!(" (or {v})"))
+                        .collect::<String>()
+                )),
+                None => err,
+            }
         }
         E::NotInCloud(_) => CommandError::user(message),
     }
@@ -48,6 +56,15 @@ fn held_back(ws: &Workspace, conflicts: &[Conflict]) -> CommandError {
                 ),
                 None => format!("{} is held in the cloud by {by} (created {at})", c.subject),
             };
+            if c.local_value.is_none() {
+                // Only a contract file the database does not know holds the version here:
+                // there is no generation to rename.
+                err = err.hint(format!(
+                    "{holder}; your contract file of {} is not in the database: set it aside with gryt sync resolve {} --strategy keep-remote",
+                    c.subject, c.id
+                ));
+                continue;
+            }
             let free: Vec<String> = promote::free_versions(ws, &c.subject)
                 .iter()
                 .map(ToString::to_string)

@@ -92,7 +92,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             let pulled = pull_logged(&ws, &cloud, false, false)?;
             let pushed = push_logged(&ws, &cloud, &PushOptions::default(), false)?;
             ui.json(&serde_json::json!({"pull": pulled, "push": push_json(&pushed)}))?;
-            push_outcome(&ws, pushed, false)
+            push_outcome(&ws, pushed)
         }
         Some(SyncCommand::Pull(a)) if a.hook => {
             hook_pull();
@@ -331,7 +331,7 @@ pub fn push_logged(
         .bar
         .is_some()
         .then_some(&mut callback as engine::PushProgress<'_>);
-    let report = match engine::push_with_progress(ws, cloud, opts, callback) {
+    let mut report = match engine::push_with_progress(ws, cloud, opts, callback) {
         Ok(r) => r,
         Err(e) => {
             log(
@@ -345,6 +345,10 @@ pub fn push_logged(
             return Err(e);
         }
     };
+    if let Some(v) = &opts.version {
+        // A push of one version reports only the conflicts that hold back its records.
+        report.conflicts = promote::conflicts_of(v, std::mem::take(&mut report.conflicts));
+    }
     if !opts.dry_run {
         let counts = serde_json::json!({"created": report.created.len(), "updated": report.updated.len(), "renumbered": report.renumbered.len()});
         log(
@@ -413,13 +417,9 @@ impl promote::Steps for LoggedSteps<'_> {
     }
 }
 
-/// A push's refusal or held-back conflicts as the error to exit with.
-fn push_outcome(
-    ws: &Workspace,
-    report: engine::PushReport,
-    dry_run: bool,
-) -> Result<(), CommandError> {
-    debug_assert_eq!(dry_run, report.dry_run);
+/// A push's refusal or held-back conflicts as the error to exit with (a dry run holds back
+/// nothing).
+fn push_outcome(ws: &Workspace, report: engine::PushReport) -> Result<(), CommandError> {
     promote::push_outcome(report).map_err(|e| super::error::promote_error(ws, e))
 }
 
@@ -480,7 +480,7 @@ pub fn cmd_push(
             }
         }
     }
-    push_outcome(ws, report, opts.dry_run)
+    push_outcome(ws, report)
 }
 
 /// A push report for scripts: records held back by open conflicts (exit 3) show as
