@@ -4,9 +4,11 @@
 
 mod commands;
 mod diff;
+mod faults;
 mod modes;
 mod property;
 pub mod proxy;
+mod replica;
 mod workflows;
 
 use std::io::Write;

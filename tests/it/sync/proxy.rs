@@ -1,10 +1,15 @@
 //! Workflow 12: a push whose answer is lost: a loopback proxy forwards the first push to the cloud and
 //! drops the answer (the server committed, the client never heard). The retry applies once.
+//!
+//! The proxy also plays a flaky network for the fault tests (`faults.rs`): with [`Chaos`]
+//! set, a seeded random draw per connection drops it before forwarding, answers 502/503
+//! without forwarding, holds it back, or forwards it and then cuts the answer (the server
+//! committed; the client hears nothing or half an answer).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::{dev, team};
 use crate::server::harness::TestServer;
@@ -24,6 +29,92 @@ pub struct Proxy {
     pub connections: Arc<AtomicUsize>,
     /// How many changes-feed requests are answered (all, unless lowered).
     pub changes_limit: Arc<AtomicUsize>,
+    /// A flaky network: faults drawn per connection (none while `None`).
+    pub chaos: Arc<Mutex<Option<Chaos>>>,
+    /// The faults played so far, per kind.
+    pub faults: Arc<FaultCounts>,
+}
+
+/// Per-connection odds (in percent) of each fault, drawn from a seeded RNG in the order the
+/// proxy accepts connections (sequential commands replay the same faults from the same seed).
+pub struct Chaos {
+    pub rng: fastrand::Rng,
+    /// Closed before the request is read: nothing reached the server.
+    pub drop_before: u32,
+    /// Answered 502 or 503 (no Gryt Cloud error body) without forwarding.
+    pub gateway_error: u32,
+    /// Forwarded (the server committed), then the answer is cut: none, or half of it.
+    pub cut_after: u32,
+    /// Held back 10–150 ms before forwarding.
+    pub delay: u32,
+    /// Held back `long_delay_ms` before forwarding: past a short client timeout, so the
+    /// server may commit after the client gave up.
+    pub long_delay: u32,
+    pub long_delay_ms: u64,
+}
+
+/// What the proxy did to one connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    Pass,
+    DropBefore,
+    Gateway(u16),
+    Delay(u64),
+    CutAfter { half: bool },
+}
+
+impl Chaos {
+    fn draw(&mut self) -> Fault {
+        let roll = self.rng.u32(..100);
+        let mut edge = self.drop_before;
+        if roll < edge {
+            return Fault::DropBefore;
+        }
+        edge += self.gateway_error;
+        if roll < edge {
+            return Fault::Gateway(if self.rng.bool() { 502 } else { 503 });
+        }
+        edge += self.cut_after;
+        if roll < edge {
+            return Fault::CutAfter {
+                half: self.rng.bool(),
+            };
+        }
+        edge += self.delay;
+        if roll < edge {
+            return Fault::Delay(self.rng.u64(10..=150));
+        }
+        edge += self.long_delay;
+        if roll < edge {
+            return Fault::Delay(self.long_delay_ms);
+        }
+        Fault::Pass
+    }
+}
+
+/// How many connections met each fault.
+#[derive(Debug, Default)]
+pub struct FaultCounts {
+    pub dropped: AtomicUsize,
+    pub gateway: AtomicUsize,
+    pub cut: AtomicUsize,
+    pub delayed: AtomicUsize,
+    pub passed: AtomicUsize,
+}
+
+impl std::fmt::Display for FaultCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |a: &AtomicUsize| a.load(Ordering::SeqCst);
+        write!(
+            f,
+            "{} dropped before forwarding, {} answered 502/503, {} cut after the server answered, {} delayed, {} passed",
+            n(&self.dropped),
+            n(&self.gateway),
+            n(&self.cut),
+            n(&self.delayed),
+            n(&self.passed)
+        )
+    }
 }
 
 /// Forwards one HTTP request per connection to `upstream`; for the `drop_nth` push (1-based;
@@ -41,10 +132,30 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
     let accepted = connections.clone();
     let changes_limit = Arc::new(AtomicUsize::new(usize::MAX));
     let feed = (Arc::new(AtomicUsize::new(0)), changes_limit.clone());
+    let chaos: Arc<Mutex<Option<Chaos>>> = Arc::new(Mutex::new(None));
+    let faults = Arc::new(FaultCounts::default());
+    let (flaky, counts) = (chaos.clone(), faults.clone());
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             accepted.fetch_add(1, Ordering::SeqCst);
             if switch.load(Ordering::SeqCst) {
+                drop(conn);
+                continue;
+            }
+            let fault = flaky
+                .lock()
+                .unwrap()
+                .as_mut()
+                .map_or(Fault::Pass, Chaos::draw);
+            let tally = match fault {
+                Fault::Pass => &counts.passed,
+                Fault::DropBefore => &counts.dropped,
+                Fault::Gateway(_) => &counts.gateway,
+                Fault::Delay(_) => &counts.delayed,
+                Fault::CutAfter { .. } => &counts.cut,
+            };
+            tally.fetch_add(1, Ordering::SeqCst);
+            if fault == Fault::DropBefore {
                 drop(conn);
                 continue;
             }
@@ -56,10 +167,14 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
                 continue;
             }
             let (upstream, counter, feed) = (upstream.clone(), counter.clone(), feed.clone());
-            let delay = std::time::Duration::from_millis(delay.load(Ordering::SeqCst));
+            let mut delay = delay.load(Ordering::SeqCst);
+            if let Fault::Delay(ms) = fault {
+                delay += ms;
+            }
+            let delay = std::time::Duration::from_millis(delay);
             std::thread::spawn(move || {
                 std::thread::sleep(delay);
-                relay(conn, &upstream, &counter, drop_nth, &feed)
+                relay(conn, &upstream, &counter, drop_nth, &feed, fault)
             });
         }
     });
@@ -71,18 +186,25 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
         hang,
         connections,
         changes_limit,
+        chaos,
+        faults,
     }
 }
 
-/// `feed`: changes-feed requests seen so far, and how many of them to answer.
+/// `feed`: changes-feed requests seen so far, and how many of them to answer. A server that
+/// cannot be reached (killed, restarting) closes the client's connection unanswered.
 fn relay(
     client: TcpStream,
     upstream: &str,
     pushes: &AtomicUsize,
     drop_nth: usize,
     (feed_seen, feed_limit): &(Arc<AtomicUsize>, Arc<AtomicUsize>),
+    fault: Fault,
 ) {
-    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let Ok(read_half) = client.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
     let mut head = String::new();
     let mut length = 0usize;
     loop {
@@ -103,7 +225,9 @@ fn relay(
         head.push_str(&line);
     }
     let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
     let request_line = head.lines().next().unwrap_or("");
     let is_push = head.starts_with("POST") && request_line.contains("/push");
     if request_line.contains("/changes?")
@@ -111,16 +235,41 @@ fn relay(
     {
         return; // the link broke: the client hears nothing
     }
-    let mut server = TcpStream::connect(upstream.trim_start_matches("http://")).unwrap();
-    server.write_all(head.as_bytes()).unwrap();
-    server.write_all(&body).unwrap();
+    let mut client = client;
+    if let Fault::Gateway(status) = fault {
+        let text = "upstream unavailable";
+        let _ = client.write_all(
+            format!(
+                "HTTP/1.1 {status} Gateway\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            )
+            .as_bytes(),
+        );
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(upstream.trim_start_matches("http://")) else {
+        return;
+    };
     let mut answer = Vec::new();
-    server.read_to_end(&mut answer).unwrap();
+    let exchanged = server
+        .write_all(head.as_bytes())
+        .and_then(|()| server.write_all(&body))
+        .and_then(|()| server.read_to_end(&mut answer));
+    if exchanged.is_err() {
+        return;
+    }
     if is_push && pushes.fetch_add(1, Ordering::SeqCst) + 1 == drop_nth {
         return; // the server committed; the client hears nothing
     }
-    let mut client = client;
-    let _ = client.write_all(&answer);
+    match fault {
+        Fault::CutAfter { half: false } => {} // the server committed; the client hears nothing
+        Fault::CutAfter { half: true } => {
+            let _ = client.write_all(&answer[..answer.len() / 2]);
+        }
+        _ => {
+            let _ = client.write_all(&answer);
+        }
+    }
 }
 
 #[test]
