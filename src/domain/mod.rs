@@ -14,7 +14,7 @@ pub use evolution::{EvolutionStatus, RcTag};
 pub use generation::GenerationStatus;
 pub use version::Version;
 
-/// Sync state of a local record (DESIGN §4). Lives in the domain because both the store
+/// Sync state of a local record (docs/SYNC.md). Lives in the domain because both the store
 /// and the CLI speak it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
