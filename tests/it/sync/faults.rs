@@ -286,7 +286,11 @@ impl World {
         let (_, g) = drafts[self.rng.usize(..drafts.len())];
         let change = g.changes[self.rng.usize(..g.changes.len())].clone();
         let version = g.version.clone();
-        let out = self.run(d, &["evolution", "start", &version, "--change", &change], &[]);
+        let out = self.run(
+            d,
+            &["evolution", "start", &version, "--change", &change],
+            &[],
+        );
         if out.code != 0 {
             return;
         }

@@ -5,6 +5,7 @@
 mod commands;
 mod diff;
 mod faults;
+mod kills;
 mod modes;
 mod property;
 pub mod proxy;

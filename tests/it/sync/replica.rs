@@ -46,9 +46,10 @@ impl Records {
     }
 
     pub fn version(&self, generation_id: &str) -> String {
-        self.gens
-            .get(generation_id)
-            .map_or_else(|| format!("<generation {generation_id}>"), |g| g.version.clone())
+        self.gens.get(generation_id).map_or_else(
+            || format!("<generation {generation_id}>"),
+            |g| g.version.clone(),
+        )
     }
 }
 
@@ -243,7 +244,11 @@ pub fn self_conflicts(dev: &Dev, conflicts: &Value) -> Vec<String> {
         .map(|c| {
             format!(
                 "{} conflicts with itself: {} {} ({}), remote revision {}",
-                dev.name, c["record_kind"], c["subject"], c["reason"], c["remote_value"]["record"]["revision"]
+                dev.name,
+                c["record_kind"],
+                c["subject"],
+                c["reason"],
+                c["remote_value"]["record"]["revision"]
             )
         })
         .collect()
@@ -281,7 +286,10 @@ pub fn replica_differences(dev: &Dev, cloud: &Records, skipped: &BTreeSet<String
         .iter()
         .map(|(id, g)| (id, g.version.clone()))
         .chain(mine.evos.iter().map(|(id, e)| {
-            (id, format!("{}-rc.{}", mine.version(&e.generation_id), e.rc))
+            (
+                id,
+                format!("{}-rc.{}", mine.version(&e.generation_id), e.rc),
+            )
         }));
     for (id, subject) in subjects {
         if skipped.contains(&subject) {
