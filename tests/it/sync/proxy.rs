@@ -33,6 +33,9 @@ pub struct Proxy {
     pub chaos: Arc<Mutex<Option<Chaos>>>,
     /// The faults played so far, per kind.
     pub faults: Arc<FaultCounts>,
+    /// One-shot cuts: the next request whose request line contains one of these is forwarded
+    /// (the server commits) and its answer dropped; the entry is then used up.
+    pub cut_next: Arc<Mutex<Vec<String>>>,
 }
 
 /// Per-connection odds (in percent) of each fault, drawn from a seeded RNG in the order the
@@ -135,6 +138,8 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
     let chaos: Arc<Mutex<Option<Chaos>>> = Arc::new(Mutex::new(None));
     let faults = Arc::new(FaultCounts::default());
     let (flaky, counts) = (chaos.clone(), faults.clone());
+    let cut_next: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let cuts = cut_next.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             accepted.fetch_add(1, Ordering::SeqCst);
@@ -167,6 +172,7 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
                 continue;
             }
             let (upstream, counter, feed) = (upstream.clone(), counter.clone(), feed.clone());
+            let cuts = cuts.clone();
             let mut delay = delay.load(Ordering::SeqCst);
             if let Fault::Delay(ms) = fault {
                 delay += ms;
@@ -174,7 +180,7 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
             let delay = std::time::Duration::from_millis(delay);
             std::thread::spawn(move || {
                 std::thread::sleep(delay);
-                relay(conn, &upstream, &counter, drop_nth, &feed, fault)
+                relay(conn, &upstream, &counter, drop_nth, &feed, fault, &cuts)
             });
         }
     });
@@ -188,6 +194,7 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
         changes_limit,
         chaos,
         faults,
+        cut_next,
     }
 }
 
@@ -200,6 +207,7 @@ fn relay(
     drop_nth: usize,
     (feed_seen, feed_limit): &(Arc<AtomicUsize>, Arc<AtomicUsize>),
     fault: Fault,
+    cut_next: &Mutex<Vec<String>>,
 ) {
     let Ok(read_half) = client.try_clone() else {
         return;
@@ -260,6 +268,13 @@ fn relay(
     }
     if is_push && pushes.fetch_add(1, Ordering::SeqCst) + 1 == drop_nth {
         return; // the server committed; the client hears nothing
+    }
+    {
+        let mut cuts = cut_next.lock().unwrap();
+        if let Some(i) = cuts.iter().position(|c| request_line.contains(c.as_str())) {
+            cuts.remove(i);
+            return; // the server committed; the client hears nothing
+        }
     }
     match fault {
         Fault::CutAfter { half: false } => {} // the server committed; the client hears nothing
