@@ -412,7 +412,7 @@ impl World {
         for _round in 0..6 {
             let start = self.api.head(PROJECT);
             let mut all_pushed = true;
-            for d in 0..self.devs.len() {
+            for (d, report) in reports.iter_mut().enumerate() {
                 let out = self.run(d, &["sync", "pull", "--json"], &[]);
                 if out.code != 0 {
                     all_pushed = false;
@@ -422,7 +422,7 @@ impl World {
                 let out = self.run(d, &["sync", "push", "--json"], &[]);
                 all_pushed &= out.code == 0;
                 if out.code == 0 || out.code == 3 {
-                    reports[d] = out.json();
+                    *report = out.json();
                 }
             }
             if all_pushed && self.api.head(PROJECT) == start {
@@ -495,7 +495,7 @@ impl World {
         for p in replica::duplicates(&cloud) {
             self.problem(p);
         }
-        for d in 0..self.devs.len() {
+        for (d, report) in reports.iter().enumerate() {
             let dev = &self.devs[d];
             let local = replica::local(dev).0;
             let lost: Vec<String> = self.created[d]
@@ -508,7 +508,7 @@ impl World {
             if all.code == 0 {
                 found.extend(replica::self_conflicts(&self.devs[d], &all.json()));
             }
-            let skipped = replica::skipped_subjects(&reports[d]);
+            let skipped = replica::skipped_subjects(report);
             found.extend(replica::replica_differences(
                 &self.devs[d],
                 &cloud,
