@@ -26,8 +26,10 @@ use crate::server::harness::Client;
 
 const DEFAULT_SEED: u64 = 7;
 const DEFAULT_ROUNDS: usize = 8;
-/// What the slow link adds to every request, so that a kill lands between steps.
-const LINK_DELAY_MS: u64 = 15;
+/// What the slow link adds to every request, before forwarding it and again before relaying
+/// the answer: a kill lands between steps, or after the server committed a step and before
+/// the client heard.
+const LINK_DELAY_MS: u64 = 10;
 
 fn env_number(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|n| {
@@ -88,9 +90,13 @@ fn killed_after(dev: &Dev, args: &[&str], after: Duration) -> Result<(Out, Durat
     finished.map(|took| (dev.env.finish(out), took)).ok_or(())
 }
 
-/// A kill point within `full` (the operation's length unkilled).
+/// A kill point within `full` (the operation's length unkilled); half of them in its last
+/// 40 %, where the final step (the last batch, the promotion) commits in the cloud before
+/// the client records it.
 fn kill_point(rng: &mut fastrand::Rng, full: Duration) -> Duration {
-    Duration::from_millis(rng.u64(0..=full.as_millis() as u64))
+    let ms = full.as_millis() as u64;
+    let from = if rng.bool() { ms * 6 / 10 } else { 0 };
+    Duration::from_millis(rng.u64(from..=ms))
 }
 
 /// A sweep's tally, printed at the end (and its seed, on failure).
@@ -195,6 +201,7 @@ fn recovers(dev: &Dev, api: &Client, when: &str) {
 fn slow(server: &crate::server::harness::TestServer, name: &str) -> (Proxy, Dev) {
     let p = proxy(server.base.clone(), 0);
     p.delay_ms.store(LINK_DELAY_MS, Ordering::SeqCst);
+    p.answer_delay_ms.store(LINK_DELAY_MS, Ordering::SeqCst);
     let d = dev(server, name, &p.url);
     (p, d)
 }
@@ -425,6 +432,7 @@ fn a_server_killed_during_a_push_restarts_intact_and_the_next_sync_completes() {
     api.project("acme", "web");
     let link = proxy(base.clone(), 0);
     link.delay_ms.store(LINK_DELAY_MS, Ordering::SeqCst);
+    link.answer_delay_ms.store(LINK_DELAY_MS, Ordering::SeqCst);
     let a = Dev {
         name: "ann".into(),
         env: TestEnv::init(),

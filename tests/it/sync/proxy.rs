@@ -36,6 +36,9 @@ pub struct Proxy {
     /// One-shot cuts: the next request whose request line contains one of these is forwarded
     /// (the server commits) and its answer dropped; the entry is then used up.
     pub cut_next: Arc<Mutex<Vec<String>>>,
+    /// How long each answer is held back after the server gave it (the server has committed;
+    /// the client does not know yet): widens the window a kill can land in.
+    pub answer_delay_ms: Arc<AtomicU64>,
 }
 
 /// Per-connection odds (in percent) of each fault, drawn from a seeded RNG in the order the
@@ -140,6 +143,8 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
     let (flaky, counts) = (chaos.clone(), faults.clone());
     let cut_next: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let cuts = cut_next.clone();
+    let answer_delay_ms = Arc::new(AtomicU64::new(0));
+    let held = answer_delay_ms.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             accepted.fetch_add(1, Ordering::SeqCst);
@@ -173,6 +178,7 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
             }
             let (upstream, counter, feed) = (upstream.clone(), counter.clone(), feed.clone());
             let cuts = cuts.clone();
+            let hold = std::time::Duration::from_millis(held.load(Ordering::SeqCst));
             let mut delay = delay.load(Ordering::SeqCst);
             if let Fault::Delay(ms) = fault {
                 delay += ms;
@@ -180,7 +186,9 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
             let delay = std::time::Duration::from_millis(delay);
             std::thread::spawn(move || {
                 std::thread::sleep(delay);
-                relay(conn, &upstream, &counter, drop_nth, &feed, fault, &cuts)
+                relay(
+                    conn, &upstream, &counter, drop_nth, &feed, fault, &cuts, hold,
+                )
             });
         }
     });
@@ -195,6 +203,7 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
         chaos,
         faults,
         cut_next,
+        answer_delay_ms,
     }
 }
 
@@ -208,6 +217,7 @@ fn relay(
     (feed_seen, feed_limit): &(Arc<AtomicUsize>, Arc<AtomicUsize>),
     fault: Fault,
     cut_next: &Mutex<Vec<String>>,
+    hold: std::time::Duration,
 ) {
     let Ok(read_half) = client.try_clone() else {
         return;
@@ -269,6 +279,7 @@ fn relay(
     if is_push && pushes.fetch_add(1, Ordering::SeqCst) + 1 == drop_nth {
         return; // the server committed; the client hears nothing
     }
+    std::thread::sleep(hold);
     {
         let mut cuts = cut_next.lock().unwrap();
         if let Some(i) = cuts.iter().position(|c| request_line.contains(c.as_str())) {
