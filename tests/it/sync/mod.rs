@@ -7,9 +7,11 @@ mod diff;
 mod faults;
 mod kills;
 mod modes;
+mod promote;
 mod property;
 pub mod proxy;
 mod replica;
+mod resolve;
 mod workflows;
 
 use std::io::Write;

@@ -6,6 +6,7 @@
 //! without forwarding, holds it back, or forwards it and then cuts the answer (the server
 //! committed; the client hears nothing or half an answer).
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -14,11 +15,13 @@ use std::sync::{Arc, Mutex};
 use super::{dev, team};
 use crate::server::harness::TestServer;
 
-/// A loopback proxy in front of the cloud: it counts pushes, can drop the answer of one, can
-/// play "the server is down" (every connection closed unanswered), a slow link (each
-/// answer held back `delay_ms`), a server that hangs (`hang`: connections accepted, never
-/// answered) and a link that breaks in the middle of a pull (`changes_limit`: requests for
-/// the changes feed past that many are closed unanswered).
+/// A loopback proxy in front of the cloud: it counts pushes, can drop the answer of one push
+/// or one promotion, can play "the server is down" (every connection closed unanswered), a
+/// slow link (each answer held back `delay_ms`), a server that hangs (`hang`: connections
+/// accepted, never answered), a link that breaks in the middle of a pull (`changes_limit`:
+/// requests for the changes feed past that many are closed unanswered) and a client that
+/// pulled just before someone else wrote (`stale_feed`: a changes-feed request asked before
+/// gets its earlier answer again, as if nothing had happened since).
 pub struct Proxy {
     pub url: String,
     pub pushes: Arc<AtomicUsize>,
@@ -29,6 +32,11 @@ pub struct Proxy {
     pub connections: Arc<AtomicUsize>,
     /// How many changes-feed requests are answered (all, unless lowered).
     pub changes_limit: Arc<AtomicUsize>,
+    /// Promotions forwarded so far.
+    pub promotes: Arc<AtomicUsize>,
+    /// The promotion (1-based) whose answer is dropped after the cloud applied it; 0: none.
+    pub drop_promote: Arc<AtomicUsize>,
+    pub stale_feed: Arc<AtomicBool>,
     /// A flaky network: faults drawn per connection (none while `None`).
     pub chaos: Arc<Mutex<Option<Chaos>>>,
     /// The faults played so far, per kind.
@@ -59,7 +67,7 @@ pub struct Chaos {
     pub long_delay_ms: u64,
 }
 
-/// What the proxy did to one connection.
+/// What the proxy does to one connection.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Fault {
     Pass,
@@ -108,6 +116,19 @@ pub struct FaultCounts {
     pub passed: AtomicUsize,
 }
 
+impl FaultCounts {
+    fn count(&self, fault: Fault) {
+        let tally = match fault {
+            Fault::Pass => &self.passed,
+            Fault::DropBefore => &self.dropped,
+            Fault::Gateway(_) => &self.gateway,
+            Fault::Delay(_) => &self.delayed,
+            Fault::CutAfter { .. } => &self.cut,
+        };
+        tally.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 impl std::fmt::Display for FaultCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = |a: &AtomicUsize| a.load(Ordering::SeqCst);
@@ -123,49 +144,68 @@ impl std::fmt::Display for FaultCounts {
     }
 }
 
+/// What the relaying threads share.
+#[derive(Clone)]
+struct Shared {
+    pushes: Arc<AtomicUsize>,
+    drop_push: usize,
+    feed_seen: Arc<AtomicUsize>,
+    feed_limit: Arc<AtomicUsize>,
+    promotes: Arc<AtomicUsize>,
+    drop_promote: Arc<AtomicUsize>,
+    stale_feed: Arc<AtomicBool>,
+    /// The last answer to each changes-feed request line.
+    feed_answers: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    cut_next: Arc<Mutex<Vec<String>>>,
+    answer_delay_ms: Arc<AtomicU64>,
+}
+
 /// Forwards one HTTP request per connection to `upstream`; for the `drop_nth` push (1-based;
 /// 0: none) it closes the connection instead of answering.
 pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let pushes = Arc::new(AtomicUsize::new(0));
     let down = Arc::new(AtomicBool::new(false));
     let delay_ms = Arc::new(AtomicU64::new(0));
     let hang = Arc::new(AtomicBool::new(false));
-    let (counter, switch, delay) = (pushes.clone(), down.clone(), delay_ms.clone());
+    let (switch, delay) = (down.clone(), delay_ms.clone());
     let hanging = hang.clone();
     let connections = Arc::new(AtomicUsize::new(0));
     let accepted = connections.clone();
-    let changes_limit = Arc::new(AtomicUsize::new(usize::MAX));
-    let feed = (Arc::new(AtomicUsize::new(0)), changes_limit.clone());
-    let chaos: Arc<Mutex<Option<Chaos>>> = Arc::new(Mutex::new(None));
-    let faults = Arc::new(FaultCounts::default());
+    let shared = Shared {
+        pushes: Arc::new(AtomicUsize::new(0)),
+        drop_push: drop_nth,
+        feed_seen: Arc::new(AtomicUsize::new(0)),
+        feed_limit: Arc::new(AtomicUsize::new(usize::MAX)),
+        promotes: Arc::new(AtomicUsize::new(0)),
+        drop_promote: Arc::new(AtomicUsize::new(0)),
+        stale_feed: Arc::new(AtomicBool::new(false)),
+        feed_answers: Arc::default(),
+        cut_next: Arc::default(),
+        answer_delay_ms: Arc::default(),
+    };
+    let (chaos, faults): (Arc<Mutex<Option<Chaos>>>, Arc<FaultCounts>) = Default::default();
     let (flaky, counts) = (chaos.clone(), faults.clone());
-    let cut_next: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
-    let cuts = cut_next.clone();
-    let answer_delay_ms = Arc::new(AtomicU64::new(0));
-    let held = answer_delay_ms.clone();
+    let proxy = Proxy {
+        url: format!("http://{addr}"),
+        pushes: shared.pushes.clone(),
+        down,
+        delay_ms,
+        hang,
+        connections,
+        changes_limit: shared.feed_limit.clone(),
+        promotes: shared.promotes.clone(),
+        drop_promote: shared.drop_promote.clone(),
+        stale_feed: shared.stale_feed.clone(),
+        chaos,
+        faults,
+        cut_next: shared.cut_next.clone(),
+        answer_delay_ms: shared.answer_delay_ms.clone(),
+    };
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             accepted.fetch_add(1, Ordering::SeqCst);
             if switch.load(Ordering::SeqCst) {
-                drop(conn);
-                continue;
-            }
-            let fault = flaky
-                .lock()
-                .unwrap()
-                .as_mut()
-                .map_or(Fault::Pass, Chaos::draw);
-            let tally = match fault {
-                Fault::Pass => &counts.passed,
-                Fault::DropBefore => &counts.dropped,
-                Fault::Gateway(_) => &counts.gateway,
-                Fault::Delay(_) => &counts.delayed,
-                Fault::CutAfter { .. } => &counts.cut,
-            };
-            tally.fetch_add(1, Ordering::SeqCst);
-            if fault == Fault::DropBefore {
                 drop(conn);
                 continue;
             }
@@ -176,9 +216,17 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
                 });
                 continue;
             }
-            let (upstream, counter, feed) = (upstream.clone(), counter.clone(), feed.clone());
-            let cuts = cuts.clone();
-            let hold = std::time::Duration::from_millis(held.load(Ordering::SeqCst));
+            let fault = flaky
+                .lock()
+                .unwrap()
+                .as_mut()
+                .map_or(Fault::Pass, Chaos::draw);
+            counts.count(fault);
+            if fault == Fault::DropBefore {
+                drop(conn);
+                continue;
+            }
+            let (upstream, shared) = (upstream.clone(), shared.clone());
             let mut delay = delay.load(Ordering::SeqCst);
             if let Fault::Delay(ms) = fault {
                 delay += ms;
@@ -186,39 +234,16 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
             let delay = std::time::Duration::from_millis(delay);
             std::thread::spawn(move || {
                 std::thread::sleep(delay);
-                relay(
-                    conn, &upstream, &counter, drop_nth, &feed, fault, &cuts, hold,
-                )
+                relay(conn, &upstream, &shared, fault)
             });
         }
     });
-    Proxy {
-        url: format!("http://{addr}"),
-        pushes,
-        down,
-        delay_ms,
-        hang,
-        connections,
-        changes_limit,
-        chaos,
-        faults,
-        cut_next,
-        answer_delay_ms,
-    }
+    proxy
 }
 
-/// `feed`: changes-feed requests seen so far, and how many of them to answer. A server that
-/// cannot be reached (killed, restarting) closes the client's connection unanswered.
-fn relay(
-    client: TcpStream,
-    upstream: &str,
-    pushes: &AtomicUsize,
-    drop_nth: usize,
-    (feed_seen, feed_limit): &(Arc<AtomicUsize>, Arc<AtomicUsize>),
-    fault: Fault,
-    cut_next: &Mutex<Vec<String>>,
-    hold: std::time::Duration,
-) {
+/// A server that cannot be reached (killed, restarting) closes the client's connection
+/// unanswered.
+fn relay(client: TcpStream, upstream: &str, shared: &Shared, fault: Fault) {
     let Ok(read_half) = client.try_clone() else {
         return;
     };
@@ -246,10 +271,13 @@ fn relay(
     if reader.read_exact(&mut body).is_err() {
         return;
     }
-    let request_line = head.lines().next().unwrap_or("");
+    let request_line = head.lines().next().unwrap_or("").to_string();
     let is_push = head.starts_with("POST") && request_line.contains("/push");
-    if request_line.contains("/changes?")
-        && feed_seen.fetch_add(1, Ordering::SeqCst) >= feed_limit.load(Ordering::SeqCst)
+    let is_promote = head.starts_with("POST") && request_line.contains("/promote");
+    let is_feed = request_line.contains("/changes?");
+    if is_feed
+        && shared.feed_seen.fetch_add(1, Ordering::SeqCst)
+            >= shared.feed_limit.load(Ordering::SeqCst)
     {
         return; // the link broke: the client hears nothing
     }
@@ -265,6 +293,18 @@ fn relay(
         );
         return;
     }
+    if is_feed && shared.stale_feed.load(Ordering::SeqCst) {
+        let earlier = shared
+            .feed_answers
+            .lock()
+            .unwrap()
+            .get(&request_line)
+            .cloned();
+        if let Some(answer) = earlier {
+            let _ = client.write_all(&answer);
+            return;
+        }
+    }
     let Ok(mut server) = TcpStream::connect(upstream.trim_start_matches("http://")) else {
         return;
     };
@@ -276,16 +316,31 @@ fn relay(
     if exchanged.is_err() {
         return;
     }
-    if is_push && pushes.fetch_add(1, Ordering::SeqCst) + 1 == drop_nth {
+    if is_push && shared.pushes.fetch_add(1, Ordering::SeqCst) + 1 == shared.drop_push {
         return; // the server committed; the client hears nothing
     }
-    std::thread::sleep(hold);
+    if is_promote
+        && shared.promotes.fetch_add(1, Ordering::SeqCst) + 1
+            == shared.drop_promote.load(Ordering::SeqCst)
     {
-        let mut cuts = cut_next.lock().unwrap();
+        return; // the cloud promoted; the client hears nothing
+    }
+    std::thread::sleep(std::time::Duration::from_millis(
+        shared.answer_delay_ms.load(Ordering::SeqCst),
+    ));
+    {
+        let mut cuts = shared.cut_next.lock().unwrap();
         if let Some(i) = cuts.iter().position(|c| request_line.contains(c.as_str())) {
             cuts.remove(i);
             return; // the server committed; the client hears nothing
         }
+    }
+    if is_feed {
+        shared
+            .feed_answers
+            .lock()
+            .unwrap()
+            .insert(request_line, answer.clone());
     }
     match fault {
         Fault::CutAfter { half: false } => {} // the server committed; the client hears nothing
