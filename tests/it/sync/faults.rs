@@ -534,7 +534,7 @@ fn env_number(name: &str) -> Option<u64> {
 }
 
 #[test]
-#[ignore = "known bugs: a lost promote answer is never finished (retry exits 3, no tag); an edit after a lost push answer conflicts with itself; one unpushable evolution blocks all of its developer's pushes"]
+#[ignore = "known bugs: an edit after a lost push answer conflicts with itself; one unpushable evolution blocks all of its developer's pushes"]
 fn three_developers_through_a_flaky_network_converge_without_loss() {
     let seed = env_number("GRYT_FAULT_SEED").unwrap_or(DEFAULT_SEED);
     let ops = env_number("GRYT_FAULT_OPS").map_or(DEFAULT_OPS, |n| n as usize);
@@ -572,37 +572,6 @@ fn three_developers_through_a_flaky_network_converge_without_loss() {
             w.problems.join("\n")
         );
     }
-}
-
-/// The cloud accepted ann's promotion but its answer was lost (exit 4): running `gryt
-/// promote` again finishes it — promoted here, with its git tag — instead of refusing it as
-/// promoted already (by herself).
-#[test]
-#[ignore = "known bug: the retry exits 3 \"v1.0.0 is already promoted in the cloud by ann\" and no tag is made"]
-fn a_promote_whose_answer_was_lost_is_finished_by_promoting_again() {
-    let (server, _devs) = team(&["ann"]);
-    let link = proxy(server.base.clone(), 0);
-    let a = dev(&server, "ann", &link.url);
-    a.run(&["generation", "new", "1.0.0"]).ok();
-    super::prove(&a, "1.0.0", "CHANGE-1", "ok");
-    link.cut_next.lock().unwrap().push("/promote".into());
-    a.run(&["promote", "1.0.0"]).fails(4);
-    let cloud = replica::cloud(&server.client().login("ann"));
-    let g = cloud.gens.values().next().unwrap();
-    assert_eq!(
-        (g.status.as_str(), g.promoted_by.as_deref()),
-        ("promoted", Some("ann")),
-        "the cloud took the promotion"
-    );
-    let out = a.run(&["promote", "1.0.0"]);
-    assert_eq!(out.code, 0, "{}", out.render());
-    let shown = a
-        .run(&["generation", "show", "1.0.0", "--json"])
-        .ok()
-        .json();
-    assert_eq!(shown["status"], "promoted", "{shown:#}");
-    assert_eq!(a.env.git(&["tag", "-l", "v1.0.0"]).trim(), "v1.0.0");
-    a.run(&["sync"]).ok();
 }
 
 /// The cloud took ann's push but its answer was lost; she edits the draft and pulls. The

@@ -303,7 +303,6 @@ fn push_sweep(name: &'static str, edit: bool) {
 }
 
 #[test]
-#[ignore = "known bug: when the kill lands after the cloud accepted, `gryt promote` again exits 3 \"already promoted in the cloud by ann\" and leaves no tag"]
 fn a_promote_killed_at_any_point_is_finished_by_promoting_again() {
     let mut sweep = Sweep::new("promote");
     let (server, _devs) = team(&["ann"]);

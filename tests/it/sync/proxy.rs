@@ -41,9 +41,6 @@ pub struct Proxy {
     pub chaos: Arc<Mutex<Option<Chaos>>>,
     /// The faults played so far, per kind.
     pub faults: Arc<FaultCounts>,
-    /// One-shot cuts: the next request whose request line contains one of these is forwarded
-    /// (the server commits) and its answer dropped; the entry is then used up.
-    pub cut_next: Arc<Mutex<Vec<String>>>,
     /// How long each answer is held back after the server gave it (the server has committed;
     /// the client does not know yet): widens the window a kill can land in.
     pub answer_delay_ms: Arc<AtomicU64>,
@@ -156,7 +153,6 @@ struct Shared {
     stale_feed: Arc<AtomicBool>,
     /// The last answer to each changes-feed request line.
     feed_answers: Arc<Mutex<HashMap<String, Vec<u8>>>>,
-    cut_next: Arc<Mutex<Vec<String>>>,
     answer_delay_ms: Arc<AtomicU64>,
 }
 
@@ -181,7 +177,6 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
         drop_promote: Arc::new(AtomicUsize::new(0)),
         stale_feed: Arc::new(AtomicBool::new(false)),
         feed_answers: Arc::default(),
-        cut_next: Arc::default(),
         answer_delay_ms: Arc::default(),
     };
     let (chaos, faults): (Arc<Mutex<Option<Chaos>>>, Arc<FaultCounts>) = Default::default();
@@ -199,7 +194,6 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
         stale_feed: shared.stale_feed.clone(),
         chaos,
         faults,
-        cut_next: shared.cut_next.clone(),
         answer_delay_ms: shared.answer_delay_ms.clone(),
     };
     std::thread::spawn(move || {
@@ -328,13 +322,6 @@ fn relay(client: TcpStream, upstream: &str, shared: &Shared, fault: Fault) {
     std::thread::sleep(std::time::Duration::from_millis(
         shared.answer_delay_ms.load(Ordering::SeqCst),
     ));
-    {
-        let mut cuts = shared.cut_next.lock().unwrap();
-        if let Some(i) = cuts.iter().position(|c| request_line.contains(c.as_str())) {
-            cuts.remove(i);
-            return; // the server committed; the client hears nothing
-        }
-    }
     if is_feed {
         shared
             .feed_answers
