@@ -456,7 +456,11 @@ pub fn rename(ws: &Workspace, old: &Version, new: &Version) -> Result<Generation
     let result = ws.store.tx(|s| -> Result<()> {
         s.rename_generation(&g.id, &contract, &now, &bytes_hash(text.as_bytes()))?;
         if g.sync_status == crate::domain::SyncStatus::Conflict {
-            s.set_sync_status("generation", &g.id, crate::domain::SyncStatus::NotSynced)?;
+            s.set_sync_status(
+                crate::domain::RecordKind::Generation,
+                &g.id,
+                crate::domain::SyncStatus::NotSynced,
+            )?;
         }
         settle_version_conflicts(s, old, &format!("renamed to {new}"), &now)?;
         s.audit(
@@ -536,7 +540,9 @@ fn settle_version_conflicts(
     now: &str,
 ) -> Result<()> {
     for c in s.conflicts(false)? {
-        if c.reason == "version_taken" && c.subject == version.to_string() {
+        if c.reason == crate::domain::ConflictReason::VersionTaken
+            && c.subject == version.to_string()
+        {
             s.resolve_conflict(c.id, how, now)?;
             s.rewind_cursor(c.remote_seq)?;
         }

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Result, Store, corrupt};
-use crate::domain::{EvolutionStatus, RcTag, SyncStatus, Version};
+use crate::domain::{EvolutionStatus, RcTag, RecordKind, SyncStatus, Version};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Evolution {
@@ -214,7 +214,7 @@ impl Store {
         note: Option<&str>,
         now: &str,
     ) -> Result<()> {
-        self.remember_sync_base("evolution", id)?;
+        self.remember_sync_base(RecordKind::Evolution, id)?;
         self.conn.execute(
             "UPDATE evolutions SET status = ?2, note = ?3, completed_at = ?4, runner_pid = NULL,
                sync_status = CASE sync_status WHEN 'synced' THEN 'pending' ELSE sync_status END

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Result, Store, corrupt};
 use crate::domain::generation::Contract;
-use crate::domain::{Change, GenerationStatus, SyncStatus, Version};
+use crate::domain::{Change, GenerationStatus, RecordKind, SyncStatus, Version};
 
 #[derive(Debug, Clone)]
 pub struct Generation {
@@ -288,7 +288,7 @@ impl Store {
         now: &str,
         file_hash: &str,
     ) -> Result<()> {
-        self.remember_sync_base("generation", id)?;
+        self.remember_sync_base(RecordKind::Generation, id)?;
         self.conn.execute(
             "UPDATE generations SET description = ?2, pipeline_template = ?3, content_hash = ?4,
                file_hash = ?5, updated_at = ?6,
@@ -382,7 +382,7 @@ impl Store {
     }
 
     pub fn mark_promoted(&self, id: &str, by: &str, at: &str) -> Result<()> {
-        self.remember_sync_base("generation", id)?;
+        self.remember_sync_base(RecordKind::Generation, id)?;
         self.conn.execute(
             "UPDATE generations SET status = 'promoted', promoted_by = ?2, promoted_at = ?3,
                updated_at = ?3,

@@ -1,7 +1,7 @@
 use super::super::error::CommandError;
 use super::super::ui::{self, Ui};
 use super::super::{version_arg, workspace};
-use crate::api::records::RecordKind;
+use crate::domain::{ConflictReason as Reason, RecordKind};
 use crate::domain::{SyncStatus, Version};
 use crate::store::Conflict;
 use crate::sync::SyncError;
@@ -59,9 +59,9 @@ pub fn cmd_conflicts(ui: &Ui, args: ConflictsArgs) -> Result<(), CommandError> {
     for c in &list {
         t.add_row(vec![
             c.id.to_string(),
-            c.record_kind.clone(),
+            c.record_kind.to_string(),
             c.subject.clone(),
-            c.reason.replace('_', " "),
+            c.reason.label(),
             c.detected_at.clone(),
             c.resolution.clone().unwrap_or_default(),
         ]);
@@ -89,8 +89,8 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         .as_ref()
         .and_then(|v| v["record"]["id"].as_str())
         .map(str::to_string);
-    let done = match (args.strategy, conflict.reason.as_str()) {
-        (Strategy::Rename, "version_taken") => {
+    let done = match (args.strategy, conflict.reason) {
+        (Strategy::Rename, Reason::VersionTaken) => {
             rename(&ws, &conflict, local_id.as_deref(), args.value.as_ref())?
         }
         (Strategy::Rename, _) => {
@@ -99,27 +99,27 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
                 "rename resolves same-version conflicts only",
             ));
         }
-        (Strategy::KeepLocal, "both_changed" | "changes_in_use") => {
+        (Strategy::KeepLocal, Reason::BothChanged | Reason::ChangesInUse) => {
             keep_local(&ws, &conflict, local_id.as_deref())?
         }
         (Strategy::KeepLocal, reason) => {
             return Err(
                 refuse(&conflict, "your copy cannot win this one").hint(match reason {
-                    "version_taken" => format!(
+                    Reason::VersionTaken => format!(
                         "rename yours (--strategy rename --value VERSION), or delete it: gryt generation delete {} --local-only",
                         conflict.subject
                     ),
-                    "missing_generation" => {
+                    Reason::MissingGeneration => {
                         "nothing of yours is at stake: it lands by itself when its generation arrives (gryt sync pull)".to_string()
                     }
                     _ => format!("the strategies that fit: {}", strategies(reason)),
                 }),
             );
         }
-        (Strategy::KeepRemote, "version_taken") if local_id.is_none() => {
+        (Strategy::KeepRemote, Reason::VersionTaken) if local_id.is_none() => {
             set_aside_untracked(&ws, &conflict)?
         }
-        (Strategy::KeepRemote, "version_taken") => {
+        (Strategy::KeepRemote, Reason::VersionTaken) => {
             return Err(refuse(&conflict, "the cloud's generation needs the version your local one holds")
                 .hint(format!("rename yours: --strategy rename --value VERSION, or delete it: gryt generation delete {} --local-only", conflict.subject)));
         }
@@ -135,11 +135,11 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
 }
 
 /// The strategies `resolve` accepts for a conflict of this reason.
-pub fn strategies(reason: &str) -> &'static str {
+pub fn strategies(reason: Reason) -> &'static str {
     match reason {
-        "both_changed" | "changes_in_use" => "keep-local|keep-remote",
-        "version_taken" => "rename --value VERSION",
-        _ => "keep-remote",
+        Reason::BothChanged | Reason::ChangesInUse => "keep-local|keep-remote",
+        Reason::VersionTaken => "rename --value VERSION",
+        Reason::DeletedRemotely | Reason::MissingGeneration | Reason::Refused => "keep-remote",
     }
 }
 
@@ -148,7 +148,7 @@ fn refuse(c: &Conflict, why: &str) -> CommandError {
         "cannot resolve conflict #{} ({}, {}): {why}",
         c.id,
         c.subject,
-        c.reason.replace('_', " ")
+        c.reason.label()
     ))
 }
 
@@ -176,7 +176,7 @@ fn rename(
         .ok_or_else(|| refuse(c, "the local generation is gone"))?;
     crate::ops::generation::rename(ws, &version, value)?;
     s(ws.store
-        .set_sync_status("generation", local_id, SyncStatus::NotSynced))?;
+        .set_sync_status(RecordKind::Generation, local_id, SyncStatus::NotSynced))?;
     settle(ws, c, &format!("rename to {value}"))?;
     Ok(format!(
         "Renamed your {version} to {value}; the cloud's {version} comes in on the next pull"
@@ -197,14 +197,14 @@ fn keep_local(
         .unwrap_or(0);
     let now = crate::clock::now_string();
     s(ws.store.tx(|st| -> crate::store::Result<()> {
-        st.mark_synced(&c.record_kind, local_id, revision, &now)?;
-        st.set_sync_status(&c.record_kind, local_id, SyncStatus::Pending)?;
+        st.mark_synced(c.record_kind, local_id, revision, &now)?;
+        st.set_sync_status(c.record_kind, local_id, SyncStatus::Pending)?;
         // `gryt sync diff` shows the push against what the cloud holds now.
-        if let (Some(kind), Some(remote)) = (RecordKind::parse(&c.record_kind), &c.remote_value) {
+        if let Some(remote) = &c.remote_value {
             st.set_sync_base(
-                &c.record_kind,
+                c.record_kind,
                 local_id,
-                &engine::compared_fields(kind, &remote["record"]),
+                &engine::compared_fields(c.record_kind, &remote["record"]),
             )?;
         }
         st.resolve_conflict(c.id, "keep-local", &now)
@@ -234,7 +234,7 @@ fn keep_remote(
         .as_ref()
         .and_then(|v| v["record"]["revision"].as_u64())
         .unwrap_or(1);
-    if c.record_kind == "generation"
+    if c.record_kind == RecordKind::Generation
         && let Some(g) = s(ws.store.generation_by_id(local_id))?
     {
         let text = crate::contract::render(&g.contract);
@@ -246,7 +246,7 @@ fn keep_remote(
     }
     let now = crate::clock::now_string();
     s(ws.store.tx(|st| -> crate::store::Result<()> {
-        st.mark_synced(&c.record_kind, local_id, revision.saturating_sub(1), &now)?;
+        st.mark_synced(c.record_kind, local_id, revision.saturating_sub(1), &now)?;
         st.resolve_conflict(c.id, "keep-remote", &now)?;
         st.rewind_cursor(c.remote_seq)
     }))?;

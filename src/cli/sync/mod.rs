@@ -16,7 +16,7 @@ use clap::Subcommand;
 use super::error::CommandError;
 use super::ui::Ui;
 use super::{version_arg, workspace};
-use crate::domain::Version;
+use crate::domain::{ConflictReason, RecordKind, Version};
 use crate::sync::engine::{self, Cloud, PullOptions, PushOptions};
 use crate::sync::remote::Remote;
 use crate::sync::{SyncError, remote};
@@ -311,7 +311,7 @@ pub fn cmd_pull(
 fn conflict_list(conflicts: &[engine::ConflictInfo]) -> String {
     let list: Vec<String> = conflicts
         .iter()
-        .map(|c| format!("{} ({})", c.subject, c.reason.replace('_', " ")))
+        .map(|c| format!("{} ({})", c.subject, c.reason.label()))
         .collect();
     list.join(", ")
 }
@@ -407,7 +407,7 @@ pub fn cmd_push(
     if let Some(v) = &opts.version {
         let g = crate::ops::generation::get(ws, v)?;
         let in_cloud = || -> Result<bool, CommandError> {
-            let state = ws.store.sync_state("generation", &g.id);
+            let state = ws.store.sync_state(RecordKind::Generation, &g.id);
             Ok(state
                 .map_err(SyncError::from)?
                 .and_then(|st| st.base_revision)
@@ -477,7 +477,7 @@ fn push_json(report: &engine::PushReport) -> serde_json::Value {
             .map(|c| {
                 serde_json::json!({
                     "id": c.id, "record_kind": c.record_kind, "subject": c.subject,
-                    "reason": c.reason, "strategies": conflicts::strategies(&c.reason),
+                    "reason": c.reason, "strategies": conflicts::strategies(c.reason),
                 })
             })
             .collect();
@@ -498,7 +498,7 @@ fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandErr
     );
     for c in conflicts {
         let remote = c.remote_value.as_ref().map(|v| &v["record"]);
-        if c.reason == "version_taken" {
+        if c.reason == ConflictReason::VersionTaken {
             let by = remote
                 .and_then(|r| r["created_by"].as_str())
                 .unwrap_or("someone");
@@ -522,9 +522,9 @@ fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandErr
             err = err.hint(format!(
                 "{}: {}; resolve it: gryt sync resolve {} --strategy {}",
                 c.subject,
-                c.reason.replace('_', " "),
+                c.reason.label(),
                 c.id,
-                conflicts::strategies(&c.reason),
+                conflicts::strategies(c.reason),
             ));
         }
     }
@@ -621,7 +621,7 @@ pub fn promote_in_cloud(
     push_outcome(ws, pushed, false)?;
     let g = &prepared.generation;
     let s = |r: crate::store::Result<_>| r.map_err(|e| CommandError::from(SyncError::from(e)));
-    let revision = s(ws.store.sync_state("generation", &g.id))?
+    let revision = s(ws.store.sync_state(RecordKind::Generation, &g.id))?
         .and_then(|st| st.base_revision)
         .ok_or_else(|| CommandError::user(format!("{version} is not in the cloud yet")))?;
     let base_seq = engine::cursor(&ws.store, &cloud).map_err(CommandError::from)?;
@@ -664,7 +664,7 @@ pub fn promote_in_cloud(
     let gen_id = g.id.clone();
     let now = crate::clock::now_string();
     Ok(ops::finalize(ws, prepared, &by, &at, |st| {
-        st.mark_synced("generation", &gen_id, new_revision, &now)?;
+        st.mark_synced(RecordKind::Generation, &gen_id, new_revision, &now)?;
         // Our promotion was the only write since our cursor: the cursor may cover it.
         if head_after == Some(base_seq + 1) {
             st.set_meta("cursor", Some(&(base_seq + 1).to_string()))?;

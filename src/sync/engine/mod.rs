@@ -24,6 +24,7 @@ pub use push::{PushOptions, PushProgress, PushReport, push, push_with_progress};
 
 use super::client::Client;
 use super::{Result, SyncError, io};
+use crate::domain::RecordKind;
 use crate::store::Store;
 use crate::workspace::Workspace;
 
@@ -101,16 +102,16 @@ pub fn lock(ws: &Workspace, wait: Duration) -> Result<SyncLock> {
 }
 
 /// What a record is called for people: `v1.2.0`, `v1.2.0-rc.3`, `run of v1.2.0-rc.3`.
-pub(crate) fn subject(store: &Store, kind: &str, id: &str) -> Result<String> {
+pub(crate) fn subject(store: &Store, kind: RecordKind, id: &str) -> Result<String> {
     Ok(match kind {
-        "generation" => store
+        RecordKind::Generation => store
             .version_of_generation(id)?
             .unwrap_or_else(|| id.to_string()),
-        "evolution" => match store.evolution(id)? {
+        RecordKind::Evolution => match store.evolution(id)? {
             Some(e) => e.tag,
             None => id.to_string(),
         },
-        _ => match store.pipeline_run(id)? {
+        RecordKind::PipelineRun => match store.pipeline_run(id)? {
             Some(r) => match r.evolution {
                 Some(tag) => format!("run of {tag}"),
                 None => format!("run of {}", r.pipeline),

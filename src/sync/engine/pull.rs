@@ -10,7 +10,7 @@ use super::{Cloud, LAST_PULL, cursor, set_cursor};
 use crate::api::records::{EvolutionRecord, Record, RecordKind};
 use crate::api::sync::ChangesPage;
 use crate::clock;
-use crate::domain::Version;
+use crate::domain::{ConflictReason, Version};
 use crate::store::{Conflict, Store};
 use crate::sync::planner::{self, FileState, Local, LocalRecord, Op};
 use crate::sync::{Result, SyncError, convert, io};
@@ -46,9 +46,9 @@ pub struct ConflictInfo {
     /// The recorded conflict's number (`gryt sync resolve ID`); absent in a dry run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<i64>,
-    pub kind: String,
+    pub kind: RecordKind,
     pub subject: String,
-    pub reason: String,
+    pub reason: ConflictReason,
 }
 
 /// Progress after each page: (records so far, cursor, head).
@@ -199,7 +199,7 @@ fn retry_parked(
     let parked: Vec<(i64, Record)> = s
         .conflicts(false)?
         .into_iter()
-        .filter(|c| c.reason == "missing_generation")
+        .filter(|c| c.reason == ConflictReason::MissingGeneration)
         .filter_map(|c| Some((c.id, serde_json::from_value(c.remote_value?).ok()?)))
         .filter(|(_, r): &(i64, Record)| match r {
             Record::Evolution(e) => s
@@ -249,10 +249,10 @@ fn snapshot(ws: &Workspace, page: &[Record], untracked: &Untracked) -> Result<Lo
         }
     }
     let s = &ws.store;
-    let known_generations = s.holders("generation", "id", &generation_ids)?;
-    let known_evolutions = s.holders("evolution", "id", &evolution_ids)?;
-    let version_holders = s.holders("generation", "version", &versions)?;
-    let name_holders = s.holders("evolution", "code_name", &code_names)?;
+    let known_generations = s.holders(RecordKind::Generation, "id", &generation_ids)?;
+    let known_evolutions = s.holders(RecordKind::Evolution, "id", &evolution_ids)?;
+    let version_holders = s.holders(RecordKind::Generation, "version", &versions)?;
+    let name_holders = s.holders(RecordKind::Evolution, "code_name", &code_names)?;
     let mut slot_generations = HashSet::new();
     for r in page {
         match r {
@@ -332,7 +332,7 @@ fn load_generation(ws: &Workspace, local: &mut Local, id: &str, load: Load) -> R
     }
     // The sync state comes from the same row, through a cached statement: records new here
     // (most of a first pull) cost one cheap lookup.
-    let Some(state) = ws.store.sync_state("generation", id)? else {
+    let Some(state) = ws.store.sync_state(RecordKind::Generation, id)? else {
         return Ok(());
     };
     let Some(g) = ws.store.generation_by_id(id)? else {
@@ -357,7 +357,7 @@ fn load_evolution(store: &Store, local: &mut Local, id: &str) -> Result<()> {
     if local.records.contains_key(&uuid) {
         return Ok(());
     }
-    let Some(state) = store.sync_state("evolution", id)? else {
+    let Some(state) = store.sync_state(RecordKind::Evolution, id)? else {
         return Ok(());
     };
     let Some(e) = store.evolution(id)? else {
@@ -379,7 +379,7 @@ fn load_run(store: &Store, local: &mut Local, id: &str) -> Result<()> {
         return Ok(());
     };
     let state = store
-        .sync_state("pipeline_run", id)?
+        .sync_state(RecordKind::PipelineRun, id)?
         .ok_or_else(|| SyncError::Corrupt(id.into()))?;
     let steps = store.steps_of(id)?;
     local
@@ -498,7 +498,7 @@ fn apply(
             }
         }
         Op::Confirm(r) => {
-            let (kind, id) = (kind_str(r), r.id().to_string());
+            let (kind, id) = (kind_of(r), r.id().to_string());
             s.mark_synced(kind, &id, r.revision(), now)?;
             let author = match r {
                 Record::Generation(g) => &g.created_by,
@@ -512,7 +512,7 @@ fn apply(
         }
         Op::Delete { kind, id } => {
             let id = id.to_string();
-            let name = super::subject(s, kind.as_str(), &id)?;
+            let name = super::subject(s, *kind, &id)?;
             match kind {
                 RecordKind::Generation => {
                     let version = s.version_of_generation(&id)?;
@@ -555,9 +555,9 @@ fn apply(
             let subject = remote_subject(s, remote)?;
             let conflict_id = s.insert_conflict(&Conflict {
                 id: 0,
-                record_kind: kind.as_str().to_string(),
+                record_kind: *kind,
                 record_id: id.to_string(),
-                reason: reason.as_str().to_string(),
+                reason: *reason,
                 subject: subject.clone(),
                 local_value: local
                     .as_ref()
@@ -570,16 +570,16 @@ fn apply(
             })?;
             if let Some(l) = local {
                 s.set_sync_status(
-                    kind_str(l),
+                    kind_of(l),
                     &l.id().to_string(),
                     crate::domain::SyncStatus::Conflict,
                 )?;
             }
             report.conflicts.push(ConflictInfo {
                 id: Some(conflict_id),
-                kind: kind.as_str().to_string(),
+                kind: *kind,
                 subject,
-                reason: reason.as_str().to_string(),
+                reason: *reason,
             });
         }
         Op::Skip => {}
@@ -652,7 +652,7 @@ fn describe(s: &Store, ops: &[Op], report: &mut PullReport) -> Result<()> {
             Op::Delete { kind, id } => {
                 report
                     .deleted
-                    .push(super::subject(s, kind.as_str(), &id.to_string())?)
+                    .push(super::subject(s, *kind, &id.to_string())?)
             }
             Op::Conflict {
                 kind,
@@ -661,9 +661,9 @@ fn describe(s: &Store, ops: &[Op], report: &mut PullReport) -> Result<()> {
                 ..
             } => report.conflicts.push(ConflictInfo {
                 id: None,
-                kind: kind.as_str().to_string(),
+                kind: *kind,
                 subject: remote_subject(s, remote)?,
-                reason: reason.as_str().to_string(),
+                reason: *reason,
             }),
             _ => {}
         }
@@ -680,12 +680,16 @@ pub(super) fn remote_subject(s: &Store, r: &Record) -> Result<String> {
             None => format!("rc.{} ({})", e.rc, e.code_name),
         },
         Record::PipelineRun(p) => format!("run {}", p.id),
-        Record::Deleted(t) => super::subject(s, t.record_kind.as_str(), &t.id.to_string())?,
+        Record::Deleted(t) => super::subject(s, t.record_kind, &t.id.to_string())?,
     })
 }
 
-fn kind_str(r: &Record) -> &'static str {
-    r.kind().map(RecordKind::as_str).unwrap_or("generation")
+/// The kind of a live record (a tombstone names the kind it deleted).
+fn kind_of(r: &Record) -> RecordKind {
+    match r {
+        Record::Deleted(t) => t.record_kind,
+        _ => r.kind().unwrap_or(RecordKind::Generation),
+    }
 }
 
 fn remove_file(path: &std::path::Path) -> Result<()> {

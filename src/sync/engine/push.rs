@@ -9,7 +9,7 @@ use crate::api::error::{ErrorBody, ErrorCode, TagTakenDetails};
 use crate::api::records::{Record, RecordKind};
 use crate::api::sync::{PushAction, PushRecord, PushRequest, PushResponse};
 use crate::clock;
-use crate::domain::{GenerationStatus, SyncStatus, Version};
+use crate::domain::{ConflictReason, GenerationStatus, SyncStatus, Version};
 use crate::store::Store;
 use crate::sync::client::ClientError;
 use crate::sync::planner::same_content;
@@ -91,7 +91,7 @@ pub fn push_with_progress(
         .store
         .conflicts(false)?
         .into_iter()
-        .filter(|c| c.reason != "missing_generation")
+        .filter(|c| c.reason != ConflictReason::MissingGeneration)
         .collect();
     ws.store.prepare_for_sync();
     let mut rng = clock::rng(ws.store.change_counter()?);
@@ -243,7 +243,7 @@ fn apply_answer(
                     (r.id.to_string(), r.revision, author)
                 })
                 .collect();
-            s.mark_pushed_many(kind.as_str(), &rows, &now)?;
+            s.mark_pushed_many(kind, &rows, &now)?;
         }
         // No other connection committed since the batch was read (and this transaction now
         // holds the write lock): no record can have been edited meanwhile.
@@ -253,7 +253,7 @@ fn apply_answer(
         };
         let sent = sent.map(|(batch, _)| batch);
         for (i, (result, wire)) in resp.results.iter().zip(&req.records).enumerate() {
-            let (kind, id) = (result.kind.as_str(), result.id.to_string());
+            let (kind, id) = (result.kind, result.id.to_string());
             let own = sent
                 .and_then(|b| b.get(i))
                 .filter(|o| o.record.id() == result.id);
@@ -339,7 +339,7 @@ fn remove_inflight_file(ws: &Workspace) {
 /// The record as stored now, and an evolution's rc tag (`v1.2.0-rc.3`) read with it.
 pub(super) fn current_record(
     s: &Store,
-    kind: &str,
+    kind: RecordKind,
     id: &str,
 ) -> Result<(Option<Record>, Option<String>)> {
     let base = s.sync_state(kind, id)?.and_then(|st| st.base_revision);
@@ -350,22 +350,22 @@ pub(super) fn current_record(
 /// revisions: one lookup less).
 fn current_record_at(
     s: &Store,
-    kind: &str,
+    kind: RecordKind,
     id: &str,
     base: Option<u64>,
 ) -> Result<(Option<Record>, Option<String>)> {
     Ok(match kind {
-        "generation" => (
+        RecordKind::Generation => (
             s.generation_by_id(id)?
                 .map(|g| convert::generation(&g, base))
                 .transpose()?,
             None,
         ),
-        "evolution" => match s.evolution(id)? {
+        RecordKind::Evolution => match s.evolution(id)? {
             Some(e) => (Some(convert::evolution(&e, base)?), Some(e.tag)),
             None => (None, None),
         },
-        _ => (None, None),
+        RecordKind::PipelineRun => (None, None),
     })
 }
 
@@ -483,7 +483,7 @@ pub(super) fn outgoing(
             continue;
         };
         let evolution_in_cloud = in_batch.contains(&evolution)
-            || s.sync_state("evolution", &evolution)?
+            || s.sync_state(RecordKind::Evolution, &evolution)?
                 .is_some_and(|st| st.base_revision.is_some());
         if !evolution_in_cloud
             || opts.version.as_ref().is_some_and(|v| {
@@ -538,7 +538,7 @@ fn move_aside(
     let Some(e) = s.evolution(&id)? else {
         return Ok(false);
     };
-    if s.sync_state("evolution", &id)?
+    if s.sync_state(RecordKind::Evolution, &id)?
         .is_some_and(|st| st.base_revision.is_some())
     {
         return Ok(false);
