@@ -1,10 +1,14 @@
-//! gryt — contract-driven releases. See DESIGN in the README: a *generation* is a release
-//! contract, an *evolution* proves one change, *promotion* turns a proven generation into an
-//! immutable release.
+//! gryt — contract-driven releases: a *generation* is a release contract, an *evolution*
+//! proves one change, *promotion* turns a proven generation into an immutable release. Teams
+//! share release state through Gryt Cloud (`server`), which gryt also ships.
 //!
-//! Dependencies point one way: `cli` → (`ops`, `workspace`, `store`, `contract`, `pipeline`,
-//! `domain`); `ops` → (`workspace`, `store`, `contract`, `pipeline`, `domain`). `domain` does
-//! no I/O.
+//! Dependencies point one way (docs/ARCHITECTURE.md draws the layers):
+//! - `cli` → (`ops`, `sync`, `workspace`, `store`, `contract`, `pipeline`, `domain`, `api`);
+//! - `ops` → (`workspace`, `store`, `contract`, `pipeline`, `domain`, `git`);
+//! - `sync` (client, credentials, planner, engine) → (`api`, `ops`, `workspace`, `store`,
+//!   `contract`, `domain`);
+//! - `server` (feature `server`) → (`api`, `domain`) only: the client never touches it;
+//! - `api` (wire types) → (`domain`, `contract`); `domain` does no I/O.
 
 pub mod api;
 pub mod cli;

@@ -47,8 +47,18 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the resource exists but not with this method.
     MethodNotAllowed,
-    /// 413: the request body is larger than the server accepts.
+    /// 413: the request body is larger than the server accepts (declared or sent).
     PayloadTooLarge,
+    /// 400: the request is not well-formed HTTP, or its path cannot be decoded.
+    BadRequest,
+    /// 408: the request body did not arrive in time.
+    RequestTimeout,
+    /// 414: the request URI is longer than the server accepts.
+    UriTooLong,
+    /// 415: a JSON body sent without `Content-Type: application/json`.
+    UnsupportedMediaType,
+    /// 431: the request headers are larger than the server accepts.
+    HeadersTooLarge,
     /// 422: the request is malformed or breaks a domain rule.
     Validation,
     /// 429: too many attempts; retry after `details.retry_after_secs`.
@@ -72,10 +82,37 @@ impl ErrorCode {
             NotFound => 404,
             MethodNotAllowed => 405,
             PayloadTooLarge => 413,
+            BadRequest => 400,
+            RequestTimeout => 408,
+            UriTooLong => 414,
+            UnsupportedMediaType => 415,
+            HeadersTooLarge => 431,
             Validation | IdempotencyKeyReused => 422,
             RateLimited => 429,
             Internal => 500,
             Unavailable => 503,
+        }
+    }
+
+    /// The code for an error status that no handler chose (answers of the HTTP layers:
+    /// unknown routes, malformed requests, timeouts).
+    pub fn for_status(status: u16) -> ErrorCode {
+        use ErrorCode::*;
+        match status {
+            400 => BadRequest,
+            401 => Unauthorized,
+            403 => Forbidden,
+            404 => NotFound,
+            405 => MethodNotAllowed,
+            408 => RequestTimeout,
+            413 => PayloadTooLarge,
+            414 => UriTooLong,
+            415 => UnsupportedMediaType,
+            431 => HeadersTooLarge,
+            429 => RateLimited,
+            503 => Unavailable,
+            _ if (400..500).contains(&status) => Validation,
+            _ => Internal,
         }
     }
 
@@ -101,6 +138,11 @@ impl ErrorCode {
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
+            BadRequest => "bad_request",
+            RequestTimeout => "request_timeout",
+            UriTooLong => "uri_too_long",
+            UnsupportedMediaType => "unsupported_media_type",
+            HeadersTooLarge => "headers_too_large",
             Validation => "validation",
             RateLimited => "rate_limited",
             Internal => "internal",
@@ -194,6 +236,44 @@ pub struct StaleRevisionDetails {
     pub current_revision: u64,
 }
 
+/// What a `not_found` answer says is missing (or not visible to the caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    /// No route answers that path.
+    Route,
+    Account,
+    Team,
+    /// An account that is not a member of the team.
+    Member,
+    Project,
+    Generation,
+    /// A device token or API key of the caller.
+    Token,
+}
+
+impl Resource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Route => "route",
+            Resource::Account => "account",
+            Resource::Team => "team",
+            Resource::Member => "member",
+            Resource::Project => "project",
+            Resource::Generation => "generation",
+            Resource::Token => "token",
+        }
+    }
+}
+
+/// `not_found`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotFoundDetails {
+    pub resource: Resource,
+    /// The name or id asked for, as the request spelled it (`TEAM/PROJECT` for projects).
+    pub name: String,
+}
+
 /// `rate_limited`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimitedDetails {
@@ -227,6 +307,11 @@ mod tests {
             NotFound,
             MethodNotAllowed,
             PayloadTooLarge,
+            BadRequest,
+            RequestTimeout,
+            UriTooLong,
+            UnsupportedMediaType,
+            HeadersTooLarge,
             Validation,
             RateLimited,
             Internal,
@@ -236,6 +321,28 @@ mod tests {
                 serde_json::to_value(code).unwrap(),
                 serde_json::Value::String(code.as_str().into())
             );
+            // The layers' statuses map back to the code that carries them.
+            if code.http_status() != 409 && code.http_status() != 403 && code.http_status() != 422 {
+                assert_eq!(ErrorCode::for_status(code.http_status()), code);
+            }
         }
+    }
+
+    #[test]
+    fn not_found_details_name_the_resource() {
+        let body = ErrorBody::new(ErrorCode::NotFound, "team acme not found").with_details(
+            NotFoundDetails {
+                resource: Resource::Team,
+                name: "acme".into(),
+            },
+        );
+        assert_eq!(
+            body.details,
+            serde_json::json!({"resource": "team", "name": "acme"})
+        );
+        assert_eq!(
+            body.details_as::<NotFoundDetails>().map(|d| d.resource),
+            Some(Resource::Team)
+        );
     }
 }

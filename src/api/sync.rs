@@ -1,5 +1,5 @@
 //! The sync protocol's request and response bodies: the changes feed, the atomic push and
-//! the promotion request (DESIGN §4, docs/PROTOCOL.md).
+//! the promotion request (docs/PROTOCOL.md).
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -1,7 +1,6 @@
 //! The one error type commands return, and the one mapping from library errors to messages,
 //! hints and exit codes (see the README for the codes).
 
-use crate::domain::Version;
 use crate::ops::OpError;
 use crate::workspace::WorkspaceError;
 use crate::workspace::config::{ConfigError, key_list};
@@ -68,14 +67,6 @@ impl CommandError {
     }
 }
 
-fn suggest(v: &Version) -> String {
-    format!(
-        "pick a free version, e.g. {} or {}",
-        v.next_patch(),
-        v.next_minor()
-    )
-}
-
 impl From<OpError> for CommandError {
     fn from(e: OpError) -> Self {
         let message = e.to_string();
@@ -92,7 +83,10 @@ impl From<OpError> for CommandError {
                 CommandError { kind: ExitKind::Usage, ..err }
             }
             OpError::GenerationNotFound(_) => err.hint("see the generations with `gryt generation list`"),
-            OpError::VersionExists(v) => err.hint(suggest(&v)),
+            OpError::VersionExists { free, .. } => {
+                let free: Vec<String> = free.iter().map(ToString::to_string).collect();
+                err.hint(format!("pick a free version, e.g. {}", free.join(" or ")))
+            }
             OpError::ContractFileExists { version, .. } => {
                 err.hint(format!("import it with `gryt generation update {version}`, or remove the file"))
             }

@@ -1,7 +1,6 @@
 use clap::Subcommand;
 
 use super::error::CommandError;
-use super::generation::paint_status;
 use super::ui::{self, Ui};
 use super::{change_id_arg, pipeline_arg, run as run_cmd, version_arg, workspace};
 use crate::domain::Version;
@@ -130,7 +129,7 @@ fn cmd_show(ui: &Ui, name: &str) -> Result<(), CommandError> {
         .as_deref()
         .map(|n| format!(" ({n})"))
         .unwrap_or_default();
-    ui.line(format!("Status:    {}{note}", paint_status(ui, e.status)))?;
+    ui.line(format!("Status:    {}{note}", ui.paint_status(e.status)))?;
     ui.line(format!("Owner:     {}", e.owner))?;
     ui.line(format!("Started:   {}", e.started_at))?;
     if let Some(done) = &e.completed_at {

@@ -1,9 +1,9 @@
 use clap::Subcommand;
 
 use super::error::CommandError;
-use super::ui::{self, BAD, GOOD, Ui};
+use super::ui::{self, Ui};
 use super::{promote, version_arg, workspace};
-use crate::domain::{EvolutionStatus, Version};
+use crate::domain::Version;
 use crate::ops::generation::{self as ops, NewOptions, Target};
 
 /// Release contracts: create, update from YAML, list, show, rename, delete
@@ -230,14 +230,6 @@ pub fn cmd_show(ui: &Ui, version: &Version) -> Result<(), CommandError> {
         ]);
     }
     ui.line(ui::render(&t))
-}
-
-pub fn paint_status(ui: &Ui, s: EvolutionStatus) -> String {
-    match s {
-        EvolutionStatus::Pass => ui.paint(GOOD, s),
-        EvolutionStatus::Fail => ui.paint(BAD, s),
-        _ => s.to_string(),
-    }
 }
 
 fn cmd_rename(ui: &Ui, args: RenameArgs) -> Result<(), CommandError> {

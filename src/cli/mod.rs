@@ -83,6 +83,25 @@ pub enum Command {
     Man(completions::ManArgs),
 }
 
+impl Command {
+    /// Whether the command reads and whether it writes release state: execution mode
+    /// `cloud` pulls before the first and pushes after the second.
+    pub fn release_state(&self) -> (bool, bool) {
+        use evolution::EvolutionCommand as E;
+        use generation::GenerationCommand as G;
+        match self {
+            Command::Status(_) | Command::Audit(_) => (true, false),
+            Command::Generation(G::List(_) | G::Show(_))
+            | Command::Evolution(E::List(_) | E::Show(_)) => (true, false),
+            Command::Generation(_)
+            | Command::Evolution(_)
+            | Command::Run(_)
+            | Command::Hotfix(_) => (true, true),
+            _ => (false, false),
+        }
+    }
+}
+
 /// Parses arguments, runs the command, prints any error; returns the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -113,7 +132,7 @@ fn run(cli: Cli, ui: &Ui) -> Result<(), CommandError> {
         std::env::set_current_dir(dir)
             .map_err(|e| CommandError::usage(format!("cannot change to {}: {e}", dir.display())))?;
     }
-    let auto = sync::AutoSync::for_command(&cli.command);
+    let auto = sync::AutoSync::for_command(cli.command.release_state());
     auto.before(ui);
     let result = dispatch(cli.command, ui);
     // A command that failed may still have written (a failing `gryt run` decides its

@@ -1,10 +1,14 @@
+//! `gryt promote` and `gryt hotfix`: local promotion, or through the cloud when the repository
+//! is linked and not in local mode.
+
 use super::error::CommandError;
 use super::ui::{BAD, GOOD, Ui};
-use super::{version_arg, workspace};
+use super::{sync, version_arg, workspace};
 use crate::domain::Version;
 use crate::domain::gates::GateResult;
 use crate::ops::OpError;
 use crate::ops::promote::{self as ops, HotfixOptions, PromoteOptions};
+use crate::sync::engine::promote::{self as engine, PromoteError};
 
 /// Promote a fully proven generation: run the gates, mark it promoted, tag it in git
 ///
@@ -55,7 +59,7 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
     let linked = ws.config.get("cloud.project").is_some()
         && ws.config.execution_mode() != crate::workspace::config::ExecutionMode::Local;
     let result = if linked {
-        super::sync::promote_in_cloud(ui, &ws, &opts)
+        promote_in_cloud(ui, &ws, &opts)
     } else {
         ops::promote(&ws, &opts).map_err(Failed::Op)
     };
@@ -94,6 +98,21 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
         Err(Failed::Op(e)) => Err(e.into()),
         Err(Failed::Command(e)) => Err(e),
     }
+}
+
+/// Promotion in hybrid and cloud mode, through the sync engine.
+fn promote_in_cloud(
+    ui: &Ui,
+    ws: &crate::workspace::Workspace,
+    opts: &PromoteOptions,
+) -> Result<ops::PromoteReport, Failed> {
+    let (remote, account) = sync::connect(ws)?;
+    let _lock = sync::lock(ui, ws)?;
+    let cloud = sync::cloud(&remote, &account);
+    engine::promote(ws, &cloud, opts, &mut sync::LoggedSteps { ui }).map_err(|e| match e {
+        PromoteError::Op(e) => Failed::Op(e),
+        e => Failed::Command(sync::promote_error(ws, e)),
+    })
 }
 
 /// Why a promotion did not happen: a local refusal (gates are printed), or anything else.

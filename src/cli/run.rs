@@ -1,7 +1,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::CommandError;
-use super::generation::paint_status;
 use super::ui::{BAD, BOLD, GOOD, Ui};
 use super::{pipeline_arg, workspace};
 use crate::ops::run::{self as ops, RunOptions};
@@ -104,7 +103,7 @@ pub fn execute(
             report.duration_ms as f64 / 1000.0
         ))?;
         match &report.evolution {
-            Some(e) => ui.line(format!("Evolution {} ({}) of {}: {}", e.code_name, e.tag, e.change_id, paint_status(ui, e.status)))?,
+            Some(e) => ui.line(format!("Evolution {} ({}) of {}: {}", e.code_name, e.tag, e.change_id, ui.paint_status(e.status)))?,
             None => ui.status("No current evolution: this run proves nothing (start one with `gryt evolution start`)"),
         }
     }

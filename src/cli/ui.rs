@@ -92,6 +92,16 @@ impl Ui {
         paint(self.color_err, style, text)
     }
 
+    /// An evolution's status for stdout: pass green, fail red.
+    pub fn paint_status(&self, s: crate::domain::EvolutionStatus) -> String {
+        use crate::domain::EvolutionStatus;
+        match s {
+            EvolutionStatus::Pass => self.paint(GOOD, s),
+            EvolutionStatus::Fail => self.paint(BAD, s),
+            _ => s.to_string(),
+        }
+    }
+
     pub fn stdout_is_tty(&self) -> bool {
         std::io::stdout().is_terminal()
     }

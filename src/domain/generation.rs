@@ -83,6 +83,18 @@ pub fn next_free_patch(start: &Version, mut taken: impl FnMut(&Version) -> bool)
     v
 }
 
+/// The versions to suggest when `version` is taken: the next free patch and the next free
+/// minor after it (`taken` says which versions are held). The one rule for the command line
+/// and the cloud, so both suggest the same.
+pub fn free_versions(version: &Version, mut taken: impl FnMut(&Version) -> bool) -> [Version; 2] {
+    let patch = next_free_patch(&version.next_patch(), &mut taken);
+    let mut minor = version.next_minor();
+    while taken(&minor) {
+        minor = minor.next_minor();
+    }
+    [patch, minor]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +138,25 @@ mod tests {
         );
         let free: Version = "2.0.0".parse().unwrap();
         assert_eq!(next_free_patch(&free, |v| taken.contains(v)), free);
+    }
+
+    #[test]
+    fn free_versions_skip_every_taken_patch_and_minor() {
+        let held =
+            |list: &[&str]| -> Vec<Version> { list.iter().map(|v| v.parse().unwrap()).collect() };
+        for (version, taken, expected) in [
+            ("1.0.0", held(&["1.0.0"]), ["v1.0.1", "v1.1.0"]),
+            ("1.0.0", held(&["1.0.0", "1.0.1"]), ["v1.0.2", "v1.1.0"]),
+            (
+                "1.0.0",
+                held(&["1.0.1", "1.0.2", "1.1.0", "1.2.0"]),
+                ["v1.0.3", "v1.3.0"],
+            ),
+            ("2.3.4", held(&[]), ["v2.3.5", "v2.4.0"]),
+        ] {
+            let v: Version = version.parse().unwrap();
+            let got = free_versions(&v, |c| taken.contains(c)).map(|v| v.to_string());
+            assert_eq!(got, expected, "{version} with {taken:?} taken");
+        }
     }
 }

@@ -57,7 +57,7 @@ pub fn create(ws: &Workspace, contract: &Contract) -> Result<Generation> {
     })?;
     let version = &contract.version;
     if ws.store.version_exists(version)? {
-        return Err(OpError::VersionExists(version.clone()));
+        return Err(version_exists(ws, version));
     }
     let path = ws.contract_path(version);
     if path.exists() {
@@ -424,6 +424,35 @@ fn ensure_local_draft(g: &Generation, action: &'static str) -> Result<()> {
     }
 }
 
+/// The next free patch and minor after `version`, as far as this workspace knows (after a
+/// pull it knows every version of the project): neither a generation nor a contract file
+/// holds them.
+pub fn free_versions(ws: &Workspace, version: &Version) -> Result<[Version; 2]> {
+    let mut failed = None;
+    let free = crate::domain::generation::free_versions(version, |v| {
+        ws.contract_path(v).exists()
+            || ws.store.version_exists(v).unwrap_or_else(|e| {
+                failed.get_or_insert(e);
+                true
+            })
+    });
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(free),
+    }
+}
+
+/// `version` is taken here: the refusal, with the free versions to pick instead.
+fn version_exists(ws: &Workspace, version: &Version) -> OpError {
+    match free_versions(ws, version) {
+        Ok(free) => OpError::VersionExists {
+            version: version.clone(),
+            free: free.into(),
+        },
+        Err(e) => e,
+    }
+}
+
 /// Renames a never-synced draft: DB row, YAML file (rewritten with the new version), and
 /// the rc tags of its evolutions, which follow the version.
 pub fn rename(ws: &Workspace, old: &Version, new: &Version) -> Result<Generation> {
@@ -436,7 +465,7 @@ pub fn rename(ws: &Workspace, old: &Version, new: &Version) -> Result<Generation
         });
     }
     if ws.store.version_exists(new)? {
-        return Err(OpError::VersionExists(new.clone()));
+        return Err(version_exists(ws, new));
     }
     let new_path = ws.contract_path(new);
     if new_path.exists() {

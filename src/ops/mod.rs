@@ -37,8 +37,12 @@ pub enum OpError {
     BadVersion(#[from] VersionError),
     #[error("generation {0} does not exist")]
     GenerationNotFound(Version),
-    #[error("generation {0} already exists")]
-    VersionExists(Version),
+    #[error("generation {version} already exists")]
+    VersionExists {
+        version: Version,
+        /// Free versions to pick instead (`generation::free_versions`).
+        free: Vec<Version>,
+    },
     #[error("a contract file for {version} already exists at {path}")]
     ContractFileExists { version: Version, path: String },
     #[error("generation {version} is promoted and cannot be {action}")]

@@ -1,6 +1,8 @@
 //! The axum application: shared state, the route table, the layers every response passes
-//! through (server version header, body limit, tracing), JSON fallbacks for unknown routes
-//! and methods, and [`serve`] for a listener the caller bound (tests bind `127.0.0.1:0`).
+//! through (server version header, declared and actual body limits, the JSON error body for
+//! answers no handler wrote, tracing with query strings redacted), JSON fallbacks for unknown
+//! routes and methods, and [`serve`] for a listener the caller bound (tests bind
+//! `127.0.0.1:0`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,17 +10,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderValue;
-use axum::response::Response;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use axum::serve::ListenerExt;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::auth::{LoginLimiter, LoginLimits, TokenCache};
-use super::error::{ServiceResult, error_response};
+use super::clock::Clock;
+use super::conn::JsonErrorListener;
+use super::error::{ServiceError, ServiceResult, error_response};
 use super::handlers::{accounts, health, projects, teams};
 use super::storage::Storage;
+use crate::api::error::{NotFoundDetails, Resource};
 use crate::api::{ErrorCode, SERVER_VERSION_HEADER};
 
 /// Whether anyone may create an account (`open`) or only an admin (`closed`).
@@ -56,6 +63,10 @@ pub struct ServerConfig {
     /// Take the client address for login limits from `X-Forwarded-For` when the peer is on
     /// loopback (a reverse proxy on the same host). Off by default.
     pub trust_forwarded_for: bool,
+    /// How long a JSON request body may take to arrive once its headers are in (408 after).
+    pub body_timeout: Duration,
+    /// Wall-clock time for token expiry, login-limit windows and timestamps.
+    pub clock: Clock,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +78,8 @@ impl Default for ServerConfig {
             token_ttl: Duration::from_secs(30 * 24 * 3600),
             login_limits: LoginLimits::default(),
             trust_forwarded_for: false,
+            body_timeout: Duration::from_secs(60),
+            clock: Clock::system(),
         }
     }
 }
@@ -87,7 +100,7 @@ pub struct AppState(Arc<Inner>);
 
 impl AppState {
     pub fn new(storage: Arc<dyn Storage>, config: ServerConfig) -> Self {
-        let limiter = LoginLimiter::new(config.login_limits);
+        let limiter = LoginLimiter::new(config.login_limits, config.clock.clone());
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         AppState(Arc::new(Inner {
             storage,
@@ -100,6 +113,15 @@ impl AppState {
 
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.0.config.clock
+    }
+
+    /// Now, as the server stamps it (RFC 3339, whole seconds).
+    pub fn now(&self) -> String {
+        self.0.config.clock.now_rfc3339()
     }
 
     pub fn token_cache(&self) -> &TokenCache {
@@ -145,8 +167,103 @@ async fn version_header(mut response: Response) -> Response {
     response
 }
 
-async fn not_found() -> Response {
-    error_response(ErrorCode::NotFound, "no such endpoint")
+async fn not_found(uri: Uri) -> Response {
+    ServiceError::with(
+        ErrorCode::NotFound,
+        "no such endpoint",
+        NotFoundDetails {
+            resource: Resource::Route,
+            name: uri.path().to_string(),
+        },
+    )
+    .into_response()
+}
+
+/// Gives answers that no handler wrote — axum's extractor rejections and any layer's — the
+/// JSON error body: an error status without a JSON body gets the code of its status.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let code = ErrorCode::for_status(status.as_u16());
+    let message = match code {
+        ErrorCode::BadRequest => "the request cannot be decoded (check the URL's encoding)",
+        ErrorCode::RequestTimeout => "the request did not arrive in time",
+        ErrorCode::PayloadTooLarge => "the request body is larger than this server accepts",
+        _ => status.canonical_reason().unwrap_or("the request failed"),
+    };
+    let mut json = ServiceError::new(code, message).into_response();
+    *json.status_mut() = status;
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
+/// Refuses a body whose declared `Content-Length` is above the limit before reading any of
+/// it — and so before hyper sends `100 Continue` to a client that waits for one.
+async fn refuse_declared_oversize(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let limit = u64::try_from(state.config().body_limit).unwrap_or(u64::MAX);
+    if declared.is_some_and(|n| n > limit) {
+        return super::error::rejection(axum::http::StatusCode::PAYLOAD_TOO_LARGE, String::new())
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// The span of one request. The query string is reduced to its parameter names: values
+/// (cursors today, perhaps secrets tomorrow) stay out of the logs.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        uri = %redacted_uri(request.uri()),
+        version = ?request.version(),
+    )
+}
+
+/// `path?name=…&other=…`: the path as sent, each query value replaced by `…`. A parameter
+/// name that does not look like one (long, or not `[A-Za-z0-9_.-]`) is replaced too.
+pub fn redacted_uri(uri: &Uri) -> String {
+    let path = uri.path();
+    let Some(query) = uri.query() else {
+        return path.to_string();
+    };
+    let names: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            let plain = !name.is_empty()
+                && name.len() <= 32
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            match (plain, pair.contains('=')) {
+                (true, true) => format!("{name}=…"),
+                (true, false) => name.to_string(),
+                (false, _) => "…".to_string(),
+            }
+        })
+        .collect();
+    format!("{path}?{}", names.join("&"))
 }
 
 async fn method_not_allowed() -> Response {
@@ -198,26 +315,99 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refuse_declared_oversize,
+        ))
         .layer(axum::middleware::map_response(version_header))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .with_state(state)
 }
 
 /// Serves the app on an already-bound listener until `shutdown` resolves, then finishes the
-/// requests in flight.
+/// requests in flight. Answers hyper writes by itself (malformed requests) get the JSON
+/// error body too ([`JsonErrorListener`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // `tap_io` also hands each connection's peer address to `ConnectInfo`.
+    let listener = JsonErrorListener(listener).tap_io(|io| {
+        let _ = io.get_ref().set_nodelay(true);
+    });
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_logs_keep_query_names_not_values() {
+        let cases = [
+            ("/v1/projects/acme/web", "/v1/projects/acme/web"),
+            (
+                "/v1/projects/acme/web/changes?since=42&limit=1000",
+                "/v1/projects/acme/web/changes?since=…&limit=…",
+            ),
+            ("/v1/x?token=gryt_secret&flag", "/v1/x?token=…&flag"),
+            ("/v1/x?gryt_0123456789abcdef0123456789abcdef=1", "/v1/x?…"),
+            ("/v1/x?a%20b=c", "/v1/x?…"),
+            ("/v1/x?", "/v1/x?"),
+        ];
+        for (uri, logged) in cases {
+            let uri: Uri = uri.parse().unwrap();
+            assert_eq!(redacted_uri(&uri), logged);
+        }
+    }
+
+    /// The span the trace layer opens for a request records the redacted URI, not the
+    /// request's own.
+    #[test]
+    fn the_request_span_records_the_redacted_uri() {
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(Level::INFO)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let request = axum::http::Request::get("/v1/projects/acme/web/changes?since=4242")
+                .body(())
+                .unwrap();
+            let span = request_span(&request);
+            span.in_scope(|| tracing::info!("finished processing request"));
+        });
+        let logged = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            logged.contains("uri=/v1/projects/acme/web/changes?since=…"),
+            "{logged}"
+        );
+        assert!(!logged.contains("4242"), "{logged}");
+    }
 }

@@ -13,7 +13,10 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 
+use time::OffsetDateTime;
+
 use super::app::AppState;
+use super::clock::Clock;
 use super::error::ServiceError;
 use super::storage::{AccountRow, TokenRow};
 use crate::api::ErrorCode;
@@ -67,10 +70,6 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     ok && stored.is_some()
 }
 
-pub fn now() -> String {
-    format_time(time::OffsetDateTime::now_utc())
-}
-
 /// RFC 3339, whole seconds, like every timestamp the client stores and shows.
 pub fn format_time(t: time::OffsetDateTime) -> String {
     let t = t.replace_nanosecond(0).unwrap_or(t);
@@ -78,9 +77,9 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
-fn is_past(rfc3339: &str) -> bool {
+fn is_past(rfc3339: &str, now: time::OffsetDateTime) -> bool {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .map(|t| t <= time::OffsetDateTime::now_utc())
+        .map(|t| t <= now)
         .unwrap_or(true)
 }
 
@@ -150,7 +149,12 @@ impl FromRequestParts<AppState> for Auth {
                 "this token was revoked: log in again",
             ));
         }
-        if token.expires_at.as_deref().is_some_and(is_past) {
+        let now = state.clock().now();
+        if token
+            .expires_at
+            .as_deref()
+            .is_some_and(|at| is_past(at, now))
+        {
             return Err(ServiceError::unauthorized(
                 "this token has expired: log in again",
             ));
@@ -256,19 +260,23 @@ impl Default for LoginLimits {
     }
 }
 
+/// Windows are measured on the server's [`Clock`], so tests move through them without
+/// sleeping.
 #[derive(Debug)]
 pub struct LoginLimiter {
     limits: LoginLimits,
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
+    clock: Clock,
+    windows: Mutex<HashMap<String, (OffsetDateTime, u32)>>,
 }
 
 /// Entries kept before expired ones are swept.
 const MAX_ENTRIES: usize = 100_000;
 
 impl LoginLimiter {
-    pub fn new(limits: LoginLimits) -> Self {
+    pub fn new(limits: LoginLimits, clock: Clock) -> Self {
         LoginLimiter {
             limits,
+            clock,
             windows: Mutex::new(HashMap::new()),
         }
     }
@@ -286,20 +294,22 @@ impl LoginLimiter {
 
     /// Counts one attempt against `key` if `count`; refuses once `limit` is reached.
     fn hit(&self, key: String, limit: u32, count: bool) -> Result<(), ServiceError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let window = self.limits.window;
+        // Time since a window opened; a clock set back counts as no time.
+        let since = |start: OffsetDateTime| Duration::try_from(now - start).unwrap_or_default();
         let Ok(mut map) = self.windows.lock() else {
             return Ok(());
         };
         if map.len() >= MAX_ENTRIES {
-            map.retain(|_, (start, _)| now.duration_since(*start) < window);
+            map.retain(|_, (start, _)| since(*start) < window);
         }
         let entry = map.entry(key).or_insert((now, 0));
-        if now.duration_since(entry.0) >= window {
+        if since(entry.0) >= window {
             *entry = (now, 0);
         }
         if entry.1 >= limit {
-            return Err(self.limited(window.saturating_sub(now.duration_since(entry.0))));
+            return Err(self.limited(window.saturating_sub(since(entry.0))));
         }
         if count {
             entry.1 += 1;
@@ -340,11 +350,15 @@ mod tests {
 
     #[test]
     fn limiter_counts_per_account_failures_and_resets_on_success() {
-        let l = LoginLimiter::new(LoginLimits {
-            per_account: 2,
-            per_address: 100,
-            window: Duration::from_secs(60),
-        });
+        let manual = super::super::clock::ManualClock::starting_now();
+        let l = LoginLimiter::new(
+            LoginLimits {
+                per_account: 2,
+                per_address: 100,
+                window: Duration::from_secs(60),
+            },
+            manual.clock(),
+        );
         assert!(l.before_attempt(None, "ann").is_ok());
         l.failed("ann");
         l.failed("ann");
@@ -355,6 +369,13 @@ mod tests {
         assert!(l.before_attempt(None, "bob").is_ok());
         l.succeeded("ann");
         assert!(l.before_attempt(None, "ann").is_ok());
+        // Failures count within one window only.
+        l.failed("ann");
+        l.failed("ann");
+        manual.advance(Duration::from_secs(59));
+        assert!(l.before_attempt(None, "ann").is_err());
+        manual.advance(Duration::from_secs(1));
+        assert!(l.before_attempt(None, "ann").is_ok());
     }
 
     #[test]
@@ -364,7 +385,7 @@ mod tests {
             account_id: "a".into(),
             kind: crate::api::accounts::TokenKind::Device,
             name: "laptop".into(),
-            created_at: now(),
+            created_at: "2026-01-01T00:00:00Z".into(),
             expires_at: None,
             revoked_at: None,
         };
@@ -372,7 +393,7 @@ mod tests {
             id: "a".into(),
             username: "ann".into(),
             password_hash: String::new(),
-            created_at: now(),
+            created_at: "2026-01-01T00:00:00Z".into(),
         };
         let cache = TokenCache::default();
         cache.put("h".into(), token.clone(), account.clone());

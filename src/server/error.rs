@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::storage::StorageError;
+use crate::api::error::{NotFoundDetails, Resource};
 use crate::api::{ErrorBody, ErrorCode};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +39,15 @@ impl ServiceError {
         Self::new(ErrorCode::Validation, message)
     }
 
-    pub fn not_found(what: impl Into<String>) -> Self {
-        Self::new(ErrorCode::NotFound, format!("{} not found", what.into()))
+    /// `not_found` for `resource` named `name`, typed in `details.resource` so clients
+    /// never parse the message.
+    pub fn not_found(resource: Resource, name: impl Into<String>) -> Self {
+        let name = name.into();
+        Self::with(
+            ErrorCode::NotFound,
+            format!("{} {name} not found", resource.as_str()),
+            NotFoundDetails { resource, name },
+        )
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {

@@ -1,4 +1,4 @@
-//! Gryt Cloud, the server teams share (`gryt cloud serve`, DESIGN §4, docs/SERVER.md).
+//! Gryt Cloud, the server teams share (`gryt cloud serve`; docs/SERVER.md, docs/ARCHITECTURE.md).
 //! It is the authority for the sync rules: a push is one atomic compare-and-swap, versions
 //! are locked per project, promoted generations never change, evolutions belong to their
 //! owner. Compiled only with the `server` feature; the client side never depends on it.
@@ -8,6 +8,8 @@
 
 mod app;
 pub mod auth;
+pub mod clock;
+mod conn;
 mod error;
 pub mod handlers;
 pub mod rules;
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 pub use app::{AppState, Registration, ServerConfig, router, serve};
 pub use auth::LoginLimits;
+pub use clock::{Clock, ManualClock};
 pub use error::{ServiceError, ServiceResult};
 pub use storage::{SqliteStorage, Storage, StorageError};
 
@@ -199,7 +202,8 @@ pub fn admin_add_user(
         username: username.to_string(),
         password: password.to_string(),
     };
-    Ok(handlers::accounts::create_account(&storage, &req)?)
+    let now = Clock::system().now_rfc3339();
+    Ok(handlers::accounts::create_account(&storage, &req, &now)?)
 }
 
 /// A server on its own thread and tokio runtime, listening on 127.0.0.1:0 — for tests,

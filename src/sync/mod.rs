@@ -1,4 +1,4 @@
-//! The client side of Gryt Cloud (DESIGN §4): the HTTP client and credentials, and the sync
+//! The client side of Gryt Cloud (docs/SYNC.md): the HTTP client and credentials, and the sync
 //! engine — a pure planner (local state + remote changes → operations) and an executor that
 //! applies a plan in one transaction. Depends on `api`, `store`, `domain`, `contract` and
 //! `workspace`; never on `server`.

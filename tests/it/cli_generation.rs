@@ -73,6 +73,25 @@ fn new_refuses_an_existing_version_in_either_spelling() {
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
+/// The versions suggested instead of a taken one are free: taken patches and minors are
+/// skipped, and the suggestion works when typed.
+#[test]
+fn new_suggests_versions_that_are_free() {
+    let env = TestEnv::init();
+    for v in ["1.0.0", "1.0.1", "1.1.0"] {
+        env.run(&["generation", "new", v]).ok();
+    }
+    let out = env.run(&["generation", "new", "1.0.0"]).fails(1);
+    assert!(
+        out.stderr
+            .contains("Hint: pick a free version, e.g. v1.0.2 or v1.2.0"),
+        "{}",
+        out.render()
+    );
+    env.run(&["generation", "new", "1.0.2"]).ok();
+    env.run(&["generation", "new", "1.2.0"]).ok();
+}
+
 #[test]
 fn new_refuses_an_existing_untracked_file() {
     let env = TestEnv::init();

@@ -4,7 +4,8 @@
 
 use crate::api::ErrorCode;
 use crate::api::error::{
-    RateLimitedDetails, StaleRevisionDetails, TagTakenDetails, VersionHolderDetails,
+    NotFoundDetails, RateLimitedDetails, Resource, StaleRevisionDetails, TagTakenDetails,
+    VersionHolderDetails,
 };
 use crate::cli::error::{CommandError, ExitKind};
 use crate::sync::client::ClientError;
@@ -51,19 +52,21 @@ fn hints(body: &crate::api::ErrorBody) -> Vec<String> {
         RegistrationClosed => out.push(
             "ask the server's administrator for an account (gryt cloud admin user add)".into(),
         ),
-        // The message names what is missing ("account bob not found"); the way on depends
-        // on what it is.
+        // `details.resource` says what is missing; the way on depends on what it is.
         NotFound => {
-            let what = body.message.split(' ').next().unwrap_or("");
-            let hint = match what {
-                "team" | "project" => {
+            let hint = match body.details_as::<NotFoundDetails>().map(|d| d.resource) {
+                Some(Resource::Team | Resource::Project) => {
                     "check TEAM/PROJECT and that you are a member of the team (gryt cloud team list)"
                 }
-                "account" => "check the username: accounts are made with gryt cloud register",
-                "member" => "see who is a member: gryt cloud team members TEAM",
-                "token" => "see your API keys and their ids: gryt cloud api-keys list",
-                "generation" => "run gryt sync pull to see what the cloud holds",
-                _ => "",
+                Some(Resource::Account) => {
+                    "check the username: accounts are made with gryt cloud register"
+                }
+                Some(Resource::Member) => "see who is a member: gryt cloud team members TEAM",
+                Some(Resource::Token) => {
+                    "see your API keys and their ids: gryt cloud api-keys list"
+                }
+                Some(Resource::Generation) => "run gryt sync pull to see what the cloud holds",
+                Some(Resource::Route) | None => "",
             };
             if !hint.is_empty() {
                 out.push(hint.into());
@@ -116,7 +119,9 @@ fn hints(body: &crate::api::ErrorBody) -> Vec<String> {
                 .into(),
         ),
         Internal | Unavailable => out.push("the server failed; try again later".into()),
-        Validation | MethodNotAllowed => {}
+        RequestTimeout => out.push("check your connection, then try again".into()),
+        Validation | MethodNotAllowed | BadRequest | UriTooLong | UnsupportedMediaType
+        | HeadersTooLarge => {}
     }
     out
 }
@@ -221,6 +226,33 @@ mod tests {
             "{:?}",
             e.hints
         );
+    }
+
+    /// The hint follows `details.resource`, whatever the message says.
+    #[test]
+    fn not_found_hints_follow_the_typed_resource() {
+        let e = api(
+            ErrorCode::NotFound,
+            serde_json::json!({"resource": "team", "name": "acme"}),
+        );
+        assert_eq!(e.message, "refused");
+        assert_eq!(
+            e.hints,
+            ["check TEAM/PROJECT and that you are a member of the team (gryt cloud team list)"]
+        );
+        let e = api(
+            ErrorCode::NotFound,
+            serde_json::json!({"resource": "token", "name": "0193"}),
+        );
+        assert_eq!(
+            e.hints,
+            ["see your API keys and their ids: gryt cloud api-keys list"]
+        );
+        let words_only = ClientError::Api {
+            status: 404,
+            body: ErrorBody::new(ErrorCode::NotFound, "account bob not found"),
+        };
+        assert!(CommandError::from(words_only).hints.is_empty());
     }
 
     #[test]

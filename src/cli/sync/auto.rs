@@ -22,18 +22,8 @@ pub struct AutoSync {
 }
 
 impl AutoSync {
-    pub fn for_command(command: &super::super::Command) -> AutoSync {
-        use super::super::Command as C;
-        use super::super::evolution::EvolutionCommand as E;
-        use super::super::generation::GenerationCommand as G;
-        let (reads, writes) = match command {
-            C::Status(_) | C::Audit(_) => (true, false),
-            C::Generation(G::List(_) | G::Show(_)) | C::Evolution(E::List(_) | E::Show(_)) => {
-                (true, false)
-            }
-            C::Generation(_) | C::Evolution(_) | C::Run(_) | C::Hotfix(_) => (true, true),
-            _ => (false, false),
-        };
+    /// For a command that `reads` and/or `writes` release state (`Command::release_state`).
+    pub fn for_command((reads, writes): (bool, bool)) -> AutoSync {
         let none = AutoSync {
             pull: false,
             push: false,
@@ -151,7 +141,11 @@ pub(super) fn hook_pull() {
         {
             return Ok(());
         }
-        in_background(&ws, |ws, c| pull_logged(ws, c, false, false).map(|_| ()))
+        in_background(&ws, |ws, c| {
+            pull_logged(ws, c, false, false)
+                .map(|_| ())
+                .map_err(Into::into)
+        })
     };
     if let Err(e) = attempt() {
         eprintln!(

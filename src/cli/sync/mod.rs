@@ -17,7 +17,7 @@ use super::error::CommandError;
 use super::ui::Ui;
 use super::{version_arg, workspace};
 use crate::domain::{ConflictReason, RecordKind, Version};
-use crate::sync::engine::{self, Cloud, PullOptions, PushOptions};
+use crate::sync::engine::{self, Cloud, PullOptions, PushOptions, promote};
 use crate::sync::remote::Remote;
 use crate::sync::{SyncError, remote};
 use crate::workspace::Workspace;
@@ -145,7 +145,7 @@ fn with_cloud(
 }
 
 /// The repository's sync lock; says so when it has to wait for another sync.
-fn lock(ui: &Ui, ws: &Workspace) -> Result<engine::SyncLock, CommandError> {
+pub fn lock(ui: &Ui, ws: &Workspace) -> Result<engine::SyncLock, CommandError> {
     match engine::lock(ws, std::time::Duration::ZERO) {
         Err(SyncError::Locked { .. }) => {
             ui.status(format!(
@@ -226,7 +226,7 @@ pub fn pull_logged(
     cloud: &Cloud<'_>,
     dry_run: bool,
     progress: bool,
-) -> Result<engine::PullReport, CommandError> {
+) -> Result<engine::PullReport, SyncError> {
     let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
     let progress = Progress::new("pull", progress, cloud.client);
     let result = engine::pull(
@@ -249,7 +249,7 @@ pub fn pull_logged(
                 serde_json::json!({}),
                 Some(e.to_string()),
             );
-            return Err(e.into());
+            return Err(e);
         }
     };
     if !dry_run {
@@ -322,7 +322,7 @@ pub fn push_logged(
     cloud: &Cloud<'_>,
     opts: &PushOptions,
     progress: bool,
-) -> Result<engine::PushReport, CommandError> {
+) -> Result<engine::PushReport, SyncError> {
     let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
     let opts = &PushOptions {
         // Undocumented, like GRYT_SYNC_PAGE_LIMIT: smaller batches.
@@ -351,7 +351,7 @@ pub fn push_logged(
                 serde_json::json!({}),
                 Some(e.to_string()),
             );
-            return Err(e.into());
+            return Err(e);
         }
     };
     if !opts.dry_run {
@@ -379,23 +379,77 @@ pub fn push_logged(
     Ok(report)
 }
 
+/// Promotion's pull and push as the command line runs them: logged, with progress, and one
+/// status line each when they moved something.
+pub struct LoggedSteps<'u> {
+    pub ui: &'u Ui,
+}
+
+impl promote::Steps for LoggedSteps<'_> {
+    fn pull(
+        &mut self,
+        ws: &Workspace,
+        cloud: &Cloud<'_>,
+    ) -> crate::sync::Result<engine::PullReport> {
+        let pulled = pull_logged(ws, cloud, false, !self.ui.quiet)?;
+        if !pulled.new.is_empty() || !pulled.updated.is_empty() {
+            self.ui.status(format!(
+                "Pulled {} new and {} updated from {}",
+                pulled.new.len(),
+                pulled.updated.len(),
+                cloud.project
+            ));
+        }
+        Ok(pulled)
+    }
+
+    fn push(
+        &mut self,
+        ws: &Workspace,
+        cloud: &Cloud<'_>,
+        opts: &PushOptions,
+    ) -> crate::sync::Result<engine::PushReport> {
+        let pushed = push_logged(ws, cloud, opts, !self.ui.quiet)?;
+        if !pushed.created.is_empty() || !pushed.updated.is_empty() {
+            self.ui.status(format!(
+                "Pushed {}",
+                [pushed.created.clone(), pushed.updated.clone()]
+                    .concat()
+                    .join(", ")
+            ));
+        }
+        Ok(pushed)
+    }
+}
+
 /// A push's refusal or held-back conflicts as the error to exit with.
 fn push_outcome(
     ws: &Workspace,
     report: engine::PushReport,
     dry_run: bool,
 ) -> Result<(), CommandError> {
-    if let Some(body) = report.rejected {
-        return Err(crate::sync::ClientError::Api {
-            status: body.error.http_status(),
-            body,
+    debug_assert_eq!(dry_run, report.dry_run);
+    promote::push_outcome(report).map_err(|e| promote_error(ws, e))
+}
+
+/// A failed cloud promotion (or a version-scoped push) as the error to exit with, with the
+/// way out of each refusal.
+pub fn promote_error(ws: &Workspace, e: promote::PromoteError) -> CommandError {
+    use promote::PromoteError as E;
+    let message = e.to_string();
+    match e {
+        E::Sync(e) => e.into(),
+        E::Op(e) => e.into(),
+        E::HeldBack { conflicts } => held_back(ws, &conflicts),
+        E::AlreadyPromoted { free, .. } => {
+            let free: Vec<String> = free.iter().map(ToString::to_string).collect();
+            CommandError::new(super::error::ExitKind::Rejected, message).hint(format!(
+                "release your work as another version: {}",
+                free.join(" or ")
+            ))
         }
-        .into());
+        E::NotInCloud(_) => CommandError::user(message),
     }
-    if !dry_run && !report.conflicts.is_empty() {
-        return Err(held_back(ws, &report.conflicts));
-    }
-    Ok(())
 }
 
 pub fn cmd_push(
@@ -458,14 +512,6 @@ pub fn cmd_push(
     push_outcome(ws, report, opts.dry_run)
 }
 
-fn held_back_message(conflicts: &[crate::store::Conflict]) -> String {
-    let subjects: Vec<&str> = conflicts.iter().map(|c| c.subject.as_str()).collect();
-    format!(
-        "not pushed, in conflict with the cloud: {}",
-        subjects.join(", ")
-    )
-}
-
 /// A push report for scripts: records held back by open conflicts (exit 3) show as
 /// `rejected: {"error": "conflict", …}`, so `rejected == null` always means success.
 fn push_json(report: &engine::PushReport) -> serde_json::Value {
@@ -477,13 +523,13 @@ fn push_json(report: &engine::PushReport) -> serde_json::Value {
             .map(|c| {
                 serde_json::json!({
                     "id": c.id, "record_kind": c.record_kind, "subject": c.subject,
-                    "reason": c.reason, "strategies": conflicts::strategies(c.reason),
+                    "reason": c.reason, "strategies": engine::resolve::strategies(c.reason),
                 })
             })
             .collect();
         v["rejected"] = serde_json::json!({
             "error": "conflict",
-            "message": held_back_message(&report.conflicts),
+            "message": promote::held_back_message(&report.conflicts),
             "details": {"conflicts": list},
         });
     }
@@ -494,7 +540,7 @@ fn push_json(report: &engine::PushReport) -> serde_json::Value {
 fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandError {
     let mut err = CommandError::new(
         super::error::ExitKind::Rejected,
-        held_back_message(conflicts),
+        promote::held_back_message(conflicts),
     );
     for c in conflicts {
         let remote = c.remote_value.as_ref().map(|v| &v["record"]);
@@ -512,7 +558,10 @@ fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandErr
                 ),
                 None => format!("{} is held in the cloud by {by} (created {at})", c.subject),
             };
-            let free = free_versions(ws, &c.subject);
+            let free: Vec<String> = promote::free_versions(ws, &c.subject)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             err = err.hint(format!(
                 "{holder}; rename yours: gryt generation rename {} {}",
                 c.subject,
@@ -524,26 +573,11 @@ fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandErr
                 c.subject,
                 c.reason.label(),
                 c.id,
-                conflicts::strategies(c.reason),
+                engine::resolve::strategies(c.reason),
             ));
         }
     }
     err
-}
-
-/// The next free patch and minor after `version`, as far as this workspace knows (after a
-/// pull it knows every version of the project).
-fn free_versions(ws: &Workspace, version: &str) -> Vec<String> {
-    let Ok(v) = version.parse::<Version>() else {
-        return Vec::new();
-    };
-    let taken = |c: &Version| ws.store.version_exists(c).unwrap_or(true);
-    let patch = crate::domain::generation::next_free_patch(&v.next_patch(), taken);
-    let mut minor = v.next_minor();
-    while taken(&minor) {
-        minor = minor.next_minor();
-    }
-    vec![patch.to_string(), minor.to_string()]
 }
 
 impl From<SyncError> for CommandError {
@@ -557,118 +591,4 @@ impl From<SyncError> for CommandError {
             other => CommandError::user(other.to_string()),
         }
     }
-}
-
-/// Promotion in hybrid and cloud mode: pull, check the gates here, push what is pending for
-/// the version, then ask the cloud. The local generation becomes promoted (and tagged) only
-/// after the cloud accepted; the first promoter wins.
-pub fn promote_in_cloud(
-    ui: &Ui,
-    ws: &Workspace,
-    opts: &crate::ops::promote::PromoteOptions,
-) -> Result<crate::ops::promote::PromoteReport, super::promote::Failed> {
-    use crate::api::ErrorCode;
-    use crate::api::error::VersionHolderDetails;
-    use crate::api::sync::PromoteRequest;
-    use crate::ops::promote as ops;
-
-    let (remote, account) = connect(ws)?;
-    let _lock = lock(ui, ws)?;
-    let cloud = cloud(&remote, &account);
-    let pulled = pull_logged(ws, &cloud, false, !ui.quiet)?;
-    if !pulled.new.is_empty() || !pulled.updated.is_empty() {
-        ui.status(format!(
-            "Pulled {} new and {} updated from {}",
-            pulled.new.len(),
-            pulled.updated.len(),
-            cloud.project
-        ));
-    }
-    let version = opts.version.clone();
-    if let Ok(g) = crate::ops::generation::get(ws, &version)
-        && g.status == crate::domain::GenerationStatus::Promoted
-    {
-        let (by, at) = (
-            g.promoted_by.unwrap_or_default(),
-            g.promoted_at.unwrap_or_default(),
-        );
-        let free = free_versions(ws, &version.to_string());
-        return Err(CommandError::new(
-            super::error::ExitKind::Rejected,
-            format!("{version} is already promoted in the cloud by {by} at {at}"),
-        )
-        .hint(format!(
-            "release your work as another version: {}",
-            free.join(" or ")
-        ))
-        .into());
-    }
-    let prepared = ops::prepare(ws, opts)?;
-    let push = PushOptions {
-        dry_run: false,
-        version: Some(version.clone()),
-        ..PushOptions::default()
-    };
-    let pushed = push_logged(ws, &cloud, &push, !ui.quiet)?;
-    if !pushed.created.is_empty() || !pushed.updated.is_empty() {
-        ui.status(format!(
-            "Pushed {}",
-            [pushed.created.clone(), pushed.updated.clone()]
-                .concat()
-                .join(", ")
-        ));
-    }
-    push_outcome(ws, pushed, false)?;
-    let g = &prepared.generation;
-    let s = |r: crate::store::Result<_>| r.map_err(|e| CommandError::from(SyncError::from(e)));
-    let revision = s(ws.store.sync_state(RecordKind::Generation, &g.id))?
-        .and_then(|st| st.base_revision)
-        .ok_or_else(|| CommandError::user(format!("{version} is not in the cloud yet")))?;
-    let base_seq = engine::cursor(&ws.store, &cloud).map_err(CommandError::from)?;
-    let id = crate::sync::convert::uuid(&g.id).map_err(CommandError::from)?;
-    let mut head_after: Option<u64> = None;
-    let (by, at, new_revision) = match remote.promote(id, &PromoteRequest { base_seq, revision }) {
-        Ok(resp) => (
-            {
-                head_after = Some(resp.head);
-                resp.generation
-                    .promoted_by
-                    .unwrap_or_else(|| account.clone())
-            },
-            resp.generation
-                .promoted_at
-                .unwrap_or_else(crate::clock::now_string),
-            resp.generation.revision,
-        ),
-        // Our own earlier attempt won but its answer was lost: that is success.
-        Err(crate::sync::ClientError::Api { body, status })
-            if body.error == ErrorCode::AlreadyPromoted
-                && body
-                    .details_as::<VersionHolderDetails>()
-                    .and_then(|d| d.promoted_by)
-                    .as_deref()
-                    == Some(account.as_str()) =>
-        {
-            let d = body
-                .details_as::<VersionHolderDetails>()
-                .expect("checked above");
-            let _ = status;
-            (
-                account.clone(),
-                d.promoted_at.unwrap_or_else(crate::clock::now_string),
-                revision + 1,
-            )
-        }
-        Err(e) => return Err(CommandError::from(e).into()),
-    };
-    let gen_id = g.id.clone();
-    let now = crate::clock::now_string();
-    Ok(ops::finalize(ws, prepared, &by, &at, |st| {
-        st.mark_synced(RecordKind::Generation, &gen_id, new_revision, &now)?;
-        // Our promotion was the only write since our cursor: the cursor may cover it.
-        if head_after == Some(base_seq + 1) {
-            st.set_meta("cursor", Some(&(base_seq + 1).to_string()))?;
-        }
-        Ok(())
-    })?)
 }

@@ -14,6 +14,7 @@ use crate::api::accounts::{
     Account, CreateApiKey, IssuedToken, LoginRequest, RegisterRequest, Team, TokenInfo, TokenKind,
     WhoAmI, check_name, check_password,
 };
+use crate::api::error::Resource;
 use crate::server::app::{AppState, Registration};
 use crate::server::auth::{self, Auth, ClientAddr};
 use crate::server::error::{ServiceError, ServiceResult};
@@ -32,11 +33,15 @@ fn info(t: &TokenRow, current: Option<Uuid>) -> TokenInfo {
 
 /// Creates an account (shared by open registration and `gryt cloud admin user add`).
 /// Blocking: hashes the password.
-pub fn create_account(storage: &dyn Storage, req: &RegisterRequest) -> ServiceResult<Account> {
+pub fn create_account(
+    storage: &dyn Storage,
+    req: &RegisterRequest,
+    now: &str,
+) -> ServiceResult<Account> {
     check_name("account", &req.username).map_err(ServiceError::validation)?;
     check_password(&req.password).map_err(ServiceError::validation)?;
     let hash = auth::hash_password(&req.password)?;
-    let row = storage.create_account(&req.username, &hash, &auth::now())?;
+    let row = storage.create_account(&req.username, &hash, now)?;
     Ok(Account {
         username: row.username,
         created_at: row.created_at,
@@ -56,7 +61,10 @@ pub async fn register(
     }
     // Registration hashes a password too: it shares the per-address login budget.
     state.limiter().count_address(addr)?;
-    let account = state.run_hashing(move |s| create_account(s, &req)).await?;
+    let now = state.now();
+    let account = state
+        .run_hashing(move |s| create_account(s, &req, &now))
+        .await?;
     Ok(json(StatusCode::CREATED, account))
 }
 
@@ -66,9 +74,9 @@ fn issue(
     kind: TokenKind,
     name: String,
     ttl: Option<Duration>,
+    now: time::OffsetDateTime,
 ) -> ServiceResult<(String, TokenInfo)> {
     let (secret, hash) = auth::new_token()?;
-    let now = time::OffsetDateTime::now_utc();
     let token = NewToken {
         id: Uuid::now_v7(),
         account_id: account_id.to_string(),
@@ -117,6 +125,7 @@ pub async fn login(
         return Err(ServiceError::unauthorized("wrong username or password"));
     }
     let ttl = state.config().token_ttl;
+    let clock = state.clock().clone();
     let username = req.username.clone();
     let outcome = state
         .run_hashing(move |s| {
@@ -130,7 +139,14 @@ pub async fn login(
             let Some(account) = account else {
                 return Ok(None);
             };
-            let (token, info) = issue(s, &account.id, TokenKind::Device, device, Some(ttl))?;
+            let (token, info) = issue(
+                s,
+                &account.id,
+                TokenKind::Device,
+                device,
+                Some(ttl),
+                clock.now(),
+            )?;
             Ok(Some(IssuedToken {
                 token,
                 info,
@@ -154,8 +170,9 @@ pub async fn login(
 pub async fn logout(State(state): State<AppState>, auth: Auth) -> ServiceResult<StatusCode> {
     let token_id = auth.token.id;
     state.token_cache().forget(token_id);
+    let now = state.now();
     state
-        .run(move |s| Ok(s.revoke_token(&auth.account.id, token_id, &auth::now())?))
+        .run(move |s| Ok(s.revoke_token(&auth.account.id, token_id, &now)?))
         .await?;
     state.token_cache().forget(token_id);
     Ok(StatusCode::NO_CONTENT)
@@ -205,14 +222,15 @@ pub async fn revoke_token(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ServiceResult<StatusCode> {
-    let missing = || ServiceError::not_found(format!("token {id}"));
+    let missing = || ServiceError::not_found(Resource::Token, &id);
     let token_id = Uuid::parse_str(&id).map_err(|_| missing())?;
     let account_id = auth.account.id.clone();
     // Only the owner's token is affected (the storage checks); forgetting is harmless
     // otherwise. Before and after, so no lookup racing with the revocation re-caches it.
     state.token_cache().forget(token_id);
+    let now = state.now();
     let revoked = state
-        .run(move |s| Ok(s.revoke_token(&account_id, token_id, &auth::now())?))
+        .run(move |s| Ok(s.revoke_token(&account_id, token_id, &now)?))
         .await?;
     state.token_cache().forget(token_id);
     if revoked {
@@ -238,9 +256,10 @@ pub async fn create_api_key(
         None => None,
     };
     let account = auth.account.clone();
+    let now = state.clock().now();
     let issued = state
         .run(move |s| {
-            let (token, info) = issue(s, &account.id, TokenKind::ApiKey, name, ttl)?;
+            let (token, info) = issue(s, &account.id, TokenKind::ApiKey, name, ttl, now)?;
             Ok(IssuedToken {
                 token,
                 info,

@@ -9,10 +9,11 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::{JsonBody, json};
+use crate::api::error::Resource;
 use crate::api::sync::ProjectInfo;
 use crate::api::{HEAD_HEADER, PromoteRequest, PushRequest};
 use crate::server::app::AppState;
-use crate::server::auth::{self, Auth};
+use crate::server::auth::Auth;
 use crate::server::error::{ServiceError, ServiceResult, rejection};
 use crate::server::rules;
 use crate::server::storage::{self, ProjectRow, Storage};
@@ -25,7 +26,7 @@ fn find(
 ) -> ServiceResult<ProjectRow> {
     storage
         .project(&auth.account.id, team, project)?
-        .ok_or_else(|| ServiceError::not_found(format!("project {team}/{project}")))
+        .ok_or_else(|| ServiceError::not_found(Resource::Project, format!("{team}/{project}")))
 }
 
 fn with_head(mut response: Response, head: u64) -> Response {
@@ -120,10 +121,11 @@ where
     T: Send + 'static,
     F: FnOnce(&dyn Storage, &ProjectRow, &rules::Actor, &str) -> ServiceResult<T> + Send + 'static,
 {
+    let now = state.now();
     state
         .run(move |s| {
             let p = find(s, &auth, &team, &project)?;
-            let result = f(s, &p, &auth.actor(), &auth::now());
+            let result = f(s, &p, &auth.actor(), &now);
             Ok((p.head, result))
         })
         .await
@@ -160,7 +162,7 @@ pub async fn push(
 }
 
 fn generation_id(id: &str) -> ServiceResult<Uuid> {
-    Uuid::parse_str(id).map_err(|_| ServiceError::not_found(format!("generation {id}")))
+    Uuid::parse_str(id).map_err(|_| ServiceError::not_found(Resource::Generation, id))
 }
 
 pub async fn promote(

@@ -1,42 +1,17 @@
-//! Teams, their members and their projects. A team the caller does not belong to answers
-//! `not_found`, exactly like a team that does not exist; managing members and creating
-//! projects takes the `owner` role.
+//! Teams, their members and their projects. The rules (visibility, roles, the last owner)
+//! are in `server::rules::teams`; changes run in one team transaction.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::{JsonBody, json};
-use crate::api::ErrorCode;
 use crate::api::accounts::{AddMember, CreateNamed, Project, Role, Team, check_name};
 use crate::server::app::AppState;
-use crate::server::auth::{self, Auth};
+use crate::server::auth::Auth;
 use crate::server::error::{ServiceError, ServiceResult};
-use crate::server::storage::{ProjectRow, Storage, TeamRow};
-
-/// The team if the account is a member, with its role; `not_found` otherwise.
-fn membership(
-    storage: &dyn Storage,
-    account_id: &str,
-    team: &str,
-) -> ServiceResult<(TeamRow, Role)> {
-    storage
-        .teams(account_id)?
-        .into_iter()
-        .find(|(t, _)| t.name == team)
-        .ok_or_else(|| ServiceError::not_found(format!("team {team}")))
-}
-
-fn require_owner(team: &TeamRow, role: Role) -> ServiceResult<()> {
-    if role == Role::Owner {
-        Ok(())
-    } else {
-        Err(ServiceError::new(
-            ErrorCode::Forbidden,
-            format!("only owners of team {} can do this", team.name),
-        ))
-    }
-}
+use crate::server::rules::teams as rules;
+use crate::server::storage::{ProjectRow, transact_teams};
 
 pub fn project_view(p: ProjectRow) -> Project {
     Project {
@@ -54,8 +29,9 @@ pub async fn create_team(
 ) -> ServiceResult<Response> {
     check_name("team", &req.name).map_err(ServiceError::validation)?;
     let account_id = auth.account.id.clone();
+    let now = state.now();
     let team = state
-        .run(move |s| Ok(s.create_team(&req.name, &account_id, &auth::now())?))
+        .run(move |s| Ok(s.create_team(&req.name, &account_id, &now)?))
         .await?;
     Ok(json(
         StatusCode::CREATED,
@@ -86,10 +62,10 @@ pub async fn members(
     auth: Auth,
     Path(team): Path<String>,
 ) -> ServiceResult<Response> {
-    let account_id = auth.account.id.clone();
+    let actor = auth.actor();
     let members = state
         .run(move |s| {
-            let (team, _) = membership(s, &account_id, &team)?;
+            let (team, _) = rules::membership(s, &actor, &team)?;
             Ok(s.members(&team.id)?)
         })
         .await?;
@@ -102,30 +78,9 @@ pub async fn add_member(
     Path(team): Path<String>,
     JsonBody(req, _): JsonBody<AddMember>,
 ) -> ServiceResult<Response> {
-    let account_id = auth.account.id.clone();
+    let actor = auth.actor();
     let members = state
-        .run(move |s| {
-            let (team, role) = membership(s, &account_id, &team)?;
-            require_owner(&team, role)?;
-            let member = s
-                .account(&req.username)?
-                .ok_or_else(|| ServiceError::not_found(format!("account {}", req.username)))?;
-            let members = s.members(&team.id)?;
-            let owners = members.iter().filter(|m| m.role == Role::Owner).count();
-            let demoting_last_owner = req.role == Role::Member
-                && owners == 1
-                && members
-                    .iter()
-                    .any(|m| m.username == req.username && m.role == Role::Owner);
-            if demoting_last_owner {
-                return Err(ServiceError::validation(format!(
-                    "{} is the last owner of {}; make someone else owner first",
-                    req.username, team.name
-                )));
-            }
-            s.set_member(&team.id, &member.id, Some(req.role))?;
-            Ok(s.members(&team.id)?)
-        })
+        .run(move |s| transact_teams(s, |tx| rules::set_role(tx, &actor, &team, &req)))
         .await?;
     Ok(json(StatusCode::OK, members))
 }
@@ -135,35 +90,9 @@ pub async fn remove_member(
     auth: Auth,
     Path((team, username)): Path<(String, String)>,
 ) -> ServiceResult<StatusCode> {
-    let account_id = auth.account.id.clone();
-    let self_name = auth.account.username.clone();
+    let actor = auth.actor();
     state
-        .run(move |s| {
-            let (team, role) = membership(s, &account_id, &team)?;
-            // Anyone may leave; removing others takes an owner.
-            if username != self_name {
-                require_owner(&team, role)?;
-            }
-            let members = s.members(&team.id)?;
-            let target = members
-                .iter()
-                .find(|m| m.username == username)
-                .ok_or_else(|| {
-                    ServiceError::not_found(format!("member {username} of {}", team.name))
-                })?;
-            let owners = members.iter().filter(|m| m.role == Role::Owner).count();
-            if target.role == Role::Owner && owners == 1 {
-                return Err(ServiceError::validation(format!(
-                    "{username} is the last owner of {}; make someone else owner first",
-                    team.name
-                )));
-            }
-            let member = s
-                .account(&username)?
-                .ok_or_else(|| ServiceError::not_found(format!("account {username}")))?;
-            s.set_member(&team.id, &member.id, None)?;
-            Ok(())
-        })
+        .run(move |s| transact_teams(s, |tx| rules::remove_member(tx, &actor, &team, &username)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -175,12 +104,13 @@ pub async fn create_project(
     JsonBody(req, _): JsonBody<CreateNamed>,
 ) -> ServiceResult<Response> {
     check_name("project", &req.name).map_err(ServiceError::validation)?;
-    let account_id = auth.account.id.clone();
+    let actor = auth.actor();
+    let now = state.now();
     let project = state
         .run(move |s| {
-            let (team, role) = membership(s, &account_id, &team)?;
-            require_owner(&team, role)?;
-            Ok(s.create_project(&team, &req.name, &auth::now())?)
+            transact_teams(s, |tx| {
+                rules::create_project(tx, &actor, &team, &req.name, &now)
+            })
         })
         .await?;
     Ok(json(StatusCode::CREATED, project_view(project)))
@@ -191,10 +121,10 @@ pub async fn projects(
     auth: Auth,
     Path(team): Path<String>,
 ) -> ServiceResult<Response> {
-    let account_id = auth.account.id.clone();
+    let actor = auth.actor();
     let projects = state
         .run(move |s| {
-            let (team, _) = membership(s, &account_id, &team)?;
+            let (team, _) = rules::membership(s, &actor, &team)?;
             Ok(s.projects(&team)?)
         })
         .await?;

@@ -1,10 +1,12 @@
 //! The sync rules, written once against [`ProjectTx`] so every storage backend enforces them
 //! identically: compare-and-swap on `base_seq`, the per-project version lock, immutability
 //! of promoted generations, evolution ownership, rc-tag and code-name uniqueness,
-//! idempotent replays, and the promotion gates on the server's own data.
+//! idempotent replays, and the promotion gates on the server's own data; and the team rules
+//! (membership, roles, a team always keeps an owner) against [`TeamTx`](super::storage::TeamTx).
 
 mod promote;
 mod push;
+pub mod teams;
 
 pub use promote::{delete_generation, promote};
 pub use push::{DecodedPush, decode_push, push};
@@ -25,20 +27,25 @@ pub struct Actor {
     pub username: String,
 }
 
-/// The next free patch and the next free minor after `version`.
+/// The next free patch and the next free minor after `version`
+/// ([`crate::domain::generation::free_versions`]).
 pub fn suggested_versions(
     tx: &mut dyn ProjectTx,
     version: &Version,
 ) -> Result<Vec<String>, ServiceError> {
-    let mut patch = version.next_patch();
-    while tx.generation_by_version(&patch)?.is_some() {
-        patch = patch.next_patch();
+    let mut failed = None;
+    let free =
+        crate::domain::generation::free_versions(version, |v| match tx.generation_by_version(v) {
+            Ok(held) => held.is_some(),
+            Err(e) => {
+                failed.get_or_insert(e);
+                false
+            }
+        });
+    if let Some(e) = failed {
+        return Err(e.into());
     }
-    let mut minor = version.next_minor();
-    while tx.generation_by_version(&minor)?.is_some() {
-        minor = minor.next_minor();
-    }
-    Ok(vec![patch.to_string(), minor.to_string()])
+    Ok(free.iter().map(ToString::to_string).collect())
 }
 
 pub(crate) fn holder_details(

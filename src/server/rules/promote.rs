@@ -5,6 +5,7 @@
 use uuid::Uuid;
 
 use super::{Actor, behind, details, holder_details};
+use crate::api::error::Resource;
 use crate::api::error::StaleRevisionDetails;
 use crate::api::records::{GenerationRecord, Record, RecordKind, Tombstone};
 use crate::api::sync::{DeleteResponse, GateOutcome};
@@ -17,7 +18,10 @@ use crate::server::storage::ProjectTx;
 fn generation(tx: &mut dyn ProjectTx, id: Uuid) -> Result<GenerationRecord, ServiceError> {
     match tx.get(id)? {
         Some(Record::Generation(g)) => Ok(g),
-        _ => Err(ServiceError::not_found(format!("generation {id}"))),
+        _ => Err(ServiceError::not_found(
+            Resource::Generation,
+            id.to_string(),
+        )),
     }
 }
 

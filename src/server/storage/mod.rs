@@ -119,6 +119,18 @@ pub trait ProjectTx {
     fn store_answer(&mut self, key: &str, answer: &StoredAnswer, now: &str) -> Result<()>;
 }
 
+/// What the team rules see inside one write transaction: memberships and roles read there
+/// cannot change before the transaction's own writes (no other writer runs meanwhile).
+pub trait TeamTx {
+    /// The team named `team` if the account is a member of it, with the account's role.
+    fn membership(&mut self, account_id: &str, team: &str) -> Result<Option<(TeamRow, Role)>>;
+    fn account(&mut self, username: &str) -> Result<Option<AccountRow>>;
+    fn members(&mut self, team_id: &str) -> Result<Vec<Member>>;
+    /// Adds, changes (`Some`) or removes (`None`) a membership.
+    fn set_member(&mut self, team_id: &str, account_id: &str, role: Option<Role>) -> Result<()>;
+    fn create_project(&mut self, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow>;
+}
+
 /// The storage backend. Calls block: the server runs them on blocking threads.
 pub trait Storage: Send + Sync + 'static {
     /// Whether storage answers (`/readyz`).
@@ -136,8 +148,13 @@ pub trait Storage: Send + Sync + 'static {
     /// The teams the account belongs to, with its role in each.
     fn teams(&self, account_id: &str) -> Result<Vec<(TeamRow, Role)>>;
     fn members(&self, team_id: &str) -> Result<Vec<Member>>;
-    /// Adds, changes (`Some`) or removes (`None`) a membership.
-    fn set_member(&self, team_id: &str, account_id: &str, role: Option<Role>) -> Result<()>;
+    /// Runs `f` in one write transaction over teams and memberships: committed if it returns
+    /// `Ok`, rolled back otherwise. What `f` reads stays true until it commits (SQLite:
+    /// `BEGIN IMMEDIATE`), so a check and the write it allows are one step.
+    fn transact_teams(
+        &self,
+        f: &mut dyn FnMut(&mut dyn TeamTx) -> std::result::Result<(), crate::server::ServiceError>,
+    ) -> std::result::Result<(), crate::server::ServiceError>;
     fn create_project(&self, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow>;
     fn projects(&self, team: &TeamRow) -> Result<Vec<ProjectRow>>;
     /// `TEAM/PROJECT` if the account is a member of the team — otherwise `None`, exactly as
@@ -154,6 +171,19 @@ pub trait Storage: Send + Sync + 'static {
             &mut dyn ProjectTx,
         ) -> std::result::Result<(), crate::server::ServiceError>,
     ) -> std::result::Result<(), crate::server::ServiceError>;
+}
+
+/// Runs `f` through [`Storage::transact_teams`] and hands back its value.
+pub fn transact_teams<T>(
+    storage: &dyn Storage,
+    mut f: impl FnMut(&mut dyn TeamTx) -> std::result::Result<T, crate::server::ServiceError>,
+) -> std::result::Result<T, crate::server::ServiceError> {
+    let mut out = None;
+    storage.transact_teams(&mut |tx| {
+        out = Some(f(tx)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| StorageError::Backend("transaction returned no value".into()).into())
 }
 
 /// Runs `f` through [`Storage::transact`] and hands back its value.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::schema::MIGRATIONS;
 use super::{
     AccountRow, NewToken, ProjectRow, ProjectTx, RawPage, Result, Storage, StorageError,
-    StoredAnswer, TeamRow, TokenRow,
+    StoredAnswer, TeamRow, TeamTx, TokenRow,
 };
 use crate::api::accounts::{Member, Role, TokenKind};
 use crate::api::records::{EvolutionRecord, GenerationRecord, Record};
@@ -428,59 +428,24 @@ impl Storage for SqliteStorage {
     }
 
     fn members(&self, team_id: &str) -> Result<Vec<Member>> {
-        self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT a.username, m.role FROM team_members m JOIN accounts a ON a.id = m.account_id
-                 WHERE m.team_id = ?1 ORDER BY a.username",
-            )?;
-            st.query_map([team_id], |r| {
-                let role: String = r.get(1)?;
-                Ok(Member {
-                    username: r.get(0)?,
-                    role: role_of(&role)?,
-                })
-            })?
-            .collect()
-        })
+        self.read(|c| members_on(c, team_id))
     }
 
-    fn set_member(&self, team_id: &str, account_id: &str, role: Option<Role>) -> Result<()> {
-        self.write(|c| {
-            match role {
-                Some(role) => c.execute(
-                    "INSERT INTO team_members (team_id, account_id, role) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (team_id, account_id) DO UPDATE SET role = excluded.role",
-                    params![team_id, account_id, role.as_str()],
-                ),
-                None => c.execute(
-                    "DELETE FROM team_members WHERE team_id = ?1 AND account_id = ?2",
-                    params![team_id, account_id],
-                ),
-            }
-            .map(|_| ())
-        })
+    fn transact_teams(
+        &self,
+        f: &mut dyn FnMut(&mut dyn TeamTx) -> std::result::Result<(), ServiceError>,
+    ) -> std::result::Result<(), ServiceError> {
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        f(&mut SqliteTeamTx { conn: &tx })?;
+        tx.commit().map_err(backend)?;
+        Ok(())
     }
 
     fn create_project(&self, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow> {
-        let project = ProjectRow {
-            id: Uuid::now_v7().to_string(),
-            team: team.name.clone(),
-            name: name.to_string(),
-            head: 0,
-            created_at: now.to_string(),
-        };
-        let conn = self.writer();
-        match conn.execute(
-            "INSERT INTO projects (id, team_id, name, head, created_at) VALUES (?1, ?2, ?3, 0, ?4)",
-            params![project.id, team.id, project.name, project.created_at],
-        ) {
-            Ok(_) => Ok(project),
-            Err(e) if is_unique_violation(&e) => Err(StorageError::NameTaken {
-                what: "project",
-                name: format!("{}/{name}", team.name),
-            }),
-            Err(e) => Err(backend(e)),
-        }
+        insert_project(&self.writer(), team, name, now)
     }
 
     fn projects(&self, team: &TeamRow) -> Result<Vec<ProjectRow>> {
@@ -580,6 +545,106 @@ impl Storage for SqliteStorage {
         f(&mut view)?;
         tx.commit().map_err(backend)?;
         Ok(())
+    }
+}
+
+fn members_on(c: &Connection, team_id: &str) -> rusqlite::Result<Vec<Member>> {
+    let mut st = c.prepare_cached(
+        "SELECT a.username, m.role FROM team_members m JOIN accounts a ON a.id = m.account_id
+         WHERE m.team_id = ?1 ORDER BY a.username",
+    )?;
+    st.query_map([team_id], |r| {
+        let role: String = r.get(1)?;
+        Ok(Member {
+            username: r.get(0)?,
+            role: role_of(&role)?,
+        })
+    })?
+    .collect()
+}
+
+fn insert_project(c: &Connection, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow> {
+    let project = ProjectRow {
+        id: Uuid::now_v7().to_string(),
+        team: team.name.clone(),
+        name: name.to_string(),
+        head: 0,
+        created_at: now.to_string(),
+    };
+    match c.execute(
+        "INSERT INTO projects (id, team_id, name, head, created_at) VALUES (?1, ?2, ?3, 0, ?4)",
+        params![project.id, team.id, project.name, project.created_at],
+    ) {
+        Ok(_) => Ok(project),
+        Err(e) if is_unique_violation(&e) => Err(StorageError::NameTaken {
+            what: "project",
+            name: format!("{}/{name}", team.name),
+        }),
+        Err(e) => Err(backend(e)),
+    }
+}
+
+/// [`TeamTx`] over the writer connection inside `BEGIN IMMEDIATE`.
+struct SqliteTeamTx<'a> {
+    conn: &'a Connection,
+}
+
+impl TeamTx for SqliteTeamTx<'_> {
+    fn membership(&mut self, account_id: &str, team: &str) -> Result<Option<(TeamRow, Role)>> {
+        query_cached(
+            self.conn,
+            "SELECT t.id, t.name, t.created_at, m.role FROM teams t
+             JOIN team_members m ON m.team_id = t.id WHERE m.account_id = ?1 AND t.name = ?2",
+            params![account_id, team],
+            |r| {
+                let role: String = r.get(3)?;
+                Ok((
+                    TeamRow {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        created_at: r.get(2)?,
+                    },
+                    role_of(&role)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(backend)
+    }
+
+    fn account(&mut self, username: &str) -> Result<Option<AccountRow>> {
+        query_cached(
+            self.conn,
+            "SELECT id, username, password_hash, created_at FROM accounts WHERE username = ?1",
+            [username],
+            |r| account_from(r, 0),
+        )
+        .optional()
+        .map_err(backend)
+    }
+
+    fn members(&mut self, team_id: &str) -> Result<Vec<Member>> {
+        members_on(self.conn, team_id).map_err(backend)
+    }
+
+    fn set_member(&mut self, team_id: &str, account_id: &str, role: Option<Role>) -> Result<()> {
+        match role {
+            Some(role) => self.conn.execute(
+                "INSERT INTO team_members (team_id, account_id, role) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (team_id, account_id) DO UPDATE SET role = excluded.role",
+                params![team_id, account_id, role.as_str()],
+            ),
+            None => self.conn.execute(
+                "DELETE FROM team_members WHERE team_id = ?1 AND account_id = ?2",
+                params![team_id, account_id],
+            ),
+        }
+        .map(|_| ())
+        .map_err(backend)
+    }
+
+    fn create_project(&mut self, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow> {
+        insert_project(self.conn, team, name, now)
     }
 }
 

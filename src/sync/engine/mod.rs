@@ -10,8 +10,10 @@
 //! - One sync at a time per repository (`.gryt/sync.lock`).
 
 mod diff;
+pub mod promote;
 mod pull;
 mod push;
+pub mod resolve;
 
 use std::fs::File;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use gryt::server::{LoginLimits, Registration, ServerConfig};
+use gryt::server::{LoginLimits, ManualClock, Registration, ServerConfig};
 use serde_json::json;
 
 use super::harness::TestServer;
@@ -126,18 +126,67 @@ fn missing_malformed_and_unknown_credentials() {
     assert!(r.1.contains("\"unauthorized\""));
 }
 
+/// Token lifetimes run on the server's clock: the test moves it instead of sleeping.
 #[test]
 fn expired_tokens_are_refused() {
+    let clock = ManualClock::starting_now();
     let s = TestServer::start_with(ServerConfig {
-        token_ttl: Duration::from_secs(1),
+        token_ttl: Duration::from_secs(3600),
+        clock: clock.clock(),
         ..ServerConfig::default()
     });
     let ann = s.user("ann");
+    let key = ann.post("/v1/api-keys", json!({"name": "ci", "expires_in_days": 2}));
+    let ci = s.client().with_token(key.ok()["token"].as_str().unwrap());
+    let whoami = ann.get("/v1/auth/whoami");
+    let expires_at = whoami.ok()["token"]["expires_at"].as_str().unwrap();
+    let in_an_hour = gryt::server::auth::format_time(clock.now() + Duration::from_secs(3600));
+    assert_eq!(expires_at, in_an_hour);
+    clock.advance(Duration::from_secs(3599));
     assert_eq!(ann.get("/v1/auth/whoami").status, 200);
-    std::thread::sleep(Duration::from_millis(1100));
+    clock.advance(Duration::from_secs(1));
     let r = ann.get("/v1/auth/whoami");
     r.expect_error(401, "unauthorized");
     assert!(r.json["message"].as_str().unwrap().contains("expired"));
+    assert_eq!(ci.get("/v1/auth/whoami").status, 200);
+    clock.advance(Duration::from_secs(2 * 86_400));
+    ci.get("/v1/auth/whoami").expect_error(401, "unauthorized");
+}
+
+/// The login limit lifts when its window has passed on the server's clock.
+#[test]
+fn the_login_limit_lifts_after_its_window() {
+    let clock = ManualClock::starting_now();
+    let s = TestServer::start_with(ServerConfig {
+        login_limits: LoginLimits {
+            per_account: 2,
+            per_address: 100,
+            window: Duration::from_secs(300),
+        },
+        clock: clock.clock(),
+        ..ServerConfig::default()
+    });
+    s.user("ann");
+    let c = s.client();
+    let login = |password: &str| {
+        c.post(
+            "/v1/auth/login",
+            json!({"username": "ann", "password": password}),
+        )
+    };
+    login("wrong-password").expect_error(401, "unauthorized");
+    login("wrong-password").expect_error(401, "unauthorized");
+    let d = login("password-ann")
+        .expect_error(429, "rate_limited")
+        .clone();
+    assert_eq!(d["retry_after_secs"], 300);
+    clock.advance(Duration::from_secs(120));
+    let d = login("password-ann")
+        .expect_error(429, "rate_limited")
+        .clone();
+    assert_eq!(d["retry_after_secs"], 180);
+    clock.advance(Duration::from_secs(180));
+    assert_eq!(login("password-ann").status, 200);
 }
 
 #[test]

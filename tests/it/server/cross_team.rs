@@ -45,13 +45,13 @@ fn attempts(c: &Client, team: &str, project: &str) -> Vec<Resp> {
     ]
 }
 
+/// The answer with the names asked for replaced by `TEAM` and `PROJECT` (in the message and
+/// in `details`, which names what was not found).
 fn normalized(r: &Resp, team: &str, project: &str) -> Value {
-    let msg = r.json["message"]
-        .as_str()
-        .unwrap_or("")
-        .replace(team, "TEAM")
-        .replace(project, "PROJECT");
-    json!({"status": r.status, "error": r.json["error"], "message": msg, "details": r.json["details"]})
+    let names = |s: &str| s.replace(team, "TEAM").replace(project, "PROJECT");
+    let msg = names(r.json["message"].as_str().unwrap_or(""));
+    let details: Value = serde_json::from_str(&names(&r.json["details"].to_string())).unwrap();
+    json!({"status": r.status, "error": r.json["error"], "message": msg, "details": details})
 }
 
 #[test]

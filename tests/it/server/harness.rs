@@ -357,3 +357,68 @@ pub fn code_name(n: u64) -> String {
         A[((n / 8) % 8) as usize]
     )
 }
+
+/// An answer read off a raw connection: what the server wrote, byte for byte.
+#[derive(Debug)]
+pub struct RawResp {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl RawResp {
+    /// The body as JSON (panics, naming the answer, when it is not).
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("non-JSON body ({e}): {}\n{}", self.head, self.body))
+    }
+}
+
+/// Writes `request` as is on a new connection to the server and reads the first answer (head,
+/// then `content-length` bytes of body). No HTTP client in between, so requests no client
+/// would send, and the exact order of what comes back, can be tested.
+pub fn raw_exchange(base: &str, request: &[u8]) -> RawResp {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    // A bail-out for a broken server, not a timing assertion.
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(request).expect("send");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).expect("read the answer");
+        assert!(n > 0, "connection closed after {got:?}");
+        got.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head}"));
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while got.len() < head_end + length {
+        let n = stream.read(&mut chunk).expect("read the body");
+        assert!(n > 0, "connection closed inside the body: {head}");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    RawResp {
+        status,
+        head,
+        body: String::from_utf8_lossy(&got[head_end..head_end + length]).to_string(),
+    }
+}

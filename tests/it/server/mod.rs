@@ -4,6 +4,7 @@
 
 mod accounts;
 mod cross_team;
+mod errors;
 pub mod harness;
 mod paging;
 mod promote;

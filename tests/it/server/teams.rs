@@ -81,3 +81,105 @@ fn teams_members_and_projects() {
     let members = ann.get("/v1/teams/acme/members");
     assert_eq!(members.ok(), &json!([{"username": "ann", "role": "owner"}]));
 }
+
+/// Team names are one namespace for the whole server (like GitHub's organisations): a taken
+/// name is `name_taken` for anyone, member or not, with the same answer, and tells nothing
+/// else — the team's members and projects stay `not_found` to outsiders.
+#[test]
+fn team_names_are_one_namespace_for_everyone() {
+    let s = TestServer::start();
+    let ann = s.user("ann");
+    let bob = s.user("bob");
+    ann.project("acme", "web");
+    let for_member = ann.post("/v1/teams", json!({"name": "acme"}));
+    let for_outsider = bob.post("/v1/teams", json!({"name": "acme"}));
+    for_outsider.expect_error(409, "name_taken");
+    assert_eq!(for_outsider.json, for_member.json);
+    assert_eq!(for_outsider.json["details"], json!({}));
+    bob.get("/v1/teams/acme/projects")
+        .expect_error(404, "not_found");
+    bob.get("/v1/projects/acme/web")
+        .expect_error(404, "not_found");
+}
+
+/// The last-owner check and the change it allows are one transaction: two owners demoting
+/// each other, or both leaving, at the same moment leave the team with an owner.
+#[test]
+fn a_team_always_keeps_an_owner_under_concurrent_changes() {
+    let s = TestServer::start();
+    let ann = s.user("ann");
+    let bob = s.user("bob");
+    ann.post("/v1/teams", json!({"name": "acme"})).ok();
+    let users = [("ann", ann), ("bob", bob)];
+    for round in 0..16 {
+        // Both owners again, through whichever is still an owner.
+        let (_, owner) = users
+            .iter()
+            .find(|(_, c)| {
+                let r = c.get("/v1/teams");
+                r.ok()
+                    .as_array()
+                    .is_some_and(|teams| teams.iter().any(|t| t["role"] == "owner"))
+            })
+            .unwrap_or_else(|| panic!("round {round}: acme has no owner"));
+        for (name, _) in &users {
+            owner
+                .post(
+                    "/v1/teams/acme/members",
+                    json!({"username": name, "role": "owner"}),
+                )
+                .ok();
+        }
+        let barrier = std::sync::Barrier::new(2);
+        let leave = round % 2 == 1;
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = users
+                .iter()
+                .enumerate()
+                .map(|(i, (me, client))| {
+                    let other = users[1 - i].0;
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        if leave {
+                            client
+                                .delete(&format!("/v1/teams/acme/members/{me}"))
+                                .status
+                        } else {
+                            client
+                                .post(
+                                    "/v1/teams/acme/members",
+                                    json!({"username": other, "role": "member"}),
+                                )
+                                .status
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let owners: Vec<String> = users
+            .iter()
+            .filter_map(|(name, c)| {
+                let teams = c.get("/v1/teams").ok().clone();
+                teams
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["name"] == "acme" && t["role"] == "owner")
+                    .then(|| name.to_string())
+            })
+            .collect();
+        assert_eq!(
+            owners.len(),
+            1,
+            "round {round} (leave: {leave}): answers {statuses:?}, owners {owners:?}"
+        );
+        let mut sorted = statuses.clone();
+        sorted.sort();
+        // The second change finds the first done: the last owner cannot leave; a demoted
+        // owner can no longer manage members.
+        let expected = if leave { [204, 422] } else { [200, 403] };
+        assert_eq!(sorted, expected, "round {round}: {statuses:?}");
+    }
+}

@@ -1,0 +1,278 @@
+//! Settling a conflict a pull recorded: keep your copy, take the cloud's, or move your
+//! generation to another version. Each strategy fits some conflict reasons only; one that does
+//! not fit is refused and changes nothing.
+//!
+//! Invariants: a settled conflict is marked resolved in the same transaction that changes the
+//! record's sync state, and the cursor is rewound to before the cloud's change when the next
+//! pull must bring it in again.
+
+use std::path::PathBuf;
+
+use crate::domain::{ConflictReason as Reason, RecordKind, SyncStatus, Version};
+use crate::ops::OpError;
+use crate::store::{Conflict, StoreError};
+use crate::workspace::Workspace;
+
+/// How to settle a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Your copy stays; the next push sends it over the cloud's.
+    KeepLocal,
+    /// The cloud's copy replaces yours on the next pull.
+    KeepRemote,
+    /// Your generation moves to another version (same-version conflicts).
+    Rename,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::KeepLocal => "keep-local",
+            Strategy::KeepRemote => "keep-remote",
+            Strategy::Rename => "rename",
+        }
+    }
+}
+
+/// What a resolution did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// Your generation `from` is now `to`; the cloud's `from` comes in on the next pull.
+    Renamed { from: Version, to: Version },
+    /// Your copy of `subject` stays and the next push sends it.
+    KeptLocal { subject: String },
+    /// Your copy of `subject` is replaced by the cloud's on the next pull.
+    KeptRemote { subject: String },
+    /// Nothing of yours held `subject`: the cloud's comes in on the next pull.
+    CloudComesIn { subject: String },
+    /// A contract file the database did not know held `version`: it was moved to `backup`.
+    SetAside {
+        version: Version,
+        path: PathBuf,
+        backup: PathBuf,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("no open conflict #{0}")]
+    NotFound(i64),
+    #[error("cannot resolve conflict #{id} ({subject}, {}): {why}", reason.label())]
+    Refused {
+        id: i64,
+        subject: String,
+        reason: Reason,
+        strategy: Strategy,
+        why: &'static str,
+    },
+    #[error("renaming needs the new version")]
+    NeedsVersion,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Op(#[from] OpError),
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, ResolveError>;
+
+/// The strategies that fit a conflict of this reason (as `resolve` takes them).
+pub fn strategies(reason: Reason) -> &'static str {
+    match reason {
+        Reason::BothChanged | Reason::ChangesInUse => "keep-local|keep-remote",
+        Reason::VersionTaken => "rename --value VERSION",
+        Reason::DeletedRemotely | Reason::MissingGeneration | Reason::Refused => "keep-remote",
+    }
+}
+
+/// Settles open conflict `id` with `strategy` (`value`: the new version, for rename).
+pub fn resolve(
+    ws: &Workspace,
+    id: i64,
+    strategy: Strategy,
+    value: Option<&Version>,
+) -> Result<Resolved> {
+    let conflict = ws
+        .store
+        .conflicts(false)?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or(ResolveError::NotFound(id))?;
+    let c = &conflict;
+    let local_id = c
+        .local_value
+        .as_ref()
+        .and_then(|v| v["record"]["id"].as_str())
+        .map(str::to_string);
+    let refuse = |why| refuse(c, strategy, why);
+    match (strategy, c.reason) {
+        (Strategy::Rename, Reason::VersionTaken) => rename(ws, c, local_id.as_deref(), value),
+        (Strategy::Rename, _) => Err(refuse("rename resolves same-version conflicts only")),
+        (Strategy::KeepLocal, Reason::BothChanged | Reason::ChangesInUse) => {
+            keep_local(ws, c, local_id.as_deref())
+        }
+        (Strategy::KeepLocal, _) => Err(refuse("your copy cannot win this one")),
+        (Strategy::KeepRemote, Reason::VersionTaken) if local_id.is_none() => {
+            set_aside_untracked(ws, c)
+        }
+        (Strategy::KeepRemote, Reason::VersionTaken) => Err(refuse(
+            "the cloud's generation needs the version your local one holds",
+        )),
+        (Strategy::KeepRemote, _) => keep_remote(ws, c, local_id.as_deref()),
+    }
+}
+
+fn refuse(c: &Conflict, strategy: Strategy, why: &'static str) -> ResolveError {
+    ResolveError::Refused {
+        id: c.id,
+        subject: c.subject.clone(),
+        reason: c.reason,
+        strategy,
+        why,
+    }
+}
+
+fn settle(ws: &Workspace, c: &Conflict, resolution: &str) -> Result<()> {
+    let now = crate::clock::now_string();
+    Ok(ws.store.tx(|st| -> crate::store::Result<()> {
+        st.resolve_conflict(c.id, resolution, &now)?;
+        st.rewind_cursor(c.remote_seq)
+    })?)
+}
+
+/// Your generation moves to `value`; the cloud's comes in on the next pull.
+fn rename(
+    ws: &Workspace,
+    c: &Conflict,
+    local_id: Option<&str>,
+    value: Option<&Version>,
+) -> Result<Resolved> {
+    let value = value.ok_or(ResolveError::NeedsVersion)?;
+    let local_id = local_id.ok_or_else(|| {
+        refuse(
+            c,
+            Strategy::Rename,
+            "no local generation holds the version any more",
+        )
+    })?;
+    let version: Version = ws
+        .store
+        .version_of_generation(local_id)?
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| refuse(c, Strategy::Rename, "the local generation is gone"))?;
+    crate::ops::generation::rename(ws, &version, value)?;
+    ws.store
+        .set_sync_status(RecordKind::Generation, local_id, SyncStatus::NotSynced)?;
+    settle(ws, c, &format!("rename to {value}"))?;
+    Ok(Resolved::Renamed {
+        from: version,
+        to: value.clone(),
+    })
+}
+
+/// Your copy stays; the next push overwrites the cloud's.
+fn keep_local(ws: &Workspace, c: &Conflict, local_id: Option<&str>) -> Result<Resolved> {
+    let local_id = local_id.unwrap_or(&c.record_id);
+    let revision = c
+        .remote_value
+        .as_ref()
+        .and_then(|v| v["record"]["revision"].as_u64())
+        .unwrap_or(0);
+    let now = crate::clock::now_string();
+    ws.store.tx(|st| -> crate::store::Result<()> {
+        st.mark_synced(c.record_kind, local_id, revision, &now)?;
+        st.set_sync_status(c.record_kind, local_id, SyncStatus::Pending)?;
+        // `gryt sync diff` shows the push against what the cloud holds now.
+        if let Some(remote) = &c.remote_value {
+            st.set_sync_base(
+                c.record_kind,
+                local_id,
+                &super::compared_fields(c.record_kind, &remote["record"]),
+            )?;
+        }
+        st.resolve_conflict(c.id, "keep-local", &now)
+    })?;
+    Ok(Resolved::KeptLocal {
+        subject: c.subject.clone(),
+    })
+}
+
+/// Your copy is marked unchanged at the revision before the cloud's, so the next pull takes
+/// the cloud's (a contract file with unapplied edits is rewritten from the database first).
+fn keep_remote(ws: &Workspace, c: &Conflict, local_id: Option<&str>) -> Result<Resolved> {
+    let Some(local_id) = local_id else {
+        settle(ws, c, "keep-remote")?;
+        return Ok(Resolved::CloudComesIn {
+            subject: c.subject.clone(),
+        });
+    };
+    let revision = c
+        .remote_value
+        .as_ref()
+        .and_then(|v| v["record"]["revision"].as_u64())
+        .unwrap_or(1);
+    if c.record_kind == RecordKind::Generation
+        && let Some(g) = ws.store.generation_by_id(local_id)?
+    {
+        let text = crate::contract::render(&g.contract);
+        let path = ws.contract_path(g.version());
+        crate::workspace::write_atomic(&path, text.as_bytes()).map_err(|source| {
+            ResolveError::Io {
+                action: "write",
+                path: path.clone(),
+                source,
+            }
+        })?;
+        ws.store
+            .set_file_hash(local_id, &crate::workspace::bytes_hash(text.as_bytes()))?;
+    }
+    let now = crate::clock::now_string();
+    ws.store.tx(|st| -> crate::store::Result<()> {
+        st.mark_synced(c.record_kind, local_id, revision.saturating_sub(1), &now)?;
+        st.resolve_conflict(c.id, "keep-remote", &now)?;
+        st.rewind_cursor(c.remote_seq)
+    })?;
+    Ok(Resolved::KeptRemote {
+        subject: c.subject.clone(),
+    })
+}
+
+/// The version is held here only by a contract file the database does not know (say, one
+/// committed to git that differs from the cloud's): it moves to .gryt/backups/ and the
+/// cloud's generation comes in on the next pull.
+fn set_aside_untracked(ws: &Workspace, c: &Conflict) -> Result<Resolved> {
+    let version: Version = c.subject.parse().map_err(|_| {
+        refuse(
+            c,
+            Strategy::KeepRemote,
+            "the conflict does not name a version",
+        )
+    })?;
+    let path = ws.contract_path(&version);
+    let backup = ws.dir().join("backups").join(format!(
+        "{}.{}",
+        version.file_name(),
+        crate::clock::now_string().replace(':', "")
+    ));
+    if path.exists() {
+        std::fs::create_dir_all(backup.parent().expect("backups dir"))
+            .and_then(|()| std::fs::rename(&path, &backup))
+            .map_err(|source| ResolveError::Io {
+                action: "move aside",
+                path: path.clone(),
+                source,
+            })?;
+    }
+    settle(ws, c, "keep-remote (file set aside)")?;
+    Ok(Resolved::SetAside {
+        version,
+        path,
+        backup,
+    })
+}

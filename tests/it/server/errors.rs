@@ -1,0 +1,208 @@
+//! Every error answer has the JSON error body, whichever layer wrote it (hyper, axum, the
+//! handlers); JSON bodies need their content type; oversized bodies are refused on their
+//! declared length before anything is read.
+
+use std::time::Duration;
+
+use gryt::server::ServerConfig;
+use serde_json::json;
+
+use super::harness::{TestServer, raw_exchange};
+
+/// A form or `text/plain` POST is what a browser sends cross-site without asking first: the
+/// server must not act on one.
+#[test]
+fn json_bodies_need_the_json_content_type() {
+    let s = TestServer::start();
+    let body = br#"{"username":"ann","password":"password-ann"}"#;
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let header = content_type
+            .map(|t| format!("Content-Type: {t}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "POST /v1/accounts HTTP/1.1\r\nHost: gryt\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+            body.len(),
+            String::from_utf8_lossy(body)
+        );
+        let r = raw_exchange(&s.base, request.as_bytes());
+        assert_eq!(r.status, 415, "{content_type:?}: {r:?}");
+        let json = r.json();
+        assert_eq!(json["error"], "unsupported_media_type", "{json}");
+        assert!(json["details"].is_object(), "{json}");
+    }
+    // Nothing was created: the name is still free.
+    let c = s.client();
+    c.post(
+        "/v1/auth/login",
+        json!({"username": "ann", "password": "password-ann"}),
+    )
+    .expect_error(401, "unauthorized");
+    // With a charset parameter, in any case, it is JSON.
+    let request = format!(
+        "POST /v1/accounts HTTP/1.1\r\nHost: gryt\r\nContent-Type: Application/JSON; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        String::from_utf8_lossy(body)
+    );
+    assert_eq!(raw_exchange(&s.base, request.as_bytes()).status, 201);
+    // Authenticated JSON routes check it too (after the credentials).
+    let ann = c.login("ann");
+    let request = format!(
+        "POST /v1/teams HTTP/1.1\r\nHost: gryt\r\nAuthorization: Bearer {}\r\nContent-Type: text/plain\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{{\"name\":\"acme\"}}",
+        ann.token.as_deref().unwrap()
+    );
+    assert_eq!(raw_exchange(&s.base, request.as_bytes()).status, 415);
+    assert_eq!(ann.get("/v1/teams").ok(), &json!([]));
+}
+
+/// Errors from every layer: hyper (414, malformed requests), axum (unknown routes, methods,
+/// undecodable paths), the body limits (413), the body timeout (408), the handlers (422).
+#[test]
+fn every_error_has_the_json_error_body() {
+    let s = TestServer::start_with(ServerConfig {
+        body_limit: 1024,
+        body_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    });
+    let ann = s.user("ann");
+    let project = ann.project("acme", "web");
+    let token = ann.token.clone().unwrap();
+
+    let long = format!(
+        "GET /v1/{} HTTP/1.1\r\nHost: gryt\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    let malformed = "GET /v1/teams HTTP/1.1\r\nHost: gryt\r\nno colon here\r\n\r\n".to_string();
+    let slow_body = format!(
+        "POST /v1/teams HTTP/1.1\r\nHost: gryt\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"na"
+    );
+    let bad_path = format!(
+        "GET /v1/teams/%FF%FE/members HTTP/1.1\r\nHost: gryt\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    let declared_large = format!(
+        "POST /v1/teams HTTP/1.1\r\nHost: gryt\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 2048\r\nConnection: close\r\n\r\n"
+    );
+    let chunked_large = format!(
+        "POST /v1/teams HTTP/1.1\r\nHost: gryt\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n800\r\n{}\r\n0\r\n\r\n",
+        " ".repeat(2048)
+    );
+    let get = |path: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: gryt\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("URI over 64 KiB", long, 414, "uri_too_long"),
+        ("malformed header", malformed, 400, "bad_request"),
+        ("body too slow", slow_body, 408, "request_timeout"),
+        ("undecodable path", bad_path, 400, "bad_request"),
+        (
+            "declared body too large",
+            declared_large,
+            413,
+            "payload_too_large",
+        ),
+        (
+            "chunked body too large",
+            chunked_large,
+            413,
+            "payload_too_large",
+        ),
+        ("unknown route", get("/v1/nope"), 404, "not_found"),
+        ("unknown top route", get("/favicon.ico"), 404, "not_found"),
+        (
+            "wrong method",
+            get("/v1/auth/login"),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "bad query",
+            get(&format!("/v1/projects/{project}/changes?since=abc")),
+            422,
+            "validation",
+        ),
+    ];
+    for (what, request, status, code) in cases {
+        let r = raw_exchange(&s.base, request.as_bytes());
+        assert_eq!(r.status, status, "{what}: {r:?}");
+        let json = r.json();
+        assert_eq!(json["error"], code, "{what}: {json}");
+        assert!(
+            json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: {json}"
+        );
+        assert!(json["details"].is_object(), "{what}: {json}");
+        assert!(
+            r.head.to_ascii_lowercase().contains("x-gryt-server: gryt/"),
+            "{what}: {}",
+            r.head
+        );
+    }
+    ann.post_raw("/v1/teams", b"{not json".to_vec())
+        .expect_error(422, "validation");
+    // The server still answers after all that.
+    assert_eq!(ann.head(&project), 0);
+}
+
+/// A client announcing a body far above the limit, and waiting for `100 Continue` before
+/// sending it, is refused at once: the first answer is the 413, nothing is read.
+#[test]
+fn an_oversized_declared_body_is_refused_before_100_continue() {
+    let s = TestServer::start();
+    let request = "POST /v1/accounts HTTP/1.1\r\nHost: gryt\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\nExpect: 100-continue\r\n\r\n";
+    let r = raw_exchange(&s.base, request.as_bytes());
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.json()["error"], "payload_too_large", "{r:?}");
+    // Also on a route that takes no body at all.
+    let request = "GET /healthz HTTP/1.1\r\nHost: gryt\r\nContent-Length: 1073741824\r\nExpect: 100-continue\r\n\r\n";
+    let r = raw_exchange(&s.base, request.as_bytes());
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.json()["error"], "payload_too_large", "{r:?}");
+}
+
+/// `not_found` says what is missing in `details.resource`, so clients never read the
+/// message.
+#[test]
+fn not_found_names_the_resource() {
+    let s = TestServer::start();
+    let ann = s.user("ann");
+    let project = ann.project("acme", "web");
+    let cases = [
+        ann.get("/v1/teams/nope/members"),
+        ann.get("/v1/projects/acme/nope"),
+        ann.post("/v1/teams/acme/members", json!({"username": "nobody"})),
+        ann.delete("/v1/teams/acme/members/nobody"),
+        ann.delete("/v1/tokens/0193a000-0000-7000-8000-000000000000"),
+        ann.delete(&format!(
+            "/v1/projects/{project}/generations/0193a000-0000-7000-8000-000000000000"
+        )),
+        ann.get("/v1/nope"),
+    ];
+    let resources: Vec<(&str, &str)> = cases
+        .iter()
+        .map(|r| {
+            let d = r.expect_error(404, "not_found");
+            (
+                d["resource"].as_str().unwrap_or(""),
+                d["name"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        resources,
+        [
+            ("team", "nope"),
+            ("project", "acme/nope"),
+            ("account", "nobody"),
+            ("member", "nobody"),
+            ("token", "0193a000-0000-7000-8000-000000000000"),
+            ("generation", "0193a000-0000-7000-8000-000000000000"),
+            ("route", "/v1/nope"),
+        ]
+    );
+}
