@@ -572,8 +572,7 @@ fn settle_version_conflicts(
         if c.reason == crate::domain::ConflictReason::VersionTaken
             && c.subject == version.to_string()
         {
-            s.resolve_conflict(c.id, how, now)?;
-            s.rewind_cursor(c.remote_seq)?;
+            s.settle_for_remote(c.id, how, now)?;
         }
     }
     Ok(())

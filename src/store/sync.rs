@@ -157,17 +157,6 @@ impl Store {
         Ok(self.row_cached("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
-    /// Moves the cursor back so the next pull fetches `seq` again (after a conflict is
-    /// resolved, the record it held back must arrive).
-    pub fn rewind_cursor(&self, seq: u64) -> Result<()> {
-        let current: u64 = self
-            .meta("cursor")?
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let target = seq.saturating_sub(1).min(current);
-        self.set_meta("cursor", Some(&target.to_string()))
-    }
-
     /// The sync state of a record.
     pub fn sync_state(&self, kind: RecordKind, id: &str) -> Result<Option<SyncState>> {
         let sql = match kind {
@@ -627,14 +616,17 @@ impl Store {
     }
 
     pub fn conflicts(&self, include_resolved: bool) -> Result<Vec<Conflict>> {
+        self.conflicts_where(if include_resolved {
+            ""
+        } else {
+            "WHERE resolved_at IS NULL"
+        })
+    }
+
+    fn conflicts_where(&self, filter: &str) -> Result<Vec<Conflict>> {
         let sql = format!(
             "SELECT id, record_kind, record_id, reason, local_value, remote_value, detected_at,
-               resolved_at, resolution FROM conflicts {} ORDER BY id",
-            if include_resolved {
-                ""
-            } else {
-                "WHERE resolved_at IS NULL"
-            }
+               resolved_at, resolution FROM conflicts {filter} ORDER BY id"
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], |r| {
@@ -662,6 +654,34 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Settles a conflict whose remote value must still be applied here: resolved now, and
+    /// the value waits in the row (the cursor has moved past it) until the next pull applies
+    /// it, [`Store::remote_pending`].
+    pub fn settle_for_remote(&self, id: i64, resolution: &str, now: &str) -> Result<()> {
+        self.exec_cached(
+            "UPDATE conflicts SET resolved_at = ?2, resolution = ?3,
+               reason = json_set(reason, '$.remote_pending', json('true')) WHERE id = ?1",
+            params![id, now, resolution],
+        )?;
+        Ok(())
+    }
+
+    /// Settled conflicts whose remote value the next pull applies, oldest first.
+    pub fn remote_pending(&self) -> Result<Vec<Conflict>> {
+        self.conflicts_where(
+            "WHERE resolved_at IS NOT NULL AND json_extract(reason, '$.remote_pending') = 1",
+        )
+    }
+
+    /// The remote value of a settled conflict was applied (or is held by a new conflict).
+    pub fn remote_landed(&self, id: i64) -> Result<()> {
+        self.exec_cached(
+            "UPDATE conflicts SET reason = json_remove(reason, '$.remote_pending') WHERE id = ?1",
+            [id],
+        )?;
+        Ok(())
     }
 
     pub fn resolve_conflict(&self, id: i64, resolution: &str, now: &str) -> Result<()> {

@@ -46,7 +46,7 @@ impl Cloud<'_> {
     }
 }
 
-pub(crate) const CURSOR: &str = "cursor";
+const CURSOR: &str = "cursor";
 const CURSOR_SCOPE: &str = "cursor_scope";
 pub(crate) const INFLIGHT_PUSH: &str = "inflight_push";
 /// The account this workspace last synced as: the local identity of a linked repository.
@@ -66,13 +66,29 @@ pub fn cursor(store: &Store, cloud: &Cloud<'_>) -> Result<u64> {
 }
 
 /// Moves the cursor (inside the transaction that applied what it covers) and records the
-/// account this workspace now acts as.
-fn set_cursor(store: &Store, cloud: &Cloud<'_>, value: u64) -> Result<()> {
+/// account this workspace now acts as. The only writer of the cursor: a pull page, a push
+/// answer and a promotion of ours all come through here, always with the cursor's scope.
+fn set_cursor(store: &Store, cloud: &Cloud<'_>, value: u64) -> crate::store::Result<()> {
     if store.meta(ACCOUNT)?.as_deref() != Some(cloud.account) {
         store.set_meta(ACCOUNT, Some(cloud.account))?;
     }
     store.set_meta(CURSOR_SCOPE, Some(&cloud.scope()))?;
     store.set_meta(CURSOR, Some(&value.to_string()))?;
+    Ok(())
+}
+
+/// After a write of our own that the cloud answered with `head_after` (a promotion): when it
+/// was the only write since `base_seq`, the cursor moves past it, so a pull does not fetch
+/// it back. Called inside the transaction that records the write here.
+pub(crate) fn cursor_past_own_write(
+    store: &Store,
+    cloud: &Cloud<'_>,
+    base_seq: u64,
+    head_after: Option<u64>,
+) -> crate::store::Result<()> {
+    if head_after == Some(base_seq + 1) && cursor(store, cloud).ok() == Some(base_seq) {
+        set_cursor(store, cloud, base_seq + 1)?;
+    }
     Ok(())
 }
 

@@ -184,10 +184,7 @@ pub fn promote(
     let now = crate::clock::now_string();
     Ok(ops::finalize(ws, prepared, &by, &at, |st| {
         st.mark_synced(RecordKind::Generation, &gen_id, new_revision, &now)?;
-        // Our promotion was the only write since our cursor: the cursor may cover it.
-        if head_after == Some(base_seq + 1) {
-            st.set_meta("cursor", Some(&(base_seq + 1).to_string()))?;
-        }
+        super::cursor_past_own_write(st, cloud, base_seq, head_after)?;
         Ok(())
     })?)
 }

@@ -83,18 +83,12 @@ pub(super) fn pull_with(
         ..PullReport::default()
     };
     let mut since = cursor(&ws.store, cloud)?;
-    let known: HashSet<Version> = ws.store.versions()?.into_iter().collect();
-    let untracked: Untracked = ws
-        .contract_files()?
-        .into_iter()
-        .filter(|(v, _)| !known.contains(v))
-        .map(|(v, path)| {
-            let contract = crate::contract::load(&path, Some(&v)).ok();
-            (v, contract)
-        })
-        .collect();
     let mut rng = clock::rng(ws.store.change_counter()?);
     ws.store.prepare_for_sync();
+    if !opts.dry_run {
+        land_settled(ws, &mut rng, &mut report)?;
+    }
+    let untracked = untracked_files(ws)?;
     let mut page = cloud
         .client
         .changes(&cloud.project, since, opts.page_limit)?;
@@ -150,6 +144,49 @@ pub(super) fn pull_with(
         ws.store.set_meta(LAST_PULL, Some(&clock::now_string()))?;
     }
     Ok(report)
+}
+
+/// Contract files without a generation here, with what they hold.
+fn untracked_files(ws: &Workspace) -> Result<Untracked> {
+    let known: HashSet<Version> = ws.store.versions()?.into_iter().collect();
+    Ok(ws
+        .contract_files()?
+        .into_iter()
+        .filter(|(v, _)| !known.contains(v))
+        .map(|(v, path)| {
+            let contract = crate::contract::load(&path, Some(&v)).ok();
+            (v, contract)
+        })
+        .collect())
+}
+
+/// Applies the cloud's values that settled conflicts kept for this pull (`keep-remote`, a
+/// rename out of the way): the cursor went past them when their conflict was recorded, so
+/// the feed will not bring them again. Each is planned against the store as it is now: one
+/// that conflicts again is recorded again, so no remote value is ever dropped. A newer value
+/// of the same record in the feed follows and wins.
+fn land_settled(ws: &Workspace, rng: &mut fastrand::Rng, report: &mut PullReport) -> Result<()> {
+    let settled = ws.store.remote_pending()?;
+    if settled.is_empty() {
+        return Ok(());
+    }
+    let untracked = untracked_files(ws)?;
+    let now = clock::now_string();
+    ws.store.tx(|s| -> Result<()> {
+        for c in settled {
+            let record: Option<Record> =
+                c.remote_value.and_then(|v| serde_json::from_value(v).ok());
+            if let Some(record) = record {
+                let (ops, old_versions) =
+                    plan_page(ws, std::slice::from_ref(&record), &untracked, rng)?;
+                for op in &ops {
+                    apply(ws, s, op, &old_versions, &now, report)?;
+                }
+            }
+            s.remote_landed(c.id)?;
+        }
+        Ok(())
+    })
 }
 
 /// Generations (and tombstones, which keep their place among them) before evolutions before

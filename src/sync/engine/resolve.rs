@@ -3,8 +3,9 @@
 //! not fit is refused and changes nothing.
 //!
 //! Invariants: a settled conflict is marked resolved in the same transaction that changes the
-//! record's sync state, and the cursor is rewound to before the cloud's change when the next
-//! pull must bring it in again.
+//! record's sync state. When the cloud's value must still come in, it waits in the conflict
+//! row and the next pull applies it; the cursor never moves back (a push right after a
+//! resolution is not `behind`).
 
 use std::path::PathBuf;
 
@@ -140,10 +141,7 @@ fn refuse(c: &Conflict, strategy: Strategy, why: &'static str) -> ResolveError {
 
 fn settle(ws: &Workspace, c: &Conflict, resolution: &str) -> Result<()> {
     let now = crate::clock::now_string();
-    Ok(ws.store.tx(|st| -> crate::store::Result<()> {
-        st.resolve_conflict(c.id, resolution, &now)?;
-        st.rewind_cursor(c.remote_seq)
-    })?)
+    Ok(ws.store.settle_for_remote(c.id, resolution, &now)?)
 }
 
 /// Your generation moves to `value`; the cloud's comes in on the next pull.
@@ -235,8 +233,7 @@ fn keep_remote(ws: &Workspace, c: &Conflict, local_id: Option<&str>) -> Result<R
     let now = crate::clock::now_string();
     ws.store.tx(|st| -> crate::store::Result<()> {
         st.mark_synced(c.record_kind, local_id, revision.saturating_sub(1), &now)?;
-        st.resolve_conflict(c.id, "keep-remote", &now)?;
-        st.rewind_cursor(c.remote_seq)
+        st.settle_for_remote(c.id, "keep-remote", &now)
     })?;
     Ok(Resolved::KeptRemote {
         subject: c.subject.clone(),

@@ -177,6 +177,79 @@ fn version_lock() {
     );
 }
 
+/// The version-lock hint is the next command: after `gryt generation rename` as it says,
+/// `gryt sync push` sends the renamed draft (the cursor stays past the conflict; the cloud's
+/// generation waits in the settled conflict), and the next pull brings the cloud's in.
+#[test]
+fn rename_as_the_hint_says_then_push() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.2.0", "-d", "ann's"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["generation", "new", "1.2.0", "-d", "bob's"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    let out = b.run(&["sync", "push"]).fails(3);
+    assert_stderr_has(&out, "rename yours: gryt generation rename v1.2.0 v1.2.1");
+    b.run(&["generation", "rename", "v1.2.0", "v1.2.1"]).ok();
+    let pushed = b.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(
+        pushed["created"],
+        serde_json::json!(["v1.2.1"]),
+        "{pushed:#}"
+    );
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["new"], serde_json::json!(["v1.2.0"]), "{pulled:#}");
+    assert!(
+        b.env
+            .read(".gryt/generations/v1.2.0.yaml")
+            .contains("ann's")
+    );
+    assert!(
+        b.env
+            .read(".gryt/generations/v1.2.1.yaml")
+            .contains("bob's")
+    );
+    assert_no_conflicts(b);
+    // Landed once: the next pull brings nothing.
+    let again = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(again["new"], serde_json::json!([]), "{again:#}");
+}
+
+/// keep-remote leaves the cursor where it is: a push right after is not `behind`, and the
+/// next pull replaces the local copy with the cloud's, which the conflict kept.
+#[test]
+fn keep_remote_then_push_then_pull() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    contract(a, "v1.0.0", &[("add", "A-1", "Ann's change")]);
+    a.run(&["generation", "update", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    contract(b, "v1.0.0", &[("add", "B-1", "Bob's change")]);
+    b.run(&["generation", "update", "1.0.0"]).ok();
+    b.run(&["generation", "new", "2.0.0"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    let id = first_conflict_id(b);
+    b.run(&["sync", "resolve", &id, "--strategy", "keep-remote"])
+        .ok();
+    let pushed = b.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(
+        pushed["created"],
+        serde_json::json!(["v2.0.0"]),
+        "{pushed:#}"
+    );
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(
+        pulled["updated"],
+        serde_json::json!(["v1.0.0"]),
+        "{pulled:#}"
+    );
+    assert!(b.env.read(".gryt/generations/v1.0.0.yaml").contains("A-1"));
+    assert_no_conflicts(b);
+}
+
 /// Workflow 6: Drafts are collaborative: the lead adds a change and pushes; the others' next pull
 /// rewrites their contract file and leaves their evolutions alone.
 #[test]
