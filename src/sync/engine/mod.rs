@@ -5,7 +5,9 @@
 //! - The cursor (the last head pulled) only moves inside the transaction that applied what
 //!   it covers, so an interrupted pull resumes where it stopped.
 //! - A push is recorded (`inflight_push`) before it is sent and replayed byte for byte (same
-//!   idempotency key) until it is answered, so a lost answer never applies anything twice.
+//!   idempotency key) until it is answered — by the next push or pull, before anything else
+//!   — so a lost answer never applies anything twice, and our own records never come back
+//!   from the feed as someone else's change.
 //!   Records become `synced` only in the transaction that stores the accepted answer.
 //! - One sync at a time per repository (`.gryt/sync.lock`).
 

@@ -82,12 +82,16 @@ pub(super) fn pull_with(
         dry_run: opts.dry_run,
         ..PullReport::default()
     };
-    let mut since = cursor(&ws.store, cloud)?;
     let mut rng = clock::rng(ws.store.change_counter()?);
     ws.store.prepare_for_sync();
     if !opts.dry_run {
+        // A push whose answer was lost is settled before anything comes in: were it still
+        // unknown here, the feed would bring our own records back as changes of the cloud's
+        // (and an edit made since, as a conflict with ourselves).
+        super::push::replay_inflight(ws, cloud, &mut super::PushReport::default())?;
         land_settled(ws, &mut rng, &mut report)?;
     }
+    let mut since = cursor(&ws.store, cloud)?;
     let untracked = untracked_files(ws)?;
     let mut page = cloud
         .client

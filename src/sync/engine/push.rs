@@ -193,8 +193,13 @@ pub fn push_with_progress(
 }
 
 /// Resends a push whose answer was lost, exactly as it was (same key): the cloud answers with
-/// the stored result if it had applied it, or evaluates it now.
-fn replay_inflight(ws: &Workspace, cloud: &Cloud<'_>, report: &mut PushReport) -> Result<()> {
+/// the stored result if it had applied it, or evaluates it now. A pull does this first too,
+/// so that our own records never come back to us from the feed as someone else's change.
+pub(super) fn replay_inflight(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    report: &mut PushReport,
+) -> Result<()> {
     let Some(mark) = ws.store.meta(INFLIGHT_PUSH)? else {
         return Ok(());
     };
