@@ -120,6 +120,10 @@ pub struct EvolutionBrief {
     pub tag: String,
     pub status: crate::domain::EvolutionStatus,
     pub owner: String,
+    pub sync_status: crate::domain::SyncStatus,
+    /// Why the cloud refused it (`sync_status` `failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_error: Option<String>,
 }
 
 impl From<&Evolution> for EvolutionBrief {
@@ -129,6 +133,8 @@ impl From<&Evolution> for EvolutionBrief {
             tag: e.tag().to_string(),
             status: e.status,
             owner: e.owner.clone(),
+            sync_status: e.sync_status,
+            sync_error: e.sync_error.clone(),
         }
     }
 }
@@ -140,6 +146,9 @@ pub struct GenerationDetail {
     pub description: String,
     pub pipeline_template: Option<String>,
     pub sync_status: crate::domain::SyncStatus,
+    /// Why the cloud refused it (`sync_status` `failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_error: Option<String>,
     pub created_by: String,
     pub created_at: String,
     pub promoted_by: Option<String>,
@@ -179,6 +188,7 @@ pub fn show(ws: &Workspace, version: &Version) -> Result<GenerationDetail> {
         description: g.contract.description,
         pipeline_template: g.contract.pipeline_template,
         sync_status: g.sync_status,
+        sync_error: g.sync_error,
         created_by: g.created_by,
         created_at: g.created_at,
         promoted_by: g.promoted_by,

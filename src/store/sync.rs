@@ -71,9 +71,23 @@ pub struct Conflict {
     pub local_value: Option<serde_json::Value>,
     pub remote_value: Option<serde_json::Value>,
     pub remote_seq: u64,
+    /// The cloud's message, for a record it refused for good.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub detected_at: String,
     pub resolved_at: Option<String>,
     pub resolution: Option<String>,
+}
+
+/// One record of [`Store::sync_overview`].
+#[derive(Debug, Clone)]
+pub struct OverviewRow {
+    pub kind: RecordKind,
+    /// Its version or rc tag.
+    pub subject: String,
+    pub sync_status: SyncStatus,
+    /// Why the cloud refused it (`failed`).
+    pub sync_error: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -105,10 +119,13 @@ fn json_list(items: &[impl serde::Serialize]) -> Result<String> {
         .map_err(|e| super::StoreError::Corrupt(format!("encoding a list of keys: {e}")))
 }
 
-/// The runs a push sends, in order: the partial index `runs_to_push` (migration 3).
+/// The runs a push sends, in order: the partial index `runs_to_push` (migration 3). Like the
+/// generations and evolutions a push sends, never one the cloud refused (`failed`): those
+/// wait for their `refused` conflict to be settled.
 pub(super) const RUNS_TO_PUSH: &str =
     "SELECT id FROM pipeline_runs WHERE sync_status IN ('not_synced', 'pending', 'failed')
-       AND status <> 'running' AND evolution_id IS NOT NULL ORDER BY rowid";
+       AND sync_status <> 'failed' AND status <> 'running' AND evolution_id IS NOT NULL
+     ORDER BY rowid";
 
 impl Store {
     /// Runs a statement through the connection's statement cache: sync touches the same few
@@ -183,6 +200,25 @@ impl Store {
     pub fn set_sync_status(&self, kind: RecordKind, id: &str, status: SyncStatus) -> Result<()> {
         let sql = format!("UPDATE {} SET sync_status = ?2 WHERE id = ?1", table(kind));
         self.exec_cached(&sql, params![id, status.as_str()])?;
+        Ok(())
+    }
+
+    /// A record the cloud refused for good: `failed`, with the cloud's message (pipeline runs
+    /// keep only the status). Pushes leave it out from then on.
+    pub fn mark_refused(&self, kind: RecordKind, id: &str, error: &str) -> Result<()> {
+        match kind {
+            RecordKind::PipelineRun => self.exec_cached(
+                "UPDATE pipeline_runs SET sync_status = 'failed' WHERE id = ?1",
+                [id],
+            )?,
+            _ => self.exec_cached(
+                &format!(
+                    "UPDATE {} SET sync_status = 'failed', sync_error = ?2 WHERE id = ?1",
+                    table(kind)
+                ),
+                params![id, error],
+            )?,
+        };
         Ok(())
     }
 
@@ -354,18 +390,29 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Every generation and evolution with its sync status: (kind, version or rc tag, status).
-    pub fn sync_overview(&self) -> Result<Vec<(String, String, String)>> {
+    /// Every generation and evolution with its sync status.
+    pub fn sync_overview(&self) -> Result<Vec<OverviewRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT 'generation', version, sync_status FROM generations
+            "SELECT 'generation', version, sync_status, sync_error FROM generations
              UNION ALL
-             SELECT 'evolution', g.version || '-rc.' || e.rc, e.sync_status
+             SELECT 'evolution', g.version || '-rc.' || e.rc, e.sync_status, e.sync_error
                FROM evolutions e JOIN generations g ON g.id = e.generation_id
              ORDER BY 2",
         )?;
-        Ok(stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?)
+        let rows = stmt.query_map([], |r| {
+            let (kind, status): (String, String) = (r.get(0)?, r.get(2)?);
+            Ok(OverviewRow {
+                kind: kind
+                    .parse()
+                    .map_err(|_| super::corrupt("record kind", &kind))?,
+                subject: r.get(1)?,
+                sync_status: status
+                    .parse()
+                    .map_err(|_| super::corrupt("sync status", &status))?,
+                sync_error: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Counts of records by sync status: (generations, evolutions) per status.
@@ -541,15 +588,16 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a synced evolution that was deleted in the cloud.
+    /// Deletes an evolution and its runs (one deleted in the cloud, or one the cloud refused
+    /// that is discarded here). Its link to its run goes first: the run is referenced.
     pub fn delete_evolution(&self, id: &str) -> Result<()> {
         self.exec_cached(
-            "DELETE FROM pipeline_runs WHERE evolution_id = ?1 AND id NOT IN
-               (SELECT pipeline_run_id FROM evolutions WHERE pipeline_run_id IS NOT NULL AND id <> ?1)",
+            "UPDATE evolutions SET pipeline_run_id = NULL WHERE id = ?1",
             [id],
         )?;
         self.exec_cached(
-            "UPDATE evolutions SET pipeline_run_id = NULL WHERE id = ?1",
+            "DELETE FROM pipeline_runs WHERE evolution_id = ?1 AND id NOT IN
+               (SELECT pipeline_run_id FROM evolutions WHERE pipeline_run_id IS NOT NULL AND id <> ?1)",
             [id],
         )?;
         self.exec_cached("DELETE FROM evolutions WHERE id = ?1", [id])?;
@@ -606,7 +654,7 @@ impl Store {
             params![
                 c.record_kind.as_str(),
                 c.record_id,
-                serde_json::json!({"reason": c.reason, "subject": c.subject, "remote_seq": c.remote_seq}).to_string(),
+                serde_json::json!({"reason": c.reason, "subject": c.subject, "remote_seq": c.remote_seq, "error": c.error}).to_string(),
                 c.local_value.as_ref().map(|v| v.to_string()),
                 c.remote_value.as_ref().map(|v| v.to_string()),
                 c.detected_at
@@ -646,6 +694,7 @@ impl Store {
                     .map_err(|_| super::corrupt("conflict reason", reason))?,
                 subject: meta["subject"].as_str().unwrap_or_default().to_string(),
                 remote_seq: meta["remote_seq"].as_u64().unwrap_or(0),
+                error: meta["error"].as_str().map(str::to_string),
                 local_value: json(r.get(4)?),
                 remote_value: json(r.get(5)?),
                 detected_at: r.get(6)?,
@@ -820,6 +869,7 @@ mod tests {
             local_value: None,
             remote_value: None,
             remote_seq: 7,
+            error: None,
             detected_at: "2026-01-01T00:00:00Z".into(),
             resolved_at: None,
             resolution: None,

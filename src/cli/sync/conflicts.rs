@@ -22,7 +22,8 @@ pub struct ConflictsArgs {
 /// conflicts only). keep-remote: your copy is replaced by the cloud's on the next pull. rename
 /// --value VERSION: your generation moves to a free version and the cloud's comes in on the next
 /// pull (same-version conflicts). `gryt generation delete VERSION --local-only` is the other way
-/// out of a same-version conflict.
+/// out of a same-version conflict. A record the cloud refused for good (refused): discard
+/// deletes it here (an evolution, with its runs); local-only keeps it here, never pushed.
 #[derive(Debug, clap::Args)]
 pub struct ResolveArgs {
     /// The conflict's number (gryt sync conflicts)
@@ -39,6 +40,8 @@ pub enum Strategy {
     KeepLocal,
     KeepRemote,
     Rename,
+    Discard,
+    LocalOnly,
 }
 
 fn s<T>(r: crate::store::Result<T>) -> Result<T, CommandError> {
@@ -81,6 +84,8 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         Strategy::KeepLocal => engine::Strategy::KeepLocal,
         Strategy::KeepRemote => engine::Strategy::KeepRemote,
         Strategy::Rename => engine::Strategy::Rename,
+        Strategy::Discard => engine::Strategy::Discard,
+        Strategy::LocalOnly => engine::Strategy::LocalOnly,
     };
     let done = engine::resolve(&ws, args.id, strategy, args.value.as_ref())?;
     ui.line(match done {
@@ -96,6 +101,10 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         Resolved::CloudComesIn { subject } => {
             format!("The cloud's {subject} comes in on the next pull")
         }
+        Resolved::Discarded { subject } => format!("Discarded your {subject}"),
+        Resolved::KeptLocalOnly { subject } => {
+            format!("Kept your {subject} here only; it is never pushed")
+        }
         Resolved::SetAside {
             version,
             path,
@@ -108,6 +117,8 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
     })?;
     if args.strategy == Strategy::KeepLocal {
         ui.status("Run `gryt sync push` to send your version");
+    } else if matches!(args.strategy, Strategy::Discard | Strategy::LocalOnly) {
+        ui.status("Run `gryt sync` to send the rest");
     } else {
         ui.status("Run `gryt sync pull` to bring in the cloud's version, then `gryt sync push`");
     }

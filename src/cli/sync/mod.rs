@@ -568,10 +568,13 @@ fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandErr
                 free.join(" (or ") + if free.len() > 1 { ")" } else { "" },
             ));
         } else {
+            let why = match &c.error {
+                Some(error) => format!("{} ({error})", c.reason.label()),
+                None => c.reason.label(),
+            };
             err = err.hint(format!(
-                "{}: {}; resolve it: gryt sync resolve {} --strategy {}",
+                "{}: {why}; resolve it: gryt sync resolve {} --strategy {}",
                 c.subject,
-                c.reason.label(),
                 c.id,
                 engine::resolve::strategies(c.reason),
             ));

@@ -605,6 +605,7 @@ fn apply(
                     .map(|l| serde_json::to_value(l).unwrap_or_default()),
                 remote_value: Some(serde_json::to_value(remote).unwrap_or_default()),
                 remote_seq: remote.seq(),
+                error: None,
                 detected_at: now.to_string(),
                 resolved_at: None,
                 resolution: None,

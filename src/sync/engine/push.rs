@@ -178,7 +178,10 @@ pub fn push_with_progress(
                 // A refused push applied nothing: forget it, and fix what we can fix here.
                 forget_inflight(ws)?;
                 rounds += 1;
-                if rounds < MAX_ROUNDS && move_aside(ws, &body, &mut rng, &mut report)? {
+                if rounds < MAX_ROUNDS
+                    && (move_aside(ws, &body, &mut rng, &mut report)?
+                        || refused_for_good(ws, &batch, &body, &mut report)?)
+                {
                     (data_version, batch) = read(&mut report, None)?;
                     continue;
                 }
@@ -516,6 +519,99 @@ pub(super) fn outgoing(
         }
     }
     Ok(batch)
+}
+
+/// After `promoted_immutable` or `not_owner`, the records of the batch the cloud will never
+/// take as they are: each becomes `failed` with the cloud's message and a `refused` conflict
+/// (settled with `discard` or `local-only`), and the push goes on without them. Runs of an
+/// evolution refused in the same round get no conflict of their own: they go (or stay) with
+/// their evolution. Returns whether any record was set aside.
+fn refused_for_good(
+    ws: &Workspace,
+    batch: &[Outgoing],
+    body: &ErrorBody,
+    report: &mut PushReport,
+) -> Result<bool> {
+    let refused: Vec<&Outgoing> = match body.error {
+        ErrorCode::NotOwner => {
+            let id = body.details["id"].as_str().unwrap_or_default();
+            batch
+                .iter()
+                .filter(|o| o.record.id().to_string() == id)
+                .collect()
+        }
+        ErrorCode::PromotedImmutable => {
+            let Some(g) = body.details["generation_id"]
+                .as_str()
+                .and_then(|g| g.parse::<uuid::Uuid>().ok())
+            else {
+                return Ok(false);
+            };
+            let of_g = |evolution: &uuid::Uuid| -> Result<bool> {
+                Ok(ws
+                    .store
+                    .evolution(&evolution.to_string())?
+                    .is_some_and(|e| e.generation_id == g.to_string()))
+            };
+            let mut out = Vec::new();
+            for o in batch {
+                let hit = match &o.record {
+                    Record::Generation(x) => x.id == g,
+                    Record::Evolution(e) => e.generation_id == g,
+                    Record::PipelineRun(p) => match &p.evolution_id {
+                        Some(e) => of_g(e)?,
+                        None => false,
+                    },
+                    Record::Deleted(_) => false,
+                };
+                if hit {
+                    out.push(o);
+                }
+            }
+            out
+        }
+        _ => return Ok(false),
+    };
+    if refused.is_empty() {
+        return Ok(false);
+    }
+    let evolutions: HashSet<uuid::Uuid> = refused
+        .iter()
+        .filter_map(|o| match &o.record {
+            Record::Evolution(e) => Some(e.id),
+            _ => None,
+        })
+        .collect();
+    let now = clock::now_string();
+    ws.store.tx(|s| -> Result<()> {
+        for o in &refused {
+            let (kind, id) = (o.wire.kind, o.record.id().to_string());
+            s.mark_refused(kind, &id, &body.message)?;
+            if let Record::PipelineRun(p) = &o.record
+                && p.evolution_id.is_some_and(|e| evolutions.contains(&e))
+            {
+                continue;
+            }
+            let mut conflict = crate::store::Conflict {
+                id: 0,
+                record_kind: kind,
+                record_id: id,
+                reason: ConflictReason::Refused,
+                subject: o.subject.clone(),
+                local_value: serde_json::to_value(&o.record).ok(),
+                remote_value: None,
+                remote_seq: 0,
+                error: Some(body.message.clone()),
+                detected_at: now.clone(),
+                resolved_at: None,
+                resolution: None,
+            };
+            conflict.id = s.insert_conflict(&conflict)?;
+            report.conflicts.push(conflict);
+        }
+        Ok(())
+    })?;
+    Ok(true)
 }
 
 /// After `tag_taken` or `code_name_taken` for an evolution that was never synced, moves it to

@@ -23,6 +23,10 @@ pub enum Strategy {
     KeepRemote,
     /// Your generation moves to another version (same-version conflicts).
     Rename,
+    /// A record the cloud refused for good is deleted here (an evolution, with its runs).
+    Discard,
+    /// A record the cloud refused for good stays here and is never pushed.
+    LocalOnly,
 }
 
 impl Strategy {
@@ -31,6 +35,8 @@ impl Strategy {
             Strategy::KeepLocal => "keep-local",
             Strategy::KeepRemote => "keep-remote",
             Strategy::Rename => "rename",
+            Strategy::Discard => "discard",
+            Strategy::LocalOnly => "local-only",
         }
     }
 }
@@ -46,6 +52,10 @@ pub enum Resolved {
     KeptRemote { subject: String },
     /// Nothing of yours held `subject`: the cloud's comes in on the next pull.
     CloudComesIn { subject: String },
+    /// The refused `subject` was deleted here.
+    Discarded { subject: String },
+    /// The refused `subject` stays here, never pushed.
+    KeptLocalOnly { subject: String },
     /// A contract file the database did not know held `version`: it was moved to `backup`.
     SetAside {
         version: Version,
@@ -88,7 +98,8 @@ pub fn strategies(reason: Reason) -> &'static str {
     match reason {
         Reason::BothChanged | Reason::ChangesInUse => "keep-local|keep-remote",
         Reason::VersionTaken => "rename --value VERSION",
-        Reason::DeletedRemotely | Reason::MissingGeneration | Reason::Refused => "keep-remote",
+        Reason::DeletedRemotely | Reason::MissingGeneration => "keep-remote",
+        Reason::Refused => "discard|local-only",
     }
 }
 
@@ -113,6 +124,20 @@ pub fn resolve(
         .map(str::to_string);
     let refuse = |why| refuse(c, strategy, why);
     match (strategy, c.reason) {
+        (Strategy::Discard, Reason::Refused) => discard(ws, c),
+        (Strategy::LocalOnly, Reason::Refused) => {
+            let now = crate::clock::now_string();
+            ws.store.resolve_conflict(c.id, "local-only", &now)?;
+            Ok(Resolved::KeptLocalOnly {
+                subject: c.subject.clone(),
+            })
+        }
+        (Strategy::Discard | Strategy::LocalOnly, _) => Err(refuse(
+            "discard and local-only settle records the cloud refused for good only",
+        )),
+        (_, Reason::Refused) => Err(refuse(
+            "the cloud will never take this record as it is: discard it or keep it local only",
+        )),
         (Strategy::Rename, Reason::VersionTaken) => rename(ws, c, local_id.as_deref(), value),
         (Strategy::Rename, _) => Err(refuse("rename resolves same-version conflicts only")),
         (Strategy::KeepLocal, Reason::BothChanged | Reason::ChangesInUse) => {
@@ -127,6 +152,26 @@ pub fn resolve(
         )),
         (Strategy::KeepRemote, _) => keep_remote(ws, c, local_id.as_deref()),
     }
+}
+
+/// A refused evolution is deleted here with its runs, in one transaction with the
+/// resolution. Other kinds are not deleted by sync: keep them local only.
+fn discard(ws: &Workspace, c: &Conflict) -> Result<Resolved> {
+    if c.record_kind != RecordKind::Evolution {
+        return Err(refuse(
+            c,
+            Strategy::Discard,
+            "only an evolution can be discarded; keep this one local only (--strategy local-only)",
+        ));
+    }
+    let now = crate::clock::now_string();
+    ws.store.tx(|st| -> crate::store::Result<()> {
+        st.delete_evolution(&c.record_id)?;
+        st.resolve_conflict(c.id, "discard", &now)
+    })?;
+    Ok(Resolved::Discarded {
+        subject: c.subject.clone(),
+    })
 }
 
 fn refuse(c: &Conflict, strategy: Strategy, why: &'static str) -> ResolveError {
