@@ -395,6 +395,59 @@ fn a_push_whose_answer_is_lost() -> (TestServer, super::Dev, Arc<AtomicUsize>) {
     (server, a, pushes)
 }
 
+/// After a lost push answer, an edit of the same generation and of an evolution decided
+/// since are ours, not a conflict with ourselves: the pull first replays the unanswered push,
+/// and `gryt sync` then sends the edits.
+#[test]
+fn an_edit_after_a_lost_answer_is_not_a_conflict_with_yourself() {
+    let (server, devs) = team(&["ann"]);
+    let Proxy { url, pushes, .. } = proxy(server.base.clone(), 2);
+    let a = dev(&server, "ann", &url);
+    drop(devs);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    a.run(&["generation", "new", "4.0.0"]).ok();
+    a.run(&["evolution", "start", "1.0.0", "--change", "CHANGE-1"])
+        .ok();
+    // v4.0.0 and the running v1.0.0-rc.1 go out; the answer is lost.
+    a.run(&["sync", "push"]).fails(4);
+    assert_eq!(pushes.load(Ordering::SeqCst), 2);
+    a.env.write_contract(
+        "v4.0.0",
+        &[("add", "FEAT-4", "Edited after the lost answer")],
+        "",
+    );
+    a.run(&["generation", "update", "4.0.0"]).ok();
+    a.run(&["run", "ok"]).ok(); // decides v1.0.0-rc.1
+    let pulled = a.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["conflicts"], serde_json::json!([]), "{pulled:#}");
+    assert_eq!(pulled["updated"], serde_json::json!([]), "{pulled:#}");
+    let synced = a.run(&["sync", "--json"]).ok().json();
+    assert_eq!(
+        synced["pull"]["conflicts"],
+        serde_json::json!([]),
+        "{synced:#}"
+    );
+    assert_eq!(
+        synced["push"]["updated"],
+        serde_json::json!(["v4.0.0", "v1.0.0-rc.1"]),
+        "{synced:#}"
+    );
+    assert_eq!(
+        synced["push"]["created"],
+        serde_json::json!([]),
+        "{synced:#}"
+    );
+    let list = a.run(&["generation", "list", "--json"]).ok().json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["sync_status"] == "synced"),
+        "{list:#}"
+    );
+}
+
 /// The saved body of an unanswered push is damaged (or gone): nothing is replayed and nothing
 /// is lost. The cloud had taken the push, so the next push is `behind`, and the pull
 /// confirms the record as ours.
