@@ -2,6 +2,7 @@
 //! version-scoped push's refusal, with the way out of each.
 
 use super::{CommandError, ExitKind};
+use crate::domain::ConflictReason;
 use crate::ops::OpError;
 use crate::store::Conflict;
 use crate::sync::SyncError;
@@ -42,7 +43,7 @@ fn held_back(ws: &Workspace, conflicts: &[Conflict]) -> CommandError {
     let mut err = CommandError::new(ExitKind::Rejected, promote::held_back_message(conflicts));
     for c in conflicts {
         let remote = c.remote_value.as_ref().map(|v| &v["record"]);
-        if c.reason == "version_taken" {
+        if c.reason == ConflictReason::VersionTaken {
             let by = remote
                 .and_then(|r| r["created_by"].as_str())
                 .unwrap_or("someone");
@@ -75,12 +76,15 @@ fn held_back(ws: &Workspace, conflicts: &[Conflict]) -> CommandError {
                 free.join(" (or ") + if free.len() > 1 { ")" } else { "" },
             ));
         } else {
+            let why = match &c.error {
+                Some(error) => format!("{} ({error})", c.reason.label()),
+                None => c.reason.label(),
+            };
             err = err.hint(format!(
-                "{}: {}; resolve it: gryt sync resolve {} --strategy {}",
+                "{}: {why}; resolve it: gryt sync resolve {} --strategy {}",
                 c.subject,
-                c.reason.replace('_', " "),
                 c.id,
-                resolve::strategies(&c.reason),
+                resolve::strategies(c.reason),
             ));
         }
     }
@@ -118,18 +122,18 @@ impl From<ResolveError> for CommandError {
             } => {
                 let err = CommandError::user(message);
                 let delete = format!("gryt generation delete {subject} --local-only");
-                match (strategy, reason.as_str()) {
-                    (Strategy::KeepLocal, "version_taken") => err.hint(format!(
+                match (strategy, reason) {
+                    (Strategy::KeepLocal, ConflictReason::VersionTaken) => err.hint(format!(
                         "rename yours (--strategy rename --value VERSION), or delete it: {delete}"
                     )),
-                    (Strategy::KeepLocal, "missing_generation") => err.hint(
+                    (Strategy::KeepLocal, ConflictReason::MissingGeneration) => err.hint(
                         "nothing of yours is at stake: it lands by itself when its generation arrives (gryt sync pull)",
                     ),
                     (Strategy::KeepLocal, reason) => err.hint(format!(
                         "the strategies that fit: {}",
                         resolve::strategies(reason)
                     )),
-                    (Strategy::KeepRemote, "version_taken") => err.hint(format!(
+                    (Strategy::KeepRemote, ConflictReason::VersionTaken) => err.hint(format!(
                         "rename yours: --strategy rename --value VERSION, or delete it: {delete}"
                     )),
                     _ => err,

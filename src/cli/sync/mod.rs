@@ -16,7 +16,7 @@ use clap::Subcommand;
 use super::error::CommandError;
 use super::ui::Ui;
 use super::{version_arg, workspace};
-use crate::domain::Version;
+use crate::domain::{RecordKind, Version};
 use crate::sync::engine::{self, Cloud, PullOptions, PushOptions, promote};
 use crate::sync::remote::Remote;
 use crate::sync::{SyncError, remote};
@@ -302,7 +302,7 @@ pub fn cmd_pull(
 fn conflict_list(conflicts: &[engine::ConflictInfo]) -> String {
     let list: Vec<String> = conflicts
         .iter()
-        .map(|c| format!("{} ({})", c.subject, c.reason.replace('_', " ")))
+        .map(|c| format!("{} ({})", c.subject, c.reason.label()))
         .collect();
     list.join(", ")
 }
@@ -432,7 +432,7 @@ pub fn cmd_push(
     if let Some(v) = &opts.version {
         let g = crate::ops::generation::get(ws, v)?;
         let in_cloud = || -> Result<bool, CommandError> {
-            let state = ws.store.sync_state("generation", &g.id);
+            let state = ws.store.sync_state(RecordKind::Generation, &g.id);
             Ok(state
                 .map_err(SyncError::from)?
                 .and_then(|st| st.base_revision)
@@ -494,7 +494,7 @@ fn push_json(report: &engine::PushReport) -> serde_json::Value {
             .map(|c| {
                 serde_json::json!({
                     "id": c.id, "record_kind": c.record_kind, "subject": c.subject,
-                    "reason": c.reason, "strategies": engine::resolve::strategies(&c.reason),
+                    "reason": c.reason, "strategies": engine::resolve::strategies(c.reason),
                 })
             })
             .collect();
