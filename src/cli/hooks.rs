@@ -106,7 +106,17 @@ pub fn run(ui: &Ui, cmd: HooksCommand) -> Result<(), CommandError> {
         ws.root.join(dir)
     };
     let path = dir.join("pre-commit");
-    let existing = std::fs::read_to_string(&path).ok();
+    // Hooks are small scripts; whatever else is there (a FIFO, a huge file) is not ours.
+    let existing = match crate::workspace::file::read_limited(&path, 1024 * 1024) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.is_not_found() || args.force => None,
+        Err(e) => {
+            return Err(
+                CommandError::user(format!("cannot read {}: {e}", path.display()))
+                    .hint("move it away, or pass --force to replace it"),
+            );
+        }
+    };
     match &existing {
         Some(text) if text.contains(MARKER) && *text == script => {
             ui.line(format!(
