@@ -175,15 +175,18 @@ fn git_commit(env: &crate::common::TestEnv, msg: &str) -> crate::common::Out {
         .parent()
         .unwrap()
         .to_path_buf();
-    let mut cmd = env.command(&env.repo, &[]);
-    cmd.env(
-        "PATH",
-        format!(
-            "{}:{}",
-            bin_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
     );
+    git_commit_with_path(env, msg, &path)
+}
+
+/// `git commit` with `path` as the PATH git (and so the hook) sees.
+fn git_commit_with_path(env: &crate::common::TestEnv, msg: &str, path: &str) -> crate::common::Out {
+    let mut cmd = env.command(&env.repo, &[]);
+    cmd.env("PATH", path);
     let out = std::process::Command::new("git")
         .args(["commit", "-q", "--allow-empty", "-m", msg])
         .current_dir(&env.repo)
@@ -257,4 +260,28 @@ fn local_mode_never_touches_the_network() {
         "local mode reached the network"
     );
     assert!(feed_versions(&server).is_empty());
+}
+
+/// Git run from a GUI or an IDE may not have gryt on its PATH: the hook runs the gryt that
+/// installed it, by absolute path, and `hooks install` says which.
+#[test]
+fn the_pre_commit_hook_runs_without_gryt_on_the_path() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    let out = b.run(&["hooks", "install"]).ok();
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_gryt")).unwrap();
+    assert_stdout_has(&out, &format!("; it runs {}", exe.display()));
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    // Every PATH entry that holds a gryt is left out.
+    let path: Vec<String> = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !std::path::Path::new(d).join("gryt").exists())
+        .map(str::to_string)
+        .collect();
+    let out = git_commit_with_path(&b.env, "no gryt on the PATH", &path.join(":")).ok();
+    assert_eq!(out.stderr, "", "{}", out.render());
+    let list = b.run(&["generation", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["version"], "v1.0.0", "the hook pulled");
 }
