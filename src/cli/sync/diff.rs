@@ -74,9 +74,7 @@ pub fn cmd_diff(ui: &Ui, args: DiffArgs) -> Result<(), CommandError> {
         project.as_deref(),
         args.format == Format::Detailed,
     )?;
-    for n in &report.not_pushed {
-        ui.warn(format!("not pushed: {n}"));
-    }
+    super::not_pushed(ui, &report.not_pushed);
     Ok(())
 }
 
