@@ -59,13 +59,14 @@ fn json_bodies_need_the_json_content_type() {
     assert_eq!(ann.get("/v1/teams").ok(), &json!([]));
 }
 
-/// Errors from every layer: hyper (414, malformed requests), axum (unknown routes, methods,
+/// Errors from every layer: hyper (414, 431, malformed requests), axum (unknown routes, methods,
 /// undecodable paths), the body limits (413), the body timeout (408), the handlers (422).
 #[test]
 fn every_error_has_the_json_error_body() {
     let s = TestServer::start_with(ServerConfig {
         body_limit: 1024,
-        body_timeout: Duration::from_millis(300),
+        // Long enough for any body sent whole to be read; the slow one never completes.
+        body_timeout: Duration::from_secs(1),
         ..ServerConfig::default()
     });
     let ann = s.user("ann");
@@ -75,6 +76,12 @@ fn every_error_has_the_json_error_body() {
     let long = format!(
         "GET /v1/{} HTTP/1.1\r\nHost: gryt\r\n\r\n",
         "a".repeat(100 * 1024)
+    );
+    let many_headers = format!(
+        "GET /healthz HTTP/1.1\r\nHost: gryt\r\n{}\r\n",
+        (0..120)
+            .map(|i| format!("X-H{i}: 1\r\n"))
+            .collect::<String>()
     );
     let malformed = "GET /v1/teams HTTP/1.1\r\nHost: gryt\r\nno colon here\r\n\r\n".to_string();
     let slow_body = format!(
@@ -98,6 +105,7 @@ fn every_error_has_the_json_error_body() {
     let cases: Vec<(&str, String, u16, &str)> = vec![
         ("URI over 64 KiB", long, 414, "uri_too_long"),
         ("malformed header", malformed, 400, "bad_request"),
+        ("too many headers", many_headers, 431, "headers_too_large"),
         ("body too slow", slow_body, 408, "request_timeout"),
         ("undecodable path", bad_path, 400, "bad_request"),
         (
@@ -205,4 +213,30 @@ fn not_found_names_the_resource() {
             ("route", "/v1/nope"),
         ]
     );
+}
+
+/// On a kept-alive connection, a malformed request after a good one still gets the JSON
+/// body (and the good one's answer is untouched).
+#[test]
+fn a_malformed_request_after_a_good_one_gets_the_json_body() {
+    use std::io::{Read, Write};
+    let s = TestServer::start();
+    let mut stream = std::net::TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+        .write_all(
+            b"GET /healthz HTTP/1.1\r\nHost: g\r\n\r\nGET /v1/x HTTP/1.1\r\nbad header\r\n\r\n",
+        )
+        .unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let (first, second) = out.split_once("{\"status\":\"ok\"}").expect(&out);
+    assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(second.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+    let body: serde_json::Value =
+        serde_json::from_str(second.split_once("\r\n\r\n").expect(&out).1).expect(&out);
+    assert_eq!(body["error"], "bad_request", "{out}");
 }
