@@ -4,6 +4,7 @@
 
 mod commands;
 mod diff;
+mod golden;
 mod modes;
 mod property;
 pub mod proxy;
