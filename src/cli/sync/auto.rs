@@ -97,6 +97,10 @@ impl AutoSync {
     /// it did not all go out, then one warning line.
     fn push_pending(&self, ui: &Ui) {
         let pushed = workspace().and_then(|ws| {
+            // Most reads find nothing pending: no connection, no lock.
+            if ws.store.unsynced_count().is_ok_and(|n| n == 0) {
+                return Ok(());
+            }
             in_background(&ws, |ws, c| {
                 let report = push_logged(ws, c, &PushOptions::default(), false)?;
                 push_outcome(ui, ws, report, false)
