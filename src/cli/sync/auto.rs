@@ -89,7 +89,7 @@ impl AutoSync {
         let show = !ui.quiet;
         self.step(ui, "push", |ws, c| {
             let report = push_logged(ws, c, &PushOptions::default(), show)?;
-            push_outcome(ui, ws, report, false)
+            push_outcome(ui, ws, report)
         });
     }
 
@@ -103,7 +103,7 @@ impl AutoSync {
             }
             in_background(&ws, |ws, c| {
                 let report = push_logged(ws, c, &PushOptions::default(), false)?;
-                push_outcome(ui, ws, report, false)
+                push_outcome(ui, ws, report)
             })
         });
         match pushed {

@@ -92,7 +92,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             let pulled = pull_logged(&ws, &cloud, false, false)?;
             let pushed = push_logged(&ws, &cloud, &PushOptions::default(), false)?;
             ui.json(&serde_json::json!({"pull": pulled, "push": push_json(&pushed)}))?;
-            push_outcome(ui, &ws, pushed, false)
+            push_outcome(ui, &ws, pushed)
         }
         Some(SyncCommand::Pull(a)) if a.hook => {
             hook_pull();
@@ -350,7 +350,7 @@ pub fn push_logged(
         .bar
         .is_some()
         .then_some(&mut callback as engine::PushProgress<'_>);
-    let report = match engine::push_with_progress(ws, cloud, opts, callback) {
+    let mut report = match engine::push_with_progress(ws, cloud, opts, callback) {
         Ok(r) => r,
         Err(e) => {
             log(
@@ -364,6 +364,10 @@ pub fn push_logged(
             return Err(e);
         }
     };
+    if let Some(v) = &opts.version {
+        // A push of one version reports only the conflicts that hold back its records.
+        report.conflicts = promote::conflicts_of(v, std::mem::take(&mut report.conflicts));
+    }
     if !opts.dry_run {
         let counts = serde_json::json!({"created": report.created.len(), "updated": report.updated.len(), "renumbered": report.renumbered.len()});
         log(
@@ -431,19 +435,14 @@ impl promote::Steps for LoggedSteps<'_> {
     }
 }
 
-/// A push's refusal or held-back conflicts as the error to exit with.
-fn push_outcome(
-    ui: &Ui,
-    ws: &Workspace,
-    report: engine::PushReport,
-    dry_run: bool,
-) -> Result<(), CommandError> {
-    debug_assert_eq!(dry_run, report.dry_run);
+/// A push's refusal or held-back conflicts as the error to exit with (a dry run holds back
+/// nothing).
+fn push_outcome(ui: &Ui, ws: &Workspace, report: engine::PushReport) -> Result<(), CommandError> {
     promote::push_outcome(report).map_err(|e| promote_error(ui, ws, e))
 }
 
-/// A failed cloud promotion (or a version-scoped push) as the error to exit with, with the
-/// way out of each refusal.
+/// A failed cloud promotion (or push) as the error to exit with, with the way out of each
+/// refusal.
 pub fn promote_error(ui: &Ui, ws: &Workspace, e: promote::PromoteError) -> CommandError {
     use promote::PromoteError as E;
     let message = e.to_string();
@@ -451,12 +450,20 @@ pub fn promote_error(ui: &Ui, ws: &Workspace, e: promote::PromoteError) -> Comma
         E::Sync(e) => e.into(),
         E::Op(e) => e.into(),
         E::HeldBack { conflicts } => held_back(ui, ws, &conflicts),
-        E::AlreadyPromoted { free, .. } => {
-            let free: Vec<String> = free.iter().map(ToString::to_string).collect();
-            CommandError::new(super::error::ExitKind::Rejected, message).hint(format!(
-                "release your work as another version: {}",
-                free.join(" or ")
-            ))
+        E::AlreadyPromoted { free, pulled, .. } => {
+            let mut err = CommandError::new(super::error::ExitKind::Rejected, message);
+            if !pulled {
+                err = err.hint("bring their promotion in: gryt sync pull");
+            }
+            match free.split_first() {
+                Some((first, rest)) => err.hint(format!(
+                    "release your work as another version: gryt generation new {first}{}",
+                    rest.iter()
+                        .map(|v| format!(" (or {v})"))
+                        .collect::<String>()
+                )),
+                None => err,
+            }
         }
         E::NotInCloud(_) => CommandError::user(message),
     }
@@ -518,7 +525,7 @@ pub fn cmd_push(
             }
         }
     }
-    push_outcome(ui, ws, report, opts.dry_run)
+    push_outcome(ui, ws, report)
 }
 
 /// One warning per record a push leaves out, the first few unless `--verbose`.
@@ -585,6 +592,15 @@ fn held_back(ui: &Ui, ws: &Workspace, conflicts: &[crate::store::Conflict]) -> C
                 ),
                 None => format!("{} is held in the cloud by {by} (created {at})", c.subject),
             };
+            if c.local_value.is_none() {
+                // Only a contract file the database does not know holds the version here:
+                // there is no generation to rename.
+                err = err.hint(format!(
+                    "{holder}; your contract file of {} is not in the database: set it aside with gryt sync resolve {} --strategy keep-remote",
+                    c.subject, c.id
+                ));
+                continue;
+            }
             let free: Vec<String> = promote::free_versions(ws, &c.subject)
                 .iter()
                 .map(ToString::to_string)

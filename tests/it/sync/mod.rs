@@ -6,8 +6,10 @@ mod commands;
 mod diff;
 mod golden;
 mod modes;
+mod promote;
 mod property;
 pub mod proxy;
+mod resolve;
 mod workflows;
 
 use std::io::Write;
