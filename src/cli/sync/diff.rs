@@ -131,7 +131,7 @@ fn print(
 
 fn section(ui: &Ui, entries: &[Entry], detailed: bool) -> Result<(), CommandError> {
     let what = |e: &Entry| match &e.reason {
-        Some(reason) => format!("{} ({})", e.action.as_str(), reason.replace('_', " ")),
+        Some(reason) => format!("{} ({})", e.action.as_str(), reason.label()),
         None => e.action.as_str().to_string(),
     };
     // One column for the records, after the longest action (`conflict (version taken)`).
@@ -146,7 +146,7 @@ fn section(ui: &Ui, entries: &[Entry], detailed: bool) -> Result<(), CommandErro
         // `run of v1.2.0-rc.3` reads as `run v1.2.0-rc.3` next to `evolution v1.2.0-rc.3`.
         let (kind, subject) = match e.subject.strip_prefix("run of ") {
             Some(rest) => ("run", rest),
-            None => (e.kind, e.subject.as_str()),
+            None => (e.kind.as_str(), e.subject.as_str()),
         };
         let head = format!("  {what:<width$} {kind} {subject}");
         if detailed {

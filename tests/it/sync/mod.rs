@@ -4,11 +4,14 @@
 
 mod commands;
 mod diff;
+mod faults;
 mod golden;
+mod kills;
 mod modes;
 mod promote;
 mod property;
 pub mod proxy;
+mod replica;
 mod resolve;
 mod workflows;
 
