@@ -155,11 +155,18 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
             ui.line(format!("{label}: {}", ui.list(list)))?;
         }
     }
-    for f in &r.failed {
+    let (failed, more) = ui.cut(&r.failed);
+    for f in failed {
         ui.line(format!(
             "Refused by the cloud: {}: {} (gryt sync conflicts)",
             f["subject"].as_str().unwrap_or_default(),
             f["error"].as_str().unwrap_or("refused")
+        ))?;
+    }
+    if more > 0 {
+        ui.line(format!(
+            "Refused by the cloud: … and {more} more ({})",
+            ui::MORE_HINT
         ))?;
     }
     ui.line(format!("Synced: {}", r.synced.len()))?;
