@@ -103,7 +103,7 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
             }
             Err(OpError::GatesFailed { version, gates }.into())
         }
-        Err(e) => Err(promote_error(&ws, e)),
+        Err(e) => Err(promote_error(ui, &ws, e)),
     }
 }
 

@@ -2,6 +2,7 @@
 //! version-scoped push's refusal, with the way out of each.
 
 use super::{CommandError, ExitKind};
+use crate::cli::ui::Ui;
 use crate::domain::ConflictReason;
 use crate::ops::OpError;
 use crate::store::Conflict;
@@ -12,13 +13,13 @@ use crate::workspace::Workspace;
 
 /// A failed cloud promotion (or push) as the error to exit with, with the way out of each
 /// refusal.
-pub fn promote_error(ws: &Workspace, e: PromoteError) -> CommandError {
+pub fn promote_error(ui: &Ui, ws: &Workspace, e: PromoteError) -> CommandError {
     use PromoteError as E;
     let message = e.to_string();
     match e {
         E::Sync(e) => e.into(),
         E::Op(e) => e.into(),
-        E::HeldBack { conflicts } => held_back(ws, &conflicts),
+        E::HeldBack { conflicts } => held_back(ui, ws, &conflicts),
         E::AlreadyPromoted { free, pulled, .. } => {
             let mut err = CommandError::new(ExitKind::Rejected, message);
             if !pulled {
@@ -39,8 +40,15 @@ pub fn promote_error(ws: &Workspace, e: PromoteError) -> CommandError {
 }
 
 /// Records in conflict are never pushed: say which, who holds what, and how to get out.
-fn held_back(ws: &Workspace, conflicts: &[Conflict]) -> CommandError {
-    let mut err = CommandError::new(ExitKind::Rejected, promote::held_back_message(conflicts));
+fn held_back(ui: &Ui, ws: &Workspace, conflicts: &[Conflict]) -> CommandError {
+    let subjects: Vec<&str> = conflicts.iter().map(|c| c.subject.as_str()).collect();
+    let mut err = CommandError::new(
+        ExitKind::Rejected,
+        format!(
+            "not pushed, in conflict with the cloud: {}",
+            ui.list(&subjects)
+        ),
+    );
     for c in conflicts {
         let remote = c.remote_value.as_ref().map(|v| &v["record"]);
         if c.reason == ConflictReason::VersionTaken {
