@@ -579,6 +579,58 @@ fn a_refused_record_becomes_a_conflict_and_the_rest_syncs() {
     assert_eq!(evolutions(b, "1.0.0").as_array().unwrap().len(), 1);
 }
 
+/// What arrives by pull is in the audit trail: a teammate's generation, evolution and
+/// promotion, with the cloud's actor and time, marked as pulled; pulling again adds nothing.
+#[test]
+fn pulled_state_changes_are_audited() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    draft(a, "2.0.0", &[("add", "FEAT-1", "Login")]);
+    let tag = prove(a, "2.0.0", "FEAT-1", "ok");
+    a.run(&["promote", "2.0.0"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    let events = b.run(&["audit", "--json"]).ok().json();
+    let pulled: Vec<(String, String, String)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["details"]["pulled"] == true)
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["object"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want =
+        |action: &str, object: &str| (action.to_string(), object.to_string(), "ann".to_string());
+    assert_eq!(
+        pulled,
+        [
+            want("generation.created", "v2.0.0"),
+            want("generation.promoted", "v2.0.0"),
+            want("evolution.started", &tag),
+            want("evolution.decided", &tag),
+        ],
+        "{events:#}"
+    );
+    let shown = b
+        .run(&["generation", "show", "2.0.0", "--json"])
+        .ok()
+        .json();
+    let promoted = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "generation.promoted")
+        .unwrap();
+    assert_eq!(promoted["at"], shown["promoted_at"], "the cloud's time");
+    let text = b.run(&["audit"]).ok();
+    assert_stdout_has(&text, "pulled=true");
+}
+
 /// The first promoter wins; the other is told who promoted it and when (exit 3), and its
 /// local generation stays a draft without a tag.
 #[test]
