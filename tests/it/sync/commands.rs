@@ -269,7 +269,7 @@ fn a_record_edited_during_its_push_goes_out_again_in_the_same_push() {
     let p = proxy(server.base.clone(), 0);
     let a = dev(&server, "ann", &p.url);
     a.run(&["generation", "new", "1.0.0"]).ok();
-    p.delay_ms.store(1500, Ordering::SeqCst);
+    p.answer_delay_ms.store(1500, Ordering::SeqCst);
     let push = a
         .env
         .command(&a.env.repo, &["sync", "push", "--json"])
@@ -277,7 +277,8 @@ fn a_record_edited_during_its_push_goes_out_again_in_the_same_push() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The cloud has the push; its answer is held back 1.5 s: edit meanwhile.
+    p.wait_for_pushes(1);
     a.env
         .write_contract("v1.0.0", &[("add", "CHANGE-1", "Edited meanwhile")], "");
     a.run(&["generation", "update", "1.0.0"]).ok();
@@ -370,6 +371,7 @@ fn an_interrupted_sync_is_completed_by_the_next() {
     }
     p.delay_ms.store(150, Ordering::SeqCst);
     let interrupt = |dev: &super::Dev, args: &[&str], env: (&str, &str)| {
+        let before = p.connections.load(Ordering::SeqCst);
         let mut child = dev
             .env
             .command(&dev.env.repo, args)
@@ -378,7 +380,8 @@ fn an_interrupted_sync_is_completed_by_the_next() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(700));
+        // Interrupted in the middle: once its third request (a push batch or a page) is out.
+        p.wait_for_connections(before + 3);
         let killed = std::process::Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
