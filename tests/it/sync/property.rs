@@ -654,8 +654,8 @@ impl Case {
         for round in 0..8 {
             let start = self.head();
             for d in 0..self.devs.len() {
-                // Settling a conflict may rewind the cursor; settle until a pull raises
-                // nothing new.
+                // Settling a conflict may leave a remote value for the next pull; settle
+                // until a pull raises nothing new.
                 for _ in 0..4 {
                     self.pull(d);
                     if self.resolve(d) == 0 {
@@ -874,9 +874,9 @@ fn pull_moves_aside_a_code_name_held_in_another_generation() {
     b.run(&["sync", "push"]).ok();
 }
 
-/// Found by the property test (an earlier version of it): a pull that reads a draft again after the
-/// cursor was rewound (here by `generation delete --local-only`, which lets the cloud's copy of the
-/// version come in) used to flag this workspace's unpushed edit of that draft as `both_changed`,
+/// Found by the property test (an earlier version of it): a pull that reads a draft again after a
+/// conflict was settled (here by `generation delete --local-only`, which lets the cloud's copy of
+/// the version come in) used to flag this workspace's unpushed edit of that draft as `both_changed`,
 /// although the cloud's copy was still the revision the edit is based on. Nobody else changed it:
 /// no conflict, and the edit pushes.
 #[test]

@@ -523,9 +523,15 @@ fn hybrid_linear_history() {
 /// A record the cloud can never take does not block the rest: bob's second evolution of a
 /// generation ann promoted meanwhile is refused (`failed`, with the cloud's message, and a
 /// `refused` conflict), his new v1.1.0 goes out in the same sync, and discarding the dead
-/// evolution leaves nothing held back.
+/// evolution (or keeping it local only) leaves nothing held back.
 #[test]
 fn a_refused_record_becomes_a_conflict_and_the_rest_syncs() {
+    for strategy in ["discard", "local-only"] {
+        refused_then_settled(strategy);
+    }
+}
+
+fn refused_then_settled(strategy: &str) {
     let (server, devs) = team(&["ann", "bob"]);
     let (a, b) = (&devs[0], &devs[1]);
     draft(a, "1.0.0", &[("add", "FEAT-1", "Login")]);
@@ -567,7 +573,7 @@ fn a_refused_record_becomes_a_conflict_and_the_rest_syncs() {
     let id = first_conflict_id(b);
     b.run(&["sync", "resolve", &id, "--strategy", "keep-local"])
         .fails(1);
-    b.run(&["sync", "resolve", &id, "--strategy", "discard"])
+    b.run(&["sync", "resolve", &id, "--strategy", strategy])
         .ok();
     let synced = b.run(&["sync", "--json"]).ok().json();
     assert_eq!(
@@ -576,7 +582,23 @@ fn a_refused_record_becomes_a_conflict_and_the_rest_syncs() {
         "{synced:#}"
     );
     assert_no_conflicts(b);
-    assert_eq!(evolutions(b, "1.0.0").as_array().unwrap().len(), 1);
+    let kept = evolutions(b, "1.0.0");
+    if strategy == "discard" {
+        assert_eq!(kept.as_array().unwrap().len(), 1, "{kept:#}");
+    } else {
+        assert_eq!(kept[1]["sync_status"], "failed", "{kept:#}");
+        let again = b.run(&["sync", "push", "--json"]).ok().json();
+        assert_eq!(
+            again["created"],
+            serde_json::json!([]),
+            "never pushed: {again:#}"
+        );
+    }
+    let cloud_evolutions = super::feed(&server)
+        .iter()
+        .filter(|r| r["kind"] == "evolution")
+        .count();
+    assert_eq!(cloud_evolutions, 1, "only ann's evolution is in the cloud");
 }
 
 /// What arrives by pull is in the audit trail: a teammate's generation, evolution and
