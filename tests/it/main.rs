@@ -7,6 +7,7 @@ mod bad_inputs;
 mod cli_basics;
 mod cli_cloud_serve;
 mod cli_config_audit;
+mod cli_docs;
 mod cli_evolution;
 mod cli_generation;
 mod cli_promote;

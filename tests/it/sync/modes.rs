@@ -47,7 +47,7 @@ fn assert_pull_skipped(out: &Out) {
 
 /// Workflow 10: in cloud mode a write reaches the cloud without an explicit push; with the
 /// cloud gone the command still succeeds (one warning, the work pending); once it is back,
-/// the next command sends it.
+/// the next command that reaches the cloud, a read as much as a write, sends it.
 #[test]
 fn cloud_mode_syncs_by_itself_and_survives_being_offline() {
     let (server, p, a) = ann_behind_a_proxy();
@@ -71,8 +71,19 @@ fn cloud_mode_syncs_by_itself_and_survives_being_offline() {
     a.run(&["generation", "list"]).ok();
 
     p.down.store(false, Ordering::SeqCst);
-    a.run(&["status"]).ok(); // a read pulls; the next write pushes everything pending
+    // The first command that reaches the cloud again, a read, sends what was pending.
+    let out = a.run(&["status"]).ok();
+    assert_eq!(out.stderr.matches("warning").count(), 0, "{}", out.render());
+    assert_eq!(sorted_feed_versions(&server), ["v1.0.0", "v2.0.0"]);
+    assert_eq!(
+        a.run(&["generation", "list", "--json"]).ok().json()[0]["sync_status"],
+        "synced"
+    );
+    p.down.store(true, Ordering::SeqCst);
     a.run(&["generation", "new", "3.0.0"]).ok();
+    p.down.store(false, Ordering::SeqCst);
+    let out = a.run(&["generation", "list"]).ok();
+    assert_eq!(out.stderr.matches("warning").count(), 0, "{}", out.render());
     assert_eq!(
         sorted_feed_versions(&server),
         ["v1.0.0", "v2.0.0", "v3.0.0"]
@@ -211,12 +222,21 @@ fn cloud_mode_reports_conflicts_and_what_was_held_back() {
     b.run(&["generation", "new", "2.0.0"]).ok();
     a.run(&["generation", "new", "2.0.0"]).ok();
     a.run(&["sync", "push"]).ok();
+    b.run(&["generation", "new", "4.0.0"]).ok();
     b.run(&["config", "execution_mode", "cloud"]).ok();
+    // A read pushes what is pending too; what is held back is one line, and the read succeeds.
     let out = b.run(&["status"]).ok();
-    assert_stderr_has(
-        &out,
-        "warning: the cloud pull recorded conflicts, your local work was kept: v2.0.0 (version taken)",
+    assert_eq!(
+        warning_lines(&out),
+        [
+            "warning: the cloud pull recorded conflicts, your local work was kept: v2.0.0 (version taken); see gryt sync conflicts",
+            "warning: cloud push: not pushed, in conflict with the cloud: v2.0.0",
+        ],
+        "{}",
+        out.render()
     );
+    assert!(!out.stderr.contains("Hint:"), "{}", out.render());
+    assert_eq!(sorted_feed_versions(&server), ["v2.0.0", "v4.0.0"]);
     let out = b.run(&["generation", "new", "3.0.0"]).ok();
     assert_stderr_has(
         &out,
@@ -224,7 +244,10 @@ fn cloud_mode_reports_conflicts_and_what_was_held_back() {
     );
     assert_stderr_has(&out, "Hint: v2.0.0 is held in the cloud by ann");
     assert!(!out.stderr.contains("stays pending"), "{}", out.render());
-    assert_eq!(sorted_feed_versions(&server), ["v2.0.0", "v3.0.0"]);
+    assert_eq!(
+        sorted_feed_versions(&server),
+        ["v2.0.0", "v3.0.0", "v4.0.0"]
+    );
 }
 
 /// Workflow 1: local mode never touches the network, even linked and logged in: the whole
