@@ -139,6 +139,8 @@ pub fn promote(
         generation: g,
         head: head + 1,
         gates: outcomes,
+        project_id: None,
+        history_id: None,
     })
 }
 
@@ -217,5 +219,10 @@ pub fn delete_generation(
         deleted.push(rid);
     }
     tx.set_head(head)?;
-    Ok(DeleteResponse { head, deleted })
+    Ok(DeleteResponse {
+        head,
+        deleted,
+        project_id: None,
+        history_id: None,
+    })
 }

@@ -150,6 +150,8 @@ pub fn push(
         head,
         results,
         replayed: false,
+        project_id: None,
+        history_id: None,
     };
     let stored = serde_json::to_string(&response)
         .map_err(|e| ServiceError::Internal(format!("encoding answer: {e}")))?;

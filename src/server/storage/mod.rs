@@ -33,6 +33,14 @@ pub enum StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+impl ProjectRow {
+    /// The project's id as a UUID (every id is made as one).
+    pub fn uuid(&self) -> Result<Uuid> {
+        Uuid::parse_str(&self.id)
+            .map_err(|_| StorageError::Corrupt(format!("project id {}", self.id)))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AccountRow {
     pub id: String,
@@ -71,6 +79,8 @@ pub struct TeamRow {
     pub created_at: String,
 }
 
+/// A project as stored. `id` is its immutable identity (a UUID made at creation), also
+/// served as `project_id`.
 #[derive(Debug, Clone)]
 pub struct ProjectRow {
     pub id: String,
@@ -135,6 +145,9 @@ pub trait TeamTx {
 pub trait Storage: Send + Sync + 'static {
     /// Whether storage answers (`/readyz`).
     fn ping(&self) -> Result<()>;
+    /// The server's history id: made when the storage is first opened, replaced only when
+    /// its history is rewound (a restore). Fixed while the storage is open.
+    fn history_id(&self) -> Uuid;
     fn create_account(&self, username: &str, password_hash: &str, now: &str) -> Result<AccountRow>;
     fn account(&self, username: &str) -> Result<Option<AccountRow>>;
     fn insert_token(&self, token: &NewToken) -> Result<()>;

@@ -30,6 +30,7 @@ pub const IDEMPOTENCY_RETENTION_DAYS: i64 = 30;
 
 pub struct SqliteStorage {
     path: PathBuf,
+    history_id: Uuid,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     _checkpointer: Checkpointer,
@@ -174,9 +175,11 @@ impl SqliteStorage {
         );
         conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [cutoff])
             .map_err(backend)?;
+        let history_id = ensure_history_id(&conn)?;
         Ok(SqliteStorage {
             _checkpointer: Checkpointer::start(&path)?,
             path,
+            history_id,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
         })
@@ -236,6 +239,27 @@ impl SqliteStorage {
     }
 }
 
+/// Key of the history id in `server_meta`.
+const HISTORY_ID: &str = "history_id";
+
+/// The stored history id, made (and stored) when there is none yet: a new server, or one
+/// whose database predates history ids.
+fn ensure_history_id(conn: &Connection) -> Result<Uuid> {
+    conn.execute(
+        "INSERT INTO server_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+        params![HISTORY_ID, Uuid::now_v7().to_string()],
+    )
+    .map_err(backend)?;
+    let value: String = conn
+        .query_row(
+            "SELECT value FROM server_meta WHERE key = ?1",
+            [HISTORY_ID],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    Uuid::parse_str(&value).map_err(|_| StorageError::Corrupt(format!("history id {value}")))
+}
+
 fn account_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<AccountRow> {
     Ok(AccountRow {
         id: r.get(at)?,
@@ -280,6 +304,10 @@ fn role_of(s: &str) -> rusqlite::Result<Role> {
 }
 
 impl Storage for SqliteStorage {
+    fn history_id(&self) -> Uuid {
+        self.history_id
+    }
+
     fn ping(&self) -> Result<()> {
         self.read(|c| c.query_row("SELECT COUNT(*) FROM projects", [], |r| r.get::<_, i64>(0)))
             .map(|_| ())
@@ -861,6 +889,25 @@ impl ProjectTx for SqliteTx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database made before history ids existed gets one when opened, and keeps it.
+    #[test]
+    fn an_older_database_gets_a_history_id_that_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch("PRAGMA user_version = 1").unwrap();
+        }
+        let first = SqliteStorage::open(dir.path()).unwrap().history_id();
+        let again = SqliteStorage::open(dir.path()).unwrap().history_id();
+        assert_eq!(first, again);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(
+            SqliteStorage::open(other.path()).unwrap().history_id(),
+            first
+        );
+    }
 
     /// Writes reach the database file without anyone asking for a checkpoint: the WAL is far
     /// below the writer's automatic threshold, so only the checkpointer copies them.

@@ -6,6 +6,7 @@ mod accounts;
 mod cross_team;
 mod errors;
 pub mod harness;
+mod identity;
 mod paging;
 mod promote;
 mod push;
