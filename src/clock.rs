@@ -21,6 +21,11 @@ pub fn format(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).expect("RFC 3339 formats any UTC time")
 }
 
+/// Whether `s` is a timestamp as gryt stores them (RFC 3339).
+pub fn is_timestamp(s: &str) -> bool {
+    OffsetDateTime::parse(s, &Rfc3339).is_ok()
+}
+
 pub fn now_string() -> String {
     format(now())
 }

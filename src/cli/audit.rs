@@ -5,7 +5,7 @@ use clap::Subcommand;
 use super::error::CommandError;
 use super::ui::{self, Ui};
 use super::workspace;
-use crate::ops::audit::{self as ops, Format};
+use crate::ops::audit::{self as ops, ExportError, Format};
 
 /// The audit trail: every state change with actor and time
 #[derive(Debug, clap::Args)]
@@ -25,9 +25,12 @@ pub enum AuditCommand {
 pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub format: ExportFormat,
-    /// Output file
+    /// Output file (its directory must exist; never inside .gryt/)
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+    /// Replace FILE if it already exists
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -44,7 +47,7 @@ pub fn cmd_audit(ui: &Ui, args: AuditArgs) -> Result<(), CommandError> {
                 ExportFormat::Json => Format::Json,
                 ExportFormat::Csv => Format::Csv,
             };
-            let n = ops::export(&ws, format, &e.output)?;
+            let n = ops::export(&ws, format, &e.output, e.force).map_err(export_error)?;
             if ui.json {
                 return ui.json(&serde_json::json!({ "events": n, "path": e.output }));
             }
@@ -74,6 +77,19 @@ pub fn cmd_audit(ui: &Ui, args: AuditArgs) -> Result<(), CommandError> {
             }
             ui.line(ui::render(&t))
         }
+    }
+}
+
+fn export_error(e: ExportError) -> CommandError {
+    let err = CommandError::user(e.to_string());
+    match e {
+        ExportError::Op(op) => op.into(),
+        ExportError::InsideGryt(_) => err.hint("write the export somewhere outside .gryt/"),
+        ExportError::Exists(_) => err.hint("pass --force to replace it, or choose another file"),
+        ExportError::IsDirectory(_) | ExportError::NotAFileName(_) => {
+            err.hint("give the path of a file to write, e.g. -o audit.json")
+        }
+        ExportError::NoDirectory(_) => err.hint("create the directory first, or choose another"),
     }
 }
 

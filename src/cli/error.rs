@@ -141,6 +141,10 @@ impl From<OpError> for CommandError {
                 "restore .gryt/gryt.db from a backup; or move it away, run `gryt init` and \
                  `gryt generation update --all` to re-import the contract files",
             ),
+            OpError::Store(crate::store::StoreError::Corrupt(_))
+            | OpError::Workspace(WorkspaceError::Store(crate::store::StoreError::Corrupt(_))) => {
+                err.hint("the database .gryt/gryt.db was damaged or edited; restore it from a backup")
+            }
             _ => err,
         }
     }

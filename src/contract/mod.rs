@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::domain::change::{check_text, check_title};
 use crate::domain::generation::Contract;
 use crate::domain::{Change, ChangeId, ChangeType, Version, check_pipeline_name};
+use crate::workspace::file::{ReadError, read_limited};
 use node::{Node, Problem};
 
 /// Contracts are small hand-edited files; anything larger is a mistake or an attack.
@@ -74,27 +75,20 @@ impl fmt::Display for Invalid<'_> {
     }
 }
 
-/// Reads a file that must be UTF-8 text of at most `max` bytes, without ever reading more
-/// than `max + 1` bytes of it.
+/// Reads a regular file that must be UTF-8 text of at most `max` bytes, without ever reading
+/// more than `max + 1` bytes of it (see [`read_limited`]).
 pub fn read_bounded(path: &Path, max: u64) -> Result<String> {
-    use std::io::Read;
-    let io = |source| ContractError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let invalid = |message: String| ContractError::Invalid {
         path: path.to_path_buf(),
         problems: vec![Problem::whole(message)],
     };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > max {
-        return Err(invalid(format!(
-            "the file is larger than {} KiB; this is not a hand-written file",
-            max / 1024
-        )));
-    }
+    let bytes = read_limited(path, max).map_err(|e| match e {
+        ReadError::Io(source) => ContractError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => invalid(other.to_string()),
+    })?;
     if bytes.contains(&0) {
         return Err(invalid(
             "the file contains NUL bytes; it is not text".into(),

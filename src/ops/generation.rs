@@ -10,6 +10,7 @@ use crate::contract;
 use crate::domain::generation::Contract;
 use crate::domain::{Change, ChangeType, GenerationStatus, Version};
 use crate::store::{Evolution, Generation, GenerationSummary, NewGeneration};
+use crate::workspace::file::occupied;
 use crate::workspace::{ContractFile, Workspace, bytes_hash, file_hash, write_atomic};
 
 pub struct NewOptions {
@@ -60,7 +61,7 @@ pub fn create(ws: &Workspace, contract: &Contract) -> Result<Generation> {
         return Err(version_exists(ws, version));
     }
     let path = ws.contract_path(version);
-    if path.exists() {
+    if occupied(&path) {
         return Err(OpError::ContractFileExists {
             version: version.clone(),
             path: ws.display_path(&path),
@@ -267,7 +268,7 @@ pub fn update(ws: &Workspace, target: Target) -> Result<UpdateReport> {
     let paths = match &target {
         Target::One(v) => {
             let path = ws.contract_path(v);
-            if !path.exists() {
+            if !occupied(&path) {
                 return Err(match ws.store.version_exists(v)? {
                     true => OpError::ContractMissing {
                         path: ws.display_path(&path),
@@ -329,7 +330,7 @@ fn combine(mut errors: Vec<OpError>) -> Option<OpError> {
 fn plan_one(ws: &Workspace, version: &Version, path: &std::path::Path) -> Result<Plan> {
     let contract = contract::load(path, Some(version)).map_err(|e| e.relative_to(&ws.root))?;
     let file_hash = file_hash(path)
-        .map_err(io("read", path))?
+        .map_err(io("read", &std::path::PathBuf::from(ws.display_path(path))))?
         .unwrap_or_default();
     let Some(g) = ws.store.generation(version)? else {
         return Ok(Plan::Create {
@@ -468,7 +469,7 @@ pub fn rename(ws: &Workspace, old: &Version, new: &Version) -> Result<Generation
         return Err(version_exists(ws, new));
     }
     let new_path = ws.contract_path(new);
-    if new_path.exists() {
+    if occupied(&new_path) {
         return Err(OpError::ContractFileExists {
             version: new.clone(),
             path: ws.display_path(&new_path),
@@ -501,7 +502,7 @@ pub fn rename(ws: &Workspace, old: &Version, new: &Version) -> Result<Generation
         let _ = std::fs::remove_file(&new_path);
     }
     result?;
-    if old_path.exists() {
+    if occupied(&old_path) {
         std::fs::remove_file(&old_path).map_err(io("remove", &old_path))?;
     }
     get(ws, new)

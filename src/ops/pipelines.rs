@@ -3,12 +3,13 @@
 use super::{OpError, Result, io};
 use crate::pipeline::{self, Pipeline};
 use crate::store::PipelineRun;
+use crate::workspace::file::occupied;
 use crate::workspace::{Workspace, write_atomic};
 
 pub fn create(ws: &Workspace, name: &str) -> Result<std::path::PathBuf> {
     super::check_pipeline_name(name)?;
     let path = ws.pipelines_dir().join(format!("{name}.yaml"));
-    if path.exists() {
+    if occupied(&path) {
         return Err(OpError::PipelineExists(name.to_string()));
     }
     write_atomic(&path, pipeline::template(name).as_bytes()).map_err(io("write", &path))?;
@@ -18,7 +19,9 @@ pub fn create(ws: &Workspace, name: &str) -> Result<std::path::PathBuf> {
 pub fn load(ws: &Workspace, name: &str) -> Result<Pipeline> {
     super::check_pipeline_name(name)?;
     let path = ws.pipelines_dir().join(format!("{name}.yaml"));
-    if !path.is_file() {
+    // Anything at the path (a directory, a FIFO, a dangling link) is read and refused with
+    // its reason; only nothing at all is "not found".
+    if !occupied(&path) {
         return Err(OpError::PipelineNotFound {
             name: name.to_string(),
             path: ws.display_path(&path),

@@ -12,6 +12,7 @@ use crate::domain::{Change, ChangeType, EvolutionStatus, GenerationStatus, Versi
 use crate::git;
 use crate::store::Generation;
 use crate::workspace::Workspace;
+use crate::workspace::file::occupied;
 
 pub struct PromoteOptions {
     pub version: Version,
@@ -108,23 +109,68 @@ pub fn prepare(ws: &Workspace, opts: &PromoteOptions) -> Result<Prepared> {
         });
     }
     let mut warnings = Vec::new();
+    let make_tag = plan_tag(ws, opts, false, &mut warnings)?;
+    Ok(Prepared {
+        generation: g,
+        gates,
+        make_tag,
+        warnings,
+    })
+}
+
+/// Whether to create the git tag: asked for, inside a git work tree with a commit, and the
+/// tag is free (taken: refused, or with `keep_existing` left as it is with a warning).
+fn plan_tag(
+    ws: &Workspace,
+    opts: &PromoteOptions,
+    keep_existing: bool,
+    warnings: &mut Vec<String>,
+) -> Result<bool> {
+    let version = &opts.version;
     let tag_name = version.to_string();
-    let make_tag = if !opts.tag {
-        false
-    } else if git::is_work_tree(&ws.root) {
-        if git::tag_exists(&ws.root, &tag_name)? {
-            return Err(OpError::TagExists(tag_name));
-        }
-        if !git::has_commits(&ws.root) {
-            return Err(OpError::NoCommits);
-        }
-        true
-    } else {
+    if !opts.tag {
+        return Ok(false);
+    }
+    if !git::is_work_tree(&ws.root) {
         warnings.push(format!(
             "not inside a git repository: {version} was promoted without a git tag"
         ));
-        false
-    };
+        return Ok(false);
+    }
+    if git::tag_exists(&ws.root, &tag_name)? {
+        if keep_existing {
+            warnings.push(format!(
+                "git tag {tag_name} already exists; it was left as it is"
+            ));
+            return Ok(false);
+        }
+        return Err(OpError::TagExists(tag_name));
+    }
+    if !git::has_commits(&ws.root) {
+        return Err(OpError::NoCommits);
+    }
+    Ok(true)
+}
+
+/// Whether this workspace finished promoting `version` itself (its audit trail says so);
+/// a generation a pull brought in promoted has no such event.
+pub fn promoted_here(ws: &Workspace, version: &Version) -> Result<bool> {
+    let object = version.to_string();
+    Ok(ws
+        .store
+        .audit_events()?
+        .iter()
+        .any(|e| e.action == "generation.promoted" && e.object == object))
+}
+
+/// A generation already promoted (in the cloud, by this account: an earlier attempt whose
+/// answer was lost, then a pull brought it in) that this workspace has not finished
+/// promoting: [`finalize`] records it here and creates the git tag.
+pub fn prepare_promoted(ws: &Workspace, opts: &PromoteOptions) -> Result<Prepared> {
+    let g = get(ws, &opts.version)?;
+    let gates = evaluate_gates(ws, &g)?;
+    let mut warnings = Vec::new();
+    let make_tag = plan_tag(ws, opts, true, &mut warnings)?;
     Ok(Prepared {
         generation: g,
         gates,
@@ -232,7 +278,7 @@ pub fn hotfix(ws: &Workspace, opts: &HotfixOptions) -> Result<Generation> {
         ws.store.version_exists(v).unwrap_or_else(|e| {
             taken_err.get_or_insert(e);
             false
-        }) || ws.contract_path(v).exists()
+        }) || occupied(&ws.contract_path(v))
     });
     if let Some(e) = taken_err {
         return Err(e.into());

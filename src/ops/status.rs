@@ -49,7 +49,8 @@ pub fn status(ws: &Workspace) -> Result<StatusReport> {
     for g in &generations {
         let path = ws.contract_path(&g.version);
         let promoted = g.status == GenerationStatus::Promoted;
-        let state = match file_hash(&path).map_err(io("read", &path))? {
+        let shown = std::path::PathBuf::from(ws.display_path(&path));
+        let state = match file_hash(&path).map_err(io("read", &shown))? {
             None => Some(FileState::Deleted),
             Some(h) if Some(&h) == g.file_hash.as_ref() => None,
             // Bytes differ: compare content, so reformatting alone is not a modification.

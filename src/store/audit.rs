@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::{Result, Store};
+use super::{Result, Store, timestamp};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEvent {
@@ -37,9 +37,10 @@ impl Store {
         )?;
         let rows = stmt.query_map([], |r| {
             let details: String = r.get(5)?;
+            let id: i64 = r.get(0)?;
             Ok(AuditEvent {
+                at: timestamp(r, 1, &format!("audit event {id}"))?,
                 id: r.get(0)?,
-                at: r.get(1)?,
                 actor: r.get(2)?,
                 action: r.get(3)?,
                 object: r.get(4)?,

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Result, Store, corrupt};
+use super::{Result, Store, corrupt, timestamp, timestamp_opt};
 use crate::domain::{EvolutionStatus, RcTag, SyncStatus, Version};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -56,19 +56,21 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
     let version: String = r.get(2)?;
     let status: String = r.get(7)?;
     let sync: String = r.get(12)?;
+    let rc: u32 = r.get(5)?;
+    let record = format!("evolution {version}-rc.{rc}");
     Ok(Evolution {
         id: r.get(0)?,
         generation_id: r.get(1)?,
         version: version.parse().map_err(|_| corrupt("version", &version))?,
         change_id: r.get(3)?,
         code_name: r.get(4)?,
-        tag: format!("{version}-rc.{}", r.get::<_, u32>(5)?),
-        rc: r.get(5)?,
+        tag: format!("{version}-rc.{rc}"),
+        rc,
         owner: r.get(6)?,
         status: EvolutionStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         note: r.get(8)?,
-        started_at: r.get(9)?,
-        completed_at: r.get(10)?,
+        started_at: timestamp(r, 9, &record)?,
+        completed_at: timestamp_opt(r, 10, &record)?,
         pipeline_run_id: r.get(11)?,
         sync_status: SyncStatus::parse(&sync).ok_or_else(|| corrupt("sync status", &sync))?,
         runner_pid: r.get(13)?,

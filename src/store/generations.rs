@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Result, Store, corrupt};
+use super::{Result, Store, corrupt, timestamp, timestamp_opt};
 use crate::domain::generation::Contract;
 use crate::domain::{Change, GenerationStatus, SyncStatus, Version};
 
@@ -70,20 +70,22 @@ fn generation_from_row(r: &Row<'_>) -> rusqlite::Result<Generation> {
     let version: String = r.get(1)?;
     let status: String = r.get(4)?;
     let sync: String = r.get(13)?;
+    let version = parse_version(&version)?;
+    let record = format!("generation {version}");
     Ok(Generation {
         id: r.get(0)?,
         contract: Contract {
-            version: parse_version(&version)?,
+            version,
             description: r.get(2)?,
             pipeline_template: r.get(3)?,
             changes: Vec::new(),
         },
         status: GenerationStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         created_by: r.get(5)?,
-        created_at: r.get(6)?,
-        updated_at: r.get(7)?,
+        created_at: timestamp(r, 6, &record)?,
+        updated_at: timestamp(r, 7, &record)?,
         promoted_by: r.get(8)?,
-        promoted_at: r.get(9)?,
+        promoted_at: timestamp_opt(r, 9, &record)?,
         content_hash: r.get(10)?,
         file_hash: r.get(11)?,
         remote_id: r.get(12)?,
@@ -259,15 +261,17 @@ impl Store {
             let version: String = r.get(0)?;
             let status: String = r.get(1)?;
             let sync: String = r.get(2)?;
+            let version = parse_version(&version)?;
+            let record = format!("generation {version}");
             Ok(GenerationSummary {
-                version: parse_version(&version)?,
+                created_at: timestamp(r, 4, &record)?,
+                promoted_at: timestamp_opt(r, 5, &record)?,
+                version,
                 status: GenerationStatus::parse(&status)
                     .ok_or_else(|| corrupt("status", &status))?,
                 sync_status: SyncStatus::parse(&sync)
                     .ok_or_else(|| corrupt("sync status", &sync))?,
                 created_by: r.get(3)?,
-                created_at: r.get(4)?,
-                promoted_at: r.get(5)?,
                 file_hash: r.get(6)?,
                 content_hash: r.get(7)?,
                 changes: r.get(8)?,
@@ -445,7 +449,9 @@ mod tests {
         let (_d, store) = temp_store();
         insert(&store, "g1", &contract("1.0.0", &["A-1", "B-2"]));
         let next = contract("1.0.0", &["C-3", "A-1"]);
-        store.replace_contract("g1", &next, "t", "h2").unwrap();
+        store
+            .replace_contract("g1", &next, "2026-01-02T00:00:00Z", "h2")
+            .unwrap();
         let g = store.generation_by_id("g1").unwrap().unwrap();
         assert_eq!(g.contract, next);
         assert_eq!(g.content_hash, next.content_hash());

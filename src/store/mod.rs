@@ -26,7 +26,7 @@ mod embedded {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] refinery::Error),
     #[error(
@@ -44,6 +44,24 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+impl From<rusqlite::Error> for StoreError {
+    /// A value refused while converting a row ([`corrupt`]) comes back as the
+    /// [`StoreError::Corrupt`] it was, not wrapped in rusqlite's conversion error.
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(i, t, inner) => {
+                match inner.downcast::<StoreError>() {
+                    Ok(store) => *store,
+                    Err(inner) => {
+                        StoreError::Sqlite(rusqlite::Error::FromSqlConversionFailure(i, t, inner))
+                    }
+                }
+            }
+            e => StoreError::Sqlite(e),
+        }
+    }
+}
 
 pub struct Store {
     conn: Connection,
@@ -194,11 +212,51 @@ impl Store {
 }
 
 fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    corrupt_error(format!("{what} `{value}`"))
+}
+
+fn corrupt_error(message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         0,
         rusqlite::types::Type::Text,
-        Box::new(StoreError::Corrupt(format!("{what} `{value}`"))),
+        Box::new(StoreError::Corrupt(message)),
     )
+}
+
+/// A timestamp column of a row, checked: gryt writes every timestamp as RFC 3339
+/// ([`crate::clock::format`]), so anything else means the database was damaged or edited.
+/// `record` names the row in the message (`generation v1.2.0`).
+fn timestamp(r: &rusqlite::Row<'_>, idx: usize, record: &str) -> rusqlite::Result<String> {
+    let value: String = r.get(idx)?;
+    check_timestamp(r, idx, record, value)
+}
+
+/// [`timestamp`] for a column that may be NULL.
+fn timestamp_opt(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    record: &str,
+) -> rusqlite::Result<Option<String>> {
+    let value: Option<String> = r.get(idx)?;
+    value
+        .map(|v| check_timestamp(r, idx, record, v))
+        .transpose()
+}
+
+fn check_timestamp(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    record: &str,
+    value: String,
+) -> rusqlite::Result<String> {
+    if crate::clock::is_timestamp(&value) {
+        return Ok(value);
+    }
+    let column = r.as_ref().column_name(idx).unwrap_or("a timestamp column");
+    Err(corrupt_error(format!(
+        "{record}: {column} is `{}`, not a timestamp",
+        value.escape_debug()
+    )))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Result, Store};
+use super::{Result, Store, timestamp, timestamp_opt};
 
 pub struct NewRun<'a> {
     pub id: &'a str,
@@ -48,16 +48,18 @@ pub struct PipelineRun {
 fn run_from_row(r: &Row<'_>) -> rusqlite::Result<PipelineRun> {
     let version: Option<String> = r.get(10)?;
     let rc: Option<u32> = r.get(11)?;
+    let id: String = r.get(0)?;
+    let record = format!("pipeline run {id}");
     Ok(PipelineRun {
-        id: r.get(0)?,
+        started_at: timestamp(r, 5, &record)?,
+        finished_at: timestamp_opt(r, 6, &record)?,
+        id,
         evolution_id: r.get(9)?,
         pipeline: r.get(1)?,
         evolution: version.zip(rc).map(|(v, rc)| format!("{v}-rc.{rc}")),
         status: r.get(2)?,
         note: r.get(3)?,
         started_by: r.get(4)?,
-        started_at: r.get(5)?,
-        finished_at: r.get(6)?,
         duration_ms: r.get(7)?,
         runner_pid: r.get(8)?,
     })

@@ -8,7 +8,8 @@
 //!    detected — written, read back, and on Linux only trusted with a persistent keyring —
 //!    and never used silently.
 //! 3. A JSON file readable by its owner only: `$XDG_CONFIG_HOME/gryt/credentials` (default
-//!    `~/.config/gryt/credentials`), created 0600; a file other users can read is refused.
+//!    `~/.config/gryt/credentials`), created 0600 in a 0700 directory (an existing directory
+//!    others can enter is tightened); a file other users can read is refused.
 //!
 //! Which account is current for a server, and the last server logged in to, live in
 //! `~/.config/gryt/accounts`, which holds no secret. Tokens never appear in `Debug` output,
@@ -366,7 +367,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         }
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io("create the directory of"))?;
+    private_dir(dir).map_err(io("create the directory of"))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
@@ -383,6 +384,32 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
             let _ = std::fs::remove_file(&tmp);
         })
         .map_err(io("write"))
+}
+
+/// Creates the directory of the token file 0700 (its parents as usual), and tightens one
+/// that others can enter (as older versions created it, 0755): even with a 0600 file, the
+/// names of the files and when they change are nobody else's business.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mode = std::fs::metadata(dir)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
 }
 
 /// The OS keyring, used only when it demonstrably keeps what it is given.
@@ -523,6 +550,9 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+            let dir = c.file_path().parent().unwrap().to_path_buf();
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "the credentials directory");
         }
         let accounts = std::fs::read_to_string(c.accounts_path()).unwrap();
         assert!(!accounts.contains("gryt_"), "{accounts}");
@@ -562,6 +592,21 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("other users"), "{e}");
+    }
+
+    /// A directory an older version created 0755 (or the config file's, made first) is
+    /// tightened when a token is stored in it.
+    #[cfg(unix)]
+    #[test]
+    fn tightens_an_open_directory() {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let (_d, c) = creds();
+        let dir = c.file_path().parent().unwrap().to_path_buf();
+        std::fs::DirBuilder::new().mode(0o755).create(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        c.store("http://h", "ann", "gryt_x").unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[test]

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
+use crate::api::accounts::check_name;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("unknown config key `{0}`")]
@@ -29,6 +31,9 @@ pub enum ConfigError {
     #[error("no home directory: set HOME or XDG_CONFIG_HOME")]
     NoHome,
 }
+
+/// A config file is a handful of lines; anything larger is not one.
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
 pub struct KeyInfo {
     pub key: &'static str,
@@ -90,29 +95,19 @@ pub fn validate(key: &str, value: &str) -> Result<String, ConfigError> {
                 Ok(v.to_string())
             }
         }
-        "cloud.url" => {
-            let rest = value
-                .strip_prefix("https://")
-                .or_else(|| value.strip_prefix("http://"));
-            match rest {
-                Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
-                    Ok(value.trim_end_matches('/').to_string())
-                }
-                _ => Err(bad("expected an http:// or https:// URL")),
+        "cloud.url" => match check_cloud_url(value) {
+            Ok(()) => Ok(value.trim_end_matches('/').to_string()),
+            Err(reason) => Err(bad(reason)),
+        },
+        // The server's own rule for team and project names (`api::accounts::check_name`).
+        "cloud.project" => match value.split_once('/') {
+            Some((team, project)) => {
+                check_name("team", team).map_err(|e| bad(&e))?;
+                check_name("project", project).map_err(|e| bad(&e))?;
+                Ok(value.to_string())
             }
-        }
-        "cloud.project" => {
-            let ok_part = |p: &str| {
-                !p.is_empty()
-                    && p.len() <= 64
-                    && p.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            };
-            match value.split_once('/') {
-                Some((team, project)) if ok_part(team) && ok_part(project) => Ok(value.to_string()),
-                _ => Err(bad("expected TEAM/PROJECT")),
-            }
-        }
+            None => Err(bad("expected TEAM/PROJECT")),
+        },
         "promote.min_evolutions" => value
             .parse::<u32>()
             .map(|n| n.to_string())
@@ -139,9 +134,10 @@ impl ConfigFile {
             path: path.to_path_buf(),
             reason,
         };
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        let text = match super::file::read_limited(path, MAX_CONFIG_BYTES) {
+            Ok(bytes) => String::from_utf8(bytes)
+                .map_err(|_| bad("the file is not valid UTF-8".to_string()))?,
+            Err(e) if e.is_not_found() => String::new(),
             Err(e) => return Err(bad(e.to_string())),
         };
         let mut values = BTreeMap::new();
@@ -268,6 +264,27 @@ impl Config {
     }
 }
 
+/// An `http://` or `https://` URL with a host, and no credentials, query or fragment (the
+/// client appends API paths to it).
+fn check_cloud_url(value: &str) -> Result<(), &'static str> {
+    const EXPECTED: &str = "expected an http:// or https:// URL, like https://gryt.example.com";
+    let uri: ureq::http::Uri = value.parse().map_err(|_| EXPECTED)?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(EXPECTED);
+    }
+    match uri.authority() {
+        None => Err(EXPECTED),
+        Some(a) if a.host().is_empty() => Err(EXPECTED),
+        Some(a) if a.as_str().contains('@') => {
+            Err("the URL must not hold a user name or password; use `gryt cloud login`")
+        }
+        Some(_) if uri.query().is_some() || value.contains('#') => {
+            Err("expected the server's base URL, without `?` or `#`")
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +300,29 @@ mod tests {
         );
         assert!(validate("cloud.project", "team").is_err());
         assert!(validate("cloud.project", "team/proj").is_ok());
+        // The server's name rule: a leading `.`/`-`, upper case or `..` is refused.
+        for bad in [
+            "../x",
+            "team/..",
+            "team/.hidden",
+            "-t/p",
+            "Team/p",
+            "t/a..b",
+            "t/p/q",
+        ] {
+            assert!(validate("cloud.project", bad).is_err(), "{bad}");
+        }
+        for bad in [
+            "http://",
+            "https:///x",
+            "http://u:p@host",
+            "http://h/?a=1",
+            "http://h/#x",
+            "host:80",
+        ] {
+            assert!(validate("cloud.url", bad).is_err(), "{bad}");
+        }
+        assert!(validate("cloud.url", "https://gryt.example.com/base").is_ok());
         assert!(validate("promote.min_evolutions", "-1").is_err());
         assert!(matches!(
             validate("cloud.token", "x"),

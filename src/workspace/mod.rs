@@ -5,6 +5,7 @@
 //! the workspace.
 
 pub mod config;
+pub mod file;
 
 use std::path::{Path, PathBuf};
 
@@ -179,7 +180,8 @@ impl Workspace {
     /// reformatted but equivalent file is still clean).
     pub fn contract_file(&self, g: &crate::store::Generation) -> Result<ContractFile> {
         let path = self.contract_path(g.version());
-        match file_hash(&path).map_err(io_err("read", &path))? {
+        let shown = PathBuf::from(self.display_path(&path));
+        match file_hash(&path).map_err(io_err("read", &shown))? {
             None => Ok(ContractFile::Missing),
             Some(h) if Some(&h) == g.file_hash.as_ref() => Ok(ContractFile::Clean),
             Some(_) => match crate::contract::load(&path, Some(g.version())) {
@@ -296,12 +298,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
-/// SHA-256 of a file's bytes, hex; `None` when the file does not exist.
+/// SHA-256 of a contract file's bytes, hex; `None` when the file does not exist. Refuses
+/// what [`file::read_limited`] refuses (a device, a FIFO, a file over the contract limit).
 pub fn file_hash(path: &Path) -> std::io::Result<Option<String>> {
-    match std::fs::read(path) {
+    match file::read_limited(path, crate::contract::MAX_CONTRACT_BYTES) {
         Ok(bytes) => Ok(Some(bytes_hash(&bytes))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -97,8 +97,42 @@ struct Before {
 fn before(env: &TestEnv) -> Before {
     Before {
         db: env.db_bytes(),
-        files: env.files_snapshot(),
+        files: files_snapshot(env),
     }
+}
+
+/// Everything under `.gryt/` except the database, like [`TestEnv::files_snapshot`], but safe
+/// with the hostile files below: symlinks are recorded by target, never followed, and only
+/// regular files are read (a FIFO would block, `/dev/zero` never ends).
+fn files_snapshot(env: &TestEnv) -> Vec<(String, Vec<u8>)> {
+    fn walk(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = p.to_string_lossy().into_owned();
+            let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let t = meta.file_type();
+            if t.is_symlink() {
+                let target = std::fs::read_link(&p).unwrap_or_default();
+                out.push((name, format!("-> {}", target.display()).into_bytes()));
+            } else if t.is_dir() {
+                out.push((name, b"(dir)".to_vec()));
+                walk(&p, out);
+            } else if !t.is_file() {
+                out.push((name, format!("({t:?})").into_bytes()));
+            } else if !name.contains("gryt.db") {
+                out.push((name, std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&env.path(".gryt"), &mut out);
+    out.sort();
+    out
 }
 
 /// The checks every refusal must pass; returns the problems found (empty when all is well),
@@ -143,7 +177,7 @@ fn refusal_problems(
     if env.db_bytes() != was.db {
         problems.push("the database changed".to_string());
     }
-    if env.files_snapshot() != was.files {
+    if files_snapshot(env) != was.files {
         problems.push("files under .gryt/ changed".to_string());
     }
     problems
@@ -464,7 +498,7 @@ fn bad_versions_on_the_command_line_are_usage_errors() {
         }
     }
     assert_eq!(env.db_bytes(), was.db);
-    assert_eq!(env.files_snapshot(), was.files);
+    assert_eq!(files_snapshot(&env), was.files);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     golden!(
         "bad_cli_version_latest",
@@ -511,7 +545,7 @@ fn usage_problems(env: &TestEnv, was: &Before, out: &Out, expect: &str) -> Vec<S
     if !out.stdout.is_empty() {
         problems.push("something was printed on stdout".to_string());
     }
-    if env.db_bytes() != was.db || env.files_snapshot() != was.files {
+    if env.db_bytes() != was.db || files_snapshot(env) != was.files {
         problems.push("something changed".to_string());
     }
     problems
@@ -786,4 +820,130 @@ fn bad_pipeline_leaves_the_current_evolution_pending() {
     env.run(&["run", "bad"]).ok();
     let list = env.run(&["evolution", "list", "1.0.0", "--json"]).ok();
     assert_eq!(list.json()[0]["status"], "pass", "{}", list.stdout);
+}
+
+/// Runs gryt, killing it if it has not finished within a minute: a command that blocks on a
+/// FIFO or reads `/dev/zero` forever must fail the test, not hang the suite.
+fn run_or_kill(env: &TestEnv, args: &[&str]) -> Out {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = env
+        .command(&env.repo, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gryt runs");
+    let pipe = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = pipe(Box::new(child.stdout.take().unwrap()));
+    let stderr = pipe(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gryt {args:?} did not finish: it hangs");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    env.finish(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    })
+}
+
+/// Puts something that is not a small regular file at `rel` (replacing what is there).
+/// Created here: git cannot hold a FIFO, and a 1 MiB file is not worth committing.
+fn plant(env: &TestEnv, rel: &str, what: &str, limit: usize) {
+    let p = env.path(rel);
+    let _ = std::fs::remove_file(&p);
+    let _ = std::fs::remove_dir_all(&p);
+    match what {
+        "symlink to /dev/zero" => std::os::unix::fs::symlink("/dev/zero", &p).unwrap(),
+        "FIFO" => {
+            let status = std::process::Command::new("mkfifo")
+                .arg(&p)
+                .status()
+                .unwrap();
+            assert!(status.success(), "mkfifo");
+        }
+        "file over the limit" => std::fs::write(&p, vec![b'#'; limit + 1]).unwrap(),
+        "directory" => std::fs::create_dir(&p).unwrap(),
+        "symlink loop" => std::os::unix::fs::symlink(p.file_name().unwrap(), &p).unwrap(),
+        _ => unreachable!("{what}"),
+    }
+}
+
+/// (what to plant, the message's reason)
+const HOSTILE: [(&str, &str); 5] = [
+    (
+        "symlink to /dev/zero",
+        "it is a character device, not a regular file",
+    ),
+    ("FIFO", "it is a named pipe (FIFO), not a regular file"),
+    ("file over the limit", "the file is larger than"),
+    ("directory", "it is a directory, not a regular file"),
+    ("symlink loop", "symbolic links"),
+];
+
+/// A contract file that is a device, a FIFO, too large, a directory or a symlink loop: every
+/// command that reads it refuses it by name, changes nothing, and never hangs or grows.
+#[cfg(unix)]
+#[test]
+fn bad_contract_not_a_regular_file() {
+    let env = env_with_generation();
+    let mut failures = Vec::new();
+    for (what, reason) in HOSTILE {
+        plant(&env, CONTRACT, what, 1024 * 1024);
+        let was = before(&env);
+        for args in [
+            &["status"][..],
+            &["promote", "1.0.0"],
+            &["generation", "update", "1.0.0"],
+        ] {
+            let out = run_or_kill(&env, args);
+            for p in refusal_problems(&env, &was, &out, CONTRACT, reason, None) {
+                failures.push(format!("{what}, {args:?}: {p}\n{}", out.render()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    plant(&env, CONTRACT, "FIFO", 0);
+    golden!(
+        "bad_contract_fifo",
+        run_or_kill(&env, &["generation", "update", "1.0.0"])
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn bad_pipeline_not_a_regular_file() {
+    let env = TestEnv::init();
+    let mut failures = Vec::new();
+    for (what, reason) in HOSTILE {
+        plant(&env, PIPELINE, what, 256 * 1024);
+        let was = before(&env);
+        let out = run_or_kill(&env, &["run", "bad"]);
+        for p in refusal_problems(&env, &was, &out, PIPELINE, reason, None) {
+            failures.push(format!("{what}: {p}\n{}", out.render()));
+        }
+        let list = run_or_kill(&env, &["pipeline", "list"]).ok();
+        if !list.stdout.contains(reason) {
+            failures.push(format!(
+                "{what}: `pipeline list` lacks the reason\n{}",
+                list.render()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -156,11 +156,17 @@ fn bad_values_are_rejected_and_nothing_is_written() {
     let out = env.run(&["config", "cloud.url", "ftp://x"]).fails(1);
     assert_eq!(
         out.stderr,
-        "Error: invalid value `ftp://x` for cloud.url: expected an http:// or https:// URL\n"
+        "Error: invalid value `ftp://x` for cloud.url: expected an http:// or https:// URL, like https://gryt.example.com\n"
     );
     for (key, value) in [
         ("promote.min_evolutions", "1.5"),
         ("cloud.project", "no-slash"),
+        // The server's name rule: starts with a letter or digit, lowercase, no `..`.
+        ("cloud.project", "../x"),
+        ("cloud.project", "team/.hidden"),
+        ("cloud.project", "Team/proj"),
+        ("cloud.url", "https://user:secret@gryt.example.com"),
+        ("cloud.url", "https://"),
         ("user.name", "   "),
     ] {
         let out = env.run(&["config", key, value]).fails(1);
@@ -310,6 +316,111 @@ fn audit_export_json_and_csv() {
     env.run(&["audit", "export", "--format", "xml", "-o", "a.xml"])
         .fails(2);
     env.run(&["audit", "export", "--format", "csv"]).fails(2);
+}
+
+/// `audit export -o` never destroys the store or a contract, never replaces a file unless
+/// forced, and never creates directories; each refusal exits 1 and changes nothing.
+#[test]
+fn audit_export_refuses_unsafe_targets() {
+    let env = history();
+    env.write("taken.json", "keep me");
+    std::os::unix::fs::symlink(env.path(".gryt"), env.path("dot-gryt")).unwrap();
+    std::fs::create_dir(env.path("sub")).unwrap();
+    let db = env.db_bytes();
+    let contract = env.read(".gryt/generations/v1.3.0.yaml");
+    for (target, force, expect) in [
+        (".gryt/gryt.db", true, "is inside .gryt/"),
+        (".gryt/generations/v1.3.0.yaml", true, "is inside .gryt/"),
+        (".gryt/new.json", false, "is inside .gryt/"),
+        ("sub/../.gryt/gryt.db", true, "is inside .gryt/"),
+        ("dot-gryt/gryt.db", true, "is inside .gryt/"),
+        ("taken.json", false, "taken.json already exists"),
+        ("sub", true, "sub is a directory"),
+        (
+            "missing/dir/a.json",
+            false,
+            "the directory missing/dir does not exist",
+        ),
+    ] {
+        let mut args = vec!["audit", "export", "--format", "json", "-o", target];
+        if force {
+            args.push("--force");
+        }
+        let out = env.run(&args).fails(1);
+        assert!(
+            out.stderr.starts_with("Error: ") && out.stderr.contains(expect),
+            "{target}: {}",
+            out.render()
+        );
+        assert!(out.stderr.contains("Hint: "), "{}", out.render());
+    }
+    assert_eq!(env.db_bytes(), db, "the store changed");
+    assert_eq!(env.read(".gryt/generations/v1.3.0.yaml"), contract);
+    assert_eq!(env.read("taken.json"), "keep me");
+    assert!(!env.path("missing").exists(), "a directory was created");
+    assert!(!env.path(".gryt/new.json").exists());
+
+    let out = env
+        .run(&[
+            "audit",
+            "export",
+            "--format",
+            "json",
+            "-o",
+            "taken.json",
+            "--force",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "Exported 8 audit events to taken.json\n");
+    let exported: serde_json::Value = serde_json::from_str(&env.read("taken.json")).unwrap();
+    assert_eq!(exported, env.run(&["audit", "--json"]).ok().json());
+    let leftovers: Vec<_> = std::fs::read_dir(&env.repo)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// A timestamp that is not one (the database was damaged or edited by hand) is reported as
+/// corruption naming the record and the column, not printed as if it were a time.
+#[test]
+fn corrupt_timestamps_in_the_store_are_reported() {
+    let env = TestEnv::with_contract("");
+    let db = rusqlite::Connection::open(env.path(".gryt/gryt.db")).unwrap();
+    let cases: [(&str, &[&str], &str); 3] = [
+        (
+            "UPDATE generations SET created_at = 'yesterday'",
+            &["generation", "list"],
+            "generation v1.2.0: created_at is `yesterday`, not a timestamp",
+        ),
+        (
+            "UPDATE generations SET created_at = '2026-03-01T12:00:00Z', \
+             promoted_at = '2026-13-45T99:00:00Z'",
+            &["generation", "show", "1.2.0"],
+            "generation v1.2.0: promoted_at is `2026-13-45T99:00:00Z`, not a timestamp",
+        ),
+        (
+            "UPDATE generations SET promoted_at = NULL; \
+             UPDATE audit_events SET at = '' WHERE id = 1",
+            &["audit"],
+            "audit event 1: at is ``, not a timestamp",
+        ),
+    ];
+    for (sql, args, expect) in cases {
+        db.execute_batch(sql).unwrap();
+        let out = env.run(args).fails(1);
+        assert!(
+            out.stderr.starts_with("Error: ")
+                && out.stderr.contains(expect)
+                && out
+                    .stderr
+                    .contains("Hint: the database .gryt/gryt.db was damaged")
+                && out.stdout.is_empty(),
+            "{args:?}\n{}",
+            out.render()
+        );
+    }
 }
 
 #[test]

@@ -77,11 +77,16 @@ fn hints(body: &crate::api::ErrorBody) -> Vec<String> {
         VersionExists | AlreadyPromoted => {
             if let Some(d) = body.details_as::<VersionHolderDetails>() {
                 out.push(holder(body.error, &d));
+                // A push refused for the version moves a never-synced draft; a generation
+                // promoted by someone else cannot be renamed: the work goes out as a new one.
+                let way = match body.error {
+                    VersionExists => format!("gryt generation rename {} NEW", d.version),
+                    _ => "gryt sync pull, then gryt generation new NEW".to_string(),
+                };
                 if !d.suggested_versions.is_empty() {
                     out.push(format!(
-                        "free versions: {} (gryt generation rename {} NEW)",
+                        "free versions: {} ({way})",
                         d.suggested_versions.join(", "),
-                        d.version
                     ));
                 }
             }

@@ -80,7 +80,7 @@ impl AutoSync {
         let show = !ui.quiet;
         self.step(ui, "push", |ws, c| {
             let report = push_logged(ws, c, &PushOptions::default(), show)?;
-            push_outcome(ws, report, false)
+            push_outcome(ws, report)
         });
     }
 

@@ -19,7 +19,9 @@ pub struct ConflictsArgs {
 /// Resolve a conflict: keep your local copy, take the cloud's, or rename your generation
 ///
 /// keep-local: your copy stays and your next push overwrites the cloud's (changed-on-both-sides
-/// conflicts only). keep-remote: your copy is replaced by the cloud's on the next pull. rename
+/// conflicts only). keep-remote: your copy is replaced by the cloud's on the next pull (or
+/// deleted, when the cloud deleted it; unapplied edits of its contract file are moved to
+/// .gryt/backups/). rename
 /// --value VERSION: your generation moves to a free version and the cloud's comes in on the next
 /// pull (same-version conflicts). `gryt generation delete VERSION --local-only` is the other way
 /// out of a same-version conflict.
@@ -83,6 +85,7 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         Strategy::Rename => engine::Strategy::Rename,
     };
     let done = engine::resolve(&ws, args.id, strategy, args.value.as_ref())?;
+    let deletion = matches!(done, Resolved::KeptRemote { deleted: true, .. });
     ui.line(match done {
         Resolved::Renamed { from, to } => {
             format!("Renamed your {from} to {to}; the cloud's {from} comes in on the next pull")
@@ -90,8 +93,22 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         Resolved::KeptLocal { subject } => {
             format!("Kept your {subject}; `gryt sync push` sends it over the cloud's")
         }
-        Resolved::KeptRemote { subject } => {
-            format!("Your {subject} will be replaced by the cloud's on the next pull")
+        Resolved::KeptRemote {
+            subject,
+            deleted,
+            backup,
+        } => {
+            let what = match deleted {
+                true => format!("Your {subject} will be deleted on the next pull, as in the cloud"),
+                false => format!("Your {subject} will be replaced by the cloud's on the next pull"),
+            };
+            match backup {
+                Some(b) => format!(
+                    "{what}; the unapplied edits of its contract file were moved to {}",
+                    ws.display_path(&b)
+                ),
+                None => what,
+            }
         }
         Resolved::CloudComesIn { subject } => {
             format!("The cloud's {subject} comes in on the next pull")
@@ -108,6 +125,8 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
     })?;
     if args.strategy == Strategy::KeepLocal {
         ui.status("Run `gryt sync push` to send your version");
+    } else if deletion {
+        ui.status("Run `gryt sync pull` to bring in the deletion");
     } else {
         ui.status("Run `gryt sync pull` to bring in the cloud's version, then `gryt sync push`");
     }

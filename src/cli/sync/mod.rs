@@ -92,7 +92,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             let pulled = pull_logged(&ws, &cloud, false, false)?;
             let pushed = push_logged(&ws, &cloud, &PushOptions::default(), false)?;
             ui.json(&serde_json::json!({"pull": pulled, "push": push_json(&pushed)}))?;
-            push_outcome(&ws, pushed, false)
+            push_outcome(&ws, pushed)
         }
         Some(SyncCommand::Pull(a)) if a.hook => {
             hook_pull();
@@ -340,7 +340,7 @@ pub fn push_logged(
         .bar
         .is_some()
         .then_some(&mut callback as engine::PushProgress<'_>);
-    let report = match engine::push_with_progress(ws, cloud, opts, callback) {
+    let mut report = match engine::push_with_progress(ws, cloud, opts, callback) {
         Ok(r) => r,
         Err(e) => {
             log(
@@ -354,6 +354,10 @@ pub fn push_logged(
             return Err(e);
         }
     };
+    if let Some(v) = &opts.version {
+        // A push of one version reports only the conflicts that hold back its records.
+        report.conflicts = promote::conflicts_of(v, std::mem::take(&mut report.conflicts));
+    }
     if !opts.dry_run {
         let counts = serde_json::json!({"created": report.created.len(), "updated": report.updated.len(), "renumbered": report.renumbered.len()});
         log(
@@ -422,18 +426,14 @@ impl promote::Steps for LoggedSteps<'_> {
     }
 }
 
-/// A push's refusal or held-back conflicts as the error to exit with.
-fn push_outcome(
-    ws: &Workspace,
-    report: engine::PushReport,
-    dry_run: bool,
-) -> Result<(), CommandError> {
-    debug_assert_eq!(dry_run, report.dry_run);
+/// A push's refusal or held-back conflicts as the error to exit with (a dry run holds back
+/// nothing).
+fn push_outcome(ws: &Workspace, report: engine::PushReport) -> Result<(), CommandError> {
     promote::push_outcome(report).map_err(|e| promote_error(ws, e))
 }
 
-/// A failed cloud promotion (or a version-scoped push) as the error to exit with, with the
-/// way out of each refusal.
+/// A failed cloud promotion (or push) as the error to exit with, with the way out of each
+/// refusal.
 pub fn promote_error(ws: &Workspace, e: promote::PromoteError) -> CommandError {
     use promote::PromoteError as E;
     let message = e.to_string();
@@ -441,12 +441,20 @@ pub fn promote_error(ws: &Workspace, e: promote::PromoteError) -> CommandError {
         E::Sync(e) => e.into(),
         E::Op(e) => e.into(),
         E::HeldBack { conflicts } => held_back(ws, &conflicts),
-        E::AlreadyPromoted { free, .. } => {
-            let free: Vec<String> = free.iter().map(ToString::to_string).collect();
-            CommandError::new(super::error::ExitKind::Rejected, message).hint(format!(
-                "release your work as another version: {}",
-                free.join(" or ")
-            ))
+        E::AlreadyPromoted { free, pulled, .. } => {
+            let mut err = CommandError::new(super::error::ExitKind::Rejected, message);
+            if !pulled {
+                err = err.hint("bring their promotion in: gryt sync pull");
+            }
+            match free.split_first() {
+                Some((first, rest)) => err.hint(format!(
+                    "release your work as another version: gryt generation new {first}{}",
+                    rest.iter()
+                        .map(|v| format!(" (or {v})"))
+                        .collect::<String>()
+                )),
+                None => err,
+            }
         }
         E::NotInCloud(_) => CommandError::user(message),
     }
@@ -509,7 +517,7 @@ pub fn cmd_push(
             }
         }
     }
-    push_outcome(ws, report, opts.dry_run)
+    push_outcome(ws, report)
 }
 
 /// A push report for scripts: records held back by open conflicts (exit 3) show as
@@ -558,6 +566,15 @@ fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandErr
                 ),
                 None => format!("{} is held in the cloud by {by} (created {at})", c.subject),
             };
+            if c.local_value.is_none() {
+                // Only a contract file the database does not know holds the version here:
+                // there is no generation to rename.
+                err = err.hint(format!(
+                    "{holder}; your contract file of {} is not in the database: set it aside with gryt sync resolve {} --strategy keep-remote",
+                    c.subject, c.id
+                ));
+                continue;
+            }
             let free: Vec<String> = promote::free_versions(ws, &c.subject)
                 .iter()
                 .map(ToString::to_string)

@@ -54,6 +54,7 @@ pub enum PromoteError {
     /// A local check refused it (gates, status, unapplied edits, the git tag).
     #[error(transparent)]
     Op(#[from] OpError),
+    /// Someone else won the race to promote it.
     #[error("{version} is already promoted in the cloud by {by} at {at}")]
     AlreadyPromoted {
         version: Version,
@@ -61,6 +62,8 @@ pub enum PromoteError {
         at: String,
         /// Free versions to release the work as instead.
         free: Vec<Version>,
+        /// Whether the promotion is here already (pulled), or only the cloud told.
+        pulled: bool,
     },
     /// Records the version needs are in conflict with the cloud and were not pushed.
     #[error("{}", held_back_message(.conflicts))]
@@ -78,6 +81,19 @@ pub fn held_back_message(conflicts: &[Conflict]) -> String {
         "not pushed, in conflict with the cloud: {}",
         subjects.join(", ")
     )
+}
+
+/// The conflicts that concern `version`: its generation, its evolutions and their runs (a
+/// push of one version is judged on those alone; a conflict elsewhere holds back nothing it
+/// sends).
+pub fn conflicts_of(version: &Version, conflicts: Vec<Conflict>) -> Vec<Conflict> {
+    let name = version.to_string();
+    let rc = format!("{name}-rc.");
+    let run = format!("run of {rc}");
+    conflicts
+        .into_iter()
+        .filter(|c| c.subject == name || c.subject.starts_with(&rc) || c.subject.starts_with(&run))
+        .collect()
 }
 
 /// A push's refusal, or the conflicts that held records back, as an error.
@@ -117,16 +133,11 @@ pub fn promote(
     steps: &mut dyn Steps,
 ) -> Result<PromoteReport> {
     steps.pull(ws, cloud)?;
-    let version = opts.version.clone();
-    if let Ok(g) = crate::ops::generation::get(ws, &version)
+    let version = &opts.version;
+    if let Ok(g) = crate::ops::generation::get(ws, version)
         && g.status == GenerationStatus::Promoted
     {
-        return Err(PromoteError::AlreadyPromoted {
-            free: free_versions(ws, &version.to_string()),
-            version,
-            by: g.promoted_by.unwrap_or_default(),
-            at: g.promoted_at.unwrap_or_default(),
-        });
+        return promoted_before(ws, cloud, opts, g);
     }
     let prepared = ops::prepare(ws, opts)?;
     let push = PushOptions {
@@ -134,60 +145,171 @@ pub fn promote(
         version: Some(version.clone()),
         ..PushOptions::default()
     };
-    push_outcome(steps.push(ws, cloud, &push)?)?;
+    let mut pushed = steps.push(ws, cloud, &push)?;
+    pushed.conflicts = conflicts_of(version, pushed.conflicts);
+    push_outcome(pushed)?;
     let g = &prepared.generation;
-    let store = |e: crate::store::StoreError| PromoteError::Sync(e.into());
     let revision = ws
         .store
         .sync_state("generation", &g.id)
-        .map_err(store)?
+        .map_err(SyncError::from)?
         .and_then(|st| st.base_revision)
         .ok_or_else(|| PromoteError::NotInCloud(version.clone()))?;
     let base_seq = cursor(&ws.store, cloud)?;
-    let id = convert::uuid(&g.id)?;
-    let mut head_after: Option<u64> = None;
     let request = PromoteRequest { base_seq, revision };
-    let (by, at, new_revision) = match cloud.client.promote(&cloud.project, id, &request) {
-        Ok(resp) => {
-            head_after = Some(resp.head);
-            (
-                resp.generation
-                    .promoted_by
-                    .unwrap_or_else(|| cloud.account.to_string()),
-                resp.generation
-                    .promoted_at
-                    .unwrap_or_else(crate::clock::now_string),
-                resp.generation.revision,
-            )
-        }
-        // Our own earlier attempt won but its answer was lost: that is success.
-        Err(ClientError::Api { body, .. })
-            if body.error == ErrorCode::AlreadyPromoted
-                && body
-                    .details_as::<VersionHolderDetails>()
-                    .and_then(|d| d.promoted_by)
-                    .as_deref()
-                    == Some(cloud.account) =>
-        {
-            let d = body
-                .details_as::<VersionHolderDetails>()
-                .expect("checked above");
-            (
-                cloud.account.to_string(),
-                d.promoted_at.unwrap_or_else(crate::clock::now_string),
-                revision + 1,
-            )
-        }
-        Err(e) => return Err(SyncError::from(e).into()),
-    };
+    let accepted = ask_cloud(ws, cloud, version, convert::uuid(&g.id)?, &request)?;
     let gen_id = g.id.clone();
     let now = crate::clock::now_string();
-    Ok(ops::finalize(ws, prepared, &by, &at, |st| {
-        st.mark_synced("generation", &gen_id, new_revision, &now)?;
-        // Our promotion was the only write since our cursor: the cursor may cover it.
-        if head_after == Some(base_seq + 1) {
-            st.set_meta("cursor", Some(&(base_seq + 1).to_string()))?;
+    Ok(ops::finalize(
+        ws,
+        prepared,
+        &accepted.by,
+        &accepted.at,
+        |st| {
+            st.mark_synced("generation", &gen_id, accepted.revision, &now)?;
+            // Our promotion was the only write since our cursor: the cursor may cover it.
+            if accepted.head == Some(base_seq + 1) {
+                st.set_meta(super::CURSOR, Some(&(base_seq + 1).to_string()))?;
+            }
+            Ok(())
+        },
+    )?)
+}
+
+/// The pull brought `g` in promoted. By this account and not finished here: our earlier
+/// attempt won but its answer was lost, so finish it (promoted here, tagged). By this
+/// account and finished here: refused as a local promotion would be. By someone else: they
+/// won.
+fn promoted_before(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    opts: &PromoteOptions,
+    g: crate::store::Generation,
+) -> Result<PromoteReport> {
+    let version = opts.version.clone();
+    let by = g.promoted_by.unwrap_or_default();
+    if by != cloud.account {
+        return Err(PromoteError::AlreadyPromoted {
+            free: free_versions(ws, &version.to_string()),
+            version,
+            by,
+            at: g.promoted_at.unwrap_or_default(),
+            pulled: true,
+        });
+    }
+    if ops::promoted_here(ws, &version)? {
+        return Err(OpError::Promoted {
+            version,
+            action: "promoted again",
         }
-        Ok(())
-    })?)
+        .into());
+    }
+    let at = g.promoted_at.unwrap_or_else(crate::clock::now_string);
+    let prepared = ops::prepare_promoted(ws, opts)?;
+    Ok(ops::finalize(ws, prepared, &by, &at, |_| Ok(()))?)
+}
+
+/// What the cloud recorded for a promotion it accepted.
+struct Accepted {
+    by: String,
+    at: String,
+    revision: u64,
+    /// The project's head after it, when the cloud answered this request.
+    head: Option<u64>,
+}
+
+/// Asks the cloud to promote generation `id`. An `already_promoted` by this account is our
+/// own earlier attempt whose answer was lost: success. By someone else: they won after our
+/// pull, and their promotion is not here yet.
+fn ask_cloud(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    version: &Version,
+    id: uuid::Uuid,
+    request: &PromoteRequest,
+) -> Result<Accepted> {
+    let body = match cloud.client.promote(&cloud.project, id, request) {
+        Ok(resp) => {
+            let g = resp.generation;
+            return Ok(Accepted {
+                by: g.promoted_by.unwrap_or_else(|| cloud.account.to_string()),
+                at: g.promoted_at.unwrap_or_else(crate::clock::now_string),
+                revision: g.revision,
+                head: Some(resp.head),
+            });
+        }
+        Err(ClientError::Api { body, .. }) if body.error == ErrorCode::AlreadyPromoted => body,
+        Err(e) => return Err(SyncError::from(e).into()),
+    };
+    let d = body.details_as::<VersionHolderDetails>();
+    let (by, at) = d
+        .as_ref()
+        .map(|d| (d.promoted_by.clone(), d.promoted_at.clone()))
+        .unwrap_or_default();
+    if by.as_deref() == Some(cloud.account) {
+        return Ok(Accepted {
+            by: cloud.account.to_string(),
+            at: at.unwrap_or_else(crate::clock::now_string),
+            revision: request.revision + 1,
+            head: None,
+        });
+    }
+    // The cloud knows every version; this workspace may not have pulled them all.
+    let free: Vec<Version> = d
+        .iter()
+        .flat_map(|d| &d.suggested_versions)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    Err(PromoteError::AlreadyPromoted {
+        free: match free.is_empty() {
+            true => free_versions(ws, &version.to_string()),
+            false => free,
+        },
+        version: version.clone(),
+        by: by.unwrap_or_else(|| "someone".to_string()),
+        at: at.unwrap_or_default(),
+        pulled: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conflict(subject: &str) -> Conflict {
+        Conflict {
+            id: 1,
+            record_kind: "generation".into(),
+            record_id: "id".into(),
+            reason: "both_changed".into(),
+            subject: subject.into(),
+            local_value: None,
+            remote_value: None,
+            remote_seq: 1,
+            detected_at: "T".into(),
+            resolved_at: None,
+            resolution: None,
+        }
+    }
+
+    #[test]
+    fn conflicts_of_a_version_are_its_generation_evolutions_and_runs() {
+        let all = [
+            "v6.0.0",
+            "v6.0.0-rc.2",
+            "run of v6.0.0-rc.2",
+            "v7.0.0",
+            "v7.0.0-rc.1",
+            "run of v7.0.0-rc.1",
+            "v6.0.10",
+            "v16.0.0",
+            "run of ci",
+        ];
+        let v6: Version = "6.0.0".parse().unwrap();
+        let kept: Vec<String> = conflicts_of(&v6, all.iter().map(|s| conflict(s)).collect())
+            .into_iter()
+            .map(|c| c.subject)
+            .collect();
+        assert_eq!(kept, ["v6.0.0", "v6.0.0-rc.2", "run of v6.0.0-rc.2"]);
+    }
 }

@@ -42,8 +42,14 @@ pub enum Resolved {
     Renamed { from: Version, to: Version },
     /// Your copy of `subject` stays and the next push sends it.
     KeptLocal { subject: String },
-    /// Your copy of `subject` is replaced by the cloud's on the next pull.
-    KeptRemote { subject: String },
+    /// Your copy of `subject` is replaced by the cloud's on the next pull — or, when the
+    /// cloud deleted the record, `deleted` on the next pull. Edits of its contract file that
+    /// were never applied were moved to `backup`.
+    KeptRemote {
+        subject: String,
+        deleted: bool,
+        backup: Option<PathBuf>,
+    },
     /// Nothing of yours held `subject`: the cloud's comes in on the next pull.
     CloudComesIn { subject: String },
     /// A contract file the database did not know held `version`: it was moved to `backup`.
@@ -216,11 +222,20 @@ fn keep_remote(ws: &Workspace, c: &Conflict, local_id: Option<&str>) -> Result<R
         .as_ref()
         .and_then(|v| v["record"]["revision"].as_u64())
         .unwrap_or(1);
+    let mut backup = None;
     if c.record_kind == "generation"
         && let Some(g) = ws.store.generation_by_id(local_id)?
     {
         let text = crate::contract::render(&g.contract);
         let path = ws.contract_path(g.version());
+        // Edits never applied to the database exist only in the file: keep them.
+        let edited = matches!(
+            ws.contract_file(&g),
+            Ok(crate::workspace::ContractFile::Edited(_))
+        );
+        if edited {
+            backup = Some(move_to_backups(ws, &path, g.version())?);
+        }
         crate::workspace::write_atomic(&path, text.as_bytes()).map_err(|source| {
             ResolveError::Io {
                 action: "write",
@@ -239,6 +254,8 @@ fn keep_remote(ws: &Workspace, c: &Conflict, local_id: Option<&str>) -> Result<R
     })?;
     Ok(Resolved::KeptRemote {
         subject: c.subject.clone(),
+        deleted: c.reason == "deleted_remotely",
+        backup,
     })
 }
 
@@ -254,24 +271,36 @@ fn set_aside_untracked(ws: &Workspace, c: &Conflict) -> Result<Resolved> {
         )
     })?;
     let path = ws.contract_path(&version);
-    let backup = ws.dir().join("backups").join(format!(
-        "{}.{}",
-        version.file_name(),
-        crate::clock::now_string().replace(':', "")
-    ));
-    if path.exists() {
-        std::fs::create_dir_all(backup.parent().expect("backups dir"))
-            .and_then(|()| std::fs::rename(&path, &backup))
-            .map_err(|source| ResolveError::Io {
-                action: "move aside",
-                path: path.clone(),
-                source,
-            })?;
-    }
+    let backup = match path.exists() {
+        true => move_to_backups(ws, &path, &version)?,
+        false => backup_path(ws, &version),
+    };
     settle(ws, c, "keep-remote (file set aside)")?;
     Ok(Resolved::SetAside {
         version,
         path,
         backup,
     })
+}
+
+/// Where a contract file of `version` set aside now goes: `.gryt/backups/vX.Y.Z.yaml.<time>`.
+fn backup_path(ws: &Workspace, version: &Version) -> PathBuf {
+    ws.dir().join("backups").join(format!(
+        "{}.{}",
+        version.file_name(),
+        crate::clock::now_string().replace(':', "")
+    ))
+}
+
+/// Moves the contract file at `path` to `.gryt/backups/`; returns where it went.
+fn move_to_backups(ws: &Workspace, path: &std::path::Path, version: &Version) -> Result<PathBuf> {
+    let backup = backup_path(ws, version);
+    std::fs::create_dir_all(backup.parent().expect("backups dir"))
+        .and_then(|()| std::fs::rename(path, &backup))
+        .map_err(|source| ResolveError::Io {
+            action: "move aside",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(backup)
 }

@@ -5,8 +5,10 @@
 mod commands;
 mod diff;
 mod modes;
+mod promote;
 mod property;
 pub mod proxy;
+mod resolve;
 mod workflows;
 
 use std::io::Write;

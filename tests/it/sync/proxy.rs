@@ -1,19 +1,22 @@
 //! Workflow 12: a push whose answer is lost: a loopback proxy forwards the first push to the cloud and
 //! drops the answer (the server committed, the client never heard). The retry applies once.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::{dev, team};
 use crate::server::harness::TestServer;
 
-/// A loopback proxy in front of the cloud: it counts pushes, can drop the answer of one, can
-/// play "the server is down" (every connection closed unanswered), a slow link (each
-/// answer held back `delay_ms`), a server that hangs (`hang`: connections accepted, never
-/// answered) and a link that breaks in the middle of a pull (`changes_limit`: requests for
-/// the changes feed past that many are closed unanswered).
+/// A loopback proxy in front of the cloud: it counts pushes, can drop the answer of one push
+/// or one promotion, can play "the server is down" (every connection closed unanswered), a
+/// slow link (each answer held back `delay_ms`), a server that hangs (`hang`: connections
+/// accepted, never answered), a link that breaks in the middle of a pull (`changes_limit`:
+/// requests for the changes feed past that many are closed unanswered) and a client that
+/// pulled just before someone else wrote (`stale_feed`: a changes-feed request asked before
+/// gets its earlier answer again, as if nothing had happened since).
 pub struct Proxy {
     pub url: String,
     pub pushes: Arc<AtomicUsize>,
@@ -24,6 +27,25 @@ pub struct Proxy {
     pub connections: Arc<AtomicUsize>,
     /// How many changes-feed requests are answered (all, unless lowered).
     pub changes_limit: Arc<AtomicUsize>,
+    /// Promotions forwarded so far.
+    pub promotes: Arc<AtomicUsize>,
+    /// The promotion (1-based) whose answer is dropped after the cloud applied it; 0: none.
+    pub drop_promote: Arc<AtomicUsize>,
+    pub stale_feed: Arc<AtomicBool>,
+}
+
+/// What the relaying threads share.
+#[derive(Clone)]
+struct Shared {
+    pushes: Arc<AtomicUsize>,
+    drop_push: usize,
+    feed_seen: Arc<AtomicUsize>,
+    feed_limit: Arc<AtomicUsize>,
+    promotes: Arc<AtomicUsize>,
+    drop_promote: Arc<AtomicUsize>,
+    stale_feed: Arc<AtomicBool>,
+    /// The last answer to each changes-feed request line.
+    feed_answers: Arc<Mutex<HashMap<String, Vec<u8>>>>,
 }
 
 /// Forwards one HTTP request per connection to `upstream`; for the `drop_nth` push (1-based;
@@ -31,16 +53,35 @@ pub struct Proxy {
 pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let pushes = Arc::new(AtomicUsize::new(0));
     let down = Arc::new(AtomicBool::new(false));
     let delay_ms = Arc::new(AtomicU64::new(0));
     let hang = Arc::new(AtomicBool::new(false));
-    let (counter, switch, delay) = (pushes.clone(), down.clone(), delay_ms.clone());
+    let (switch, delay) = (down.clone(), delay_ms.clone());
     let hanging = hang.clone();
     let connections = Arc::new(AtomicUsize::new(0));
     let accepted = connections.clone();
-    let changes_limit = Arc::new(AtomicUsize::new(usize::MAX));
-    let feed = (Arc::new(AtomicUsize::new(0)), changes_limit.clone());
+    let shared = Shared {
+        pushes: Arc::new(AtomicUsize::new(0)),
+        drop_push: drop_nth,
+        feed_seen: Arc::new(AtomicUsize::new(0)),
+        feed_limit: Arc::new(AtomicUsize::new(usize::MAX)),
+        promotes: Arc::new(AtomicUsize::new(0)),
+        drop_promote: Arc::new(AtomicUsize::new(0)),
+        stale_feed: Arc::new(AtomicBool::new(false)),
+        feed_answers: Arc::default(),
+    };
+    let proxy = Proxy {
+        url: format!("http://{addr}"),
+        pushes: shared.pushes.clone(),
+        down,
+        delay_ms,
+        hang,
+        connections,
+        changes_limit: shared.feed_limit.clone(),
+        promotes: shared.promotes.clone(),
+        drop_promote: shared.drop_promote.clone(),
+        stale_feed: shared.stale_feed.clone(),
+    };
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             accepted.fetch_add(1, Ordering::SeqCst);
@@ -55,33 +96,18 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
                 });
                 continue;
             }
-            let (upstream, counter, feed) = (upstream.clone(), counter.clone(), feed.clone());
+            let (upstream, shared) = (upstream.clone(), shared.clone());
             let delay = std::time::Duration::from_millis(delay.load(Ordering::SeqCst));
             std::thread::spawn(move || {
                 std::thread::sleep(delay);
-                relay(conn, &upstream, &counter, drop_nth, &feed)
+                relay(conn, &upstream, &shared)
             });
         }
     });
-    Proxy {
-        url: format!("http://{addr}"),
-        pushes,
-        down,
-        delay_ms,
-        hang,
-        connections,
-        changes_limit,
-    }
+    proxy
 }
 
-/// `feed`: changes-feed requests seen so far, and how many of them to answer.
-fn relay(
-    client: TcpStream,
-    upstream: &str,
-    pushes: &AtomicUsize,
-    drop_nth: usize,
-    (feed_seen, feed_limit): &(Arc<AtomicUsize>, Arc<AtomicUsize>),
-) {
+fn relay(client: TcpStream, upstream: &str, shared: &Shared) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut head = String::new();
     let mut length = 0usize;
@@ -104,22 +130,50 @@ fn relay(
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).unwrap();
-    let request_line = head.lines().next().unwrap_or("");
+    let request_line = head.lines().next().unwrap_or("").to_string();
     let is_push = head.starts_with("POST") && request_line.contains("/push");
-    if request_line.contains("/changes?")
-        && feed_seen.fetch_add(1, Ordering::SeqCst) >= feed_limit.load(Ordering::SeqCst)
+    let is_promote = head.starts_with("POST") && request_line.contains("/promote");
+    let is_feed = request_line.contains("/changes?");
+    if is_feed
+        && shared.feed_seen.fetch_add(1, Ordering::SeqCst)
+            >= shared.feed_limit.load(Ordering::SeqCst)
     {
         return; // the link broke: the client hears nothing
+    }
+    let mut client = client;
+    if is_feed && shared.stale_feed.load(Ordering::SeqCst) {
+        let earlier = shared
+            .feed_answers
+            .lock()
+            .unwrap()
+            .get(&request_line)
+            .cloned();
+        if let Some(answer) = earlier {
+            let _ = client.write_all(&answer);
+            return;
+        }
     }
     let mut server = TcpStream::connect(upstream.trim_start_matches("http://")).unwrap();
     server.write_all(head.as_bytes()).unwrap();
     server.write_all(&body).unwrap();
     let mut answer = Vec::new();
     server.read_to_end(&mut answer).unwrap();
-    if is_push && pushes.fetch_add(1, Ordering::SeqCst) + 1 == drop_nth {
+    if is_push && shared.pushes.fetch_add(1, Ordering::SeqCst) + 1 == shared.drop_push {
         return; // the server committed; the client hears nothing
     }
-    let mut client = client;
+    if is_promote
+        && shared.promotes.fetch_add(1, Ordering::SeqCst) + 1
+            == shared.drop_promote.load(Ordering::SeqCst)
+    {
+        return; // the cloud promoted; the client hears nothing
+    }
+    if is_feed {
+        shared
+            .feed_answers
+            .lock()
+            .unwrap()
+            .insert(request_line, answer.clone());
+    }
     let _ = client.write_all(&answer);
 }
 

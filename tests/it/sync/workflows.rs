@@ -461,7 +461,7 @@ fn first_promoter_wins() {
     a.run(&["promote", "1.0.0"]).ok();
     let out = b.run(&["promote", "1.0.0", "--no-tag"]).fails(3);
     assert_stderr_has(&out, "v1.0.0 is already promoted in the cloud by ann at ");
-    assert_stderr_has(&out, "v1.0.1 or v1.1.0");
+    assert_stderr_has(&out, "gryt generation new v1.0.1 (or v1.1.0)");
     let show = generation(b, "1.0.0");
     assert_eq!(show["promoted_by"], "ann");
     assert!(!b.env.git(&["tag", "-l"]).contains("v1.0.0"));
