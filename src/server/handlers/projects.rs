@@ -129,6 +129,86 @@ pub async fn changes(
     Ok(with_head(response, page.head))
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct DigestQuery {
+    bits: Option<u8>,
+    bucket: Option<u32>,
+    after: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+/// `GET …/digest`: the bucket hashes of the project's records, or (with `bucket`) one page of
+/// a bucket's entries (crate::api::digest defines both).
+pub async fn digest(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((team, project)): Path<(String, String)>,
+    query: Result<Query<DigestQuery>, QueryRejection>,
+) -> ServiceResult<Response> {
+    use crate::api::digest::{self as d, BucketPage, ProjectDigest};
+    let Query(q) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
+    let bits = q.bits.unwrap_or(d::DEFAULT_BITS);
+    if bits > d::MAX_BITS {
+        return Err(ServiceError::validation(format!(
+            "bits must be 0-{}, not {bits}",
+            d::MAX_BITS
+        )));
+    }
+    if let Some(b) = q.bucket
+        && u64::from(b) >= 1u64 << bits
+    {
+        return Err(ServiceError::validation(format!(
+            "bucket must be below {} with bits={bits}, not {b}",
+            1u64 << bits
+        )));
+    }
+    if q.bucket.is_none() && (q.after.is_some() || q.limit.is_some()) {
+        return Err(ServiceError::validation(
+            "after and limit page a bucket's entries: give bucket too",
+        ));
+    }
+    let limit = q.limit.unwrap_or(d::MAX_ENTRIES).clamp(1, d::MAX_ENTRIES);
+    let (head, body) = state
+        .run(move |s| {
+            let p = find(s, &auth, &team, &project)?;
+            let id = identity(s, &p)?;
+            Ok(match q.bucket {
+                None => {
+                    let (head, entries) = s.digest_entries(&p.id, (0, u32::MAX), None, None)?;
+                    let body = serde_json::to_value(ProjectDigest {
+                        bits,
+                        head,
+                        count: entries.len() as u64,
+                        buckets: d::buckets(&entries, bits),
+                        project_id: Some(id.project_id),
+                        history_id: Some(id.history_id),
+                    });
+                    (head, body)
+                }
+                Some(bucket) => {
+                    let slots = d::slots_of_bucket(bucket, bits);
+                    let (head, mut entries) =
+                        s.digest_entries(&p.id, slots, q.after, Some(limit + 1))?;
+                    let more = entries.len() > limit as usize;
+                    entries.truncate(limit as usize);
+                    let body = serde_json::to_value(BucketPage {
+                        bits,
+                        bucket,
+                        head,
+                        entries,
+                        more,
+                        project_id: Some(id.project_id),
+                        history_id: Some(id.history_id),
+                    });
+                    (head, body)
+                }
+            })
+        })
+        .await?;
+    let body = body.map_err(|e| ServiceError::Internal(format!("encoding a digest: {e}")))?;
+    Ok(with_head(json(StatusCode::OK, body), head))
+}
+
 /// Runs a write on the caller's project on a blocking thread. A project the caller cannot
 /// see fails the outer result (answered without a head, like a missing project); the inner
 /// result is the rule's decision, paired with the head as read before the write. An accepted

@@ -175,6 +175,16 @@ pub trait Storage: Send + Sync + 'static {
     fn project(&self, account_id: &str, team: &str, project: &str) -> Result<Option<ProjectRow>>;
     /// Records with seq > `since`, in seq order, at most `limit`, from one consistent snapshot.
     fn changes(&self, project_id: &str, since: u64, limit: u32) -> Result<RawPage>;
+    /// The digest entries of the project's live records (tombstones left out) whose slot is
+    /// within `slots` (first, last) and whose id sorts after `after`, in id order, at most
+    /// `limit` (all when `None`); with the head, from one consistent snapshot.
+    fn digest_entries(
+        &self,
+        project_id: &str,
+        slots: (u32, u32),
+        after: Option<Uuid>,
+        limit: Option<u32>,
+    ) -> Result<(u64, Vec<crate::api::digest::DigestEntry>)>;
     /// Runs `f` in one write transaction on the project: committed if it returns `Ok`,
     /// rolled back otherwise. Writers to one project are serialized.
     fn transact(

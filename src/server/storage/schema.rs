@@ -81,4 +81,11 @@ CREATE TABLE server_meta (
     value TEXT NOT NULL
 );
 "#,
+    // Digest: each record's content hash and slot (crate::api::digest), kept on write and
+    // backfilled by the storage when it opens, so a digest never re-encodes stored bodies.
+    r#"
+ALTER TABLE records ADD COLUMN hash TEXT;
+ALTER TABLE records ADD COLUMN slot BIGINT;
+CREATE INDEX records_by_slot ON records (project_id, slot);
+"#,
 ];

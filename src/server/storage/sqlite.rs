@@ -16,6 +16,7 @@ use super::{
     StoredAnswer, TeamRow, TeamTx, TokenRow,
 };
 use crate::api::accounts::{Member, Role, TokenKind};
+use crate::api::digest::{self, DigestEntry};
 use crate::api::records::{EvolutionRecord, GenerationRecord, Record};
 use crate::domain::Version;
 use crate::server::ServiceError;
@@ -176,6 +177,7 @@ impl SqliteStorage {
         conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [cutoff])
             .map_err(backend)?;
         let history_id = ensure_history_id(&conn)?;
+        backfill_digest(&mut conn)?;
         Ok(SqliteStorage {
             _checkpointer: Checkpointer::start(&path)?,
             path,
@@ -237,6 +239,32 @@ impl SqliteStorage {
         let conn = self.writer();
         f(&conn).map_err(backend)
     }
+}
+
+/// Gives records stored before digests existed their content hash and slot.
+fn backfill_digest(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction().map_err(backend)?;
+    let rows: Vec<(String, String, String)> = tx
+        .prepare("SELECT project_id, id, body FROM records WHERE hash IS NULL OR slot IS NULL")
+        .and_then(|mut st| {
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .map_err(backend)?;
+    for (project_id, id, body) in rows {
+        let record = parse_record(&body)?;
+        tx.execute(
+            "UPDATE records SET hash = ?3, slot = ?4 WHERE project_id = ?1 AND id = ?2",
+            params![
+                project_id,
+                id,
+                digest::content_hash(&record),
+                i64::from(digest::slot(&record.id()))
+            ],
+        )
+        .map_err(backend)?;
+    }
+    tx.commit().map_err(backend)
 }
 
 /// Key of the history id in `server_meta`.
@@ -557,6 +585,65 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn digest_entries(
+        &self,
+        project_id: &str,
+        slots: (u32, u32),
+        after: Option<Uuid>,
+        limit: Option<u32>,
+    ) -> Result<(u64, Vec<DigestEntry>)> {
+        self.read(|c| {
+            c.execute_batch("BEGIN DEFERRED")?;
+            let result = (|| {
+                let head: i64 = query_cached(
+                    c,
+                    "SELECT head FROM projects WHERE id = ?1",
+                    [project_id],
+                    |r| r.get(0),
+                )?;
+                let mut st = c.prepare_cached(
+                    "SELECT kind, id, revision, hash FROM records
+                     WHERE project_id = ?1 AND kind <> 'deleted' AND slot BETWEEN ?2 AND ?3
+                       AND id > ?4
+                     ORDER BY id LIMIT ?5",
+                )?;
+                let after = after.map(|a| a.to_string()).unwrap_or_default();
+                let limit = limit.map_or(-1, i64::from);
+                let rows = st.query_map(
+                    params![
+                        project_id,
+                        i64::from(slots.0),
+                        i64::from(slots.1),
+                        after,
+                        limit
+                    ],
+                    |r| {
+                        let kind: String = r.get(0)?;
+                        let id: String = r.get(1)?;
+                        let bad = |what: &str| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                0,
+                                rusqlite::types::Type::Text,
+                                format!("bad record {what}").into(),
+                            )
+                        };
+                        Ok(DigestEntry {
+                            kind: crate::api::RecordKind::parse(&kind)
+                                .ok_or_else(|| bad("kind"))?,
+                            id: Uuid::parse_str(&id).map_err(|_| bad("id"))?,
+                            revision: u64_of(r.get(2)?),
+                            hash: r.get(3)?,
+                        })
+                    },
+                )?;
+                let entries = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((u64_of(head), entries))
+            })();
+            let _ = c.execute_batch("COMMIT");
+            result
+        })
+    }
+
     fn transact(
         &self,
         project_id: &str,
@@ -682,7 +769,7 @@ struct SqliteTx<'a> {
 }
 
 impl SqliteTx<'_> {
-    /// Runs `sql` with `record`'s 11 columns in table order; the inner result is the
+    /// Runs `sql` with `record`'s 13 columns in table order; the inner result is the
     /// statement's own (a constraint that refused it).
     fn write_record(&self, sql: &str, record: &Record) -> Result<rusqlite::Result<()>> {
         let body = serde_json::to_string(record)
@@ -720,7 +807,9 @@ impl SqliteTx<'_> {
                 rc,
                 code_name,
                 started_at,
-                body
+                body,
+                digest::content_hash(record),
+                i64::from(digest::slot(&record.id()))
             ])
             .map(|_| ()))
     }
@@ -830,13 +919,13 @@ impl ProjectTx for SqliteTx<'_> {
     fn put(&mut self, record: &Record) -> Result<()> {
         self.write_record(
             "INSERT INTO records (project_id, id, kind, seq, revision, version, generation_id,
-                 rc, code_name, started_at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 rc, code_name, started_at, body, hash, slot)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (project_id, id) DO UPDATE SET kind = excluded.kind,
                  seq = excluded.seq, revision = excluded.revision, version = excluded.version,
                  generation_id = excluded.generation_id, rc = excluded.rc,
                  code_name = excluded.code_name, started_at = excluded.started_at,
-                 body = excluded.body",
+                 body = excluded.body, hash = excluded.hash, slot = excluded.slot",
             record,
         )?
         .map_err(backend)
@@ -846,8 +935,8 @@ impl ProjectTx for SqliteTx<'_> {
         // A failed INSERT undoes only itself: the transaction goes on.
         match self.write_record(
             "INSERT INTO records (project_id, id, kind, seq, revision, version, generation_id,
-                 rc, code_name, started_at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 rc, code_name, started_at, body, hash, slot)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             record,
         )? {
             Ok(()) => Ok(true),
@@ -889,6 +978,42 @@ impl ProjectTx for SqliteTx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records stored without a content hash (before digests existed, or edited by hand with
+    /// the hash cleared) get it when the storage opens.
+    #[test]
+    fn records_without_a_hash_are_backfilled_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let record: Record = serde_json::from_value(serde_json::json!({"kind": "generation",
+            "record": {"id": Uuid::now_v7(), "version": "1.0.0",
+            "changes": [{"type": "add", "id": "A-1", "title": "Login"}],
+            "status": "draft", "created_at": "2026-01-01T00:00:00Z", "revision": 1, "seq": 1}}))
+        .unwrap();
+        let project = {
+            let storage = SqliteStorage::open(dir.path()).unwrap();
+            let account = storage
+                .create_account("ann", "h", "2026-01-01T00:00:00Z")
+                .unwrap();
+            let team = storage
+                .create_team("acme", &account.id, "2026-01-01T00:00:00Z")
+                .unwrap();
+            let project = storage
+                .create_project(&team, "web", "2026-01-01T00:00:00Z")
+                .unwrap();
+            storage
+                .transact(&project.id, &mut |tx| Ok(tx.put(&record)?))
+                .unwrap();
+            storage
+                .write(|c| c.execute_batch("UPDATE records SET hash = NULL, slot = NULL"))
+                .unwrap();
+            project
+        };
+        let storage = SqliteStorage::open(dir.path()).unwrap();
+        let (_, entries) = storage
+            .digest_entries(&project.id, (0, u32::MAX), None, None)
+            .unwrap();
+        assert_eq!(entries, vec![digest::entry(&record).unwrap()]);
+    }
 
     /// A database made before history ids existed gets one when opened, and keeps it.
     #[test]

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod cross_team;
+mod digest;
 mod errors;
 pub mod harness;
 mod identity;
