@@ -4,6 +4,7 @@
 //! decide nothing — every rule (CAS, version lock, immutability, ownership, idempotency,
 //! gates) lives in `server::rules` so that SQLite and a later Postgres backend agree.
 
+pub mod backup;
 mod schema;
 pub mod sqlite;
 

@@ -191,27 +191,17 @@ impl SqliteStorage {
         &self.path
     }
 
-    /// Writes a consistent copy of the live database to `dest_dir/gryt-server.db` (SQLite's
-    /// online backup: safe while the server writes). Refuses to overwrite an existing file.
-    pub fn backup_to(&self, dest_dir: &Path) -> Result<PathBuf> {
-        std::fs::create_dir_all(dest_dir).map_err(|e| {
-            StorageError::Backend(format!("cannot create {}: {e}", dest_dir.display()))
-        })?;
-        let dest = dest_dir.join(DB_FILE);
-        if dest.exists() {
-            return Err(StorageError::Backend(format!(
-                "{} exists already; back up into an empty directory",
-                dest.display()
-            )));
-        }
-        self.read(|c| {
-            c.backup(
-                rusqlite::MAIN_DB,
-                &dest,
-                None::<fn(rusqlite::backup::Progress)>,
+    /// Gives the server a new history id (its history was rewound by a restore). Takes
+    /// effect for servers that open the storage afterwards.
+    pub fn rewind_history(&self) -> Result<Uuid> {
+        let id = Uuid::now_v7();
+        self.write(|c| {
+            c.execute(
+                "UPDATE server_meta SET value = ?2 WHERE key = ?1",
+                params![HISTORY_ID, id.to_string()],
             )
         })?;
-        Ok(dest)
+        Ok(id)
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {

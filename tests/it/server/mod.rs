@@ -3,6 +3,7 @@
 #![cfg(feature = "server")]
 
 mod accounts;
+mod backup;
 mod cross_team;
 mod digest;
 mod errors;
