@@ -122,32 +122,7 @@ pub struct PipelineRunRecord {
     pub seq: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordKind {
-    Generation,
-    Evolution,
-    PipelineRun,
-}
-
-impl RecordKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Generation => "generation",
-            RecordKind::Evolution => "evolution",
-            RecordKind::PipelineRun => "pipeline_run",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "generation" => RecordKind::Generation,
-            "evolution" => RecordKind::Evolution,
-            "pipeline_run" => RecordKind::PipelineRun,
-            _ => return None,
-        })
-    }
-}
+pub use crate::domain::RecordKind;
 
 /// A record that was deleted on the server: pullers remove their synced copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

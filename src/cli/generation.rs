@@ -229,7 +229,23 @@ pub fn cmd_show(ui: &Ui, version: &Version) -> Result<(), CommandError> {
             evs,
         ]);
     }
-    ui.line(ui::render(&t))
+    ui.line(ui::render(&t))?;
+    let refused = d
+        .sync_error
+        .iter()
+        .map(|e| (d.version.to_string(), e))
+        .chain(
+            d.changes
+                .iter()
+                .flat_map(|c| &c.evolutions)
+                .filter_map(|e| Some((e.tag.clone(), e.sync_error.as_ref()?))),
+        );
+    for (subject, error) in refused {
+        ui.line(format!(
+            "Refused by the cloud: {subject}: {error} (gryt sync conflicts)"
+        ))?;
+    }
+    Ok(())
 }
 
 fn cmd_rename(ui: &Ui, args: RenameArgs) -> Result<(), CommandError> {

@@ -7,53 +7,14 @@ pub mod codename;
 pub mod evolution;
 pub mod gates;
 pub mod generation;
+pub mod sync;
 pub mod version;
 
 pub use change::{Change, ChangeId, ChangeType};
 pub use evolution::{EvolutionStatus, RcTag};
 pub use generation::GenerationStatus;
+pub use sync::{ConflictReason, RecordKind, SyncStatus, UnknownValue};
 pub use version::Version;
-
-/// Sync state of a local record (docs/SYNC.md). Lives in the domain because both the store
-/// and the CLI speak it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SyncStatus {
-    NotSynced,
-    Synced,
-    Pending,
-    Conflict,
-    Failed,
-}
-
-impl SyncStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SyncStatus::NotSynced => "not_synced",
-            SyncStatus::Synced => "synced",
-            SyncStatus::Pending => "pending",
-            SyncStatus::Conflict => "conflict",
-            SyncStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "not_synced" => SyncStatus::NotSynced,
-            "synced" => SyncStatus::Synced,
-            "pending" => SyncStatus::Pending,
-            "conflict" => SyncStatus::Conflict,
-            "failed" => SyncStatus::Failed,
-            _ => return None,
-        })
-    }
-}
-
-impl std::fmt::Display for SyncStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Pipeline names double as file names. The error is the reason only; callers name the value.
 /// (`.gryt/pipelines/NAME.yaml`): ASCII letters, digits,

@@ -121,6 +121,10 @@ pub struct EvolutionBrief {
     pub tag: String,
     pub status: crate::domain::EvolutionStatus,
     pub owner: String,
+    pub sync_status: crate::domain::SyncStatus,
+    /// Why the cloud refused it (`sync_status` `failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_error: Option<String>,
 }
 
 impl From<&Evolution> for EvolutionBrief {
@@ -130,6 +134,8 @@ impl From<&Evolution> for EvolutionBrief {
             tag: e.tag().to_string(),
             status: e.status,
             owner: e.owner.clone(),
+            sync_status: e.sync_status,
+            sync_error: e.sync_error.clone(),
         }
     }
 }
@@ -141,6 +147,9 @@ pub struct GenerationDetail {
     pub description: String,
     pub pipeline_template: Option<String>,
     pub sync_status: crate::domain::SyncStatus,
+    /// Why the cloud refused it (`sync_status` `failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_error: Option<String>,
     pub created_by: String,
     pub created_at: String,
     pub promoted_by: Option<String>,
@@ -180,6 +189,7 @@ pub fn show(ws: &Workspace, version: &Version) -> Result<GenerationDetail> {
         description: g.contract.description,
         pipeline_template: g.contract.pipeline_template,
         sync_status: g.sync_status,
+        sync_error: g.sync_error,
         created_by: g.created_by,
         created_at: g.created_at,
         promoted_by: g.promoted_by,
@@ -486,7 +496,11 @@ pub fn rename(ws: &Workspace, old: &Version, new: &Version) -> Result<Generation
     let result = ws.store.tx(|s| -> Result<()> {
         s.rename_generation(&g.id, &contract, &now, &bytes_hash(text.as_bytes()))?;
         if g.sync_status == crate::domain::SyncStatus::Conflict {
-            s.set_sync_status("generation", &g.id, crate::domain::SyncStatus::NotSynced)?;
+            s.set_sync_status(
+                crate::domain::RecordKind::Generation,
+                &g.id,
+                crate::domain::SyncStatus::NotSynced,
+            )?;
         }
         settle_version_conflicts(s, old, &format!("renamed to {new}"), &now)?;
         s.audit(
@@ -566,9 +580,10 @@ fn settle_version_conflicts(
     now: &str,
 ) -> Result<()> {
     for c in s.conflicts(false)? {
-        if c.reason == "version_taken" && c.subject == version.to_string() {
-            s.resolve_conflict(c.id, how, now)?;
-            s.rewind_cursor(c.remote_seq)?;
+        if c.reason == crate::domain::ConflictReason::VersionTaken
+            && c.subject == version.to_string()
+        {
+            s.settle_for_remote(c.id, how, now)?;
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Result, Store, corrupt, timestamp, timestamp_opt};
-use crate::domain::{EvolutionStatus, RcTag, SyncStatus, Version};
+use crate::domain::{EvolutionStatus, RcTag, RecordKind, SyncStatus, Version};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Evolution {
@@ -25,6 +25,9 @@ pub struct Evolution {
     pub completed_at: Option<String>,
     pub pipeline_run_id: Option<String>,
     pub sync_status: SyncStatus,
+    /// Why the cloud refused it (with `sync_status` `failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_error: Option<String>,
     #[serde(skip)]
     pub runner_pid: Option<u32>,
 }
@@ -50,7 +53,7 @@ pub struct NewEvolution<'a> {
 
 const SELECT: &str = "SELECT e.id, e.generation_id, g.version, e.change_id, e.code_name, e.rc,
     e.owner, e.status, e.note, e.started_at, e.completed_at, e.pipeline_run_id, e.sync_status,
-    e.runner_pid FROM evolutions e JOIN generations g ON g.id = e.generation_id";
+    e.runner_pid, e.sync_error FROM evolutions e JOIN generations g ON g.id = e.generation_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
     let version: String = r.get(2)?;
@@ -74,6 +77,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
         pipeline_run_id: r.get(11)?,
         sync_status: SyncStatus::parse(&sync).ok_or_else(|| corrupt("sync status", &sync))?,
         runner_pid: r.get(13)?,
+        sync_error: r.get("sync_error")?,
     })
 }
 
@@ -82,9 +86,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
 pub(super) const EVOLUTIONS_TO_PUSH: &str =
     "SELECT e.id, e.generation_id, g.version, e.change_id, e.code_name, e.rc,
        e.owner, e.status, e.note, e.started_at, e.completed_at, e.pipeline_run_id,
-       e.sync_status, e.runner_pid, e.base_revision, g.base_revision IS NOT NULL
+       e.sync_status, e.runner_pid, e.base_revision, g.base_revision IS NOT NULL, e.sync_error
      FROM evolutions e JOIN generations g ON g.id = e.generation_id
-     WHERE e.sync_status IN ('not_synced', 'pending', 'failed') AND e.status <> 'running'
+     WHERE e.sync_status IN ('not_synced', 'pending', 'failed') AND e.sync_status <> 'failed'
+       AND e.status <> 'running'
      ORDER BY e.generation_id, e.rc";
 
 impl Store {
@@ -216,7 +221,7 @@ impl Store {
         note: Option<&str>,
         now: &str,
     ) -> Result<()> {
-        self.remember_sync_base("evolution", id)?;
+        self.remember_sync_base(RecordKind::Evolution, id)?;
         self.conn.execute(
             "UPDATE evolutions SET status = ?2, note = ?3, completed_at = ?4, runner_pid = NULL,
                sync_status = CASE sync_status WHEN 'synced' THEN 'pending' ELSE sync_status END

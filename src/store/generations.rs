@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Result, Store, corrupt, timestamp, timestamp_opt};
 use crate::domain::generation::Contract;
-use crate::domain::{Change, GenerationStatus, SyncStatus, Version};
+use crate::domain::{Change, GenerationStatus, RecordKind, SyncStatus, Version};
 
 #[derive(Debug, Clone)]
 pub struct Generation {
@@ -20,6 +20,8 @@ pub struct Generation {
     pub file_hash: Option<String>,
     pub remote_id: Option<String>,
     pub sync_status: SyncStatus,
+    /// Why the cloud refused it (with `sync_status` `failed`).
+    pub sync_error: Option<String>,
 }
 
 impl Generation {
@@ -60,7 +62,7 @@ pub struct NewGeneration<'a> {
 }
 
 const COLUMNS: &str = "id, version, description, pipeline_template, status, created_by, \
-     created_at, updated_at, promoted_by, promoted_at, content_hash, file_hash, remote_id, sync_status";
+     created_at, updated_at, promoted_by, promoted_at, content_hash, file_hash, remote_id, sync_status, sync_error";
 
 fn parse_version(s: &str) -> rusqlite::Result<Version> {
     s.parse().map_err(|_| corrupt("version", s))
@@ -90,13 +92,15 @@ fn generation_from_row(r: &Row<'_>) -> rusqlite::Result<Generation> {
         file_hash: r.get(11)?,
         remote_id: r.get(12)?,
         sync_status: SyncStatus::parse(&sync).ok_or_else(|| corrupt("sync status", &sync))?,
+        sync_error: r.get(14)?,
     })
 }
 
 /// Which generations a push sends, in order: the partial index `generations_to_push`
 /// (migration 3).
 pub(super) const GENERATIONS_TO_PUSH: &str =
-    "WHERE sync_status IN ('not_synced', 'pending', 'failed') ORDER BY created_at, id";
+    "WHERE sync_status IN ('not_synced', 'pending', 'failed') AND sync_status <> 'failed'
+     ORDER BY created_at, id";
 
 impl Store {
     pub fn insert_generation(&self, g: &NewGeneration<'_>) -> Result<()> {
@@ -178,13 +182,13 @@ impl Store {
         }
     }
 
-    /// Generations with local work to push (not synced, pending or failed), oldest first,
+    /// Generations with local work to push (not synced or pending), oldest first,
     /// each with its `base_revision`: one query instead of an id list and a lookup per id.
     pub fn generations_to_push(&self) -> Result<Vec<(Generation, Option<u64>)>> {
         let sql = format!("SELECT {COLUMNS}, base_revision FROM generations {GENERATIONS_TO_PUSH}");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows: Vec<(Generation, Option<i64>)> = stmt
-            .query_map([], |r| Ok((generation_from_row(r)?, r.get(14)?)))?
+            .query_map([], |r| Ok((generation_from_row(r)?, r.get(15)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let mut out = Vec::with_capacity(rows.len());
         for (mut g, base) in rows {
@@ -292,7 +296,7 @@ impl Store {
         now: &str,
         file_hash: &str,
     ) -> Result<()> {
-        self.remember_sync_base("generation", id)?;
+        self.remember_sync_base(RecordKind::Generation, id)?;
         self.conn.execute(
             "UPDATE generations SET description = ?2, pipeline_template = ?3, content_hash = ?4,
                file_hash = ?5, updated_at = ?6,
@@ -386,7 +390,7 @@ impl Store {
     }
 
     pub fn mark_promoted(&self, id: &str, by: &str, at: &str) -> Result<()> {
-        self.remember_sync_base("generation", id)?;
+        self.remember_sync_base(RecordKind::Generation, id)?;
         self.conn.execute(
             "UPDATE generations SET status = 'promoted', promoted_by = ?2, promoted_at = ?3,
                updated_at = ?3,

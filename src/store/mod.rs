@@ -17,7 +17,9 @@ pub use audit::AuditEvent;
 pub use evolutions::{Evolution, NewEvolution};
 pub use generations::{Generation, GenerationSummary, NewGeneration};
 pub use runs::{NewRun, PipelineRun, StepRecord};
-pub use sync::{Conflict, RemoteEvolution, RemoteGeneration, RemoteRun, SyncLogEntry, SyncState};
+pub use sync::{
+    Conflict, OverviewRow, RemoteEvolution, RemoteGeneration, RemoteRun, SyncLogEntry, SyncState,
+};
 
 mod embedded {
     refinery::embed_migrations!("migrations");

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Result, Store};
 use crate::domain::generation::Contract;
-use crate::domain::{EvolutionStatus, GenerationStatus, SyncStatus};
+use crate::domain::{ConflictReason, EvolutionStatus, GenerationStatus, RecordKind, SyncStatus};
 
 /// The local sync state of one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,17 +63,31 @@ pub struct RemoteRun<'a> {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Conflict {
     pub id: i64,
-    pub record_kind: String,
+    pub record_kind: RecordKind,
     pub record_id: String,
-    pub reason: String,
+    pub reason: ConflictReason,
     /// What it is about, for people: `v1.2.0`, `v1.2.0-rc.3`.
     pub subject: String,
     pub local_value: Option<serde_json::Value>,
     pub remote_value: Option<serde_json::Value>,
     pub remote_seq: u64,
+    /// The cloud's message, for a record it refused for good.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub detected_at: String,
     pub resolved_at: Option<String>,
     pub resolution: Option<String>,
+}
+
+/// One record of [`Store::sync_overview`].
+#[derive(Debug, Clone)]
+pub struct OverviewRow {
+    pub kind: RecordKind,
+    /// Its version or rc tag.
+    pub subject: String,
+    pub sync_status: SyncStatus,
+    /// Why the cloud refused it (`failed`).
+    pub sync_error: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -86,12 +100,17 @@ pub struct SyncLogEntry {
     pub error: Option<String>,
 }
 
-fn table(kind: &str) -> &'static str {
+fn table(kind: RecordKind) -> &'static str {
     match kind {
-        "generation" => "generations",
-        "evolution" => "evolutions",
-        _ => "pipeline_runs",
+        RecordKind::Generation => "generations",
+        RecordKind::Evolution => "evolutions",
+        RecordKind::PipelineRun => "pipeline_runs",
     }
+}
+
+/// A value read back from the database that this version does not know.
+fn unknown(e: crate::domain::UnknownValue) -> super::StoreError {
+    super::StoreError::Corrupt(e.to_string())
 }
 
 /// A list as the JSON array that set-based statements read with `json_each`.
@@ -100,10 +119,13 @@ fn json_list(items: &[impl serde::Serialize]) -> Result<String> {
         .map_err(|e| super::StoreError::Corrupt(format!("encoding a list of keys: {e}")))
 }
 
-/// The runs a push sends, in order: the partial index `runs_to_push` (migration 3).
+/// The runs a push sends, in order: the partial index `runs_to_push` (migration 3). Like the
+/// generations and evolutions a push sends, never one the cloud refused (`failed`): those
+/// wait for their `refused` conflict to be settled.
 pub(super) const RUNS_TO_PUSH: &str =
     "SELECT id FROM pipeline_runs WHERE sync_status IN ('not_synced', 'pending', 'failed')
-       AND status <> 'running' AND evolution_id IS NOT NULL ORDER BY rowid";
+       AND sync_status <> 'failed' AND status <> 'running' AND evolution_id IS NOT NULL
+     ORDER BY rowid";
 
 impl Store {
     /// Runs a statement through the connection's statement cache: sync touches the same few
@@ -152,21 +174,10 @@ impl Store {
         Ok(self.row_cached("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
-    /// Moves the cursor back so the next pull fetches `seq` again (after a conflict is
-    /// resolved, the record it held back must arrive).
-    pub fn rewind_cursor(&self, seq: u64) -> Result<()> {
-        let current: u64 = self
-            .meta("cursor")?
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let target = seq.saturating_sub(1).min(current);
-        self.set_meta("cursor", Some(&target.to_string()))
-    }
-
-    /// The sync state of a record of `kind` (`generation`, `evolution`, `pipeline_run`).
-    pub fn sync_state(&self, kind: &str, id: &str) -> Result<Option<SyncState>> {
+    /// The sync state of a record.
+    pub fn sync_state(&self, kind: RecordKind, id: &str) -> Result<Option<SyncState>> {
         let sql = match kind {
-            "pipeline_run" => {
+            RecordKind::PipelineRun => {
                 "SELECT sync_status, NULL FROM pipeline_runs WHERE id = ?1".to_string()
             }
             _ => format!(
@@ -177,22 +188,44 @@ impl Store {
         let row: Option<(String, Option<i64>)> = self
             .row_cached(&sql, [id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        Ok(row.map(|(s, rev)| SyncState {
-            sync_status: SyncStatus::parse(&s).unwrap_or(SyncStatus::Failed),
-            base_revision: rev.map(|r| r as u64),
-        }))
+        row.map(|(s, rev)| {
+            Ok(SyncState {
+                sync_status: s.parse().map_err(unknown)?,
+                base_revision: rev.map(|r| r as u64),
+            })
+        })
+        .transpose()
     }
 
-    pub fn set_sync_status(&self, kind: &str, id: &str, status: SyncStatus) -> Result<()> {
+    pub fn set_sync_status(&self, kind: RecordKind, id: &str, status: SyncStatus) -> Result<()> {
         let sql = format!("UPDATE {} SET sync_status = ?2 WHERE id = ?1", table(kind));
         self.exec_cached(&sql, params![id, status.as_str()])?;
         Ok(())
     }
 
-    /// Records the cloud accepted (or confirmed) at `revision`.
-    pub fn mark_synced(&self, kind: &str, id: &str, revision: u64, now: &str) -> Result<()> {
+    /// A record the cloud refused for good: `failed`, with the cloud's message (pipeline runs
+    /// keep only the status). Pushes leave it out from then on.
+    pub fn mark_refused(&self, kind: RecordKind, id: &str, error: &str) -> Result<()> {
         match kind {
-            "pipeline_run" => {
+            RecordKind::PipelineRun => self.exec_cached(
+                "UPDATE pipeline_runs SET sync_status = 'failed' WHERE id = ?1",
+                [id],
+            )?,
+            _ => self.exec_cached(
+                &format!(
+                    "UPDATE {} SET sync_status = 'failed', sync_error = ?2 WHERE id = ?1",
+                    table(kind)
+                ),
+                params![id, error],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// Records the cloud accepted (or confirmed) at `revision`.
+    pub fn mark_synced(&self, kind: RecordKind, id: &str, revision: u64, now: &str) -> Result<()> {
+        match kind {
+            RecordKind::PipelineRun => {
                 self.exec_cached(
                     "UPDATE pipeline_runs SET sync_status = 'synced' WHERE id = ?1",
                     [id],
@@ -208,7 +241,7 @@ impl Store {
                 // In sync again: the next edit saves a new base.
                 self.exec_cached(
                     "DELETE FROM sync_base WHERE record_kind = ?1 AND record_id = ?2",
-                    [kind, id],
+                    [kind.as_str(), id],
                 )?;
             }
         }
@@ -221,14 +254,14 @@ impl Store {
     /// a large push answer is stored in a few statements rather than two or three per record.
     pub fn mark_pushed_many(
         &self,
-        kind: &str,
+        kind: RecordKind,
         rows: &[(String, u64, Option<&str>)],
         now: &str,
     ) -> Result<()> {
         let column = match kind {
-            "generation" => "created_by",
-            "evolution" => "owner",
-            _ => {
+            RecordKind::Generation => "created_by",
+            RecordKind::Evolution => "owner",
+            RecordKind::PipelineRun => {
                 for (id, revision, author) in rows {
                     self.mark_synced(kind, id, *revision, now)?;
                     if let Some(a) = author {
@@ -253,18 +286,18 @@ impl Store {
         self.exec_cached(
             "DELETE FROM sync_base WHERE record_kind = ?1
                AND record_id IN (SELECT value ->> 0 FROM json_each(?2))",
-            params![kind, json],
+            params![kind.as_str(), json],
         )?;
         Ok(())
     }
 
     /// Takes the server's word for who made a record (it sets `created_by`/`owner`/`started_by`
     /// to the pushing account).
-    pub fn set_record_author(&self, kind: &str, id: &str, account: &str) -> Result<()> {
+    pub fn set_record_author(&self, kind: RecordKind, id: &str, account: &str) -> Result<()> {
         let column = match kind {
-            "generation" => "created_by",
-            "evolution" => "owner",
-            _ => "started_by",
+            RecordKind::Generation => "created_by",
+            RecordKind::Evolution => "owner",
+            RecordKind::PipelineRun => "started_by",
         };
         let sql = format!("UPDATE {} SET {column} = ?2 WHERE id = ?1", table(kind));
         self.exec_cached(&sql, params![id, account])?;
@@ -308,7 +341,7 @@ impl Store {
     /// `id`, `version` or `code_name`.
     pub fn holders(
         &self,
-        kind: &str,
+        kind: RecordKind,
         column: &str,
         keys: &[impl serde::Serialize],
     ) -> Result<HashMap<String, String>> {
@@ -357,18 +390,29 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Every generation and evolution with its sync status: (kind, version or rc tag, status).
-    pub fn sync_overview(&self) -> Result<Vec<(String, String, String)>> {
+    /// Every generation and evolution with its sync status.
+    pub fn sync_overview(&self) -> Result<Vec<OverviewRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT 'generation', version, sync_status FROM generations
+            "SELECT 'generation', version, sync_status, sync_error FROM generations
              UNION ALL
-             SELECT 'evolution', g.version || '-rc.' || e.rc, e.sync_status
+             SELECT 'evolution', g.version || '-rc.' || e.rc, e.sync_status, e.sync_error
                FROM evolutions e JOIN generations g ON g.id = e.generation_id
              ORDER BY 2",
         )?;
-        Ok(stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?)
+        let rows = stmt.query_map([], |r| {
+            let (kind, status): (String, String) = (r.get(0)?, r.get(2)?);
+            Ok(OverviewRow {
+                kind: kind
+                    .parse()
+                    .map_err(|_| super::corrupt("record kind", &kind))?,
+                subject: r.get(1)?,
+                sync_status: status
+                    .parse()
+                    .map_err(|_| super::corrupt("sync status", &status))?,
+                sync_error: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Counts of records by sync status: (generations, evolutions) per status.
@@ -544,15 +588,16 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a synced evolution that was deleted in the cloud.
+    /// Deletes an evolution and its runs (one deleted in the cloud, or one the cloud refused
+    /// that is discarded here). Its link to its run goes first: the run is referenced.
     pub fn delete_evolution(&self, id: &str) -> Result<()> {
         self.exec_cached(
-            "DELETE FROM pipeline_runs WHERE evolution_id = ?1 AND id NOT IN
-               (SELECT pipeline_run_id FROM evolutions WHERE pipeline_run_id IS NOT NULL AND id <> ?1)",
+            "UPDATE evolutions SET pipeline_run_id = NULL WHERE id = ?1",
             [id],
         )?;
         self.exec_cached(
-            "UPDATE evolutions SET pipeline_run_id = NULL WHERE id = ?1",
+            "DELETE FROM pipeline_runs WHERE evolution_id = ?1 AND id NOT IN
+               (SELECT pipeline_run_id FROM evolutions WHERE pipeline_run_id IS NOT NULL AND id <> ?1)",
             [id],
         )?;
         self.exec_cached("DELETE FROM evolutions WHERE id = ?1", [id])?;
@@ -607,9 +652,9 @@ impl Store {
             "INSERT INTO conflicts (record_kind, record_id, reason, local_value, remote_value,
                detected_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
-                c.record_kind,
+                c.record_kind.as_str(),
                 c.record_id,
-                serde_json::json!({"reason": c.reason, "subject": c.subject, "remote_seq": c.remote_seq}).to_string(),
+                serde_json::json!({"reason": c.reason, "subject": c.subject, "remote_seq": c.remote_seq, "error": c.error}).to_string(),
                 c.local_value.as_ref().map(|v| v.to_string()),
                 c.remote_value.as_ref().map(|v| v.to_string()),
                 c.detected_at
@@ -619,27 +664,37 @@ impl Store {
     }
 
     pub fn conflicts(&self, include_resolved: bool) -> Result<Vec<Conflict>> {
+        self.conflicts_where(if include_resolved {
+            ""
+        } else {
+            "WHERE resolved_at IS NULL"
+        })
+    }
+
+    fn conflicts_where(&self, filter: &str) -> Result<Vec<Conflict>> {
         let sql = format!(
             "SELECT id, record_kind, record_id, reason, local_value, remote_value, detected_at,
-               resolved_at, resolution FROM conflicts {} ORDER BY id",
-            if include_resolved {
-                ""
-            } else {
-                "WHERE resolved_at IS NULL"
-            }
+               resolved_at, resolution FROM conflicts {filter} ORDER BY id"
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], |r| {
             let meta: serde_json::Value =
                 serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default();
             let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+            let kind: String = r.get(1)?;
+            let reason = meta["reason"].as_str().unwrap_or_default();
             Ok(Conflict {
                 id: r.get(0)?,
-                record_kind: r.get(1)?,
+                record_kind: kind
+                    .parse()
+                    .map_err(|_| super::corrupt("conflict record kind", &kind))?,
                 record_id: r.get(2)?,
-                reason: meta["reason"].as_str().unwrap_or_default().to_string(),
+                reason: reason
+                    .parse()
+                    .map_err(|_| super::corrupt("conflict reason", reason))?,
                 subject: meta["subject"].as_str().unwrap_or_default().to_string(),
                 remote_seq: meta["remote_seq"].as_u64().unwrap_or(0),
+                error: meta["error"].as_str().map(str::to_string),
                 local_value: json(r.get(4)?),
                 remote_value: json(r.get(5)?),
                 detected_at: r.get(6)?,
@@ -648,6 +703,34 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Settles a conflict whose remote value must still be applied here: resolved now, and
+    /// the value waits in the row (the cursor has moved past it) until the next pull applies
+    /// it, [`Store::remote_pending`].
+    pub fn settle_for_remote(&self, id: i64, resolution: &str, now: &str) -> Result<()> {
+        self.exec_cached(
+            "UPDATE conflicts SET resolved_at = ?2, resolution = ?3,
+               reason = json_set(reason, '$.remote_pending', json('true')) WHERE id = ?1",
+            params![id, now, resolution],
+        )?;
+        Ok(())
+    }
+
+    /// Settled conflicts whose remote value the next pull applies, oldest first.
+    pub fn remote_pending(&self) -> Result<Vec<Conflict>> {
+        self.conflicts_where(
+            "WHERE resolved_at IS NOT NULL AND json_extract(reason, '$.remote_pending') = 1",
+        )
+    }
+
+    /// The remote value of a settled conflict was applied (or is held by a new conflict).
+    pub fn remote_landed(&self, id: i64) -> Result<()> {
+        self.exec_cached(
+            "UPDATE conflicts SET reason = json_remove(reason, '$.remote_pending') WHERE id = ?1",
+            [id],
+        )?;
+        Ok(())
     }
 
     pub fn resolve_conflict(&self, id: i64, resolution: &str, now: &str) -> Result<()> {
@@ -677,9 +760,9 @@ impl Store {
     /// Saves what the cloud holds of a record about to be edited here, when it is in sync
     /// (a no-op otherwise: a pending record keeps the base of its first edit). The JSON has
     /// the shape of `sync::engine::diff::fields` (a test there keeps the two equal).
-    pub(super) fn remember_sync_base(&self, kind: &str, id: &str) -> Result<()> {
+    pub(super) fn remember_sync_base(&self, kind: RecordKind, id: &str) -> Result<()> {
         let sql = match kind {
-            "generation" => {
+            RecordKind::Generation => {
                 "INSERT OR REPLACE INTO sync_base (record_kind, record_id, value)
                  SELECT 'generation', g.id, json_object('version', g.version,
                    'description', g.description, 'pipeline_template', g.pipeline_template,
@@ -689,25 +772,25 @@ impl Store {
                      FROM changes c WHERE c.generation_id = g.id)))
                  FROM generations g WHERE g.id = ?1 AND g.sync_status = 'synced'"
             }
-            "evolution" => {
+            RecordKind::Evolution => {
                 "INSERT OR REPLACE INTO sync_base (record_kind, record_id, value)
                  SELECT 'evolution', id, json_object('change_id', change_id, 'rc', rc,
                    'code_name', code_name, 'status', status, 'note', note,
                    'completed_at', completed_at)
                  FROM evolutions WHERE id = ?1 AND sync_status = 'synced'"
             }
-            _ => return Ok(()),
+            RecordKind::PipelineRun => return Ok(()),
         };
         self.exec_cached(sql, [id])?;
         Ok(())
     }
 
     /// What the cloud held of a record when it was last in sync here, if it was edited since.
-    pub fn sync_base(&self, kind: &str, id: &str) -> Result<Option<serde_json::Value>> {
+    pub fn sync_base(&self, kind: RecordKind, id: &str) -> Result<Option<serde_json::Value>> {
         let text: Option<String> = self
             .row_cached(
                 "SELECT value FROM sync_base WHERE record_kind = ?1 AND record_id = ?2",
-                [kind, id],
+                [kind.as_str(), id],
                 |r| r.get(0),
             )
             .optional()?;
@@ -715,10 +798,15 @@ impl Store {
     }
 
     /// Records what the cloud holds of a record (keep-local: the conflict's remote value).
-    pub fn set_sync_base(&self, kind: &str, id: &str, value: &serde_json::Value) -> Result<()> {
+    pub fn set_sync_base(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        value: &serde_json::Value,
+    ) -> Result<()> {
         self.exec_cached(
             "INSERT OR REPLACE INTO sync_base (record_kind, record_id, value) VALUES (?1, ?2, ?3)",
-            params![kind, id, value.to_string()],
+            params![kind.as_str(), id, value.to_string()],
         )?;
         Ok(())
     }
@@ -740,5 +828,73 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewGeneration;
+    use crate::store::tests::temp_store;
+
+    fn generation(store: &Store, id: &str) {
+        let text = "version: v1.0.0\nchanges:\n  - {type: add, id: FEAT-1, title: One}\n";
+        let contract: Contract = crate::contract::parse(text).unwrap().0;
+        store
+            .insert_generation(&NewGeneration {
+                id,
+                contract: &contract,
+                created_by: "ann",
+                now: "2026-01-01T00:00:00Z",
+                file_hash: "h",
+            })
+            .unwrap();
+    }
+
+    /// A conflict whose kind or reason this version does not know is an error, never taken
+    /// for another value.
+    #[test]
+    fn unknown_values_from_the_database_are_errors() {
+        let (_dir, store) = temp_store();
+        generation(&store, "g1");
+        let state = store.sync_state(RecordKind::Generation, "g1").unwrap();
+        assert_eq!(state.unwrap().sync_status, SyncStatus::NotSynced);
+
+        let conflict = Conflict {
+            id: 0,
+            record_kind: RecordKind::Evolution,
+            record_id: "e1".into(),
+            reason: ConflictReason::BothChanged,
+            subject: "v1.0.0-rc.1".into(),
+            local_value: None,
+            remote_value: None,
+            remote_seq: 7,
+            error: None,
+            detected_at: "2026-01-01T00:00:00Z".into(),
+            resolved_at: None,
+            resolution: None,
+        };
+        store.insert_conflict(&conflict).unwrap();
+        let read = store.conflicts(false).unwrap();
+        assert_eq!(
+            (read[0].record_kind, read[0].reason, read[0].remote_seq),
+            (RecordKind::Evolution, ConflictReason::BothChanged, 7)
+        );
+        store
+            .conn
+            .execute("UPDATE conflicts SET record_kind = 'pipeline_runs'", [])
+            .unwrap();
+        let err = store.conflicts(false).unwrap_err();
+        assert!(err.to_string().contains("pipeline_runs"), "{err}");
+        store
+            .conn
+            .execute(
+                "UPDATE conflicts SET record_kind = 'evolution',
+                   reason = json_object('reason', 'gone', 'subject', 'x', 'remote_seq', 1)",
+                [],
+            )
+            .unwrap();
+        let err = store.conflicts(false).unwrap_err();
+        assert!(err.to_string().contains("gone"), "{err}");
     }
 }

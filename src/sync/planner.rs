@@ -53,32 +53,7 @@ pub struct Local {
     pub code_names: HashMap<String, Uuid>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConflictReason {
-    /// Changed here (unpushed edits or unapplied file edits) and in the cloud.
-    BothChanged,
-    /// The cloud holds this version for a different generation than this workspace.
-    VersionTaken,
-    /// The cloud removed changes that local evolutions prove.
-    ChangesInUse,
-    /// Deleted in the cloud while this workspace has work on it.
-    DeletedRemotely,
-    /// An evolution of a generation this workspace does not have (it is in conflict).
-    MissingGeneration,
-}
-
-impl ConflictReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConflictReason::BothChanged => "both_changed",
-            ConflictReason::VersionTaken => "version_taken",
-            ConflictReason::ChangesInUse => "changes_in_use",
-            ConflictReason::DeletedRemotely => "deleted_remotely",
-            ConflictReason::MissingGeneration => "missing_generation",
-        }
-    }
-}
+pub use crate::domain::ConflictReason;
 
 #[derive(Debug, Clone)]
 pub enum Op {

@@ -4,7 +4,7 @@
 use super::super::error::CommandError;
 use super::super::ui::{self, Ui};
 use super::super::{version_arg, workspace};
-use crate::domain::Version;
+use crate::domain::{ConflictReason as Reason, Version};
 use crate::sync::SyncError;
 use crate::sync::engine::resolve::{self as engine, ResolveError, Resolved};
 
@@ -24,7 +24,8 @@ pub struct ConflictsArgs {
 /// .gryt/backups/). rename
 /// --value VERSION: your generation moves to a free version and the cloud's comes in on the next
 /// pull (same-version conflicts). `gryt generation delete VERSION --local-only` is the other way
-/// out of a same-version conflict.
+/// out of a same-version conflict. A record the cloud refused for good (refused): discard
+/// deletes it here (an evolution, with its runs); local-only keeps it here, never pushed.
 #[derive(Debug, clap::Args)]
 pub struct ResolveArgs {
     /// The conflict's number (gryt sync conflicts)
@@ -41,6 +42,8 @@ pub enum Strategy {
     KeepLocal,
     KeepRemote,
     Rename,
+    Discard,
+    LocalOnly,
 }
 
 fn s<T>(r: crate::store::Result<T>) -> Result<T, CommandError> {
@@ -61,9 +64,9 @@ pub fn cmd_conflicts(ui: &Ui, args: ConflictsArgs) -> Result<(), CommandError> {
     for c in &list {
         t.add_row(vec![
             c.id.to_string(),
-            c.record_kind.clone(),
+            c.record_kind.to_string(),
             c.subject.clone(),
-            c.reason.replace('_', " "),
+            c.reason.label(),
             c.detected_at.clone(),
             c.resolution.clone().unwrap_or_default(),
         ]);
@@ -83,6 +86,8 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         Strategy::KeepLocal => engine::Strategy::KeepLocal,
         Strategy::KeepRemote => engine::Strategy::KeepRemote,
         Strategy::Rename => engine::Strategy::Rename,
+        Strategy::Discard => engine::Strategy::Discard,
+        Strategy::LocalOnly => engine::Strategy::LocalOnly,
     };
     let done = engine::resolve(&ws, args.id, strategy, args.value.as_ref())?;
     let deletion = matches!(done, Resolved::KeptRemote { deleted: true, .. });
@@ -113,6 +118,10 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         Resolved::CloudComesIn { subject } => {
             format!("The cloud's {subject} comes in on the next pull")
         }
+        Resolved::Discarded { subject } => format!("Discarded your {subject}"),
+        Resolved::KeptLocalOnly { subject } => {
+            format!("Kept your {subject} here only; it is never pushed")
+        }
         Resolved::SetAside {
             version,
             path,
@@ -125,6 +134,8 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
     })?;
     if args.strategy == Strategy::KeepLocal {
         ui.status("Run `gryt sync push` to send your version");
+    } else if matches!(args.strategy, Strategy::Discard | Strategy::LocalOnly) {
+        ui.status("Run `gryt sync` to send the rest");
     } else if deletion {
         ui.status("Run `gryt sync pull` to bring in the deletion");
     } else {
@@ -151,18 +162,18 @@ impl From<ResolveError> for CommandError {
             } => {
                 let err = CommandError::user(message);
                 let delete = format!("gryt generation delete {subject} --local-only");
-                match (strategy, reason.as_str()) {
-                    (engine::Strategy::KeepLocal, "version_taken") => err.hint(format!(
+                match (strategy, reason) {
+                    (engine::Strategy::KeepLocal, Reason::VersionTaken) => err.hint(format!(
                         "rename yours (--strategy rename --value VERSION), or delete it: {delete}"
                     )),
-                    (engine::Strategy::KeepLocal, "missing_generation") => err.hint(
+                    (engine::Strategy::KeepLocal, Reason::MissingGeneration) => err.hint(
                         "nothing of yours is at stake: it lands by itself when its generation arrives (gryt sync pull)",
                     ),
                     (engine::Strategy::KeepLocal, reason) => err.hint(format!(
                         "the strategies that fit: {}",
                         engine::strategies(reason)
                     )),
-                    (engine::Strategy::KeepRemote, "version_taken") => err.hint(format!(
+                    (engine::Strategy::KeepRemote, Reason::VersionTaken) => err.hint(format!(
                         "rename yours: --strategy rename --value VERSION, or delete it: {delete}"
                     )),
                     _ => err,

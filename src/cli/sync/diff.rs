@@ -134,13 +134,13 @@ fn print(
 fn section(ui: &Ui, entries: &[Entry], detailed: bool) -> Result<(), CommandError> {
     for e in entries {
         let what = match &e.reason {
-            Some(reason) => format!("{} ({})", e.action.as_str(), reason.replace('_', " ")),
+            Some(reason) => format!("{} ({})", e.action.as_str(), reason.label()),
             None => e.action.as_str().to_string(),
         };
         // `run of v1.2.0-rc.3` reads as `run v1.2.0-rc.3` next to `evolution v1.2.0-rc.3`.
         let (kind, subject) = match e.subject.strip_prefix("run of ") {
             Some(rest) => ("run", rest),
-            None => (e.kind, e.subject.as_str()),
+            None => (e.kind.as_str(), e.subject.as_str()),
         };
         let head = format!("  {what:<24}{kind} {subject}");
         if detailed {

@@ -16,7 +16,7 @@ use clap::Subcommand;
 use super::error::CommandError;
 use super::ui::Ui;
 use super::{version_arg, workspace};
-use crate::domain::Version;
+use crate::domain::{ConflictReason, RecordKind, Version};
 use crate::sync::engine::{self, Cloud, PullOptions, PushOptions, promote};
 use crate::sync::remote::Remote;
 use crate::sync::{SyncError, remote};
@@ -311,7 +311,7 @@ pub fn cmd_pull(
 fn conflict_list(conflicts: &[engine::ConflictInfo]) -> String {
     let list: Vec<String> = conflicts
         .iter()
-        .map(|c| format!("{} ({})", c.subject, c.reason.replace('_', " ")))
+        .map(|c| format!("{} ({})", c.subject, c.reason.label()))
         .collect();
     list.join(", ")
 }
@@ -469,7 +469,7 @@ pub fn cmd_push(
     if let Some(v) = &opts.version {
         let g = crate::ops::generation::get(ws, v)?;
         let in_cloud = || -> Result<bool, CommandError> {
-            let state = ws.store.sync_state("generation", &g.id);
+            let state = ws.store.sync_state(RecordKind::Generation, &g.id);
             Ok(state
                 .map_err(SyncError::from)?
                 .and_then(|st| st.base_revision)
@@ -531,7 +531,7 @@ fn push_json(report: &engine::PushReport) -> serde_json::Value {
             .map(|c| {
                 serde_json::json!({
                     "id": c.id, "record_kind": c.record_kind, "subject": c.subject,
-                    "reason": c.reason, "strategies": engine::resolve::strategies(&c.reason),
+                    "reason": c.reason, "strategies": engine::resolve::strategies(c.reason),
                 })
             })
             .collect();
@@ -552,7 +552,7 @@ fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandErr
     );
     for c in conflicts {
         let remote = c.remote_value.as_ref().map(|v| &v["record"]);
-        if c.reason == "version_taken" {
+        if c.reason == ConflictReason::VersionTaken {
             let by = remote
                 .and_then(|r| r["created_by"].as_str())
                 .unwrap_or("someone");
@@ -585,12 +585,15 @@ fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandErr
                 free.join(" (or ") + if free.len() > 1 { ")" } else { "" },
             ));
         } else {
+            let why = match &c.error {
+                Some(error) => format!("{} ({error})", c.reason.label()),
+                None => c.reason.label(),
+            };
             err = err.hint(format!(
-                "{}: {}; resolve it: gryt sync resolve {} --strategy {}",
+                "{}: {why}; resolve it: gryt sync resolve {} --strategy {}",
                 c.subject,
-                c.reason.replace('_', " "),
                 c.id,
-                engine::resolve::strategies(&c.reason),
+                engine::resolve::strategies(c.reason),
             ));
         }
     }

@@ -1,7 +1,7 @@
 use super::super::error::CommandError;
 use super::super::ui::{self, Ui};
 use super::super::{version_arg, workspace};
-use crate::domain::Version;
+use crate::domain::{SyncStatus, Version};
 use crate::sync::engine::{self, LAST_PULL, LAST_PUSH};
 use crate::workspace::config::ExecutionMode;
 
@@ -34,6 +34,8 @@ struct Report {
     synced: Vec<String>,
     pending: Vec<String>,
     conflicts: Vec<String>,
+    /// Refused by the cloud for good: `{subject, error}` each.
+    failed: Vec<serde_json::Value>,
     /// Changes in the cloud not pulled yet; null when the cloud was not asked.
     behind: Option<u64>,
     head: Option<u64>,
@@ -65,17 +67,20 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
         offline: true,
         ..Report::default()
     };
-    for (kind, subject, status) in ws
+    for row in ws
         .store
         .sync_overview()
         .map_err(crate::sync::SyncError::from)?
     {
-        let _ = kind;
-        match status.as_str() {
-            "not_synced" => r.local_only.push(subject),
-            "synced" => r.synced.push(subject),
-            "conflict" => r.conflicts.push(subject),
-            _ => r.pending.push(subject),
+        let subject = row.subject;
+        match row.sync_status {
+            SyncStatus::NotSynced => r.local_only.push(subject),
+            SyncStatus::Synced => r.synced.push(subject),
+            SyncStatus::Conflict => r.conflicts.push(subject),
+            SyncStatus::Failed => r
+                .failed
+                .push(serde_json::json!({"subject": subject, "error": row.sync_error})),
+            SyncStatus::Pending => r.pending.push(subject),
         }
     }
     let mut why_offline = None;
@@ -149,6 +154,13 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
         if !list.is_empty() {
             ui.line(format!("{label}: {}", abbreviate(list)))?;
         }
+    }
+    for f in &r.failed {
+        ui.line(format!(
+            "Refused by the cloud: {}: {} (gryt sync conflicts)",
+            f["subject"].as_str().unwrap_or_default(),
+            f["error"].as_str().unwrap_or("refused")
+        ))?;
     }
     ui.line(format!("Synced: {}", r.synced.len()))?;
     if let Some(g) = &r.generation {

@@ -20,6 +20,7 @@ use super::pull::{self, Visit};
 use super::push::{self, PushOptions, PushReport};
 use super::{Cloud, PullOptions};
 use crate::api::records::{PipelineRunRecord, Record, RecordKind};
+use crate::domain::ConflictReason;
 use crate::domain::Version;
 use crate::store::Store;
 use crate::sync::planner::Op;
@@ -82,13 +83,13 @@ impl Action {
 /// One record a pull or push would change.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Entry {
-    pub kind: &'static str,
+    pub kind: RecordKind,
     /// `v1.2.0`, `v1.2.0-rc.3`, `run of v1.2.0-rc.3`.
     pub subject: String,
     pub action: Action,
     /// Why a conflict is one (`both_changed`, `version_taken`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<ConflictReason>,
     pub fields: Vec<FieldChange>,
     /// A pending record edited before this workspace kept synced values: what the cloud
     /// holds is not known here, so `fields` is empty.
@@ -207,12 +208,8 @@ impl Incoming {
                 Op::Delete { kind, id } => {
                     let id = id.to_string();
                     let local = local_fields(s, *kind, &id)?;
-                    Entry::new(
-                        *kind,
-                        super::subject(s, kind.as_str(), &id)?,
-                        Action::Deleted,
-                    )
-                    .with(compare(*kind, local.as_ref(), None))
+                    Entry::new(*kind, super::subject(s, *kind, &id)?, Action::Deleted)
+                        .with(compare(*kind, local.as_ref(), None))
                 }
                 Op::Renumber { id, rc, code_name } => {
                     let Some(e) = s.evolution(&id.to_string())? else {
@@ -244,7 +241,7 @@ impl Incoming {
                         Entry::new(*kind, self.subject(s, remote)?, Action::Conflict).with(
                             compare(*kind, local.as_ref(), record_fields(remote).as_ref()),
                         );
-                    entry.reason = Some(reason.as_str().to_string());
+                    entry.reason = Some(*reason);
                     entry
                 }
                 Op::Confirm(_) | Op::Skip => continue,
@@ -296,7 +293,7 @@ fn outgoing(
         };
         let entry = match o.base {
             None => Entry::new(kind, subject, Action::New).with(compare(kind, None, Some(&now))),
-            Some(_) => match s.sync_base(kind.as_str(), &id)? {
+            Some(_) => match s.sync_base(kind, &id)? {
                 Some(base) => Entry::new(kind, subject, Action::Updated).with(compare(
                     kind,
                     Some(&strip_nulls(base)),
@@ -332,7 +329,7 @@ fn run_subject(s: &Store, run: &PipelineRunRecord, tags: &HashMap<Uuid, String>)
 impl Entry {
     fn new(kind: RecordKind, subject: String, action: Action) -> Entry {
         Entry {
-            kind: kind.as_str(),
+            kind,
             subject,
             action,
             reason: None,
@@ -370,7 +367,7 @@ fn local_fields(s: &Store, kind: RecordKind, id: &str) -> Result<Option<Value>> 
             Some(r) => Some(convert::run(&r, &s.steps_of(id)?)?),
             None => None,
         },
-        _ => push::current_record(s, kind.as_str(), id)?.0,
+        _ => push::current_record(s, kind, id)?.0,
     };
     Ok(record.as_ref().and_then(record_fields))
 }
@@ -569,20 +566,26 @@ mod tests {
         store
             .decide_evolution(E, EvolutionStatus::Fail, Some("red"), t)
             .unwrap();
-        let wire = |kind: &str, id: &str| {
+        let wire = |kind: RecordKind, id: &str| {
             let (record, _) = push::current_record(&store, kind, id).unwrap();
             record_fields(&record.unwrap()).unwrap()
         };
-        store.mark_synced("generation", G, 1, t).unwrap();
-        store.mark_synced("evolution", E, 1, t).unwrap();
-        let (g_before, e_before) = (wire("generation", G), wire("evolution", E));
+        store.mark_synced(RecordKind::Generation, G, 1, t).unwrap();
+        store.mark_synced(RecordKind::Evolution, E, 1, t).unwrap();
+        let (g_before, e_before) = (
+            wire(RecordKind::Generation, G),
+            wire(RecordKind::Evolution, E),
+        );
 
         let edited = parse("version: v1.2.0\nchanges:\n  - {type: add, id: FEAT-1, title: One}\n");
         store.replace_contract(G, &edited, t, "h2").unwrap();
         store
             .decide_evolution(E, EvolutionStatus::Pass, None, t)
             .unwrap();
-        for (kind, id, before) in [("generation", G, g_before), ("evolution", E, e_before)] {
+        for (kind, id, before) in [
+            (RecordKind::Generation, G, g_before),
+            (RecordKind::Evolution, E, e_before),
+        ] {
             let base = strip_nulls(store.sync_base(kind, id).unwrap().expect("a base"));
             assert_eq!(base, before, "{kind}");
             assert_ne!(base, wire(kind, id), "{kind} was edited");
@@ -592,13 +595,18 @@ mod tests {
         store
             .decide_evolution(E, EvolutionStatus::Fail, Some("again"), t)
             .unwrap();
-        let base = strip_nulls(store.sync_base("evolution", E).unwrap().unwrap());
+        let base = strip_nulls(store.sync_base(RecordKind::Evolution, E).unwrap().unwrap());
         assert_eq!(base["status"], "fail");
         assert_eq!(base["note"], "red");
 
         // Deleting the record deletes its base.
         store.delete_generation(G).unwrap();
-        assert!(store.sync_base("generation", G).unwrap().is_none());
-        assert!(store.sync_base("evolution", E).unwrap().is_none());
+        assert!(
+            store
+                .sync_base(RecordKind::Generation, G)
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.sync_base(RecordKind::Evolution, E).unwrap().is_none());
     }
 }

@@ -5,7 +5,9 @@
 //! - The cursor (the last head pulled) only moves inside the transaction that applied what
 //!   it covers, so an interrupted pull resumes where it stopped.
 //! - A push is recorded (`inflight_push`) before it is sent and replayed byte for byte (same
-//!   idempotency key) until it is answered, so a lost answer never applies anything twice.
+//!   idempotency key) until it is answered — by the next push or pull, before anything else
+//!   — so a lost answer never applies anything twice, and our own records never come back
+//!   from the feed as someone else's change.
 //!   Records become `synced` only in the transaction that stores the accepted answer.
 //! - One sync at a time per repository (`.gryt/sync.lock`).
 
@@ -26,6 +28,7 @@ pub use push::{PushOptions, PushProgress, PushReport, push, push_with_progress};
 
 use super::client::Client;
 use super::{Result, SyncError, io};
+use crate::domain::RecordKind;
 use crate::store::Store;
 use crate::workspace::Workspace;
 
@@ -45,7 +48,7 @@ impl Cloud<'_> {
     }
 }
 
-pub(crate) const CURSOR: &str = "cursor";
+const CURSOR: &str = "cursor";
 const CURSOR_SCOPE: &str = "cursor_scope";
 pub(crate) const INFLIGHT_PUSH: &str = "inflight_push";
 /// The account this workspace last synced as: the local identity of a linked repository.
@@ -65,13 +68,29 @@ pub fn cursor(store: &Store, cloud: &Cloud<'_>) -> Result<u64> {
 }
 
 /// Moves the cursor (inside the transaction that applied what it covers) and records the
-/// account this workspace now acts as.
-fn set_cursor(store: &Store, cloud: &Cloud<'_>, value: u64) -> Result<()> {
+/// account this workspace now acts as. The only writer of the cursor: a pull page, a push
+/// answer and a promotion of ours all come through here, always with the cursor's scope.
+fn set_cursor(store: &Store, cloud: &Cloud<'_>, value: u64) -> crate::store::Result<()> {
     if store.meta(ACCOUNT)?.as_deref() != Some(cloud.account) {
         store.set_meta(ACCOUNT, Some(cloud.account))?;
     }
     store.set_meta(CURSOR_SCOPE, Some(&cloud.scope()))?;
     store.set_meta(CURSOR, Some(&value.to_string()))?;
+    Ok(())
+}
+
+/// After a write of our own that the cloud answered with `head_after` (a promotion): when it
+/// was the only write since `base_seq`, the cursor moves past it, so a pull does not fetch
+/// it back. Called inside the transaction that records the write here.
+pub(crate) fn cursor_past_own_write(
+    store: &Store,
+    cloud: &Cloud<'_>,
+    base_seq: u64,
+    head_after: Option<u64>,
+) -> crate::store::Result<()> {
+    if head_after == Some(base_seq + 1) && cursor(store, cloud).ok() == Some(base_seq) {
+        set_cursor(store, cloud, base_seq + 1)?;
+    }
     Ok(())
 }
 
@@ -103,16 +122,16 @@ pub fn lock(ws: &Workspace, wait: Duration) -> Result<SyncLock> {
 }
 
 /// What a record is called for people: `v1.2.0`, `v1.2.0-rc.3`, `run of v1.2.0-rc.3`.
-pub(crate) fn subject(store: &Store, kind: &str, id: &str) -> Result<String> {
+pub(crate) fn subject(store: &Store, kind: RecordKind, id: &str) -> Result<String> {
     Ok(match kind {
-        "generation" => store
+        RecordKind::Generation => store
             .version_of_generation(id)?
             .unwrap_or_else(|| id.to_string()),
-        "evolution" => match store.evolution(id)? {
+        RecordKind::Evolution => match store.evolution(id)? {
             Some(e) => e.tag,
             None => id.to_string(),
         },
-        _ => match store.pipeline_run(id)? {
+        RecordKind::PipelineRun => match store.pipeline_run(id)? {
             Some(r) => match r.evolution {
                 Some(tag) => format!("run of {tag}"),
                 None => format!("run of {}", r.pipeline),

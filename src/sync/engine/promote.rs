@@ -9,7 +9,7 @@ use super::{Cloud, PullReport, PushOptions, PushReport, cursor};
 use crate::api::ErrorCode;
 use crate::api::error::VersionHolderDetails;
 use crate::api::sync::PromoteRequest;
-use crate::domain::{GenerationStatus, Version};
+use crate::domain::{GenerationStatus, RecordKind, Version};
 use crate::ops::OpError;
 use crate::ops::promote::{self as ops, PromoteOptions, PromoteReport};
 use crate::store::Conflict;
@@ -151,7 +151,7 @@ pub fn promote(
     let g = &prepared.generation;
     let revision = ws
         .store
-        .sync_state("generation", &g.id)
+        .sync_state(RecordKind::Generation, &g.id)
         .map_err(SyncError::from)?
         .and_then(|st| st.base_revision)
         .ok_or_else(|| PromoteError::NotInCloud(version.clone()))?;
@@ -166,11 +166,8 @@ pub fn promote(
         &accepted.by,
         &accepted.at,
         |st| {
-            st.mark_synced("generation", &gen_id, accepted.revision, &now)?;
-            // Our promotion was the only write since our cursor: the cursor may cover it.
-            if accepted.head == Some(base_seq + 1) {
-                st.set_meta(super::CURSOR, Some(&(base_seq + 1).to_string()))?;
-            }
+            st.mark_synced(RecordKind::Generation, &gen_id, accepted.revision, &now)?;
+            super::cursor_past_own_write(st, cloud, base_seq, accepted.head)?;
             Ok(())
         },
     )?)
@@ -279,13 +276,14 @@ mod tests {
     fn conflict(subject: &str) -> Conflict {
         Conflict {
             id: 1,
-            record_kind: "generation".into(),
+            record_kind: RecordKind::Generation,
             record_id: "id".into(),
-            reason: "both_changed".into(),
+            reason: crate::domain::ConflictReason::BothChanged,
             subject: subject.into(),
             local_value: None,
             remote_value: None,
             remote_seq: 1,
+            error: None,
             detected_at: "T".into(),
             resolved_at: None,
             resolution: None,

@@ -10,7 +10,7 @@ use super::{Cloud, LAST_PULL, cursor, set_cursor};
 use crate::api::records::{EvolutionRecord, Record, RecordKind};
 use crate::api::sync::ChangesPage;
 use crate::clock;
-use crate::domain::Version;
+use crate::domain::{ConflictReason, Version};
 use crate::store::{Conflict, Store};
 use crate::sync::planner::{self, FileState, Local, LocalRecord, Op};
 use crate::sync::{Result, SyncError, convert, io};
@@ -46,9 +46,9 @@ pub struct ConflictInfo {
     /// The recorded conflict's number (`gryt sync resolve ID`); absent in a dry run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<i64>,
-    pub kind: String,
+    pub kind: RecordKind,
     pub subject: String,
-    pub reason: String,
+    pub reason: ConflictReason,
 }
 
 /// Progress after each page: (records so far, cursor, head).
@@ -82,19 +82,17 @@ pub(super) fn pull_with(
         dry_run: opts.dry_run,
         ..PullReport::default()
     };
-    let mut since = cursor(&ws.store, cloud)?;
-    let known: HashSet<Version> = ws.store.versions()?.into_iter().collect();
-    let untracked: Untracked = ws
-        .contract_files()?
-        .into_iter()
-        .filter(|(v, _)| !known.contains(v))
-        .map(|(v, path)| {
-            let contract = crate::contract::load(&path, Some(&v)).ok();
-            (v, contract)
-        })
-        .collect();
     let mut rng = clock::rng(ws.store.change_counter()?);
     ws.store.prepare_for_sync();
+    if !opts.dry_run {
+        // A push whose answer was lost is settled before anything comes in: were it still
+        // unknown here, the feed would bring our own records back as changes of the cloud's
+        // (and an edit made since, as a conflict with ourselves).
+        super::push::replay_inflight(ws, cloud, &mut super::PushReport::default())?;
+        land_settled(ws, &mut rng, &mut report)?;
+    }
+    let mut since = cursor(&ws.store, cloud)?;
+    let untracked = untracked_files(ws)?;
     let mut page = cloud
         .client
         .changes(&cloud.project, since, opts.page_limit)?;
@@ -152,6 +150,49 @@ pub(super) fn pull_with(
     Ok(report)
 }
 
+/// Contract files without a generation here, with what they hold.
+fn untracked_files(ws: &Workspace) -> Result<Untracked> {
+    let known: HashSet<Version> = ws.store.versions()?.into_iter().collect();
+    Ok(ws
+        .contract_files()?
+        .into_iter()
+        .filter(|(v, _)| !known.contains(v))
+        .map(|(v, path)| {
+            let contract = crate::contract::load(&path, Some(&v)).ok();
+            (v, contract)
+        })
+        .collect())
+}
+
+/// Applies the cloud's values that settled conflicts kept for this pull (`keep-remote`, a
+/// rename out of the way): the cursor went past them when their conflict was recorded, so
+/// the feed will not bring them again. Each is planned against the store as it is now: one
+/// that conflicts again is recorded again, so no remote value is ever dropped. A newer value
+/// of the same record in the feed follows and wins.
+fn land_settled(ws: &Workspace, rng: &mut fastrand::Rng, report: &mut PullReport) -> Result<()> {
+    let settled = ws.store.remote_pending()?;
+    if settled.is_empty() {
+        return Ok(());
+    }
+    let untracked = untracked_files(ws)?;
+    let now = clock::now_string();
+    ws.store.tx(|s| -> Result<()> {
+        for c in settled {
+            let record: Option<Record> =
+                c.remote_value.and_then(|v| serde_json::from_value(v).ok());
+            if let Some(record) = record {
+                let (ops, old_versions) =
+                    plan_page(ws, std::slice::from_ref(&record), &untracked, rng)?;
+                for op in &ops {
+                    apply(ws, s, op, &old_versions, &now, report)?;
+                }
+            }
+            s.remote_landed(c.id)?;
+        }
+        Ok(())
+    })
+}
+
 /// Generations (and tombstones, which keep their place among them) before evolutions before
 /// runs: the feed lists a record once, at its latest change, so a generation changed after its
 /// evolutions (promoted, say) comes after them. The sort is stable.
@@ -199,7 +240,7 @@ fn retry_parked(
     let parked: Vec<(i64, Record)> = s
         .conflicts(false)?
         .into_iter()
-        .filter(|c| c.reason == "missing_generation")
+        .filter(|c| c.reason == ConflictReason::MissingGeneration)
         .filter_map(|c| Some((c.id, serde_json::from_value(c.remote_value?).ok()?)))
         .filter(|(_, r): &(i64, Record)| match r {
             Record::Evolution(e) => s
@@ -249,10 +290,10 @@ fn snapshot(ws: &Workspace, page: &[Record], untracked: &Untracked) -> Result<Lo
         }
     }
     let s = &ws.store;
-    let known_generations = s.holders("generation", "id", &generation_ids)?;
-    let known_evolutions = s.holders("evolution", "id", &evolution_ids)?;
-    let version_holders = s.holders("generation", "version", &versions)?;
-    let name_holders = s.holders("evolution", "code_name", &code_names)?;
+    let known_generations = s.holders(RecordKind::Generation, "id", &generation_ids)?;
+    let known_evolutions = s.holders(RecordKind::Evolution, "id", &evolution_ids)?;
+    let version_holders = s.holders(RecordKind::Generation, "version", &versions)?;
+    let name_holders = s.holders(RecordKind::Evolution, "code_name", &code_names)?;
     let mut slot_generations = HashSet::new();
     for r in page {
         match r {
@@ -332,7 +373,7 @@ fn load_generation(ws: &Workspace, local: &mut Local, id: &str, load: Load) -> R
     }
     // The sync state comes from the same row, through a cached statement: records new here
     // (most of a first pull) cost one cheap lookup.
-    let Some(state) = ws.store.sync_state("generation", id)? else {
+    let Some(state) = ws.store.sync_state(RecordKind::Generation, id)? else {
         return Ok(());
     };
     let Some(g) = ws.store.generation_by_id(id)? else {
@@ -357,7 +398,7 @@ fn load_evolution(store: &Store, local: &mut Local, id: &str) -> Result<()> {
     if local.records.contains_key(&uuid) {
         return Ok(());
     }
-    let Some(state) = store.sync_state("evolution", id)? else {
+    let Some(state) = store.sync_state(RecordKind::Evolution, id)? else {
         return Ok(());
     };
     let Some(e) = store.evolution(id)? else {
@@ -379,7 +420,7 @@ fn load_run(store: &Store, local: &mut Local, id: &str) -> Result<()> {
         return Ok(());
     };
     let state = store
-        .sync_state("pipeline_run", id)?
+        .sync_state(RecordKind::PipelineRun, id)?
         .ok_or_else(|| SyncError::Corrupt(id.into()))?;
     let steps = store.steps_of(id)?;
     local
@@ -498,7 +539,7 @@ fn apply(
             }
         }
         Op::Confirm(r) => {
-            let (kind, id) = (kind_str(r), r.id().to_string());
+            let (kind, id) = (kind_of(r), r.id().to_string());
             s.mark_synced(kind, &id, r.revision(), now)?;
             let author = match r {
                 Record::Generation(g) => &g.created_by,
@@ -512,7 +553,7 @@ fn apply(
         }
         Op::Delete { kind, id } => {
             let id = id.to_string();
-            let name = super::subject(s, kind.as_str(), &id)?;
+            let name = super::subject(s, *kind, &id)?;
             match kind {
                 RecordKind::Generation => {
                     let version = s.version_of_generation(&id)?;
@@ -555,31 +596,32 @@ fn apply(
             let subject = remote_subject(s, remote)?;
             let conflict_id = s.insert_conflict(&Conflict {
                 id: 0,
-                record_kind: kind.as_str().to_string(),
+                record_kind: *kind,
                 record_id: id.to_string(),
-                reason: reason.as_str().to_string(),
+                reason: *reason,
                 subject: subject.clone(),
                 local_value: local
                     .as_ref()
                     .map(|l| serde_json::to_value(l).unwrap_or_default()),
                 remote_value: Some(serde_json::to_value(remote).unwrap_or_default()),
                 remote_seq: remote.seq(),
+                error: None,
                 detected_at: now.to_string(),
                 resolved_at: None,
                 resolution: None,
             })?;
             if let Some(l) = local {
                 s.set_sync_status(
-                    kind_str(l),
+                    kind_of(l),
                     &l.id().to_string(),
                     crate::domain::SyncStatus::Conflict,
                 )?;
             }
             report.conflicts.push(ConflictInfo {
                 id: Some(conflict_id),
-                kind: kind.as_str().to_string(),
+                kind: *kind,
                 subject,
-                reason: reason.as_str().to_string(),
+                reason: *reason,
             });
         }
         Op::Skip => {}
@@ -652,7 +694,7 @@ fn describe(s: &Store, ops: &[Op], report: &mut PullReport) -> Result<()> {
             Op::Delete { kind, id } => {
                 report
                     .deleted
-                    .push(super::subject(s, kind.as_str(), &id.to_string())?)
+                    .push(super::subject(s, *kind, &id.to_string())?)
             }
             Op::Conflict {
                 kind,
@@ -661,9 +703,9 @@ fn describe(s: &Store, ops: &[Op], report: &mut PullReport) -> Result<()> {
                 ..
             } => report.conflicts.push(ConflictInfo {
                 id: None,
-                kind: kind.as_str().to_string(),
+                kind: *kind,
                 subject: remote_subject(s, remote)?,
-                reason: reason.as_str().to_string(),
+                reason: *reason,
             }),
             _ => {}
         }
@@ -680,12 +722,16 @@ pub(super) fn remote_subject(s: &Store, r: &Record) -> Result<String> {
             None => format!("rc.{} ({})", e.rc, e.code_name),
         },
         Record::PipelineRun(p) => format!("run {}", p.id),
-        Record::Deleted(t) => super::subject(s, t.record_kind.as_str(), &t.id.to_string())?,
+        Record::Deleted(t) => super::subject(s, t.record_kind, &t.id.to_string())?,
     })
 }
 
-fn kind_str(r: &Record) -> &'static str {
-    r.kind().map(RecordKind::as_str).unwrap_or("generation")
+/// The kind of a live record (a tombstone names the kind it deleted).
+fn kind_of(r: &Record) -> RecordKind {
+    match r {
+        Record::Deleted(t) => t.record_kind,
+        _ => r.kind().unwrap_or(RecordKind::Generation),
+    }
 }
 
 fn remove_file(path: &std::path::Path) -> Result<()> {

@@ -9,7 +9,7 @@ use crate::api::error::{ErrorBody, ErrorCode, TagTakenDetails};
 use crate::api::records::{Record, RecordKind};
 use crate::api::sync::{PushAction, PushRecord, PushRequest, PushResponse};
 use crate::clock;
-use crate::domain::{GenerationStatus, SyncStatus, Version};
+use crate::domain::{ConflictReason, GenerationStatus, SyncStatus, Version};
 use crate::store::Store;
 use crate::sync::client::ClientError;
 use crate::sync::planner::same_content;
@@ -91,7 +91,7 @@ pub fn push_with_progress(
         .store
         .conflicts(false)?
         .into_iter()
-        .filter(|c| c.reason != "missing_generation")
+        .filter(|c| c.reason != ConflictReason::MissingGeneration)
         .collect();
     ws.store.prepare_for_sync();
     let mut rng = clock::rng(ws.store.change_counter()?);
@@ -178,7 +178,10 @@ pub fn push_with_progress(
                 // A refused push applied nothing: forget it, and fix what we can fix here.
                 forget_inflight(ws)?;
                 rounds += 1;
-                if rounds < MAX_ROUNDS && move_aside(ws, &body, &mut rng, &mut report)? {
+                if rounds < MAX_ROUNDS
+                    && (move_aside(ws, &body, &mut rng, &mut report)?
+                        || refused_for_good(ws, &batch, &body, &mut report)?)
+                {
                     (data_version, batch) = read(&mut report, None)?;
                     continue;
                 }
@@ -193,8 +196,13 @@ pub fn push_with_progress(
 }
 
 /// Resends a push whose answer was lost, exactly as it was (same key): the cloud answers with
-/// the stored result if it had applied it, or evaluates it now.
-fn replay_inflight(ws: &Workspace, cloud: &Cloud<'_>, report: &mut PushReport) -> Result<()> {
+/// the stored result if it had applied it, or evaluates it now. A pull does this first too,
+/// so that our own records never come back to us from the feed as someone else's change.
+pub(super) fn replay_inflight(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    report: &mut PushReport,
+) -> Result<()> {
     let Some(mark) = ws.store.meta(INFLIGHT_PUSH)? else {
         return Ok(());
     };
@@ -243,7 +251,7 @@ fn apply_answer(
                     (r.id.to_string(), r.revision, author)
                 })
                 .collect();
-            s.mark_pushed_many(kind.as_str(), &rows, &now)?;
+            s.mark_pushed_many(kind, &rows, &now)?;
         }
         // No other connection committed since the batch was read (and this transaction now
         // holds the write lock): no record can have been edited meanwhile.
@@ -253,7 +261,7 @@ fn apply_answer(
         };
         let sent = sent.map(|(batch, _)| batch);
         for (i, (result, wire)) in resp.results.iter().zip(&req.records).enumerate() {
-            let (kind, id) = (result.kind.as_str(), result.id.to_string());
+            let (kind, id) = (result.kind, result.id.to_string());
             let own = sent
                 .and_then(|b| b.get(i))
                 .filter(|o| o.record.id() == result.id);
@@ -339,7 +347,7 @@ fn remove_inflight_file(ws: &Workspace) {
 /// The record as stored now, and an evolution's rc tag (`v1.2.0-rc.3`) read with it.
 pub(super) fn current_record(
     s: &Store,
-    kind: &str,
+    kind: RecordKind,
     id: &str,
 ) -> Result<(Option<Record>, Option<String>)> {
     let base = s.sync_state(kind, id)?.and_then(|st| st.base_revision);
@@ -350,22 +358,22 @@ pub(super) fn current_record(
 /// revisions: one lookup less).
 fn current_record_at(
     s: &Store,
-    kind: &str,
+    kind: RecordKind,
     id: &str,
     base: Option<u64>,
 ) -> Result<(Option<Record>, Option<String>)> {
     Ok(match kind {
-        "generation" => (
+        RecordKind::Generation => (
             s.generation_by_id(id)?
                 .map(|g| convert::generation(&g, base))
                 .transpose()?,
             None,
         ),
-        "evolution" => match s.evolution(id)? {
+        RecordKind::Evolution => match s.evolution(id)? {
             Some(e) => (Some(convert::evolution(&e, base)?), Some(e.tag)),
             None => (None, None),
         },
-        _ => (None, None),
+        RecordKind::PipelineRun => (None, None),
     })
 }
 
@@ -483,7 +491,7 @@ pub(super) fn outgoing(
             continue;
         };
         let evolution_in_cloud = in_batch.contains(&evolution)
-            || s.sync_state("evolution", &evolution)?
+            || s.sync_state(RecordKind::Evolution, &evolution)?
                 .is_some_and(|st| st.base_revision.is_some());
         if !evolution_in_cloud
             || opts.version.as_ref().is_some_and(|v| {
@@ -513,6 +521,99 @@ pub(super) fn outgoing(
     Ok(batch)
 }
 
+/// After `promoted_immutable` or `not_owner`, the records of the batch the cloud will never
+/// take as they are: each becomes `failed` with the cloud's message and a `refused` conflict
+/// (settled with `discard` or `local-only`), and the push goes on without them. Runs of an
+/// evolution refused in the same round get no conflict of their own: they go (or stay) with
+/// their evolution. Returns whether any record was set aside.
+fn refused_for_good(
+    ws: &Workspace,
+    batch: &[Outgoing],
+    body: &ErrorBody,
+    report: &mut PushReport,
+) -> Result<bool> {
+    let refused: Vec<&Outgoing> = match body.error {
+        ErrorCode::NotOwner => {
+            let id = body.details["id"].as_str().unwrap_or_default();
+            batch
+                .iter()
+                .filter(|o| o.record.id().to_string() == id)
+                .collect()
+        }
+        ErrorCode::PromotedImmutable => {
+            let Some(g) = body.details["generation_id"]
+                .as_str()
+                .and_then(|g| g.parse::<uuid::Uuid>().ok())
+            else {
+                return Ok(false);
+            };
+            let of_g = |evolution: &uuid::Uuid| -> Result<bool> {
+                Ok(ws
+                    .store
+                    .evolution(&evolution.to_string())?
+                    .is_some_and(|e| e.generation_id == g.to_string()))
+            };
+            let mut out = Vec::new();
+            for o in batch {
+                let hit = match &o.record {
+                    Record::Generation(x) => x.id == g,
+                    Record::Evolution(e) => e.generation_id == g,
+                    Record::PipelineRun(p) => match &p.evolution_id {
+                        Some(e) => of_g(e)?,
+                        None => false,
+                    },
+                    Record::Deleted(_) => false,
+                };
+                if hit {
+                    out.push(o);
+                }
+            }
+            out
+        }
+        _ => return Ok(false),
+    };
+    if refused.is_empty() {
+        return Ok(false);
+    }
+    let evolutions: HashSet<uuid::Uuid> = refused
+        .iter()
+        .filter_map(|o| match &o.record {
+            Record::Evolution(e) => Some(e.id),
+            _ => None,
+        })
+        .collect();
+    let now = clock::now_string();
+    ws.store.tx(|s| -> Result<()> {
+        for o in &refused {
+            let (kind, id) = (o.wire.kind, o.record.id().to_string());
+            s.mark_refused(kind, &id, &body.message)?;
+            if let Record::PipelineRun(p) = &o.record
+                && p.evolution_id.is_some_and(|e| evolutions.contains(&e))
+            {
+                continue;
+            }
+            let mut conflict = crate::store::Conflict {
+                id: 0,
+                record_kind: kind,
+                record_id: id,
+                reason: ConflictReason::Refused,
+                subject: o.subject.clone(),
+                local_value: serde_json::to_value(&o.record).ok(),
+                remote_value: None,
+                remote_seq: 0,
+                error: Some(body.message.clone()),
+                detected_at: now.clone(),
+                resolved_at: None,
+                resolution: None,
+            };
+            conflict.id = s.insert_conflict(&conflict)?;
+            report.conflicts.push(conflict);
+        }
+        Ok(())
+    })?;
+    Ok(true)
+}
+
 /// After `tag_taken` or `code_name_taken` for an evolution that was never synced, moves it to
 /// a free rc tag or code name and says so. Returns whether the push is worth retrying.
 fn move_aside(
@@ -538,7 +639,7 @@ fn move_aside(
     let Some(e) = s.evolution(&id)? else {
         return Ok(false);
     };
-    if s.sync_state("evolution", &id)?
+    if s.sync_state(RecordKind::Evolution, &id)?
         .is_some_and(|st| st.base_revision.is_some())
     {
         return Ok(false);

@@ -3,13 +3,13 @@
 //! not fit is refused and changes nothing.
 //!
 //! Invariants: a settled conflict is marked resolved in the same transaction that changes the
-//! record's sync state, and the cursor is rewound to before the cloud's change when the next
-//! pull must bring it in again.
+//! record's sync state. When the cloud's value must still come in, it waits in the conflict
+//! row and the next pull applies it; the cursor never moves back (a push right after a
+//! resolution is not `behind`).
 
 use std::path::PathBuf;
 
-use crate::api::records::RecordKind;
-use crate::domain::{SyncStatus, Version};
+use crate::domain::{ConflictReason as Reason, RecordKind, SyncStatus, Version};
 use crate::ops::OpError;
 use crate::store::{Conflict, StoreError};
 use crate::workspace::Workspace;
@@ -23,6 +23,10 @@ pub enum Strategy {
     KeepRemote,
     /// Your generation moves to another version (same-version conflicts).
     Rename,
+    /// A record the cloud refused for good is deleted here (an evolution, with its runs).
+    Discard,
+    /// A record the cloud refused for good stays here and is never pushed.
+    LocalOnly,
 }
 
 impl Strategy {
@@ -31,6 +35,8 @@ impl Strategy {
             Strategy::KeepLocal => "keep-local",
             Strategy::KeepRemote => "keep-remote",
             Strategy::Rename => "rename",
+            Strategy::Discard => "discard",
+            Strategy::LocalOnly => "local-only",
         }
     }
 }
@@ -52,6 +58,10 @@ pub enum Resolved {
     },
     /// Nothing of yours held `subject`: the cloud's comes in on the next pull.
     CloudComesIn { subject: String },
+    /// The refused `subject` was deleted here.
+    Discarded { subject: String },
+    /// The refused `subject` stays here, never pushed.
+    KeptLocalOnly { subject: String },
     /// A contract file the database did not know held `version`: it was moved to `backup`.
     SetAside {
         version: Version,
@@ -64,11 +74,11 @@ pub enum Resolved {
 pub enum ResolveError {
     #[error("no open conflict #{0}")]
     NotFound(i64),
-    #[error("cannot resolve conflict #{id} ({subject}, {}): {why}", reason.replace('_', " "))]
+    #[error("cannot resolve conflict #{id} ({subject}, {}): {why}", reason.label())]
     Refused {
         id: i64,
         subject: String,
-        reason: String,
+        reason: Reason,
         strategy: Strategy,
         why: &'static str,
     },
@@ -90,11 +100,12 @@ pub enum ResolveError {
 pub type Result<T> = std::result::Result<T, ResolveError>;
 
 /// The strategies that fit a conflict of this reason (as `resolve` takes them).
-pub fn strategies(reason: &str) -> &'static str {
+pub fn strategies(reason: Reason) -> &'static str {
     match reason {
-        "both_changed" | "changes_in_use" => "keep-local|keep-remote",
-        "version_taken" => "rename --value VERSION",
-        _ => "keep-remote",
+        Reason::BothChanged | Reason::ChangesInUse => "keep-local|keep-remote",
+        Reason::VersionTaken => "rename --value VERSION",
+        Reason::DeletedRemotely | Reason::MissingGeneration => "keep-remote",
+        Reason::Refused => "discard|local-only",
     }
 }
 
@@ -118,26 +129,62 @@ pub fn resolve(
         .and_then(|v| v["record"]["id"].as_str())
         .map(str::to_string);
     let refuse = |why| refuse(c, strategy, why);
-    match (strategy, c.reason.as_str()) {
-        (Strategy::Rename, "version_taken") => rename(ws, c, local_id.as_deref(), value),
+    match (strategy, c.reason) {
+        (Strategy::Discard, Reason::Refused) => discard(ws, c),
+        (Strategy::LocalOnly, Reason::Refused) => {
+            let now = crate::clock::now_string();
+            ws.store.resolve_conflict(c.id, "local-only", &now)?;
+            Ok(Resolved::KeptLocalOnly {
+                subject: c.subject.clone(),
+            })
+        }
+        (Strategy::Discard | Strategy::LocalOnly, _) => Err(refuse(
+            "discard and local-only settle records the cloud refused for good only",
+        )),
+        (_, Reason::Refused) => Err(refuse(
+            "the cloud will never take this record as it is: discard it or keep it local only",
+        )),
+        (Strategy::Rename, Reason::VersionTaken) => rename(ws, c, local_id.as_deref(), value),
         (Strategy::Rename, _) => Err(refuse("rename resolves same-version conflicts only")),
-        (Strategy::KeepLocal, "both_changed" | "changes_in_use") => {
+        (Strategy::KeepLocal, Reason::BothChanged | Reason::ChangesInUse) => {
             keep_local(ws, c, local_id.as_deref())
         }
         (Strategy::KeepLocal, _) => Err(refuse("your copy cannot win this one")),
-        (Strategy::KeepRemote, "version_taken") if local_id.is_none() => set_aside_untracked(ws, c),
-        (Strategy::KeepRemote, "version_taken") => Err(refuse(
+        (Strategy::KeepRemote, Reason::VersionTaken) if local_id.is_none() => {
+            set_aside_untracked(ws, c)
+        }
+        (Strategy::KeepRemote, Reason::VersionTaken) => Err(refuse(
             "the cloud's generation needs the version your local one holds",
         )),
         (Strategy::KeepRemote, _) => keep_remote(ws, c, local_id.as_deref()),
     }
 }
 
+/// A refused evolution is deleted here with its runs, in one transaction with the
+/// resolution. Other kinds are not deleted by sync: keep them local only.
+fn discard(ws: &Workspace, c: &Conflict) -> Result<Resolved> {
+    if c.record_kind != RecordKind::Evolution {
+        return Err(refuse(
+            c,
+            Strategy::Discard,
+            "only an evolution can be discarded; keep this one local only (--strategy local-only)",
+        ));
+    }
+    let now = crate::clock::now_string();
+    ws.store.tx(|st| -> crate::store::Result<()> {
+        st.delete_evolution(&c.record_id)?;
+        st.resolve_conflict(c.id, "discard", &now)
+    })?;
+    Ok(Resolved::Discarded {
+        subject: c.subject.clone(),
+    })
+}
+
 fn refuse(c: &Conflict, strategy: Strategy, why: &'static str) -> ResolveError {
     ResolveError::Refused {
         id: c.id,
         subject: c.subject.clone(),
-        reason: c.reason.clone(),
+        reason: c.reason,
         strategy,
         why,
     }
@@ -145,10 +192,7 @@ fn refuse(c: &Conflict, strategy: Strategy, why: &'static str) -> ResolveError {
 
 fn settle(ws: &Workspace, c: &Conflict, resolution: &str) -> Result<()> {
     let now = crate::clock::now_string();
-    Ok(ws.store.tx(|st| -> crate::store::Result<()> {
-        st.resolve_conflict(c.id, resolution, &now)?;
-        st.rewind_cursor(c.remote_seq)
-    })?)
+    Ok(ws.store.settle_for_remote(c.id, resolution, &now)?)
 }
 
 /// Your generation moves to `value`; the cloud's comes in on the next pull.
@@ -173,7 +217,7 @@ fn rename(
         .ok_or_else(|| refuse(c, Strategy::Rename, "the local generation is gone"))?;
     crate::ops::generation::rename(ws, &version, value)?;
     ws.store
-        .set_sync_status("generation", local_id, SyncStatus::NotSynced)?;
+        .set_sync_status(RecordKind::Generation, local_id, SyncStatus::NotSynced)?;
     settle(ws, c, &format!("rename to {value}"))?;
     Ok(Resolved::Renamed {
         from: version,
@@ -191,14 +235,14 @@ fn keep_local(ws: &Workspace, c: &Conflict, local_id: Option<&str>) -> Result<Re
         .unwrap_or(0);
     let now = crate::clock::now_string();
     ws.store.tx(|st| -> crate::store::Result<()> {
-        st.mark_synced(&c.record_kind, local_id, revision, &now)?;
-        st.set_sync_status(&c.record_kind, local_id, SyncStatus::Pending)?;
+        st.mark_synced(c.record_kind, local_id, revision, &now)?;
+        st.set_sync_status(c.record_kind, local_id, SyncStatus::Pending)?;
         // `gryt sync diff` shows the push against what the cloud holds now.
-        if let (Some(kind), Some(remote)) = (RecordKind::parse(&c.record_kind), &c.remote_value) {
+        if let Some(remote) = &c.remote_value {
             st.set_sync_base(
-                &c.record_kind,
+                c.record_kind,
                 local_id,
-                &super::compared_fields(kind, &remote["record"]),
+                &super::compared_fields(c.record_kind, &remote["record"]),
             )?;
         }
         st.resolve_conflict(c.id, "keep-local", &now)
@@ -223,7 +267,7 @@ fn keep_remote(ws: &Workspace, c: &Conflict, local_id: Option<&str>) -> Result<R
         .and_then(|v| v["record"]["revision"].as_u64())
         .unwrap_or(1);
     let mut backup = None;
-    if c.record_kind == "generation"
+    if c.record_kind == RecordKind::Generation
         && let Some(g) = ws.store.generation_by_id(local_id)?
     {
         let text = crate::contract::render(&g.contract);
@@ -248,13 +292,12 @@ fn keep_remote(ws: &Workspace, c: &Conflict, local_id: Option<&str>) -> Result<R
     }
     let now = crate::clock::now_string();
     ws.store.tx(|st| -> crate::store::Result<()> {
-        st.mark_synced(&c.record_kind, local_id, revision.saturating_sub(1), &now)?;
-        st.resolve_conflict(c.id, "keep-remote", &now)?;
-        st.rewind_cursor(c.remote_seq)
+        st.mark_synced(c.record_kind, local_id, revision.saturating_sub(1), &now)?;
+        st.settle_for_remote(c.id, "keep-remote", &now)
     })?;
     Ok(Resolved::KeptRemote {
         subject: c.subject.clone(),
-        deleted: c.reason == "deleted_remotely",
+        deleted: c.reason == Reason::DeletedRemotely,
         backup,
     })
 }

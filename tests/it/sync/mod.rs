@@ -4,10 +4,13 @@
 
 mod commands;
 mod diff;
+mod faults;
+mod kills;
 mod modes;
 mod promote;
 mod property;
 pub mod proxy;
+mod replica;
 mod resolve;
 mod workflows;
 

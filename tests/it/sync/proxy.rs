@@ -1,5 +1,10 @@
 //! Workflow 12: a push whose answer is lost: a loopback proxy forwards the first push to the cloud and
 //! drops the answer (the server committed, the client never heard). The retry applies once.
+//!
+//! The proxy also plays a flaky network for the fault tests (`faults.rs`): with [`Chaos`]
+//! set, a seeded random draw per connection drops it before forwarding, answers 502/503
+//! without forwarding, holds it back, or forwards it and then cuts the answer (the server
+//! committed; the client hears nothing or half an answer).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -32,6 +37,108 @@ pub struct Proxy {
     /// The promotion (1-based) whose answer is dropped after the cloud applied it; 0: none.
     pub drop_promote: Arc<AtomicUsize>,
     pub stale_feed: Arc<AtomicBool>,
+    /// A flaky network: faults drawn per connection (none while `None`).
+    pub chaos: Arc<Mutex<Option<Chaos>>>,
+    /// The faults played so far, per kind.
+    pub faults: Arc<FaultCounts>,
+    /// How long each answer is held back after the server gave it (the server has committed;
+    /// the client does not know yet): widens the window a kill can land in.
+    pub answer_delay_ms: Arc<AtomicU64>,
+}
+
+/// Per-connection odds (in percent) of each fault, drawn from a seeded RNG in the order the
+/// proxy accepts connections (sequential commands replay the same faults from the same seed).
+pub struct Chaos {
+    pub rng: fastrand::Rng,
+    /// Closed before the request is read: nothing reached the server.
+    pub drop_before: u32,
+    /// Answered 502 or 503 (no Gryt Cloud error body) without forwarding.
+    pub gateway_error: u32,
+    /// Forwarded (the server committed), then the answer is cut: none, or half of it.
+    pub cut_after: u32,
+    /// Held back 10–150 ms before forwarding.
+    pub delay: u32,
+    /// Held back `long_delay_ms` before forwarding: past a short client timeout, so the
+    /// server may commit after the client gave up.
+    pub long_delay: u32,
+    pub long_delay_ms: u64,
+}
+
+/// What the proxy does to one connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    Pass,
+    DropBefore,
+    Gateway(u16),
+    Delay(u64),
+    CutAfter { half: bool },
+}
+
+impl Chaos {
+    fn draw(&mut self) -> Fault {
+        let roll = self.rng.u32(..100);
+        let mut edge = self.drop_before;
+        if roll < edge {
+            return Fault::DropBefore;
+        }
+        edge += self.gateway_error;
+        if roll < edge {
+            return Fault::Gateway(if self.rng.bool() { 502 } else { 503 });
+        }
+        edge += self.cut_after;
+        if roll < edge {
+            return Fault::CutAfter {
+                half: self.rng.bool(),
+            };
+        }
+        edge += self.delay;
+        if roll < edge {
+            return Fault::Delay(self.rng.u64(10..=150));
+        }
+        edge += self.long_delay;
+        if roll < edge {
+            return Fault::Delay(self.long_delay_ms);
+        }
+        Fault::Pass
+    }
+}
+
+/// How many connections met each fault.
+#[derive(Debug, Default)]
+pub struct FaultCounts {
+    pub dropped: AtomicUsize,
+    pub gateway: AtomicUsize,
+    pub cut: AtomicUsize,
+    pub delayed: AtomicUsize,
+    pub passed: AtomicUsize,
+}
+
+impl FaultCounts {
+    fn count(&self, fault: Fault) {
+        let tally = match fault {
+            Fault::Pass => &self.passed,
+            Fault::DropBefore => &self.dropped,
+            Fault::Gateway(_) => &self.gateway,
+            Fault::Delay(_) => &self.delayed,
+            Fault::CutAfter { .. } => &self.cut,
+        };
+        tally.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Display for FaultCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |a: &AtomicUsize| a.load(Ordering::SeqCst);
+        write!(
+            f,
+            "{} dropped before forwarding, {} answered 502/503, {} cut after the server answered, {} delayed, {} passed",
+            n(&self.dropped),
+            n(&self.gateway),
+            n(&self.cut),
+            n(&self.delayed),
+            n(&self.passed)
+        )
+    }
 }
 
 /// What the relaying threads share.
@@ -46,6 +153,7 @@ struct Shared {
     stale_feed: Arc<AtomicBool>,
     /// The last answer to each changes-feed request line.
     feed_answers: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    answer_delay_ms: Arc<AtomicU64>,
 }
 
 /// Forwards one HTTP request per connection to `upstream`; for the `drop_nth` push (1-based;
@@ -69,7 +177,10 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
         drop_promote: Arc::new(AtomicUsize::new(0)),
         stale_feed: Arc::new(AtomicBool::new(false)),
         feed_answers: Arc::default(),
+        answer_delay_ms: Arc::default(),
     };
+    let (chaos, faults): (Arc<Mutex<Option<Chaos>>>, Arc<FaultCounts>) = Default::default();
+    let (flaky, counts) = (chaos.clone(), faults.clone());
     let proxy = Proxy {
         url: format!("http://{addr}"),
         pushes: shared.pushes.clone(),
@@ -81,6 +192,9 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
         promotes: shared.promotes.clone(),
         drop_promote: shared.drop_promote.clone(),
         stale_feed: shared.stale_feed.clone(),
+        chaos,
+        faults,
+        answer_delay_ms: shared.answer_delay_ms.clone(),
     };
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
@@ -96,19 +210,38 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
                 });
                 continue;
             }
+            let fault = flaky
+                .lock()
+                .unwrap()
+                .as_mut()
+                .map_or(Fault::Pass, Chaos::draw);
+            counts.count(fault);
+            if fault == Fault::DropBefore {
+                drop(conn);
+                continue;
+            }
             let (upstream, shared) = (upstream.clone(), shared.clone());
-            let delay = std::time::Duration::from_millis(delay.load(Ordering::SeqCst));
+            let mut delay = delay.load(Ordering::SeqCst);
+            if let Fault::Delay(ms) = fault {
+                delay += ms;
+            }
+            let delay = std::time::Duration::from_millis(delay);
             std::thread::spawn(move || {
                 std::thread::sleep(delay);
-                relay(conn, &upstream, &shared)
+                relay(conn, &upstream, &shared, fault)
             });
         }
     });
     proxy
 }
 
-fn relay(client: TcpStream, upstream: &str, shared: &Shared) {
-    let mut reader = BufReader::new(client.try_clone().unwrap());
+/// A server that cannot be reached (killed, restarting) closes the client's connection
+/// unanswered.
+fn relay(client: TcpStream, upstream: &str, shared: &Shared, fault: Fault) {
+    let Ok(read_half) = client.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
     let mut head = String::new();
     let mut length = 0usize;
     loop {
@@ -129,7 +262,9 @@ fn relay(client: TcpStream, upstream: &str, shared: &Shared) {
         head.push_str(&line);
     }
     let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
     let request_line = head.lines().next().unwrap_or("").to_string();
     let is_push = head.starts_with("POST") && request_line.contains("/push");
     let is_promote = head.starts_with("POST") && request_line.contains("/promote");
@@ -141,6 +276,17 @@ fn relay(client: TcpStream, upstream: &str, shared: &Shared) {
         return; // the link broke: the client hears nothing
     }
     let mut client = client;
+    if let Fault::Gateway(status) = fault {
+        let text = "upstream unavailable";
+        let _ = client.write_all(
+            format!(
+                "HTTP/1.1 {status} Gateway\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            )
+            .as_bytes(),
+        );
+        return;
+    }
     if is_feed && shared.stale_feed.load(Ordering::SeqCst) {
         let earlier = shared
             .feed_answers
@@ -153,11 +299,17 @@ fn relay(client: TcpStream, upstream: &str, shared: &Shared) {
             return;
         }
     }
-    let mut server = TcpStream::connect(upstream.trim_start_matches("http://")).unwrap();
-    server.write_all(head.as_bytes()).unwrap();
-    server.write_all(&body).unwrap();
+    let Ok(mut server) = TcpStream::connect(upstream.trim_start_matches("http://")) else {
+        return;
+    };
     let mut answer = Vec::new();
-    server.read_to_end(&mut answer).unwrap();
+    let exchanged = server
+        .write_all(head.as_bytes())
+        .and_then(|()| server.write_all(&body))
+        .and_then(|()| server.read_to_end(&mut answer));
+    if exchanged.is_err() {
+        return;
+    }
     if is_push && shared.pushes.fetch_add(1, Ordering::SeqCst) + 1 == shared.drop_push {
         return; // the server committed; the client hears nothing
     }
@@ -167,6 +319,9 @@ fn relay(client: TcpStream, upstream: &str, shared: &Shared) {
     {
         return; // the cloud promoted; the client hears nothing
     }
+    std::thread::sleep(std::time::Duration::from_millis(
+        shared.answer_delay_ms.load(Ordering::SeqCst),
+    ));
     if is_feed {
         shared
             .feed_answers
@@ -174,7 +329,15 @@ fn relay(client: TcpStream, upstream: &str, shared: &Shared) {
             .unwrap()
             .insert(request_line, answer.clone());
     }
-    let _ = client.write_all(&answer);
+    match fault {
+        Fault::CutAfter { half: false } => {} // the server committed; the client hears nothing
+        Fault::CutAfter { half: true } => {
+            let _ = client.write_all(&answer[..answer.len() / 2]);
+        }
+        _ => {
+            let _ = client.write_all(&answer);
+        }
+    }
 }
 
 #[test]
@@ -230,6 +393,59 @@ fn a_push_whose_answer_is_lost() -> (TestServer, super::Dev, Arc<AtomicUsize>) {
     a.run(&["generation", "new", "1.0.0"]).ok();
     a.run(&["sync", "push"]).fails(4);
     (server, a, pushes)
+}
+
+/// After a lost push answer, an edit of the same generation and of an evolution decided
+/// since are ours, not a conflict with ourselves: the pull first replays the unanswered push,
+/// and `gryt sync` then sends the edits.
+#[test]
+fn an_edit_after_a_lost_answer_is_not_a_conflict_with_yourself() {
+    let (server, devs) = team(&["ann"]);
+    let Proxy { url, pushes, .. } = proxy(server.base.clone(), 2);
+    let a = dev(&server, "ann", &url);
+    drop(devs);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    a.run(&["generation", "new", "4.0.0"]).ok();
+    a.run(&["evolution", "start", "1.0.0", "--change", "CHANGE-1"])
+        .ok();
+    // v4.0.0 and the running v1.0.0-rc.1 go out; the answer is lost.
+    a.run(&["sync", "push"]).fails(4);
+    assert_eq!(pushes.load(Ordering::SeqCst), 2);
+    a.env.write_contract(
+        "v4.0.0",
+        &[("add", "FEAT-4", "Edited after the lost answer")],
+        "",
+    );
+    a.run(&["generation", "update", "4.0.0"]).ok();
+    a.run(&["run", "ok"]).ok(); // decides v1.0.0-rc.1
+    let pulled = a.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["conflicts"], serde_json::json!([]), "{pulled:#}");
+    assert_eq!(pulled["updated"], serde_json::json!([]), "{pulled:#}");
+    let synced = a.run(&["sync", "--json"]).ok().json();
+    assert_eq!(
+        synced["pull"]["conflicts"],
+        serde_json::json!([]),
+        "{synced:#}"
+    );
+    assert_eq!(
+        synced["push"]["updated"],
+        serde_json::json!(["v4.0.0", "v1.0.0-rc.1"]),
+        "{synced:#}"
+    );
+    assert_eq!(
+        synced["push"]["created"],
+        serde_json::json!([]),
+        "{synced:#}"
+    );
+    let list = a.run(&["generation", "list", "--json"]).ok().json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["sync_status"] == "synced"),
+        "{list:#}"
+    );
 }
 
 /// The saved body of an unanswered push is damaged (or gone): nothing is replayed and nothing

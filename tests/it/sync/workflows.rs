@@ -177,6 +177,79 @@ fn version_lock() {
     );
 }
 
+/// The version-lock hint is the next command: after `gryt generation rename` as it says,
+/// `gryt sync push` sends the renamed draft (the cursor stays past the conflict; the cloud's
+/// generation waits in the settled conflict), and the next pull brings the cloud's in.
+#[test]
+fn rename_as_the_hint_says_then_push() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.2.0", "-d", "ann's"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["generation", "new", "1.2.0", "-d", "bob's"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    let out = b.run(&["sync", "push"]).fails(3);
+    assert_stderr_has(&out, "rename yours: gryt generation rename v1.2.0 v1.2.1");
+    b.run(&["generation", "rename", "v1.2.0", "v1.2.1"]).ok();
+    let pushed = b.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(
+        pushed["created"],
+        serde_json::json!(["v1.2.1"]),
+        "{pushed:#}"
+    );
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["new"], serde_json::json!(["v1.2.0"]), "{pulled:#}");
+    assert!(
+        b.env
+            .read(".gryt/generations/v1.2.0.yaml")
+            .contains("ann's")
+    );
+    assert!(
+        b.env
+            .read(".gryt/generations/v1.2.1.yaml")
+            .contains("bob's")
+    );
+    assert_no_conflicts(b);
+    // Landed once: the next pull brings nothing.
+    let again = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(again["new"], serde_json::json!([]), "{again:#}");
+}
+
+/// keep-remote leaves the cursor where it is: a push right after is not `behind`, and the
+/// next pull replaces the local copy with the cloud's, which the conflict kept.
+#[test]
+fn keep_remote_then_push_then_pull() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    contract(a, "v1.0.0", &[("add", "A-1", "Ann's change")]);
+    a.run(&["generation", "update", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    contract(b, "v1.0.0", &[("add", "B-1", "Bob's change")]);
+    b.run(&["generation", "update", "1.0.0"]).ok();
+    b.run(&["generation", "new", "2.0.0"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    let id = first_conflict_id(b);
+    b.run(&["sync", "resolve", &id, "--strategy", "keep-remote"])
+        .ok();
+    let pushed = b.run(&["sync", "push", "--json"]).ok().json();
+    assert_eq!(
+        pushed["created"],
+        serde_json::json!(["v2.0.0"]),
+        "{pushed:#}"
+    );
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(
+        pulled["updated"],
+        serde_json::json!(["v1.0.0"]),
+        "{pulled:#}"
+    );
+    assert!(b.env.read(".gryt/generations/v1.0.0.yaml").contains("A-1"));
+    assert_no_conflicts(b);
+}
+
 /// Workflow 6: Drafts are collaborative: the lead adds a change and pushes; the others' next pull
 /// rewrites their contract file and leaves their evolutions alone.
 #[test]
@@ -445,6 +518,65 @@ fn hybrid_linear_history() {
         })
         .collect();
     assert_eq!(rows, [("v1.2.0", "promoted"), ("v1.1.0", "promoted")]);
+}
+
+/// A record the cloud can never take does not block the rest: bob's second evolution of a
+/// generation ann promoted meanwhile is refused (`failed`, with the cloud's message, and a
+/// `refused` conflict), his new v1.1.0 goes out in the same sync, and discarding the dead
+/// evolution leaves nothing held back.
+#[test]
+fn a_refused_record_becomes_a_conflict_and_the_rest_syncs() {
+    let (server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    draft(a, "1.0.0", &[("add", "FEAT-1", "Login")]);
+    prove(a, "1.0.0", "FEAT-1", "ok");
+    a.run(&["sync"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    let tag = prove(b, "1.0.0", "FEAT-1", "ok");
+    assert_eq!(tag, "v1.0.0-rc.2");
+    b.run(&["generation", "new", "1.1.0"]).ok();
+    a.run(&["promote", "1.0.0"]).ok();
+
+    let out = b.run(&["sync"]).fails(3);
+    assert_stderr_has(&out, "v1.0.0-rc.2: refused");
+    assert_stderr_has(&out, "is promoted and cannot be changed");
+    assert_stderr_has(&out, "--strategy discard|local-only");
+    assert!(
+        super::feed_versions(&server).contains(&"v1.1.0".to_string()),
+        "v1.1.0 went out in the same sync"
+    );
+    let conflicts = b.run(&["sync", "conflicts", "--json"]).ok().json();
+    assert_eq!(conflicts[0]["reason"], "refused", "{conflicts:#}");
+    assert_eq!(conflicts[0]["subject"], "v1.0.0-rc.2", "{conflicts:#}");
+    // The record says it was refused, and why.
+    let shown = generation(b, "1.0.0");
+    let refused = &shown["changes"][0]["evolutions"][1];
+    assert_eq!(refused["tag"], "v1.0.0-rc.2", "{shown:#}");
+    assert_eq!(refused["sync_status"], "failed", "{shown:#}");
+    assert!(
+        refused["sync_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("promoted")),
+        "{shown:#}"
+    );
+    let text = b.run(&["generation", "show", "1.0.0"]).ok();
+    assert_stdout_has(&text, "Refused by the cloud: v1.0.0-rc.2");
+    let st = b.run(&["sync", "status", "--json"]).ok().json();
+    assert_eq!(st["failed"][0]["subject"], "v1.0.0-rc.2", "{st:#}");
+    // keep-local cannot win it; discard settles it.
+    let id = first_conflict_id(b);
+    b.run(&["sync", "resolve", &id, "--strategy", "keep-local"])
+        .fails(1);
+    b.run(&["sync", "resolve", &id, "--strategy", "discard"])
+        .ok();
+    let synced = b.run(&["sync", "--json"]).ok().json();
+    assert_eq!(
+        synced["push"]["conflicts"],
+        serde_json::json!([]),
+        "{synced:#}"
+    );
+    assert_no_conflicts(b);
+    assert_eq!(evolutions(b, "1.0.0").as_array().unwrap().len(), 1);
 }
 
 /// The first promoter wins; the other is told who promoted it and when (exit 3), and its
