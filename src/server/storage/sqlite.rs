@@ -618,8 +618,9 @@ impl Storage for SqliteStorage {
                             )
                         };
                         Ok(DigestEntry {
-                            kind: crate::api::RecordKind::parse(&kind)
-                                .ok_or_else(|| bad("kind"))?,
+                            kind: kind
+                                .parse::<crate::api::RecordKind>()
+                                .map_err(|_| bad("kind"))?,
                             id: Uuid::parse_str(&id).map_err(|_| bad("id"))?,
                             revision: u64_of(r.get(2)?),
                             hash: r.get(3)?,
