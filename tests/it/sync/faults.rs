@@ -384,6 +384,9 @@ impl World {
                     vec!["--strategy".into(), "rename".into(), "--value".into(), new]
                 }
                 "missing_generation" => continue,
+                // The cloud will never take it (e.g. an evolution of a generation promoted
+                // meanwhile): drop it, as a developer would.
+                "refused" => vec!["--strategy".into(), "discard".into()],
                 "both_changed" | "changes_in_use" if !remote_promoted => {
                     vec!["--strategy".into(), "keep-local".into()]
                 }
