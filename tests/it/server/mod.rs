@@ -11,6 +11,7 @@ pub mod harness;
 mod identity;
 mod paging;
 mod promote;
+mod publish;
 mod push;
 mod races;
 mod restart;
