@@ -196,10 +196,9 @@ developer() { # NAME
     mkdir -p "$work/$1/home"
     new_repo "$work/$1/repo" "$1" "$1@example.com"
     as "$1"
+    # Registering also logs this device in: no separate `gryt cloud login`.
     step "printf '%s\\n' \"\$PASSWORD\" | gryt cloud register --url $url --username $1 --password-stdin"
     printf '%s\n' "password-$1" | gryt cloud register --url "$url" --username "$1" --password-stdin
-    step "printf '%s\\n' \"\$PASSWORD\" | gryt cloud login --url $url --username $1 --password-stdin"
-    printf '%s\n' "password-$1" | gryt cloud login --url "$url" --username "$1" --password-stdin
     run gryt init
 }
 

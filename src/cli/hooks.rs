@@ -25,23 +25,35 @@ pub struct InstallArgs {
 
 const MARKER: &str = "# Installed by `gryt hooks install`";
 
-/// The hook; `dir` is the gryt repository relative to the top of the git working tree,
-/// where git runs hooks (`.` unless `.gryt/` lives in a subdirectory, as in a monorepo).
-fn script(dir: &str) -> String {
-    let pull = if dir == "." {
-        "gryt sync pull --quiet --hook".to_string()
+/// Quotes `s` for sh: in single quotes, each `'` written as `'\''`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The hook; `exe` is the gryt that installed it (git may run hooks with a PATH that lacks
+/// gryt, from a GUI or an IDE), `dir` the gryt repository relative to the top of the git
+/// working tree, where git runs hooks (`.` unless `.gryt/` lives in a subdirectory, as in a
+/// monorepo). If `exe` is gone (gryt moved or uninstalled) the hook uses a gryt on the PATH,
+/// and with none it says so on every commit rather than doing nothing silently.
+fn script(exe: &str, dir: &str) -> String {
+    let args = if dir == "." {
+        "sync pull --quiet --hook".to_string()
     } else {
-        format!(
-            "gryt -C '{}' sync pull --quiet --hook",
-            dir.replace('\'', r"'\''")
-        )
+        format!("-C {} sync pull --quiet --hook", sh_quote(dir))
     };
     format!(
         "#!/bin/sh\n{MARKER}: pull release state before each commit.\n\
          # It never blocks the commit: when the cloud cannot be reached it says so in one line.\n\
-         command -v gryt >/dev/null 2>&1 || exit 0\n\
-         {pull}\n\
-         exit 0\n"
+         gryt={exe}\n\
+         if [ ! -x \"$gryt\" ]; then\n\
+         \x20 gryt=$(command -v gryt) || {{\n\
+         \x20   echo \"gryt pre-commit hook: \"{exe}\" is gone and gryt is not on the PATH; release state was not pulled (reinstall with \\`gryt hooks install\\`)\" >&2\n\
+         \x20   exit 0\n\
+         \x20 }}\n\
+         fi\n\
+         \"$gryt\" {args}\n\
+         exit 0\n",
+        exe = sh_quote(exe),
     )
 }
 
@@ -77,7 +89,16 @@ pub fn run(ui: &Ui, cmd: HooksCommand) -> Result<(), CommandError> {
         .strip_prefix(canonical(std::path::Path::new(&top)))
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let script = script(if inside.is_empty() { "." } else { &inside });
+    let exe = std::env::current_exe()
+        .map_err(|e| CommandError::user(format!("cannot find the running gryt binary: {e}")))?;
+    let exe_text = exe.to_str().ok_or_else(|| {
+        CommandError::user(format!(
+            "the path of this gryt binary is not UTF-8: {}",
+            exe.display()
+        ))
+        .hint("install gryt under a UTF-8 path, then run `gryt hooks install` again")
+    })?;
+    let script = script(exe_text, if inside.is_empty() { "." } else { &inside });
     let dir = PathBuf::from(hooks);
     let dir = if dir.is_absolute() {
         dir
@@ -85,11 +106,21 @@ pub fn run(ui: &Ui, cmd: HooksCommand) -> Result<(), CommandError> {
         ws.root.join(dir)
     };
     let path = dir.join("pre-commit");
-    let existing = std::fs::read_to_string(&path).ok();
+    // Hooks are small scripts; whatever else is there (a FIFO, a huge file) is not ours.
+    let existing = match crate::workspace::file::read_limited(&path, 1024 * 1024) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.is_not_found() || args.force => None,
+        Err(e) => {
+            return Err(
+                CommandError::user(format!("cannot read {}: {e}", path.display()))
+                    .hint("move it away, or pass --force to replace it"),
+            );
+        }
+    };
     match &existing {
         Some(text) if text.contains(MARKER) && *text == script => {
             ui.line(format!(
-                "The gryt pre-commit hook is already installed ({})",
+                "The gryt pre-commit hook is already installed ({}); it runs {exe_text}",
                 path.display()
             ))?;
             return Ok(());
@@ -117,7 +148,47 @@ pub fn run(ui: &Ui, cmd: HooksCommand) -> Result<(), CommandError> {
         })?;
     }
     ui.line(format!(
-        "Installed the pre-commit hook in {}",
+        "Installed the pre-commit hook in {}; it runs {exe_text}",
         path.display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hook is valid sh whatever the paths hold, and runs the binary it names.
+    #[test]
+    fn script_quotes_paths_for_sh() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("it's a \"gryt\" $HOME `x`");
+        std::fs::write(&exe, "#!/bin/sh\necho \"ran with: $*\"\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let hook = dir.path().join("hook");
+        std::fs::write(&hook, script(exe.to_str().unwrap(), "sub dir/it's")).unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .arg(&hook)
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "ran with: -C sub dir/it's sync pull --quiet --hook\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::remove_file(&exe).unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .arg(&hook)
+            .env("PATH", dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is gone and gryt is not on the PATH"), "{err}");
+    }
 }

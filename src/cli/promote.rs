@@ -111,7 +111,7 @@ fn promote_in_cloud(
     let cloud = sync::cloud(&remote, &account);
     engine::promote(ws, &cloud, opts, &mut sync::LoggedSteps { ui }).map_err(|e| match e {
         PromoteError::Op(e) => Failed::Op(e),
-        e => Failed::Command(sync::promote_error(ws, e)),
+        e => Failed::Command(sync::promote_error(ui, ws, e)),
     })
 }
 

@@ -74,12 +74,33 @@ impl Ui {
 
     pub fn error(&self, e: &CommandError) {
         eprintln!("{}: {}", self.err_style(BAD.bold(), "Error"), e.message);
-        for hint in &e.hints {
-            eprintln!(
-                "{}: {hint}",
-                self.err_style(AnsiColor::Cyan.on_default(), "Hint")
-            );
+        let (hints, more) = self.cut(&e.hints);
+        let label = self.err_style(AnsiColor::Cyan.on_default(), "Hint");
+        for hint in hints {
+            eprintln!("{label}: {hint}");
         }
+        if more > 0 {
+            eprintln!("{label}: … and {more} more ({MORE_HINT})");
+        }
+    }
+
+    /// How many items a list prints: all with `--verbose`, else [`LIST_SHOWN`].
+    pub fn list_limit(&self) -> usize {
+        if self.verbose > 0 {
+            usize::MAX
+        } else {
+            LIST_SHOWN
+        }
+    }
+
+    /// A list of versions or records on one line, cut to its first items unless `--verbose`.
+    pub fn list<T: Display>(&self, items: &[T]) -> String {
+        abbreviate(items, self.list_limit())
+    }
+
+    /// The items of a list printed one per line: the ones to print and how many are left out.
+    pub fn cut<'a, T>(&self, items: &'a [T]) -> (&'a [T], usize) {
+        cut(items, self.list_limit())
     }
 
     /// `text` styled for stdout.
@@ -104,6 +125,37 @@ impl Ui {
 
     pub fn stdout_is_tty(&self) -> bool {
         std::io::stdout().is_terminal()
+    }
+}
+
+/// How many items of a list are printed without `--verbose` (`--json` always has them all):
+/// after a large pull, a list of every version would fill the screen.
+pub const LIST_SHOWN: usize = 10;
+
+/// What a cut list says about the items it leaves out.
+pub const MORE_HINT: &str = "--verbose lists all";
+
+/// `a, b, c`; with more than `limit` items, the first `limit` and `… and N more`.
+pub fn abbreviate<T: Display>(items: &[T], limit: usize) -> String {
+    let (shown, more) = cut(items, limit);
+    let list = shown
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match more {
+        0 => list,
+        n => format!("{list}, … and {n} more ({MORE_HINT})"),
+    }
+}
+
+/// The first `limit` items and how many are left out. Leaving out a single item saves no
+/// space, so a list one over the limit is kept whole.
+pub fn cut<T>(items: &[T], limit: usize) -> (&[T], usize) {
+    if items.len() <= limit.saturating_add(1) {
+        (items, 0)
+    } else {
+        (&items[..limit], items.len() - limit)
     }
 }
 
@@ -135,4 +187,31 @@ pub fn render(t: &comfy_table::Table) -> String {
         .map(|l| l.trim_end().to_string())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{abbreviate, cut};
+
+    #[test]
+    fn short_lists_are_whole() {
+        assert_eq!(abbreviate::<&str>(&[], 3), "");
+        assert_eq!(abbreviate(&["a"], 3), "a");
+        assert_eq!(abbreviate(&["a", "b", "c"], 3), "a, b, c");
+        // One over the limit: cutting it would save nothing.
+        assert_eq!(abbreviate(&["a", "b", "c", "d"], 3), "a, b, c, d");
+    }
+
+    #[test]
+    fn long_lists_show_the_first_items_and_a_count() {
+        let items: Vec<String> = (1..=200).map(|i| format!("v{i}.0.0")).collect();
+        assert_eq!(
+            abbreviate(&items, 3),
+            "v1.0.0, v2.0.0, v3.0.0, … and 197 more (--verbose lists all)"
+        );
+        assert_eq!(abbreviate(&items, usize::MAX).split(", ").count(), 200);
+        let (shown, more) = cut(&items, 10);
+        assert_eq!((shown.len(), more), (10, 190));
+        assert_eq!(shown[0], "v1.0.0");
+    }
 }

@@ -8,6 +8,7 @@ mod cli_backup;
 mod cli_basics;
 mod cli_cloud_serve;
 mod cli_config_audit;
+mod cli_docs;
 mod cli_evolution;
 mod cli_generation;
 mod cli_promote;

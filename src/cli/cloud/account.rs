@@ -14,7 +14,10 @@ use crate::cli::ui::{self, Ui};
 use crate::sync::client::ClientError;
 use crate::sync::credentials::{Credentials, Stored, TokenSource};
 
-/// Create an account on a Gryt Cloud server with open registration
+/// Create an account on a Gryt Cloud server with open registration, and log in
+///
+/// The new account is logged in on this device, as `gryt cloud login` would (unless
+/// --no-login).
 #[derive(Debug, clap::Args)]
 pub struct RegisterArgs {
     #[command(flatten)]
@@ -25,6 +28,12 @@ pub struct RegisterArgs {
     /// Read the password from stdin (one line) instead of prompting
     #[arg(long)]
     pub password_stdin: bool,
+    /// Only create the account; do not log this device in
+    #[arg(long)]
+    pub no_login: bool,
+    /// Name of this device in the token list (default: the host name)
+    #[arg(long, value_name = "NAME", conflicts_with = "no_login")]
+    pub device: Option<String>,
 }
 
 /// Log in and keep a token for this device (OS keyring, else a private file)
@@ -86,63 +95,119 @@ pub struct ApiKeyRevokeArgs {
 }
 
 pub fn cmd_register(ui: &Ui, args: RegisterArgs) -> Result<(), CommandError> {
-    let (_, url, client) = args.server.anonymous()?;
+    let (creds, url, client) = args.server.anonymous()?;
     let username = username(args.username)?;
     let password = password(args.password_stdin, true)?;
     crate::api::accounts::check_password(&password).map_err(CommandError::usage)?;
-    let account = client.register(&RegisterRequest { username, password })?;
-    if ui.json {
-        return ui.json(&account);
+    let account = client.register(&RegisterRequest {
+        username: username.clone(),
+        password: password.clone(),
+    })?;
+    if args.no_login {
+        if ui.json {
+            return ui.json(&account);
+        }
+        ui.line(format!("Registered {} on {url}", account.username))?;
+        ui.status(format!(
+            "Log in with: gryt cloud login --url {url} --username {}",
+            account.username
+        ));
+        return Ok(());
     }
-    ui.line(format!("Registered {} on {url}", account.username))?;
-    ui.status(format!(
-        "Log in with: gryt cloud login --url {url} --username {}",
-        account.username
-    ));
-    Ok(())
+    if !ui.json {
+        ui.line(format!("Registered {} on {url}", account.username))?;
+    }
+    let request = LoginRequest {
+        username,
+        password,
+        device: args.device.or_else(host_name),
+    };
+    let login = log_in(ui, &creds, &url, &client, request).map_err(|e| {
+        let mut e = e;
+        e.message = format!(
+            "registered {}, but logging in failed: {}",
+            account.username, e.message
+        );
+        e.hint(format!(
+            "log in with: gryt cloud login --url {url} --username {}",
+            account.username
+        ))
+    })?;
+    if ui.json {
+        let mut value = serde_json::to_value(&account).expect("an account serializes");
+        if let Some(map) = value.as_object_mut() {
+            map.insert("login".into(), login.json(&url));
+        }
+        return ui.json(&value);
+    }
+    ui.line(login.line(&url))
 }
 
 pub fn cmd_login(ui: &Ui, args: LoginArgs) -> Result<(), CommandError> {
     let (creds, url, client) = args.server.anonymous()?;
-    let username = username(args.username)?;
-    let password = password(args.password_stdin, false)?;
-    let device = args.device.or_else(host_name);
-    let issued = client
-        .login(&LoginRequest {
-            username,
-            password,
-            device,
+    let request = LoginRequest {
+        username: username(args.username)?,
+        password: password(args.password_stdin, false)?,
+        device: args.device.or_else(host_name),
+    };
+    let login = log_in(ui, &creds, &url, &client, request)?;
+    if ui.json {
+        return ui.json(&login.json(&url));
+    }
+    ui.line(login.line(&url))
+}
+
+/// A token issued and kept for this device.
+struct LoggedIn {
+    issued: crate::api::accounts::IssuedToken,
+    stored: Stored,
+}
+
+impl LoggedIn {
+    fn json(&self, url: &str) -> serde_json::Value {
+        serde_json::json!({
+            "url": url,
+            "username": self.issued.username,
+            "token": self.issued.info,
+            "stored_in": self.stored.source,
         })
-        .map_err(|e| {
-            let wrong = e.code() == Some(crate::api::ErrorCode::Unauthorized);
-            let mut err = CommandError::from(e);
-            if wrong {
-                err.hints = vec![
-                    "type them again (passwords are case-sensitive); a server's administrator can make a new account: gryt cloud admin user add".into(),
-                ];
-            }
-            err
-        })?;
-    let stored = creds.store(&url, &issued.username, &issued.token)?;
+    }
+
+    fn line(&self, url: &str) -> String {
+        format!(
+            "Logged in to {url} as {} (token kept in {})",
+            self.issued.username,
+            place(&self.stored)
+        )
+    }
+}
+
+/// Logs in and stores the token (`gryt cloud login`, and `register` after the account exists).
+fn log_in(
+    ui: &Ui,
+    creds: &Credentials,
+    url: &str,
+    client: &crate::sync::client::Client,
+    request: LoginRequest,
+) -> Result<LoggedIn, CommandError> {
+    let issued = client.login(&request).map_err(|e| {
+        let wrong = e.code() == Some(crate::api::ErrorCode::Unauthorized);
+        let mut err = CommandError::from(e);
+        if wrong {
+            err.hints = vec![
+                "type them again (passwords are case-sensitive); a server's administrator can make a new account: gryt cloud admin user add".into(),
+            ];
+        }
+        err
+    })?;
+    let stored = creds.store(url, &issued.username, &issued.token)?;
     if let Some(problem) = &stored.keyring_problem {
         ui.status(format!("OS keyring not used: {problem}"));
     }
     if creds.env_override() {
         ui.warn("GRYT_TOKEN is set and is used instead of this login");
     }
-    if ui.json {
-        return ui.json(&serde_json::json!({
-            "url": url,
-            "username": issued.username,
-            "token": issued.info,
-            "stored_in": stored.source,
-        }));
-    }
-    ui.line(format!(
-        "Logged in to {url} as {} (token kept in {})",
-        issued.username,
-        place(&stored)
-    ))
+    Ok(LoggedIn { issued, stored })
 }
 
 fn place(stored: &Stored) -> String {

@@ -10,12 +10,15 @@ use crate::workspace::Workspace;
 use crate::workspace::config::ExecutionMode;
 
 /// Execution mode `cloud`: pull before commands that read or write release state, push after
-/// commands that write. Never fails the command: offline, logged out or refused, the work
-/// stays local (pending) and one line on stderr says so; the next command that reaches the
-/// cloud sends it.
+/// them. After a read the push is quiet and only follows a pull that succeeded, so work left
+/// pending while offline goes out with the first command that reaches the cloud again. Never
+/// fails the command: offline, logged out or refused, the work stays local (pending) and one
+/// line on stderr says so.
 pub struct AutoSync {
     pull: bool,
     push: bool,
+    /// The pull before the command succeeded: the cloud is reachable and the cursor current.
+    pulled: std::cell::Cell<bool>,
     /// The pull before the command could not reach the cloud: the push after it does not
     /// try again, and one warning says so for both.
     unreachable: std::cell::RefCell<Option<String>>,
@@ -27,6 +30,7 @@ impl AutoSync {
         let none = AutoSync {
             pull: false,
             push: false,
+            pulled: Default::default(),
             unreachable: Default::default(),
         };
         if !reads && !writes {
@@ -49,6 +53,7 @@ impl AutoSync {
         AutoSync {
             pull: reads,
             push: writes,
+            pulled: Default::default(),
             unreachable: Default::default(),
         }
     }
@@ -61,9 +66,10 @@ impl AutoSync {
                 if !report.conflicts.is_empty() {
                     ui.warn(format!(
                         "the cloud pull recorded conflicts, your local work was kept: {}; see gryt sync conflicts",
-                        conflict_list(&report.conflicts)
+                        conflict_list(ui, &report.conflicts)
                     ));
                 }
+                self.pulled.set(true);
                 Ok(())
             });
         }
@@ -71,6 +77,9 @@ impl AutoSync {
 
     pub fn after(&self, ui: &Ui) {
         if !self.push {
+            if self.pulled.get() {
+                self.push_pending(ui);
+            }
             return;
         }
         if let Some(why) = self.unreachable.borrow().as_ref() {
@@ -80,8 +89,32 @@ impl AutoSync {
         let show = !ui.quiet;
         self.step(ui, "push", |ws, c| {
             let report = push_logged(ws, c, &PushOptions::default(), show)?;
-            push_outcome(ws, report)
+            push_outcome(ui, ws, report)
         });
+    }
+
+    /// After a read that reached the cloud: sends what is pending, printing nothing unless
+    /// it did not all go out, then one warning line.
+    fn push_pending(&self, ui: &Ui) {
+        let pushed = workspace().and_then(|ws| {
+            // Most reads find nothing pending: no connection, no lock.
+            if ws.store.unsynced_count().is_ok_and(|n| n == 0) {
+                return Ok(());
+            }
+            in_background(&ws, |ws, c| {
+                let report = push_logged(ws, c, &PushOptions::default(), false)?;
+                push_outcome(ui, ws, report)
+            })
+        });
+        match pushed {
+            Ok(()) => {}
+            // Refused or held back: the message names what did not go out.
+            Err(e) if e.kind == ExitKind::Rejected => ui.warn(format!("cloud push: {}", e.message)),
+            Err(e) => ui.warn(format!(
+                "cloud push skipped: {}; {STAYS_PENDING}",
+                e.message
+            )),
+        }
     }
 
     fn step(
@@ -116,8 +149,7 @@ impl AutoSync {
     }
 }
 
-const STAYS_PENDING: &str =
-    "your work stays pending and goes out with the next command that reaches the cloud";
+const STAYS_PENDING: &str = "your work stays pending and goes out with the next gryt command that reaches the cloud (or `gryt sync push`)";
 
 /// How long a sync nobody asked for waits for another one to finish.
 const BACKGROUND_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);

@@ -74,9 +74,7 @@ pub fn cmd_diff(ui: &Ui, args: DiffArgs) -> Result<(), CommandError> {
         project.as_deref(),
         args.format == Format::Detailed,
     )?;
-    for n in &report.not_pushed {
-        ui.warn(format!("not pushed: {n}"));
-    }
+    super::not_pushed(ui, &report.not_pushed);
     Ok(())
 }
 
@@ -132,17 +130,25 @@ fn print(
 }
 
 fn section(ui: &Ui, entries: &[Entry], detailed: bool) -> Result<(), CommandError> {
+    let what = |e: &Entry| match &e.reason {
+        Some(reason) => format!("{} ({})", e.action.as_str(), reason.label()),
+        None => e.action.as_str().to_string(),
+    };
+    // One column for the records, after the longest action (`conflict (version taken)`).
+    let width = entries
+        .iter()
+        .map(|e| what(e).len())
+        .max()
+        .unwrap_or(0)
+        .max(23);
     for e in entries {
-        let what = match &e.reason {
-            Some(reason) => format!("{} ({})", e.action.as_str(), reason.label()),
-            None => e.action.as_str().to_string(),
-        };
+        let what = what(e);
         // `run of v1.2.0-rc.3` reads as `run v1.2.0-rc.3` next to `evolution v1.2.0-rc.3`.
         let (kind, subject) = match e.subject.strip_prefix("run of ") {
             Some(rest) => ("run", rest),
             None => (e.kind.as_str(), e.subject.as_str()),
         };
-        let head = format!("  {what:<24}{kind} {subject}");
+        let head = format!("  {what:<width$} {kind} {subject}");
         if detailed {
             ui.line(ui.paint(action_style(e.action), head))?;
             if e.base_unknown {

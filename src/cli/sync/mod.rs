@@ -9,7 +9,7 @@ mod status;
 
 pub use auto::AutoSync;
 use auto::hook_pull;
-use progress::Progress;
+use progress::{Progress, Shown};
 
 use clap::Subcommand;
 
@@ -85,20 +85,20 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             let _lock = lock(ui, &ws)?;
             let cloud = cloud(&remote, &account);
             if !ui.json {
-                cmd_pull(ui, &ws, &cloud, false)?;
-                return cmd_push(ui, &ws, &cloud, &PushOptions::default());
+                cmd_pull(ui, &ws, &cloud, false, Some((1, 2)))?;
+                return cmd_push(ui, &ws, &cloud, &PushOptions::default(), Some((2, 2)));
             }
             // One JSON document for both halves: {"pull": {...}, "push": {...}}.
             let pulled = pull_logged(&ws, &cloud, false, false)?;
             let pushed = push_logged(&ws, &cloud, &PushOptions::default(), false)?;
             ui.json(&serde_json::json!({"pull": pulled, "push": push_json(&pushed)}))?;
-            push_outcome(&ws, pushed)
+            push_outcome(ui, &ws, pushed)
         }
         Some(SyncCommand::Pull(a)) if a.hook => {
             hook_pull();
             Ok(())
         }
-        Some(SyncCommand::Pull(a)) => with_cloud(ui, |ws, c| cmd_pull(ui, ws, c, a.dry_run)),
+        Some(SyncCommand::Pull(a)) => with_cloud(ui, |ws, c| cmd_pull(ui, ws, c, a.dry_run, None)),
         Some(SyncCommand::Push(a)) => with_cloud(ui, |ws, c| {
             cmd_push(
                 ui,
@@ -109,6 +109,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
                     version: a.version.clone(),
                     ..PushOptions::default()
                 },
+                None,
             )
         }),
         Some(SyncCommand::PushEvolutions(a)) => with_cloud(ui, |ws, c| {
@@ -122,6 +123,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
                     evolutions_only: true,
                     ..PushOptions::default()
                 },
+                None,
             )
         }),
         Some(SyncCommand::Status(a)) => status::cmd_status(ui, a),
@@ -225,10 +227,11 @@ pub fn pull_logged(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     dry_run: bool,
-    progress: bool,
+    progress: impl Into<Shown>,
 ) -> Result<engine::PullReport, SyncError> {
     let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
-    let progress = Progress::new("pull", progress, cloud.client);
+    let progress = Progress::new("pulling", "changes", progress.into(), cloud.client);
+    let from = engine::cursor(&ws.store, cloud).ok();
     let result = engine::pull(
         ws,
         cloud,
@@ -236,7 +239,7 @@ pub fn pull_logged(
             dry_run,
             page_limit: page_limit(),
         },
-        &mut progress.pull_callback(),
+        &mut progress.pull_callback(from),
     );
     let report = match result {
         Ok(r) => r,
@@ -264,8 +267,9 @@ pub fn cmd_pull(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     dry_run: bool,
+    step: Option<(u8, u8)>,
 ) -> Result<(), CommandError> {
-    let report = pull_logged(ws, cloud, dry_run, !ui.quiet)?;
+    let report = pull_logged(ws, cloud, dry_run, Shown::bar(!ui.quiet, step))?;
     if ui.json {
         return ui.json(&report);
     }
@@ -293,14 +297,14 @@ pub fn cmd_pull(
         ("renumbered", &report.renumbered),
     ] {
         if !list.is_empty() {
-            ui.line(format!("  {label:<10} {}", list.join(", ")))?;
+            ui.line(format!("  {label:<10} {}", ui.list(list)))?;
         }
     }
     if !report.conflicts.is_empty() {
         ui.line(format!(
             "  {:<10} {}",
             "conflicts",
-            conflict_list(&report.conflicts)
+            conflict_list(ui, &report.conflicts)
         ))?;
         ui.status("Your local work was kept; see `gryt sync conflicts` and resolve with `gryt sync resolve`");
     }
@@ -308,12 +312,12 @@ pub fn cmd_pull(
 }
 
 /// `v1.0.0 (version taken), v1.1.0-rc.2 (both changed)`.
-fn conflict_list(conflicts: &[engine::ConflictInfo]) -> String {
+fn conflict_list(ui: &Ui, conflicts: &[engine::ConflictInfo]) -> String {
     let list: Vec<String> = conflicts
         .iter()
         .map(|c| format!("{} ({})", c.subject, c.reason.label()))
         .collect();
-    list.join(", ")
+    ui.list(&list)
 }
 
 /// Pushes and records the attempt in the sync log; prints nothing.
@@ -321,8 +325,9 @@ pub fn push_logged(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     opts: &PushOptions,
-    progress: bool,
+    progress: impl Into<Shown>,
 ) -> Result<engine::PushReport, SyncError> {
+    let progress = progress.into();
     let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
     let opts = &PushOptions {
         // Undocumented, like GRYT_SYNC_PAGE_LIMIT: smaller batches.
@@ -334,7 +339,12 @@ pub fn push_logged(
         }),
         ..opts.clone()
     };
-    let progress = Progress::new("push", progress && !opts.dry_run, cloud.client);
+    let progress = Progress::new(
+        "pushing",
+        "records",
+        Shown::bar(progress.on() && !opts.dry_run, progress.step()),
+        cloud.client,
+    );
     let mut callback = progress.push_callback();
     let callback = progress
         .bar
@@ -395,7 +405,7 @@ impl promote::Steps for LoggedSteps<'_> {
         ws: &Workspace,
         cloud: &Cloud<'_>,
     ) -> crate::sync::Result<engine::PullReport> {
-        let pulled = pull_logged(ws, cloud, false, !self.ui.quiet)?;
+        let pulled = pull_logged(ws, cloud, false, Shown::bar(!self.ui.quiet, Some((1, 2))))?;
         if !pulled.new.is_empty() || !pulled.updated.is_empty() {
             self.ui.status(format!(
                 "Pulled {} new and {} updated from {}",
@@ -413,13 +423,12 @@ impl promote::Steps for LoggedSteps<'_> {
         cloud: &Cloud<'_>,
         opts: &PushOptions,
     ) -> crate::sync::Result<engine::PushReport> {
-        let pushed = push_logged(ws, cloud, opts, !self.ui.quiet)?;
+        let pushed = push_logged(ws, cloud, opts, Shown::bar(!self.ui.quiet, Some((2, 2))))?;
         if !pushed.created.is_empty() || !pushed.updated.is_empty() {
             self.ui.status(format!(
                 "Pushed {}",
-                [pushed.created.clone(), pushed.updated.clone()]
-                    .concat()
-                    .join(", ")
+                self.ui
+                    .list(&[pushed.created.clone(), pushed.updated.clone()].concat())
             ));
         }
         Ok(pushed)
@@ -428,19 +437,19 @@ impl promote::Steps for LoggedSteps<'_> {
 
 /// A push's refusal or held-back conflicts as the error to exit with (a dry run holds back
 /// nothing).
-fn push_outcome(ws: &Workspace, report: engine::PushReport) -> Result<(), CommandError> {
-    promote::push_outcome(report).map_err(|e| promote_error(ws, e))
+fn push_outcome(ui: &Ui, ws: &Workspace, report: engine::PushReport) -> Result<(), CommandError> {
+    promote::push_outcome(report).map_err(|e| promote_error(ui, ws, e))
 }
 
 /// A failed cloud promotion (or push) as the error to exit with, with the way out of each
 /// refusal.
-pub fn promote_error(ws: &Workspace, e: promote::PromoteError) -> CommandError {
+pub fn promote_error(ui: &Ui, ws: &Workspace, e: promote::PromoteError) -> CommandError {
     use promote::PromoteError as E;
     let message = e.to_string();
     match e {
         E::Sync(e) => e.into(),
         E::Op(e) => e.into(),
-        E::HeldBack { conflicts } => held_back(ws, &conflicts),
+        E::HeldBack { conflicts } => held_back(ui, ws, &conflicts),
         E::AlreadyPromoted { free, pulled, .. } => {
             let mut err = CommandError::new(super::error::ExitKind::Rejected, message);
             if !pulled {
@@ -465,6 +474,7 @@ pub fn cmd_push(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     opts: &PushOptions,
+    step: Option<(u8, u8)>,
 ) -> Result<(), CommandError> {
     if let Some(v) = &opts.version {
         let g = crate::ops::generation::get(ws, v)?;
@@ -482,12 +492,10 @@ pub fn cmd_push(
             .hint(format!("push it with its evolutions: gryt sync push {v}")));
         }
     }
-    let report = push_logged(ws, cloud, opts, !ui.quiet)?;
-    for s in &report.skipped {
-        ui.warn(format!("not pushed: {s}"));
-    }
-    for r in &report.renumbered {
-        ui.status(format!("Renumbered {r}"));
+    let report = push_logged(ws, cloud, opts, Shown::bar(!ui.quiet, step))?;
+    not_pushed(ui, &report.skipped);
+    if !report.renumbered.is_empty() {
+        ui.status(format!("Renumbered {}", ui.list(&report.renumbered)));
     }
     if ui.json {
         ui.json(&push_json(&report))?;
@@ -513,11 +521,25 @@ pub fn cmd_push(
         ))?;
         for (label, list) in [("created", &report.created), ("updated", &report.updated)] {
             if !list.is_empty() {
-                ui.line(format!("  {label:<10} {}", list.join(", ")))?;
+                ui.line(format!("  {label:<10} {}", ui.list(list)))?;
             }
         }
     }
-    push_outcome(ws, report)
+    push_outcome(ui, ws, report)
+}
+
+/// One warning per record a push leaves out, the first few unless `--verbose`.
+pub(super) fn not_pushed(ui: &Ui, skipped: &[String]) {
+    let (shown, more) = ui.cut(skipped);
+    for s in shown {
+        ui.warn(format!("not pushed: {s}"));
+    }
+    if more > 0 {
+        ui.warn(format!(
+            "not pushed: … and {more} more ({})",
+            super::ui::MORE_HINT
+        ));
+    }
 }
 
 /// A push report for scripts: records held back by open conflicts (exit 3) show as
@@ -545,10 +567,14 @@ fn push_json(report: &engine::PushReport) -> serde_json::Value {
 }
 
 /// Records in conflict are never pushed: say which, who holds what, and how to get out.
-fn held_back(ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandError {
+fn held_back(ui: &Ui, ws: &Workspace, conflicts: &[crate::store::Conflict]) -> CommandError {
+    let subjects: Vec<&str> = conflicts.iter().map(|c| c.subject.as_str()).collect();
     let mut err = CommandError::new(
         super::error::ExitKind::Rejected,
-        promote::held_back_message(conflicts),
+        format!(
+            "not pushed, in conflict with the cloud: {}",
+            ui.list(&subjects)
+        ),
     );
     for c in conflicts {
         let remote = c.remote_value.as_ref().map(|v| &v["record"]);

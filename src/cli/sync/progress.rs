@@ -1,7 +1,55 @@
-//! The progress bar of pulls and pushes.
+//! The progress bar of pulls and pushes: the step of the command (`step 1 of 2: pulling`),
+//! how far it is out of a total known from the start, bytes, a rounded rate and the ETA.
+
+/// Whether a sync shows a progress bar, and which step of its command the sync is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shown {
+    on: bool,
+    step: Option<(u8, u8)>,
+}
+
+impl Shown {
+    /// A bar when `on`, titled `step N of M: …` when the command runs more than one sync.
+    pub fn bar(on: bool, step: Option<(u8, u8)>) -> Shown {
+        Shown { on, step }
+    }
+
+    pub fn on(self) -> bool {
+        self.on
+    }
+
+    pub fn step(self) -> Option<(u8, u8)> {
+        self.step
+    }
+}
+
+impl From<bool> for Shown {
+    fn from(on: bool) -> Shown {
+        Shown { on, step: None }
+    }
+}
+
+/// `pulling`, or `step 1 of 2: pulling` when the command has more than one step.
+fn title(verb: &str, step: Option<(u8, u8)>) -> String {
+    match step {
+        Some((n, of)) => format!("step {n} of {of}: {verb}"),
+        None => verb.to_string(),
+    }
+}
+
+/// `1,092/s`; below ten, one decimal (`2.5/s`): more digits only flicker.
+fn rate(per_sec: f64) -> String {
+    if !per_sec.is_finite() || per_sec <= 0.0 {
+        "0/s".to_string()
+    } else if per_sec < 10.0 {
+        format!("{per_sec:.1}/s")
+    } else {
+        format!("{}/s", indicatif::HumanCount(per_sec.round() as u64))
+    }
+}
 
 /// A progress bar on stderr for syncs that take over a second, only on a terminal (and
-/// never with --quiet, which keeps stderr for errors): phase, records, bytes, rate and ETA.
+/// never with --quiet, which keeps stderr for errors).
 pub(super) struct Progress<'c> {
     pub(super) bar: Option<indicatif::ProgressBar>,
     started: std::time::Instant,
@@ -10,22 +58,30 @@ pub(super) struct Progress<'c> {
 }
 
 impl<'c> Progress<'c> {
+    /// `verb` names the phase (`pulling`), `unit` what the bar counts (`changes`).
     pub(super) fn new(
-        phase: &'static str,
-        wanted: bool,
+        verb: &str,
+        unit: &str,
+        shown: Shown,
         client: &'c crate::sync::client::Client,
     ) -> Progress<'c> {
         use std::io::IsTerminal;
-        let bar = (wanted && std::io::stderr().is_terminal()).then(|| {
+        let bar = (shown.on && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::hidden();
             bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} records, {msg}, {per_sec}, ETA {eta}",
-                )
+                indicatif::ProgressStyle::with_template(&format!(
+                    "{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit}, {{msg}}, {{rate}}, ETA {{eta}}"
+                ))
                 .expect("a valid template")
+                .with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&rate(state.per_sec()));
+                    },
+                )
                 .progress_chars("=> "),
             );
-            bar.set_prefix(phase);
+            bar.set_prefix(title(verb, shown.step));
             bar
         });
         Progress {
@@ -48,10 +104,11 @@ impl<'c> Progress<'c> {
         bar.set_position(position);
     }
 
-    /// The pull's per-page callback: (records so far, cursor, head); the bar counts the
-    /// changes between the first cursor and the head.
-    pub(super) fn pull_callback(&self) -> impl FnMut(usize, u64, u64) + '_ {
-        let mut first_cursor = None;
+    /// The pull's per-page callback: (records so far, cursor, head). The bar counts the
+    /// changes between the cursor the pull `started` from and the head, so the first page
+    /// already counts and the total is the whole pull.
+    pub(super) fn pull_callback(&self, started: Option<u64>) -> impl FnMut(usize, u64, u64) + '_ {
+        let mut first_cursor = started;
         move |_records, cursor, head| {
             let start = *first_cursor.get_or_insert(cursor.min(head));
             self.update(cursor.saturating_sub(start), head.saturating_sub(start));
@@ -69,5 +126,25 @@ impl Drop for Progress<'_> {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{rate, title};
+
+    #[test]
+    fn rates_are_rounded() {
+        assert_eq!(rate(1091.9326), "1,092/s");
+        assert_eq!(rate(12.49), "12/s");
+        assert_eq!(rate(2.4813), "2.5/s");
+        assert_eq!(rate(0.0), "0/s");
+        assert_eq!(rate(f64::NAN), "0/s");
+    }
+
+    #[test]
+    fn the_title_names_the_step() {
+        assert_eq!(title("pulling", None), "pulling");
+        assert_eq!(title("pushing", Some((2, 2))), "step 2 of 2: pushing");
     }
 }

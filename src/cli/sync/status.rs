@@ -133,7 +133,7 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
             if r.cloud_only.is_empty() {
                 String::new()
             } else {
-                format!(": {}", r.cloud_only.join(", "))
+                format!(": {}", ui.list(&r.cloud_only))
             }
         ))?,
         // "Not linked" above says it already.
@@ -152,14 +152,21 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
         ("Conflicts (gryt sync conflicts)", &r.conflicts),
     ] {
         if !list.is_empty() {
-            ui.line(format!("{label}: {}", abbreviate(list)))?;
+            ui.line(format!("{label}: {}", ui.list(list)))?;
         }
     }
-    for f in &r.failed {
+    let (failed, more) = ui.cut(&r.failed);
+    for f in failed {
         ui.line(format!(
             "Refused by the cloud: {}: {} (gryt sync conflicts)",
             f["subject"].as_str().unwrap_or_default(),
             f["error"].as_str().unwrap_or("refused")
+        ))?;
+    }
+    if more > 0 {
+        ui.line(format!(
+            "Refused by the cloud: … and {more} more ({})",
+            ui::MORE_HINT
         ))?;
     }
     ui.line(format!("Synced: {}", r.synced.len()))?;
@@ -167,15 +174,6 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
         print_generation(ui, g)?;
     }
     Ok(())
-}
-
-fn abbreviate(list: &[String]) -> String {
-    const SHOWN: usize = 12;
-    if list.len() <= SHOWN {
-        list.join(", ")
-    } else {
-        format!("{}, … ({} in all)", list[..SHOWN].join(", "), list.len())
-    }
 }
 
 /// One generation: each change, who proved it, and whether the gates pass here.

@@ -8,7 +8,17 @@ fn register_login_whoami_logout() {
     let server = TestServer::start();
     let ann = Dev::new(&server);
     let out = ann.register("ann").ok();
-    assert_eq!(out.stdout, format!("Registered ann on {}\n", server.base));
+    assert!(
+        out.stdout.starts_with(&format!(
+            "Registered ann on {0}\nLogged in to {0} as ann (token kept in the file ",
+            server.base
+        )),
+        "{}",
+        out.render()
+    );
+    // Registering logged this device in: the next command works without `cloud login`.
+    let out = ann.run(&["cloud", "whoami"]).ok();
+    assert!(out.stdout.starts_with("ann on "), "{}", out.render());
     let out = ann.login("ann").ok();
     assert!(
         out.stdout.starts_with(&format!(
@@ -88,7 +98,21 @@ fn register_login_whoami_logout() {
 fn wrong_password_and_missing_input() {
     let server = TestServer::start();
     let ann = Dev::new(&server);
-    ann.register("ann").ok();
+    ann.run_with(
+        &[
+            "cloud",
+            "register",
+            "--url",
+            &server.base,
+            "--username",
+            "ann",
+            "--password-stdin",
+            "--no-login",
+        ],
+        &[],
+        "password-ann\n",
+    )
+    .ok();
     let out = ann
         .run_with(
             &[
@@ -170,6 +194,47 @@ fn wrong_password_and_missing_input() {
         "{}",
         out.render()
     );
+}
+
+/// `register --no-login` only creates the account; `--json` reports the login otherwise.
+#[test]
+fn register_no_login_and_json() {
+    let server = TestServer::start();
+    let bob = Dev::new(&server);
+    let args = |name: &str, extra: &[&'static str]| {
+        let mut a = vec![
+            "cloud".to_string(),
+            "register".into(),
+            "--url".into(),
+            server.base.clone(),
+            "--username".into(),
+            name.to_string(),
+            "--password-stdin".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        bob.run_with(&a, &[], "password-long\n")
+    };
+    let out = run(args("bob", &["--no-login"])).ok();
+    assert_eq!(out.stdout, format!("Registered bob on {}\n", server.base));
+    assert!(
+        out.stderr.contains("Log in with: gryt cloud login"),
+        "{}",
+        out.render()
+    );
+    assert!(!bob.credentials_path().exists(), "no token was kept");
+    bob.run(&["cloud", "whoami", "--url", &server.base])
+        .fails(1);
+
+    let json = run(args("carol", &["--json"])).ok().json();
+    assert_eq!(json["username"], "carol");
+    assert_eq!(json["login"]["username"], "carol");
+    assert_eq!(json["login"]["stored_in"], "file");
+    let me = bob.run(&["cloud", "whoami", "--json"]).ok().json();
+    assert_eq!(me["username"], "carol");
 }
 
 #[test]

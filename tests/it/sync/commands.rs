@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::proxy::proxy;
-use super::{dev, feed, feed_versions, on_terminal, prove, team};
+use super::{assert_stdout_has, dev, feed, feed_versions, on_terminal, prove, team};
 
 /// `push-evolutions VERSION` sends that generation's evolutions and nothing else.
 #[test]
@@ -166,8 +166,9 @@ fn a_second_sync_waits_then_gives_up_clearly() {
     a.run(&["sync", "pull"]).ok();
 }
 
-/// On a terminal a push or pull that takes over a second shows a progress bar (phase,
-/// records, bytes); --quiet shows none.
+/// On a terminal a push or pull that takes over a second shows a progress bar (step,
+/// records, bytes, a rounded rate); a pull counts from its first page to the head; --quiet
+/// shows none.
 #[test]
 fn slow_syncs_show_a_progress_bar_on_a_terminal() {
     let (server, devs) = team(&["ann", "bob"]);
@@ -179,18 +180,26 @@ fn slow_syncs_show_a_progress_bar_on_a_terminal() {
     }
     p.delay_ms.store(400, Ordering::SeqCst);
     let shown = on_terminal(&a, &["sync", "push"], &[("GRYT_SYNC_BATCH_RECORDS", "1")]);
-    assert!(shown.contains("push ["), "{shown}");
+    assert!(shown.contains("pushing ["), "{shown}");
     assert!(shown.contains("3/3 records"), "{shown}");
     assert!(
         shown.contains(" B, ") || shown.contains("KiB"),
         "bytes: {shown}"
     );
+    assert_rates_rounded(&shown);
     assert!(shown.contains("Pushed to acme/web"), "{shown}");
 
+    // Three pages of one change each: the bar ends at 3/3, the first page counted.
     let shown = on_terminal(&b, &["sync", "pull"], &[("GRYT_SYNC_PAGE_LIMIT", "1")]);
-    assert!(shown.contains("pull ["), "{shown}");
+    assert!(shown.contains("pulling ["), "{shown}");
+    assert!(shown.contains("3/3 changes"), "{shown}");
+    assert_rates_rounded(&shown);
     assert!(shown.contains("Pulled from acme/web"), "{shown}");
 
+    // `gryt sync` says which of its two steps is running.
+    for v in ["7.0.0", "8.0.0", "9.0.0"] {
+        b.run(&["generation", "new", v]).ok();
+    }
     a.run(&["generation", "new", "4.0.0"]).ok();
     a.run(&["generation", "new", "5.0.0"]).ok();
     a.run(&["generation", "new", "6.0.0"]).ok();
@@ -199,11 +208,43 @@ fn slow_syncs_show_a_progress_bar_on_a_terminal() {
         &["--quiet", "sync", "push"],
         &[("GRYT_SYNC_BATCH_RECORDS", "1")],
     );
-    assert!(!shown.contains("push ["), "{shown}");
+    assert!(!shown.contains("pushing ["), "{shown}");
     assert_eq!(
         a.run(&["sync", "status", "--json"]).ok().json()["local_only"],
         serde_json::json!([])
     );
+    let shown = on_terminal(
+        &b,
+        &["sync"],
+        &[
+            ("GRYT_SYNC_PAGE_LIMIT", "1"),
+            ("GRYT_SYNC_BATCH_RECORDS", "1"),
+        ],
+    );
+    assert!(shown.contains("step 1 of 2: pulling ["), "{shown}");
+    assert!(shown.contains("3/3 changes"), "{shown}");
+    assert!(shown.contains("step 2 of 2: pushing ["), "{shown}");
+    assert!(shown.contains("3/3 records"), "{shown}");
+}
+
+/// Every `N/s` on the terminal has at most one decimal (`2.5/s`, `1,092/s`).
+#[track_caller]
+fn assert_rates_rounded(shown: &str) {
+    let mut rates = 0;
+    for (at, _) in shown.match_indices("/s") {
+        let figure: String = shown[..at]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+            .collect();
+        if figure.is_empty() {
+            continue;
+        }
+        rates += 1;
+        let decimals = figure.split_once('.').map_or(0, |(d, _)| d.len());
+        assert!(decimals <= 1, "rate with {decimals} decimals: {shown}");
+    }
+    assert!(rates > 0, "no rate shown: {shown}");
 }
 
 /// A push in many batches (the next is read while one is on its way) sends every record
@@ -269,7 +310,7 @@ fn a_record_edited_during_its_push_goes_out_again_in_the_same_push() {
     let p = proxy(server.base.clone(), 0);
     let a = dev(&server, "ann", &p.url);
     a.run(&["generation", "new", "1.0.0"]).ok();
-    p.delay_ms.store(1500, Ordering::SeqCst);
+    p.answer_delay_ms.store(1500, Ordering::SeqCst);
     let push = a
         .env
         .command(&a.env.repo, &["sync", "push", "--json"])
@@ -277,7 +318,8 @@ fn a_record_edited_during_its_push_goes_out_again_in_the_same_push() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The cloud has the push; its answer is held back 1.5 s: edit meanwhile.
+    p.wait_for_pushes(1);
     a.env
         .write_contract("v1.0.0", &[("add", "CHANGE-1", "Edited meanwhile")], "");
     a.run(&["generation", "update", "1.0.0"]).ok();
@@ -370,6 +412,7 @@ fn an_interrupted_sync_is_completed_by_the_next() {
     }
     p.delay_ms.store(150, Ordering::SeqCst);
     let interrupt = |dev: &super::Dev, args: &[&str], env: (&str, &str)| {
+        let before = p.connections.load(Ordering::SeqCst);
         let mut child = dev
             .env
             .command(&dev.env.repo, args)
@@ -378,7 +421,8 @@ fn an_interrupted_sync_is_completed_by_the_next() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(700));
+        // Interrupted in the middle: once its third request (a push batch or a page) is out.
+        p.wait_for_connections(before + 3);
         let killed = std::process::Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
@@ -434,4 +478,45 @@ fn an_interrupted_sync_is_completed_by_the_next() {
         serde_json::json!([]),
         "every contract file matches its generation"
     );
+}
+
+/// Lists of versions stay short after a large sync: the first ten and how many more;
+/// --verbose lists them all and --json always does.
+#[test]
+fn long_lists_show_the_first_ten_unless_verbose() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    for i in 1..=30 {
+        a.run(&["generation", "new", &format!("{i}.0.0")]).ok();
+    }
+    // How many versions the line starting with `label` names.
+    let listed = |out: &crate::common::Out, label: &str| -> usize {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} line:\n{}", out.render()));
+        line.matches(".0.0").count()
+    };
+    let more = ", … and 20 more (--verbose lists all)";
+
+    let out = a.run(&["sync", "push", "--dry-run"]).ok();
+    assert_eq!(listed(&out, "created"), 10, "{}", out.render());
+    assert_stdout_has(&out, more);
+    let out = a.run(&["sync", "push", "--dry-run", "--verbose"]).ok();
+    assert_eq!(listed(&out, "created"), 30, "{}", out.render());
+    assert!(!out.stdout.contains("more"), "{}", out.render());
+    let out = a.run(&["sync", "push"]).ok();
+    assert_eq!(listed(&out, "created"), 10, "{}", out.render());
+
+    let out = b.run(&["sync", "status"]).ok();
+    assert_eq!(listed(&out, "Behind the cloud"), 10, "{}", out.render());
+    assert_stdout_has(&out, more);
+    let out = b.run(&["sync", "status", "-v"]).ok();
+    assert_eq!(listed(&out, "Behind the cloud"), 30, "{}", out.render());
+    let out = b.run(&["sync", "pull", "--dry-run"]).ok();
+    assert_eq!(listed(&out, "new"), 10, "{}", out.render());
+    assert_stdout_has(&out, more);
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(pulled["new"].as_array().unwrap().len(), 30);
 }

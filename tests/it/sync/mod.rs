@@ -5,6 +5,7 @@
 mod commands;
 mod diff;
 mod faults;
+mod golden;
 mod kills;
 mod modes;
 mod promote;

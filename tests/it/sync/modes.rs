@@ -47,7 +47,7 @@ fn assert_pull_skipped(out: &Out) {
 
 /// Workflow 10: in cloud mode a write reaches the cloud without an explicit push; with the
 /// cloud gone the command still succeeds (one warning, the work pending); once it is back,
-/// the next command sends it.
+/// the next command that reaches the cloud, a read as much as a write, sends it.
 #[test]
 fn cloud_mode_syncs_by_itself_and_survives_being_offline() {
     let (server, p, a) = ann_behind_a_proxy();
@@ -71,8 +71,19 @@ fn cloud_mode_syncs_by_itself_and_survives_being_offline() {
     a.run(&["generation", "list"]).ok();
 
     p.down.store(false, Ordering::SeqCst);
-    a.run(&["status"]).ok(); // a read pulls; the next write pushes everything pending
+    // The first command that reaches the cloud again, a read, sends what was pending.
+    let out = a.run(&["status"]).ok();
+    assert_eq!(out.stderr.matches("warning").count(), 0, "{}", out.render());
+    assert_eq!(sorted_feed_versions(&server), ["v1.0.0", "v2.0.0"]);
+    assert_eq!(
+        a.run(&["generation", "list", "--json"]).ok().json()[0]["sync_status"],
+        "synced"
+    );
+    p.down.store(true, Ordering::SeqCst);
     a.run(&["generation", "new", "3.0.0"]).ok();
+    p.down.store(false, Ordering::SeqCst);
+    let out = a.run(&["generation", "list"]).ok();
+    assert_eq!(out.stderr.matches("warning").count(), 0, "{}", out.render());
     assert_eq!(
         sorted_feed_versions(&server),
         ["v1.0.0", "v2.0.0", "v3.0.0"]
@@ -175,15 +186,18 @@ fn git_commit(env: &crate::common::TestEnv, msg: &str) -> crate::common::Out {
         .parent()
         .unwrap()
         .to_path_buf();
-    let mut cmd = env.command(&env.repo, &[]);
-    cmd.env(
-        "PATH",
-        format!(
-            "{}:{}",
-            bin_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
     );
+    git_commit_with_path(env, msg, &path)
+}
+
+/// `git commit` with `path` as the PATH git (and so the hook) sees.
+fn git_commit_with_path(env: &crate::common::TestEnv, msg: &str, path: &str) -> crate::common::Out {
+    let mut cmd = env.command(&env.repo, &[]);
+    cmd.env("PATH", path);
     let out = std::process::Command::new("git")
         .args(["commit", "-q", "--allow-empty", "-m", msg])
         .current_dir(&env.repo)
@@ -205,12 +219,21 @@ fn cloud_mode_reports_conflicts_and_what_was_held_back() {
     b.run(&["generation", "new", "2.0.0"]).ok();
     a.run(&["generation", "new", "2.0.0"]).ok();
     a.run(&["sync", "push"]).ok();
+    b.run(&["generation", "new", "4.0.0"]).ok();
     b.run(&["config", "execution_mode", "cloud"]).ok();
+    // A read pushes what is pending too; what is held back is one line, and the read succeeds.
     let out = b.run(&["status"]).ok();
-    assert_stderr_has(
-        &out,
-        "warning: the cloud pull recorded conflicts, your local work was kept: v2.0.0 (version taken)",
+    assert_eq!(
+        warning_lines(&out),
+        [
+            "warning: the cloud pull recorded conflicts, your local work was kept: v2.0.0 (version taken); see gryt sync conflicts",
+            "warning: cloud push: not pushed, in conflict with the cloud: v2.0.0",
+        ],
+        "{}",
+        out.render()
     );
+    assert!(!out.stderr.contains("Hint:"), "{}", out.render());
+    assert_eq!(sorted_feed_versions(&server), ["v2.0.0", "v4.0.0"]);
     let out = b.run(&["generation", "new", "3.0.0"]).ok();
     assert_stderr_has(
         &out,
@@ -218,7 +241,10 @@ fn cloud_mode_reports_conflicts_and_what_was_held_back() {
     );
     assert_stderr_has(&out, "Hint: v2.0.0 is held in the cloud by ann");
     assert!(!out.stderr.contains("stays pending"), "{}", out.render());
-    assert_eq!(sorted_feed_versions(&server), ["v2.0.0", "v3.0.0"]);
+    assert_eq!(
+        sorted_feed_versions(&server),
+        ["v2.0.0", "v3.0.0", "v4.0.0"]
+    );
 }
 
 /// Workflow 1: local mode never touches the network, even linked and logged in: the whole
@@ -257,4 +283,28 @@ fn local_mode_never_touches_the_network() {
         "local mode reached the network"
     );
     assert!(feed_versions(&server).is_empty());
+}
+
+/// Git run from a GUI or an IDE may not have gryt on its PATH: the hook runs the gryt that
+/// installed it, by absolute path, and `hooks install` says which.
+#[test]
+fn the_pre_commit_hook_runs_without_gryt_on_the_path() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    let out = b.run(&["hooks", "install"]).ok();
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_gryt")).unwrap();
+    assert_stdout_has(&out, &format!("; it runs {}", exe.display()));
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    a.run(&["sync", "push"]).ok();
+    // Every PATH entry that holds a gryt is left out.
+    let path: Vec<String> = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !std::path::Path::new(d).join("gryt").exists())
+        .map(str::to_string)
+        .collect();
+    let out = git_commit_with_path(&b.env, "no gryt on the PATH", &path.join(":")).ok();
+    assert_eq!(out.stderr, "", "{}", out.render());
+    let list = b.run(&["generation", "list", "--json"]).ok().json();
+    assert_eq!(list[0]["version"], "v1.0.0", "the hook pulled");
 }

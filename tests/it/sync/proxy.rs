@@ -46,6 +46,30 @@ pub struct Proxy {
     pub answer_delay_ms: Arc<AtomicU64>,
 }
 
+impl Proxy {
+    /// Waits until `n` pushes have reached the proxy (a client is then in the middle of its
+    /// push, its records read): an event to act on instead of a guessed sleep.
+    pub fn wait_for_pushes(&self, n: usize) {
+        wait_until(&self.pushes, n, "push");
+    }
+
+    /// Waits until `n` connections of any kind have reached the proxy.
+    pub fn wait_for_connections(&self, n: usize) {
+        wait_until(&self.connections, n, "connection");
+    }
+}
+
+fn wait_until(counter: &AtomicUsize, n: usize, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while counter.load(Ordering::SeqCst) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {what} #{n} reached the proxy"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Per-connection odds (in percent) of each fault, drawn from a seeded RNG in the order the
 /// proxy accepts connections (sequential commands replay the same faults from the same seed).
 pub struct Chaos {
