@@ -153,14 +153,13 @@ fn plan_tag(
 }
 
 /// Whether this workspace finished promoting `version` itself (its audit trail says so);
-/// a generation a pull brought in promoted has no such event.
+/// a generation a pull brought in promoted has only a pulled one.
 pub fn promoted_here(ws: &Workspace, version: &Version) -> Result<bool> {
     let object = version.to_string();
-    Ok(ws
-        .store
-        .audit_events()?
-        .iter()
-        .any(|e| e.action == "generation.promoted" && e.object == object))
+    Ok(ws.store.audit_events()?.iter().any(|e| {
+        // A promotion that arrived by pull was not finished here (no tag).
+        e.action == "generation.promoted" && e.object == object && e.details["pulled"] != true
+    }))
 }
 
 /// A generation already promoted (in the cloud, by this account: an earlier attempt whose

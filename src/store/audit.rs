@@ -1,4 +1,6 @@
 //! The audit trail: one row per state change, written in the same transaction as the change.
+//! Changes made here carry this workspace's user; changes that arrived by pull carry the
+//! cloud's actor and time and `"pulled": true` in their details.
 
 use rusqlite::params;
 
@@ -10,6 +12,16 @@ pub struct AuditEvent {
     pub at: String,
     pub actor: String,
     pub action: String,
+    pub object: String,
+    pub details: serde_json::Value,
+}
+
+/// An event to append: [`Store::audit`] for many.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub at: String,
+    pub actor: String,
+    pub action: &'static str,
     pub object: String,
     pub details: serde_json::Value,
 }
@@ -27,6 +39,35 @@ impl Store {
             "INSERT INTO audit_events (at, actor, action, object, details) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![at, actor, action, object, details.to_string()],
         )?;
+        Ok(())
+    }
+
+    /// Appends events in order, in one statement (a pull writes a page's worth at once).
+    pub fn audit_many(&self, events: &[NewAuditEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(&str, &str, &str, &str, String)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.at.as_str(),
+                    e.actor.as_str(),
+                    e.action,
+                    e.object.as_str(),
+                    e.details.to_string(),
+                )
+            })
+            .collect();
+        let json = serde_json::to_string(&rows)
+            .map_err(|e| super::StoreError::Corrupt(format!("encoding audit events: {e}")))?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit_events (at, actor, action, object, details)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
+                 FROM json_each(?1) ORDER BY key",
+            )?
+            .execute([json])?;
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-pub use audit::AuditEvent;
+pub use audit::{AuditEvent, NewAuditEvent};
 pub use evolutions::{Evolution, NewEvolution};
 pub use generations::{Generation, GenerationSummary, NewGeneration};
 pub use runs::{NewRun, PipelineRun, StepRecord};

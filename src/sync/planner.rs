@@ -347,7 +347,8 @@ fn plan_plain(local: &mut Local, remote: &Record, ops: &mut Vec<Op>) {
 /// A remote revision this workspace already synced (or newer) needs nothing.
 ///
 /// Whatever the local state: a pending edit of a record the cloud has not changed since is
-/// just waiting to be pushed, not a conflict (a rewound cursor fetches such records again).
+/// just waiting to be pushed, not a conflict (a settled conflict's kept remote value, or a
+/// replayed push, brings such records again).
 fn already_known(l: &LocalRecord, remote: &Record) -> Option<Op> {
     l.base_revision
         .is_some_and(|b| b >= remote.revision())

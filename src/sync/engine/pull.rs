@@ -10,8 +10,8 @@ use super::{Cloud, LAST_PULL, cursor, set_cursor};
 use crate::api::records::{EvolutionRecord, Record, RecordKind};
 use crate::api::sync::ChangesPage;
 use crate::clock;
-use crate::domain::{ConflictReason, Version};
-use crate::store::{Conflict, Store};
+use crate::domain::{ConflictReason, EvolutionStatus, GenerationStatus, Version};
+use crate::store::{Conflict, NewAuditEvent, Store};
 use crate::sync::planner::{self, FileState, Local, LocalRecord, Op};
 use crate::sync::{Result, SyncError, convert, io};
 use crate::workspace::{ContractFile, Workspace, bytes_hash, write_atomic};
@@ -39,6 +39,10 @@ pub struct PullReport {
     /// The cloud's head after the pull.
     pub head: u64,
     pub dry_run: bool,
+    /// State changes applied and not yet in the audit trail: written at the end of the
+    /// transaction that applied them.
+    #[serde(skip)]
+    audit: Vec<NewAuditEvent>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -117,7 +121,7 @@ pub(super) fn pull_with(
                 (cloud.client.clone(), cloud.project.clone(), opts.page_limit);
             std::thread::spawn(move || client.changes(&project, next, limit))
         });
-        let (ops, old_versions) = plan_page(ws, &records, &untracked, &mut rng)?;
+        let (ops, prior) = plan_page(ws, &records, &untracked, &mut rng)?;
         if let Some(visit) = visit.as_mut() {
             visit(&ws.store, &ops)?;
         } else if opts.dry_run {
@@ -125,8 +129,9 @@ pub(super) fn pull_with(
         } else {
             let now = clock::now_string();
             ws.store.tx(|s| -> Result<()> {
-                apply_all(ws, s, &ops, &old_versions, &now, &mut report)?;
+                apply_all(ws, s, &ops, &prior, &now, &mut report)?;
                 retry_parked(ws, s, &untracked, &mut rng, &now, &mut report)?;
+                s.audit_many(&std::mem::take(&mut report.audit))?;
                 set_cursor(s, cloud, next)?;
                 s.set_meta(LAST_PULL, Some(&now))?;
                 Ok(())
@@ -181,14 +186,14 @@ fn land_settled(ws: &Workspace, rng: &mut fastrand::Rng, report: &mut PullReport
             let record: Option<Record> =
                 c.remote_value.and_then(|v| serde_json::from_value(v).ok());
             if let Some(record) = record {
-                let (ops, old_versions) =
-                    plan_page(ws, std::slice::from_ref(&record), &untracked, rng)?;
+                let (ops, prior) = plan_page(ws, std::slice::from_ref(&record), &untracked, rng)?;
                 for op in &ops {
-                    apply(ws, s, op, &old_versions, &now, report)?;
+                    apply(ws, s, op, &prior, &now, report)?;
                 }
             }
             s.remote_landed(c.id)?;
         }
+        s.audit_many(&std::mem::take(&mut report.audit))?;
         Ok(())
     })
 }
@@ -204,7 +209,14 @@ fn apply_rank(r: &Record) -> u8 {
     }
 }
 
-type OldVersions = HashMap<Uuid, Version>;
+/// What the local records a page touches held before it was applied: the contract file to
+/// remove when a generation's version changes, and the state changes to audit.
+type Prior = HashMap<Uuid, Before>;
+
+enum Before {
+    Generation(Version, GenerationStatus),
+    Evolution(EvolutionStatus),
+}
 /// Contract files without a generation here, with what they hold.
 type Untracked = HashMap<Version, Option<crate::domain::generation::Contract>>;
 
@@ -213,18 +225,19 @@ fn plan_page(
     records: &[Record],
     untracked: &Untracked,
     rng: &mut fastrand::Rng,
-) -> Result<(Vec<Op>, OldVersions)> {
+) -> Result<(Vec<Op>, Prior)> {
     let mut local = snapshot(ws, records, untracked)?;
-    let old_versions: OldVersions = local
+    let prior: Prior = local
         .records
         .iter()
         .filter_map(|(id, l)| match &l.record {
-            Record::Generation(g) => Some((*id, g.version.clone())),
+            Record::Generation(g) => Some((*id, Before::Generation(g.version.clone(), g.status))),
+            Record::Evolution(e) => Some((*id, Before::Evolution(e.status))),
             _ => None,
         })
         .collect();
     let ops = planner::plan(&mut local, records, rng);
-    Ok((ops, old_versions))
+    Ok((ops, prior))
 }
 
 /// Evolutions parked as `missing_generation` conflicts land once their generation is here
@@ -253,12 +266,12 @@ fn retry_parked(
         .collect();
     // One at a time: a record may plan to several operations (renumber, then insert).
     for (id, record) in parked {
-        let (ops, old_versions) = plan_page(ws, std::slice::from_ref(&record), untracked, rng)?;
+        let (ops, prior) = plan_page(ws, std::slice::from_ref(&record), untracked, rng)?;
         if ops.iter().any(|op| matches!(op, Op::Conflict { .. })) {
             continue;
         }
         for op in &ops {
-            apply(ws, s, op, &old_versions, now, report)?;
+            apply(ws, s, op, &prior, now, report)?;
         }
         s.resolve_conflict(id, "arrived", now)?;
     }
@@ -446,7 +459,7 @@ fn apply_all(
     ws: &Workspace,
     s: &Store,
     ops: &[Op],
-    old_versions: &HashMap<Uuid, Version>,
+    prior: &Prior,
     now: &str,
     report: &mut PullReport,
 ) -> Result<()> {
@@ -461,13 +474,14 @@ fn apply_all(
             })
             .collect();
         if evolutions.is_empty() {
-            apply(ws, s, &ops[i], old_versions, now, report)?;
+            apply(ws, s, &ops[i], prior, now, report)?;
             i += 1;
             continue;
         }
         let records: Vec<&EvolutionRecord> = evolutions.iter().map(|(e, _)| *e).collect();
         let names = write_evolutions(s, &records, now)?;
-        for ((_, inserted), name) in evolutions.iter().zip(names) {
+        for ((e, inserted), name) in evolutions.iter().zip(names) {
+            audit_evolution(report, e, prior, &name);
             if *inserted {
                 report.new.push(name);
             } else {
@@ -477,6 +491,76 @@ fn apply_all(
         i += evolutions.len();
     }
     Ok(())
+}
+
+/// Notes the audit events of a record a pull wrote, named `name`: created, started,
+/// promoted, decided — with the cloud's actor and time, marked `"pulled": true`. What was
+/// here before (`prior`) tells a change from a record seen again. (Contract edits are not
+/// events here: the cloud does not say who made them.)
+fn audit_pulled(report: &mut PullReport, r: &Record, prior: &Prior, name: &str) {
+    match r {
+        Record::Generation(g) => {
+            let mut event = pulled_event(report, name);
+            let was = match prior.get(&g.id) {
+                Some(Before::Generation(_, status)) => Some(*status),
+                _ => None,
+            };
+            let changes = g.changes.len();
+            if was.is_none() {
+                let details = serde_json::json!({ "changes": changes });
+                event(&g.created_at, &g.created_by, "generation.created", details);
+            }
+            if g.status == GenerationStatus::Promoted && was != Some(GenerationStatus::Promoted) {
+                event(
+                    g.promoted_at.as_deref().unwrap_or(&g.created_at),
+                    g.promoted_by.as_deref().unwrap_or(&g.created_by),
+                    "generation.promoted",
+                    serde_json::json!({ "changes": changes }),
+                );
+            }
+        }
+        Record::Evolution(e) => audit_evolution(report, e, prior, name),
+        _ => {}
+    }
+}
+
+/// [`audit_pulled`] for an evolution.
+fn audit_evolution(report: &mut PullReport, e: &EvolutionRecord, prior: &Prior, name: &str) {
+    let mut event = pulled_event(report, name);
+    let was = match prior.get(&e.id) {
+        Some(Before::Evolution(status)) => Some(*status),
+        _ => None,
+    };
+    if was.is_none() {
+        let details = serde_json::json!({ "code_name": e.code_name, "change": e.change_id });
+        event(&e.started_at, &e.owner, "evolution.started", details);
+    }
+    let decided = matches!(e.status, EvolutionStatus::Pass | EvolutionStatus::Fail);
+    if let Some(at) = e
+        .completed_at
+        .as_deref()
+        .filter(|_| decided && was != Some(e.status))
+    {
+        let details = serde_json::json!({ "status": e.status, "code_name": e.code_name });
+        event(at, &e.owner, "evolution.decided", details);
+    }
+}
+
+/// Adds an event about `name` to the report, marked as pulled: `(at, actor, action, details)`.
+fn pulled_event<'a>(
+    report: &'a mut PullReport,
+    name: &'a str,
+) -> impl FnMut(&str, &str, &'static str, serde_json::Value) + 'a {
+    move |at, actor, action, mut details| {
+        details["pulled"] = true.into();
+        report.audit.push(NewAuditEvent {
+            at: at.to_string(),
+            actor: actor.to_string(),
+            action,
+            object: name.to_string(),
+            details,
+        });
+    }
 }
 
 /// Writes evolutions as the cloud has them, in order, in as few statements as it can, and
@@ -523,14 +607,15 @@ fn apply(
     ws: &Workspace,
     s: &Store,
     op: &Op,
-    old_versions: &HashMap<Uuid, Version>,
+    prior: &Prior,
     now: &str,
     report: &mut PullReport,
 ) -> Result<()> {
     match op {
         Op::Insert(r) | Op::FastForward(r) => {
-            let name = write_record(ws, s, r, old_versions, now)?;
+            let name = write_record(ws, s, r, prior, now)?;
             if let Some(name) = name {
+                audit_pulled(report, r, prior, &name);
                 if matches!(op, Op::Insert(_)) {
                     report.new.push(name);
                 } else {
@@ -635,7 +720,7 @@ fn write_record(
     ws: &Workspace,
     s: &Store,
     r: &Record,
-    old_versions: &HashMap<Uuid, Version>,
+    prior: &Prior,
     now: &str,
 ) -> Result<Option<String>> {
     match r {
@@ -645,7 +730,9 @@ fn write_record(
             let text = crate::contract::render(&contract);
             let hash = bytes_hash(text.as_bytes());
             s.upsert_remote_generation(&convert::remote_generation(g, &id, &contract, &hash), now)?;
-            if let Some(old) = old_versions.get(&g.id).filter(|old| **old != g.version) {
+            if let Some(Before::Generation(old, _)) = prior.get(&g.id)
+                && *old != g.version
+            {
                 remove_file(&ws.contract_path(old))?;
             }
             let path = ws.contract_path(&g.version);

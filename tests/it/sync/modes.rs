@@ -167,7 +167,10 @@ fn the_hook_works_when_gryt_lives_in_a_subdirectory() {
     super::link(&env, &app, "bob", &server.base);
     env.run_in(&app, &["hooks", "install"]).ok();
     let hook = std::fs::read_to_string(env.repo.join(".git/hooks/pre-commit")).unwrap();
-    assert!(hook.contains("gryt -C 'services/app' sync pull"), "{hook}");
+    assert!(
+        hook.contains("\"$gryt\" -C 'services/app' sync pull"),
+        "{hook}"
+    );
 
     let out = git_commit(&env, "from the top");
     let out = out.ok();

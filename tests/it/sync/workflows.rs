@@ -523,9 +523,15 @@ fn hybrid_linear_history() {
 /// A record the cloud can never take does not block the rest: bob's second evolution of a
 /// generation ann promoted meanwhile is refused (`failed`, with the cloud's message, and a
 /// `refused` conflict), his new v1.1.0 goes out in the same sync, and discarding the dead
-/// evolution leaves nothing held back.
+/// evolution (or keeping it local only) leaves nothing held back.
 #[test]
 fn a_refused_record_becomes_a_conflict_and_the_rest_syncs() {
+    for strategy in ["discard", "local-only"] {
+        refused_then_settled(strategy);
+    }
+}
+
+fn refused_then_settled(strategy: &str) {
     let (server, devs) = team(&["ann", "bob"]);
     let (a, b) = (&devs[0], &devs[1]);
     draft(a, "1.0.0", &[("add", "FEAT-1", "Login")]);
@@ -567,7 +573,7 @@ fn a_refused_record_becomes_a_conflict_and_the_rest_syncs() {
     let id = first_conflict_id(b);
     b.run(&["sync", "resolve", &id, "--strategy", "keep-local"])
         .fails(1);
-    b.run(&["sync", "resolve", &id, "--strategy", "discard"])
+    b.run(&["sync", "resolve", &id, "--strategy", strategy])
         .ok();
     let synced = b.run(&["sync", "--json"]).ok().json();
     assert_eq!(
@@ -576,7 +582,75 @@ fn a_refused_record_becomes_a_conflict_and_the_rest_syncs() {
         "{synced:#}"
     );
     assert_no_conflicts(b);
-    assert_eq!(evolutions(b, "1.0.0").as_array().unwrap().len(), 1);
+    let kept = evolutions(b, "1.0.0");
+    if strategy == "discard" {
+        assert_eq!(kept.as_array().unwrap().len(), 1, "{kept:#}");
+    } else {
+        assert_eq!(kept[1]["sync_status"], "failed", "{kept:#}");
+        let again = b.run(&["sync", "push", "--json"]).ok().json();
+        assert_eq!(
+            again["created"],
+            serde_json::json!([]),
+            "never pushed: {again:#}"
+        );
+    }
+    let cloud_evolutions = super::feed(&server)
+        .iter()
+        .filter(|r| r["kind"] == "evolution")
+        .count();
+    assert_eq!(cloud_evolutions, 1, "only ann's evolution is in the cloud");
+}
+
+/// What arrives by pull is in the audit trail: a teammate's generation, evolution and
+/// promotion, with the cloud's actor and time, marked as pulled; pulling again adds nothing.
+#[test]
+fn pulled_state_changes_are_audited() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    draft(a, "2.0.0", &[("add", "FEAT-1", "Login")]);
+    let tag = prove(a, "2.0.0", "FEAT-1", "ok");
+    a.run(&["promote", "2.0.0"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    let events = b.run(&["audit", "--json"]).ok().json();
+    let pulled: Vec<(String, String, String)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["details"]["pulled"] == true)
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["object"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want =
+        |action: &str, object: &str| (action.to_string(), object.to_string(), "ann".to_string());
+    assert_eq!(
+        pulled,
+        [
+            want("generation.created", "v2.0.0"),
+            want("generation.promoted", "v2.0.0"),
+            want("evolution.started", &tag),
+            want("evolution.decided", &tag),
+        ],
+        "{events:#}"
+    );
+    let shown = b
+        .run(&["generation", "show", "2.0.0", "--json"])
+        .ok()
+        .json();
+    let promoted = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "generation.promoted")
+        .unwrap();
+    assert_eq!(promoted["at"], shown["promoted_at"], "the cloud's time");
+    let text = b.run(&["audit"]).ok();
+    assert_stdout_has(&text, "pulled=true");
 }
 
 /// The first promoter wins; the other is told who promoted it and when (exit 3), and its
