@@ -9,13 +9,12 @@
 //! (clients see their history was rewound and re-match their records).
 
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
-
-use crate::store::backup::{BackupError, remove_sidecars, settle, verify_checksum};
-pub use crate::store::backup::{checksum_path, sha256_file, write_checksum};
 
 use super::StorageError;
 use super::schema::MIGRATIONS;
@@ -68,33 +67,6 @@ pub enum AdminError {
 
 pub type Result<T> = std::result::Result<T, AdminError>;
 
-/// The file checks are shared with the workspace's backups (crate::store::backup).
-impl From<BackupError> for AdminError {
-    fn from(e: BackupError) -> Self {
-        match e {
-            BackupError::Exists(p) => AdminError::Exists(p),
-            BackupError::ChecksumMissing(p) => AdminError::ChecksumMissing(p),
-            BackupError::ChecksumMalformed(p) => AdminError::ChecksumMalformed(p),
-            BackupError::ChecksumMismatch {
-                path,
-                expected,
-                actual,
-            } => AdminError::ChecksumMismatch {
-                path,
-                expected,
-                actual,
-            },
-            BackupError::NotWorkspaceDatabase { path, reason } => {
-                AdminError::NotServerDatabase { path, reason }
-            }
-            BackupError::Integrity { path, report } => AdminError::Integrity { path, report },
-            BackupError::TooNew { path, found, known } => AdminError::TooNew { path, found, known },
-            BackupError::Io { what, path, source } => AdminError::Io { what, path, source },
-            BackupError::Sqlite(m) => AdminError::Sqlite(m),
-        }
-    }
-}
-
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> AdminError + use<> {
     let path = path.to_path_buf();
     move |source| AdminError::Io { what, path, source }
@@ -139,6 +111,69 @@ impl DataDirLock {
             Err(std::fs::TryLockError::Error(e)) => Err(io("lock", &path)(e)),
         }
     }
+}
+
+/// SHA-256 of a file, lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(io("read", path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(io("read", path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(crate::domain::generation::hex(&hasher.finalize()))
+}
+
+/// `FILE.sha256`
+pub fn checksum_path(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// Writes `FILE.sha256` in `sha256sum` format (`HEX  NAME`), so `sha256sum -c` checks it too.
+pub fn write_checksum(file: &Path, hex: &str) -> Result<PathBuf> {
+    let path = checksum_path(file);
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    std::fs::write(&path, format!("{hex}  {name}\n")).map_err(io("write", &path))?;
+    Ok(path)
+}
+
+/// Checks `FILE` against `FILE.sha256`; returns the hash.
+pub fn verify_checksum(file: &Path) -> Result<String> {
+    let path = checksum_path(file);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(AdminError::ChecksumMissing(path));
+        }
+        Err(e) => return Err(io("read", &path)(e)),
+    };
+    let expected = text
+        .split_whitespace()
+        .next()
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| AdminError::ChecksumMalformed(path.clone()))?
+        .to_ascii_lowercase();
+    if !file.is_file() {
+        return Err(io("read", file)(std::io::ErrorKind::NotFound.into()));
+    }
+    let actual = sha256_file(file)?;
+    if actual != expected {
+        return Err(AdminError::ChecksumMismatch {
+            path: file.to_path_buf(),
+            expected,
+            actual,
+        });
+    }
+    Ok(actual)
 }
 
 /// Runs `PRAGMA integrity_check` on an open database.
@@ -326,4 +361,36 @@ pub fn restore(file: &Path, data_dir: &Path) -> Result<RestoreReport> {
         replaced,
         history_id,
     })
+}
+
+/// Folds the WAL into the database file so the file alone holds everything, and removes the
+/// emptied `-wal`/`-shm` beside it.
+fn settle(db: &Path) -> Result<()> {
+    {
+        let conn =
+            Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite)?;
+        let (busy, _, _): (i64, i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(sqlite)?;
+        if busy != 0 {
+            return Err(AdminError::Sqlite(format!(
+                "{} is in use by another program; stop it and try again",
+                db.display()
+            )));
+        }
+    }
+    remove_sidecars(db);
+    Ok(())
+}
+
+fn remove_sidecars(db: &Path) {
+    for suffix in ["-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
 }
