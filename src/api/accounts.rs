@@ -188,6 +188,9 @@ pub struct Project {
     pub name: String,
     pub head: u64,
     pub created_at: String,
+    /// The project's immutable id (absent from servers that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<uuid::Uuid>,
 }
 
 #[cfg(test)]

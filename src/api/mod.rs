@@ -3,6 +3,7 @@
 //! no HTTP, no storage, no server dependencies. docs/PROTOCOL.md is the reference.
 
 pub mod accounts;
+pub mod digest;
 pub mod error;
 pub mod records;
 pub mod sync;

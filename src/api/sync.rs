@@ -13,7 +13,8 @@ pub const MAX_PUSH_RECORDS: usize = 10_000;
 /// Longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 
-/// `GET …/changes?since=SEQ&limit=N`: records changed after `since`, in seq order.
+/// `GET …/changes?since=SEQ&limit=N`: records changed after `since`, in seq order. Like every
+/// answer of a project route, it names the project and the server history it comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangesPage {
     pub records: Vec<Record>,
@@ -24,6 +25,13 @@ pub struct ChangesPage {
     pub head: u64,
     /// Whether records after `next` exist.
     pub more: bool,
+    /// The project's immutable id (absent from servers that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<Uuid>,
+    /// The server's history id: it changes whenever the server's history is rewound (a
+    /// restore from a backup), so a cursor kept under another history id is meaningless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_id: Option<Uuid>,
 }
 
 /// One record of a push. `base_revision` is the revision the client last synced (`None` for
@@ -121,6 +129,13 @@ pub struct PushResponse {
     /// True when this answer is the stored answer of an earlier request with the same key.
     #[serde(default)]
     pub replayed: bool,
+    /// The project's immutable id (absent from servers that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<Uuid>,
+    /// The server's history id: it changes whenever the server's history is rewound (a
+    /// restore from a backup), so a cursor kept under another history id is meaningless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_id: Option<Uuid>,
 }
 
 /// `POST …/generations/{id}/promote`
@@ -147,6 +162,13 @@ pub struct PromoteResponse {
     pub generation: super::records::GenerationRecord,
     pub head: u64,
     pub gates: Vec<GateOutcome>,
+    /// The project's immutable id (absent from servers that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<Uuid>,
+    /// The server's history id: it changes whenever the server's history is rewound (a
+    /// restore from a backup), so a cursor kept under another history id is meaningless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_id: Option<Uuid>,
 }
 
 /// `GET …/projects/{team}/{project}`: the cheap status request.
@@ -156,6 +178,13 @@ pub struct ProjectInfo {
     pub name: String,
     pub head: u64,
     pub created_at: String,
+    /// The project's immutable id (absent from servers that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<Uuid>,
+    /// The server's history id: it changes whenever the server's history is rewound (a
+    /// restore from a backup), so a cursor kept under another history id is meaningless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_id: Option<Uuid>,
 }
 
 /// `DELETE …/generations/{id}?revision=R`
@@ -164,6 +193,13 @@ pub struct DeleteResponse {
     pub head: u64,
     /// Ids of the deleted generation and of its evolutions (all now tombstones).
     pub deleted: Vec<Uuid>,
+    /// The project's immutable id (absent from servers that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<Uuid>,
+    /// The server's history id: it changes whenever the server's history is rewound (a
+    /// restore from a backup), so a cursor kept under another history id is meaningless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_id: Option<Uuid>,
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! Each command parses into typed options, calls one `ops` function and formats the result.
 
 mod audit;
+mod backup;
 mod cloud;
 mod completions;
 mod config;
@@ -74,6 +75,8 @@ pub enum Command {
     Hotfix(promote::HotfixArgs),
     Status(status::StatusArgs),
     Audit(audit::AuditArgs),
+    Backup(backup::BackupArgs),
+    Restore(backup::RestoreArgs),
     Sync(sync::SyncArgs),
     #[command(subcommand)]
     Cloud(cloud::CloudCommand),
@@ -155,6 +158,8 @@ fn dispatch(command: Command, ui: &Ui) -> Result<(), CommandError> {
         Command::Hotfix(args) => promote::cmd_hotfix(ui, args),
         Command::Status(args) => status::cmd_status(ui, args),
         Command::Audit(args) => audit::cmd_audit(ui, args),
+        Command::Backup(args) => backup::cmd_backup(ui, args),
+        Command::Restore(args) => backup::cmd_restore(ui, args),
         Command::Sync(args) => sync::run(ui, args),
         Command::Cloud(cmd) => cloud::run(ui, cmd),
         Command::Completions(args) => completions::cmd_completions(args),

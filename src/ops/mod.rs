@@ -3,6 +3,7 @@
 //! formats the result; it never touches SQL or files itself.
 
 pub mod audit;
+pub mod backup;
 pub mod evolution;
 pub mod generation;
 pub mod pipelines;
@@ -21,6 +22,10 @@ use crate::workspace::{IoError, WorkspaceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
+    #[error(transparent)]
+    Backup(#[from] crate::store::backup::BackupError),
+    #[error("a sync is running in this repository")]
+    SyncRunning,
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
     #[error(transparent)]

@@ -279,6 +279,7 @@ pub fn router(state: AppState) -> Router {
     let project = Router::new()
         .route("/", get(projects::info))
         .route("/changes", get(projects::changes))
+        .route("/digest", get(projects::digest))
         .route("/push", post(projects::push))
         .route("/generations/{id}", delete(projects::delete_generation))
         .route("/generations/{id}/promote", post(projects::promote));

@@ -24,6 +24,7 @@ pub use app::{AppState, Registration, ServerConfig, router, serve};
 pub use auth::LoginLimits;
 pub use clock::{Clock, ManualClock};
 pub use error::{ServiceError, ServiceResult};
+pub use storage::backup::{AdminError, BackupReport, DataDirLock, RestoreReport};
 pub use storage::{SqliteStorage, Storage, StorageError};
 
 use crate::api::accounts::{Account, RegisterRequest};
@@ -87,6 +88,8 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Rejected(String),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 impl From<ServiceError> for ServerError {
@@ -126,6 +129,8 @@ pub fn run_serve(opts: ServeOptions) -> Result<(), ServerError> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    // One server per data directory: a second one, or a restore, is refused while it runs.
+    let _lock = DataDirLock::acquire(&opts.data_dir)?;
     let storage = open_storage(&opts.data_dir)?;
     let state = AppState::new(storage, opts.config());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -183,11 +188,18 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-/// Writes a consistent copy of the server database in `data_dir` to `dest_dir` (which must not
-/// hold one yet), safe while the server runs. Returns the path of the copy.
-pub fn admin_backup(data_dir: &Path, dest_dir: &Path) -> Result<PathBuf, ServerError> {
-    let storage = SqliteStorage::open(data_dir)?;
-    Ok(storage.backup_to(dest_dir)?)
+/// Writes a consistent copy of the server database in `data_dir` to `out` (never over an
+/// existing file), safe while the server runs, checked with `PRAGMA integrity_check`, with
+/// `out.sha256` beside it.
+pub fn admin_backup(data_dir: &Path, out: &Path) -> Result<BackupReport, AdminError> {
+    storage::backup::backup(data_dir, out)
+}
+
+/// Replaces the server database in `data_dir` with the backup `file` (checksum, integrity and
+/// schema checked first; refused while a server runs there). The replaced database is kept in
+/// `data_dir/replaced/`; the server gets a new history id.
+pub fn admin_restore(file: &Path, data_dir: &Path) -> Result<RestoreReport, AdminError> {
+    storage::backup::restore(file, data_dir)
 }
 
 /// Creates an account directly in the data directory, without a running server (for closed
@@ -210,6 +222,8 @@ pub fn admin_add_user(
 /// benchmarks and embedding. Stops gracefully on [`BackgroundServer::stop`] or drop.
 pub struct BackgroundServer {
     pub addr: SocketAddr,
+    /// Released once the server has stopped and closed its storage.
+    lock: Option<DataDirLock>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -217,6 +231,7 @@ pub struct BackgroundServer {
 impl BackgroundServer {
     /// Opens (creating) the storage in `data_dir` and serves it on a free loopback port.
     pub fn start(data_dir: &Path, config: ServerConfig) -> Result<BackgroundServer, ServerError> {
+        let lock = DataDirLock::acquire(data_dir)?;
         let state = AppState::new(open_storage(data_dir)?, config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -235,6 +250,7 @@ impl BackgroundServer {
         });
         Ok(BackgroundServer {
             addr,
+            lock: Some(lock),
             stop: Some(stop_tx),
             thread: Some(thread),
         })
@@ -253,6 +269,7 @@ impl BackgroundServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.lock = None;
     }
 }
 

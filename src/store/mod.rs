@@ -4,6 +4,7 @@
 //! [`Store::tx`], so it is applied whole or not at all.
 
 mod audit;
+pub mod backup;
 mod evolutions;
 mod generations;
 mod runs;

@@ -864,6 +864,7 @@ fn run_or_kill(env: &TestEnv, args: &[&str]) -> Out {
 
 /// Puts something that is not a small regular file at `rel` (replacing what is there).
 /// Created here: git cannot hold a FIFO, and a 1 MiB file is not worth committing.
+#[cfg(unix)]
 fn plant(env: &TestEnv, rel: &str, what: &str, limit: usize) {
     let p = env.path(rel);
     let _ = std::fs::remove_file(&p);
@@ -885,6 +886,7 @@ fn plant(env: &TestEnv, rel: &str, what: &str, limit: usize) {
 }
 
 /// (what to plant, the message's reason)
+#[cfg(unix)]
 const HOSTILE: [(&str, &str); 5] = [
     (
         "symlink to /dev/zero",

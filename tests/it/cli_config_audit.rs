@@ -320,6 +320,7 @@ fn audit_export_json_and_csv() {
 
 /// `audit export -o` never destroys the store or a contract, never replaces a file unless
 /// forced, and never creates directories; each refusal exits 1 and changes nothing.
+#[cfg(unix)]
 #[test]
 fn audit_export_refuses_unsafe_targets() {
     let env = history();

@@ -4,6 +4,7 @@
 mod common;
 
 mod bad_inputs;
+mod cli_backup;
 mod cli_basics;
 mod cli_cloud_serve;
 mod cli_config_audit;

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use crate::cli::error::CommandError;
 use crate::cli::ui::Ui;
-use crate::server::{self, Registration, ServeOptions};
+use crate::server::{self, AdminError, Registration, ServeOptions};
 
 /// Run a Gryt Cloud server (SQLite storage in --data) until SIGINT or SIGTERM
 ///
@@ -43,6 +43,36 @@ pub enum AdminCommand {
     /// Accounts, managed on the server's data directory without a running server
     #[command(subcommand)]
     User(UserCommand),
+    Backup(BackupArgs),
+    Restore(RestoreArgs),
+}
+
+/// Write a consistent copy of the server database while the server keeps serving
+///
+/// Uses SQLite's online backup, checks the copy with `PRAGMA integrity_check`, and writes its
+/// SHA-256 beside it as FILE.sha256 (sha256sum format). Never overwrites a file.
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// Data directory of the server (default: $XDG_DATA_HOME/gryt/server)
+    #[arg(long, env = "GRYT_SERVER_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The backup file to write
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// Replace the server database with a backup (the server must be stopped)
+///
+/// Checks FILE against FILE.sha256, its integrity and its schema before touching anything;
+/// keeps the replaced database in DIR/replaced/, and gives the server a new history id so
+/// every client notices its history was rewound on its next sync.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The backup file (with FILE.sha256 beside it)
+    pub file: PathBuf,
+    /// Data directory of the server (default: $XDG_DATA_HOME/gryt/server)
+    #[arg(long, env = "GRYT_SERVER_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,7 +119,78 @@ pub fn cmd_serve(ui: &Ui, args: ServeArgs) -> Result<(), CommandError> {
 }
 
 pub fn cmd_admin(ui: &Ui, cmd: AdminCommand) -> Result<(), CommandError> {
-    let AdminCommand::User(UserCommand::Add(args)) = cmd;
+    match cmd {
+        AdminCommand::User(UserCommand::Add(args)) => cmd_user_add(ui, args),
+        AdminCommand::Backup(args) => cmd_backup(ui, args),
+        AdminCommand::Restore(args) => cmd_restore(ui, args),
+    }
+}
+
+/// The message and what to do next for a failed backup or restore.
+fn admin_error(e: AdminError) -> CommandError {
+    let hint = match &e {
+        AdminError::NoDatabase(_) => Some("pass the server's data directory with --data DIR"),
+        AdminError::Exists(_) => Some("choose another -o FILE, or move the old backup away"),
+        AdminError::ChecksumMissing(_) | AdminError::ChecksumMalformed(_) => {
+            Some("restore only files written by `gryt cloud admin backup`, with their FILE.sha256")
+        }
+        AdminError::ChecksumMismatch { .. } => Some(
+            "the file changed since it was backed up (damaged or truncated): use another backup",
+        ),
+        AdminError::NotServerDatabase { .. } | AdminError::Integrity { .. } => {
+            Some("use another backup; nothing was changed")
+        }
+        AdminError::TooNew { .. } => Some("restore it with the newer gryt that wrote it"),
+        AdminError::ServerRunning(_) => {
+            Some("stop `gryt cloud serve` on that directory first (a backup works while it runs)")
+        }
+        _ => None,
+    };
+    let err = CommandError::user(e.to_string());
+    match hint {
+        Some(h) => err.hint(h),
+        None => err,
+    }
+}
+
+fn cmd_backup(ui: &Ui, args: BackupArgs) -> Result<(), CommandError> {
+    let data = data_dir(args.data)?;
+    let report = server::admin_backup(&data, &args.output).map_err(admin_error)?;
+    if ui.json {
+        return ui.json(&report);
+    }
+    ui.line(format!(
+        "Backed up {} to {} ({} bytes, integrity ok); checksum in {}",
+        data.display(),
+        report.file.display(),
+        report.bytes,
+        report.checksum_file.display()
+    ))
+}
+
+fn cmd_restore(ui: &Ui, args: RestoreArgs) -> Result<(), CommandError> {
+    let data = data_dir(args.data)?;
+    let report = server::admin_restore(&args.file, &data).map_err(admin_error)?;
+    if ui.json {
+        return ui.json(&report);
+    }
+    ui.line(format!(
+        "Restored {} into {} (new history id {})",
+        args.file.display(),
+        data.display(),
+        report.history_id
+    ))?;
+    if let Some(kept) = &report.replaced {
+        ui.status(format!(
+            "The replaced database is kept in {}",
+            kept.display()
+        ));
+    }
+    ui.status("Clients notice the restore on their next sync and re-send what it lost");
+    Ok(())
+}
+
+fn cmd_user_add(ui: &Ui, args: UserAddArgs) -> Result<(), CommandError> {
     let data = data_dir(args.data)?;
     let mut password = String::new();
     std::io::stdin()

@@ -87,6 +87,8 @@ impl From<OpError> for CommandError {
                 err.hint("upgrade gryt to open this repository")
             }
             OpError::Contract(_) => err.hint("fix the file, then run the command again"),
+            OpError::SyncRunning => err.hint("wait for the sync to finish, then restore again"),
+            OpError::Backup(b) => backup_hint(err, &b),
             OpError::BadVersion(_) | OpError::BadPipelineName { .. } => {
                 CommandError { kind: ExitKind::Usage, ..err }
             }
@@ -155,6 +157,24 @@ impl From<OpError> for CommandError {
             }
             _ => err,
         }
+    }
+}
+
+fn backup_hint(err: CommandError, e: &crate::store::backup::BackupError) -> CommandError {
+    use crate::store::backup::BackupError as B;
+    match e {
+        B::Exists(_) => err.hint("choose another -o FILE, or move the old backup away"),
+        B::ChecksumMissing(_) | B::ChecksumMalformed(_) => {
+            err.hint("restore only files written by `gryt backup`, with their FILE.sha256")
+        }
+        B::ChecksumMismatch { .. } => err.hint(
+            "the file changed since it was backed up (damaged or truncated): use another backup",
+        ),
+        B::NotWorkspaceDatabase { .. } | B::Integrity { .. } => {
+            err.hint("use another backup; nothing was changed")
+        }
+        B::TooNew { .. } => err.hint("restore it with the newer gryt that wrote it"),
+        _ => err,
     }
 }
 

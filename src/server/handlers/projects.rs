@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::{JsonBody, json};
 use crate::api::error::Resource;
-use crate::api::sync::ProjectInfo;
-use crate::api::{HEAD_HEADER, PromoteRequest, PushRequest};
+use crate::api::sync::{DeleteResponse, ProjectInfo};
+use crate::api::{HEAD_HEADER, PromoteRequest, PromoteResponse, PushRequest, PushResponse};
 use crate::server::app::AppState;
 use crate::server::auth::Auth;
 use crate::server::error::{ServiceError, ServiceResult, rejection};
@@ -36,12 +36,32 @@ fn with_head(mut response: Response, head: u64) -> Response {
     response
 }
 
+/// Which project and which server history an answer speaks of.
+#[derive(Debug, Clone, Copy)]
+struct Identity {
+    project_id: Uuid,
+    history_id: Uuid,
+}
+
+fn identity(storage: &dyn Storage, p: &ProjectRow) -> ServiceResult<Identity> {
+    Ok(Identity {
+        project_id: p.uuid()?,
+        history_id: storage.history_id(),
+    })
+}
+
 pub async fn info(
     State(state): State<AppState>,
     auth: Auth,
     Path((team, project)): Path<(String, String)>,
 ) -> ServiceResult<Response> {
-    let p = state.run(move |s| find(s, &auth, &team, &project)).await?;
+    let (p, id) = state
+        .run(move |s| {
+            let p = find(s, &auth, &team, &project)?;
+            let id = identity(s, &p)?;
+            Ok((p, id))
+        })
+        .await?;
     let head = p.head;
     Ok(with_head(
         json(
@@ -51,6 +71,8 @@ pub async fn info(
                 name: p.name,
                 head: p.head,
                 created_at: p.created_at,
+                project_id: Some(id.project_id),
+                history_id: Some(id.history_id),
             },
         ),
         head,
@@ -74,10 +96,10 @@ pub async fn changes(
     let cap = state.config().page_limit;
     let limit = q.limit.unwrap_or(cap).clamp(1, cap);
     let since = q.since;
-    let page = state
+    let (page, id) = state
         .run(move |s| {
             let p = find(s, &auth, &team, &project)?;
-            Ok(s.changes(&p.id, since, limit)?)
+            Ok((s.changes(&p.id, since, limit)?, identity(s, &p)?))
         })
         .await?;
     // The stored bodies are already the JSON of each record: splice them, do not re-encode.
@@ -92,8 +114,8 @@ pub async fn changes(
     }
     let next = page.last_seq.unwrap_or(since);
     out.push_str(&format!(
-        "],\"next\":{next},\"head\":{},\"more\":{}}}",
-        page.head, page.more
+        "],\"next\":{next},\"head\":{},\"more\":{},\"project_id\":\"{}\",\"history_id\":\"{}\"}}",
+        page.head, page.more, id.project_id, id.history_id
     ));
     let response = (
         StatusCode::OK,
@@ -107,9 +129,90 @@ pub async fn changes(
     Ok(with_head(response, page.head))
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct DigestQuery {
+    bits: Option<u8>,
+    bucket: Option<u32>,
+    after: Option<Uuid>,
+    limit: Option<u32>,
+}
+
+/// `GET …/digest`: the bucket hashes of the project's records, or (with `bucket`) one page of
+/// a bucket's entries (crate::api::digest defines both).
+pub async fn digest(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((team, project)): Path<(String, String)>,
+    query: Result<Query<DigestQuery>, QueryRejection>,
+) -> ServiceResult<Response> {
+    use crate::api::digest::{self as d, BucketPage, ProjectDigest};
+    let Query(q) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
+    let bits = q.bits.unwrap_or(d::DEFAULT_BITS);
+    if bits > d::MAX_BITS {
+        return Err(ServiceError::validation(format!(
+            "bits must be 0-{}, not {bits}",
+            d::MAX_BITS
+        )));
+    }
+    if let Some(b) = q.bucket
+        && u64::from(b) >= 1u64 << bits
+    {
+        return Err(ServiceError::validation(format!(
+            "bucket must be below {} with bits={bits}, not {b}",
+            1u64 << bits
+        )));
+    }
+    if q.bucket.is_none() && (q.after.is_some() || q.limit.is_some()) {
+        return Err(ServiceError::validation(
+            "after and limit page a bucket's entries: give bucket too",
+        ));
+    }
+    let limit = q.limit.unwrap_or(d::MAX_ENTRIES).clamp(1, d::MAX_ENTRIES);
+    let (head, body) = state
+        .run(move |s| {
+            let p = find(s, &auth, &team, &project)?;
+            let id = identity(s, &p)?;
+            Ok(match q.bucket {
+                None => {
+                    let (head, entries) = s.digest_entries(&p.id, (0, u32::MAX), None, None)?;
+                    let body = serde_json::to_value(ProjectDigest {
+                        bits,
+                        head,
+                        count: entries.len() as u64,
+                        buckets: d::buckets(&entries, bits),
+                        project_id: Some(id.project_id),
+                        history_id: Some(id.history_id),
+                    });
+                    (head, body)
+                }
+                Some(bucket) => {
+                    let slots = d::slots_of_bucket(bucket, bits);
+                    let (head, mut entries) =
+                        s.digest_entries(&p.id, slots, q.after, Some(limit + 1))?;
+                    let more = entries.len() > limit as usize;
+                    entries.truncate(limit as usize);
+                    let body = serde_json::to_value(BucketPage {
+                        bits,
+                        bucket,
+                        head,
+                        entries,
+                        more,
+                        project_id: Some(id.project_id),
+                        history_id: Some(id.history_id),
+                    });
+                    (head, body)
+                }
+            })
+        })
+        .await?;
+    let body = body.map_err(|e| ServiceError::Internal(format!("encoding a digest: {e}")))?;
+    Ok(with_head(json(StatusCode::OK, body), head))
+}
+
 /// Runs a write on the caller's project on a blocking thread. A project the caller cannot
 /// see fails the outer result (answered without a head, like a missing project); the inner
-/// result is the rule's decision, paired with the head as read before the write.
+/// result is the rule's decision, paired with the head as read before the write. An accepted
+/// answer is stamped with the project's and the server history's ids.
 async fn write<T, F>(
     state: &AppState,
     auth: Auth,
@@ -118,18 +221,40 @@ async fn write<T, F>(
     f: F,
 ) -> ServiceResult<(u64, ServiceResult<T>)>
 where
-    T: Send + 'static,
+    T: Identified + Send + 'static,
     F: FnOnce(&dyn Storage, &ProjectRow, &rules::Actor, &str) -> ServiceResult<T> + Send + 'static,
 {
     let now = state.now();
     state
         .run(move |s| {
             let p = find(s, &auth, &team, &project)?;
-            let result = f(s, &p, &auth.actor(), &now);
+            let id = identity(s, &p)?;
+            let result = f(s, &p, &auth.actor(), &now).map(|mut answer| {
+                answer.identify(id);
+                answer
+            });
             Ok((p.head, result))
         })
         .await
 }
+
+/// An answer that names the project and the server history.
+trait Identified {
+    fn identify(&mut self, id: Identity);
+}
+
+macro_rules! identified {
+    ($($t:ty),*) => {$(
+        impl Identified for $t {
+            fn identify(&mut self, id: Identity) {
+                self.project_id = Some(id.project_id);
+                self.history_id = Some(id.history_id);
+            }
+        }
+    )*};
+}
+
+identified!(PushResponse, PromoteResponse, DeleteResponse);
 
 /// The answer to a write: the body with the new head, or the rejection with the head the
 /// request was judged against (`behind` details carry the exact head).

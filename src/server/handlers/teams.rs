@@ -15,6 +15,7 @@ use crate::server::storage::{ProjectRow, transact_teams};
 
 pub fn project_view(p: ProjectRow) -> Project {
     Project {
+        project_id: p.uuid().ok(),
         team: p.team,
         name: p.name,
         head: p.head,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{Actor, behind, details, holder_details};
 use crate::api::error::Resource;
 use crate::api::error::StaleRevisionDetails;
-use crate::api::records::{GenerationRecord, Record, RecordKind, Tombstone};
+use crate::api::records::{EvolutionRecord, GenerationRecord, Record, RecordKind, Tombstone};
 use crate::api::sync::{DeleteResponse, GateOutcome};
 use crate::api::{ErrorCode, PromoteRequest, PromoteResponse};
 use crate::domain::GenerationStatus;
@@ -39,6 +39,50 @@ fn stale(g: &GenerationRecord, base: u64) -> ServiceError {
             current_revision: g.revision,
         },
     )
+}
+
+/// The gates of `domain::gates::evaluate` on `evolutions` of generation `g`: their outcomes
+/// when all pass, `gates_failed` otherwise.
+pub(crate) fn check_gates(
+    g: &GenerationRecord,
+    mut evolutions: Vec<EvolutionRecord>,
+) -> Result<Vec<GateOutcome>, ServiceError> {
+    // The gates read attempts oldest first. Order by the instant, not the text: clients may
+    // send RFC 3339 times with different offsets or precision.
+    evolutions.sort_by_key(|e| {
+        let at = time::OffsetDateTime::parse(
+            &e.started_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok();
+        (at, e.rc)
+    });
+    let proofs = gates::proofs(
+        g.changes.iter().map(|c| c.id.as_str()),
+        evolutions.iter().map(|e| (e.change_id.as_str(), e.status)),
+    );
+    let results = gates::evaluate(&proofs, None);
+    let outcomes: Vec<GateOutcome> = results
+        .iter()
+        .map(|r| GateOutcome {
+            gate: r.gate.to_string(),
+            passed: r.passed,
+            detail: r.detail.clone(),
+        })
+        .collect();
+    if !gates::all_passed(&results) {
+        let failed: Vec<&str> = results
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| r.detail.as_str())
+            .collect();
+        return Err(ServiceError::with(
+            ErrorCode::GatesFailed,
+            format!("{} cannot be promoted: {}", g.version, failed.join("; ")),
+            serde_json::json!({ "gates": outcomes }),
+        ));
+    }
+    Ok(outcomes)
 }
 
 pub fn promote(
@@ -75,17 +119,7 @@ pub fn promote(
         return Err(stale(&g, req.revision));
     }
     let head = tx.head()?;
-    let mut evolutions = tx.evolutions_of(g.id)?;
-    // The gates read attempts oldest first. Order by the instant, not the text: clients may
-    // send RFC 3339 times with different offsets or precision.
-    evolutions.sort_by_key(|e| {
-        let at = time::OffsetDateTime::parse(
-            &e.started_at,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .ok();
-        (at, e.rc)
-    });
+    let evolutions = tx.evolutions_of(g.id)?;
     if req.base_seq > head {
         return Err(ServiceError::validation(format!(
             "base_seq {} is ahead of the project head {head}",
@@ -95,31 +129,7 @@ pub fn promote(
     if evolutions.iter().any(|e| e.seq > req.base_seq) {
         return Err(behind(head, req.base_seq));
     }
-    let proofs = gates::proofs(
-        g.changes.iter().map(|c| c.id.as_str()),
-        evolutions.iter().map(|e| (e.change_id.as_str(), e.status)),
-    );
-    let results = gates::evaluate(&proofs, None);
-    let outcomes: Vec<GateOutcome> = results
-        .iter()
-        .map(|r| GateOutcome {
-            gate: r.gate.to_string(),
-            passed: r.passed,
-            detail: r.detail.clone(),
-        })
-        .collect();
-    if !gates::all_passed(&results) {
-        let failed: Vec<&str> = results
-            .iter()
-            .filter(|r| !r.passed)
-            .map(|r| r.detail.as_str())
-            .collect();
-        return Err(ServiceError::with(
-            ErrorCode::GatesFailed,
-            format!("{} cannot be promoted: {}", g.version, failed.join("; ")),
-            serde_json::json!({ "gates": outcomes }),
-        ));
-    }
+    let outcomes = check_gates(&g, evolutions)?;
     g.status = GenerationStatus::Promoted;
     g.promoted_by = Some(actor.username.clone());
     g.promoted_at = Some(now.to_string());
@@ -131,6 +141,8 @@ pub fn promote(
         generation: g,
         head: head + 1,
         gates: outcomes,
+        project_id: None,
+        history_id: None,
     })
 }
 
@@ -209,5 +221,10 @@ pub fn delete_generation(
         deleted.push(rid);
     }
     tx.set_head(head)?;
-    Ok(DeleteResponse { head, deleted })
+    Ok(DeleteResponse {
+        head,
+        deleted,
+        project_id: None,
+        history_id: None,
+    })
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Actor, behind, holder_details};
+use super::{Actor, behind, holder_details, promote};
 use crate::api::error::{StaleRevisionDetails, TagTakenDetails};
 use crate::api::records::{
     EvolutionRecord, GenerationRecord, PipelineRunRecord, Record, RecordKind,
@@ -132,7 +132,10 @@ pub fn push(
         tx,
         actor,
         head,
+        now,
         generations: HashMap::new(),
+        published: HashSet::new(),
+        sent_evolutions: &req.records,
     };
     let mut results = Vec::with_capacity(req.records.len());
     for (index, base_revision, record) in &req.records {
@@ -150,6 +153,8 @@ pub fn push(
         head,
         results,
         replayed: false,
+        project_id: None,
+        history_id: None,
     };
     let stored = serde_json::to_string(&response)
         .map_err(|e| ServiceError::Internal(format!("encoding answer: {e}")))?;
@@ -173,8 +178,14 @@ struct Ctx<'a> {
     tx: &'a mut dyn ProjectTx,
     actor: &'a Actor,
     head: u64,
+    now: &'a str,
     /// Generations read or written by this push, so evolutions do not re-read them.
     generations: HashMap<Uuid, GenerationRecord>,
+    /// Generations this push publishes already promoted: their evolutions in the same push
+    /// are accepted (and only those; afterwards the generation is immutable).
+    published: HashSet<Uuid>,
+    /// The push's records, for the evolutions a published promotion is judged on.
+    sent_evolutions: &'a [(usize, Option<u64>, Record)],
 }
 
 fn stale(kind: RecordKind, id: Uuid, base: Option<u64>, current: u64) -> ServiceError {
@@ -318,15 +329,7 @@ impl Ctx<'_> {
         next.promoted_at = None;
         let action = match &existing {
             None => {
-                if incoming.status == GenerationStatus::Promoted {
-                    return Err(invalid_record(
-                        index,
-                        kind,
-                        Some(incoming.id),
-                        "status",
-                        "a generation is promoted with the promote request, not by a push",
-                    ));
-                }
+                // Promoted before the project was linked: published whole, judged below.
                 next.created_by = self.actor.username.clone();
                 next.revision = 1;
                 PushAction::Created
@@ -380,10 +383,38 @@ impl Ctx<'_> {
                 details,
             ));
         }
+        if existing.is_none() && incoming.status == GenerationStatus::Promoted {
+            next.promoted_at = incoming.promoted_at.clone();
+            self.publish(&mut next)?;
+        }
         let result = self.write(kind, action, Record::Generation(next.clone()))?;
         next.seq = result.seq;
         self.generations.insert(next.id, next);
         Ok(result)
+    }
+
+    /// A generation new to the cloud that arrives promoted (it was promoted before the
+    /// workspace was linked): accepted only if the gates hold on the evolutions sent with it
+    /// in this push, exactly as the promote request judges them. The promoter is the account
+    /// publishing it; the promotion keeps its own time when it has one.
+    fn publish(&mut self, g: &mut GenerationRecord) -> Result<(), ServiceError> {
+        let sent: Vec<EvolutionRecord> = self
+            .sent_evolutions
+            .iter()
+            .filter_map(|(_, _, r)| match r {
+                Record::Evolution(e) if e.generation_id == g.id => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
+        promote::check_gates(g, sent)?;
+        g.promoted_by = Some(self.actor.username.clone());
+        g.promoted_at = Some(
+            g.promoted_at
+                .clone()
+                .unwrap_or_else(|| self.now.to_string()),
+        );
+        self.published.insert(g.id);
+        Ok(())
     }
 
     fn check_changes_in_use(
@@ -470,7 +501,9 @@ impl Ctx<'_> {
         let mut next = incoming.clone();
         let action = match &existing {
             None => {
-                if generation.status == GenerationStatus::Promoted {
+                if generation.status == GenerationStatus::Promoted
+                    && !self.published.contains(&generation.id)
+                {
                     return Err(promoted_immutable(&generation, "a new evolution"));
                 }
                 if generation.change(incoming.change_id.as_str()).is_none() {

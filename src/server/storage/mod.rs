@@ -4,6 +4,7 @@
 //! decide nothing — every rule (CAS, version lock, immutability, ownership, idempotency,
 //! gates) lives in `server::rules` so that SQLite and a later Postgres backend agree.
 
+pub mod backup;
 mod schema;
 pub mod sqlite;
 
@@ -32,6 +33,14 @@ pub enum StorageError {
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
+
+impl ProjectRow {
+    /// The project's id as a UUID (every id is made as one).
+    pub fn uuid(&self) -> Result<Uuid> {
+        Uuid::parse_str(&self.id)
+            .map_err(|_| StorageError::Corrupt(format!("project id {}", self.id)))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct AccountRow {
@@ -71,6 +80,8 @@ pub struct TeamRow {
     pub created_at: String,
 }
 
+/// A project as stored. `id` is its immutable identity (a UUID made at creation), also
+/// served as `project_id`.
 #[derive(Debug, Clone)]
 pub struct ProjectRow {
     pub id: String,
@@ -135,6 +146,9 @@ pub trait TeamTx {
 pub trait Storage: Send + Sync + 'static {
     /// Whether storage answers (`/readyz`).
     fn ping(&self) -> Result<()>;
+    /// The server's history id: made when the storage is first opened, replaced only when
+    /// its history is rewound (a restore). Fixed while the storage is open.
+    fn history_id(&self) -> Uuid;
     fn create_account(&self, username: &str, password_hash: &str, now: &str) -> Result<AccountRow>;
     fn account(&self, username: &str) -> Result<Option<AccountRow>>;
     fn insert_token(&self, token: &NewToken) -> Result<()>;
@@ -162,6 +176,16 @@ pub trait Storage: Send + Sync + 'static {
     fn project(&self, account_id: &str, team: &str, project: &str) -> Result<Option<ProjectRow>>;
     /// Records with seq > `since`, in seq order, at most `limit`, from one consistent snapshot.
     fn changes(&self, project_id: &str, since: u64, limit: u32) -> Result<RawPage>;
+    /// The digest entries of the project's live records (tombstones left out) whose slot is
+    /// within `slots` (first, last) and whose id sorts after `after`, in id order, at most
+    /// `limit` (all when `None`); with the head, from one consistent snapshot.
+    fn digest_entries(
+        &self,
+        project_id: &str,
+        slots: (u32, u32),
+        after: Option<Uuid>,
+        limit: Option<u32>,
+    ) -> Result<(u64, Vec<crate::api::digest::DigestEntry>)>;
     /// Runs `f` in one write transaction on the project: committed if it returns `Ok`,
     /// rolled back otherwise. Writers to one project are serialized.
     fn transact(

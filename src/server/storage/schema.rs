@@ -2,10 +2,13 @@
 //! ids, BIGINT counters, partial unique indexes): the Postgres backend will run the same
 //! statements. `records` holds every synced record of every project, one row per id, with
 //! the columns the rules look up; `body` is the record's JSON as served by the changes feed.
+//! `server_meta` holds server-wide values such as the history id (made and backfilled by
+//! the storage when it opens, since plain SQL cannot make a UUID portably).
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is the number applied.
 /// Append only: never edit a released entry.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     id            TEXT PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE,
@@ -70,4 +73,19 @@ CREATE TABLE idempotency (
     created_at   TEXT NOT NULL,
     PRIMARY KEY (project_id, key)
 );
-"#];
+"#,
+    // Identity: the server's history id, replaced whenever its history is rewound (restore).
+    r#"
+CREATE TABLE server_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#,
+    // Digest: each record's content hash and slot (crate::api::digest), kept on write and
+    // backfilled by the storage when it opens, so a digest never re-encodes stored bodies.
+    r#"
+ALTER TABLE records ADD COLUMN hash TEXT;
+ALTER TABLE records ADD COLUMN slot BIGINT;
+CREATE INDEX records_by_slot ON records (project_id, slot);
+"#,
+];

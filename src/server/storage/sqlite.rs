@@ -16,6 +16,7 @@ use super::{
     StoredAnswer, TeamRow, TeamTx, TokenRow,
 };
 use crate::api::accounts::{Member, Role, TokenKind};
+use crate::api::digest::{self, DigestEntry};
 use crate::api::records::{EvolutionRecord, GenerationRecord, Record};
 use crate::domain::Version;
 use crate::server::ServiceError;
@@ -30,6 +31,7 @@ pub const IDEMPOTENCY_RETENTION_DAYS: i64 = 30;
 
 pub struct SqliteStorage {
     path: PathBuf,
+    history_id: Uuid,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     _checkpointer: Checkpointer,
@@ -174,9 +176,12 @@ impl SqliteStorage {
         );
         conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [cutoff])
             .map_err(backend)?;
+        let history_id = ensure_history_id(&conn)?;
+        backfill_digest(&mut conn)?;
         Ok(SqliteStorage {
             _checkpointer: Checkpointer::start(&path)?,
             path,
+            history_id,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
         })
@@ -186,27 +191,17 @@ impl SqliteStorage {
         &self.path
     }
 
-    /// Writes a consistent copy of the live database to `dest_dir/gryt-server.db` (SQLite's
-    /// online backup: safe while the server writes). Refuses to overwrite an existing file.
-    pub fn backup_to(&self, dest_dir: &Path) -> Result<PathBuf> {
-        std::fs::create_dir_all(dest_dir).map_err(|e| {
-            StorageError::Backend(format!("cannot create {}: {e}", dest_dir.display()))
-        })?;
-        let dest = dest_dir.join(DB_FILE);
-        if dest.exists() {
-            return Err(StorageError::Backend(format!(
-                "{} exists already; back up into an empty directory",
-                dest.display()
-            )));
-        }
-        self.read(|c| {
-            c.backup(
-                rusqlite::MAIN_DB,
-                &dest,
-                None::<fn(rusqlite::backup::Progress)>,
+    /// Gives the server a new history id (its history was rewound by a restore). Takes
+    /// effect for servers that open the storage afterwards.
+    pub fn rewind_history(&self) -> Result<Uuid> {
+        let id = Uuid::now_v7();
+        self.write(|c| {
+            c.execute(
+                "UPDATE server_meta SET value = ?2 WHERE key = ?1",
+                params![HISTORY_ID, id.to_string()],
             )
         })?;
-        Ok(dest)
+        Ok(id)
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
@@ -234,6 +229,53 @@ impl SqliteStorage {
         let conn = self.writer();
         f(&conn).map_err(backend)
     }
+}
+
+/// Gives records stored before digests existed their content hash and slot.
+fn backfill_digest(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction().map_err(backend)?;
+    let rows: Vec<(String, String, String)> = tx
+        .prepare("SELECT project_id, id, body FROM records WHERE hash IS NULL OR slot IS NULL")
+        .and_then(|mut st| {
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .map_err(backend)?;
+    for (project_id, id, body) in rows {
+        let record = parse_record(&body)?;
+        tx.execute(
+            "UPDATE records SET hash = ?3, slot = ?4 WHERE project_id = ?1 AND id = ?2",
+            params![
+                project_id,
+                id,
+                digest::content_hash(&record),
+                i64::from(digest::slot(&record.id()))
+            ],
+        )
+        .map_err(backend)?;
+    }
+    tx.commit().map_err(backend)
+}
+
+/// Key of the history id in `server_meta`.
+const HISTORY_ID: &str = "history_id";
+
+/// The stored history id, made (and stored) when there is none yet: a new server, or one
+/// whose database predates history ids.
+fn ensure_history_id(conn: &Connection) -> Result<Uuid> {
+    conn.execute(
+        "INSERT INTO server_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+        params![HISTORY_ID, Uuid::now_v7().to_string()],
+    )
+    .map_err(backend)?;
+    let value: String = conn
+        .query_row(
+            "SELECT value FROM server_meta WHERE key = ?1",
+            [HISTORY_ID],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    Uuid::parse_str(&value).map_err(|_| StorageError::Corrupt(format!("history id {value}")))
 }
 
 fn account_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<AccountRow> {
@@ -280,6 +322,10 @@ fn role_of(s: &str) -> rusqlite::Result<Role> {
 }
 
 impl Storage for SqliteStorage {
+    fn history_id(&self) -> Uuid {
+        self.history_id
+    }
+
     fn ping(&self) -> Result<()> {
         self.read(|c| c.query_row("SELECT COUNT(*) FROM projects", [], |r| r.get::<_, i64>(0)))
             .map(|_| ())
@@ -529,6 +575,66 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn digest_entries(
+        &self,
+        project_id: &str,
+        slots: (u32, u32),
+        after: Option<Uuid>,
+        limit: Option<u32>,
+    ) -> Result<(u64, Vec<DigestEntry>)> {
+        self.read(|c| {
+            c.execute_batch("BEGIN DEFERRED")?;
+            let result = (|| {
+                let head: i64 = query_cached(
+                    c,
+                    "SELECT head FROM projects WHERE id = ?1",
+                    [project_id],
+                    |r| r.get(0),
+                )?;
+                let mut st = c.prepare_cached(
+                    "SELECT kind, id, revision, hash FROM records
+                     WHERE project_id = ?1 AND kind <> 'deleted' AND slot BETWEEN ?2 AND ?3
+                       AND id > ?4
+                     ORDER BY id LIMIT ?5",
+                )?;
+                let after = after.map(|a| a.to_string()).unwrap_or_default();
+                let limit = limit.map_or(-1, i64::from);
+                let rows = st.query_map(
+                    params![
+                        project_id,
+                        i64::from(slots.0),
+                        i64::from(slots.1),
+                        after,
+                        limit
+                    ],
+                    |r| {
+                        let kind: String = r.get(0)?;
+                        let id: String = r.get(1)?;
+                        let bad = |what: &str| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                0,
+                                rusqlite::types::Type::Text,
+                                format!("bad record {what}").into(),
+                            )
+                        };
+                        Ok(DigestEntry {
+                            kind: kind
+                                .parse::<crate::api::RecordKind>()
+                                .map_err(|_| bad("kind"))?,
+                            id: Uuid::parse_str(&id).map_err(|_| bad("id"))?,
+                            revision: u64_of(r.get(2)?),
+                            hash: r.get(3)?,
+                        })
+                    },
+                )?;
+                let entries = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((u64_of(head), entries))
+            })();
+            let _ = c.execute_batch("COMMIT");
+            result
+        })
+    }
+
     fn transact(
         &self,
         project_id: &str,
@@ -654,7 +760,7 @@ struct SqliteTx<'a> {
 }
 
 impl SqliteTx<'_> {
-    /// Runs `sql` with `record`'s 11 columns in table order; the inner result is the
+    /// Runs `sql` with `record`'s 13 columns in table order; the inner result is the
     /// statement's own (a constraint that refused it).
     fn write_record(&self, sql: &str, record: &Record) -> Result<rusqlite::Result<()>> {
         let body = serde_json::to_string(record)
@@ -692,7 +798,9 @@ impl SqliteTx<'_> {
                 rc,
                 code_name,
                 started_at,
-                body
+                body,
+                digest::content_hash(record),
+                i64::from(digest::slot(&record.id()))
             ])
             .map(|_| ()))
     }
@@ -802,13 +910,13 @@ impl ProjectTx for SqliteTx<'_> {
     fn put(&mut self, record: &Record) -> Result<()> {
         self.write_record(
             "INSERT INTO records (project_id, id, kind, seq, revision, version, generation_id,
-                 rc, code_name, started_at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 rc, code_name, started_at, body, hash, slot)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (project_id, id) DO UPDATE SET kind = excluded.kind,
                  seq = excluded.seq, revision = excluded.revision, version = excluded.version,
                  generation_id = excluded.generation_id, rc = excluded.rc,
                  code_name = excluded.code_name, started_at = excluded.started_at,
-                 body = excluded.body",
+                 body = excluded.body, hash = excluded.hash, slot = excluded.slot",
             record,
         )?
         .map_err(backend)
@@ -818,8 +926,8 @@ impl ProjectTx for SqliteTx<'_> {
         // A failed INSERT undoes only itself: the transaction goes on.
         match self.write_record(
             "INSERT INTO records (project_id, id, kind, seq, revision, version, generation_id,
-                 rc, code_name, started_at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 rc, code_name, started_at, body, hash, slot)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             record,
         )? {
             Ok(()) => Ok(true),
@@ -861,6 +969,61 @@ impl ProjectTx for SqliteTx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records stored without a content hash (before digests existed, or edited by hand with
+    /// the hash cleared) get it when the storage opens.
+    #[test]
+    fn records_without_a_hash_are_backfilled_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let record: Record = serde_json::from_value(serde_json::json!({"kind": "generation",
+            "record": {"id": Uuid::now_v7(), "version": "1.0.0",
+            "changes": [{"type": "add", "id": "A-1", "title": "Login"}],
+            "status": "draft", "created_at": "2026-01-01T00:00:00Z", "revision": 1, "seq": 1}}))
+        .unwrap();
+        let project = {
+            let storage = SqliteStorage::open(dir.path()).unwrap();
+            let account = storage
+                .create_account("ann", "h", "2026-01-01T00:00:00Z")
+                .unwrap();
+            let team = storage
+                .create_team("acme", &account.id, "2026-01-01T00:00:00Z")
+                .unwrap();
+            let project = storage
+                .create_project(&team, "web", "2026-01-01T00:00:00Z")
+                .unwrap();
+            storage
+                .transact(&project.id, &mut |tx| Ok(tx.put(&record)?))
+                .unwrap();
+            storage
+                .write(|c| c.execute_batch("UPDATE records SET hash = NULL, slot = NULL"))
+                .unwrap();
+            project
+        };
+        let storage = SqliteStorage::open(dir.path()).unwrap();
+        let (_, entries) = storage
+            .digest_entries(&project.id, (0, u32::MAX), None, None)
+            .unwrap();
+        assert_eq!(entries, vec![digest::entry(&record).unwrap()]);
+    }
+
+    /// A database made before history ids existed gets one when opened, and keeps it.
+    #[test]
+    fn an_older_database_gets_a_history_id_that_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch("PRAGMA user_version = 1").unwrap();
+        }
+        let first = SqliteStorage::open(dir.path()).unwrap().history_id();
+        let again = SqliteStorage::open(dir.path()).unwrap().history_id();
+        assert_eq!(first, again);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(
+            SqliteStorage::open(other.path()).unwrap().history_id(),
+            first
+        );
+    }
 
     /// Writes reach the database file without anyone asking for a checkpoint: the WAL is far
     /// below the writer's automatic threshold, so only the checkpointer copies them.

@@ -3,11 +3,15 @@
 #![cfg(feature = "server")]
 
 mod accounts;
+mod backup;
 mod cross_team;
+mod digest;
 mod errors;
 pub mod harness;
+mod identity;
 mod paging;
 mod promote;
+mod publish;
 mod push;
 mod races;
 mod restart;

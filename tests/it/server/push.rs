@@ -308,12 +308,23 @@ fn promoted_generations_are_immutable() {
         ann.push(&p, 3, vec![rec("generation", Some(2), same)]).ok()["results"][0]["action"],
         "unchanged"
     );
-    // Pushing "promoted" for a draft is not how promotion works.
+    // A new generation arriving promoted must bring its proof (tests/it/server/publish.rs).
     let mut fake = gen_record(&uid(7), "7.0.0", &["A-1"]);
     fake["status"] = json!("promoted");
     ann.push(&p, 3, vec![generation(fake)])
+        .expect_error(409, "gates_failed");
+    // Pushing "promoted" for a draft the cloud holds is not how promotion works.
+    ann.push(
+        &p,
+        3,
+        vec![generation(gen_record(&uid(8), "8.0.0", &["A-1"]))],
+    )
+    .ok();
+    let mut draft = gen_record(&uid(8), "8.0.0", &["A-1"]);
+    draft["status"] = json!("promoted");
+    ann.push(&p, 4, vec![rec("generation", Some(1), draft)])
         .expect_error(422, "validation");
-    assert_eq!(ann.head(&p), 3);
+    assert_eq!(ann.head(&p), 4);
 }
 
 #[test]

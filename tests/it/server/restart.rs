@@ -196,35 +196,3 @@ fn killed_mid_push_leaves_all_or_nothing() {
     }
     assert_eq!(ann.head(&p), feed.len() as u64, "head matches the records");
 }
-
-#[test]
-fn online_backup_restores_to_a_working_server() {
-    let s = TestServer::start();
-    let ann = s.user("ann");
-    let p = ann.project("acme", "web");
-    ann.push(
-        &p,
-        0,
-        vec![generation(gen_record(&uid(1), "1.0.0", &["A-1"]))],
-    )
-    .ok();
-    let backup = tempfile::tempdir().unwrap();
-    let file = gryt::server::admin_backup(&s.dir, backup.path()).unwrap();
-    assert!(file.ends_with("gryt-server.db"));
-    assert!(
-        gryt::server::admin_backup(&s.dir, backup.path()).is_err(),
-        "never overwrites a backup"
-    );
-    // Changes after the backup are not in it.
-    ann.push(
-        &p,
-        1,
-        vec![generation(gen_record(&uid(2), "2.0.0", &["A-1"]))],
-    )
-    .ok();
-
-    let restored = TestServer::start_in(backup.path(), ServerConfig::default());
-    let ann = restored.client().login("ann");
-    assert_eq!(ann.head(&p), 1);
-    assert_eq!(ann.pull_all(&p, 1000).0.len(), 1);
-}
