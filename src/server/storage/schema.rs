@@ -81,11 +81,12 @@ CREATE TABLE server_meta (
     value TEXT NOT NULL
 );
 "#,
-    // Digest: each record's content hash and slot (crate::api::digest), kept on write and
-    // backfilled by the storage when it opens, so a digest never re-encodes stored bodies.
+    // Digest: each record's content hash and slot (crate::api::digest), computed by the first
+    // digest after the record was written (and kept until it changes), so pushes pay nothing
+    // for them and a digest re-encodes only what changed since the last one. No index on
+    // `slot`: it would cost every write, and a bucket is read by scanning one project.
     r#"
 ALTER TABLE records ADD COLUMN hash TEXT;
 ALTER TABLE records ADD COLUMN slot BIGINT;
-CREATE INDEX records_by_slot ON records (project_id, slot);
 "#,
 ];
