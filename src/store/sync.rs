@@ -304,6 +304,16 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the server's word for who promoted a generation this workspace published (it
+    /// records the publishing account).
+    pub fn set_promoted_by(&self, id: &str, account: &str) -> Result<()> {
+        self.exec_cached(
+            "UPDATE generations SET promoted_by = ?2 WHERE id = ?1 AND status = 'promoted'",
+            params![id, account],
+        )?;
+        Ok(())
+    }
+
     pub fn version_of_generation(&self, id: &str) -> Result<Option<String>> {
         Ok(self
             .row_cached("SELECT version FROM generations WHERE id = ?1", [id], |r| {

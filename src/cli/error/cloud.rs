@@ -130,7 +130,8 @@ fn hints(body: &crate::api::ErrorBody) -> Vec<String> {
     out
 }
 
-fn holder(code: ErrorCode, d: &VersionHolderDetails) -> String {
+/// Who holds a version in the cloud: `v1.0.0 was promoted in the cloud by ann at T`.
+pub(super) fn holder(code: ErrorCode, d: &VersionHolderDetails) -> String {
     match (&d.promoted_by, &d.promoted_at) {
         (Some(by), Some(at)) => format!("{} was promoted in the cloud by {by} at {at}", d.version),
         _ if code == ErrorCode::AlreadyPromoted => format!("{} is promoted already", d.version),

@@ -12,7 +12,7 @@ use crate::sync::engine::resolve::{self, ResolveError, Strategy};
 use crate::workspace::Workspace;
 
 /// A failed cloud promotion (or push) as the error to exit with, with the way out of each
-/// refusal.
+/// refusal. Local promotions a push left out exit 3 too: not everything was pushed.
 pub fn promote_error(ui: &Ui, ws: &Workspace, e: PromoteError) -> CommandError {
     use PromoteError as E;
     let message = e.to_string();
@@ -36,7 +36,54 @@ pub fn promote_error(ui: &Ui, ws: &Workspace, e: PromoteError) -> CommandError {
             }
         }
         E::NotInCloud(_) => CommandError::user(message),
+        E::NotPublished {
+            unpublished,
+            refused,
+        } => not_published(&message, &unpublished, &refused),
     }
+}
+
+/// Local promotions left out of a push (exit 3): how to publish them, or why the cloud would
+/// not, and the way on. Nothing of them changed here.
+fn not_published(
+    message: &str,
+    unpublished: &[String],
+    refused: &[crate::sync::engine::PublishRefused],
+) -> CommandError {
+    use crate::api::ErrorCode;
+    use crate::api::error::VersionHolderDetails;
+    let mut err = CommandError::new(ExitKind::Rejected, message);
+    if !unpublished.is_empty() {
+        err = err.hint(format!(
+            "publish {}: gryt sync push --promoted (the cloud takes a release if its version is free there and its evolutions prove every change)",
+            if unpublished.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    for r in refused {
+        let v = &r.version;
+        match r.refusal.error {
+            ErrorCode::VersionExists => {
+                if let Some(d) = r.refusal.details_as::<VersionHolderDetails>() {
+                    err = err.hint(super::cloud::holder(r.refusal.error, &d));
+                    let free = d.suggested_versions.join(" (or ");
+                    let close = if d.suggested_versions.len() > 1 {
+                        ")"
+                    } else {
+                        ""
+                    };
+                    err = err.hint(format!(
+                        "{v} stays promoted here, never published; to release its work in the cloud, make a free version and prove it there: gryt generation new {free}{close}"
+                    ));
+                }
+            }
+            _ => {
+                err = err.hint(format!(
+                    "the cloud judges the gates on the evolutions sent with {v}: every change needs a passing one here; {v} stays promoted here, never published"
+                ));
+            }
+        }
+    }
+    err
 }
 
 /// Records in conflict are never pushed: say which, who holds what, and how to get out.
@@ -78,6 +125,15 @@ fn held_back(ui: &Ui, ws: &Workspace, conflicts: &[Conflict]) -> CommandError {
                 .iter()
                 .map(ToString::to_string)
                 .collect();
+            let local = c.local_value.as_ref().map(|v| &v["record"]);
+            if local.is_some_and(|r| r["status"] == "promoted") {
+                // Promoted here before it was ever synced: it cannot be renamed.
+                err = err.hint(format!(
+                    "{holder}; yours is promoted here and stays so, never published; to release its work in the cloud, make a free version and prove it there: gryt generation new {}",
+                    free.join(" (or ") + if free.len() > 1 { ")" } else { "" },
+                ));
+                continue;
+            }
             err = err.hint(format!(
                 "{holder}; rename yours: gryt generation rename {} {}",
                 c.subject,

@@ -67,6 +67,11 @@ pub struct PushArgs {
     /// Show what would be pushed, change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Also publish releases promoted here before this workspace was ever synced (all, or
+    /// VERSION), each with its evolutions and runs; the cloud takes one only if its version
+    /// is free there and the evolutions sent prove every change
+    #[arg(long)]
+    pub promoted: bool,
 }
 
 /// Push only the evolutions (and their runs) of one generation
@@ -107,6 +112,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
                 &PushOptions {
                     dry_run: a.dry_run,
                     version: a.version.clone(),
+                    publish: a.promoted,
                     ..PushOptions::default()
                 },
                 None,
@@ -467,7 +473,8 @@ pub fn cmd_push(
         && report.unchanged.is_empty()
         && report.rejected.is_none()
     {
-        if report.conflicts.is_empty() {
+        // Never while something was left out: the outcome below names it.
+        if !report.incomplete() && report.unpublished.is_empty() {
             ui.status("Everything up to date");
         }
     } else if report.rejected.is_none() || !report.created.is_empty() || !report.updated.is_empty()
@@ -482,11 +489,21 @@ pub fn cmd_push(
                 format!(" (head {})", report.head)
             }
         ))?;
-        for (label, list) in [("created", &report.created), ("updated", &report.updated)] {
+        for (label, list) in [
+            ("created", &report.created),
+            ("updated", &report.updated),
+            ("published", &report.published),
+        ] {
             if !list.is_empty() {
                 ui.line(format!("  {label:<10} {}", ui.list(list)))?;
             }
         }
+    }
+    if opts.dry_run && !report.unpublished.is_empty() {
+        ui.warn(format!(
+            "{}; publish with gryt sync push --promoted",
+            promote::not_published_message(&report.unpublished, &[])
+        ));
     }
     push_outcome(ui, ws, report)
 }
@@ -524,6 +541,15 @@ fn push_json(report: &engine::PushReport) -> serde_json::Value {
             "error": "conflict",
             "message": promote::held_back_message(&report.conflicts),
             "details": {"conflicts": list},
+        });
+    } else if report.rejected.is_none()
+        && !report.dry_run
+        && (!report.unpublished.is_empty() || !report.publish_refused.is_empty())
+    {
+        v["rejected"] = serde_json::json!({
+            "error": "not_published",
+            "message": promote::not_published_message(&report.unpublished, &report.publish_refused),
+            "details": {"unpublished": report.unpublished, "refused": report.publish_refused},
         });
     }
     v

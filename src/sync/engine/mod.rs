@@ -24,7 +24,7 @@ pub use diff::{
     Action, DiffOptions, DiffReport, Entry, FieldChange, diff, fields as compared_fields,
 };
 pub use pull::{ConflictInfo, PullOptions, PullReport, pull};
-pub use push::{PushOptions, PushProgress, PushReport, push, push_with_progress};
+pub use push::{PublishRefused, PushOptions, PushProgress, PushReport, push, push_with_progress};
 
 use super::client::{Client, ClientError};
 use super::{Result, SyncError, io};

@@ -70,6 +70,31 @@ pub enum PromoteError {
     HeldBack { conflicts: Vec<Conflict> },
     #[error("{0} is not in the cloud yet")]
     NotInCloud(Version),
+    /// Releases promoted here before they were ever synced did not reach the cloud: not
+    /// asked to publish them (`unpublished`), or the cloud refused them (`refused`).
+    #[error("{}", not_published_message(.unpublished, .refused))]
+    NotPublished {
+        unpublished: Vec<String>,
+        refused: Vec<super::PublishRefused>,
+    },
+}
+
+/// `not pushed: v7.0.0 (promoted here before it was ever synced)`, or the cloud's refusal.
+pub fn not_published_message(unpublished: &[String], refused: &[super::PublishRefused]) -> String {
+    let mut parts = Vec::new();
+    if !unpublished.is_empty() {
+        parts.push(format!(
+            "not pushed: {} (promoted here before it was ever synced)",
+            unpublished.join(", ")
+        ));
+    }
+    for r in refused {
+        parts.push(format!(
+            "{} not published: {}",
+            r.version, r.refusal.message
+        ));
+    }
+    parts.join("; ")
 }
 
 pub type Result<T> = std::result::Result<T, PromoteError>;
@@ -105,9 +130,18 @@ pub fn push_outcome(report: PushReport) -> Result<()> {
         })
         .into());
     }
-    if !report.dry_run && !report.conflicts.is_empty() {
+    if report.dry_run {
+        return Ok(());
+    }
+    if !report.conflicts.is_empty() {
         return Err(PromoteError::HeldBack {
             conflicts: report.conflicts,
+        });
+    }
+    if !report.unpublished.is_empty() || !report.publish_refused.is_empty() {
+        return Err(PromoteError::NotPublished {
+            unpublished: report.unpublished,
+            refused: report.publish_refused,
         });
     }
     Ok(())

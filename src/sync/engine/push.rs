@@ -31,6 +31,10 @@ pub struct PushOptions {
     pub evolutions_only: bool,
     /// Records per request instead of the default (tests, a slow link).
     pub batch_records: Option<usize>,
+    /// Also publish the generations promoted here before they were ever synced (all, or
+    /// only `version`): each in a request of its own, with every one of its evolutions and
+    /// their runs, since the cloud judges the gates on what arrives with it.
+    pub publish: bool,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -47,12 +51,38 @@ pub struct PushReport {
     pub conflicts: Vec<crate::store::Conflict>,
     /// Set when the cloud refused the push; nothing of it was applied.
     pub rejected: Option<ErrorBody>,
+    /// Generations promoted here before they were ever synced, left out because publishing
+    /// them was not asked for (`PushOptions::publish`).
+    pub unpublished: Vec<String>,
+    /// Local promotions the cloud took, with their evolutions and runs.
+    pub published: Vec<String>,
+    /// Local promotions the cloud refused to publish (the version is taken there, or the
+    /// gates do not hold on what was sent); nothing of them changed here.
+    pub publish_refused: Vec<PublishRefused>,
     pub requests: u32,
     pub head: u64,
     pub dry_run: bool,
 }
 
+/// A local promotion the cloud would not publish, with its answer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PublishRefused {
+    pub version: String,
+    #[serde(flatten)]
+    pub refusal: ErrorBody,
+}
+
 impl PushReport {
+    /// Whether something this push was asked to consider did not reach the cloud for good
+    /// or was left out: a refusal, records held back by conflicts, unpublished promotions.
+    pub fn incomplete(&self) -> bool {
+        !self.dry_run
+            && (self.rejected.is_some()
+                || !self.conflicts.is_empty()
+                || !self.unpublished.is_empty()
+                || !self.publish_refused.is_empty())
+    }
+
     /// Lists a record the cloud accepted under what it did with it.
     fn add(&mut self, action: PushAction, name: String) {
         match action {
@@ -133,7 +163,7 @@ pub fn push_with_progress(
                 };
                 list.push(o.subject);
             }
-            return Ok(report);
+            break;
         }
         let req = PushRequest {
             base_seq: cursor(&ws.store, cloud)?,
@@ -192,7 +222,125 @@ pub fn push_with_progress(
             Err(e) => return Err(e.into()),
         }
     }
+    if opts.publish {
+        publish(ws, cloud, opts, &mut report, &mut rng)?;
+    }
     Ok(report)
+}
+
+/// Publishes each generation promoted here before it was ever synced (the wanted ones): one
+/// request per generation carrying it promoted with all its evolutions and their runs. The
+/// cloud takes it only if the version is free there and the gates hold on what was sent;
+/// such a refusal is reported per version and the others still go. Afterwards the release
+/// is synced, and immutable in the cloud like any promotion.
+fn publish(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    opts: &PushOptions,
+    report: &mut PushReport,
+    rng: &mut fastrand::Rng,
+) -> Result<()> {
+    let wanted = |version: &Version| opts.version.as_ref().is_none_or(|v| v == version);
+    let promoted: Vec<_> = ws
+        .store
+        .generations_to_push()?
+        .into_iter()
+        .filter(|(g, base)| {
+            base.is_none() && g.status == GenerationStatus::Promoted && wanted(g.version())
+        })
+        .map(|(g, _)| g)
+        .collect();
+    for g in promoted {
+        let version = g.version().to_string();
+        let mut rounds = 0;
+        loop {
+            let data_version = ws.store.data_version()?;
+            let mut batch = promotion_batch(ws, &g)?;
+            if opts.dry_run {
+                report.created.extend(
+                    batch
+                        .into_iter()
+                        .filter(|o| o.wire.kind != RecordKind::PipelineRun)
+                        .map(|o| o.subject),
+                );
+                report.published.push(version);
+                break;
+            }
+            let req = PushRequest {
+                base_seq: cursor(&ws.store, cloud)?,
+                idempotency_key: clock::new_id(),
+                records: batch.iter_mut().map(Outgoing::take_wire).collect(),
+            };
+            let body = serde_json::to_vec(&req).map_err(|e| SyncError::Corrupt(e.to_string()))?;
+            save_inflight(ws, &body)?;
+            report.requests += 1;
+            match cloud.client.push_body(&cloud.project, body) {
+                Ok(resp) => {
+                    apply_answer(ws, cloud, &req, Some((&batch, data_version)), &resp, report)?;
+                    // The cloud records the publishing account as the promoter.
+                    ws.store.set_promoted_by(&g.id, cloud.account)?;
+                    report.published.push(version);
+                    break;
+                }
+                Err(ClientError::Api { body, .. }) => {
+                    forget_inflight(ws)?;
+                    rounds += 1;
+                    // A code name of one of its evolutions taken in the cloud: moved aside.
+                    if rounds < MAX_ROUNDS && move_aside(ws, &body, rng, report)? {
+                        continue;
+                    }
+                    match body.error {
+                        ErrorCode::VersionExists | ErrorCode::GatesFailed => {
+                            report.publish_refused.push(PublishRefused {
+                                version,
+                                refusal: body,
+                            });
+                            break;
+                        }
+                        _ => {
+                            report.rejected = Some(body);
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A local promotion as one push: the generation, every one of its evolutions, their runs.
+fn promotion_batch(ws: &Workspace, g: &crate::store::Generation) -> Result<Vec<Outgoing>> {
+    let s = &ws.store;
+    let mut batch = Vec::new();
+    let mut push = |record: Record, subject: String| -> Result<()> {
+        let wire = PushRecord::new(None, &record).map_err(|e| SyncError::Corrupt(e.to_string()))?;
+        batch.push(Outgoing {
+            wire,
+            record,
+            base: None,
+            subject,
+        });
+        Ok(())
+    };
+    push(convert::generation(g, None)?, g.version().to_string())?;
+    let evolutions = s.evolutions_of(&g.id)?;
+    for e in &evolutions {
+        push(convert::evolution(e, None)?, e.tag.clone())?;
+    }
+    let ids: HashSet<&str> = evolutions.iter().map(|e| e.id.as_str()).collect();
+    for run_id in s.runs_to_push()? {
+        let Some(run) = s.pipeline_run(&run_id)? else {
+            continue;
+        };
+        if !run.evolution_id.as_deref().is_some_and(|e| ids.contains(e)) {
+            continue;
+        }
+        let steps = s.steps_of(&run_id)?;
+        push(convert::run(&run, &steps)?, format!("run {run_id}"))?;
+    }
+    Ok(batch)
 }
 
 /// Resends a push whose answer was lost, exactly as it was (same key): the cloud answers with
@@ -447,6 +595,14 @@ pub(super) fn outgoing(
         // One query with their sync state; a batch stops at its bounds.
         for (g, base) in s.generations_to_push()? {
             if !wanted(g.version()) || in_batch.contains(&g.id) {
+                continue;
+            }
+            if base.is_none() && g.status == GenerationStatus::Promoted {
+                // Published in requests of their own, when asked.
+                let version = g.version().to_string();
+                if !opts.publish && !report.unpublished.contains(&version) {
+                    report.unpublished.push(version);
+                }
                 continue;
             }
             if base.is_none() && g.status != GenerationStatus::Draft {

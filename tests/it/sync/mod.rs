@@ -11,6 +11,7 @@ mod modes;
 mod promote;
 mod property;
 pub mod proxy;
+mod publish;
 mod replica;
 mod resolve;
 mod workflows;
