@@ -27,7 +27,9 @@ pub fn start(ws: &Workspace, version: &Version, change: &str) -> Result<Evolutio
                 action: "given new evolutions",
             });
         }
-        GenerationStatus::Draft => {}
+        GenerationStatus::Draft => {
+            super::generation::ensure_no_promotion_in_flight(ws, &g, "given new evolutions")?;
+        }
     }
     if g.contract.change(change).is_none() {
         return Err(OpError::UnknownChange {

@@ -370,7 +370,7 @@ fn plan_one(ws: &Workspace, version: &Version, path: &std::path::Path) -> Result
                 action: "edited",
             });
         }
-        GenerationStatus::Draft => {}
+        GenerationStatus::Draft => ensure_no_promotion_in_flight(ws, &g, "edited")?,
     }
     let mut proven = Vec::new();
     for old in &g.contract.changes {
@@ -415,6 +415,23 @@ pub fn ensure_file_clean(ws: &Workspace, g: &Generation) -> Result<()> {
             path: ws.display_path(&ws.contract_path(g.version())),
         }),
     }
+}
+
+/// Refuses to change generation `g` while a promotion of it awaits the cloud's answer (see
+/// [`crate::store::Store::promotion_in_flight`]): the cloud may hold it promoted already, and
+/// a change made here now would come back as a conflict with oneself.
+pub fn ensure_no_promotion_in_flight(
+    ws: &Workspace,
+    g: &Generation,
+    action: &'static str,
+) -> Result<()> {
+    if g.status == GenerationStatus::Draft && ws.store.promotion_in_flight(&g.id)? {
+        return Err(OpError::PromotionInFlight {
+            version: g.version().clone(),
+            action,
+        });
+    }
+    Ok(())
 }
 
 fn ensure_local_draft(g: &Generation, action: &'static str) -> Result<()> {

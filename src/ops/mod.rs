@@ -53,6 +53,13 @@ pub enum OpError {
         version: Version,
         action: &'static str,
     },
+    #[error(
+        "generation {version} cannot be {action}: its promotion was sent to the cloud and the answer never came"
+    )]
+    PromotionInFlight {
+        version: Version,
+        action: &'static str,
+    },
     #[error("generation {version} is {status} and cannot be {action}")]
     NotDraft {
         version: Version,

@@ -185,7 +185,7 @@ fn check_can_decide(ws: &Workspace, e: &Evolution) -> Result<()> {
             action: "given new evolution results",
         });
     }
-    Ok(())
+    super::generation::ensure_no_promotion_in_flight(ws, &g, "given new evolution results")
 }
 
 fn default_pipeline(ws: &Workspace, e: &Evolution) -> Result<String> {

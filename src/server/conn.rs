@@ -5,11 +5,18 @@
 //! recognises such an answer as it is written — a 4xx head without the `x-gryt-server`
 //! header every routed answer carries, and without a body — and writes the same status with
 //! the `{error, message, details}` body instead.
+//!
+//! A request refused before its body was read (413 on the declared length, 415, one of those
+//! automatic answers) leaves the body's bytes arriving: closing the socket on them would make
+//! the kernel send a reset, and a client still writing its body would lose the answer with
+//! it. Such a connection lingers instead: after the answer and its FIN, it reads and drops
+//! what still comes, up to [`LINGER_BYTES`] or [`LINGER_TIME`], then closes.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,11 +40,29 @@ impl axum::serve::Listener for JsonErrorListener {
     }
 }
 
-/// A stream that swaps hyper's bodiless automatic error answers for JSON ones.
+/// How much of an unread request body a refusing connection reads and drops before it closes.
+pub const LINGER_BYTES: usize = 64 * 1024 * 1024;
+/// How long a refusing connection waits for the rest of an unread request body.
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// A stream that swaps hyper's bodiless automatic error answers for JSON ones, and lingers
+/// on close after answering a request it did not read whole.
 pub struct JsonErrorIo<IO> {
     inner: IO,
     /// A replacement answer still to be written, and how much of it is written.
     pending: Option<(Vec<u8>, usize)>,
+    /// Set once an answer refused a request whose body may still be arriving.
+    linger: Option<Linger>,
+}
+
+#[derive(Default)]
+struct Linger {
+    /// Our FIN is sent: the peer reads the answer to its end.
+    fin_sent: bool,
+    /// Created when the lingering starts (after the FIN).
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    dropped: usize,
+    done: bool,
 }
 
 impl<IO> JsonErrorIo<IO> {
@@ -45,6 +70,7 @@ impl<IO> JsonErrorIo<IO> {
         JsonErrorIo {
             inner,
             pending: None,
+            linger: None,
         }
     }
 
@@ -70,6 +96,44 @@ impl<IO: AsyncWrite + Unpin> JsonErrorIo<IO> {
     }
 }
 
+impl<IO: AsyncRead + Unpin> JsonErrorIo<IO> {
+    /// Reads and drops what the peer still sends, until it closes, an error, the byte budget
+    /// or the deadline.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(linger) = &mut self.linger else {
+            return Poll::Ready(());
+        };
+        if linger.done {
+            return Poll::Ready(());
+        }
+        let deadline = linger
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER_TIME)));
+        let mut scratch = [0u8; 16 * 1024];
+        loop {
+            if deadline.as_mut().poll(cx).is_ready() || linger.dropped >= LINGER_BYTES {
+                break;
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    linger.dropped += buf.filled().len();
+                }
+                Poll::Ready(_) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        linger.done = true;
+        Poll::Ready(())
+    }
+}
+
+/// Whether `written` starts a 4xx answer: a refusal that may come before the request's body
+/// was read (413 on the declared length, 415, 401 before the body is looked at, hyper's own).
+fn refuses_unread_body(written: &[u8]) -> bool {
+    written.starts_with(b"HTTP/1.1 4") || written.starts_with(b"HTTP/1.0 4")
+}
+
 impl<IO: AsyncRead + Unpin> AsyncRead for JsonErrorIo<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -80,13 +144,16 @@ impl<IO: AsyncRead + Unpin> AsyncRead for JsonErrorIo<IO> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonErrorIo<IO> {
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for JsonErrorIo<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         ready!(self.drain(cx))?;
+        if refuses_unread_body(buf) {
+            self.linger = Some(Linger::default());
+        }
         if let Some(replacement) = json_automatic_answer(buf) {
             // hyper's answer counts as written; the replacement goes out on flush.
             self.pending = Some((replacement, 0));
@@ -102,7 +169,17 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for JsonErrorIo<IO> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.drain(cx))?;
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let Some(linger) = &self.linger else {
+            return Pin::new(&mut self.inner).poll_shutdown(cx);
+        };
+        if !linger.fin_sent {
+            ready!(Pin::new(&mut self.inner).poll_shutdown(cx))?;
+            if let Some(l) = &mut self.linger {
+                l.fin_sent = true;
+            }
+        }
+        ready!(self.poll_linger(cx));
+        Poll::Ready(Ok(()))
     }
 
     /// One buffer per write: hyper then hands over a whole answer head in one call, which is

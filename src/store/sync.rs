@@ -100,6 +100,10 @@ pub struct SyncLogEntry {
     pub error: Option<String>,
 }
 
+fn promotion_key(generation_id: &str) -> String {
+    format!("promotion_in_flight:{generation_id}")
+}
+
 fn table(kind: RecordKind) -> &'static str {
     match kind {
         RecordKind::Generation => "generations",
@@ -166,6 +170,20 @@ impl Store {
                 .execute("DELETE FROM sync_metadata WHERE key = ?1", [key])?,
         };
         Ok(())
+    }
+
+    /// Whether a promotion of generation `id` was sent to the cloud and never answered: the
+    /// cloud may have promoted it, so the generation must not change here until a new
+    /// `gryt promote` learns the outcome.
+    pub fn promotion_in_flight(&self, id: &str) -> Result<bool> {
+        Ok(self.meta(&promotion_key(id))?.is_some())
+    }
+
+    /// Marks (`true`, just before the request goes out) or clears (`false`, once the cloud
+    /// answered) a promotion of generation `id` in flight.
+    pub fn set_promotion_in_flight(&self, id: &str, in_flight: bool) -> Result<()> {
+        let at = crate::clock::now_string();
+        self.set_meta(&promotion_key(id), in_flight.then_some(at.as_str()))
     }
 
     /// SQLite's `data_version`: it changes when another connection commits to the database,

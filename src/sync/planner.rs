@@ -183,6 +183,24 @@ fn plan_generation(local: &mut Local, g: &GenerationRecord, remote: &Record, ops
         ops.push(Op::Confirm(remote.clone()));
         return;
     }
+    // Unapplied edits in the contract file, and the cloud changed only the generation's state
+    // (a promotion, say), not its contract: they do not touch each other. The state is taken,
+    // the file keeps its edits.
+    let contract_kept = matches!(&l.record, Record::Generation(old)
+        if old.version == g.version && old.contract() == g.contract());
+    if l.sync_status == SyncStatus::Synced && !file_agrees && contract_kept {
+        local.records.insert(
+            g.id,
+            LocalRecord {
+                changes_in_use: l.changes_in_use.clone(),
+                unsynced_evolutions: l.unsynced_evolutions,
+                file: l.file.clone(),
+                ..synced(remote)
+            },
+        );
+        ops.push(Op::FastForward(remote.clone()));
+        return;
+    }
     if l.sync_status != SyncStatus::Synced || !file_agrees {
         ops.push(conflict(
             RecordKind::Generation,

@@ -103,6 +103,10 @@ impl From<OpError> for CommandError {
             OpError::Promoted { .. } => {
                 err.hint("promoted generations are immutable; release the fix as a new version (`gryt hotfix`)")
             }
+            OpError::PromotionInFlight { version, .. } => err.hint(format!(
+                "run `gryt promote {version}` again: it finishes the promotion if the cloud took it, \
+                 or asks again"
+            )),
             OpError::Synced { .. } => err.hint("others may have it: create a new version instead"),
             OpError::UnknownChange { version, .. } => err.hint(format!(
                 "add the change to .gryt/generations/{} and run `gryt generation update {version}`",

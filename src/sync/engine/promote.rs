@@ -191,8 +191,22 @@ pub fn promote(
         .ok_or_else(|| PromoteError::NotInCloud(version.clone()))?;
     let base_seq = cursor(&ws.store, cloud)?;
     let request = PromoteRequest { base_seq, revision };
-    let accepted = ask_cloud(ws, cloud, version, convert::uuid(&g.id)?, &request)?;
     let gen_id = g.id.clone();
+    // Until the cloud answers, the cloud may hold it promoted: nothing may change it here.
+    ws.store
+        .set_promotion_in_flight(&gen_id, true)
+        .map_err(SyncError::from)?;
+    let accepted = ask_cloud(ws, cloud, version, convert::uuid(&g.id)?, &request);
+    let unanswered = matches!(
+        &accepted,
+        Err(PromoteError::Sync(SyncError::Client(e))) if !matches!(e, ClientError::Api { .. })
+    );
+    if !unanswered {
+        ws.store
+            .set_promotion_in_flight(&gen_id, false)
+            .map_err(SyncError::from)?;
+    }
+    let accepted = accepted?;
     let now = crate::clock::now_string();
     Ok(ops::finalize(
         ws,
@@ -237,7 +251,11 @@ fn promoted_before(
     }
     let at = g.promoted_at.unwrap_or_else(crate::clock::now_string);
     let prepared = ops::prepare_promoted(ws, opts)?;
-    Ok(ops::finalize(ws, prepared, &by, &at, |_| Ok(()))?)
+    let id = g.id.clone();
+    Ok(ops::finalize(ws, prepared, &by, &at, |st| {
+        st.set_promotion_in_flight(&id, false)?;
+        Ok(())
+    })?)
 }
 
 /// What the cloud recorded for a promotion it accepted.

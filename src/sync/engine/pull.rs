@@ -729,14 +729,26 @@ fn write_record(
             let contract = g.contract();
             let text = crate::contract::render(&contract);
             let hash = bytes_hash(text.as_bytes());
+            // The planner fast-forwards a generation whose file holds unapplied edits only
+            // when the cloud left its contract alone: the file keeps them.
+            let keep_edits = match prior.get(&g.id) {
+                Some(Before::Generation(old, _)) if *old == g.version => s
+                    .generation_by_id(&id)?
+                    .map(|here| ws.contract_file(&here))
+                    .transpose()?
+                    .is_some_and(|f| matches!(f, ContractFile::Edited(_))),
+                _ => false,
+            };
             s.upsert_remote_generation(&convert::remote_generation(g, &id, &contract, &hash), now)?;
             if let Some(Before::Generation(old, _)) = prior.get(&g.id)
                 && *old != g.version
             {
                 remove_file(&ws.contract_path(old))?;
             }
-            let path = ws.contract_path(&g.version);
-            write_atomic(&path, text.as_bytes()).map_err(io("write", &path))?;
+            if !keep_edits {
+                let path = ws.contract_path(&g.version);
+                write_atomic(&path, text.as_bytes()).map_err(io("write", &path))?;
+            }
             Ok(Some(g.version.to_string()))
         }
         Record::Evolution(e) => Ok(write_evolutions(s, &[e], now)?.pop()),

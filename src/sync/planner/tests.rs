@@ -196,6 +196,64 @@ fn a_file_already_holding_the_incoming_contract_is_not_a_conflict() {
     assert_eq!(run(&mut local, &[incoming]), ["fast-forward 1"]);
 }
 
+/// The cloud promoted a generation whose contract file holds unapplied edits: its contract
+/// is unchanged, so the promotion is taken and the edits stay in the file. A contract changed
+/// in the cloud as well is a conflict, as is any change to a record changed here.
+#[test]
+fn a_state_change_in_the_cloud_passes_unapplied_edits_in_the_file() {
+    let promoted = |changes: &[&str]| {
+        let mut r = generation(1, "1.0.0", changes, 2);
+        if let Record::Generation(g) = &mut r {
+            g.status = GenerationStatus::Promoted;
+            g.promoted_by = Some("ann".into());
+        }
+        r
+    };
+    let cases: &[(SyncStatus, FileState, &[&str], &str)] = &[
+        (
+            SyncStatus::Synced,
+            FileState::Edited(None),
+            &["A-1"],
+            "fast-forward 1",
+        ),
+        (
+            SyncStatus::Synced,
+            FileState::Edited(None),
+            &["A-1", "B-2"],
+            "conflict 1 both_changed",
+        ),
+        (
+            SyncStatus::Pending,
+            FileState::Clean,
+            &["A-1"],
+            "conflict 1 both_changed",
+        ),
+    ];
+    for (status, file, changes, expected) in cases {
+        let mut local = Local::default();
+        have(
+            &mut local,
+            generation(1, "1.0.0", &["A-1"], 1),
+            *status,
+            Some(1),
+        );
+        local.records.get_mut(&uuid(1)).unwrap().file = file.clone();
+        let page = [promoted(changes)];
+        assert_eq!(
+            run(&mut local, &page),
+            [*expected],
+            "{status:?} {file:?} {changes:?}"
+        );
+        if *expected == "fast-forward 1" {
+            assert_eq!(
+                local.records[&uuid(1)].file,
+                *file,
+                "the file keeps its edits"
+            );
+        }
+    }
+}
+
 #[test]
 fn identical_content_is_confirmed_whatever_the_local_status() {
     // e.g. our own push whose answer was lost: local still not_synced, cloud has it

@@ -240,3 +240,38 @@ fn a_malformed_request_after_a_good_one_gets_the_json_body() {
         serde_json::from_str(second.split_once("\r\n\r\n").expect(&out).1).expect(&out);
     assert_eq!(body["error"], "bad_request", "{out}");
 }
+
+/// A client that sends its whole oversized body without waiting (no `Expect: 100-continue`)
+/// still reads the 413: the server answers on the declared length, then keeps reading and
+/// dropping the body before it closes, so the close is not a reset that destroys the answer.
+#[test]
+fn an_oversized_body_sent_whole_still_gets_its_413() {
+    use std::io::{Read, Write};
+    let s = TestServer::start_with(ServerConfig {
+        body_limit: 64 * 1024,
+        ..ServerConfig::default()
+    });
+    for _ in 0..5 {
+        let mut stream =
+            std::net::TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let body = vec![b'x'; 4 * 1024 * 1024];
+        let head = format!(
+            "POST /v1/accounts HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let sent = stream.write_all(&body);
+        let mut out = Vec::new();
+        let read = stream.read_to_end(&mut out);
+        let out = String::from_utf8_lossy(&out);
+        assert!(
+            sent.is_ok() && read.is_ok(),
+            "sent: {sent:?}, read: {read:?}, answer: {out}"
+        );
+        assert!(out.starts_with("HTTP/1.1 413 "), "{out}");
+        assert!(out.contains("\"error\":\"payload_too_large\""), "{out}");
+    }
+}

@@ -254,22 +254,33 @@ impl World {
             .unwrap()
             .map(Result::unwrap)
             .collect();
+        let render = |changes: &[(String, String, String)]| {
+            let mut file = format!(
+                "version: {version}\ndescription: '{}'\nchanges:\n",
+                description.replace('\'', "''")
+            );
+            for (t, c, title) in changes {
+                let _ = write!(
+                    file,
+                    "- type: {t}\n  id: {c}\n  title: {}\n",
+                    serde_json::to_string(title).unwrap()
+                );
+            }
+            file
+        };
+        let before = render(&changes);
         let change = format!("{}-{n}", dev.name.to_uppercase());
         changes.push(("add".into(), change.clone(), format!("Change {change}")));
-        let mut file = format!(
-            "version: {version}\ndescription: '{}'\nchanges:\n",
-            description.replace('\'', "''")
-        );
-        for (t, c, title) in &changes {
-            let _ = write!(
-                file,
-                "- type: {t}\n  id: {c}\n  title: {}\n",
-                serde_json::to_string(title).unwrap()
-            );
-        }
-        dev.env
-            .write(&format!(".gryt/generations/{version}.yaml"), file);
+        let path = format!(".gryt/generations/{version}.yaml");
+        dev.env.write(&path, render(&changes));
         let out = self.run(d, &["generation", "update", &version], &[]);
+        if out.code == 1 && out.stderr.contains("the answer never came") {
+            // Its promotion went unanswered: as the hint says, undo the edit and promote again.
+            self.devs[d].env.write(&path, before);
+            self.promotes.insert((d, id.clone()));
+            self.run_net(d, &["promote", &version]);
+            return;
+        }
         if out.code != 0 {
             let p = format!(
                 "{}'s edit of its own draft {version} was refused\n{}",
@@ -395,6 +406,12 @@ impl World {
             let mut full = vec!["sync", "resolve", &id];
             full.extend(args.iter().map(String::as_str));
             let out = self.run(d, &full, &[]);
+            if out.code == 0 && args[1] == "discard" {
+                // The developer chose to drop it: gone on purpose, not lost.
+                if let Some(record) = c["record_id"].as_str() {
+                    self.created[d].remove(record);
+                }
+            }
             if out.code != 0 {
                 let p = format!(
                     "{}: resolving conflict {c} failed\n{}",
@@ -537,7 +554,6 @@ fn env_number(name: &str) -> Option<u64> {
 }
 
 #[test]
-#[ignore = "known bugs: an edit after a lost push answer conflicts with itself; one unpushable evolution blocks all of its developer's pushes"]
 fn three_developers_through_a_flaky_network_converge_without_loss() {
     let seed = env_number("GRYT_FAULT_SEED").unwrap_or(DEFAULT_SEED);
     let ops = env_number("GRYT_FAULT_OPS").map_or(DEFAULT_OPS, |n| n as usize);
@@ -580,7 +596,6 @@ fn three_developers_through_a_flaky_network_converge_without_loss() {
 /// The cloud took ann's push but its answer was lost; she edits the draft and pulls. The
 /// cloud's copy is her own push, the base of her edit: no conflict, and the edit goes out.
 #[test]
-#[ignore = "known bug: the pull records a both_changed conflict of ann with herself"]
 fn an_edit_after_a_lost_push_answer_does_not_conflict_with_itself() {
     let (server, _devs) = team(&["ann"]);
     let link = proxy(server.base.clone(), 1);
@@ -623,7 +638,6 @@ fn an_edit_after_a_lost_push_answer_does_not_conflict_with_itself() {
 /// will never take his evolution. That one record must not hold back the rest of his work:
 /// his v2.0.0 goes out, and he is told which record stays behind.
 #[test]
-#[ignore = "known bug: every push is refused whole (promoted_immutable), v2.0.0 never reaches the cloud"]
 fn one_unpushable_evolution_does_not_block_the_rest() {
     let (server, devs) = team(&["ann", "bob"]);
     let (a, b) = (&devs[0], &devs[1]);

@@ -249,7 +249,6 @@ fn a_push_killed_at_any_point_leaves_an_intact_store_and_the_next_sync_completes
 
 /// As above, and before syncing again she edits a draft the killed push may have sent.
 #[test]
-#[ignore = "known bug: when the kill lands after the cloud committed, the edit conflicts with herself on the next pull (both_changed, exit 3)"]
 fn an_edit_after_a_killed_push_does_not_conflict_with_itself() {
     push_sweep("push, then edit", true);
 }

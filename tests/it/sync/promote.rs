@@ -157,6 +157,82 @@ fn a_promotion_whose_answer_was_lost_completes_on_the_retry() {
     }
 }
 
+/// While a promotion's answer is missing, the cloud may hold the generation promoted: an
+/// edit of its contract, a new evolution of it are refused (they would come back as a
+/// conflict with oneself), with the way out — `gryt promote` again, which finishes it.
+#[test]
+fn a_generation_whose_promotion_went_unanswered_is_not_changed_until_promote_runs_again() {
+    let (server, devs) = team(&["ann"]);
+    let p = proxy(server.base.clone(), 0);
+    let a = dev(&server, "ann", &p.url);
+    drop(devs);
+    a.run(&["generation", "new", "5.0.0"]).ok();
+    prove(&a, "5.0.0", "CHANGE-1", "ok");
+    a.run(&["sync"]).ok();
+    p.drop_promote.store(1, Ordering::SeqCst);
+    a.run(&["promote", "5.0.0"]).fails(4);
+
+    a.env.write_contract(
+        "v5.0.0",
+        &[
+            (
+                "add",
+                "CHANGE-1",
+                "Describe the first change of this release",
+            ),
+            ("add", "LATE-1", "An edit after the lost answer"),
+        ],
+        "",
+    );
+    let out = a.run(&["generation", "update", "5.0.0"]).fails(1);
+    assert_stderr_has(
+        &out,
+        "generation v5.0.0 cannot be edited: its promotion was sent to the cloud and the answer never came",
+    );
+    assert_eq!(
+        hinted_commands(&out),
+        [["promote", "v5.0.0"]],
+        "{}",
+        out.render()
+    );
+    let out = a
+        .run(&["evolution", "start", "5.0.0", "--change", "CHANGE-1"])
+        .fails(1);
+    assert_stderr_has(
+        &out,
+        "cannot be given new evolutions: its promotion was sent",
+    );
+    let out = a.run(&["sync"]);
+    assert_eq!(out.code, 0, "{}", out.render());
+    let all = a.run(&["sync", "conflicts", "--all", "--json"]).ok().json();
+    assert_eq!(all, serde_json::json!([]), "no conflict with herself");
+
+    // The promotion came in; the contract file keeps its unapplied edits, now refused as
+    // edits of a promoted generation.
+    let out = a.run(&["generation", "update", "5.0.0"]).fails(1);
+    assert_stderr_has(&out, "is promoted and cannot be edited");
+    a.env.write_contract(
+        "v5.0.0",
+        &[(
+            "add",
+            "CHANGE-1",
+            "Describe the first change of this release",
+        )],
+        "",
+    );
+    let out = a.run(&["promote", "5.0.0"]).ok();
+    assert!(
+        out.stdout.contains("Promoted v5.0.0 by ann, tagged v5.0.0"),
+        "{}",
+        out.render()
+    );
+    assert_eq!(
+        p.promotes.load(Ordering::SeqCst),
+        1,
+        "the cloud was not asked twice"
+    );
+}
+
 /// A conflict on one version holds back that version only: with v7.0.0 changed on both
 /// sides, v6.0.0 is pushed (exit 0) and promoted; a push of everything still says v7.0.0 is
 /// held back.
