@@ -11,6 +11,7 @@ mod evolution;
 mod generation;
 mod hooks;
 mod init;
+mod interrupt;
 mod pipeline;
 mod promote;
 mod run;

@@ -58,10 +58,15 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
     };
     let linked = ws.config.get("cloud.project").is_some()
         && ws.config.execution_mode() != crate::workspace::config::ExecutionMode::Local;
+    // Through the sync engine in hybrid and cloud mode: one logged attempt (its pull and
+    // push are logged as attempts of their own).
+    let attempt = match linked {
+        true => sync::Attempt::start(&ws, sync::Direction::Promote, sync::Origin::Command),
+        false => sync::Attempt::unlogged(),
+    };
     let result = if linked {
-        // Through the sync engine (hybrid and cloud mode).
-        let (remote, account) = sync::connect(&ws)?;
-        let _lock = sync::lock(ui, &ws)?;
+        let (remote, account) = attempt.check(sync::connect(&ws))?;
+        let _lock = attempt.check(sync::lock(ui, &ws))?;
         engine::promote(
             &ws,
             &remote.cloud(&account),
@@ -71,6 +76,15 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
     } else {
         ops::promote(&ws, &opts).map_err(PromoteError::Op)
     };
+    let shown = show_promotion(ui, &ws, result);
+    attempt.settle(shown, serde_json::json!({}))
+}
+
+fn show_promotion(
+    ui: &Ui,
+    ws: &crate::workspace::Workspace,
+    result: Result<ops::PromoteReport, PromoteError>,
+) -> Result<(), CommandError> {
     match result {
         Ok(report) => {
             for w in &report.warnings {
@@ -103,7 +117,7 @@ pub fn cmd_promote(ui: &Ui, args: PromoteArgs) -> Result<(), CommandError> {
             }
             Err(OpError::GatesFailed { version, gates }.into())
         }
-        Err(e) => Err(promote_error(ui, &ws, e)),
+        Err(e) => Err(promote_error(ui, ws, e)),
     }
 }
 

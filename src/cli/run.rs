@@ -1,5 +1,3 @@
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use super::error::CommandError;
 use super::ui::{BAD, BOLD, GOOD, Ui};
 use super::{pipeline_arg, workspace};
@@ -18,8 +16,6 @@ pub struct RunArgs {
     pub name: Option<String>,
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
 pub fn cmd_run(ui: &Ui, args: RunArgs) -> Result<(), CommandError> {
     execute(ui, args.name, None)
 }
@@ -32,12 +28,12 @@ pub fn execute(
 ) -> Result<(), CommandError> {
     let ws = workspace()?;
     // Ctrl-C stops the running step; the run is then recorded as failed (interrupted).
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    let interrupted = super::interrupt::cooperate();
     let opts = RunOptions {
         pipeline,
         evolution,
         stream: !ui.json,
-        interrupted: &INTERRUPTED,
+        interrupted,
     };
     let mut on_event = |ev: Event<'_>| match ev {
         Event::StepStarted {

@@ -90,10 +90,14 @@ pub struct OverviewRow {
     pub sync_error: Option<String>,
 }
 
+/// One sync attempt: `direction` (pull, push, promote, verify, full-pull), what started it
+/// (`origin`: command, hook, cloud-mode, watch) and how it ended (`result`: ok, rejected,
+/// error, cancelled). The values are written by `cli::sync::attempt`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SyncLogEntry {
     pub started_at: String,
     pub direction: String,
+    pub origin: String,
     pub counts: serde_json::Value,
     pub duration_ms: i64,
     pub result: String,
@@ -771,11 +775,12 @@ impl Store {
 
     pub fn log_sync(&self, e: &SyncLogEntry) -> Result<()> {
         self.exec_cached(
-            "INSERT INTO sync_log (started_at, direction, counts, duration_ms, result, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO sync_log (started_at, direction, origin, counts, duration_ms, result, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 e.started_at,
                 e.direction,
+                e.origin,
                 e.counts.to_string(),
                 e.duration_ms,
                 e.result,
@@ -842,17 +847,18 @@ impl Store {
     /// The sync log, newest first.
     pub fn sync_log(&self, limit: usize) -> Result<Vec<SyncLogEntry>> {
         let mut stmt = self.conn.prepare(
-            "SELECT started_at, direction, counts, duration_ms, result, error FROM sync_log
+            "SELECT started_at, direction, origin, counts, duration_ms, result, error FROM sync_log
              ORDER BY id DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit as i64], |r| {
             Ok(SyncLogEntry {
                 started_at: r.get(0)?,
                 direction: r.get(1)?,
-                counts: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
-                duration_ms: r.get(3)?,
-                result: r.get(4)?,
-                error: r.get(5)?,
+                origin: r.get(2)?,
+                counts: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+                duration_ms: r.get(4)?,
+                result: r.get(5)?,
+                error: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

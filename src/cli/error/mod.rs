@@ -44,6 +44,13 @@ pub struct CommandError {
     pub hints: Vec<String>,
 }
 
+/// The message alone (as the sync log records it).
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl CommandError {
     pub fn new(kind: ExitKind, message: impl Into<String>) -> Self {
         CommandError {

@@ -4,7 +4,9 @@
 use super::super::error::{CommandError, ExitKind};
 use super::super::ui::Ui;
 use super::super::workspace;
-use super::{conflict_list, connect_opts, pull_logged, push_logged, push_outcome};
+use super::{
+    Attempt, Direction, Origin, conflict_list, connect_opts, pull_logged, push_logged, push_outcome,
+};
 use crate::sync::engine::{self, Cloud, PushOptions};
 use crate::workspace::Workspace;
 use crate::workspace::config::ExecutionMode;
@@ -61,8 +63,8 @@ impl AutoSync {
     pub fn before(&self, ui: &Ui) {
         if self.pull {
             let show = !ui.quiet;
-            self.step(ui, "pull", |ws, c| {
-                let report = pull_logged(ws, c, false, show)?;
+            self.step(ui, Direction::Pull, |ws, c, attempt| {
+                let report = pull_logged(ws, c, false, show, attempt)?;
                 if !report.conflicts.is_empty() {
                     ui.warn(format!(
                         "the cloud pull recorded conflicts, your local work was kept: {}; see gryt sync conflicts",
@@ -87,8 +89,8 @@ impl AutoSync {
             return;
         }
         let show = !ui.quiet;
-        self.step(ui, "push", |ws, c| {
-            let report = push_logged(ws, c, &PushOptions::default(), show)?;
+        self.step(ui, Direction::Push, |ws, c, attempt| {
+            let report = push_logged(ws, c, &PushOptions::default(), show, attempt)?;
             push_outcome(ui, ws, report)
         });
     }
@@ -101,8 +103,8 @@ impl AutoSync {
             if ws.store.unsynced_count().is_ok_and(|n| n == 0) {
                 return Ok(());
             }
-            in_background(&ws, |ws, c| {
-                let report = push_logged(ws, c, &PushOptions::default(), false)?;
+            in_background(&ws, Origin::CloudMode, Direction::Push, |ws, c, attempt| {
+                let report = push_logged(ws, c, &PushOptions::default(), false, attempt)?;
                 push_outcome(ui, ws, report)
             })
         });
@@ -120,10 +122,12 @@ impl AutoSync {
     fn step(
         &self,
         ui: &Ui,
-        what: &str,
-        f: impl FnOnce(&Workspace, &Cloud<'_>) -> Result<(), CommandError>,
+        direction: Direction,
+        f: impl FnOnce(&Workspace, &Cloud<'_>, Attempt<'_>) -> Result<(), CommandError>,
     ) {
-        let Err(e) = workspace().and_then(|ws| in_background(&ws, f)) else {
+        let what = direction.as_str();
+        let run = |ws: Workspace| in_background(&ws, Origin::CloudMode, direction, f);
+        let Err(e) = workspace().and_then(run) else {
             return;
         };
         if what == "pull" && e.kind == ExitKind::Unreachable && self.push {
@@ -155,14 +159,18 @@ const STAYS_PENDING: &str = "your work stays pending and goes out with the next 
 const BACKGROUND_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs `f` against the linked cloud as a sync nobody typed: short timeouts, no retries, a
-/// short wait for the lock.
+/// short wait for the lock; one logged attempt of `direction` started by `origin`.
 fn in_background(
     ws: &Workspace,
-    f: impl FnOnce(&Workspace, &Cloud<'_>) -> Result<(), CommandError>,
+    origin: Origin,
+    direction: Direction,
+    f: impl FnOnce(&Workspace, &Cloud<'_>, Attempt<'_>) -> Result<(), CommandError>,
 ) -> Result<(), CommandError> {
-    let (remote, account) = connect_opts(ws, crate::sync::client::ClientOptions::background())?;
-    let _lock = engine::lock(ws, BACKGROUND_LOCK_WAIT)?;
-    f(ws, &remote.cloud(&account))
+    let attempt = Attempt::start(ws, direction, origin);
+    let options = crate::sync::client::ClientOptions::background();
+    let (remote, account) = attempt.check(connect_opts(ws, options))?;
+    let _lock = attempt.check(engine::lock(ws, BACKGROUND_LOCK_WAIT))?;
+    f(ws, &remote.cloud(&account), attempt)
 }
 
 pub(super) fn hook_pull() {
@@ -173,8 +181,8 @@ pub(super) fn hook_pull() {
         {
             return Ok(());
         }
-        in_background(&ws, |ws, c| {
-            pull_logged(ws, c, false, false)
+        in_background(&ws, Origin::Hook, Direction::Pull, |ws, c, attempt| {
+            pull_logged(ws, c, false, false, attempt)
                 .map(|_| ())
                 .map_err(Into::into)
         })

@@ -1,12 +1,14 @@
 //! `gryt sync …`: pull, push, status, diff, log, conflicts and their resolution against the linked
 //! Gryt Cloud project.
 
+pub mod attempt;
 mod auto;
 mod conflicts;
 mod diff;
 mod progress;
 mod status;
 
+pub use attempt::{Attempt, Direction, Origin};
 pub use auto::AutoSync;
 use auto::hook_pull;
 use progress::{Progress, Shown};
@@ -86,16 +88,20 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
     match args.command {
         None => {
             let ws = workspace()?;
-            let (remote, account) = connect(&ws)?;
-            let _lock = lock(ui, &ws)?;
+            // Connecting and locking belong to the pull's attempt: a failure there is its end.
+            let pulling = Attempt::start(&ws, Direction::Pull, Origin::Command);
+            let (remote, account) = pulling.check(connect(&ws))?;
+            let _lock = pulling.check(lock(ui, &ws))?;
             let cloud = remote.cloud(&account);
+            let pushing = || Attempt::start(&ws, Direction::Push, Origin::Command);
             if !ui.json {
-                cmd_pull(ui, &ws, &cloud, false, Some((1, 2)))?;
-                return cmd_push(ui, &ws, &cloud, &PushOptions::default(), Some((2, 2)));
+                cmd_pull(ui, &ws, &cloud, false, Some((1, 2)), pulling)?;
+                let opts = PushOptions::default();
+                return cmd_push(ui, &ws, &cloud, &opts, Some((2, 2)), pushing());
             }
             // One JSON document for both halves: {"pull": {...}, "push": {...}}.
-            let pulled = pull_logged(&ws, &cloud, false, false)?;
-            let pushed = push_logged(&ws, &cloud, &PushOptions::default(), false)?;
+            let pulled = pull_logged(&ws, &cloud, false, false, pulling)?;
+            let pushed = push_logged(&ws, &cloud, &PushOptions::default(), false, pushing())?;
             ui.json(&serde_json::json!({"pull": pulled, "push": push_json(&pushed)}))?;
             push_outcome(ui, &ws, pushed)
         }
@@ -103,35 +109,47 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             hook_pull();
             Ok(())
         }
-        Some(SyncCommand::Pull(a)) => with_cloud(ui, |ws, c| cmd_pull(ui, ws, c, a.dry_run, None)),
-        Some(SyncCommand::Push(a)) => with_cloud(ui, |ws, c| {
-            cmd_push(
-                ui,
-                ws,
-                c,
-                &PushOptions {
-                    dry_run: a.dry_run,
-                    version: a.version.clone(),
-                    publish: a.promoted,
-                    ..PushOptions::default()
-                },
-                None,
-            )
-        }),
-        Some(SyncCommand::PushEvolutions(a)) => with_cloud(ui, |ws, c| {
-            cmd_push(
-                ui,
-                ws,
-                c,
-                &PushOptions {
-                    dry_run: false,
-                    version: Some(a.version.clone()),
-                    evolutions_only: true,
-                    ..PushOptions::default()
-                },
-                None,
-            )
-        }),
+        Some(SyncCommand::Pull(a)) => {
+            let logged = (!a.dry_run).then_some(Direction::Pull);
+            with_cloud(ui, logged, |ws, c, at| {
+                cmd_pull(ui, ws, c, a.dry_run, None, at)
+            })
+        }
+        Some(SyncCommand::Push(a)) => {
+            let logged = (!a.dry_run).then_some(Direction::Push);
+            with_cloud(ui, logged, |ws, c, at| {
+                cmd_push(
+                    ui,
+                    ws,
+                    c,
+                    &PushOptions {
+                        dry_run: a.dry_run,
+                        version: a.version.clone(),
+                        publish: a.promoted,
+                        ..PushOptions::default()
+                    },
+                    None,
+                    at,
+                )
+            })
+        }
+        Some(SyncCommand::PushEvolutions(a)) => {
+            with_cloud(ui, Some(Direction::Push), |ws, c, at| {
+                cmd_push(
+                    ui,
+                    ws,
+                    c,
+                    &PushOptions {
+                        dry_run: false,
+                        version: Some(a.version.clone()),
+                        evolutions_only: true,
+                        ..PushOptions::default()
+                    },
+                    None,
+                    at,
+                )
+            })
+        }
         Some(SyncCommand::Status(a)) => status::cmd_status(ui, a),
         Some(SyncCommand::Diff(a)) => diff::cmd_diff(ui, a),
         Some(SyncCommand::Log(a)) => status::cmd_log(ui, a),
@@ -142,14 +160,21 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
 
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Runs `f` as a typed sync command: one logged attempt of `direction` (none: a dry run)
+/// from connecting on.
 fn with_cloud(
     ui: &Ui,
-    f: impl FnOnce(&Workspace, &Cloud<'_>) -> Result<(), CommandError>,
+    direction: Option<Direction>,
+    f: impl FnOnce(&Workspace, &Cloud<'_>, Attempt<'_>) -> Result<(), CommandError>,
 ) -> Result<(), CommandError> {
     let ws = workspace()?;
-    let (remote, account) = connect(&ws)?;
-    let _lock = lock(ui, &ws)?;
-    f(&ws, &remote.cloud(&account))
+    let attempt = match direction {
+        Some(d) => Attempt::start(&ws, d, Origin::Command),
+        None => Attempt::unlogged(),
+    };
+    let (remote, account) = attempt.check(connect(&ws))?;
+    let _lock = attempt.check(lock(ui, &ws))?;
+    f(&ws, &remote.cloud(&account), attempt)
 }
 
 /// The repository's sync lock; says so when it has to wait for another sync.
@@ -190,28 +215,6 @@ fn connect_opts(
     Ok((remote, account))
 }
 
-fn log(
-    ws: &Workspace,
-    direction: &str,
-    started: std::time::Instant,
-    at: &str,
-    counts: serde_json::Value,
-    error: Option<String>,
-) {
-    let result = match &error {
-        None => "ok",
-        Some(_) => "error",
-    };
-    let _ = ws.store.log_sync(&crate::store::SyncLogEntry {
-        started_at: at.to_string(),
-        direction: direction.to_string(),
-        counts,
-        duration_ms: started.elapsed().as_millis() as i64,
-        result: result.to_string(),
-        error,
-    });
-}
-
 /// Undocumented: smaller pages, for tests and for debugging a slow link.
 fn page_limit() -> Option<u32> {
     std::env::var("GRYT_SYNC_PAGE_LIMIT")
@@ -219,14 +222,14 @@ fn page_limit() -> Option<u32> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Pulls and records the attempt in the sync log; prints nothing.
+/// Pulls and ends `attempt` with the outcome (its log row); prints nothing.
 pub fn pull_logged(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     dry_run: bool,
     progress: impl Into<Shown>,
+    attempt: Attempt<'_>,
 ) -> Result<engine::PullReport, SyncError> {
-    let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
     let progress = Progress::new("pulling", "changes", progress.into(), cloud.client);
     let from = engine::cursor(&ws.store, cloud).ok();
     let result = engine::pull(
@@ -238,24 +241,9 @@ pub fn pull_logged(
         },
         &mut progress.pull_callback(from),
     );
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            log(
-                ws,
-                "pull",
-                started,
-                &at,
-                serde_json::json!({}),
-                Some(e.to_string()),
-            );
-            return Err(e);
-        }
-    };
-    if !dry_run {
-        let counts = serde_json::json!({"new": report.new.len(), "updated": report.updated.len(), "deleted": report.deleted.len(), "conflicts": report.conflicts.len(), "records": report.records});
-        log(ws, "pull", started, &at, counts, None);
-    }
+    let report = attempt.check(result)?;
+    let counts = serde_json::json!({"new": report.new.len(), "updated": report.updated.len(), "deleted": report.deleted.len(), "conflicts": report.conflicts.len(), "records": report.records});
+    attempt.ok(counts);
     Ok(report)
 }
 
@@ -265,8 +253,9 @@ pub fn cmd_pull(
     cloud: &Cloud<'_>,
     dry_run: bool,
     step: Option<(u8, u8)>,
+    attempt: Attempt<'_>,
 ) -> Result<(), CommandError> {
-    let report = pull_logged(ws, cloud, dry_run, Shown::bar(!ui.quiet, step))?;
+    let report = pull_logged(ws, cloud, dry_run, Shown::bar(!ui.quiet, step), attempt)?;
     if ui.json {
         return ui.json(&report);
     }
@@ -317,15 +306,15 @@ fn conflict_list(ui: &Ui, conflicts: &[engine::ConflictInfo]) -> String {
     ui.list(&list)
 }
 
-/// Pushes and records the attempt in the sync log; prints nothing.
+/// Pushes and ends `attempt` with the outcome (its log row); prints nothing.
 pub fn push_logged(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     opts: &PushOptions,
     progress: impl Into<Shown>,
+    attempt: Attempt<'_>,
 ) -> Result<engine::PushReport, SyncError> {
     let progress = progress.into();
-    let (started, at) = (std::time::Instant::now(), crate::clock::now_string());
     let opts = &PushOptions {
         // Undocumented, like GRYT_SYNC_PAGE_LIMIT: smaller batches.
         batch_records: opts.batch_records.or_else(|| {
@@ -347,45 +336,27 @@ pub fn push_logged(
         .bar
         .is_some()
         .then_some(&mut callback as engine::PushProgress<'_>);
-    let mut report = match engine::push_with_progress(ws, cloud, opts, callback) {
-        Ok(r) => r,
-        Err(e) => {
-            log(
-                ws,
-                "push",
-                started,
-                &at,
-                serde_json::json!({}),
-                Some(e.to_string()),
-            );
-            return Err(e);
-        }
-    };
+    let mut report = attempt.check(engine::push_with_progress(ws, cloud, opts, callback))?;
     if let Some(v) = &opts.version {
         // A push of one version reports only the conflicts that hold back its records.
         report.conflicts = promote::conflicts_of(v, std::mem::take(&mut report.conflicts));
     }
-    if !opts.dry_run {
-        let counts = serde_json::json!({"created": report.created.len(), "updated": report.updated.len(), "renumbered": report.renumbered.len()});
-        log(
-            ws,
-            "push",
-            started,
-            &at,
-            counts,
-            report
-                .rejected
-                .as_ref()
-                .map(|b| b.message.clone())
-                .or_else(|| {
-                    (!report.conflicts.is_empty()).then(|| {
-                        format!(
-                            "{} record(s) held back by conflicts",
-                            report.conflicts.len()
-                        )
-                    })
-                }),
-        );
+    let counts = serde_json::json!({"created": report.created.len(), "updated": report.updated.len(), "renumbered": report.renumbered.len(), "published": report.published.len()});
+    let left_out = if let Some(body) = &report.rejected {
+        Some(body.message.clone())
+    } else if !report.conflicts.is_empty() {
+        Some(promote::held_back_message(&report.conflicts))
+    } else if !report.unpublished.is_empty() || !report.publish_refused.is_empty() {
+        Some(promote::not_published_message(
+            &report.unpublished,
+            &report.publish_refused,
+        ))
+    } else {
+        None
+    };
+    match left_out {
+        Some(why) if !opts.dry_run => attempt.rejected(counts, why),
+        _ => attempt.ok(counts),
     }
     Ok(report)
 }
@@ -402,7 +373,9 @@ impl promote::Steps for LoggedSteps<'_> {
         ws: &Workspace,
         cloud: &Cloud<'_>,
     ) -> crate::sync::Result<engine::PullReport> {
-        let pulled = pull_logged(ws, cloud, false, Shown::bar(!self.ui.quiet, Some((1, 2))))?;
+        let attempt = Attempt::start(ws, Direction::Pull, Origin::Command);
+        let bar = Shown::bar(!self.ui.quiet, Some((1, 2)));
+        let pulled = pull_logged(ws, cloud, false, bar, attempt)?;
         if !pulled.new.is_empty() || !pulled.updated.is_empty() {
             self.ui.status(format!(
                 "Pulled {} new and {} updated from {}",
@@ -420,7 +393,9 @@ impl promote::Steps for LoggedSteps<'_> {
         cloud: &Cloud<'_>,
         opts: &PushOptions,
     ) -> crate::sync::Result<engine::PushReport> {
-        let pushed = push_logged(ws, cloud, opts, Shown::bar(!self.ui.quiet, Some((2, 2))))?;
+        let attempt = Attempt::start(ws, Direction::Push, Origin::Command);
+        let bar = Shown::bar(!self.ui.quiet, Some((2, 2)));
+        let pushed = push_logged(ws, cloud, opts, bar, attempt)?;
         if !pushed.created.is_empty() || !pushed.updated.is_empty() {
             self.ui.status(format!(
                 "Pushed {}",
@@ -444,9 +419,10 @@ pub fn cmd_push(
     cloud: &Cloud<'_>,
     opts: &PushOptions,
     step: Option<(u8, u8)>,
+    attempt: Attempt<'_>,
 ) -> Result<(), CommandError> {
     if let Some(v) = &opts.version {
-        let g = crate::ops::generation::get(ws, v)?;
+        let g = attempt.check(crate::ops::generation::get(ws, v))?;
         let in_cloud = || -> Result<bool, CommandError> {
             let state = ws.store.sync_state(RecordKind::Generation, &g.id);
             Ok(state
@@ -454,14 +430,14 @@ pub fn cmd_push(
                 .and_then(|st| st.base_revision)
                 .is_some())
         };
-        if opts.evolutions_only && !in_cloud()? {
-            return Err(CommandError::user(format!(
+        if opts.evolutions_only && !attempt.check(in_cloud())? {
+            return attempt.check(Err(CommandError::user(format!(
                 "{v} is not in the cloud yet: its evolutions have nowhere to go"
             ))
-            .hint(format!("push it with its evolutions: gryt sync push {v}")));
+            .hint(format!("push it with its evolutions: gryt sync push {v}"))));
         }
     }
-    let report = push_logged(ws, cloud, opts, Shown::bar(!ui.quiet, step))?;
+    let report = push_logged(ws, cloud, opts, Shown::bar(!ui.quiet, step), attempt)?;
     not_pushed(ui, &report.skipped);
     if !report.renumbered.is_empty() {
         ui.status(format!("Renumbered {}", ui.list(&report.renumbered)));

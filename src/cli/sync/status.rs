@@ -20,9 +20,16 @@ pub struct StatusArgs {
     pub offline: bool,
 }
 
-/// Each sync: time, direction, counts, duration, result
+/// Each sync attempt, newest first: time, direction, what started it, result, duration,
+/// counts, error
+///
+/// Every attempt is logged, however it ended: ok, rejected (refused by the cloud, or work left
+/// out), error (unreachable, another sync holding the lock, …) or cancelled (Ctrl-C). Origin:
+/// command (typed), hook (the pre-commit hook), cloud-mode (the syncs around commands in
+/// execution mode cloud). Dry runs are not logged.
 #[derive(Debug, clap::Args)]
 pub struct LogArgs {
+    /// How many attempts to show
     #[arg(short = 'n', long, default_value_t = 50)]
     pub limit: usize,
 }
@@ -257,7 +264,15 @@ pub fn cmd_log(ui: &Ui, args: LogArgs) -> Result<(), CommandError> {
         ui.status("No syncs yet");
         return Ok(());
     }
-    let mut t = ui::table(&["at", "direction", "result", "duration", "counts", "error"]);
+    let mut t = ui::table(&[
+        "at",
+        "direction",
+        "origin",
+        "result",
+        "duration",
+        "counts",
+        "error",
+    ]);
     for e in &entries {
         let counts = e
             .counts
@@ -273,6 +288,7 @@ pub fn cmd_log(ui: &Ui, args: LogArgs) -> Result<(), CommandError> {
         t.add_row(vec![
             e.started_at.clone(),
             e.direction.clone(),
+            e.origin.clone(),
             e.result.clone(),
             format!("{}ms", e.duration_ms),
             counts,

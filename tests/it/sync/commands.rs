@@ -162,6 +162,15 @@ fn a_second_sync_waits_then_gives_up_clearly() {
         out.render()
     );
     assert!(a.state() == before);
+    let log = a.run(&["sync", "log", "--json"]).ok().json();
+    assert_eq!(log[0]["result"], "error", "the time-out is logged: {log:#}");
+    assert!(
+        log[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("another sync is running"),
+        "{log:#}"
+    );
     lock.unlock().unwrap();
     a.run(&["sync", "pull"]).ok();
 }

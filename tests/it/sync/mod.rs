@@ -7,6 +7,7 @@ mod diff;
 mod faults;
 mod golden;
 mod kills;
+mod log;
 mod modes;
 mod promote;
 mod property;

@@ -353,7 +353,14 @@ fn pull_before_push() {
     );
     let log = b.run(&["sync", "log", "--json"]).ok().json();
     assert_eq!(log[0]["direction"], "push");
-    assert_eq!(log[0]["result"], "error");
+    assert_eq!(log[0]["result"], "rejected");
+    assert!(
+        log[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("change(s) you have not pulled"),
+        "{log:#}"
+    );
     b.run(&["sync", "pull"]).ok();
     let pushed = b.run(&["sync", "push", "--json"]).ok().json();
     assert_eq!(pushed["created"], serde_json::json!(["v2.0.0"]));
