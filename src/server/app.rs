@@ -5,7 +5,6 @@
 //! `127.0.0.1:0`).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,13 +14,12 @@ use axum::http::{HeaderValue, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::serve::ListenerExt;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::auth::{LoginLimiter, LoginLimits, TokenCache};
 use super::clock::Clock;
-use super::conn::JsonErrorListener;
+use super::conn::JsonErrorIo;
 use super::error::{ServiceError, ServiceResult, error_response};
 use super::handlers::{accounts, health, projects, teams};
 use super::storage::Storage;
@@ -65,6 +63,9 @@ pub struct ServerConfig {
     pub trust_forwarded_for: bool,
     /// How long a JSON request body may take to arrive once its headers are in (408 after).
     pub body_timeout: Duration,
+    /// How long a request's headers may take to arrive (the connection is closed after): a
+    /// client that trickles them cannot hold a connection forever.
+    pub header_timeout: Duration,
     /// Wall-clock time for token expiry, login-limit windows and timestamps.
     pub clock: Clock,
 }
@@ -79,6 +80,7 @@ impl Default for ServerConfig {
             login_limits: LoginLimits::default(),
             trust_forwarded_for: false,
             body_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(30),
             clock: Clock::system(),
         }
     }
@@ -338,16 +340,53 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // `tap_io` also hands each connection's peer address to `ConnectInfo`.
-    let listener = JsonErrorListener(listener).tap_io(|io| {
-        let _ = io.get_ref().set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let header_timeout = state.config().header_timeout;
+    let app = router(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        );
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(
+                TokioIo::new(JsonErrorIo::new(stream)),
+                hyper_util::service::TowerToHyperService::new(service),
+            );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection from {peer} ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    // Finish the requests in flight; idle connections close now.
+    graceful.shutdown().await;
+    Ok(())
 }
 
 #[cfg(test)]

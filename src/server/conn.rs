@@ -1,5 +1,5 @@
-//! Connections: the listener [`serve`](super::serve) accepts on, whose streams give the JSON
-//! error body to the answers hyper writes by itself. A request hyper cannot parse (a URI
+//! Connections: every stream [`serve`](super::serve) accepts is wrapped in a
+//! [`JsonErrorIo`], which gives the JSON error body to the answers hyper writes by itself. A request hyper cannot parse (a URI
 //! over 64 KiB, headers over its buffer, a malformed request line) never reaches the router:
 //! hyper answers 414, 431 or 400 with an empty body and closes the connection. The stream
 //! recognises such an answer as it is written — a 4xx head without the `x-gryt-server`
@@ -13,32 +13,13 @@
 //! what still comes, up to [`LINGER_BYTES`] or [`LINGER_TIME`], then closes.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 
 use crate::api::{ErrorBody, ErrorCode, SERVER_VERSION_HEADER};
-
-/// A TCP listener whose connections answer parse errors with the JSON error body.
-pub struct JsonErrorListener(pub TcpListener);
-
-impl axum::serve::Listener for JsonErrorListener {
-    type Io = JsonErrorIo<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (io, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        (JsonErrorIo::new(io), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
 
 /// How much of an unread request body a refusing connection reads and drops before it closes.
 pub const LINGER_BYTES: usize = 64 * 1024 * 1024;
@@ -72,10 +53,6 @@ impl<IO> JsonErrorIo<IO> {
             pending: None,
             linger: None,
         }
-    }
-
-    pub fn get_ref(&self) -> &IO {
-        &self.inner
     }
 }
 

@@ -275,3 +275,40 @@ fn an_oversized_body_sent_whole_still_gets_its_413() {
         assert!(out.contains("\"error\":\"payload_too_large\""), "{out}");
     }
 }
+
+/// A client that sends part of its headers and then nothing does not hold its connection:
+/// the server closes it once the header timeout passes, and keeps answering others.
+#[test]
+fn trickled_headers_do_not_hold_a_connection() {
+    use std::io::{Read, Write};
+    let s = TestServer::start_with(ServerConfig {
+        header_timeout: Duration::from_millis(500),
+        ..ServerConfig::default()
+    });
+    let mut stream = std::net::TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: g\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let read = stream.read_to_end(&mut out);
+    assert!(
+        read.is_ok()
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the server closed the connection instead of waiting (read: {read:?})"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out).contains("200 OK"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let answer = raw_exchange(
+        &s.base,
+        b"GET /healthz HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(answer.status, 200, "{}", answer.head);
+}
