@@ -19,7 +19,7 @@ pub enum TeamCommand {
     /// Add a member, or change a member's role (owners only)
     AddMember(MemberArgs),
     /// Remove a member (owners; or a member leaving)
-    RemoveMember(MemberArgs),
+    RemoveMember(RemoveMemberArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -33,9 +33,17 @@ pub struct TeamArgs {
 pub struct MemberArgs {
     pub team: String,
     pub username: String,
-    /// Role of the member (add-member only)
+    /// Role of the member
     #[arg(long, default_value = "member", value_parser = ["member", "owner"])]
     pub role: String,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RemoveMemberArgs {
+    pub team: String,
+    pub username: String,
     #[command(flatten)]
     pub server: ServerArg,
 }

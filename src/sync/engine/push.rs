@@ -470,13 +470,18 @@ fn save_inflight(ws: &Workspace, body: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Far above any body this client saves (batches stop at 4 MiB, a published release is one
+/// generation's records): anything larger, or not a regular file, is not ours.
+const INFLIGHT_MAX: u64 = 64 * 1024 * 1024;
+
 /// The saved body, if it is the one the store's mark names. (Before the body had a file of
 /// its own, the mark was the body itself.)
 fn inflight_body(ws: &Workspace, mark: &str) -> Option<Vec<u8>> {
     if mark.starts_with('{') {
         return Some(mark.as_bytes().to_vec());
     }
-    let body = std::fs::read(ws.dir().join(INFLIGHT_FILE)).ok()?;
+    let path = ws.dir().join(INFLIGHT_FILE);
+    let body = crate::workspace::file::read_limited(&path, INFLIGHT_MAX).ok()?;
     (bytes_hash(&body) == mark).then_some(body)
 }
 

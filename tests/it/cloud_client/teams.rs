@@ -46,6 +46,31 @@ fn teams_members_and_projects() {
     let out = bob.run(&["cloud", "project", "create", "nope"]).fails(2);
     assert!(out.stderr.contains("TEAM/PROJECT"), "{}", out.render());
 
+    // A role means nothing to a removal: refused, not ignored, and bob stays.
+    let out = ann
+        .run(&[
+            "cloud",
+            "team",
+            "remove-member",
+            "acme",
+            "bob",
+            "--role",
+            "owner",
+        ])
+        .fails(2);
+    assert!(out.stderr.contains("--role"), "{}", out.render());
+    let members = ann
+        .run(&["cloud", "team", "members", "acme", "--json"])
+        .ok()
+        .json();
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["username"] == "bob"),
+        "{members:#}"
+    );
     let out = ann
         .run(&["cloud", "team", "remove-member", "acme", "bob"])
         .ok();

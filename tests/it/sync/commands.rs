@@ -529,3 +529,30 @@ fn long_lists_show_the_first_ten_unless_verbose() {
     let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
     assert_eq!(pulled["new"].as_array().unwrap().len(), 30);
 }
+
+/// The saved body of a push whose answer was lost is read bounded: something that is not a
+/// regular file in its place (here a FIFO, which a plain read waits on forever) is not
+/// replayed; its records are still pending and the push goes through.
+#[cfg(unix)]
+#[test]
+fn a_saved_push_body_that_is_not_a_file_is_ignored() {
+    let (server, devs) = team(&["ann"]);
+    let a = &devs[0];
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    let fifo = a.env.path(".gryt/gryt.db-push");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let db = rusqlite::Connection::open(a.env.path(".gryt/gryt.db")).unwrap();
+    db.execute(
+        "INSERT OR REPLACE INTO sync_metadata (key, value) VALUES ('inflight_push', ?1)",
+        ["0".repeat(64)],
+    )
+    .unwrap();
+    drop(db);
+    let out = a.run(&["sync", "push"]).ok();
+    assert_stdout_has(&out, "created    v1.0.0");
+    assert_eq!(super::feed_versions(&server), ["v1.0.0"]);
+}
