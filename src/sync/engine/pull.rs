@@ -524,25 +524,31 @@ fn audit_pulled(report: &mut PullReport, r: &Record, prior: &Prior, name: &str) 
     }
 }
 
-/// [`audit_pulled`] for an evolution.
+/// [`audit_pulled`] for an evolution: one event for what it became since this workspace last
+/// saw it. One that arrives already decided is its `evolution.decided` alone, with when it
+/// started in the details (a first pull of a large project writes one event per evolution,
+/// not two).
 fn audit_evolution(report: &mut PullReport, e: &EvolutionRecord, prior: &Prior, name: &str) {
     let mut event = pulled_event(report, name);
     let was = match prior.get(&e.id) {
         Some(Before::Evolution(status)) => Some(*status),
         _ => None,
     };
-    if was.is_none() {
-        let details = serde_json::json!({ "code_name": e.code_name, "change": e.change_id });
-        event(&e.started_at, &e.owner, "evolution.started", details);
-    }
     let decided = matches!(e.status, EvolutionStatus::Pass | EvolutionStatus::Fail);
-    if let Some(at) = e
-        .completed_at
-        .as_deref()
-        .filter(|_| decided && was != Some(e.status))
-    {
-        let details = serde_json::json!({ "status": e.status, "code_name": e.code_name });
-        event(at, &e.owner, "evolution.decided", details);
+    match e.completed_at.as_deref() {
+        Some(at) if decided && was != Some(e.status) => {
+            let mut details = serde_json::json!({ "status": e.status, "code_name": e.code_name });
+            if was.is_none() {
+                details["change"] = e.change_id.as_str().into();
+                details["started_at"] = e.started_at.as_str().into();
+            }
+            event(at, &e.owner, "evolution.decided", details);
+        }
+        _ if was.is_none() => {
+            let details = serde_json::json!({ "code_name": e.code_name, "change": e.change_id });
+            event(&e.started_at, &e.owner, "evolution.started", details);
+        }
+        _ => {}
     }
 }
 

@@ -640,11 +640,19 @@ fn pulled_state_changes_are_audited() {
         [
             want("generation.created", "v2.0.0"),
             want("generation.promoted", "v2.0.0"),
-            want("evolution.started", &tag),
             want("evolution.decided", &tag),
         ],
         "{events:#}"
     );
+    let decided = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "evolution.decided" && e["details"]["pulled"] == true)
+        .unwrap();
+    assert_eq!(decided["details"]["status"], "pass", "{decided:#}");
+    assert_eq!(decided["details"]["change"], "FEAT-1", "{decided:#}");
+    assert!(decided["details"]["started_at"].is_string(), "{decided:#}");
     let shown = b
         .run(&["generation", "show", "2.0.0", "--json"])
         .ok()
