@@ -24,7 +24,7 @@
 //! Dry runs and read-only reports (`status`, `diff`) are not logged ([`Attempt::unlogged`]).
 
 use std::cell::RefCell;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -206,7 +206,7 @@ impl Drop for Attempt<'_> {
 
 /// From the interrupt handler: the attempt's row as `cancelled`, on a connection of its own
 /// (the command's may be in the middle of a transaction; this one waits for it).
-fn cancelled(db: &PathBuf, row: SyncLogEntry, started: Instant, claimed: &AtomicBool) {
+fn cancelled(db: &Path, row: SyncLogEntry, started: Instant, claimed: &AtomicBool) {
     if claimed.swap(true, Ordering::SeqCst) {
         return;
     }
