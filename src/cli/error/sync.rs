@@ -209,3 +209,45 @@ impl From<ResolveError> for CommandError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ErrorBody, ErrorCode};
+    use crate::sync::engine::PublishRefused;
+
+    /// A release the cloud would not publish: exit 3, who holds the version and the free
+    /// ones (a promoted release cannot be renamed, so no rename is offered).
+    #[test]
+    fn a_refused_publication_names_the_holder_and_free_versions() {
+        let refused = vec![PublishRefused {
+            version: "v7.0.0".into(),
+            refusal: ErrorBody {
+                error: ErrorCode::VersionExists,
+                message: "version v7.0.0 is already held by a generation created by bob at T"
+                    .into(),
+                details: serde_json::json!({"version": "v7.0.0", "generation_id": "g",
+                    "created_by": "bob", "created_at": "T", "promoted": false,
+                    "suggested_versions": ["v7.0.1", "v7.1.0"]}),
+            },
+        }];
+        let message = promote::not_published_message(&["v8.0.0".into()], &refused);
+        assert_eq!(
+            message,
+            "not pushed: v8.0.0 (promoted here before it was ever synced); v7.0.0 not published: version v7.0.0 is already held by a generation created by bob at T"
+        );
+        let e = not_published(&message, &["v8.0.0".into()], &refused);
+        assert_eq!(e.kind, ExitKind::Rejected);
+        assert!(e.hints[0].starts_with("publish it: gryt sync push --promoted"));
+        assert_eq!(
+            e.hints[1],
+            "v7.0.0 is held by a generation that bob created at T"
+        );
+        assert!(
+            e.hints[2].ends_with("gryt generation new v7.0.1 (or v7.1.0)"),
+            "{:?}",
+            e.hints
+        );
+        assert!(!e.hints.iter().any(|h| h.contains("rename")));
+    }
+}

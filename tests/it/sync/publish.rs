@@ -54,6 +54,12 @@ fn a_plain_push_names_the_local_promotion_and_exits_3() {
     // `gryt sync` (pull, then push) says the same.
     let out = a.run(&["sync"]).fails(3);
     assert_stderr_has(&out, "gryt sync push --promoted");
+    let status = a.run(&["sync", "status", "--json"]).ok().json();
+    assert_eq!(
+        status["local_only"],
+        serde_json::json!(["v7.0.0"]),
+        "{status:#}"
+    );
     // A dry run says what a push would leave out, and succeeds.
     let out = a.run(&["sync", "push", "--dry-run"]).ok();
     assert_stderr_has(&out, "publish with gryt sync push --promoted");
