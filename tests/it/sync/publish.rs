@@ -57,7 +57,7 @@ fn a_plain_push_names_the_local_promotion_and_exits_3() {
     let status = a.run(&["sync", "status", "--json"]).ok().json();
     assert_eq!(
         status["local_only"],
-        serde_json::json!(["v7.0.0"]),
+        serde_json::json!(["v7.0.0", "v7.0.0-rc.1"]),
         "{status:#}"
     );
     // A dry run says what a push would leave out, and succeeds.
