@@ -91,7 +91,7 @@ pub struct OverviewRow {
 }
 
 /// One sync attempt: `direction` (pull, push, promote, verify, full-pull), what started it
-/// (`origin`: command, hook, cloud-mode, watch) and how it ended (`result`: ok, rejected,
+/// (`origin`: command, hook, cloud-mode) and how it ended (`result`: ok, rejected,
 /// error, cancelled). The values are written by `cli::sync::attempt`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SyncLogEntry {
@@ -883,6 +883,39 @@ mod tests {
                 file_hash: "h",
             })
             .unwrap();
+    }
+
+    /// The log keeps each attempt's origin, newest first; a row written before the origin
+    /// was recorded reads as a typed command.
+    #[test]
+    fn the_sync_log_keeps_the_origin() {
+        let (_dir, store) = temp_store();
+        store
+            .conn
+            .execute(
+                "INSERT INTO sync_log (started_at, direction, counts, duration_ms, result)
+                 VALUES ('T0', 'pull', '{}', 1, 'ok')",
+                [],
+            )
+            .unwrap();
+        store
+            .log_sync(&SyncLogEntry {
+                started_at: "T1".into(),
+                direction: "push".into(),
+                origin: "hook".into(),
+                counts: serde_json::json!({"created": 1}),
+                duration_ms: 2,
+                result: "cancelled".into(),
+                error: Some("interrupted".into()),
+            })
+            .unwrap();
+        let log = store.sync_log(10).unwrap();
+        let rows: Vec<(&str, &str, &str)> = log
+            .iter()
+            .map(|e| (e.started_at.as_str(), e.origin.as_str(), e.result.as_str()))
+            .collect();
+        assert_eq!(rows, [("T1", "hook", "cancelled"), ("T0", "command", "ok")]);
+        assert_eq!(log[0].counts["created"], 1);
     }
 
     /// A conflict whose kind or reason this version does not know is an error, never taken
