@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod rules;
 pub mod storage;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -144,10 +145,13 @@ pub fn run_serve(opts: ServeOptions) -> Result<(), ServerError> {
                 source,
             })?;
         let addr = listener.local_addr()?;
+        // The handlers are in place before anyone is told where to connect: a SIGTERM sent
+        // right after the "listening" line is a clean stop, not the default kill.
+        let signal = shutdown_signal();
         tracing::info!(%addr, data = %opts.data_dir.display(), registration = ?opts.registration, "gryt cloud listening");
         let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
         let shutdown = async move {
-            shutdown_signal().await;
+            signal.await;
             let _ = signalled.send(true);
         };
         // Requests in flight get SHUTDOWN_GRACE to finish; a stuck client cannot hold the
@@ -165,27 +169,37 @@ pub fn run_serve(opts: ServeOptions) -> Result<(), ServerError> {
     })
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed by this call, not by
+/// the first poll of the future it returns (call it inside the runtime).
+#[cfg(unix)]
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    async fn wait(s: Option<&mut tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    async move {
+        tokio::select! {
+            () = wait(term.as_mut()) => {},
+            () = wait(int.as_mut()) => {},
+        }
+        tracing::info!("shutting down: finishing requests in flight");
+    }
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests in flight");
+    }
 }
 
 /// Writes a consistent copy of the server database in `data_dir` to `out` (never over an

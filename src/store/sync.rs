@@ -244,6 +244,88 @@ impl Store {
         Ok(())
     }
 
+    /// Full resync: the cloud holds `revision` of a record this workspace synced at a later
+    /// one (it lost that in a restore). Ours goes out again, on top of `revision`; a pending
+    /// edit stays pending. A run (no revisions) is simply sent again.
+    pub fn mark_resend(&self, kind: RecordKind, id: &str, revision: u64) -> Result<()> {
+        match kind {
+            RecordKind::PipelineRun => self.exec_cached(
+                "UPDATE pipeline_runs SET sync_status = 'not_synced'
+                 WHERE id = ?1 AND sync_status IN ('synced', 'failed')",
+                [id],
+            )?,
+            _ => self.exec_cached(
+                &format!(
+                    "UPDATE {} SET base_revision = ?2, sync_error = NULL,
+                       sync_status = CASE WHEN sync_status IN ('synced', 'failed') THEN 'pending'
+                                          ELSE sync_status END
+                     WHERE id = ?1",
+                    table(kind)
+                ),
+                params![id, revision as i64],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// The records this workspace believes the cloud holds: synced once (a revision
+    /// remembered), or a run marked synced. A full resync checks each against the feed.
+    pub fn records_in_cloud(&self) -> Result<Vec<(RecordKind, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT 'generation', id FROM generations WHERE base_revision IS NOT NULL
+             UNION ALL
+             SELECT 'evolution', id FROM evolutions WHERE base_revision IS NOT NULL
+             UNION ALL
+             SELECT 'pipeline_run', id FROM pipeline_runs WHERE sync_status IN ('synced', 'failed')",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, id) = row?;
+            out.push((kind.parse().map_err(unknown)?, id));
+        }
+        Ok(out)
+    }
+
+    /// Whether any record was ever synced here (a revision remembered).
+    pub fn any_in_cloud(&self) -> Result<bool> {
+        Ok(self.row_cached(
+            "SELECT EXISTS (SELECT 1 FROM generations WHERE base_revision IS NOT NULL)
+                 OR EXISTS (SELECT 1 FROM evolutions WHERE base_revision IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Full resync: a record the cloud does not hold (another project is linked now, or the
+    /// cloud lost it in a restore) becomes local only, so the next push sends it as new. An
+    /// open conflict stays open.
+    pub fn mark_local_only(&self, kind: RecordKind, id: &str) -> Result<()> {
+        match kind {
+            RecordKind::PipelineRun => self.exec_cached(
+                "UPDATE pipeline_runs SET sync_status = 'not_synced' WHERE id = ?1",
+                [id],
+            )?,
+            _ => {
+                self.exec_cached(
+                    &format!(
+                        "UPDATE {} SET base_revision = NULL, remote_id = NULL, sync_error = NULL,
+                           sync_status = CASE WHEN sync_status = 'conflict' THEN 'conflict'
+                                              ELSE 'not_synced' END
+                         WHERE id = ?1",
+                        table(kind)
+                    ),
+                    [id],
+                )?;
+                self.exec_cached(
+                    "DELETE FROM sync_base WHERE record_kind = ?1 AND record_id = ?2",
+                    params![kind.as_str(), id],
+                )?
+            }
+        };
+        Ok(())
+    }
+
     /// Records the cloud accepted (or confirmed) at `revision`.
     pub fn mark_synced(&self, kind: RecordKind, id: &str, revision: u64, now: &str) -> Result<()> {
         match kind {

@@ -51,6 +51,11 @@ pub struct Local {
     pub rc_slots: HashMap<(Uuid, u32), Uuid>,
     /// Code name → the local evolution that holds it.
     pub code_names: HashMap<String, Uuid>,
+    /// A full resync (`gryt sync pull --full`, or a repair after the cloud's history or the
+    /// linked project changed): the revisions this workspace remembers may belong to another
+    /// history, so nothing is skipped on its revision alone; content decides (see
+    /// [`plan_full`]).
+    pub full: bool,
 }
 
 pub use crate::domain::ConflictReason;
@@ -83,6 +88,13 @@ pub enum Op {
     },
     /// Already known at this revision or newer, or a tombstone of something never seen.
     Skip,
+    /// Full resync: the cloud holds an older revision than the one this workspace synced (it
+    /// lost the newer one in a restore). Ours is sent again, on top of `revision`.
+    Resend {
+        kind: RecordKind,
+        id: Uuid,
+        revision: u64,
+    },
 }
 
 /// Plans one page. `local` is updated as the plan goes, so later records of the same page see
@@ -170,7 +182,7 @@ fn plan_generation(local: &mut Local, g: &GenerationRecord, remote: &Record, ops
         ops.push(Op::Insert(remote.clone()));
         return;
     };
-    if let Some(op) = already_known(l, remote) {
+    if let Some(op) = already_known(l, remote, local.full) {
         ops.push(op);
         return;
     }
@@ -181,6 +193,12 @@ fn plan_generation(local: &mut Local, g: &GenerationRecord, remote: &Record, ops
     };
     if same_content(&l.record, remote) && file_agrees {
         ops.push(Op::Confirm(remote.clone()));
+        return;
+    }
+    if local.full
+        && let Some(op) = plan_full(l, remote)
+    {
+        ops.push(op);
         return;
     }
     // Unapplied edits in the contract file, and the cloud changed only the generation's state
@@ -344,10 +362,12 @@ fn plan_plain(local: &mut Local, remote: &Record, ops: &mut Vec<Op>) {
         ops.push(Op::Insert(remote.clone()));
         return;
     };
-    if let Some(op) = already_known(l, remote) {
+    if let Some(op) = already_known(l, remote, local.full) {
         ops.push(op);
     } else if same_content(&l.record, remote) {
         ops.push(Op::Confirm(remote.clone()));
+    } else if let Some(op) = local.full.then(|| plan_full(l, remote)).flatten() {
+        ops.push(op);
     } else if l.sync_status == SyncStatus::Synced {
         local.records.insert(id, synced(remote));
         ops.push(Op::FastForward(remote.clone()));
@@ -367,10 +387,31 @@ fn plan_plain(local: &mut Local, remote: &Record, ops: &mut Vec<Op>) {
 /// Whatever the local state: a pending edit of a record the cloud has not changed since is
 /// just waiting to be pushed, not a conflict (a settled conflict's kept remote value, or a
 /// replayed push, brings such records again).
-fn already_known(l: &LocalRecord, remote: &Record) -> Option<Op> {
-    l.base_revision
-        .is_some_and(|b| b >= remote.revision())
-        .then_some(Op::Skip)
+fn already_known(l: &LocalRecord, remote: &Record, full: bool) -> Option<Op> {
+    (!full && l.base_revision.is_some_and(|b| b >= remote.revision())).then_some(Op::Skip)
+}
+
+/// A full resync's decision for a record held on both sides with different content, where the
+/// revision this workspace synced says more than its status: newer here than in the cloud (the
+/// cloud lost it in a restore) → send ours again; the same revision with other content (the
+/// cloud's history forked) → a conflict, whatever the status. `None`: decide as a pull does.
+fn plan_full(l: &LocalRecord, remote: &Record) -> Option<Op> {
+    let kind = remote.kind()?;
+    match l.base_revision {
+        Some(b) if b > remote.revision() => Some(Op::Resend {
+            kind,
+            id: remote.id(),
+            revision: remote.revision(),
+        }),
+        Some(b) if b == remote.revision() => Some(conflict(
+            kind,
+            remote.id(),
+            ConflictReason::BothChanged,
+            Some(&l.record),
+            remote,
+        )),
+        _ => None,
+    }
 }
 
 fn synced(remote: &Record) -> LocalRecord {

@@ -7,7 +7,7 @@ use super::super::workspace;
 use super::{
     Attempt, Direction, Origin, conflict_list, connect_opts, pull_logged, push_logged, push_outcome,
 };
-use crate::sync::engine::{self, Cloud, PushOptions};
+use crate::sync::engine::{self, Cloud, PullOptions, PushOptions};
 use crate::workspace::Workspace;
 use crate::workspace::config::ExecutionMode;
 
@@ -64,7 +64,7 @@ impl AutoSync {
         if self.pull {
             let show = !ui.quiet;
             self.step(ui, Direction::Pull, |ws, c, attempt| {
-                let report = pull_logged(ws, c, false, show, attempt)?;
+                let report = pull_logged(ws, c, PullOptions::default(), show, attempt)?;
                 if !report.conflicts.is_empty() {
                     ui.warn(format!(
                         "the cloud pull recorded conflicts, your local work was kept: {}; see gryt sync conflicts",
@@ -182,7 +182,7 @@ pub(super) fn hook_pull() {
             return Ok(());
         }
         in_background(&ws, Origin::Hook, Direction::Pull, |ws, c, attempt| {
-            pull_logged(ws, c, false, false, attempt)
+            pull_logged(ws, c, PullOptions::default(), false, attempt)
                 .map(|_| ())
                 .map_err(Into::into)
         })

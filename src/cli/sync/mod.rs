@@ -54,6 +54,12 @@ pub struct PullArgs {
     /// Show what a pull would do, change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Read the whole project again from its first change and match every local record by
+    /// id and content: what the cloud holds becomes synced, what it lacks becomes pending
+    /// again; differences become conflicts (gryt does this by itself when the linked project
+    /// or the cloud's history changed)
+    #[arg(long)]
+    pub full: bool,
     /// For git hooks: silent when not linked or in local mode; any failure is one line on
     /// stderr and exit 0, so a commit is never blocked
     #[arg(long, hide = true)]
@@ -95,12 +101,19 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             let cloud = remote.cloud(&account);
             let pushing = || Attempt::start(&ws, Direction::Push, Origin::Command);
             if !ui.json {
-                cmd_pull(ui, &ws, &cloud, false, Some((1, 2)), pulling)?;
+                cmd_pull(
+                    ui,
+                    &ws,
+                    &cloud,
+                    PullOptions::default(),
+                    Some((1, 2)),
+                    pulling,
+                )?;
                 let opts = PushOptions::default();
                 return cmd_push(ui, &ws, &cloud, &opts, Some((2, 2)), pushing());
             }
             // One JSON document for both halves: {"pull": {...}, "push": {...}}.
-            let pulled = pull_logged(&ws, &cloud, false, false, pulling)?;
+            let pulled = pull_logged(&ws, &cloud, PullOptions::default(), false, pulling)?;
             let pushed = push_logged(&ws, &cloud, &PushOptions::default(), false, pushing())?;
             ui.json(&serde_json::json!({"pull": pulled, "push": push_json(&pushed)}))?;
             push_outcome(ui, &ws, pushed)
@@ -111,9 +124,12 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
         }
         Some(SyncCommand::Pull(a)) => {
             let logged = (!a.dry_run).then_some(Direction::Pull);
-            with_cloud(ui, logged, |ws, c, at| {
-                cmd_pull(ui, ws, c, a.dry_run, None, at)
-            })
+            let opts = PullOptions {
+                dry_run: a.dry_run,
+                full: a.full,
+                ..PullOptions::default()
+            };
+            with_cloud(ui, logged, |ws, c, at| cmd_pull(ui, ws, c, opts, None, at))
         }
         Some(SyncCommand::Push(a)) => {
             let logged = (!a.dry_run).then_some(Direction::Push);
@@ -226,7 +242,7 @@ fn page_limit() -> Option<u32> {
 pub fn pull_logged(
     ws: &Workspace,
     cloud: &Cloud<'_>,
-    dry_run: bool,
+    opts: PullOptions,
     progress: impl Into<Shown>,
     attempt: Attempt<'_>,
 ) -> Result<engine::PullReport, SyncError> {
@@ -236,8 +252,8 @@ pub fn pull_logged(
         ws,
         cloud,
         PullOptions {
-            dry_run,
             page_limit: page_limit(),
+            ..opts
         },
         &mut progress.pull_callback(from),
     );
@@ -251,20 +267,25 @@ pub fn cmd_pull(
     ui: &Ui,
     ws: &Workspace,
     cloud: &Cloud<'_>,
-    dry_run: bool,
+    opts: PullOptions,
     step: Option<(u8, u8)>,
     attempt: Attempt<'_>,
 ) -> Result<(), CommandError> {
-    let report = pull_logged(ws, cloud, dry_run, Shown::bar(!ui.quiet, step), attempt)?;
+    let report = pull_logged(ws, cloud, opts, Shown::bar(!ui.quiet, step), attempt)?;
     if ui.json {
         return ui.json(&report);
     }
+    let dry_run = opts.dry_run;
     let would = if dry_run { "Would pull" } else { "Pulled" };
+    if let Some(why) = &report.full_resync {
+        full_resync_note(ui, why, &report, dry_run)?;
+    }
     if report.new.is_empty()
         && report.updated.is_empty()
         && report.deleted.is_empty()
         && report.conflicts.is_empty()
         && report.renumbered.is_empty()
+        && report.full_resync.is_none()
     {
         ui.status(format!(
             "Already up to date with {} (head {})",
@@ -293,6 +314,37 @@ pub fn cmd_pull(
             conflict_list(ui, &report.conflicts)
         ))?;
         ui.status("Your local work was kept; see `gryt sync conflicts` and resolve with `gryt sync resolve`");
+    }
+    Ok(())
+}
+
+/// What a full resync did, and why it ran: one note on stderr, the records it left to push
+/// on stdout.
+pub fn full_resync_note(
+    ui: &Ui,
+    why: &str,
+    report: &engine::PullReport,
+    dry_run: bool,
+) -> Result<(), CommandError> {
+    if dry_run {
+        ui.status(format!(
+            "Note: {why}; a pull would match every record with the cloud again (a full resync)"
+        ));
+        return Ok(());
+    }
+    ui.status(format!(
+        "Note: {why}; gryt matched every record with the cloud again (a full resync)"
+    ));
+    for (label, list) in [
+        ("resend", &report.resend),
+        ("local only", &report.local_only),
+    ] {
+        if !list.is_empty() {
+            ui.line(format!("  {label:<10} {}", ui.list(list)))?;
+        }
+    }
+    if !report.resend.is_empty() || !report.local_only.is_empty() {
+        ui.status("The cloud lacks these records: `gryt sync push` sends them");
     }
     Ok(())
 }
@@ -375,7 +427,7 @@ impl promote::Steps for LoggedSteps<'_> {
     ) -> crate::sync::Result<engine::PullReport> {
         let attempt = Attempt::start(ws, Direction::Pull, Origin::Command);
         let bar = Shown::bar(!self.ui.quiet, Some((1, 2)));
-        let pulled = pull_logged(ws, cloud, false, bar, attempt)?;
+        let pulled = pull_logged(ws, cloud, PullOptions::default(), bar, attempt)?;
         if !pulled.new.is_empty() || !pulled.updated.is_empty() {
             self.ui.status(format!(
                 "Pulled {} new and {} updated from {}",
@@ -438,6 +490,11 @@ pub fn cmd_push(
         }
     }
     let report = push_logged(ws, cloud, opts, Shown::bar(!ui.quiet, step), attempt)?;
+    if let Some(why) = &report.full_resync {
+        ui.status(format!(
+            "Note: {why}; gryt matched every record with the cloud again (a full resync) before pushing"
+        ));
+    }
     not_pushed(ui, &report.skipped);
     if !report.renumbered.is_empty() {
         ui.status(format!("Renumbered {}", ui.list(&report.renumbered)));

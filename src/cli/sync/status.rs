@@ -49,6 +49,9 @@ struct Report {
     cursor: u64,
     /// The state is as of the last pull (no request was made or it failed).
     offline: bool,
+    /// Why this workspace's sync state does not belong to the cloud project as it is now
+    /// (the next sync command repairs it with a full resync); null when it does.
+    out_of_step: Option<String>,
     last_pull: Option<String>,
     last_push: Option<String>,
     server: Option<String>,
@@ -106,6 +109,18 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
                     Ok(info) => {
                         r.offline = false;
                         r.head = Some(info.head);
+                        let answer = engine::Identity {
+                            project_id: info.project_id,
+                            history_id: info.history_id,
+                        };
+                        r.out_of_step = match ws
+                            .store
+                            .meta(engine::FULL_RESYNC)
+                            .map_err(crate::sync::SyncError::from)?
+                        {
+                            Some(why) => Some(format!("a full resync did not finish ({why})")),
+                            None => engine::mismatch(&ws, &cloud, answer, info.head)?,
+                        };
                         r.behind = Some(info.head.saturating_sub(r.cursor));
                         if info.head > r.cursor {
                             r.cloud_only = engine::peek_unknown(&ws, &cloud, r.cursor)?;
@@ -133,6 +148,10 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
         _ => ui.line("Not linked to a cloud project (gryt cloud link TEAM/PROJECT)")?,
     }
     match (r.behind, &why_offline) {
+        _ if r.out_of_step.is_some() => ui.line(format!(
+            "Out of step with the cloud: {}; the next `gryt sync` matches every record again (a full resync)",
+            r.out_of_step.as_deref().unwrap_or_default()
+        ))?,
         (Some(0), _) => ui.line("Up to date with the cloud")?,
         (Some(n), _) => ui.line(format!(
             "Behind the cloud by {n} change{} (gryt sync pull){}",

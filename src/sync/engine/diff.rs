@@ -145,6 +145,7 @@ pub fn diff(ws: &Workspace, cloud: Option<&Cloud<'_>>, opts: &DiffOptions) -> Re
             PullOptions {
                 dry_run: true,
                 page_limit: opts.page_limit,
+                full: false,
             },
             &mut |_, _, _| {},
             Some(&mut visit as Visit<'_>),
@@ -244,7 +245,7 @@ impl Incoming {
                     entry.reason = Some(*reason);
                     entry
                 }
-                Op::Confirm(_) | Op::Skip => continue,
+                Op::Confirm(_) | Op::Skip | Op::Resend { .. } => continue,
             };
             self.entries.push(entry);
         }

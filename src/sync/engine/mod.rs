@@ -63,6 +63,111 @@ pub(crate) const INFLIGHT_PUSH: &str = "inflight_push";
 pub const ACCOUNT: &str = "account";
 pub const LAST_PULL: &str = "last_pull";
 pub const LAST_PUSH: &str = "last_push";
+/// Set while a full resync is under way (its value: why); the next pull starts it again.
+pub const FULL_RESYNC: &str = "full_resync";
+const PROJECT_ID: &str = "cloud_project_id";
+const HISTORY_ID: &str = "cloud_history_id";
+
+/// Which cloud project, in which server history, an answer speaks of — and, stored with the
+/// cursor, which one this workspace's sync state belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub project_id: Option<uuid::Uuid>,
+    pub history_id: Option<uuid::Uuid>,
+}
+
+impl Identity {
+    fn stored(store: &Store) -> Result<Identity> {
+        let read = |key| -> Result<Option<uuid::Uuid>> {
+            Ok(store.meta(key)?.and_then(|v| v.parse().ok()))
+        };
+        Ok(Identity {
+            project_id: read(PROJECT_ID)?,
+            history_id: read(HISTORY_ID)?,
+        })
+    }
+
+    /// Stores what the answer told (a server that predates ids tells nothing).
+    fn remember(self, store: &Store) -> crate::store::Result<()> {
+        if let Some(p) = self.project_id {
+            store.set_meta(PROJECT_ID, Some(&p.to_string()))?;
+        }
+        if let Some(h) = self.history_id {
+            store.set_meta(HISTORY_ID, Some(&h.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why this workspace's sync state does not belong to what the cloud just answered (its
+/// identity and head), or `None` when it does: another project linked, the cloud's history
+/// rewound (a restore), a cursor beyond the head. Any of these makes the cursor and the
+/// `synced` marks meaningless; a full resync ([`PullOptions::full`]) repairs them.
+pub fn mismatch(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    answer: Identity,
+    head: u64,
+) -> Result<Option<String>> {
+    let store = &ws.store;
+    let stored = Identity::stored(store)?;
+    if let (Some(now), Some(before)) = (answer.project_id, stored.project_id)
+        && now != before
+    {
+        return Ok(Some(format!(
+            "{} is not the cloud project this repository last synced with",
+            cloud.project
+        )));
+    }
+    if let (Some(now), Some(before)) = (answer.history_id, stored.history_id)
+        && now != before
+    {
+        return Ok(Some(
+            "the cloud's history was rewound since this repository last synced (its server was restored from a backup)"
+                .to_string(),
+        ));
+    }
+    let scoped = store.meta(CURSOR_SCOPE)?.as_deref() == Some(cloud.scope().as_str());
+    let cursor = cursor(store, cloud)?;
+    if cursor > head {
+        return Ok(Some(format!(
+            "this repository has pulled up to change {cursor} but the cloud's head is {head} (its history was rewound)"
+        )));
+    }
+    if !scoped && stored.project_id.is_none() && store.any_in_cloud()? {
+        return Ok(Some(format!(
+            "this repository's sync state belongs to another cloud project than {}",
+            cloud.project
+        )));
+    }
+    Ok(None)
+}
+
+/// Before a push: when this workspace's sync state does not belong to the cloud project as
+/// it is now (or a full resync was cut short), runs the full resync first and says why.
+pub(crate) fn repair_if_out_of_step(ws: &Workspace, cloud: &Cloud<'_>) -> Result<Option<String>> {
+    let why = match ws.store.meta(FULL_RESYNC)? {
+        Some(why) => Some(why),
+        None => {
+            let info = cloud.info()?;
+            let answer = Identity {
+                project_id: info.project_id,
+                history_id: info.history_id,
+            };
+            mismatch(ws, cloud, answer, info.head)?
+        }
+    };
+    let Some(why) = why else {
+        return Ok(None);
+    };
+    ws.store.set_meta(FULL_RESYNC, Some(&why))?;
+    let opts = PullOptions {
+        full: true,
+        ..PullOptions::default()
+    };
+    pull(ws, cloud, opts, &mut |_, _, _| {})?;
+    Ok(Some(why))
+}
 
 /// The last head pulled from this cloud project (0 when never, or linked elsewhere).
 pub fn cursor(store: &Store, cloud: &Cloud<'_>) -> Result<u64> {

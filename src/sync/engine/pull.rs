@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
-use super::{Cloud, LAST_PULL, cursor, set_cursor};
+use super::{Cloud, FULL_RESYNC, Identity, LAST_PULL, cursor, set_cursor};
 use crate::api::records::{EvolutionRecord, Record, RecordKind};
 use crate::api::sync::ChangesPage;
 use crate::clock;
@@ -21,6 +21,8 @@ pub struct PullOptions {
     pub dry_run: bool,
     /// Page size to ask for (the server caps it).
     pub page_limit: Option<u32>,
+    /// Read the whole project from seq 0 and match every local record again (a full resync).
+    pub full: bool,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -33,6 +35,18 @@ pub struct PullReport {
     pub conflicts: Vec<ConflictInfo>,
     /// Unsynced local evolutions that moved to a free rc tag: `v1.0.0-rc.1 → v1.0.0-rc.2`.
     pub renumbered: Vec<String>,
+    /// A full resync, and why: asked for (`--full`), or what did not match (another project
+    /// linked, the cloud's history rewound, a cursor beyond the head).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_resync: Option<String>,
+    /// Full resync: records the cloud holds an older revision of (it lost ours in a restore);
+    /// the next push sends them again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resend: Vec<String>,
+    /// Full resync: records this workspace had synced that the cloud does not hold; they are
+    /// local only now, and the next push sends them as new.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub local_only: Vec<String>,
     /// Records received (all kinds, including runs and ones already known).
     pub records: usize,
     pub requests: u32,
@@ -95,11 +109,42 @@ pub(super) fn pull_with(
         super::push::replay_inflight(ws, cloud, &mut super::PushReport::default())?;
         land_settled(ws, &mut rng, &mut report)?;
     }
-    let mut since = cursor(&ws.store, cloud)?;
+    // A full resync asked for, or one a kill cut short, starts (again) from seq 0.
+    if opts.full && !opts.dry_run && ws.store.meta(FULL_RESYNC)?.is_none() {
+        ws.store
+            .set_meta(FULL_RESYNC, Some("asked for (gryt sync pull --full)"))?;
+    }
+    let mut full = opts.full || (!opts.dry_run && ws.store.meta(FULL_RESYNC)?.is_some());
+    let mut since = match full {
+        true => 0,
+        false => cursor(&ws.store, cloud)?,
+    };
     let untracked = untracked_files(ws)?;
     let mut page = cloud
         .client
         .changes(&cloud.project, since, opts.page_limit)?;
+    let identity = |page: &ChangesPage| Identity {
+        project_id: page.project_id,
+        history_id: page.history_id,
+    };
+    let answered = identity(&page);
+    if !full && let Some(why) = super::mismatch(ws, cloud, answered, page.head)? {
+        // The first answer tells this workspace's sync state belongs elsewhere: match every
+        // record again, from seq 0 (a dry run only says so).
+        report.full_resync = Some(why.clone());
+        if !opts.dry_run {
+            ws.store.set_meta(FULL_RESYNC, Some(&why))?;
+            report.requests += 1;
+            full = true;
+            since = 0;
+            page = cloud.client.changes(&cloud.project, 0, opts.page_limit)?;
+        }
+    }
+    if full && report.full_resync.is_none() {
+        report.full_resync = ws.store.meta(FULL_RESYNC)?;
+    }
+    // Full resync: every live record the cloud holds, to find the ones it does not.
+    let mut seen: HashSet<Uuid> = HashSet::new();
     loop {
         report.requests += 1;
         report.head = page.head;
@@ -113,6 +158,14 @@ pub(super) fn pull_with(
         let (next, more, head) = (page.next, page.more, page.head);
         let mut records = page.records;
         records.sort_by_key(apply_rank);
+        if full {
+            seen.extend(
+                records
+                    .iter()
+                    .filter(|r| r.kind().is_some())
+                    .map(Record::id),
+            );
+        }
         // The next page travels while this one is planned and applied. Its thread owns what
         // it uses: when this page fails, the error comes back at once (the request, if still
         // on its way, ends with the process).
@@ -121,7 +174,7 @@ pub(super) fn pull_with(
                 (cloud.client.clone(), cloud.project.clone(), opts.page_limit);
             std::thread::spawn(move || client.changes(&project, next, limit))
         });
-        let (ops, prior) = plan_page(ws, &records, &untracked, &mut rng)?;
+        let (ops, prior) = plan_page(ws, &records, &untracked, &mut rng, full)?;
         if let Some(visit) = visit.as_mut() {
             visit(&ws.store, &ops)?;
         } else if opts.dry_run {
@@ -152,7 +205,31 @@ pub(super) fn pull_with(
     if !opts.dry_run && report.requests > 0 && report.records == 0 {
         ws.store.set_meta(LAST_PULL, Some(&clock::now_string()))?;
     }
+    if !opts.dry_run {
+        if full {
+            finish_full(ws, &seen, &mut report)?;
+        }
+        answered.remember(&ws.store)?;
+    }
     Ok(report)
+}
+
+/// The end of a full resync, once the whole feed is in: what this workspace had synced and
+/// the cloud does not hold becomes local only (the next push sends it as new), and the
+/// workspace is in step again.
+fn finish_full(ws: &Workspace, seen: &HashSet<Uuid>, report: &mut PullReport) -> Result<()> {
+    ws.store.tx(|s| -> Result<()> {
+        for (kind, id) in s.records_in_cloud()? {
+            if seen.contains(&convert::uuid(&id)?) {
+                continue;
+            }
+            let name = super::subject(s, kind, &id)?;
+            s.mark_local_only(kind, &id)?;
+            report.local_only.push(name);
+        }
+        s.set_meta(FULL_RESYNC, None)?;
+        Ok(())
+    })
 }
 
 /// Contract files without a generation here, with what they hold.
@@ -186,7 +263,8 @@ fn land_settled(ws: &Workspace, rng: &mut fastrand::Rng, report: &mut PullReport
             let record: Option<Record> =
                 c.remote_value.and_then(|v| serde_json::from_value(v).ok());
             if let Some(record) = record {
-                let (ops, prior) = plan_page(ws, std::slice::from_ref(&record), &untracked, rng)?;
+                let (ops, prior) =
+                    plan_page(ws, std::slice::from_ref(&record), &untracked, rng, false)?;
                 for op in &ops {
                     apply(ws, s, op, &prior, &now, report)?;
                 }
@@ -225,8 +303,10 @@ fn plan_page(
     records: &[Record],
     untracked: &Untracked,
     rng: &mut fastrand::Rng,
+    full: bool,
 ) -> Result<(Vec<Op>, Prior)> {
     let mut local = snapshot(ws, records, untracked)?;
+    local.full = full;
     let prior: Prior = local
         .records
         .iter()
@@ -266,7 +346,7 @@ fn retry_parked(
         .collect();
     // One at a time: a record may plan to several operations (renumber, then insert).
     for (id, record) in parked {
-        let (ops, prior) = plan_page(ws, std::slice::from_ref(&record), untracked, rng)?;
+        let (ops, prior) = plan_page(ws, std::slice::from_ref(&record), untracked, rng, false)?;
         if ops.iter().any(|op| matches!(op, Op::Conflict { .. })) {
             continue;
         }
@@ -714,6 +794,11 @@ fn apply(
                 subject,
                 reason: *reason,
             });
+        }
+        Op::Resend { kind, id, revision } => {
+            let id = id.to_string();
+            s.mark_resend(*kind, &id, *revision)?;
+            report.resend.push(super::subject(s, *kind, &id)?);
         }
         Op::Skip => {}
     }

@@ -62,6 +62,11 @@ pub struct PushReport {
     pub requests: u32,
     pub head: u64,
     pub dry_run: bool,
+    /// The push first ran a full resync, and why: this workspace's sync state did not belong
+    /// to the cloud project as it is now (another project linked, the cloud's history
+    /// rewound).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_resync: Option<String>,
 }
 
 /// A local promotion the cloud would not publish, with its answer.
@@ -115,6 +120,12 @@ pub fn push_with_progress(
     };
     if !opts.dry_run {
         replay_inflight(ws, cloud, &mut report)?;
+        // Pushing on a cursor and `synced` marks that belong elsewhere would leave out what
+        // the cloud lost, or be refused: repair first (one cheap request when in step).
+        report.full_resync = super::repair_if_out_of_step(ws, cloud)?;
+        if report.full_resync.is_some() {
+            report.head = cursor(&ws.store, cloud)?;
+        }
     }
     // A parked remote evolution waiting for its generation holds back no local work.
     report.conflicts = ws

@@ -116,6 +116,7 @@ fn render(ops: &[Op]) -> Vec<String> {
                 format!("conflict {} {}", id.as_u128(), reason.as_str())
             }
             Op::Skip => "skip".to_string(),
+            Op::Resend { id, revision, .. } => format!("resend {} on r{revision}", id.as_u128()),
         })
         .collect()
 }
@@ -194,6 +195,53 @@ fn a_file_already_holding_the_incoming_contract_is_not_a_conflict() {
     };
     local.records.get_mut(&uuid(1)).unwrap().file = FileState::Edited(Some(g.contract()));
     assert_eq!(run(&mut local, &[incoming]), ["fast-forward 1"]);
+}
+
+/// A full resync trusts content, not remembered revisions: the same content is confirmed at
+/// the cloud's revision (even one below ours, after a restore), a newer revision here than in
+/// the cloud is sent again, the same revision with other content is a conflict, and a newer
+/// revision in the cloud is taken as a pull would.
+#[test]
+fn a_full_resync_matches_content_not_remembered_revisions() {
+    let cases: &[(u64, SyncStatus, &[&str], &str)] = &[
+        (3, SyncStatus::Synced, &["A-1"], "confirm 1 r2"),
+        (3, SyncStatus::Synced, &["A-1", "B-2"], "resend 1 on r2"),
+        (3, SyncStatus::Pending, &["A-1", "B-2"], "resend 1 on r2"),
+        (
+            2,
+            SyncStatus::Synced,
+            &["A-1", "B-2"],
+            "conflict 1 both_changed",
+        ),
+        (1, SyncStatus::Synced, &["A-1", "B-2"], "fast-forward 1"),
+        (
+            1,
+            SyncStatus::Pending,
+            &["A-1", "B-2"],
+            "conflict 1 both_changed",
+        ),
+    ];
+    for (base, status, remote, expected) in cases {
+        for full in [true, false] {
+            let mut local = Local {
+                full,
+                ..Local::default()
+            };
+            have(
+                &mut local,
+                generation(1, "1.0.0", &["A-1"], *base),
+                *status,
+                Some(*base),
+            );
+            let page = [generation(1, "1.0.0", remote, 2)];
+            let got = run(&mut local, &page);
+            if full {
+                assert_eq!(got, [*expected], "base {base} {status:?} {remote:?}");
+            } else if *base >= 2 {
+                assert_eq!(got, ["skip"], "a pull skips what it synced: base {base}");
+            }
+        }
+    }
 }
 
 /// The cloud promoted a generation whose contract file holds unapplied edits: its contract

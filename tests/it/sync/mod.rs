@@ -6,6 +6,7 @@ mod commands;
 mod diff;
 mod faults;
 mod golden;
+mod identity;
 mod kills;
 mod log;
 mod modes;

@@ -44,6 +44,8 @@ pub struct Proxy {
     /// How long each answer is held back after the server gave it (the server has committed;
     /// the client does not know yet): widens the window a kill can land in.
     pub answer_delay_ms: Arc<AtomicU64>,
+    /// Where requests go: a restarted server listens elsewhere, the link stays the same.
+    pub upstream: Arc<Mutex<String>>,
 }
 
 impl Proxy {
@@ -205,7 +207,10 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
     };
     let (chaos, faults): (Arc<Mutex<Option<Chaos>>>, Arc<FaultCounts>) = Default::default();
     let (flaky, counts) = (chaos.clone(), faults.clone());
+    let upstream = Arc::new(Mutex::new(upstream));
+    let target = upstream.clone();
     let proxy = Proxy {
+        upstream,
         url: format!("http://{addr}"),
         pushes: shared.pushes.clone(),
         down,
@@ -244,7 +249,7 @@ pub fn proxy(upstream: String, drop_nth: usize) -> Proxy {
                 drop(conn);
                 continue;
             }
-            let (upstream, shared) = (upstream.clone(), shared.clone());
+            let (upstream, shared) = (target.lock().unwrap().clone(), shared.clone());
             let mut delay = delay.load(Ordering::SeqCst);
             if let Fault::Delay(ms) = fault {
                 delay += ms;
