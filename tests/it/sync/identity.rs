@@ -16,7 +16,7 @@ use crate::server::harness::{Client, TestServer};
 /// A cloud on a data dir the test keeps (so it can be restored and restarted), with team
 /// acme, project web and one workspace per name, all linked through one proxy (whose
 /// upstream follows the server across restarts).
-fn world(names: &[&str]) -> (tempfile::TempDir, TestServer, Proxy, Vec<Dev>) {
+pub(super) fn world(names: &[&str]) -> (tempfile::TempDir, TestServer, Proxy, Vec<Dev>) {
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start_in(data.path(), ServerConfig::default());
     let owner = server.user(names[0]);

@@ -6,11 +6,18 @@
 //! `GRYT_PROPERTY_SEED=N cargo test --test it sync::property -- --nocapture`; run more with
 //! `GRYT_PROPERTY_CASES=N` (from seed `GRYT_PROPERTY_FIRST`, default 0) and longer ones with
 //! `GRYT_PROPERTY_STEPS=N`.
+//!
+//! Besides the developers' steps, a case now and then backs the server up, restores it to
+//! its last backup (its history rewound: every workspace must notice and send again what the
+//! restore lost), or has a developer link to another project, sync there and link back.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use gryt::server::{ServerConfig, admin_backup, admin_restore};
+
+use super::proxy::Proxy;
 use super::{Dev, PROJECT, team};
 use crate::common::Out;
 use crate::server::harness::{Client, TestServer};
@@ -295,7 +302,15 @@ fn check_nothing_lost(dev: &Dev, mine: &Mine, when: &str) {
 
 struct Case {
     seed: u64,
-    _server: TestServer,
+    data: tempfile::TempDir,
+    server: TestServer,
+    /// Every workspace reaches the server through it (a restored server listens elsewhere).
+    link: Proxy,
+    /// Backs up, restores the server and relinks developers, drawn from their own generator
+    /// (off for the cases that replay a recorded sequence of steps).
+    rare: Option<fastrand::Rng>,
+    backups: usize,
+    backup: Option<std::path::PathBuf>,
     api: Client,
     devs: Vec<Dev>,
     mine: Vec<Mine>,
@@ -320,12 +335,22 @@ impl Drop for Case {
 }
 
 impl Case {
-    fn new(seed: u64) -> Case {
-        let (server, devs) = team(&["ann", "bob", "cid"]);
+    fn new(seed: u64, rare: bool) -> Case {
+        let (data, server, link, devs) = super::identity::world(&["ann", "bob", "cid"]);
         let api = server.client().login("ann");
+        api.post(
+            "/v1/teams/acme/projects",
+            serde_json::json!({"name": "elsewhere"}),
+        )
+        .ok();
         Case {
             seed,
-            _server: server,
+            data,
+            server,
+            link,
+            rare: rare.then(|| fastrand::Rng::with_seed(seed ^ 0x7e57)),
+            backups: 0,
+            backup: None,
             api,
             mine: devs.iter().map(|_| Mine::default()).collect(),
             devs,
@@ -340,6 +365,16 @@ impl Case {
     }
 
     fn step(&mut self, n: usize) {
+        if let Some(rare) = self.rare.as_mut() {
+            match rare.u32(..100) {
+                0..=3 => self.backup_or_restore(),
+                4..=6 => {
+                    let d = rare.usize(..self.devs.len());
+                    self.relink(d);
+                }
+                _ => {}
+            }
+        }
         let d = self.rng.usize(..self.devs.len());
         match self.rng.u32(..100) {
             0..=21 => self.create(d, n),
@@ -353,6 +388,48 @@ impl Case {
                 self.push(d);
             }
         }
+    }
+
+    /// Backs the server up (the first time, or every other time), else restores the last
+    /// backup: the server stops, its database is replaced, it starts again elsewhere, and
+    /// what was pushed since the backup is gone from it.
+    fn backup_or_restore(&mut self) {
+        let restore = self.backup.is_some() && self.rare.as_mut().is_some_and(|r| r.bool());
+        if !restore {
+            self.backups += 1;
+            let file = self.data.path().join(format!("backup-{}.db", self.backups));
+            admin_backup(self.data.path(), &file).expect("backup");
+            self.log
+                .push(format!("server backed up at head {}", self.head()));
+            self.backup = Some(file);
+            return;
+        }
+        let before = self.head();
+        self.server.stop();
+        let file = self.backup.clone().expect("a backup");
+        admin_restore(&file, self.data.path()).expect("restore");
+        self.server = TestServer::start_in(self.data.path(), ServerConfig::default());
+        *self.link.upstream.lock().unwrap() = self.server.base.clone();
+        self.api = self.server.client().login("ann");
+        for mine in &mut self.mine {
+            mine.seen_head = None;
+        }
+        self.log
+            .push(format!("server restored: head {before} → {}", self.head()));
+    }
+
+    /// A developer links to another project, syncs everything there, and links back; the
+    /// next sync command in acme/web matches every record again.
+    fn relink(&mut self, d: usize) {
+        let dev = &self.devs[d];
+        self.log
+            .push(format!("{}: relink to acme/elsewhere and back", dev.name));
+        let url = self.link.url.clone();
+        expect(dev, &["cloud", "link", "acme/elsewhere", "--url", &url], 0);
+        let out = run(dev, &["sync", "--json"]);
+        assert!(matches!(out.code, 0 | 3), "{}", out.render());
+        expect(dev, &["cloud", "link", PROJECT, "--url", &url], 0);
+        self.mine[d].seen_head = None;
     }
 
     fn create(&mut self, d: usize, n: usize) {
@@ -571,6 +648,13 @@ impl Case {
             let dev = &self.devs[d];
             let old = c["subject"].as_str().unwrap().trim_start_matches('v');
             let Some(gi) = self.mine[d].gens.iter().position(|g| g.version == old) else {
+                // Someone else's generation, which a restore lost from the cloud while another
+                // took its version: drop the copy here (its author settles it).
+                let dev = &self.devs[d];
+                self.log
+                    .push(format!("{}: drop the copy of v{old} (not theirs)", dev.name));
+                expect(dev, &["generation", "delete", old, "--local-only"], 0);
+                settled += 1;
                 continue;
             };
             self.fresh += 1;
@@ -798,7 +882,11 @@ fn env_number(name: &str) -> Option<u64> {
 }
 
 fn run_case(seed: u64) {
-    let mut case = Case::new(seed);
+    run_case_with(seed, true);
+}
+
+fn run_case_with(seed: u64, rare: bool) {
+    let mut case = Case::new(seed, rare);
     let steps = env_number("GRYT_PROPERTY_STEPS").unwrap_or(STEPS as u64) as usize;
     for n in 0..steps {
         case.step(n);
@@ -833,7 +921,7 @@ fn random_edits_pulls_and_pushes_converge_without_loss() {
 /// another with `GRYT_PROPERTY_CASES`.
 #[test]
 fn a_renamed_evolution_never_takes_a_code_name_held_elsewhere() {
-    run_case(1007);
+    run_case_with(1007, false);
 }
 
 /// Found by the property test (an earlier version of it): an unsynced local evolution holds the
