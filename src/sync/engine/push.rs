@@ -176,14 +176,7 @@ pub fn push_with_progress(
             }
             break;
         }
-        let req = PushRequest {
-            base_seq: cursor(&ws.store, cloud)?,
-            idempotency_key: clock::new_id(),
-            records: batch.iter_mut().map(Outgoing::take_wire).collect(),
-        };
-        let body = serde_json::to_vec(&req).map_err(|e| SyncError::Corrupt(e.to_string()))?;
-        save_inflight(ws, &body)?;
-        report.requests += 1;
+        let (req, body) = saved_request(ws, cloud, &mut batch, &mut report)?;
         let (answer, next) = std::thread::scope(|scope| {
             let answer = scope.spawn(|| cloud.client.push_body(&cloud.project, body));
             // Meanwhile the next batch: what this one leaves. Read only; it is sent after
@@ -277,14 +270,7 @@ fn publish(
                 report.published.push(version);
                 break;
             }
-            let req = PushRequest {
-                base_seq: cursor(&ws.store, cloud)?,
-                idempotency_key: clock::new_id(),
-                records: batch.iter_mut().map(Outgoing::take_wire).collect(),
-            };
-            let body = serde_json::to_vec(&req).map_err(|e| SyncError::Corrupt(e.to_string()))?;
-            save_inflight(ws, &body)?;
-            report.requests += 1;
+            let (req, body) = saved_request(ws, cloud, &mut batch, report)?;
             match cloud.client.push_body(&cloud.project, body) {
                 Ok(resp) => {
                     apply_answer(ws, cloud, &req, Some((&batch, data_version)), &resp, report)?;
@@ -473,6 +459,25 @@ fn apply_answer(
 /// git with it), so that megabytes of request do not go through the store's log twice per
 /// batch. The store holds its SHA-256, written before the request is sent.
 const INFLIGHT_FILE: &str = "gryt.db-push";
+
+/// The request for `batch` (its wire records taken out), with a fresh idempotency key, and its
+/// body saved before it is sent (a lost answer is replayed from it); counted as a request.
+fn saved_request(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    batch: &mut [Outgoing],
+    report: &mut PushReport,
+) -> Result<(PushRequest, Vec<u8>)> {
+    let req = PushRequest {
+        base_seq: cursor(&ws.store, cloud)?,
+        idempotency_key: clock::new_id(),
+        records: batch.iter_mut().map(Outgoing::take_wire).collect(),
+    };
+    let body = serde_json::to_vec(&req).map_err(|e| SyncError::Corrupt(e.to_string()))?;
+    save_inflight(ws, &body)?;
+    report.requests += 1;
+    Ok((req, body))
+}
 
 fn save_inflight(ws: &Workspace, body: &[u8]) -> Result<()> {
     let path = ws.dir().join(INFLIGHT_FILE);

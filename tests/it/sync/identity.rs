@@ -19,17 +19,7 @@ use crate::server::harness::{Client, TestServer};
 pub(super) fn world(names: &[&str]) -> (tempfile::TempDir, TestServer, Proxy, Vec<Dev>) {
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start_in(data.path(), ServerConfig::default());
-    let owner = server.user(names[0]);
-    owner.post("/v1/teams", json!({"name": "acme"})).ok();
-    owner
-        .post("/v1/teams/acme/projects", json!({"name": "web"}))
-        .ok();
-    for name in &names[1..] {
-        server.user(name);
-        owner
-            .post("/v1/teams/acme/members", json!({"username": name}))
-            .ok();
-    }
+    super::found_team(&server, names);
     let link = proxy(server.base.clone(), 0);
     let devs = names.iter().map(|n| dev(&server, n, &link.url)).collect();
     (data, server, link, devs)

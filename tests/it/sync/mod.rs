@@ -32,6 +32,17 @@ pub const PROJECT: &str = "acme/web";
 /// linked workspace per name.
 pub fn team(names: &[&str]) -> (TestServer, Vec<Dev>) {
     let server = TestServer::start();
+    found_team(&server, names);
+    let devs = names
+        .iter()
+        .map(|n| dev(&server, n, &server.base))
+        .collect();
+    (server, devs)
+}
+
+/// Registers `names` on `server`; the first makes team `acme` with project `web` and adds
+/// the others as members.
+pub fn found_team(server: &TestServer, names: &[&str]) {
     let owner = server.user(names[0]);
     owner.post("/v1/teams", json!({"name": "acme"})).ok();
     owner
@@ -46,11 +57,6 @@ pub fn team(names: &[&str]) -> (TestServer, Vec<Dev>) {
             )
             .ok();
     }
-    let devs = names
-        .iter()
-        .map(|n| dev(&server, n, &server.base))
-        .collect();
-    (server, devs)
 }
 
 /// A workspace for `name` (registered already), logged in and linked through `url`, in

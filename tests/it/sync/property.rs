@@ -651,8 +651,10 @@ impl Case {
                 // Someone else's generation, which a restore lost from the cloud while another
                 // took its version: drop the copy here (its author settles it).
                 let dev = &self.devs[d];
-                self.log
-                    .push(format!("{}: drop the copy of v{old} (not theirs)", dev.name));
+                self.log.push(format!(
+                    "{}: drop the copy of v{old} (not theirs)",
+                    dev.name
+                ));
                 expect(dev, &["generation", "delete", old, "--local-only"], 0);
                 settled += 1;
                 continue;
