@@ -17,19 +17,20 @@ pub fn cmd_status(ui: &Ui, _args: StatusArgs) -> Result<(), CommandError> {
     if ui.json {
         return ui.json(&s);
     }
+    let mut out: Vec<String> = Vec::new();
     match &s.current_evolution {
-        Some(e) => ui.line(format!(
+        Some(e) => out.push(format!(
             "Current evolution: {} ({}) of {}, {}",
             e.code_name,
             e.tag(),
             e.change_id,
             e.status
-        ))?,
-        None => ui.line("No current evolution")?,
+        )),
+        None => out.push("No current evolution".to_string()),
     }
     if !s.contracts.is_empty() {
-        ui.line("")?;
-        ui.line("Contract files not applied (use `gryt generation update VERSION`):")?;
+        out.push(String::new());
+        out.push("Contract files not applied (use `gryt generation update VERSION`):".to_string());
         for c in &s.contracts {
             let (label, style) = match c.state {
                 FileState::Modified => ("modified", WARN),
@@ -42,48 +43,50 @@ pub fn cmd_status(ui: &Ui, _args: StatusArgs) -> Result<(), CommandError> {
             } else {
                 ""
             };
-            ui.line(format!(
+            out.push(format!(
                 "  {}  {}{note}",
                 ui.paint(style, format!("{label:<9}")),
                 c.path
-            ))?;
+            ));
         }
     }
-    ui.line("")?;
+    out.push(String::new());
     if s.drafts.is_empty() {
-        ui.line(format!(
+        out.push(format!(
             "No drafts ({} generation{}, {} promoted)",
             s.generations,
             plural(s.generations),
             s.promoted
-        ))?;
+        ));
     } else {
-        ui.line(format!(
+        out.push(format!(
             "Drafts ({} of {} generation{}):",
             s.drafts.len(),
             s.generations,
             plural(s.generations)
-        ))?;
+        ));
         for d in &s.drafts {
-            ui.line(format!(
+            out.push(format!(
                 "  {:<12} {}/{} changes proven, {} evolution{}",
                 d.version.to_string(),
                 d.proven,
                 d.changes,
                 d.evolutions,
                 plural(d.evolutions as usize)
-            ))?;
+            ));
         }
     }
-    ui.line("")?;
+    out.push(String::new());
     let mode = serde_json::to_value(s.execution_mode)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     match (&s.cloud_url, &s.cloud_project) {
         (Some(url), Some(project)) => {
-            ui.line(format!("Execution mode: {mode}; cloud: {project} at {url}"))
+            out.push(format!("Execution mode: {mode}; cloud: {project} at {url}"))
         }
-        _ => ui.line(format!("Execution mode: {mode}; no cloud linked")),
+        _ => out.push(format!("Execution mode: {mode}; no cloud linked")),
     }
+    // One write for the whole report, not one per line.
+    ui.line(out.join("\n"))
 }

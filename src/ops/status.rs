@@ -7,6 +7,7 @@ use crate::contract;
 use crate::domain::{GenerationStatus, Version};
 use crate::store::{Evolution, GenerationSummary};
 use crate::workspace::config::ExecutionMode;
+use crate::workspace::statcache::{self, StatCache};
 use crate::workspace::{Workspace, file_hash};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -46,11 +47,27 @@ pub fn status(ws: &Workspace) -> Result<StatusReport> {
     let generations = ws.store.list_generations()?;
     let mut contracts = Vec::new();
     let files = contract_files(ws)?;
+    // An unchanged file (size, mtime, inode) is not read again: its hash from last time.
+    let mut cache = StatCache::load(ws);
     for g in &generations {
         let path = ws.contract_path(&g.version);
         let promoted = g.status == GenerationStatus::Promoted;
         let shown = std::path::PathBuf::from(ws.display_path(&path));
-        let state = match file_hash(&path).map_err(io("read", &shown))? {
+        let hash = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => match cache.hash(&path, &meta) {
+                Some(h) => Some(h.to_string()),
+                None => {
+                    let h = file_hash(&path).map_err(io("read", &shown))?;
+                    if let Some(h) = &h {
+                        cache.remember(&path, &meta, h);
+                    }
+                    h
+                }
+            },
+            // Missing, or not a regular file: the bounded reader says which.
+            _ => file_hash(&path).map_err(io("read", &shown))?,
+        };
+        let state = match hash {
             None => Some(FileState::Deleted),
             Some(h) if Some(&h) == g.file_hash.as_ref() => None,
             // Bytes differ: compare content, so reformatting alone is not a modification.
@@ -69,6 +86,12 @@ pub fn status(ws: &Workspace) -> Result<StatusReport> {
             });
         }
     }
+    let names = files
+        .iter()
+        .filter_map(|(_, path)| statcache::key(path))
+        .collect();
+    cache.retain(&names);
+    cache.save();
     let known: std::collections::HashSet<&Version> =
         generations.iter().map(|g| &g.version).collect();
     for (version, path) in files {

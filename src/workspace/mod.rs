@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod file;
+pub mod statcache;
 
 use std::path::{Path, PathBuf};
 

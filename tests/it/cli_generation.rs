@@ -462,3 +462,44 @@ fn status_of_a_clean_workspace() {
         "No current evolution\n\nNo drafts (0 generations, 0 promoted)\n\nExecution mode: local; no cloud linked\n"
     );
 }
+
+/// `gryt status` remembers what it saw of each contract file (size, mtime, inode, hash) in
+/// `.gryt/gryt.db-stat` and does not read an unchanged file again; an edit changes what it
+/// compares, so it is always seen, and a damaged cache is only an empty one.
+#[test]
+fn status_remembers_unchanged_files_and_still_sees_every_edit() {
+    let env = with_contract();
+    let file = env.path(".gryt/generations/v1.2.0.yaml");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let age = |path: &std::path::Path| {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    };
+    age(&file);
+    let clean = env.run(&["status", "--json"]).ok().json();
+    assert_eq!(clean["contracts"], serde_json::json!([]), "{clean:#}");
+    let cache = std::fs::read_to_string(env.path(".gryt/gryt.db-stat")).unwrap();
+    assert!(cache.contains("v1.2.0.yaml"), "{cache}");
+
+    // An edit (same length, even with the old mtime put back: the inode of an atomic write
+    // changes; here the size does) is seen.
+    env.write_contract(
+        "v1.2.0",
+        &[("add", "FEAT-1", "Login"), ("fix", "BUG-2", "Edited")],
+        "description: First release\n",
+    );
+    age(&file);
+    let edited = env.run(&["status", "--json"]).ok().json();
+    assert_eq!(edited["contracts"][0]["state"], "modified", "{edited:#}");
+
+    // Garbage in the cache: ignored, and rewritten.
+    std::fs::write(env.path(".gryt/gryt.db-stat"), b"\x00not json").unwrap();
+    let again = env.run(&["status", "--json"]).ok().json();
+    assert_eq!(again["contracts"][0]["state"], "modified", "{again:#}");
+    let cache = std::fs::read_to_string(env.path(".gryt/gryt.db-stat")).unwrap();
+    assert!(cache.starts_with('{'), "{cache}");
+}

@@ -1,0 +1,137 @@
+//! What `gryt status` saw of each contract file last time — size, modification time, inode
+//! and the SHA-256 of its bytes — so that a file whose metadata is unchanged is not read and
+//! hashed again (git's index does the same for its work tree).
+//!
+//! It lives in `.gryt/gryt.db-stat` (per machine, ignored by git like the database). It is
+//! only ever a shortcut to a hash: a missing, unreadable or malformed cache is an empty one,
+//! and an entry is trusted only when every piece of metadata matches. A file modified less
+//! than [`RACY`] ago is not remembered, as a write within the file system's timestamp
+//! granularity would not change what is compared.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::Workspace;
+
+/// The cache file, in `.gryt/`.
+pub const FILE: &str = "gryt.db-stat";
+/// Files modified more recently than this are read every time.
+pub const RACY: Duration = Duration::from_secs(2);
+/// A cache larger than this is not read (it is rebuilt).
+const MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    len: u64,
+    /// Nanoseconds since the epoch.
+    mtime: u128,
+    ino: u64,
+    hash: String,
+}
+
+impl Entry {
+    fn of(meta: &std::fs::Metadata, hash: &str) -> Option<Entry> {
+        let mtime = meta
+            .modified()
+            .ok()?
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        Some(Entry {
+            len: meta.len(),
+            mtime,
+            ino: ino(meta),
+            hash: hash.to_string(),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn ino(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn ino(_meta: &std::fs::Metadata) -> u64 {
+    0
+}
+
+/// File name → what was seen of it.
+#[derive(Debug, Default)]
+pub struct StatCache {
+    path: PathBuf,
+    entries: HashMap<String, Entry>,
+    changed: bool,
+}
+
+impl StatCache {
+    /// The workspace's cache; empty when there is none or it cannot be read.
+    pub fn load(ws: &Workspace) -> StatCache {
+        let path = ws.dir().join(FILE);
+        let entries = super::file::read_limited(&path, MAX_BYTES)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        StatCache {
+            path,
+            entries,
+            changed: false,
+        }
+    }
+
+    /// The hash of `path` as last seen, when its metadata (`meta`, of a regular file) is
+    /// exactly what it was then.
+    pub fn hash(&self, path: &Path, meta: &std::fs::Metadata) -> Option<&str> {
+        let seen = self.entries.get(&key(path)?)?;
+        let now = Entry::of(meta, &seen.hash)?;
+        (meta.is_file() && now == *seen).then_some(seen.hash.as_str())
+    }
+
+    /// Remembers that `path`, with metadata `meta`, hashes to `hash` — unless it was
+    /// modified too recently to tell a later write apart.
+    pub fn remember(&mut self, path: &Path, meta: &std::fs::Metadata, hash: &str) {
+        let recent = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .is_none_or(|age| age < RACY);
+        let (Some(key), Some(entry)) = (key(path), Entry::of(meta, hash)) else {
+            return;
+        };
+        if recent || !meta.is_file() {
+            self.changed |= self.entries.remove(&key).is_some();
+            return;
+        }
+        if self.entries.get(&key) != Some(&entry) {
+            self.entries.insert(key, entry);
+            self.changed = true;
+        }
+    }
+
+    /// Keeps only the files in `names` (the rest were removed or renamed).
+    pub fn retain(&mut self, names: &std::collections::HashSet<String>) {
+        let before = self.entries.len();
+        self.entries.retain(|k, _| names.contains(k));
+        self.changed |= self.entries.len() != before;
+    }
+
+    /// Writes the cache when it changed. A failure is ignored: the cache is only a shortcut.
+    pub fn save(self) {
+        if !self.changed {
+            return;
+        }
+        if let Ok(bytes) = serde_json::to_vec(&self.entries) {
+            let _ = super::write_atomic(&self.path, &bytes);
+        }
+    }
+}
+
+/// The cache's key: the file's name (contract files live in one directory).
+pub fn key(path: &Path) -> Option<String> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+}
