@@ -12,9 +12,13 @@
 //!    schema (the server's records, the pushing store marking them synced, the pulling
 //!    store's rows), one prepared statement per row and nothing else.
 //! 3. no-op pull: the same again with nothing new — requests and latency (median of N).
+//! 4. verify (`gryt sync verify --json`) of the pulled, matching workspace — requests and
+//!    seconds next to the first pull's; then a full resync of the same, already matching
+//!    workspace (`gryt sync pull --full --json`) next to the first pull.
 //!
 //! Goals (issue 4): ≥ 100k records/s pulled, ≥ 50k/s pushed, ≤ ceil(N/1000)+1 requests,
-//! peak RSS ≤ 64 MB, a no-op pull in one request.
+//! peak RSS ≤ 64 MB, a no-op pull in one request; (issue 11) verify ≤ 0.2× the first pull's
+//! time in ≤ 10 requests, a full resync of a matching workspace ≤ 1.2× the first pull.
 //!
 //! Environment: GRYT_BENCH_GENERATIONS (10000), GRYT_BENCH_EVOLUTIONS_PER (10),
 //! GRYT_BENCH_RUNS (no-op pulls, 20), GRYT_BENCH_ONLY (`push` stops after the push),
@@ -128,6 +132,7 @@ fn main() {
     }
     let time_v = Path::new("/usr/bin/time").is_file();
     let (json, secs, rss) = pull(&gryt, time_v);
+    let first_pull = secs;
     let records = json["records"].as_u64().unwrap_or(0);
     let requests = json["requests"].as_u64().unwrap_or(0);
     println!(
@@ -212,6 +217,24 @@ fn main() {
         pct(0.5).as_secs_f64() * 1000.0,
         pct(0.9).as_secs_f64() * 1000.0,
         samples[0].as_secs_f64() * 1000.0,
+    );
+
+    // 4. Verify, then a full resync, of the matching workspace.
+    let (json, secs) = run_json(&gryt, &["sync", "verify", "--json"]);
+    println!(
+        "verify:      {} local / {} cloud records, agree: {}, {} request(s) (goal ≤ 10), {secs:.2} s = {:.2}× the first pull ({first_pull:.2} s; goal ≤ 0.2×)",
+        json["local_records"],
+        json["cloud_records"],
+        json["agree"],
+        json["requests"],
+        secs / first_pull
+    );
+    let (json, secs) = run_json(&gryt, &["sync", "pull", "--full", "--json"]);
+    println!(
+        "full resync: {} records read in {} requests, {secs:.2} s = {:.2}× the first pull (goal ≤ 1.2×)",
+        json["records"],
+        json["requests"],
+        secs / first_pull
     );
 
     // For profiling: keep the server up with the data pushed, and say how to reach it.
@@ -365,6 +388,25 @@ fn pull(gryt: &dyn Fn(&[&str]) -> Command, time_v: bool) -> (serde_json::Value, 
         )
     });
     (json, secs, rss)
+}
+
+/// Runs `gryt ARGS` (which print JSON) to the end: its output and wall time.
+fn run_json(gryt: &dyn Fn(&[&str]) -> Command, args: &[&str]) -> (serde_json::Value, f64) {
+    let t = Instant::now();
+    let out = gryt(args).output().expect("spawn gryt");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "gryt {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "gryt {args:?} output: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (json, secs)
 }
 
 /// Writes the records through the library store, as `gryt generation create` and a decided

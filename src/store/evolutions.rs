@@ -51,11 +51,12 @@ pub struct NewEvolution<'a> {
     pub now: &'a str,
 }
 
-const SELECT: &str = "SELECT e.id, e.generation_id, g.version, e.change_id, e.code_name, e.rc,
+pub(super) const SELECT: &str =
+    "SELECT e.id, e.generation_id, g.version, e.change_id, e.code_name, e.rc,
     e.owner, e.status, e.note, e.started_at, e.completed_at, e.pipeline_run_id, e.sync_status,
     e.runner_pid, e.sync_error FROM evolutions e JOIN generations g ON g.id = e.generation_id";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
     let version: String = r.get(2)?;
     let status: String = r.get(7)?;
     let sync: String = r.get(12)?;

@@ -61,14 +61,14 @@ pub struct NewGeneration<'a> {
     pub file_hash: &'a str,
 }
 
-const COLUMNS: &str = "id, version, description, pipeline_template, status, created_by, \
+pub(super) const COLUMNS: &str = "id, version, description, pipeline_template, status, created_by, \
      created_at, updated_at, promoted_by, promoted_at, content_hash, file_hash, remote_id, sync_status, sync_error";
 
 fn parse_version(s: &str) -> rusqlite::Result<Version> {
     s.parse().map_err(|_| corrupt("version", s))
 }
 
-fn generation_from_row(r: &Row<'_>) -> rusqlite::Result<Generation> {
+pub(super) fn generation_from_row(r: &Row<'_>) -> rusqlite::Result<Generation> {
     let version: String = r.get(1)?;
     let status: String = r.get(4)?;
     let sync: String = r.get(13)?;
@@ -191,7 +191,7 @@ impl Store {
         Ok(out)
     }
 
-    fn changes_of(&self, generation_id: &str) -> Result<Vec<Change>> {
+    pub(super) fn changes_of(&self, generation_id: &str) -> Result<Vec<Change>> {
         // Sorted here, not with `ORDER BY position`: the primary key does not cover it, and
         // SQLite would open a sorter for every generation loaded (sync loads thousands).
         let mut stmt = self.conn.prepare_cached(

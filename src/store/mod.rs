@@ -7,6 +7,7 @@ mod audit;
 pub mod backup;
 mod evolutions;
 mod generations;
+mod records;
 mod runs;
 mod sync;
 
@@ -17,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use evolutions::{Evolution, NewEvolution};
 pub use generations::{Generation, GenerationSummary, NewGeneration};
+pub use records::Held;
 pub use runs::{NewRun, PipelineRun, StepRecord};
 pub use sync::{
     Conflict, OverviewRow, RemoteEvolution, RemoteGeneration, RemoteRun, SyncLogEntry, SyncState,

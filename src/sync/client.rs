@@ -274,6 +274,27 @@ impl Client {
         self.get(&path, PAGE_BODY)
     }
 
+    /// The project's digest: one hash per bucket of its live records (`bits` bucket bits).
+    pub fn digest(&self, project: &str, bits: u8) -> Result<crate::api::digest::ProjectDigest> {
+        let path = format!("{}/digest?bits={bits}", slug_path(project));
+        self.get(&path, PAGE_BODY)
+    }
+
+    /// One page of a digest bucket's entries, after the id `after`.
+    pub fn digest_bucket(
+        &self,
+        project: &str,
+        bits: u8,
+        bucket: u32,
+        after: Option<Uuid>,
+    ) -> Result<crate::api::digest::BucketPage> {
+        let mut path = format!("{}/digest?bits={bits}&bucket={bucket}", slug_path(project));
+        if let Some(after) = after {
+            path.push_str(&format!("&after={after}"));
+        }
+        self.get(&path, PAGE_BODY)
+    }
+
     /// One atomic push of an encoded `PushRequest`. Retried on network errors: the
     /// idempotency key makes that safe, and `body` goes out byte for byte (a replay must hash
     /// the same on the server).

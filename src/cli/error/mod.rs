@@ -22,6 +22,8 @@ pub enum ExitKind {
     Rejected,
     Unreachable,
     GatesFailed,
+    /// `gryt sync verify` found the workspace and the cloud holding different records.
+    Differs,
 }
 
 impl ExitKind {
@@ -33,6 +35,7 @@ impl ExitKind {
             ExitKind::Rejected => 3,
             ExitKind::Unreachable => 4,
             ExitKind::GatesFailed => 5,
+            ExitKind::Differs => 6,
         }
     }
 }

@@ -7,6 +7,7 @@ mod conflicts;
 mod diff;
 mod progress;
 mod status;
+mod verify;
 
 pub use attempt::{Attempt, Direction, Origin};
 pub use auto::AutoSync;
@@ -40,6 +41,7 @@ pub enum SyncCommand {
     PushEvolutions(PushEvolutionsArgs),
     Status(status::StatusArgs),
     Diff(diff::DiffArgs),
+    Verify(verify::VerifyArgs),
     Log(status::LogArgs),
     Conflicts(conflicts::ConflictsArgs),
     Resolve(conflicts::ResolveArgs),
@@ -168,6 +170,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
         }
         Some(SyncCommand::Status(a)) => status::cmd_status(ui, a),
         Some(SyncCommand::Diff(a)) => diff::cmd_diff(ui, a),
+        Some(SyncCommand::Verify(a)) => verify::cmd_verify(ui, a),
         Some(SyncCommand::Log(a)) => status::cmd_log(ui, a),
         Some(SyncCommand::Conflicts(a)) => conflicts::cmd_conflicts(ui, a),
         Some(SyncCommand::Resolve(a)) => conflicts::cmd_resolve(ui, a),

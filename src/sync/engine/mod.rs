@@ -16,6 +16,7 @@ pub mod promote;
 mod pull;
 mod push;
 pub mod resolve;
+mod verify;
 
 use std::fs::File;
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ pub use diff::{
 };
 pub use pull::{ConflictInfo, PullOptions, PullReport, pull};
 pub use push::{PublishRefused, PushOptions, PushProgress, PushReport, push, push_with_progress};
+pub use verify::{Difference, VerifyOptions, VerifyReport, verify};
 
 use super::client::{Client, ClientError};
 use super::{Result, SyncError, io};

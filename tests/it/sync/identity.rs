@@ -33,7 +33,7 @@ fn sync(d: &Dev) -> crate::common::Out {
     out
 }
 
-/// The workspace equals the cloud, record by record.
+/// The workspace equals the cloud, record by record, and `gryt sync verify` says so.
 #[track_caller]
 fn in_step(d: &Dev, api: &Client) {
     let cloud = replica::cloud(api);
@@ -41,6 +41,9 @@ fn in_step(d: &Dev, api: &Client) {
         replica::replica_differences(d, &cloud, &BTreeSet::new()),
         Vec::<String>::new()
     );
+    // `gryt sync verify` agrees, record by record.
+    let verified = d.run(&["sync", "verify"]);
+    assert_eq!(verified.code, 0, "{}: {}", d.name, verified.render());
 }
 
 /// Three workspaces, a backup, more work from each, a restore: every workspace notices on its

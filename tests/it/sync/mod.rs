@@ -16,6 +16,7 @@ pub mod proxy;
 mod publish;
 mod replica;
 mod resolve;
+mod verify;
 mod workflows;
 
 use std::process::Stdio;

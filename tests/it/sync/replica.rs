@@ -321,7 +321,7 @@ pub fn misbehaviour(out: &Out) -> Option<String> {
     if out.stderr.contains("panicked") {
         return Some("panicked".into());
     }
-    if ![0, 1, 3, 4, 5].contains(&out.code) {
+    if ![0, 1, 3, 4, 5, 6].contains(&out.code) {
         return Some(format!("exit code {} is none of the README's", out.code));
     }
     if out.code != 0 && out.stderr.trim().is_empty() {
