@@ -32,15 +32,10 @@ pub struct Difference {
     pub id: Uuid,
     /// Its version or rc tag when known here, else `KIND ID`.
     pub subject: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub local_revision: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cloud_revision: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub local_hash: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cloud_hash: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sync_status: Option<SyncStatus>,
 }
 
@@ -52,7 +47,6 @@ pub struct VerifyReport {
     /// Records compared here and in the cloud (all of them, also with a version).
     pub local_records: u64,
     pub cloud_records: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// True when nothing below is listed.
     pub agree: bool,
@@ -69,7 +63,6 @@ pub struct VerifyReport {
     pub requests: u32,
     /// Why this workspace's sync state does not belong to the cloud it compared with
     /// ([`super::mismatch`]): a pull repairs it with a full resync; verify changes nothing.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mismatch: Option<String>,
 }
 
