@@ -229,6 +229,14 @@ fn main() {
         json["requests"],
         secs / first_pull
     );
+    // Again: the server computed the records' hashes for the first digest and keeps them.
+    let (json, secs) = run_json(&gryt, &["sync", "verify", "--json"]);
+    println!(
+        "verify again: agree: {}, {} request(s), {secs:.2} s = {:.2}× the first pull",
+        json["agree"],
+        json["requests"],
+        secs / first_pull
+    );
     let (json, secs) = run_json(&gryt, &["sync", "pull", "--full", "--json"]);
     println!(
         "full resync: {} records read in {} requests, {secs:.2} s = {:.2}× the first pull (goal ≤ 1.2×)",

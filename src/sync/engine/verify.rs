@@ -73,7 +73,15 @@ struct Mine {
 }
 
 pub fn verify(ws: &Workspace, cloud: &Cloud<'_>, opts: &VerifyOptions) -> Result<VerifyReport> {
-    let mine = local_entries(ws)?;
+    // The cloud computes its digest while this side reads and hashes its own records.
+    let (client, project) = (cloud.client.clone(), cloud.project.clone());
+    let asked = std::thread::spawn(move || client.digest(&project, BITS));
+    let mine = local_entries(ws);
+    let cloud_digest = match asked.join() {
+        Ok(answer) => answer?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    let mine = mine?;
     let scope = match &opts.version {
         Some(v) => Some(version_scope(ws, v)?),
         None => None,
@@ -82,39 +90,37 @@ pub fn verify(ws: &Workspace, cloud: &Cloud<'_>, opts: &VerifyOptions) -> Result
         project: cloud.project.clone(),
         local_records: mine.len() as u64,
         version: opts.version.as_ref().map(ToString::to_string),
+        requests: 1,
+        head: cloud_digest.head,
+        cloud_records: cloud_digest.count,
         ..VerifyReport::default()
     };
-    let cloud_digest = cloud.client.digest(&cloud.project, BITS)?;
-    report.requests += 1;
-    report.head = cloud_digest.head;
-    report.cloud_records = cloud_digest.count;
     let answer = super::Identity {
         project_id: cloud_digest.project_id,
         history_id: cloud_digest.history_id,
     };
     report.mismatch = super::mismatch(ws, cloud, answer, cloud_digest.head)?;
-    let bits = cloud_digest.bits;
-    let entries: Vec<DigestEntry> = mine.values().map(|m| m.entry.clone()).collect();
-    let local_buckets = digest::buckets(&entries, bits);
-    report.buckets = local_buckets.len() as u32;
-    if local_buckets.len() != cloud_digest.buckets.len() {
+    let bits = cloud_digest.bits.min(digest::MAX_BITS);
+    // Each local record's bucket, computed once; a bucket's records stay in id order.
+    let mut by_bucket: Vec<Vec<&Mine>> = vec![Vec::new(); 1 << bits];
+    for m in mine.values() {
+        by_bucket[digest::bucket_of_slot(digest::slot(&m.entry.id), bits) as usize].push(m);
+    }
+    report.buckets = by_bucket.len() as u32;
+    if by_bucket.len() != cloud_digest.buckets.len() {
         return Err(SyncError::Corrupt(format!(
             "the cloud's digest has {} buckets, not {}",
             cloud_digest.buckets.len(),
-            local_buckets.len()
+            by_bucket.len()
         )));
     }
-    for (l, c) in local_buckets.iter().zip(&cloud_digest.buckets) {
-        if l.hash == c.hash {
+    for (ours, c) in by_bucket.iter().zip(&cloud_digest.buckets) {
+        if bucket_hash(ours) == c.hash {
             continue;
         }
         report.buckets_differing += 1;
         let theirs = bucket_entries(cloud, bits, c.bucket, &mut report.requests)?;
-        let ours: Vec<&Mine> = mine
-            .values()
-            .filter(|m| digest::bucket_of_slot(digest::slot(&m.entry.id), bits) == c.bucket)
-            .collect();
-        compare(ws, &ours, &theirs, scope.as_ref(), &mut report)?;
+        compare(ws, ours, &theirs, scope.as_ref(), &mut report)?;
     }
     for list in [
         &mut report.cloud_only,
@@ -129,6 +135,16 @@ pub fn verify(ws: &Workspace, cloud: &Cloud<'_>, opts: &VerifyOptions) -> Result
         && report.different.is_empty()
         && report.missing_in_cloud.is_empty();
     Ok(report)
+}
+
+/// A bucket's hash as the digest defines it, over records in ascending id order.
+fn bucket_hash(records: &[&Mine]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    for m in records {
+        h.update(digest::entry_line(&m.entry).as_bytes());
+    }
+    crate::domain::generation::hex(&h.finalize())
 }
 
 /// All entries of one bucket in the cloud, page by page.
@@ -220,29 +236,60 @@ fn compare(
 }
 
 /// Every local record as the digest sees it: its wire form's content hash, and as revision
-/// the cloud revision it was last synced at (0 when never; runs: 1 once synced).
+/// the cloud revision it was last synced at (0 when never; runs: 1 once synced). The hashing
+/// is shared out over the machine's cores.
 fn local_entries(ws: &Workspace) -> Result<BTreeMap<Uuid, Mine>> {
     let s = &ws.store;
-    let mut out = BTreeMap::new();
-    let mut add = |record: Record, held: Held| {
-        if let Some(mut entry) = digest::entry(&record) {
-            if entry.kind == RecordKind::PipelineRun {
-                entry.revision = u64::from(held.sync_status == SyncStatus::Synced);
-            }
-            out.insert(entry.id, Mine { entry, held });
-        }
-    };
+    let mut records: Vec<(Record, Held)> = Vec::new();
     for (g, held) in s.all_generations()? {
-        add(convert::generation(&g, held.base_revision)?, held);
+        records.push((convert::generation(&g, held.base_revision)?, held));
     }
     s.for_each_evolution(|e, held| -> Result<()> {
-        add(convert::evolution(&e, held.base_revision)?, held);
+        records.push((convert::evolution(&e, held.base_revision)?, held));
         Ok(())
     })?;
     for (r, steps, held) in s.all_runs()? {
-        add(convert::run(&r, &steps)?, held);
+        records.push((convert::run(&r, &steps)?, held));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = records.len().div_ceil(threads).max(1);
+    let mut out = BTreeMap::new();
+    let hashed: Vec<Vec<Mine>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = records
+            .chunks_mut(chunk)
+            .map(|part| scope.spawn(move || part.iter_mut().filter_map(mine).collect()))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    for m in hashed.into_iter().flatten() {
+        out.insert(m.entry.id, m);
     }
     Ok(out)
+}
+
+/// One record's digest entry, hashed in place (its counters zeroed first, as the canonical
+/// form has them: the same bytes as `digest::content_hash`, without a copy).
+fn mine((record, held): &mut (Record, Held)) -> Option<Mine> {
+    use sha2::{Digest as _, Sha256};
+    let kind = record.kind()?;
+    let revision = match kind {
+        RecordKind::PipelineRun => u64::from(held.sync_status == SyncStatus::Synced),
+        _ => record.revision(),
+    };
+    record.stamp(0, 0);
+    let json = serde_json::to_vec(&*record).ok()?;
+    Some(Mine {
+        entry: DigestEntry {
+            kind,
+            id: record.id(),
+            revision,
+            hash: crate::domain::generation::hex(&Sha256::digest(&json)),
+        },
+        held: *held,
+    })
 }
 
 /// The ids of one generation, its evolutions and their runs.
@@ -267,4 +314,25 @@ fn version_scope(ws: &Workspace, v: &Version) -> Result<HashSet<Uuid>> {
         }
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_hashed_in_place_hashes_as_the_digest_defines() {
+        let record: Record = serde_json::from_value(serde_json::json!({"kind": "generation",
+            "record": {"id": Uuid::from_u128(7), "version": "1.0.0",
+            "changes": [{"type": "add", "id": "A-1", "title": "Login"}], "status": "draft",
+            "created_by": "ann", "created_at": "2026-01-01T00:00:00Z",
+            "revision": 3, "seq": 17}}))
+        .unwrap();
+        let held = Held {
+            sync_status: SyncStatus::Synced,
+            base_revision: Some(3),
+        };
+        let m = mine(&mut (record.clone(), held)).unwrap();
+        assert_eq!(m.entry, digest::entry(&record).unwrap());
+    }
 }
