@@ -142,8 +142,11 @@ impl Store {
             conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
         }
         // mmap: reads come straight from the page cache instead of being copied per page.
+        // temp_store: statement journals stay in memory (a pull spilled megabytes of them to
+        // temporary files, one per transaction).
         conn.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;",
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;
+             PRAGMA temp_store = MEMORY;",
         )?;
         if version < latest {
             embedded::migrations::runner().run(&mut conn)?;
@@ -177,6 +180,28 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// Runs `f`'s reads in one (deferred) read transaction: one consistent snapshot, and one
+    /// lock taken and released instead of one per statement. Only for reads: nothing `f`
+    /// might write is kept apart from the rest (use [`Store::tx`]).
+    pub fn read<T, E>(
+        &self,
+        f: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        if !self.conn.is_autocommit() {
+            // Already inside a transaction: its snapshot is the one to read.
+            return f(self);
+        }
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(StoreError::from)?;
+        let result = f(self);
+        let _ = self.conn.execute_batch("COMMIT");
+        result
     }
 
     pub fn local_state(&self, key: &str) -> Result<Option<String>> {

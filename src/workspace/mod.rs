@@ -294,14 +294,23 @@ fn process_alive(pid: u32) -> bool {
 
 /// Writes a file via a temporary sibling and a rename, so readers never see half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
+    let pid = PID.get_or_init(std::process::id);
+    let tmp = dir.join(format!(".{name}.{pid}.tmp"));
+    // The directory almost always exists (a pull writes thousands of files into one): make
+    // it only when the write says it is missing.
+    match std::fs::write(&tmp, bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(&tmp, bytes)?;
+        }
+        other => other?,
+    }
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })

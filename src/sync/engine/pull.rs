@@ -305,7 +305,9 @@ fn plan_page(
     rng: &mut fastrand::Rng,
     full: bool,
 ) -> Result<(Vec<Op>, Prior)> {
-    let mut local = snapshot(ws, records, untracked)?;
+    // One read transaction for the snapshot's many small reads (a lock per statement
+    // otherwise: thousands on a first pull).
+    let mut local = ws.store.read(|_| snapshot(ws, records, untracked))?;
     local.full = full;
     let prior: Prior = local
         .records
