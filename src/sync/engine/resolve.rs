@@ -232,8 +232,18 @@ fn keep_local(ws: &Workspace, c: &Conflict, local_id: Option<&str>) -> Result<Re
     ws.store.tx(|st| -> crate::store::Result<()> {
         st.mark_synced(c.record_kind, local_id, revision, &now)?;
         st.set_sync_status(c.record_kind, local_id, SyncStatus::Pending)?;
-        // `gryt sync diff` shows the push against what the cloud holds now.
         if let Some(remote) = &c.remote_value {
+            // Who made a record is the cloud's word and an update never changes it: without
+            // this, a copy that took this account's name (pushed as new to another project
+            // before a relink back) would differ from the cloud's forever.
+            let author = ["created_by", "owner", "started_by"]
+                .iter()
+                .find_map(|k| remote["record"][k].as_str())
+                .filter(|a| !a.is_empty());
+            if let Some(author) = author {
+                st.set_record_author(c.record_kind, local_id, author)?;
+            }
+            // `gryt sync diff` shows the push against what the cloud holds now.
             st.set_sync_base(
                 c.record_kind,
                 local_id,

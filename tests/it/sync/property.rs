@@ -845,6 +845,8 @@ impl Case {
             );
             let open = expect(dev, &["sync", "conflicts", "--json"], 0).json();
             assert_eq!(open, serde_json::json!([]), "{}: conflicts left", dev.name);
+            // And `gryt sync verify` agrees, record by record through the digest.
+            expect(dev, &["sync", "verify"], 0);
         }
         // Everything each developer kept is in the cloud, under its name.
         for (dev, mine) in self.devs.iter().zip(&self.mine) {

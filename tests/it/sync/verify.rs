@@ -165,3 +165,49 @@ fn a_full_resync_killed_half_way_is_completed_by_the_next_command() {
     in_step(&server, ann);
     in_step(&server, bob);
 }
+
+/// Found by verify in the property test (seeds 116 and 130): bob edits ann's generation,
+/// relinks to another project (where his push creates it, under his name) and back, keeps
+/// his copy of the conflict and pushes it. The cloud's copy stays ann's; his must say so too,
+/// or it differs from the cloud's forever.
+#[test]
+fn keeping_a_copy_after_a_relink_keeps_the_clouds_author() {
+    let (server, devs) = team(&["ann", "bob"]);
+    let (ann, bob) = (&devs[0], &devs[1]);
+    server
+        .client()
+        .login("ann")
+        .post(
+            "/v1/teams/acme/projects",
+            serde_json::json!({"name": "elsewhere"}),
+        )
+        .ok();
+    draft(ann, "1.0.0", &[("add", "A-1", "Login")]);
+    ann.run(&["sync"]).ok();
+    bob.run(&["sync"]).ok();
+    contract(
+        bob,
+        "v1.0.0",
+        &[("add", "A-1", "Login"), ("add", "B-1", "Search")],
+    );
+    bob.run(&["generation", "update", "1.0.0"]).ok();
+    bob.run(&["cloud", "link", "acme/elsewhere", "--url", &server.base])
+        .ok();
+    bob.run(&["sync"]).ok();
+    bob.run(&["cloud", "link", "acme/web", "--url", &server.base])
+        .ok();
+    bob.run(&["sync", "pull"]).ok();
+    let conflicts = bob.run(&["sync", "conflicts", "--json"]).ok().json();
+    let id = conflicts[0]["id"].to_string();
+    bob.run(&["sync", "resolve", &id, "--strategy", "keep-local"])
+        .ok();
+    bob.run(&["sync", "push"]).ok();
+    let shown = bob
+        .run(&["generation", "show", "1.0.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["created_by"], "ann", "{shown:#}");
+    in_step(&server, bob);
+    ann.run(&["sync"]).ok();
+    in_step(&server, ann);
+}
