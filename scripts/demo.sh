@@ -30,8 +30,10 @@ for arg in "$@"; do
 done
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
-cargo build --quiet --release --manifest-path "$here/Cargo.toml"
-bin="$here/target/release/gryt"
+# The debug build: the one `cargo test` makes too, so the quick start's two commands build
+# once (the release build, with LTO, is for installing).
+cargo build --quiet --manifest-path "$here/Cargo.toml"
+bin="$here/target/debug/gryt"
 gryt() { "$bin" "$@"; }
 
 # Nothing from the caller's environment may leak in: no real token, keyring, clock or config.
