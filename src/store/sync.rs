@@ -287,6 +287,58 @@ impl Store {
         Ok(out)
     }
 
+    /// Full resync: the open conflicts were recorded against the cloud as it was (another
+    /// project, or a history since rewound), so they are settled as superseded, with the
+    /// cloud values they kept for the next pull, and their records go back to what they are
+    /// without them (pending, or local only); the resync records again whatever still
+    /// differs. Returns how many open conflicts were superseded.
+    pub fn supersede_conflicts(&self, now: &str) -> Result<usize> {
+        for t in ["generations", "evolutions"] {
+            self.conn.execute(
+                &format!(
+                    "UPDATE {t} SET sync_status = CASE WHEN base_revision IS NULL
+                       THEN 'not_synced' ELSE 'pending' END WHERE sync_status = 'conflict'"
+                ),
+                [],
+            )?;
+        }
+        self.conn.execute(
+            "UPDATE pipeline_runs SET sync_status = 'not_synced' WHERE sync_status = 'conflict'",
+            [],
+        )?;
+        for c in self.remote_pending()? {
+            self.remote_landed(c.id)?;
+        }
+        Ok(self.conn.execute(
+            "UPDATE conflicts SET resolved_at = ?1, resolution = 'superseded by a full resync'
+             WHERE resolved_at IS NULL",
+            [now],
+        )?)
+    }
+
+    /// Another cloud project is linked: the revisions remembered here belong to the old one,
+    /// so every record is local only (`not_synced`, no revision) until a full resync finds it
+    /// in the new one; an open conflict stays open until it is superseded.
+    pub fn forget_sync_bases(&self) -> Result<()> {
+        for t in ["generations", "evolutions"] {
+            self.conn.execute(
+                &format!(
+                    "UPDATE {t} SET base_revision = NULL, sync_error = NULL,
+                       sync_status = CASE WHEN sync_status = 'conflict' THEN 'conflict'
+                                          ELSE 'not_synced' END
+                     WHERE base_revision IS NOT NULL OR sync_status <> 'not_synced'"
+                ),
+                [],
+            )?;
+        }
+        self.conn.execute(
+            "UPDATE pipeline_runs SET sync_status = 'not_synced' WHERE sync_status <> 'not_synced'",
+            [],
+        )?;
+        self.conn.execute("DELETE FROM sync_base", [])?;
+        Ok(())
+    }
+
     /// Whether any record was ever synced here (a revision remembered).
     pub fn any_in_cloud(&self) -> Result<bool> {
         Ok(self.row_cached(

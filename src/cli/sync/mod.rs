@@ -349,6 +349,13 @@ pub fn full_resync_note(
     if !report.resend.is_empty() || !report.local_only.is_empty() {
         ui.status("The cloud lacks these records: `gryt sync push` sends them");
     }
+    if report.conflicts_superseded > 0 {
+        ui.status(format!(
+            "{} open conflict{} recorded against the cloud as it was: superseded (what still differs is recorded again)",
+            report.conflicts_superseded,
+            if report.conflicts_superseded == 1 { "" } else { "s" }
+        ));
+    }
     Ok(())
 }
 

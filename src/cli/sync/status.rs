@@ -119,7 +119,9 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
                             .map_err(crate::sync::SyncError::from)?
                         {
                             Some(why) => Some(format!("a full resync did not finish ({why})")),
-                            None => engine::mismatch(&ws, &cloud, answer, info.head)?,
+                            None => {
+                                engine::mismatch(&ws, &cloud, answer, info.head)?.map(|m| m.why)
+                            }
                         };
                         r.behind = Some(info.head.saturating_sub(r.cursor));
                         if info.head > r.cursor {

@@ -101,6 +101,16 @@ impl Identity {
     }
 }
 
+/// Why this workspace's sync state does not belong to the cloud project as it answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// What happened, for people.
+    pub why: String,
+    /// Another project than the one the sync state was made with: the revisions remembered
+    /// here mean nothing there.
+    pub other_project: bool,
+}
+
 /// Why this workspace's sync state does not belong to what the cloud just answered (its
 /// identity and head), or `None` when it does: another project linked, the cloud's history
 /// rewound (a restore), a cursor beyond the head. Any of these makes the cursor and the
@@ -110,59 +120,87 @@ pub fn mismatch(
     cloud: &Cloud<'_>,
     answer: Identity,
     head: u64,
-) -> Result<Option<String>> {
+) -> Result<Option<Mismatch>> {
     let store = &ws.store;
     let stored = Identity::stored(store)?;
+    let other = |why: String| {
+        Ok(Some(Mismatch {
+            why,
+            other_project: true,
+        }))
+    };
+    let rewound = |why: String| {
+        Ok(Some(Mismatch {
+            why,
+            other_project: false,
+        }))
+    };
     if let (Some(now), Some(before)) = (answer.project_id, stored.project_id)
         && now != before
     {
-        return Ok(Some(format!(
+        return other(format!(
             "{} is not the cloud project this repository last synced with",
             cloud.project
-        )));
+        ));
     }
     if let (Some(now), Some(before)) = (answer.history_id, stored.history_id)
         && now != before
     {
-        return Ok(Some(
+        return rewound(
             "the cloud's history was rewound since this repository last synced (its server was restored from a backup)"
                 .to_string(),
-        ));
+        );
     }
     let scoped = store.meta(CURSOR_SCOPE)?.as_deref() == Some(cloud.scope().as_str());
     let cursor = cursor(store, cloud)?;
     if cursor > head {
-        return Ok(Some(format!(
+        return rewound(format!(
             "this repository has pulled up to change {cursor} but the cloud's head is {head} (its history was rewound)"
-        )));
+        ));
     }
     if !scoped && stored.project_id.is_none() && store.any_in_cloud()? {
-        return Ok(Some(format!(
+        return other(format!(
             "this repository's sync state belongs to another cloud project than {}",
             cloud.project
-        )));
+        ));
     }
     Ok(None)
+}
+
+/// Starts a full resync, in one transaction with its marker (so a kill before it finishes
+/// leaves it to be started again, never half-prepared): open conflicts, recorded against the
+/// cloud as it was, are superseded; for another project, the revisions remembered here are
+/// forgotten too (every record is local only until the resync matches it there). Returns
+/// how many conflicts were superseded.
+pub(crate) fn start_full(ws: &Workspace, why: &str, other_project: bool) -> Result<usize> {
+    let now = crate::clock::now_string();
+    Ok(ws.store.tx(|s| -> crate::store::Result<usize> {
+        s.set_meta(FULL_RESYNC, Some(why))?;
+        if other_project {
+            s.forget_sync_bases()?;
+        }
+        s.supersede_conflicts(&now)
+    })?)
 }
 
 /// Before a push: when this workspace's sync state does not belong to the cloud project as
 /// it is now (or a full resync was cut short), runs the full resync first and says why.
 pub(crate) fn repair_if_out_of_step(ws: &Workspace, cloud: &Cloud<'_>) -> Result<Option<String>> {
     let why = match ws.store.meta(FULL_RESYNC)? {
-        Some(why) => Some(why),
+        Some(why) => why,
         None => {
             let info = cloud.info()?;
             let answer = Identity {
                 project_id: info.project_id,
                 history_id: info.history_id,
             };
-            mismatch(ws, cloud, answer, info.head)?
+            let Some(m) = mismatch(ws, cloud, answer, info.head)? else {
+                return Ok(None);
+            };
+            start_full(ws, &m.why, m.other_project)?;
+            m.why
         }
     };
-    let Some(why) = why else {
-        return Ok(None);
-    };
-    ws.store.set_meta(FULL_RESYNC, Some(&why))?;
     let opts = PullOptions {
         full: true,
         ..PullOptions::default()

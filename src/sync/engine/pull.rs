@@ -47,6 +47,10 @@ pub struct PullReport {
     /// local only now, and the next push sends them as new.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub local_only: Vec<String>,
+    /// Full resync: open conflicts recorded against the cloud as it was, settled as
+    /// superseded (what still differs is recorded again in `conflicts`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub conflicts_superseded: usize,
     /// Records received (all kinds, including runs and ones already known).
     pub records: usize,
     pub requests: u32,
@@ -111,8 +115,8 @@ pub(super) fn pull_with(
     }
     // A full resync asked for, or one a kill cut short, starts (again) from seq 0.
     if opts.full && !opts.dry_run && ws.store.meta(FULL_RESYNC)?.is_none() {
-        ws.store
-            .set_meta(FULL_RESYNC, Some("asked for (gryt sync pull --full)"))?;
+        report.conflicts_superseded =
+            super::start_full(ws, "asked for (gryt sync pull --full)", false)?;
     }
     let mut full = opts.full || (!opts.dry_run && ws.store.meta(FULL_RESYNC)?.is_some());
     let mut since = match full {
@@ -128,12 +132,12 @@ pub(super) fn pull_with(
         history_id: page.history_id,
     };
     let answered = identity(&page);
-    if !full && let Some(why) = super::mismatch(ws, cloud, answered, page.head)? {
+    if !full && let Some(m) = super::mismatch(ws, cloud, answered, page.head)? {
         // The first answer tells this workspace's sync state belongs elsewhere: match every
         // record again, from seq 0 (a dry run only says so).
-        report.full_resync = Some(why.clone());
+        report.full_resync = Some(m.why.clone());
         if !opts.dry_run {
-            ws.store.set_meta(FULL_RESYNC, Some(&why))?;
+            report.conflicts_superseded = super::start_full(ws, &m.why, m.other_project)?;
             report.requests += 1;
             full = true;
             since = 0;
@@ -212,6 +216,10 @@ pub(super) fn pull_with(
         answered.remember(&ws.store)?;
     }
     Ok(report)
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The end of a full resync, once the whole feed is in: what this workspace had synced and

@@ -99,7 +99,7 @@ pub fn verify(ws: &Workspace, cloud: &Cloud<'_>, opts: &VerifyOptions) -> Result
         project_id: cloud_digest.project_id,
         history_id: cloud_digest.history_id,
     };
-    report.mismatch = super::mismatch(ws, cloud, answer, cloud_digest.head)?;
+    report.mismatch = super::mismatch(ws, cloud, answer, cloud_digest.head)?.map(|m| m.why);
     let bits = cloud_digest.bits.min(digest::MAX_BITS);
     // Each local record's bucket, computed once; a bucket's records stay in id order.
     let mut by_bucket: Vec<Vec<&Mine>> = vec![Vec::new(); 1 << bits];

@@ -159,3 +159,70 @@ fn relinking_moves_the_sync_state_with_it() {
     assert_eq!(api.head(PROJECT), head, "nothing new went to acme/web");
     in_step(a, &api);
 }
+
+/// A conflict recorded against one project does not follow the repository to another: the
+/// full resync supersedes it (and says so), and records again only what differs from the
+/// project linked now.
+#[test]
+fn conflicts_recorded_against_another_project_do_not_follow_a_relink() {
+    let (_data, server, link, devs) = world(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    sync(a);
+    sync(b);
+    let edit = |d: &Dev, change: &str| {
+        d.env.write_contract(
+            "v1.0.0",
+            &[
+                (
+                    "add",
+                    "CHANGE-1",
+                    "Describe the first change of this release",
+                ),
+                ("add", change, "An edit"),
+            ],
+            "",
+        );
+        d.run(&["generation", "update", "1.0.0"]).ok();
+    };
+    edit(a, "ANN-1");
+    sync(a);
+    edit(b, "BOB-1");
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(
+        pulled["conflicts"][0]["reason"], "both_changed",
+        "{pulled:#}"
+    );
+
+    let api = server.client().login("ann");
+    api.post("/v1/teams/acme/projects", json!({"name": "web2"}))
+        .ok();
+    b.run(&["cloud", "link", "acme/web2", "--url", &link.url])
+        .ok();
+    let out = sync(b);
+    assert_stderr_has(
+        &out,
+        "1 open conflict recorded against the cloud as it was: superseded",
+    );
+    let open = b.run(&["sync", "conflicts", "--json"]).ok().json();
+    assert_eq!(open, json!([]), "nothing differs from acme/web2");
+    let (web2, _) = api.pull_all("acme/web2", 1000);
+    let changes = &web2[0]["record"]["changes"];
+    assert_eq!(
+        changes[1]["id"], "BOB-1",
+        "bob's copy went to web2: {web2:#?}"
+    );
+
+    // Back to acme/web, where ann's edit still differs from his: a conflict again.
+    b.run(&["cloud", "link", PROJECT, "--url", &link.url]).ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert_eq!(
+        pulled["conflicts"][0]["reason"], "both_changed",
+        "{pulled:#}"
+    );
+    assert_eq!(
+        pulled["conflicts"].as_array().unwrap().len(),
+        1,
+        "{pulled:#}"
+    );
+}
