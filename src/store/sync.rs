@@ -317,16 +317,18 @@ impl Store {
     }
 
     /// Another cloud project is linked: the revisions remembered here belong to the old one,
-    /// so every record is local only (`not_synced`, no revision) until a full resync finds it
-    /// in the new one; an open conflict stays open until it is superseded.
+    /// so every record is local only (`not_synced`, no revision, never synced with this
+    /// project: a draft can be renamed out of a version taken here) until a full resync finds
+    /// it in the new one; an open conflict stays open until it is superseded.
     pub fn forget_sync_bases(&self) -> Result<()> {
         for t in ["generations", "evolutions"] {
             self.conn.execute(
                 &format!(
-                    "UPDATE {t} SET base_revision = NULL, sync_error = NULL,
+                    "UPDATE {t} SET base_revision = NULL, remote_id = NULL, sync_error = NULL,
                        sync_status = CASE WHEN sync_status = 'conflict' THEN 'conflict'
                                           ELSE 'not_synced' END
-                     WHERE base_revision IS NOT NULL OR sync_status <> 'not_synced'"
+                     WHERE base_revision IS NOT NULL OR remote_id IS NOT NULL
+                        OR sync_status <> 'not_synced'"
                 ),
                 [],
             )?;
