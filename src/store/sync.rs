@@ -341,6 +341,39 @@ impl Store {
         Ok(())
     }
 
+    /// Full resync: someone else's evolution or run that the cloud lost. Kept, `failed` with
+    /// why (a push leaves it out), with no revision: the owner's copy, when it comes back at
+    /// any revision, is matched by content.
+    pub fn mark_lost_elsewhere(&self, kind: RecordKind, id: &str, why: &str) -> Result<()> {
+        self.mark_refused(kind, id, why)?;
+        if kind != RecordKind::PipelineRun {
+            self.exec_cached(
+                &format!(
+                    "UPDATE {} SET base_revision = NULL WHERE id = ?1",
+                    table(kind)
+                ),
+                [id],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Who made a record, as this workspace knows it (the cloud's word once synced).
+    pub fn record_author(&self, kind: RecordKind, id: &str) -> Result<Option<String>> {
+        let column = match kind {
+            RecordKind::Generation => "created_by",
+            RecordKind::Evolution => "owner",
+            RecordKind::PipelineRun => "started_by",
+        };
+        Ok(self
+            .row_cached(
+                &format!("SELECT {column} FROM {} WHERE id = ?1", table(kind)),
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Whether any record was ever synced here (a revision remembered).
     pub fn any_in_cloud(&self) -> Result<bool> {
         Ok(self.row_cached(

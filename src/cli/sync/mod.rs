@@ -349,6 +349,16 @@ pub fn full_resync_note(
     if !report.resend.is_empty() || !report.local_only.is_empty() {
         ui.status("The cloud lacks these records: `gryt sync push` sends them");
     }
+    if !report.others_lost.is_empty() {
+        ui.line(format!(
+            "  {:<10} {}",
+            "others'",
+            ui.list(&report.others_lost)
+        ))?;
+        ui.status(
+            "The cloud lost these records of others: they are kept here, and only their authors can send them again",
+        );
+    }
     if report.conflicts_superseded > 0 {
         ui.status(format!(
             "{} open conflict{} recorded against the cloud as it was: superseded (what still differs is recorded again)",

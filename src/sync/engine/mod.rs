@@ -221,15 +221,21 @@ pub fn cursor(store: &Store, cloud: &Cloud<'_>) -> Result<u64> {
 }
 
 /// Moves the cursor (inside the transaction that applied what it covers) and records the
-/// account this workspace now acts as. The only writer of the cursor: a pull page, a push
+/// account this workspace now acts as, and the project and history the answer came from
+/// (`identity`: what it said of them). The only writer of the cursor: a pull page, a push
 /// answer and a promotion of ours all come through here, always with the cursor's scope.
-fn set_cursor(store: &Store, cloud: &Cloud<'_>, value: u64) -> crate::store::Result<()> {
+fn set_cursor(
+    store: &Store,
+    cloud: &Cloud<'_>,
+    value: u64,
+    identity: Identity,
+) -> crate::store::Result<()> {
     if store.meta(ACCOUNT)?.as_deref() != Some(cloud.account) {
         store.set_meta(ACCOUNT, Some(cloud.account))?;
     }
     store.set_meta(CURSOR_SCOPE, Some(&cloud.scope()))?;
     store.set_meta(CURSOR, Some(&value.to_string()))?;
-    Ok(())
+    identity.remember(store)
 }
 
 /// After a write of our own that the cloud answered with `head_after` (a promotion): when it
@@ -242,7 +248,7 @@ pub(crate) fn cursor_past_own_write(
     head_after: Option<u64>,
 ) -> crate::store::Result<()> {
     if head_after == Some(base_seq + 1) && cursor(store, cloud).ok() == Some(base_seq) {
-        set_cursor(store, cloud, base_seq + 1)?;
+        set_cursor(store, cloud, base_seq + 1, Identity::default())?;
     }
     Ok(())
 }

@@ -47,6 +47,10 @@ pub struct PullReport {
     /// local only now, and the next push sends them as new.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub local_only: Vec<String>,
+    /// Full resync: other people's evolutions and runs the cloud lost, kept here and not
+    /// sent (only their owners can send them again): `v1.0.0-rc.2 (bob)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub others_lost: Vec<String>,
     /// Full resync: open conflicts recorded against the cloud as it was, settled as
     /// superseded (what still differs is recorded again in `conflicts`).
     #[serde(skip_serializing_if = "is_zero")]
@@ -160,6 +164,7 @@ pub(super) fn pull_with(
             )));
         }
         let (next, more, head) = (page.next, page.more, page.head);
+        let page_identity = identity(&page);
         let mut records = page.records;
         records.sort_by_key(apply_rank);
         if full {
@@ -189,7 +194,7 @@ pub(super) fn pull_with(
                 apply_all(ws, s, &ops, &prior, &now, &mut report)?;
                 retry_parked(ws, s, &untracked, &mut rng, &now, &mut report)?;
                 s.audit_many(&std::mem::take(&mut report.audit))?;
-                set_cursor(s, cloud, next)?;
+                set_cursor(s, cloud, next, page_identity)?;
                 s.set_meta(LAST_PULL, Some(&now))?;
                 Ok(())
             })?;
@@ -231,13 +236,48 @@ fn finish_full(ws: &Workspace, seen: &HashSet<Uuid>, report: &mut PullReport) ->
             if seen.contains(&convert::uuid(&id)?) {
                 continue;
             }
-            let name = super::subject(s, kind, &id)?;
-            s.mark_local_only(kind, &id)?;
-            report.local_only.push(name);
+            lost_by_cloud(ws, s, kind, &id, None, report)?;
         }
         s.set_meta(FULL_RESYNC, None)?;
         Ok(())
     })
+}
+
+/// A record this workspace had synced that the cloud lost (it does not hold it, or only an
+/// older revision, `resend_on`). It goes out again with the next push — a generation
+/// whoever made it (drafts are everyone's to edit, and evolutions here may need it), but not
+/// someone else's evolution or run: the cloud makes whoever sends one its owner, so only its
+/// owner can send it again. Here it is kept, marked failed with why, and confirmed when the
+/// owner's copy comes back.
+fn lost_by_cloud(
+    ws: &Workspace,
+    s: &Store,
+    kind: RecordKind,
+    id: &str,
+    resend_on: Option<u64>,
+    report: &mut PullReport,
+) -> Result<()> {
+    let name = super::subject(s, kind, id)?;
+    match s.record_author(kind, id)? {
+        Some(author) if author != ws.user() && kind != RecordKind::Generation => {
+            let why = format!(
+                "the cloud lost it (its server was restored from a backup); only {author} can send it again"
+            );
+            s.mark_lost_elsewhere(kind, id, &why)?;
+            report.others_lost.push(format!("{name} ({author})"));
+        }
+        _ => match resend_on {
+            Some(revision) => {
+                s.mark_resend(kind, id, revision)?;
+                report.resend.push(name);
+            }
+            None => {
+                s.mark_local_only(kind, id)?;
+                report.local_only.push(name);
+            }
+        },
+    }
+    Ok(())
 }
 
 /// Contract files without a generation here, with what they hold.
@@ -806,9 +846,7 @@ fn apply(
             });
         }
         Op::Resend { kind, id, revision } => {
-            let id = id.to_string();
-            s.mark_resend(*kind, &id, *revision)?;
-            report.resend.push(super::subject(s, *kind, &id)?);
+            lost_by_cloud(ws, s, *kind, &id.to_string(), Some(*revision), report)?;
         }
         Op::Skip => {}
     }

@@ -445,7 +445,11 @@ fn apply_answer(
             report.add(result.action, name);
         }
         let new_cursor = cursor(s, cloud)?.max(resp.head);
-        set_cursor(s, cloud, new_cursor)?;
+        let identity = super::Identity {
+            project_id: resp.project_id,
+            history_id: resp.history_id,
+        };
+        set_cursor(s, cloud, new_cursor, identity)?;
         s.set_meta(INFLIGHT_PUSH, None)?;
         s.set_meta(LAST_PUSH, Some(&now))?;
         Ok(())

@@ -226,3 +226,46 @@ fn conflicts_recorded_against_another_project_do_not_follow_a_relink() {
         "{pulled:#}"
     );
 }
+
+/// A workspace that only ever pushed knows its history as well as one that pulled: after a
+/// restore brings the head back to exactly its cursor, its next push is not taken on that
+/// stale base — it notices, resyncs, and sends what the restore lost.
+#[test]
+fn a_workspace_that_only_pushed_notices_a_restore_that_lands_on_its_cursor() {
+    let (data, mut server, link, devs) = world(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    let backup = data.path().join("empty.db");
+    admin_backup(data.path(), &backup).unwrap();
+    for v in ["1.0.0", "1.1.0"] {
+        a.run(&["generation", "new", v]).ok();
+        a.run(&["sync", "push"]).ok();
+    }
+    server.stop();
+    admin_restore(&backup, data.path()).unwrap();
+    let server = TestServer::start_in(data.path(), ServerConfig::default());
+    *link.upstream.lock().unwrap() = server.base.clone();
+    for v in ["2.0.0", "2.1.0"] {
+        b.run(&["generation", "new", v]).ok();
+        sync(b);
+    }
+    let api = server.client().login("ann");
+    assert_eq!(
+        api.head(PROJECT),
+        2,
+        "the head is back where ann's cursor is"
+    );
+
+    a.run(&["generation", "new", "1.2.0"]).ok();
+    let out = a.run(&["sync", "push"]).ok();
+    assert_stderr_has(&out, "the cloud's history was rewound");
+    let versions: BTreeSet<String> = replica::cloud(&api)
+        .gens
+        .values()
+        .map(|g| g.version.clone())
+        .collect();
+    let want: BTreeSet<String> = ["v1.0.0", "v1.1.0", "v1.2.0", "v2.0.0", "v2.1.0"]
+        .map(String::from)
+        .into();
+    assert_eq!(versions, want);
+    in_step(a, &api);
+}

@@ -573,7 +573,16 @@ impl Case {
         assert_eq!(out.code, 0, "{} {args:?}:\n{}", dev.name, out.render());
         let out = out.json();
         self.mine[d].seen_head = Some(self.head());
-        for key in ["conflicts", "renumbered"] {
+        if !out["full_resync"].is_null() {
+            self.log.push(format!("  full resync: {out}"));
+        }
+        for key in [
+            "conflicts",
+            "renumbered",
+            "resend",
+            "local_only",
+            "others_lost",
+        ] {
             if out[key].as_array().is_some_and(|a| !a.is_empty()) {
                 self.log.push(format!("  {key}: {}", out[key]));
             }
