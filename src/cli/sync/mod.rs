@@ -125,7 +125,12 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             Ok(())
         }
         Some(SyncCommand::Pull(a)) => {
-            let logged = (!a.dry_run).then_some(Direction::Pull);
+            let direction = if a.full {
+                Direction::FullPull
+            } else {
+                Direction::Pull
+            };
+            let logged = (!a.dry_run).then_some(direction);
             let opts = PullOptions {
                 dry_run: a.dry_run,
                 full: a.full,
@@ -261,7 +266,11 @@ pub fn pull_logged(
         &mut progress.pull_callback(from),
     );
     let report = attempt.check(result)?;
-    let counts = serde_json::json!({"new": report.new.len(), "updated": report.updated.len(), "deleted": report.deleted.len(), "conflicts": report.conflicts.len(), "records": report.records});
+    let mut counts = serde_json::json!({"new": report.new.len(), "updated": report.updated.len(), "deleted": report.deleted.len(), "conflicts": report.conflicts.len(), "records": report.records});
+    // A repair is part of the story the log tells: why the pull read everything again.
+    if let Some(why) = &report.full_resync {
+        counts["full_resync"] = why.as_str().into();
+    }
     attempt.ok(counts);
     Ok(report)
 }
@@ -413,7 +422,10 @@ pub fn push_logged(
         // A push of one version reports only the conflicts that hold back its records.
         report.conflicts = promote::conflicts_of(v, std::mem::take(&mut report.conflicts));
     }
-    let counts = serde_json::json!({"created": report.created.len(), "updated": report.updated.len(), "renumbered": report.renumbered.len(), "published": report.published.len()});
+    let mut counts = serde_json::json!({"created": report.created.len(), "updated": report.updated.len(), "renumbered": report.renumbered.len(), "published": report.published.len()});
+    if let Some(why) = &report.full_resync {
+        counts["full_resync"] = why.as_str().into();
+    }
     let left_out = if let Some(body) = &report.rejected {
         Some(body.message.clone())
     } else if !report.conflicts.is_empty() {

@@ -95,6 +95,18 @@ fn a_restored_server_is_noticed_and_each_workspace_sends_what_it_lost() {
         let out = sync(d);
         assert_stderr_has(&out, "the cloud's history was rewound");
         assert_stderr_has(&out, "a full resync");
+        // The sync log tells the repair too.
+        let log = d.run(&["sync", "log", "--json"]).ok().json();
+        assert!(
+            log.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["direction"] == "pull"
+                    && e["counts"]["full_resync"]
+                        .as_str()
+                        .is_some_and(|w| w.contains("rewound"))),
+            "{log:#}"
+        );
     }
     for d in [a, b, c] {
         sync(d);
@@ -157,6 +169,17 @@ fn relinking_moves_the_sync_state_with_it() {
     let out = sync(a);
     assert_stderr_has(&out, "a full resync");
     assert_eq!(api.head(PROJECT), head, "nothing new went to acme/web");
+    in_step(a, &api);
+
+    // Asked for: the whole project again, nothing changes, logged as a full pull.
+    let full = a.run(&["sync", "pull", "--full", "--json"]).ok().json();
+    assert_eq!(
+        full["full_resync"], "asked for (gryt sync pull --full)",
+        "{full:#}"
+    );
+    assert_eq!(full["conflicts"], json!([]), "{full:#}");
+    let log = a.run(&["sync", "log", "--json"]).ok().json();
+    assert_eq!(log[0]["direction"], "full-pull", "{log:#}");
     in_step(a, &api);
 }
 
