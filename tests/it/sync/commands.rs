@@ -138,13 +138,7 @@ fn dry_runs_change_nothing() {
 fn a_second_sync_waits_then_gives_up_clearly() {
     let (_server, devs) = team(&["ann"]);
     let a = &devs[0];
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(a.env.path(".gryt/sync.lock"))
-        .unwrap();
-    lock.lock().unwrap();
+    let lock = super::hold_sync_lock(a);
     let started = std::time::Instant::now();
     let before = a.state();
     let out = a.run(&["sync", "pull"]).fails(1);

@@ -149,13 +149,7 @@ fn failed_attempts_are_logged_with_their_error() {
 fn lock_time_outs_and_cancelled_attempts_are_logged() {
     let (_server, devs) = team(&["ann"]);
     let a = &devs[0];
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(a.env.path(".gryt/sync.lock"))
-        .unwrap();
-    lock.lock().unwrap();
+    let lock = super::hold_sync_lock(a);
     let rows = logged(a, &["sync", "pull", "--quiet", "--hook"], 0);
     assert_eq!(summary(&rows), [row("pull", "hook", "error")]);
     assert!(

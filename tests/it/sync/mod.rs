@@ -41,6 +41,18 @@ pub fn team(names: &[&str]) -> (TestServer, Vec<Dev>) {
     (server, devs)
 }
 
+/// Takes `dev`'s sync lock, as a sync running there would, until the file is dropped.
+pub fn hold_sync_lock(dev: &Dev) -> std::fs::File {
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dev.env.path(".gryt/sync.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    lock
+}
+
 /// Registers `names` on `server`; the first makes team `acme` with project `web` and adds
 /// the others as members.
 pub fn found_team(server: &TestServer, names: &[&str]) {

@@ -91,19 +91,25 @@ fn the_loser_of_a_promote_race_is_hinted_commands_that_work() {
     assert_eq!(again[0][..2], ["generation", "new"], "{}", out.render());
 }
 
+/// ann, linked through a proxy, with v5.0.0 proven and synced: ready to promote.
+fn ann_with_a_proven_v5() -> (crate::server::harness::TestServer, super::proxy::Proxy, Dev) {
+    let (server, devs) = team(&["ann"]);
+    let p = proxy(server.base.clone(), 0);
+    let a = dev(&server, "ann", &p.url);
+    drop(devs);
+    a.run(&["generation", "new", "5.0.0"]).ok();
+    prove(&a, "5.0.0", "CHANGE-1", "ok");
+    a.run(&["sync"]).ok();
+    (server, p, a)
+}
+
 /// `gryt promote` whose answer is lost after the cloud promoted (exit 4): the retry, by the
 /// same account for the same generation, is a success here too — promoted and tagged, whether
 /// the retry's pull brings the promotion in or only the cloud's answer tells.
 #[test]
 fn a_promotion_whose_answer_was_lost_completes_on_the_retry() {
     for pull_brings_it in [true, false] {
-        let (server, devs) = team(&["ann"]);
-        let p = proxy(server.base.clone(), 0);
-        let a = dev(&server, "ann", &p.url);
-        drop(devs);
-        a.run(&["generation", "new", "5.0.0"]).ok();
-        prove(&a, "5.0.0", "CHANGE-1", "ok");
-        a.run(&["sync"]).ok();
+        let (server, p, a) = ann_with_a_proven_v5();
         a.run(&["sync", "pull"]).ok(); // up to date: the answer a stale feed gives again
         p.drop_promote.store(1, Ordering::SeqCst);
         let out = a.run(&["promote", "5.0.0"]).fails(4);
@@ -162,13 +168,7 @@ fn a_promotion_whose_answer_was_lost_completes_on_the_retry() {
 /// conflict with oneself), with the way out — `gryt promote` again, which finishes it.
 #[test]
 fn a_generation_whose_promotion_went_unanswered_is_not_changed_until_promote_runs_again() {
-    let (server, devs) = team(&["ann"]);
-    let p = proxy(server.base.clone(), 0);
-    let a = dev(&server, "ann", &p.url);
-    drop(devs);
-    a.run(&["generation", "new", "5.0.0"]).ok();
-    prove(&a, "5.0.0", "CHANGE-1", "ok");
-    a.run(&["sync"]).ok();
+    let (_server, p, a) = ann_with_a_proven_v5();
     p.drop_promote.store(1, Ordering::SeqCst);
     a.run(&["promote", "5.0.0"]).fails(4);
 
