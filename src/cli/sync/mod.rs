@@ -254,8 +254,16 @@ pub fn pull_logged(
     progress: impl Into<Shown>,
     attempt: Attempt<'_>,
 ) -> Result<engine::PullReport, SyncError> {
-    let progress = Progress::new("pulling", "changes", progress.into(), cloud.client);
-    let from = engine::cursor(&ws.store, cloud).ok();
+    let verb = match opts.full {
+        true => "full resync: reading and matching every record",
+        false => "pulling",
+    };
+    let progress = Progress::new(verb, "changes", progress.into(), cloud.client);
+    // A full resync asked for counts from the first change.
+    let from = match opts.full {
+        true => Some(0),
+        false => engine::cursor(&ws.store, cloud).ok(),
+    };
     let result = engine::pull(
         ws,
         cloud,

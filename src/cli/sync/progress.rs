@@ -106,11 +106,19 @@ impl<'c> Progress<'c> {
 
     /// The pull's per-page callback: (records so far, cursor, head). The bar counts the
     /// changes between the cursor the pull `started` from and the head, so the first page
-    /// already counts and the total is the whole pull.
+    /// already counts and the total is the whole pull. A cursor below the start is a full
+    /// resync reading the project from its first change: the bar says so and counts from 0.
     pub(super) fn pull_callback(&self, started: Option<u64>) -> impl FnMut(usize, u64, u64) + '_ {
         let mut first_cursor = started;
         move |_records, cursor, head| {
-            let start = *first_cursor.get_or_insert(cursor.min(head));
+            let start = first_cursor.get_or_insert(cursor.min(head));
+            if cursor < *start {
+                *start = 0;
+                if let Some(bar) = &self.bar {
+                    bar.set_prefix("full resync: reading and matching every record");
+                }
+            }
+            let start = *start;
             self.update(cursor.saturating_sub(start), head.saturating_sub(start));
         }
     }

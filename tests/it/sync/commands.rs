@@ -228,6 +228,18 @@ fn slow_syncs_show_a_progress_bar_on_a_terminal() {
     assert!(shown.contains("3/3 changes"), "{shown}");
     assert!(shown.contains("step 2 of 2: pushing ["), "{shown}");
     assert!(shown.contains("3/3 records"), "{shown}");
+
+    // A full resync reads the whole project: it says so and counts from the first change.
+    let shown = on_terminal(
+        &b,
+        &["sync", "pull", "--full"],
+        &[("GRYT_SYNC_PAGE_LIMIT", "1")],
+    );
+    assert!(
+        shown.contains("full resync: reading and matching every record ["),
+        "{shown}"
+    );
+    assert!(shown.contains("9/9 changes"), "{shown}");
 }
 
 /// Every `N/s` on the terminal has at most one decimal (`2.5/s`, `1,092/s`).
