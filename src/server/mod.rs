@@ -25,6 +25,8 @@ pub use app::{AppState, Registration, ServerConfig, router, serve};
 pub use auth::LoginLimits;
 pub use clock::{Clock, ManualClock};
 pub use error::{ServiceError, ServiceResult};
+#[cfg(feature = "pg")]
+pub use storage::PostgresStorage;
 pub use storage::backup::{AdminError, BackupReport, DataDirLock, RestoreReport};
 pub use storage::{SqliteStorage, Storage, StorageError};
 
@@ -36,8 +38,10 @@ use crate::api::accounts::{Account, RegisterRequest};
 pub struct ServeOptions {
     /// Address to listen on (default `127.0.0.1:8787`).
     pub listen: SocketAddr,
-    /// Directory holding the server database (created if missing).
+    /// Directory holding the server database (created if missing); unused with `database`.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (`postgres://…`) instead of SQLite in `data_dir`.
+    pub database: Option<String>,
     pub registration: Registration,
     /// Largest request body in bytes (default 8 MiB).
     pub body_limit: usize,
@@ -57,11 +61,27 @@ impl ServeOptions {
         ServeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             data_dir,
+            database: None,
             registration: defaults.registration,
             body_limit: defaults.body_limit,
             token_ttl: defaults.token_ttl,
             trust_forwarded_for: defaults.trust_forwarded_for,
             log_filter: "info".to_string(),
+        }
+    }
+
+    /// Serves the PostgreSQL database at `url` instead of a data directory.
+    pub fn with_database(mut self, url: String) -> Self {
+        self.database = Some(url);
+        self
+    }
+
+    /// Where the storage is, for messages: the data directory, or the database URL without
+    /// its password.
+    pub fn storage_label(&self) -> String {
+        match &self.database {
+            Some(url) => format!("database {}", redact_url(url)),
+            None => format!("data in {}", self.data_dir.display()),
         }
     }
 
@@ -117,6 +137,46 @@ pub fn open_storage(data_dir: &Path) -> Result<Arc<dyn Storage>, ServerError> {
     Ok(Arc::new(SqliteStorage::open(data_dir)?))
 }
 
+/// Opens (migrating) the PostgreSQL database at `url`.
+#[cfg(feature = "pg")]
+pub fn open_postgres(url: &str) -> Result<Arc<dyn Storage>, ServerError> {
+    Ok(Arc::new(PostgresStorage::open(url)?))
+}
+
+#[cfg(not(feature = "pg"))]
+pub fn open_postgres(_url: &str) -> Result<Arc<dyn Storage>, ServerError> {
+    Err(ServerError::Rejected(
+        "this gryt was built without PostgreSQL support (feature `pg`)".into(),
+    ))
+}
+
+/// Opens what `opts` names: the PostgreSQL database, else SQLite in the data directory (then
+/// with the directory's lock: one server per data directory).
+fn open_configured(
+    opts: &ServeOptions,
+) -> Result<(Arc<dyn Storage>, Option<DataDirLock>), ServerError> {
+    match &opts.database {
+        Some(url) => Ok((open_postgres(url)?, None)),
+        None => {
+            let lock = DataDirLock::acquire(&opts.data_dir)?;
+            Ok((open_storage(&opts.data_dir)?, Some(lock)))
+        }
+    }
+}
+
+/// Whether `s` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// `url` with any password replaced by `***`, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    #[cfg(feature = "pg")]
+    return storage::postgres::redact(url);
+    #[cfg(not(feature = "pg"))]
+    url.to_string()
+}
+
 /// How long requests in flight may run after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -131,8 +191,9 @@ pub fn run_serve(opts: ServeOptions) -> Result<(), ServerError> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     // One server per data directory: a second one, or a restore, is refused while it runs.
-    let _lock = DataDirLock::acquire(&opts.data_dir)?;
-    let storage = open_storage(&opts.data_dir)?;
+    // Any number of servers share one PostgreSQL database.
+    let (storage, _lock) = open_configured(&opts)?;
+    let label = opts.storage_label();
     let state = AppState::new(storage, opts.config());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -148,7 +209,7 @@ pub fn run_serve(opts: ServeOptions) -> Result<(), ServerError> {
         // The handlers are in place before anyone is told where to connect: a SIGTERM sent
         // right after the "listening" line is a clean stop, not the default kill.
         let signal = shutdown_signal();
-        tracing::info!(%addr, data = %opts.data_dir.display(), registration = ?opts.registration, "gryt cloud listening");
+        tracing::info!(%addr, storage = %label, registration = ?opts.registration, "gryt cloud listening");
         let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
         let shutdown = async move {
             signal.await;
@@ -216,6 +277,30 @@ pub fn admin_restore(file: &Path, data_dir: &Path) -> Result<RestoreReport, Admi
     storage::backup::restore(file, data_dir)
 }
 
+/// Copies the SQLite server in `from` into the empty PostgreSQL database at `to`, checking
+/// every table before it commits (`gryt cloud admin migrate`).
+#[cfg(feature = "pg")]
+pub fn admin_migrate(from: &Path, to: &str) -> Result<storage::migrate::MigrateReport, AdminError> {
+    storage::migrate::migrate(from, to)
+}
+
+#[cfg(not(feature = "pg"))]
+pub fn admin_migrate(_from: &Path, _to: &str) -> Result<std::convert::Infallible, AdminError> {
+    Err(AdminError::Postgres(
+        "this gryt was built without PostgreSQL support (feature `pg`)".into(),
+    ))
+}
+
+/// Gives the PostgreSQL server at `url` a new history id (after a restore from a dump).
+pub fn admin_new_history(url: &str) -> Result<uuid::Uuid, ServerError> {
+    #[cfg(feature = "pg")]
+    return Ok(PostgresStorage::open(url)?.rewind_history()?);
+    #[cfg(not(feature = "pg"))]
+    Err(ServerError::Rejected(format!(
+        "this gryt was built without PostgreSQL support (feature `pg`): {url}"
+    )))
+}
+
 /// Creates an account directly in the data directory, without a running server (for closed
 /// registration). The same name and password rules as `POST /v1/accounts`.
 pub fn admin_add_user(
@@ -223,13 +308,21 @@ pub fn admin_add_user(
     username: &str,
     password: &str,
 ) -> Result<Account, ServerError> {
-    let storage = SqliteStorage::open(data_dir)?;
+    admin_add_user_to(&SqliteStorage::open(data_dir)?, username, password)
+}
+
+/// Creates an account in an open storage (see [`admin_add_user`]).
+pub fn admin_add_user_to(
+    storage: &dyn Storage,
+    username: &str,
+    password: &str,
+) -> Result<Account, ServerError> {
     let req = RegisterRequest {
         username: username.to_string(),
         password: password.to_string(),
     };
     let now = Clock::system().now_rfc3339();
-    Ok(handlers::accounts::create_account(&storage, &req, &now)?)
+    Ok(handlers::accounts::create_account(storage, &req, &now)?)
 }
 
 /// A server on its own thread and tokio runtime, listening on 127.0.0.1:0 — for tests,
@@ -246,7 +339,18 @@ impl BackgroundServer {
     /// Opens (creating) the storage in `data_dir` and serves it on a free loopback port.
     pub fn start(data_dir: &Path, config: ServerConfig) -> Result<BackgroundServer, ServerError> {
         let lock = DataDirLock::acquire(data_dir)?;
-        let state = AppState::new(open_storage(data_dir)?, config);
+        let storage = open_storage(data_dir)?;
+        Self::start_on(storage, Some(lock), config)
+    }
+
+    /// Serves an open storage on a free loopback port (`lock`, if any, is released when the
+    /// server stops).
+    pub fn start_on(
+        storage: Arc<dyn Storage>,
+        lock: Option<DataDirLock>,
+        config: ServerConfig,
+    ) -> Result<BackgroundServer, ServerError> {
+        let state = AppState::new(storage, config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -264,7 +368,7 @@ impl BackgroundServer {
         });
         Ok(BackgroundServer {
             addr,
-            lock: Some(lock),
+            lock,
             stop: Some(stop_tx),
             thread: Some(thread),
         })

@@ -9,10 +9,11 @@ use crate::cli::error::CommandError;
 use crate::cli::ui::Ui;
 use crate::server::{self, AdminError, Registration, ServeOptions};
 
-/// Run a Gryt Cloud server (SQLite storage in --data) until SIGINT or SIGTERM
+/// Run a Gryt Cloud server (SQLite in --data, or PostgreSQL) until SIGINT or SIGTERM
 ///
 /// Every option can also come from a GRYT_SERVER_* variable. It serves plain HTTP; put a TLS
-/// proxy in front of it for anything beyond localhost (see docs/SERVER.md).
+/// proxy in front of it for anything beyond localhost (see docs/SERVER.md). Several servers
+/// may share one PostgreSQL database (behind a load balancer); a data directory serves one.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on
@@ -21,6 +22,14 @@ pub struct ServeArgs {
     /// Data directory (default: $XDG_DATA_HOME/gryt/server)
     #[arg(long, env = "GRYT_SERVER_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// A PostgreSQL database instead of the data directory: postgres://USER[:PASSWORD]@HOST[:PORT]/DB
+    #[arg(
+        long,
+        env = "GRYT_SERVER_DATABASE",
+        value_name = "URL",
+        conflicts_with = "data"
+    )]
+    pub database: Option<String>,
     /// Whether anyone may register (closed: accounts come from `gryt cloud admin user add`)
     #[arg(long, env = "GRYT_SERVER_REGISTRATION", default_value = "open", value_parser = ["open", "closed"])]
     pub registration: String,
@@ -45,6 +54,37 @@ pub enum AdminCommand {
     User(UserCommand),
     Backup(BackupArgs),
     Restore(RestoreArgs),
+    Migrate(MigrateArgs),
+    NewHistory(NewHistoryArgs),
+}
+
+/// Copy a SQLite server's data into an empty PostgreSQL database
+///
+/// Copies accounts (with their password hashes), hashed tokens and API keys, teams, projects,
+/// records, history and stored push answers in one transaction, then compares every table
+/// with the source (rows and a SHA-256) before committing. The data directory is locked
+/// meanwhile: stop `gryt cloud serve` on it first. An interrupted migration leaves the target
+/// empty: run it again. Clients keep syncing against the new server with no change.
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// Data directory of the SQLite server (default: $XDG_DATA_HOME/gryt/server)
+    #[arg(long = "from", env = "GRYT_SERVER_DATA", value_name = "DIR")]
+    pub from: Option<PathBuf>,
+    /// The empty PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB
+    #[arg(long = "to", value_name = "URL")]
+    pub to: String,
+}
+
+/// Give a PostgreSQL server a new history id, after restoring its database from a dump
+///
+/// Every client then notices on its next sync that the server's history was rewound, and
+/// re-matches and re-sends what the restore lost (as `gryt cloud admin restore` does for a
+/// data directory). Stop every server on the database first; start them again afterwards.
+#[derive(Debug, clap::Args)]
+pub struct NewHistoryArgs {
+    /// The PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB
+    #[arg(long, env = "GRYT_SERVER_DATABASE", value_name = "URL")]
+    pub database: String,
 }
 
 /// Write a consistent copy of the server database while the server keeps serving
@@ -87,6 +127,14 @@ pub struct UserAddArgs {
     /// Data directory of the server (default: $XDG_DATA_HOME/gryt/server)
     #[arg(long, env = "GRYT_SERVER_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// The server's PostgreSQL database instead of a data directory
+    #[arg(
+        long,
+        env = "GRYT_SERVER_DATABASE",
+        value_name = "URL",
+        conflicts_with = "data"
+    )]
+    pub database: Option<String>,
 }
 
 fn data_dir(data: Option<PathBuf>) -> Result<PathBuf, CommandError> {
@@ -96,7 +144,10 @@ fn data_dir(data: Option<PathBuf>) -> Result<PathBuf, CommandError> {
 }
 
 pub fn cmd_serve(ui: &Ui, args: ServeArgs) -> Result<(), CommandError> {
-    let mut opts = ServeOptions::new(data_dir(args.data)?);
+    let mut opts = match &args.database {
+        Some(url) => ServeOptions::new(PathBuf::new()).with_database(database_url(url)?),
+        None => ServeOptions::new(data_dir(args.data)?),
+    };
     opts.listen = args.listen;
     opts.registration = args
         .registration
@@ -111,11 +162,23 @@ pub fn cmd_serve(ui: &Ui, args: ServeArgs) -> Result<(), CommandError> {
     opts.trust_forwarded_for = args.trust_forwarded_for;
     opts.log_filter = args.log;
     ui.status(format!(
-        "Starting Gryt Cloud on {} (data in {}); the log names the address it listens on; Ctrl-C stops it",
+        "Starting Gryt Cloud on {} ({}); the log names the address it listens on; Ctrl-C stops it",
         opts.listen,
-        opts.data_dir.display()
+        opts.storage_label()
     ));
     Ok(server::run_serve(opts)?)
+}
+
+/// A `--database` value: a PostgreSQL URL, said clearly when it is something else.
+fn database_url(url: &str) -> Result<String, CommandError> {
+    if server::is_postgres_url(url) {
+        return Ok(url.to_string());
+    }
+    Err(
+        CommandError::usage(format!("`{url}` is not a PostgreSQL URL")).hint(
+            "pass --database postgres://USER[:PASSWORD]@HOST[:PORT]/DB, or --data DIR for SQLite",
+        ),
+    )
 }
 
 pub fn cmd_admin(ui: &Ui, cmd: AdminCommand) -> Result<(), CommandError> {
@@ -123,7 +186,44 @@ pub fn cmd_admin(ui: &Ui, cmd: AdminCommand) -> Result<(), CommandError> {
         AdminCommand::User(UserCommand::Add(args)) => cmd_user_add(ui, args),
         AdminCommand::Backup(args) => cmd_backup(ui, args),
         AdminCommand::Restore(args) => cmd_restore(ui, args),
+        AdminCommand::Migrate(args) => cmd_migrate(ui, args),
+        AdminCommand::NewHistory(args) => cmd_new_history(ui, args),
     }
+}
+
+fn cmd_migrate(ui: &Ui, args: MigrateArgs) -> Result<(), CommandError> {
+    let from = data_dir(args.from)?;
+    let to = database_url(&args.to)?;
+    let report = server::admin_migrate(&from, &to).map_err(admin_error)?;
+    if ui.json {
+        return ui.json(&report);
+    }
+    for t in &report.tables {
+        ui.line(format!(
+            "{:<13} {:>9} rows  sha256 {}",
+            t.table, t.rows, t.sha256
+        ))?;
+    }
+    ui.line(format!(
+        "Migrated {} to {}: every table matches its source (history id {} kept)",
+        report.from, report.to, report.history_id
+    ))?;
+    ui.status(format!(
+        "Next: gryt cloud serve --database {} (clients need no change)",
+        report.to
+    ));
+    Ok(())
+}
+
+fn cmd_new_history(ui: &Ui, args: NewHistoryArgs) -> Result<(), CommandError> {
+    let url = database_url(&args.database)?;
+    let id = server::admin_new_history(&url)?;
+    if ui.json {
+        return ui.json(&serde_json::json!({"history_id": id}));
+    }
+    ui.line(format!("New history id {id}"))?;
+    ui.status("Clients notice the rewound history on their next sync and re-send what it lost");
+    Ok(())
 }
 
 /// The message and what to do next for a failed backup or restore.
@@ -143,6 +243,12 @@ fn admin_error(e: AdminError) -> CommandError {
         AdminError::TooNew { .. } => Some("restore it with the newer gryt that wrote it"),
         AdminError::ServerRunning(_) => {
             Some("stop `gryt cloud serve` on that directory first (a backup works while it runs)")
+        }
+        AdminError::NotEmpty(_) => {
+            Some("migrate into a new, empty database (createdb NAME); nothing was changed")
+        }
+        AdminError::Mismatch { .. } => {
+            Some("the copy was rolled back; check the database's logs and run it again")
         }
         _ => None,
     };
@@ -191,7 +297,6 @@ fn cmd_restore(ui: &Ui, args: RestoreArgs) -> Result<(), CommandError> {
 }
 
 fn cmd_user_add(ui: &Ui, args: UserAddArgs) -> Result<(), CommandError> {
-    let data = data_dir(args.data)?;
     let mut password = String::new();
     std::io::stdin()
         .lock()
@@ -204,13 +309,25 @@ fn cmd_user_add(ui: &Ui, args: UserAddArgs) -> Result<(), CommandError> {
             args.name
         )));
     }
-    let account = server::admin_add_user(&data, &args.name, password)?;
+    let (account, place) = match &args.database {
+        Some(url) => {
+            let url = database_url(url)?;
+            let storage = server::open_postgres(&url)?;
+            (
+                server::admin_add_user_to(storage.as_ref(), &args.name, password)?,
+                server::redact_url(&url),
+            )
+        }
+        None => {
+            let data = data_dir(args.data)?;
+            (
+                server::admin_add_user(&data, &args.name, password)?,
+                data.display().to_string(),
+            )
+        }
+    };
     if ui.json {
         return ui.json(&account);
     }
-    ui.line(format!(
-        "Created account {} in {}",
-        account.username,
-        data.display()
-    ))
+    ui.line(format!("Created account {} in {place}", account.username))
 }

@@ -61,6 +61,18 @@ pub enum AdminError {
     },
     #[error("{0}")]
     Sqlite(String),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+    #[error("the target database already holds Gryt Cloud data ({0})")]
+    NotEmpty(String),
+    #[error(
+        "{table} differs after the copy (source: {expected}; copy: {actual}); nothing was kept"
+    )]
+    Mismatch {
+        table: String,
+        expected: String,
+        actual: String,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

@@ -5,6 +5,10 @@
 //! gates) lives in `server::rules` so that SQLite and a later Postgres backend agree.
 
 pub mod backup;
+#[cfg(feature = "pg")]
+pub mod migrate;
+#[cfg(feature = "pg")]
+pub mod postgres;
 mod schema;
 pub mod sqlite;
 
@@ -14,6 +18,8 @@ use crate::api::accounts::{Member, Role, TokenKind};
 use crate::api::records::{EvolutionRecord, GenerationRecord, Record};
 use crate::domain::Version;
 
+#[cfg(feature = "pg")]
+pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
 
 #[derive(Debug, thiserror::Error)]

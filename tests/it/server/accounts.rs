@@ -267,10 +267,10 @@ fn closed_registration_and_admin_bootstrap() {
         )
         .expect_error(403, "registration_closed");
     // The admin path works on the data dir, even while the server runs (WAL).
-    let account = gryt::server::admin_add_user(&s.dir, "ann", "password-ann").unwrap();
+    let account = s.admin_add_user("ann", "password-ann").unwrap();
     assert_eq!(account.username, "ann");
-    assert!(gryt::server::admin_add_user(&s.dir, "ann", "password-ann").is_err());
-    assert!(gryt::server::admin_add_user(&s.dir, "Bad Name", "password-x").is_err());
+    assert!(s.admin_add_user("ann", "password-ann").is_err());
+    assert!(s.admin_add_user("Bad Name", "password-x").is_err());
     let ann = s.client().login("ann");
     assert_eq!(ann.get("/v1/auth/whoami").ok()["username"], "ann");
 }
@@ -333,7 +333,7 @@ fn behind_a_trusted_proxy_the_forwarded_address_is_limited() {
         trust_forwarded_for: true,
         ..ServerConfig::default()
     });
-    gryt::server::admin_add_user(&s.dir, "ann", "password-ann").unwrap();
+    s.admin_add_user("ann", "password-ann").unwrap();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -19,7 +19,7 @@ fn history(c: &Client, p: &str) -> String {
 /// A server with one project holding one generation, and a backup of it.
 fn served_with_backup() -> (tempfile::TempDir, TestServer, Client, String, PathBuf) {
     let temp = tempfile::tempdir().unwrap();
-    let s = TestServer::start_in(&temp.path().join("data"), ServerConfig::default());
+    let s = TestServer::start_sqlite_in(&temp.path().join("data"), ServerConfig::default());
     let ann = s.user("ann");
     let p = ann.project("acme", "web");
     ann.push(
@@ -86,7 +86,7 @@ fn a_backup_taken_while_serving_restores_with_a_new_history() {
         .clone()
         .expect("the replaced database is kept");
     assert!(kept.starts_with(s.dir.join("replaced")), "{kept:?}");
-    let s = TestServer::start_in(&s.dir, ServerConfig::default());
+    let s = TestServer::start_sqlite_in(&s.dir, ServerConfig::default());
     let ann = s.client().login("ann");
     assert_eq!(ann.head(&p), 1, "the history is back at the backup");
     let after = history(&ann, &p);
@@ -107,7 +107,7 @@ fn a_backup_taken_while_serving_restores_with_a_new_history() {
     rewrite_checksum(&kept_copy);
     let data = temp.path().join("data");
     admin_restore(&kept_copy, &data).unwrap();
-    let s = TestServer::start_in(&data, ServerConfig::default());
+    let s = TestServer::start_sqlite_in(&data, ServerConfig::default());
     let ann = s.client().login("ann");
     assert_eq!(ann.head(&p), 2);
 }
@@ -223,7 +223,7 @@ fn the_admin_commands_report_and_fail_clearly() {
     let env = TestEnv::new();
     let data = env.tmp.path().join("data");
     {
-        let s = TestServer::start_in(&data, ServerConfig::default());
+        let s = TestServer::start_sqlite_in(&data, ServerConfig::default());
         s.user("ann").project("acme", "web");
         let out = env.tmp.path().join("b.db");
         let done = env

@@ -1,5 +1,6 @@
-//! A real Gryt Cloud server in-process on 127.0.0.1:0 over a real SQLite file in a temp dir,
-//! and a small blocking HTTP client (ureq, status codes as values so JSON error bodies are
+//! A real Gryt Cloud server in-process on 127.0.0.1:0 over real storage — a SQLite file in a
+//! temp dir, or, when `GRYT_TEST_POSTGRES` names a PostgreSQL database, a schema of its own
+//! in that database (see [`Backend`]) — and a small blocking HTTP client (ureq, status codes as values so JSON error bodies are
 //! readable). Record builders produce the wire JSON directly so tests can also send
 //! malformed records.
 
@@ -12,6 +13,8 @@ use serde_json::{Value, json};
 pub struct TestServer {
     pub base: String,
     pub dir: PathBuf,
+    /// Where its data is: SQLite in `dir`, or the URL of its PostgreSQL schema.
+    pub storage: Backend,
     _temp: Option<Arc<tempfile::TempDir>>,
     server: gryt::server::BackgroundServer,
 }
@@ -28,10 +31,35 @@ impl TestServer {
         s
     }
 
-    /// Starts on an existing data dir (for restarts); the caller keeps the dir alive.
+    /// Starts on an existing data dir (for restarts); the caller keeps the dir alive. On the
+    /// backend the run chose ([`Backend::chosen`]): with PostgreSQL the dir names a schema,
+    /// so a restart on the same dir finds the same data.
     pub fn start_in(dir: &Path, config: ServerConfig) -> TestServer {
-        let server = gryt::server::BackgroundServer::start(dir, config).expect("server starts");
+        Self::start_on(Backend::chosen(), dir, config)
+    }
+
+    /// Starts on SQLite in `dir` whatever the run's backend: for tests of what only a data
+    /// directory has (backup and restore files, editing the database file by hand).
+    pub fn start_sqlite_in(dir: &Path, config: ServerConfig) -> TestServer {
+        Self::start_on(Backend::Sqlite, dir, config)
+    }
+
+    pub fn start_on(backend: Backend, dir: &Path, config: ServerConfig) -> TestServer {
+        let storage = match backend {
+            Backend::Sqlite => Backend::Sqlite,
+            Backend::Postgres(url) => Backend::Postgres(
+                gryt::server::storage::postgres::schema_url(&url, &schema_for(dir))
+                    .expect("a test schema"),
+            ),
+        };
+        let server = match &storage {
+            Backend::Sqlite => gryt::server::BackgroundServer::start(dir, config),
+            Backend::Postgres(url) => gryt::server::open_postgres(url)
+                .and_then(|s| gryt::server::BackgroundServer::start_on(s, None, config)),
+        }
+        .expect("server starts");
         TestServer {
+            storage,
             base: server.url(),
             dir: dir.to_path_buf(),
             _temp: None,
@@ -42,6 +70,49 @@ impl TestServer {
     /// Stops gracefully and waits for the server thread.
     pub fn stop(&mut self) {
         self.server.stop();
+    }
+
+    /// `gryt cloud admin user add` on the server's storage (no request).
+    pub fn admin_add_user(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<gryt::api::accounts::Account, gryt::server::ServerError> {
+        match &self.storage {
+            Backend::Sqlite => gryt::server::admin_add_user(&self.dir, name, password),
+            Backend::Postgres(url) => gryt::server::admin_add_user_to(
+                gryt::server::open_postgres(url)?.as_ref(),
+                name,
+                password,
+            ),
+        }
+    }
+
+    /// Runs SQL on the server's database behind its back (a hand edit); the rows changed.
+    pub fn execute_sql(&self, sql: &str) -> u64 {
+        match &self.storage {
+            Backend::Sqlite => {
+                let db = self.dir.join(gryt::server::storage::sqlite::DB_FILE);
+                let conn = rusqlite::Connection::open(db).expect("open the server database");
+                conn.execute(sql, []).expect("SQL runs") as u64
+            }
+            Backend::Postgres(url) => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                        .await
+                        .expect("connect to the test database");
+                    let driver = tokio::spawn(conn);
+                    let n = client.execute(sql, &[]).await.expect("SQL runs");
+                    drop(client);
+                    let _ = driver.await;
+                    n
+                })
+            }
+        }
     }
 
     pub fn client(&self) -> Client {
@@ -58,6 +129,48 @@ impl TestServer {
         assert_eq!(r.status, 201, "register {name}: {}", r.json);
         c.login(name)
     }
+}
+
+/// The storage a test server runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// A database the tests may make schemas in (`postgres://…`).
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL when `GRYT_TEST_POSTGRES` names a database, else SQLite.
+    pub fn chosen() -> Backend {
+        match std::env::var("GRYT_TEST_POSTGRES") {
+            Ok(url) if !url.is_empty() => Backend::Postgres(url),
+            _ => Backend::Sqlite,
+        }
+    }
+
+    /// The PostgreSQL database for tests that need one; `None` (said loudly) when there is
+    /// none. Under `CI=true` a missing database fails the test instead: CI must run them.
+    pub fn postgres(test: &str) -> Option<String> {
+        if let Backend::Postgres(url) = Self::chosen() {
+            return Some(url);
+        }
+        let message = format!(
+            "SKIPPED {test}: no PostgreSQL (set GRYT_TEST_POSTGRES=postgres://USER:PASSWORD@127.0.0.1/DB)"
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{message}; CI must run the PostgreSQL tests");
+        }
+        eprintln!("{message}");
+        None
+    }
+}
+
+/// The schema a test server in `dir` uses on PostgreSQL: one per data dir.
+pub fn schema_for(dir: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    format!("t_{hex}")
 }
 
 #[derive(Debug, Clone)]

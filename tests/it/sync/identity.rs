@@ -18,7 +18,7 @@ use crate::server::harness::{Client, TestServer};
 /// upstream follows the server across restarts).
 pub(super) fn world(names: &[&str]) -> (tempfile::TempDir, TestServer, Proxy, Vec<Dev>) {
     let data = tempfile::tempdir().unwrap();
-    let server = TestServer::start_in(data.path(), ServerConfig::default());
+    let server = TestServer::start_sqlite_in(data.path(), ServerConfig::default());
     super::found_team(&server, names);
     let link = proxy(server.base.clone(), 0);
     let devs = names.iter().map(|n| dev(&server, n, &link.url)).collect();
@@ -86,7 +86,7 @@ fn a_restored_server_is_noticed_and_each_workspace_sends_what_it_lost() {
 
     server.stop();
     admin_restore(&backup, data.path()).unwrap();
-    let server = TestServer::start_in(data.path(), ServerConfig::default());
+    let server = TestServer::start_sqlite_in(data.path(), ServerConfig::default());
     *link.upstream.lock().unwrap() = server.base.clone();
     let api = server.client().login("ann");
     assert!(replica::cloud(&api).gens.len() < before_restore.gens.len());
@@ -265,7 +265,7 @@ fn a_workspace_that_only_pushed_notices_a_restore_that_lands_on_its_cursor() {
     }
     server.stop();
     admin_restore(&backup, data.path()).unwrap();
-    let server = TestServer::start_in(data.path(), ServerConfig::default());
+    let server = TestServer::start_sqlite_in(data.path(), ServerConfig::default());
     *link.upstream.lock().unwrap() = server.base.clone();
     for v in ["2.0.0", "2.1.0"] {
         b.run(&["generation", "new", v]).ok();

@@ -408,7 +408,7 @@ impl Case {
         self.server.stop();
         let file = self.backup.clone().expect("a backup");
         admin_restore(&file, self.data.path()).expect("restore");
-        self.server = TestServer::start_in(self.data.path(), ServerConfig::default());
+        self.server = TestServer::start_sqlite_in(self.data.path(), ServerConfig::default());
         *self.link.upstream.lock().unwrap() = self.server.base.clone();
         self.api = self.server.client().login("ann");
         for mine in &mut self.mine {

@@ -63,17 +63,11 @@ fn verify_catches_every_kind_of_difference() {
 
     // A server row changed behind gryt's back (its stored hash cleared, as a hand edit
     // that leaves the row consistent would).
-    let db = server.dir.join(gryt::server::storage::sqlite::DB_FILE);
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let changed = conn
-        .execute(
-            "UPDATE records SET body = replace(body, 'Search', 'Hacked'), hash = NULL
-             WHERE body LIKE '%Search%'",
-            [],
-        )
-        .unwrap();
+    let changed = server.execute_sql(
+        "UPDATE records SET body = replace(body, 'Search', 'Hacked'), hash = NULL
+         WHERE body LIKE '%Search%'",
+    );
     assert_eq!(changed, 1);
-    drop(conn);
     let before = ann.state();
     let out = ann.run(&["sync", "verify", "--json"]).fails(6);
     let report = out.json();
@@ -98,10 +92,10 @@ fn verify_catches_every_kind_of_difference() {
     assert_stdout_has(&out, "v1.0.0-rc.1 (evolution)");
 
     // Marked synced but missing in the cloud.
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute("DELETE FROM records WHERE body LIKE '%Export%'", [])
-        .unwrap();
-    drop(conn);
+    assert_eq!(
+        server.execute_sql("DELETE FROM records WHERE body LIKE '%Export%'"),
+        1
+    );
     let out = bob.run(&["sync", "verify"]).fails(6);
     assert_stdout_has(&out, "marked synced but missing in the cloud (1)");
     assert_stdout_has(&out, "v3.0.0");

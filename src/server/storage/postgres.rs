@@ -1,0 +1,1120 @@
+//! PostgreSQL backend of [`Storage`] (`gryt cloud serve --database postgres://…`), for
+//! deployments that run their own database and several server processes on it.
+//!
+//! The driver is tokio-postgres with a deadpool pool; [`Storage`] calls block (the server runs
+//! them on blocking threads), so the storage owns a small tokio runtime that drives the
+//! connections and blocks on each call. The schema is the SQLite backend's migrations, run by
+//! refinery under an advisory lock (two processes starting at once migrate once).
+//!
+//! Correct with several processes on one database:
+//! - writers to one project are serialized by a row lock on the project (`SELECT … FOR
+//!   UPDATE` at the start of every [`Storage::transact`]), so the rules' compare-and-swap on
+//!   the head, the version lock, first-promoter-wins and the idempotency answers are decided
+//!   by one writer at a time across every process, exactly as under SQLite's single writer;
+//! - team rules run under a transaction-scoped advisory lock (the SQLite backend's
+//!   `BEGIN IMMEDIATE`), so "the last owner" cannot be demoted by two owners at once;
+//! - the unique indexes (version, rc tag, code name, names) stay the last word: `insert_new`
+//!   is `ON CONFLICT DO NOTHING`, since a failed statement aborts a PostgreSQL transaction;
+//! - the changes feed and the digest read one snapshot (`REPEATABLE READ`, read only).
+//!
+//! Ids, names and timestamps are compared and ordered byte-wise (`COLLATE "C"`), as SQLite
+//! does, whatever collation the database was created with: the digest pages by id order.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{IsolationLevel, NoTls, Row};
+use uuid::Uuid;
+
+use super::schema::MIGRATIONS;
+use super::{
+    AccountRow, NewToken, ProjectRow, ProjectTx, RawPage, Result, Storage, StorageError,
+    StoredAnswer, TeamRow, TeamTx, TokenRow,
+};
+use crate::api::accounts::{Member, Role, TokenKind};
+use crate::api::digest::{self, DigestEntry};
+use crate::api::records::{EvolutionRecord, GenerationRecord, Record};
+use crate::domain::Version;
+use crate::server::ServiceError;
+
+/// Connections per server process. Four processes stay well inside PostgreSQL's default
+/// `max_connections` (100).
+pub const POOL_SIZE: usize = 16;
+
+/// How long a request waits for a free connection, and for a new one to open.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// Advisory lock keys (one namespace per purpose).
+const MIGRATION_LOCK: i64 = 0x6772_7974_0001;
+const TEAMS_LOCK: i64 = 0x6772_7974_0002;
+
+/// `url` with any password replaced by `***`, for logs and messages.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once("password=") {
+        Some((before, after)) => {
+            let rest = after.find('&').map_or("", |i| &after[i..]);
+            format!("{before}password=***{rest}")
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// Makes `schema` (lowercase letters, digits, `_`) in the database at `url` if it is missing,
+/// and returns a URL whose connections work in it (`search_path`): several servers, or test
+/// runs, each in their own schema of one database.
+pub fn schema_url(url: &str, schema: &str) -> Result<String> {
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase())
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(StorageError::Backend(format!(
+            "`{schema}` is not a schema name (lowercase letters, digits and _)"
+        )));
+    }
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+        StorageError::Backend(format!("`{}` is not a PostgreSQL URL: {e}", redact(url)))
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StorageError::Backend(format!("cannot start a runtime: {e}")))?;
+    runtime.block_on(async {
+        let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+        let driver = tokio::spawn(connection);
+        let made = client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await
+            .map_err(pg);
+        drop(client);
+        let _ = driver.await;
+        made
+    })?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+pub struct PostgresStorage {
+    /// Drives the connections; every call blocks on it. `None` only while dropping.
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+    history_id: Uuid,
+    url: String,
+}
+
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        // Dropped from wherever the last handle goes, async threads included: never block.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn pg(e: tokio_postgres::Error) -> StorageError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        let busy = [
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::QUERY_CANCELED,
+        ];
+        if busy.contains(code) {
+            return StorageError::Unavailable(db.message().to_string());
+        }
+        return StorageError::Backend(format!("{} ({})", db.message(), code.code()));
+    }
+    if e.is_closed() {
+        return StorageError::Unavailable(format!("the database connection closed: {e}"));
+    }
+    StorageError::Unavailable(format!("the database does not answer: {e}"))
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StorageError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg(e),
+        other => StorageError::Unavailable(format!("no database connection: {other}")),
+    }
+}
+
+fn parse_record(body: &str) -> Result<Record> {
+    serde_json::from_str(body).map_err(|e| StorageError::Corrupt(format!("record: {e}")))
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn uuid_of(s: &str, what: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|_| StorageError::Corrupt(format!("{what} {s}")))
+}
+
+fn role_of(s: &str) -> Result<Role> {
+    Role::parse(s).ok_or_else(|| StorageError::Corrupt(format!("role {s}")))
+}
+
+/// Reads column `i` of a row, a type mismatch being corrupt data.
+fn col<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> Result<T> {
+    r.try_get(i)
+        .map_err(|e| StorageError::Corrupt(format!("column {i}: {e}")))
+}
+
+fn account_from(r: &Row, at: usize) -> Result<AccountRow> {
+    Ok(AccountRow {
+        id: col(r, at)?,
+        username: col(r, at + 1)?,
+        password_hash: col(r, at + 2)?,
+        created_at: col(r, at + 3)?,
+    })
+}
+
+fn token_from(r: &Row) -> Result<TokenRow> {
+    let kind: String = col(r, 2)?;
+    Ok(TokenRow {
+        id: uuid_of(&col::<String>(r, 0)?, "token id")?,
+        account_id: col(r, 1)?,
+        kind: TokenKind::parse(&kind)
+            .ok_or_else(|| StorageError::Corrupt(format!("token kind {kind}")))?,
+        name: col(r, 3)?,
+        created_at: col(r, 4)?,
+        expires_at: col(r, 5)?,
+        revoked_at: col(r, 6)?,
+    })
+}
+
+fn team_role_from(r: &Row) -> Result<(TeamRow, Role)> {
+    Ok((
+        TeamRow {
+            id: col(r, 0)?,
+            name: col(r, 1)?,
+            created_at: col(r, 2)?,
+        },
+        role_of(&col::<String>(r, 3)?)?,
+    ))
+}
+
+const TOKEN_COLS: &str =
+    "t.id, t.account_id, t.kind, t.name, t.created_at, t.expires_at, t.revoked_at";
+
+const MEMBERS_SQL: &str = "SELECT a.username, m.role FROM team_members m
+     JOIN accounts a ON a.id = m.account_id
+     WHERE m.team_id = $1 ORDER BY a.username COLLATE \"C\"";
+
+fn members_from(rows: &[Row]) -> Result<Vec<Member>> {
+    rows.iter()
+        .map(|r| {
+            Ok(Member {
+                username: col(r, 0)?,
+                role: role_of(&col::<String>(r, 1)?)?,
+            })
+        })
+        .collect()
+}
+
+/// Key of the history id in `server_meta`.
+const HISTORY_ID: &str = "history_id";
+
+/// The migrations as refinery runs them: the same statements as the SQLite backend's.
+fn migrations() -> Result<Vec<refinery::Migration>> {
+    const NAMES: [&str; 3] = ["initial", "server_meta", "digest"];
+    MIGRATIONS
+        .iter()
+        .enumerate()
+        .map(|(i, sql)| {
+            let name = NAMES.get(i).copied().unwrap_or("migration");
+            refinery::Migration::unapplied(&format!("V{}__{name}", i + 1), sql)
+                .map_err(|e| StorageError::Backend(format!("migration {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+impl PostgresStorage {
+    /// Connects to the database at `url` (a `postgres://` URL or a key=value connection
+    /// string), migrates it under an advisory lock, and opens a pool of [`POOL_SIZE`].
+    pub fn open(url: &str) -> Result<PostgresStorage> {
+        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            StorageError::Backend(format!(
+                "`{}` is not a PostgreSQL connection URL: {e}",
+                redact(url)
+            ))
+        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("gryt-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StorageError::Backend(format!("cannot start the database runtime: {e}"))
+            })?;
+        let history_id = runtime.block_on(prepare(&config, url))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .recycle_timeout(Some(POOL_WAIT))
+            .build()
+            .map_err(|e| StorageError::Backend(format!("cannot make a connection pool: {e}")))?;
+        Ok(PostgresStorage {
+            runtime: Some(runtime),
+            pool,
+            history_id,
+            url: redact(url),
+        })
+    }
+
+    /// The database URL with its password hidden.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn block<F: std::future::Future>(&self, f: F) -> F::Output {
+        match &self.runtime {
+            Some(rt) => rt.block_on(f),
+            None => unreachable!("the runtime lives as long as the storage"),
+        }
+    }
+
+    async fn client(&self) -> Result<Object> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Runs one statement on a pooled connection; the rows it returns.
+    fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.block(async {
+            let client = self.client().await?;
+            let st = client.prepare_cached(sql).await.map_err(pg)?;
+            client.query(&st, params).await.map_err(pg)
+        })
+    }
+
+    /// Runs one statement on a pooled connection; the number of rows it changed.
+    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        self.block(async {
+            let client = self.client().await?;
+            let st = client.prepare_cached(sql).await.map_err(pg)?;
+            client.execute(&st, params).await.map_err(pg)
+        })
+    }
+
+    /// Gives the server a new history id (its history was rewound by a restore). Takes
+    /// effect for servers that open the storage afterwards.
+    pub fn rewind_history(&self) -> Result<Uuid> {
+        let id = Uuid::now_v7();
+        self.execute(
+            "UPDATE server_meta SET value = $2 WHERE key = $1",
+            &[&HISTORY_ID, &id.to_string()],
+        )?;
+        Ok(id)
+    }
+
+    /// Gives records without a content hash and slot both (see the SQLite backend). A row
+    /// rewritten meanwhile keeps its cleared hash: the update names the seq it hashed.
+    async fn backfill_digest(&self, project_id: &str) -> Result<()> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, seq, body FROM records
+                 WHERE project_id = $1 AND (hash IS NULL OR slot IS NULL)",
+                &[&project_id],
+            )
+            .await
+            .map_err(pg)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let update = client
+            .prepare_cached(
+                "UPDATE records SET hash = $4, slot = $5
+                 WHERE project_id = $1 AND id = $2 AND seq = $3",
+            )
+            .await
+            .map_err(pg)?;
+        for r in &rows {
+            let id: String = col(r, 0)?;
+            let seq: i64 = col(r, 1)?;
+            let record = parse_record(&col::<String>(r, 2)?)?;
+            let hash = digest::content_hash(&record);
+            let slot = i64::from(digest::slot(&record.id()));
+            client
+                .execute(&update, &[&project_id, &id, &seq, &hash, &slot])
+                .await
+                .map_err(pg)?;
+        }
+        Ok(())
+    }
+}
+
+/// Migrates the database (once, under an advisory lock), prunes old push answers and reads
+/// (or makes) the history id.
+async fn prepare(config: &tokio_postgres::Config, url: &str) -> Result<Uuid> {
+    let (mut client, connection) = config.connect(NoTls).await.map_err(|e| {
+        StorageError::Unavailable(format!("cannot connect to {}: {}", redact(url), pg(e)))
+    })?;
+    let driver = tokio::spawn(connection);
+    let result = async {
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg)?;
+        let known = MIGRATIONS.len() as i64;
+        let applied: Option<i32> = match client
+            .query_opt("SELECT MAX(version) FROM refinery_schema_history", &[])
+            .await
+        {
+            Ok(row) => row.and_then(|r| r.get(0)),
+            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => None,
+            Err(e) => return Err(pg(e)),
+        };
+        if let Some(found) = applied.map(i64::from)
+            && found > known
+        {
+            return Err(StorageError::TooNew { found, known });
+        }
+        refinery::Runner::new(&migrations()?)
+            .run_async(&mut client)
+            .await
+            .map_err(|e| StorageError::Backend(format!("migrating the database: {e}")))?;
+        let cutoff = crate::domain::timestamp::format(
+            time::OffsetDateTime::now_utc()
+                - time::Duration::days(super::sqlite::IDEMPOTENCY_RETENTION_DAYS),
+        );
+        client
+            .execute("DELETE FROM idempotency WHERE created_at < $1", &[&cutoff])
+            .await
+            .map_err(pg)?;
+        client
+            .execute(
+                "INSERT INTO server_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&HISTORY_ID, &Uuid::now_v7().to_string()],
+            )
+            .await
+            .map_err(pg)?;
+        let value: String = client
+            .query_one(
+                "SELECT value FROM server_meta WHERE key = $1",
+                &[&HISTORY_ID],
+            )
+            .await
+            .map_err(pg)?
+            .get(0);
+        uuid_of(&value, "history id")
+    }
+    .await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    drop(client);
+    let _ = driver.await;
+    result
+}
+
+impl Storage for PostgresStorage {
+    fn history_id(&self) -> Uuid {
+        self.history_id
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.query("SELECT 1", &[]).map(|_| ())
+    }
+
+    fn create_account(&self, username: &str, password_hash: &str, now: &str) -> Result<AccountRow> {
+        let row = AccountRow {
+            id: Uuid::now_v7().to_string(),
+            username: username.to_string(),
+            password_hash: password_hash.to_string(),
+            created_at: now.to_string(),
+        };
+        let inserted = self.execute(
+            "INSERT INTO accounts (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (username) DO NOTHING",
+            &[&row.id, &row.username, &row.password_hash, &row.created_at],
+        )?;
+        match inserted {
+            1 => Ok(row),
+            _ => Err(StorageError::NameTaken {
+                what: "account",
+                name: username.to_string(),
+            }),
+        }
+    }
+
+    fn account(&self, username: &str) -> Result<Option<AccountRow>> {
+        self.query(
+            "SELECT id, username, password_hash, created_at FROM accounts WHERE username = $1",
+            &[&username],
+        )?
+        .first()
+        .map(|r| account_from(r, 0))
+        .transpose()
+    }
+
+    fn insert_token(&self, t: &NewToken) -> Result<()> {
+        self.execute(
+            "INSERT INTO tokens (id, account_id, kind, name, token_hash, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &t.id.to_string(),
+                &t.account_id,
+                &t.kind.as_str(),
+                &t.name,
+                &t.hash,
+                &t.created_at,
+                &t.expires_at,
+            ],
+        )
+        .map(|_| ())
+    }
+
+    fn token(&self, hash: &str) -> Result<Option<(TokenRow, AccountRow)>> {
+        self.query(
+            &format!(
+                "SELECT {TOKEN_COLS}, a.id, a.username, a.password_hash, a.created_at
+                 FROM tokens t JOIN accounts a ON a.id = t.account_id WHERE t.token_hash = $1"
+            ),
+            &[&hash],
+        )?
+        .first()
+        .map(|r| Ok((token_from(r)?, account_from(r, 7)?)))
+        .transpose()
+    }
+
+    fn tokens(&self, account_id: &str) -> Result<Vec<TokenRow>> {
+        self.query(
+            &format!(
+                "SELECT {TOKEN_COLS} FROM tokens t
+                 WHERE t.account_id = $1 AND t.revoked_at IS NULL
+                 ORDER BY t.created_at COLLATE \"C\", t.id COLLATE \"C\""
+            ),
+            &[&account_id],
+        )?
+        .iter()
+        .map(token_from)
+        .collect()
+    }
+
+    fn revoke_token(&self, account_id: &str, token_id: Uuid, now: &str) -> Result<bool> {
+        self.execute(
+            "UPDATE tokens SET revoked_at = $3
+             WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL",
+            &[&token_id.to_string(), &account_id, &now],
+        )
+        .map(|n| n == 1)
+    }
+
+    fn create_team(&self, name: &str, owner_account_id: &str, now: &str) -> Result<TeamRow> {
+        let team = TeamRow {
+            id: Uuid::now_v7().to_string(),
+            name: name.to_string(),
+            created_at: now.to_string(),
+        };
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let inserted = tx
+                .execute(
+                    "INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO NOTHING",
+                    &[&team.id, &team.name, &team.created_at],
+                )
+                .await
+                .map_err(pg)?;
+            if inserted == 0 {
+                return Err(StorageError::NameTaken {
+                    what: "team",
+                    name: name.to_string(),
+                });
+            }
+            tx.execute(
+                "INSERT INTO team_members (team_id, account_id, role) VALUES ($1, $2, 'owner')",
+                &[&team.id, &owner_account_id],
+            )
+            .await
+            .map_err(pg)?;
+            tx.commit().await.map_err(pg)
+        })?;
+        Ok(team)
+    }
+
+    fn teams(&self, account_id: &str) -> Result<Vec<(TeamRow, Role)>> {
+        self.query(
+            "SELECT t.id, t.name, t.created_at, m.role FROM teams t
+             JOIN team_members m ON m.team_id = t.id WHERE m.account_id = $1
+             ORDER BY t.name COLLATE \"C\"",
+            &[&account_id],
+        )?
+        .iter()
+        .map(team_role_from)
+        .collect()
+    }
+
+    fn members(&self, team_id: &str) -> Result<Vec<Member>> {
+        members_from(&self.query(MEMBERS_SQL, &[&team_id])?)
+    }
+
+    fn transact_teams(
+        &self,
+        f: &mut dyn FnMut(&mut dyn TeamTx) -> std::result::Result<(), ServiceError>,
+    ) -> std::result::Result<(), ServiceError> {
+        let mut client = self.block(self.client())?;
+        let tx = self.block(async {
+            let tx = client.transaction().await.map_err(pg)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&TEAMS_LOCK])
+                .await
+                .map_err(pg)?;
+            Ok::<_, StorageError>(tx)
+        })?;
+        let mut view = PgTx {
+            storage: self,
+            tx: &tx,
+            project_id: "",
+        };
+        f(&mut view)?;
+        self.block(tx.commit()).map_err(pg)?;
+        Ok(())
+    }
+
+    fn create_project(&self, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow> {
+        self.block(async {
+            let client = self.client().await?;
+            insert_project(&client, team, name, now).await
+        })
+    }
+
+    fn projects(&self, team: &TeamRow) -> Result<Vec<ProjectRow>> {
+        self.query(
+            "SELECT id, name, head, created_at FROM projects WHERE team_id = $1
+             ORDER BY name COLLATE \"C\"",
+            &[&team.id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(ProjectRow {
+                id: col(r, 0)?,
+                team: team.name.clone(),
+                name: col(r, 1)?,
+                head: u64_of(col(r, 2)?),
+                created_at: col(r, 3)?,
+            })
+        })
+        .collect()
+    }
+
+    fn project(&self, account_id: &str, team: &str, project: &str) -> Result<Option<ProjectRow>> {
+        self.query(
+            "SELECT p.id, t.name, p.name, p.head, p.created_at FROM projects p
+             JOIN teams t ON t.id = p.team_id
+             JOIN team_members m ON m.team_id = t.id AND m.account_id = $1
+             WHERE t.name = $2 AND p.name = $3",
+            &[&account_id, &team, &project],
+        )?
+        .first()
+        .map(|r| {
+            Ok(ProjectRow {
+                id: col(r, 0)?,
+                team: col(r, 1)?,
+                name: col(r, 2)?,
+                head: u64_of(col(r, 3)?),
+                created_at: col(r, 4)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn changes(&self, project_id: &str, since: u64, limit: u32) -> Result<RawPage> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = snapshot(&mut client).await?;
+            let head = project_head(&tx, project_id).await?;
+            let st = tx
+                .prepare_cached(
+                    "SELECT seq, body FROM records WHERE project_id = $1 AND seq > $2
+                     ORDER BY seq LIMIT $3",
+                )
+                .await
+                .map_err(pg)?;
+            let rows = tx
+                .query(&st, &[&project_id, &i64_of(since), &(i64::from(limit) + 1)])
+                .await
+                .map_err(pg)?;
+            tx.commit().await.map_err(pg)?;
+            let more = rows.len() > limit as usize;
+            let mut bodies = Vec::with_capacity(rows.len().min(limit as usize));
+            let mut last_seq = None;
+            for r in rows.iter().take(limit as usize) {
+                last_seq = Some(u64_of(col(r, 0)?));
+                bodies.push(col(r, 1)?);
+            }
+            Ok(RawPage {
+                bodies,
+                last_seq,
+                head,
+                more,
+            })
+        })
+    }
+
+    fn digest_entries(
+        &self,
+        project_id: &str,
+        slots: (u32, u32),
+        after: Option<Uuid>,
+        limit: Option<u32>,
+    ) -> Result<(u64, Vec<DigestEntry>)> {
+        self.block(async {
+            self.backfill_digest(project_id).await?;
+            let mut client = self.client().await?;
+            let tx = snapshot(&mut client).await?;
+            let head = project_head(&tx, project_id).await?;
+            let st = tx
+                .prepare_cached(
+                    "SELECT kind, id, revision, hash, CASE WHEN hash IS NULL THEN body END
+                     FROM records
+                     WHERE project_id = $1 AND kind <> 'deleted' AND slot BETWEEN $2 AND $3
+                       AND id COLLATE \"C\" > $4
+                     ORDER BY id COLLATE \"C\" LIMIT $5",
+                )
+                .await
+                .map_err(pg)?;
+            let after = after.map(|a| a.to_string()).unwrap_or_default();
+            let limit = limit.map(i64::from);
+            let rows = tx
+                .query(
+                    &st,
+                    &[
+                        &project_id,
+                        &i64::from(slots.0),
+                        &i64::from(slots.1),
+                        &after,
+                        &limit,
+                    ],
+                )
+                .await
+                .map_err(pg)?;
+            tx.commit().await.map_err(pg)?;
+            let entries = rows
+                .iter()
+                .map(|r| {
+                    let kind: String = col(r, 0)?;
+                    let hash = match col::<Option<String>>(r, 3)? {
+                        Some(hash) => hash,
+                        // Written after the backfill above: hashed here.
+                        None => digest::content_hash(&parse_record(&col::<String>(r, 4)?)?),
+                    };
+                    Ok(DigestEntry {
+                        kind: kind
+                            .parse::<crate::api::RecordKind>()
+                            .map_err(|_| StorageError::Corrupt(format!("record kind {kind}")))?,
+                        id: uuid_of(&col::<String>(r, 1)?, "record id")?,
+                        revision: u64_of(col(r, 2)?),
+                        hash,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok((head, entries))
+        })
+    }
+
+    fn transact(
+        &self,
+        project_id: &str,
+        f: &mut dyn FnMut(&mut dyn ProjectTx) -> std::result::Result<(), ServiceError>,
+    ) -> std::result::Result<(), ServiceError> {
+        let mut client = self.block(self.client())?;
+        let tx = self.block(async {
+            let tx = client.transaction().await.map_err(pg)?;
+            // Every writer of this project, in every process, waits here for the one before.
+            let st = tx
+                .prepare_cached("SELECT head FROM projects WHERE id = $1 FOR UPDATE")
+                .await
+                .map_err(pg)?;
+            tx.query(&st, &[&project_id]).await.map_err(pg)?;
+            Ok::<_, StorageError>(tx)
+        })?;
+        let mut view = PgTx {
+            storage: self,
+            tx: &tx,
+            project_id,
+        };
+        f(&mut view)?;
+        self.block(tx.commit()).map_err(pg)?;
+        Ok(())
+    }
+}
+
+/// A read-only transaction on one snapshot.
+async fn snapshot(client: &mut Object) -> Result<deadpool_postgres::Transaction<'_>> {
+    client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(pg)
+}
+
+async fn project_head(tx: &deadpool_postgres::Transaction<'_>, project_id: &str) -> Result<u64> {
+    let st = tx
+        .prepare_cached("SELECT head FROM projects WHERE id = $1")
+        .await
+        .map_err(pg)?;
+    let rows = tx.query(&st, &[&project_id]).await.map_err(pg)?;
+    let row = rows
+        .first()
+        .ok_or_else(|| StorageError::Corrupt(format!("no project {project_id}")))?;
+    Ok(u64_of(col(row, 0)?))
+}
+
+async fn insert_project(
+    c: &impl deadpool_postgres::GenericClient,
+    team: &TeamRow,
+    name: &str,
+    now: &str,
+) -> Result<ProjectRow> {
+    let project = ProjectRow {
+        id: Uuid::now_v7().to_string(),
+        team: team.name.clone(),
+        name: name.to_string(),
+        head: 0,
+        created_at: now.to_string(),
+    };
+    let inserted = c
+        .execute(
+            "INSERT INTO projects (id, team_id, name, head, created_at) VALUES ($1, $2, $3, 0, $4)
+             ON CONFLICT (team_id, name) DO NOTHING",
+            &[&project.id, &team.id, &project.name, &project.created_at],
+        )
+        .await
+        .map_err(pg)?;
+    match inserted {
+        1 => Ok(project),
+        _ => Err(StorageError::NameTaken {
+            what: "project",
+            name: format!("{}/{name}", team.name),
+        }),
+    }
+}
+
+/// [`ProjectTx`] and [`TeamTx`] over one open transaction; each call blocks on the storage's
+/// runtime. `project_id` is empty for team transactions.
+struct PgTx<'a, 't> {
+    storage: &'a PostgresStorage,
+    tx: &'a deadpool_postgres::Transaction<'t>,
+    project_id: &'a str,
+}
+
+impl PgTx<'_, '_> {
+    fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.storage.block(async {
+            let st = self.tx.prepare_cached(sql).await.map_err(pg)?;
+            self.tx.query(&st, params).await.map_err(pg)
+        })
+    }
+
+    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        self.storage.block(async {
+            let st = self.tx.prepare_cached(sql).await.map_err(pg)?;
+            self.tx.execute(&st, params).await.map_err(pg)
+        })
+    }
+
+    fn records(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Record>> {
+        self.query(sql, params)?
+            .iter()
+            .map(|r| parse_record(&col::<String>(r, 0)?))
+            .collect()
+    }
+
+    /// Runs `sql` with `record`'s 13 columns in table order; the number of rows written.
+    fn write_record(&self, sql: &str, record: &Record) -> Result<u64> {
+        let body = serde_json::to_string(record)
+            .map_err(|e| StorageError::Backend(format!("encoding a record: {e}")))?;
+        let (kind, version, generation_id, rc, code_name, started_at) = match record {
+            Record::Generation(g) => (
+                "generation",
+                Some(g.version.to_string()),
+                None,
+                None,
+                None,
+                None,
+            ),
+            Record::Evolution(e) => (
+                "evolution",
+                None,
+                Some(e.generation_id.to_string()),
+                Some(i64::from(e.rc)),
+                Some(e.code_name.as_str()),
+                Some(e.started_at.as_str()),
+            ),
+            Record::PipelineRun(_) => ("pipeline_run", None, None, None, None, None),
+            Record::Deleted(_) => ("deleted", None, None, None, None, None),
+        };
+        // The content hash and slot are filled in by the next digest.
+        self.execute(
+            sql,
+            &[
+                &self.project_id,
+                &record.id().to_string(),
+                &kind,
+                &i64_of(record.seq()),
+                &i64_of(record.revision()),
+                &version,
+                &generation_id,
+                &rc,
+                &code_name,
+                &started_at,
+                &body,
+                &None::<String>,
+                &None::<i64>,
+            ],
+        )
+    }
+}
+
+impl TeamTx for PgTx<'_, '_> {
+    fn membership(&mut self, account_id: &str, team: &str) -> Result<Option<(TeamRow, Role)>> {
+        self.query(
+            "SELECT t.id, t.name, t.created_at, m.role FROM teams t
+             JOIN team_members m ON m.team_id = t.id WHERE m.account_id = $1 AND t.name = $2",
+            &[&account_id, &team],
+        )?
+        .first()
+        .map(team_role_from)
+        .transpose()
+    }
+
+    fn account(&mut self, username: &str) -> Result<Option<AccountRow>> {
+        self.query(
+            "SELECT id, username, password_hash, created_at FROM accounts WHERE username = $1",
+            &[&username],
+        )?
+        .first()
+        .map(|r| account_from(r, 0))
+        .transpose()
+    }
+
+    fn members(&mut self, team_id: &str) -> Result<Vec<Member>> {
+        members_from(&self.query(MEMBERS_SQL, &[&team_id])?)
+    }
+
+    fn set_member(&mut self, team_id: &str, account_id: &str, role: Option<Role>) -> Result<()> {
+        match role {
+            Some(role) => self.execute(
+                "INSERT INTO team_members (team_id, account_id, role) VALUES ($1, $2, $3)
+                 ON CONFLICT (team_id, account_id) DO UPDATE SET role = excluded.role",
+                &[&team_id, &account_id, &role.as_str()],
+            ),
+            None => self.execute(
+                "DELETE FROM team_members WHERE team_id = $1 AND account_id = $2",
+                &[&team_id, &account_id],
+            ),
+        }
+        .map(|_| ())
+    }
+
+    fn create_project(&mut self, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow> {
+        self.storage.block(insert_project(self.tx, team, name, now))
+    }
+}
+
+impl ProjectTx for PgTx<'_, '_> {
+    fn head(&mut self) -> Result<u64> {
+        let rows = self.query(
+            "SELECT head FROM projects WHERE id = $1",
+            &[&self.project_id],
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StorageError::Corrupt(format!("no project {}", self.project_id)))?;
+        Ok(u64_of(col(row, 0)?))
+    }
+
+    fn set_head(&mut self, head: u64) -> Result<()> {
+        self.execute(
+            "UPDATE projects SET head = $2 WHERE id = $1",
+            &[&self.project_id, &i64_of(head)],
+        )
+        .map(|_| ())
+    }
+
+    fn get(&mut self, id: Uuid) -> Result<Option<Record>> {
+        Ok(self
+            .records(
+                "SELECT body FROM records WHERE project_id = $1 AND id = $2",
+                &[&self.project_id, &id.to_string()],
+            )?
+            .pop())
+    }
+
+    fn generation_by_version(&mut self, version: &Version) -> Result<Option<GenerationRecord>> {
+        let found = self.records(
+            "SELECT body FROM records
+             WHERE project_id = $1 AND kind = 'generation' AND version = $2",
+            &[&self.project_id, &version.to_string()],
+        )?;
+        Ok(found.into_iter().find_map(|r| match r {
+            Record::Generation(g) => Some(g),
+            _ => None,
+        }))
+    }
+
+    fn evolutions_of(&mut self, generation_id: Uuid) -> Result<Vec<EvolutionRecord>> {
+        let found = self.records(
+            "SELECT body FROM records
+             WHERE project_id = $1 AND kind = 'evolution' AND generation_id = $2
+             ORDER BY started_at COLLATE \"C\", rc",
+            &[&self.project_id, &generation_id.to_string()],
+        )?;
+        Ok(found
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Evolution(e) => Some(e),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn rc_usage(&mut self, generation_id: Uuid, rc: u32) -> Result<(Option<Uuid>, Option<u32>)> {
+        let rows = self.query(
+            "SELECT MAX(CASE WHEN rc = $3 THEN id END), MAX(rc) FROM records
+             WHERE project_id = $1 AND kind = 'evolution' AND generation_id = $2",
+            &[&self.project_id, &generation_id.to_string(), &i64::from(rc)],
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok((None, None));
+        };
+        let holder: Option<String> = col(row, 0)?;
+        let max: Option<i64> = col(row, 1)?;
+        let holder = holder.map(|h| uuid_of(&h, "id")).transpose()?;
+        Ok((holder, max.and_then(|m| u32::try_from(m).ok())))
+    }
+
+    fn evolution_by_code_name(&mut self, code_name: &str) -> Result<Option<Uuid>> {
+        self.query(
+            "SELECT id FROM records
+             WHERE project_id = $1 AND kind = 'evolution' AND code_name = $2",
+            &[&self.project_id, &code_name],
+        )?
+        .first()
+        .map(|r| uuid_of(&col::<String>(r, 0)?, "id"))
+        .transpose()
+    }
+
+    fn put(&mut self, record: &Record) -> Result<()> {
+        self.write_record(
+            "INSERT INTO records (project_id, id, kind, seq, revision, version, generation_id,
+                 rc, code_name, started_at, body, hash, slot)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (project_id, id) DO UPDATE SET kind = excluded.kind,
+                 seq = excluded.seq, revision = excluded.revision, version = excluded.version,
+                 generation_id = excluded.generation_id, rc = excluded.rc,
+                 code_name = excluded.code_name, started_at = excluded.started_at,
+                 body = excluded.body, hash = excluded.hash, slot = excluded.slot",
+            record,
+        )
+        .map(|_| ())
+    }
+
+    fn insert_new(&mut self, record: &Record) -> Result<bool> {
+        // A failed statement would abort the whole transaction: a record whose id or slot
+        // is held is simply not inserted.
+        self.write_record(
+            "INSERT INTO records (project_id, id, kind, seq, revision, version, generation_id,
+                 rc, code_name, started_at, body, hash, slot)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT DO NOTHING",
+            record,
+        )
+        .map(|n| n == 1)
+    }
+
+    fn answer(&mut self, key: &str) -> Result<Option<StoredAnswer>> {
+        self.query(
+            "SELECT account_id, request_hash, response FROM idempotency
+             WHERE project_id = $1 AND key = $2",
+            &[&self.project_id, &key],
+        )?
+        .first()
+        .map(|r| {
+            Ok(StoredAnswer {
+                account_id: col(r, 0)?,
+                request_hash: col(r, 1)?,
+                response: col(r, 2)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn store_answer(&mut self, key: &str, a: &StoredAnswer, now: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO idempotency (project_id, key, account_id, request_hash, response, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &self.project_id,
+                &key,
+                &a.account_id,
+                &a.request_hash,
+                &a.response,
+                &now,
+            ],
+        )
+        .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden_in_urls() {
+        assert_eq!(
+            redact("postgres://gryt:s3cret@db.internal:5432/gryt"),
+            "postgres://gryt:***@db.internal:5432/gryt"
+        );
+        assert_eq!(
+            redact("postgresql://gryt@127.0.0.1/gryt?password=s3cret&sslmode=disable"),
+            "postgresql://gryt@127.0.0.1/gryt?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgres://127.0.0.1/gryt"),
+            "postgres://127.0.0.1/gryt"
+        );
+    }
+}
