@@ -285,7 +285,10 @@ pub fn admin_migrate(from: &Path, to: &str) -> Result<storage::migrate::MigrateR
 }
 
 #[cfg(not(feature = "pg"))]
-pub fn admin_migrate(_from: &Path, _to: &str) -> Result<std::convert::Infallible, AdminError> {
+pub fn admin_migrate(
+    _from: &Path,
+    _to: &str,
+) -> Result<storage::migrate::MigrateReport, AdminError> {
     Err(AdminError::Postgres(
         "this gryt was built without PostgreSQL support (feature `pg`)".into(),
     ))

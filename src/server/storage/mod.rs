@@ -5,7 +5,6 @@
 //! gates) lives in `server::rules` so that SQLite and a later Postgres backend agree.
 
 pub mod backup;
-#[cfg(feature = "pg")]
 pub mod migrate;
 #[cfg(feature = "pg")]
 pub mod postgres;
