@@ -15,6 +15,8 @@ pub struct TestServer {
     pub dir: PathBuf,
     /// Where its data is: SQLite in `dir`, or the URL of its PostgreSQL schema.
     pub storage: Backend,
+    /// More `gryt cloud serve` processes on the same PostgreSQL schema ([`TestServer::spread`]).
+    pub others: Vec<ChildServer>,
     _temp: Option<Arc<tempfile::TempDir>>,
     server: gryt::server::BackgroundServer,
 }
@@ -60,11 +62,32 @@ impl TestServer {
         .expect("server starts");
         TestServer {
             storage,
+            others: Vec::new(),
             base: server.url(),
             dir: dir.to_path_buf(),
             _temp: None,
             server,
         }
+    }
+
+    /// The base URLs `n` clients should use: this server for all, or — when the run sets
+    /// `GRYT_TEST_PROCESSES=N` (N ≥ 2) and the server is on PostgreSQL — this server and N-1
+    /// `gryt cloud serve` processes on the same database, in turn.
+    pub fn spread(&mut self, n: usize) -> Vec<String> {
+        let processes = std::env::var("GRYT_TEST_PROCESSES")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1);
+        if let Backend::Postgres(url) = &self.storage {
+            while self.others.len() + 1 < processes {
+                self.others
+                    .push(ChildServer::spawn(&["--database", url.as_str()]));
+            }
+        }
+        let bases: Vec<String> = std::iter::once(self.base.clone())
+            .chain(self.others.iter().map(|o| o.base.clone()))
+            .collect();
+        (0..n).map(|i| bases[i % bases.len()].clone()).collect()
     }
 
     /// Stops gracefully and waits for the server thread.
@@ -533,5 +556,65 @@ pub fn raw_exchange(base: &str, request: &[u8]) -> RawResp {
         status,
         head,
         body: String::from_utf8_lossy(&got[head_end..head_end + length]).to_string(),
+    }
+}
+
+/// A `gryt cloud serve` child process, killed (SIGKILL) when dropped.
+pub struct ChildServer {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    _home: tempfile::TempDir,
+}
+
+impl ChildServer {
+    /// Starts `gryt cloud serve --listen 127.0.0.1:0` with `args` (its storage) in a temp
+    /// HOME, and waits for the address it listens on.
+    pub fn spawn(args: &[&str]) -> ChildServer {
+        use std::io::BufRead;
+        let home = tempfile::tempdir().expect("temp HOME");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gryt"))
+            .args(["cloud", "serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("HOME", home.path())
+            .env_remove("RUST_LOG")
+            .env_remove("GRYT_SERVER_DATA")
+            .env_remove("GRYT_SERVER_DATABASE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("gryt cloud serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("addr=").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the server says where it listens");
+        ChildServer {
+            child,
+            base: format!("http://{addr}"),
+            _home: home,
+        }
+    }
+
+    /// Kills the process at once (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

@@ -30,13 +30,16 @@ use crate::server::harness::TestServer;
 pub const PROJECT: &str = "acme/web";
 
 /// Starts a cloud with team `acme` (owner: the first name) holding project `web`, and one
-/// linked workspace per name.
+/// linked workspace per name — each through another server process when the run spreads
+/// them (`GRYT_TEST_PROCESSES`, on PostgreSQL: [`TestServer::spread`]).
 pub fn team(names: &[&str]) -> (TestServer, Vec<Dev>) {
-    let server = TestServer::start();
+    let mut server = TestServer::start();
     found_team(&server, names);
+    let urls = server.spread(names.len());
     let devs = names
         .iter()
-        .map(|n| dev(&server, n, &server.base))
+        .zip(&urls)
+        .map(|(n, url)| dev(&server, n, url))
         .collect();
     (server, devs)
 }

@@ -185,10 +185,10 @@ fn keeping_a_copy_after_a_relink_keeps_the_clouds_author() {
         &[("add", "A-1", "Login"), ("add", "B-1", "Search")],
     );
     bob.run(&["generation", "update", "1.0.0"]).ok();
-    bob.run(&["cloud", "link", "acme/elsewhere", "--url", &server.base])
+    bob.run(&["cloud", "link", "acme/elsewhere", "--url", &bob.url])
         .ok();
     bob.run(&["sync"]).ok();
-    bob.run(&["cloud", "link", "acme/web", "--url", &server.base])
+    bob.run(&["cloud", "link", "acme/web", "--url", &bob.url])
         .ok();
     bob.run(&["sync", "pull"]).ok();
     let conflicts = bob.run(&["sync", "conflicts", "--json"]).ok().json();

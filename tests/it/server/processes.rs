@@ -1,0 +1,204 @@
+//! Several `gryt cloud serve` processes on one PostgreSQL database, as behind a load balancer:
+//! the races of `races.rs` with the threads spread over the processes, a token revoked
+//! through one process refused by the others, and a process killed (SIGKILL) in the middle of
+//! pushes losing nothing it acknowledged. Needs `GRYT_TEST_POSTGRES` (skipped, loudly,
+//! without it; a failure under `CI=true`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gryt::server::ServerConfig;
+use serde_json::json;
+
+use super::harness::*;
+
+/// A fresh schema served by `n` child processes; `ann` registered, owning `acme/web`.
+fn cluster(test: &str, n: usize) -> Option<(TestServer, Vec<ChildServer>, String)> {
+    let url = Backend::postgres(test)?;
+    let dir = tempfile::tempdir().unwrap().keep();
+    // The in-process server makes and migrates the schema; the processes share it.
+    let s = TestServer::start_on(Backend::Postgres(url), &dir, ServerConfig::default());
+    let Backend::Postgres(schema_url) = &s.storage else {
+        unreachable!("started on PostgreSQL")
+    };
+    let children: Vec<ChildServer> = (0..n)
+        .map(|_| ChildServer::spawn(&["--database", schema_url]))
+        .collect();
+    let first = Client::new(&children[0].base);
+    let r = first.post(
+        "/v1/accounts",
+        json!({"username": "ann", "password": "password-ann"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.json);
+    let p = first.login("ann").project("acme", "web");
+    Some((s, children, p))
+}
+
+/// `ann` logged in through each process.
+fn logins(children: &[ChildServer]) -> Vec<Client> {
+    children
+        .iter()
+        .map(|c| Client::new(&c.base).login("ann"))
+        .collect()
+}
+
+#[test]
+fn races_across_processes_have_one_winner() {
+    let Some((_s, children, p)) = cluster("races_across_processes_have_one_winner", 3) else {
+        return;
+    };
+    let clients = logins(&children);
+    // A project per scenario: they reuse record ids.
+    let q = clients[0].project("acme", "api");
+    let r = clients[0].project("acme", "docs");
+    super::races::conflicting_pushes(&clients, &p);
+    super::races::same_version(&clients, &q);
+    super::races::promotions(&clients, &r);
+    // Every process serves the same projects.
+    for p in [p, q, r] {
+        let heads: BTreeSet<u64> = clients.iter().map(|c| c.head(&p)).collect();
+        assert_eq!(heads.len(), 1, "{p}: {heads:?}");
+    }
+}
+
+#[test]
+fn a_token_revoked_through_one_process_is_refused_by_every_process() {
+    let Some((_s, children, _p)) = cluster("a_token_revoked_through_one_process", 3) else {
+        return;
+    };
+    let clients = logins(&children[..1]);
+    let token = clients[0].token.clone().unwrap();
+    let on = |i: usize| Client::new(&children[i].base).with_token(&token);
+    // Every process has seen (and cached) the token.
+    for i in 0..3 {
+        on(i).get("/v1/auth/whoami").ok();
+    }
+    let id = on(1).get("/v1/auth/whoami").ok()["token"]["id"]
+        .as_str()
+        .expect("the token's id")
+        .to_string();
+    let revoked_at = Instant::now();
+    on(0).delete(&format!("/v1/tokens/{id}")).ok();
+    // The process that revoked it refuses it at once; the others within the token cache's
+    // lifetime.
+    assert_eq!(on(0).get("/v1/auth/whoami").status, 401);
+    let limit = gryt::server::auth::TOKEN_CACHE_TTL + Duration::from_secs(3);
+    for i in 1..3 {
+        loop {
+            let status = on(i).get("/v1/auth/whoami").status;
+            if status == 401 {
+                break;
+            }
+            assert_eq!(status, 200);
+            assert!(
+                revoked_at.elapsed() < limit,
+                "process {i} still accepts a token revoked {:?} ago",
+                revoked_at.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!(
+            "process {i} refuses the revoked token after {:?}",
+            revoked_at.elapsed()
+        );
+    }
+}
+
+#[test]
+fn killing_one_process_mid_push_loses_nothing_it_acknowledged() {
+    let Some((s, mut children, p)) = cluster("killing_one_process_mid_push", 3) else {
+        return;
+    };
+    let clients = logins(&children);
+    let acknowledged = Arc::new(Mutex::new(BTreeMap::<String, String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..6)
+        .map(|t| {
+            let (c, p) = (clients[t % 3].clone(), p.clone());
+            let (acknowledged, stop) = (Arc::clone(&acknowledged), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut attempts = 0u32;
+                for i in 0u128.. {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let id = uid(1_000_000 * (t as u128 + 1) + i);
+                    let version = format!("{t}.{i}.0");
+                    // Pull-and-retry on `behind`, as a client does; a transport error is
+                    // this process gone (killed): the thread stops.
+                    loop {
+                        let Some(base) = c.try_get_head(&p) else {
+                            return attempts;
+                        };
+                        attempts += 1;
+                        let body = json!({
+                            "base_seq": base,
+                            "idempotency_key": uuid::Uuid::now_v7().to_string(),
+                            "records": [generation(gen_record(&id, &version, &["A-1"]))],
+                        });
+                        let Ok(r) = c.try_post_raw(
+                            &format!("/v1/projects/{p}/push"),
+                            serde_json::to_vec(&body).unwrap(),
+                        ) else {
+                            return attempts;
+                        };
+                        match r.status {
+                            200 => {
+                                acknowledged.lock().unwrap().insert(id.clone(), version);
+                                break;
+                            }
+                            409 if r.code() == "behind" => continue,
+                            other => panic!("push answered {other}: {}", r.json),
+                        }
+                    }
+                }
+                attempts
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    children[1].kill();
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::SeqCst);
+    let attempts: u32 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+
+    // A new process takes the killed one's place; every process tells the same story.
+    let Backend::Postgres(url) = &s.storage else {
+        unreachable!("started on PostgreSQL")
+    };
+    children[1] = ChildServer::spawn(&["--database", url]);
+    let survivors = logins(&children);
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 10,
+        "too few pushes to mean anything: {}",
+        acknowledged.len()
+    );
+    let (feed, _) = survivors[0].pull_all(&p, 1000);
+    let mut held = BTreeMap::new();
+    for r in &feed {
+        let id = r["record"]["id"].as_str().unwrap().to_string();
+        assert!(
+            held.insert(id, r.clone()).is_none(),
+            "a record twice in the feed"
+        );
+    }
+    for (id, version) in &acknowledged {
+        let r = held
+            .get(id)
+            .unwrap_or_else(|| panic!("acknowledged v{version} ({id}) is lost"));
+        assert_eq!(r["record"]["version"], json!(format!("v{version}")));
+    }
+    let head = survivors[0].head(&p);
+    assert_eq!(feed.len() as u64, head, "one record per accepted change");
+    for c in &survivors[1..] {
+        assert_eq!(c.head(&p), head);
+    }
+    eprintln!(
+        "{} pushes acknowledged of {attempts} attempts; {} records held after the kill",
+        acknowledged.len(),
+        feed.len()
+    );
+}
