@@ -32,7 +32,7 @@ pub enum CloudCommand {
     Link(project::LinkArgs),
     #[cfg(feature = "server")]
     Serve(serve::ServeArgs),
-    /// Administer a Gryt Cloud server's data directory directly (no running server needed)
+    /// Administer a Gryt Cloud server's storage directly (data directory or database; no server needed)
     #[cfg(feature = "server")]
     #[command(subcommand)]
     Admin(serve::AdminCommand),

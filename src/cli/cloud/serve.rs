@@ -49,7 +49,7 @@ pub struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Accounts, managed on the server's data directory without a running server
+    /// Accounts, managed on the server's storage without a running server
     #[command(subcommand)]
     User(UserCommand),
     Backup(BackupArgs),
