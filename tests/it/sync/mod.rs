@@ -9,6 +9,7 @@ mod golden;
 mod identity;
 mod kills;
 mod log;
+mod migrate;
 mod modes;
 mod promote;
 mod property;
