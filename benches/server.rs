@@ -1,15 +1,19 @@
 //! Gryt Cloud server benchmark (prints numbers; asserts nothing about time).
 //!
-//! `cargo bench --bench server` — runs a real server in-process on 127.0.0.1:0 over a
-//! SQLite file in a temp dir and drives it over real HTTP:
+//! `cargo bench --bench server` — runs real servers on 127.0.0.1:0 and drives them over real
+//! HTTP:
 //! 1. 64 concurrent clients pushing one small generation per request, pulling on `behind`
 //!    — once all in ONE project (contended CAS) and once one project each; accepted
 //!    pushes/s, p50/p99 push latency, and a check that every accepted record is readable.
+//!    On: SQLite in-process (the row earlier runs printed), SQLite in one `gryt cloud serve`
+//!    process, PostgreSQL in one process, and PostgreSQL in two processes with the clients
+//!    split between them (as behind a load balancer).
 //! 2. Serving the changes feed for 110,000 records (10k generations + 100k evolutions) in
-//!    pages of 1000: records/s.
+//!    pages of 1000: records/s, on SQLite (in-process) and PostgreSQL (one process).
 //!
 //! Environment: GRYT_BENCH_SECS (default 5) per push scenario, GRYT_BENCH_CLIENTS (64),
-//! GRYT_BENCH_ONLY (`push` or `paging`).
+//! GRYT_BENCH_ONLY (`push` or `paging`), GRYT_BENCH_POSTGRES (a database the bench may make
+//! schemas in; without it the PostgreSQL rows are skipped).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
@@ -68,6 +72,68 @@ impl Client {
     }
 }
 
+/// Where a scenario's servers run: their base URLs, and what keeps them alive.
+struct Servers {
+    bases: Vec<String>,
+    _children: Vec<common::ChildServer>,
+    _in_process: Option<(tempfile::TempDir, gryt::server::BackgroundServer)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Clone, Copy)]
+enum Backend {
+    SqliteInProcess,
+    SqliteProcess,
+    Postgres { processes: usize },
+}
+
+impl Backend {
+    fn label(self) -> String {
+        match self {
+            Backend::SqliteInProcess => "SQLite, in-process".into(),
+            Backend::SqliteProcess => "SQLite, 1 process".into(),
+            Backend::Postgres { processes } => format!("PostgreSQL, {processes} process(es)"),
+        }
+    }
+
+    /// Starts the servers; `None` when PostgreSQL is not available to the bench.
+    fn start(self, name: &str) -> Option<Servers> {
+        Some(match self {
+            Backend::SqliteInProcess => {
+                let (data, server) = common::server();
+                Servers {
+                    bases: vec![server.url()],
+                    _children: Vec::new(),
+                    _in_process: Some((data, server)),
+                    _dir: None,
+                }
+            }
+            Backend::SqliteProcess => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let child = common::ChildServer::spawn(&["--data", dir.path().to_str().unwrap()]);
+                Servers {
+                    bases: vec![child.base.clone()],
+                    _children: vec![child],
+                    _in_process: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres { processes } => {
+                let url = common::postgres_schema(name)?;
+                let children: Vec<_> = (0..processes)
+                    .map(|_| common::ChildServer::spawn(&["--database", &url]))
+                    .collect();
+                Servers {
+                    bases: children.iter().map(|c| c.base.clone()).collect(),
+                    _children: children,
+                    _in_process: None,
+                    _dir: None,
+                }
+            }
+        })
+    }
+}
+
 /// The bench account on the server at `base`, with team `bench` holding `projects` projects.
 fn setup(base: &str, projects: usize) -> (Client, Vec<String>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -120,15 +186,28 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn push_scenario(label: &str, clients: usize, shared: bool, secs: u64) {
-    let (_data, server) = common::server();
-    let (c, projects) = setup(&server.url(), if shared { 1 } else { clients });
+fn push_scenario(backend: Backend, label: &str, clients: usize, shared: bool, secs: u64) {
+    let name = if shared { "bench_shared" } else { "bench_own" };
+    let Some(servers) = backend.start(name) else {
+        return;
+    };
+    let label = format!("{}: {label}", backend.label());
+    let (c, projects) = setup(&servers.bases[0], if shared { 1 } else { clients });
+    // Client t talks to server t mod n (the token is valid on every process).
+    let per_server: Vec<Client> = servers
+        .bases
+        .iter()
+        .map(|b| Client {
+            base: b.clone(),
+            ..c.clone()
+        })
+        .collect();
     let barrier = Arc::new(Barrier::new(clients));
     let deadline_after = Duration::from_secs(secs);
     let started = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|t| {
-            let (c, barrier) = (c.clone(), Arc::clone(&barrier));
+            let (c, barrier) = (per_server[t % per_server.len()].clone(), Arc::clone(&barrier));
             let project = projects[if shared { 0 } else { t }].clone();
             std::thread::spawn(move || {
                 barrier.wait();
@@ -205,9 +284,12 @@ fn push_scenario(label: &str, clients: usize, shared: bool, secs: u64) {
     assert_eq!(missing, 0, "accepted records must be readable");
 }
 
-fn paging_scenario() {
-    let (_data, server) = common::server();
-    let (c, projects) = setup(&server.url(), 1);
+fn paging_scenario(backend: Backend) {
+    let Some(servers) = backend.start("bench_paging") else {
+        return;
+    };
+    println!("{}:", backend.label());
+    let (c, projects) = setup(&servers.bases[0], 1);
     let project = &projects[0];
     let (generations, per_generation) = (10_000u64, 10u64);
     let t0 = Instant::now();
@@ -279,15 +361,30 @@ fn main() {
     let clients = env_num("GRYT_BENCH_CLIENTS", 64);
     let only = std::env::var("GRYT_BENCH_ONLY").unwrap_or_default();
     if only.is_empty() || only == "push" {
-        push_scenario(
-            "push, one shared project (contended CAS)",
-            clients,
-            true,
-            secs,
-        );
-        push_scenario("push, one project per client", clients, false, secs);
+        for backend in [
+            Backend::SqliteInProcess,
+            Backend::SqliteProcess,
+            Backend::Postgres { processes: 1 },
+            Backend::Postgres { processes: 2 },
+        ] {
+            push_scenario(
+                backend,
+                "push, one shared project (contended CAS)",
+                clients,
+                true,
+                secs,
+            );
+            push_scenario(
+                backend,
+                "push, one project per client",
+                clients,
+                false,
+                secs,
+            );
+        }
     }
     if only.is_empty() || only == "paging" {
-        paging_scenario();
+        paging_scenario(Backend::SqliteInProcess);
+        paging_scenario(Backend::Postgres { processes: 1 });
     }
 }

@@ -42,3 +42,73 @@ pub fn env_num(name: &str, default: usize) -> usize {
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
 }
+
+/// A `gryt cloud serve` child process (this build's binary) on 127.0.0.1:0 with `args` (its
+/// storage), logging warnings only; killed when dropped. (The sync bench does not use it.)
+#[allow(dead_code)]
+pub struct ChildServer {
+    child: std::process::Child,
+    pub base: String,
+}
+
+#[allow(dead_code)]
+impl ChildServer {
+    pub fn spawn(args: &[&str]) -> ChildServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gryt"))
+            .args([
+                "cloud",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log",
+                "gryt=info,warn",
+            ])
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("gryt cloud serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("addr=").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the server says where it listens");
+        ChildServer {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh schema in the PostgreSQL database `GRYT_BENCH_POSTGRES` names, as a URL servers
+/// can use; `None` (said) without one.
+#[allow(dead_code)]
+pub fn postgres_schema(name: &str) -> Option<String> {
+    let Ok(url) = std::env::var("GRYT_BENCH_POSTGRES") else {
+        println!(
+            "(PostgreSQL rows skipped: set GRYT_BENCH_POSTGRES=postgres://USER:PASSWORD@127.0.0.1/DB)"
+        );
+        return None;
+    };
+    let schema = format!("{name}_{}", std::process::id());
+    Some(gryt::server::storage::postgres::schema_url(&url, &schema).expect("a bench schema"))
+}
