@@ -153,3 +153,56 @@ fn admin_user_add_needs_a_password() {
         out.render()
     );
 }
+
+/// A `--database` that is not PostgreSQL, or one that cannot be reached, is refused at start
+/// with what to do, a non-zero exit, and the password never shown.
+#[test]
+fn a_bad_database_is_refused_clearly() {
+    let env = TestEnv::bare();
+    let out = env.run(&["cloud", "serve", "--database", "/var/lib/gryt"]);
+    assert_eq!(out.code, 2, "{}", out.render());
+    assert!(
+        out.stderr.contains("is not a PostgreSQL URL"),
+        "{}",
+        out.render()
+    );
+    assert!(
+        out.stderr.contains("--data DIR for SQLite"),
+        "{}",
+        out.render()
+    );
+
+    let both = env.run(&[
+        "cloud",
+        "serve",
+        "--data",
+        "x",
+        "--database",
+        "postgres://a@127.0.0.1/b",
+    ]);
+    assert_eq!(both.code, 2, "{}", both.render());
+
+    // Port 1 on loopback: nothing listens there.
+    let url = "postgres://gryt:s3cret-pw@127.0.0.1:1/gryt";
+    let out = env.run(&[
+        "cloud",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        url,
+    ]);
+    assert_ne!(out.code, 0, "{}", out.render());
+    assert!(
+        out.stderr
+            .contains("cannot connect to postgres://gryt:***@127.0.0.1:1/gryt"),
+        "{}",
+        out.render()
+    );
+    assert!(out.stderr.contains("onnection refused"), "{}", out.render());
+    assert!(!out.render().contains("s3cret-pw"), "{}", out.render());
+
+    let out = env.run(&["cloud", "admin", "migrate", "--to", url]);
+    assert_ne!(out.code, 0, "{}", out.render());
+    assert!(!out.render().contains("s3cret-pw"), "{}", out.render());
+}

@@ -131,6 +131,21 @@ impl Drop for PostgresStorage {
     }
 }
 
+/// The error with its causes (tokio-postgres keeps "connection refused" and the like there).
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 fn pg(e: tokio_postgres::Error) -> StorageError {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
@@ -150,9 +165,12 @@ fn pg(e: tokio_postgres::Error) -> StorageError {
         return StorageError::Backend(format!("{} ({})", db.message(), code.code()));
     }
     if e.is_closed() {
-        return StorageError::Unavailable(format!("the database connection closed: {e}"));
+        return StorageError::Unavailable(format!(
+            "the database connection closed: {}",
+            describe(&e)
+        ));
     }
-    StorageError::Unavailable(format!("the database does not answer: {e}"))
+    StorageError::Unavailable(format!("the database does not answer: {}", describe(&e)))
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StorageError {
@@ -385,7 +403,15 @@ impl PostgresStorage {
 /// (or makes) the history id.
 async fn prepare(config: &tokio_postgres::Config, url: &str) -> Result<Uuid> {
     let (mut client, connection) = config.connect(NoTls).await.map_err(|e| {
-        StorageError::Unavailable(format!("cannot connect to {}: {}", redact(url), pg(e)))
+        let tls = match e.to_string().contains("TLS") {
+            true => " (TLS to the database is not supported yet: use sslmode=disable on a private network or the Unix socket)",
+            false => "",
+        };
+        StorageError::Unavailable(format!(
+            "cannot connect to {}: {}{tls}",
+            redact(url),
+            describe(&e)
+        ))
     })?;
     let driver = tokio::spawn(connection);
     let result = async {
