@@ -109,6 +109,8 @@ pub fn postgres_schema(name: &str) -> Option<String> {
         );
         return None;
     };
-    let schema = format!("{name}_{}", std::process::id());
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let schema = format!("{name}_{}_{n}", std::process::id());
     Some(gryt::server::storage::postgres::schema_url(&url, &schema).expect("a bench schema"))
 }

@@ -618,21 +618,20 @@ impl Storage for PostgresStorage {
         &self,
         f: &mut dyn FnMut(&mut dyn TeamTx) -> std::result::Result<(), ServiceError>,
     ) -> std::result::Result<(), ServiceError> {
-        let mut client = self.block(self.client())?;
-        let tx = self.block(async {
-            let tx = client.transaction().await.map_err(pg)?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&TEAMS_LOCK])
-                .await
-                .map_err(pg)?;
-            Ok::<_, StorageError>(tx)
-        })?;
+        let client = self.block(self.client())?;
+        let (tx, _) = OpenTx::begin(
+            self,
+            &client,
+            &format!("SELECT pg_advisory_xact_lock({TEAMS_LOCK})"),
+        )?;
         let mut view = PgTx {
             storage: self,
-            tx: &tx,
+            client: &client,
             project_id: "",
+            head: None,
         };
         f(&mut view)?;
-        self.block(tx.commit()).map_err(pg)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -684,35 +683,40 @@ impl Storage for PostgresStorage {
     }
 
     fn changes(&self, project_id: &str, since: u64, limit: u32) -> Result<RawPage> {
-        self.block(async {
-            let mut client = self.client().await?;
-            let tx = snapshot(&mut client).await?;
-            let head = project_head(&tx, project_id).await?;
-            let st = tx
-                .prepare_cached(
-                    "SELECT seq, body FROM records WHERE project_id = $1 AND seq > $2
-                     ORDER BY seq LIMIT $3",
-                )
-                .await
-                .map_err(pg)?;
-            let rows = tx
-                .query(&st, &[&project_id, &i64_of(since), &(i64::from(limit) + 1)])
-                .await
-                .map_err(pg)?;
-            tx.commit().await.map_err(pg)?;
-            let more = rows.len() > limit as usize;
-            let mut bodies = Vec::with_capacity(rows.len().min(limit as usize));
-            let mut last_seq = None;
-            for r in rows.iter().take(limit as usize) {
-                last_seq = Some(u64_of(col(r, 0)?));
-                bodies.push(col(r, 1)?);
+        // One statement reads one snapshot: the head and the page agree, in one round trip.
+        let rows = self.query(
+            "SELECT p.head, r.seq, r.body FROM projects p
+             LEFT JOIN LATERAL (
+                 SELECT seq, body FROM records
+                 WHERE project_id = p.id AND seq > $2 ORDER BY seq LIMIT $3
+             ) r ON true
+             WHERE p.id = $1",
+            &[&project_id, &i64_of(since), &(i64::from(limit) + 1)],
+        )?;
+        let head = u64_of(col(
+            rows.first()
+                .ok_or_else(|| StorageError::Corrupt(format!("no project {project_id}")))?,
+            0,
+        )?);
+        let mut bodies = Vec::with_capacity(rows.len().min(limit as usize));
+        let mut last_seq = None;
+        let mut more = false;
+        for r in &rows {
+            let Some(seq) = col::<Option<i64>>(r, 1)? else {
+                continue; // no records past `since`
+            };
+            if bodies.len() == limit as usize {
+                more = true;
+                break;
             }
-            Ok(RawPage {
-                bodies,
-                last_seq,
-                head,
-                more,
-            })
+            last_seq = Some(u64_of(seq));
+            bodies.push(col(r, 2)?);
+        }
+        Ok(RawPage {
+            bodies,
+            last_seq,
+            head,
+            more,
         })
     }
 
@@ -782,25 +786,95 @@ impl Storage for PostgresStorage {
         project_id: &str,
         f: &mut dyn FnMut(&mut dyn ProjectTx) -> std::result::Result<(), ServiceError>,
     ) -> std::result::Result<(), ServiceError> {
-        let mut client = self.block(self.client())?;
-        let tx = self.block(async {
-            let tx = client.transaction().await.map_err(pg)?;
-            // Every writer of this project, in every process, waits here for the one before.
-            let st = tx
-                .prepare_cached("SELECT head FROM projects WHERE id = $1 FOR UPDATE")
-                .await
-                .map_err(pg)?;
-            tx.query(&st, &[&project_id]).await.map_err(pg)?;
-            Ok::<_, StorageError>(tx)
-        })?;
+        // The id goes into the SQL text (BEGIN and the lock in one round trip): it must be
+        // the UUID every project id is.
+        let id = Uuid::parse_str(project_id)
+            .map_err(|_| StorageError::Corrupt(format!("project id {project_id}")))?;
+        let client = self.block(self.client())?;
+        // Every writer of this project, in every process, waits here for the one before.
+        let (tx, rows) = OpenTx::begin(
+            self,
+            &client,
+            &format!("SELECT head FROM projects WHERE id = '{id}' FOR UPDATE"),
+        )?;
+        let head = rows
+            .first()
+            .ok_or_else(|| StorageError::Corrupt(format!("no project {project_id}")))?
+            .get(0)
+            .and_then(|h| h.parse::<u64>().ok())
+            .ok_or_else(|| StorageError::Corrupt(format!("head of project {project_id}")))?;
         let mut view = PgTx {
             storage: self,
-            tx: &tx,
+            client: &client,
             project_id,
+            head: Some(head),
         };
         f(&mut view)?;
-        self.block(tx.commit()).map_err(pg)?;
+        tx.commit()?;
         Ok(())
+    }
+}
+
+/// A transaction begun by hand on a pooled connection (`BEGIN` and its first statement in
+/// one round trip): rolled back when dropped uncommitted — an error or a panic in the rules —
+/// so a connection never goes back to the pool inside a transaction.
+struct OpenTx<'a> {
+    storage: &'a PostgresStorage,
+    client: &'a Object,
+    done: bool,
+}
+
+impl<'a> OpenTx<'a> {
+    /// Begins, runs `first` (a statement without parameters), and hands back its rows.
+    fn begin(
+        storage: &'a PostgresStorage,
+        client: &'a Object,
+        first: &str,
+    ) -> Result<(OpenTx<'a>, Vec<tokio_postgres::SimpleQueryRow>)> {
+        let mut tx = OpenTx {
+            storage,
+            client,
+            done: false,
+        };
+        let messages = storage
+            .block(client.simple_query(&format!("BEGIN; {first}")))
+            .map_err(pg);
+        let messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                tx.rollback();
+                return Err(e);
+            }
+        };
+        let rows = messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        Ok((tx, rows))
+    }
+
+    fn commit(mut self) -> Result<()> {
+        self.done = true;
+        self.storage
+            .block(self.client.batch_execute("COMMIT"))
+            .map_err(pg)
+    }
+
+    fn rollback(&mut self) {
+        self.done = true;
+        // A connection that cannot even roll back is broken: the pool's check drops it.
+        let _ = self.storage.block(self.client.batch_execute("ROLLBACK"));
+    }
+}
+
+impl Drop for OpenTx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.rollback();
+        }
     }
 }
 
@@ -859,24 +933,27 @@ async fn insert_project(
 
 /// [`ProjectTx`] and [`TeamTx`] over one open transaction; each call blocks on the storage's
 /// runtime. `project_id` is empty for team transactions.
-struct PgTx<'a, 't> {
+struct PgTx<'a> {
     storage: &'a PostgresStorage,
-    tx: &'a deadpool_postgres::Transaction<'t>,
+    /// The connection, inside the transaction [`OpenTx`] began.
+    client: &'a Object,
     project_id: &'a str,
+    /// The head as locked, and as set since (project transactions).
+    head: Option<u64>,
 }
 
-impl PgTx<'_, '_> {
+impl PgTx<'_> {
     fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         self.storage.block(async {
-            let st = self.tx.prepare_cached(sql).await.map_err(pg)?;
-            self.tx.query(&st, params).await.map_err(pg)
+            let st = self.client.prepare_cached(sql).await.map_err(pg)?;
+            self.client.query(&st, params).await.map_err(pg)
         })
     }
 
     fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         self.storage.block(async {
-            let st = self.tx.prepare_cached(sql).await.map_err(pg)?;
-            self.tx.execute(&st, params).await.map_err(pg)
+            let st = self.client.prepare_cached(sql).await.map_err(pg)?;
+            self.client.execute(&st, params).await.map_err(pg)
         })
     }
 
@@ -933,7 +1010,7 @@ impl PgTx<'_, '_> {
     }
 }
 
-impl TeamTx for PgTx<'_, '_> {
+impl TeamTx for PgTx<'_> {
     fn membership(&mut self, account_id: &str, team: &str) -> Result<Option<(TeamRow, Role)>> {
         self.query(
             "SELECT t.id, t.name, t.created_at, m.role FROM teams t
@@ -975,12 +1052,15 @@ impl TeamTx for PgTx<'_, '_> {
     }
 
     fn create_project(&mut self, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow> {
-        self.storage.block(insert_project(self.tx, team, name, now))
+        self.storage.block(insert_project(self.client, team, name, now))
     }
 }
 
-impl ProjectTx for PgTx<'_, '_> {
+impl ProjectTx for PgTx<'_> {
     fn head(&mut self) -> Result<u64> {
+        if let Some(head) = self.head {
+            return Ok(head);
+        }
         let rows = self.query(
             "SELECT head FROM projects WHERE id = $1",
             &[&self.project_id],
@@ -995,8 +1075,9 @@ impl ProjectTx for PgTx<'_, '_> {
         self.execute(
             "UPDATE projects SET head = $2 WHERE id = $1",
             &[&self.project_id, &i64_of(head)],
-        )
-        .map(|_| ())
+        )?;
+        self.head = Some(head);
+        Ok(())
     }
 
     fn get(&mut self, id: Uuid) -> Result<Option<Record>> {
