@@ -15,10 +15,10 @@
 # Everything happens in a temporary directory: a Python virtualenv with schemathesis (from
 # PyPI), the server's data, its log. The server listens on 127.0.0.1 on a free port and is
 # the only thing targeted. It has open registration; the script registers ann and bob and
-# gives ann team acme with project web holding the push example's records (the names the
-# description's examples use), then runs schemathesis with ann's token. Token revocation and
-# logout run last, in passes with tokens of their own, so they cannot revoke the token the
-# first pass uses. Exits non-zero on any finding.
+# gives ann team acme with project web, holding the push example's records and the delete
+# example's draft (what the description's examples name), then runs schemathesis with ann's
+# token. Token revocation and logout run last, in passes with tokens of their own, so they
+# cannot revoke the token the first pass uses. Exits non-zero on any finding.
 set -euo pipefail
 
 keep=no
@@ -140,11 +140,18 @@ def login(device):
 first = login("setup")
 call("POST", "/v1/teams", {"name": "acme"}, first, ok=(201, 409))
 call("POST", "/v1/teams/acme/projects", {"name": "web"}, first, ok=(201, 409))
-# The push example's generation and its passing evolution, so the promote example promotes.
+# The push example's generation and its passing evolution, so the promote example promotes,
+# and a draft for the delete example to delete.
 spec = call("GET", "/v1/openapi.json")
 push = spec["paths"]["/v1/projects/{team}/{project}/push"]["post"]
 example = push["requestBody"]["content"]["application/json"]["example"]
-call("POST", "/v1/projects/acme/web/push", example, first, ok=(200, 409))
+head = call("POST", "/v1/projects/acme/web/push", example, first)["head"]
+delete = spec["paths"]["/v1/projects/{team}/{project}/generations/{id}"]
+draft_id = next(p["example"] for p in delete["parameters"] if p.get("name") == "id")
+draft = {"id": draft_id, "version": "v1.3.0", "status": "draft", "created_at": "2026-01-01T00:00:00Z",
+         "changes": [{"type": "add", "id": "FEAT-002", "title": "Logout"}]}
+call("POST", "/v1/projects/acme/web/push", {"base_seq": head, "idempotency_key": "fuzz-draft",
+     "records": [{"kind": "generation", "base_revision": None, "record": draft}]}, first)
 for d in devices:
     print(login(d))
 PY
