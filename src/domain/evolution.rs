@@ -54,12 +54,13 @@ pub struct RcTag {
 }
 
 impl RcTag {
-    /// The tag after the highest one used so far for a version.
-    pub fn next(version: &Version, highest_rc: Option<u32>) -> RcTag {
-        RcTag {
+    /// The tag after the highest one used so far for a version; `None` when the highest is
+    /// the largest rc number (2^32 − 1).
+    pub fn next(version: &Version, highest_rc: Option<u32>) -> Option<RcTag> {
+        Some(RcTag {
             version: version.clone(),
-            rc: highest_rc.unwrap_or(0) + 1,
-        }
+            rc: highest_rc.unwrap_or(0).checked_add(1)?,
+        })
     }
 
     pub fn parse(s: &str) -> Option<RcTag> {
@@ -88,9 +89,15 @@ mod tests {
     #[test]
     fn rc_numbering() {
         let v: Version = "2.0.0".parse().unwrap();
-        assert_eq!(RcTag::next(&v, None).to_string(), "v2.0.0-rc.1");
-        assert_eq!(RcTag::next(&v, Some(1)).to_string(), "v2.0.0-rc.2");
-        assert_eq!(RcTag::next(&v, Some(41)).to_string(), "v2.0.0-rc.42");
+        let next = |highest| RcTag::next(&v, highest).map(|t| t.to_string());
+        assert_eq!(next(None).as_deref(), Some("v2.0.0-rc.1"));
+        assert_eq!(next(Some(1)).as_deref(), Some("v2.0.0-rc.2"));
+        assert_eq!(next(Some(41)).as_deref(), Some("v2.0.0-rc.42"));
+        assert_eq!(
+            next(Some(u32::MAX - 1)).as_deref(),
+            Some("v2.0.0-rc.4294967295")
+        );
+        assert_eq!(next(Some(u32::MAX)), None, "no rc after the largest");
     }
 
     #[test]

@@ -74,25 +74,32 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// The first version at or after `start` (stepping patch) that `taken` does not hold.
-pub fn next_free_patch(start: &Version, mut taken: impl FnMut(&Version) -> bool) -> Version {
+/// The first version at or after `start` (stepping patch) that `taken` does not hold;
+/// `None` when every one up to the largest patch number is taken.
+pub fn next_free_patch(
+    start: &Version,
+    mut taken: impl FnMut(&Version) -> bool,
+) -> Option<Version> {
     let mut v = start.clone();
     while taken(&v) {
-        v = v.next_patch();
+        v = v.next_patch()?;
     }
-    v
+    Some(v)
 }
 
 /// The versions to suggest when `version` is taken: the next free patch and the next free
-/// minor after it (`taken` says which versions are held). The one rule for the command line
-/// and the cloud, so both suggest the same.
-pub fn free_versions(version: &Version, mut taken: impl FnMut(&Version) -> bool) -> [Version; 2] {
-    let patch = next_free_patch(&version.next_patch(), &mut taken);
+/// minor after it (`taken` says which versions are held), leaving out one that does not exist
+/// (past the largest number a version holds). The one rule for the command line and the
+/// cloud, so both suggest the same.
+pub fn free_versions(version: &Version, mut taken: impl FnMut(&Version) -> bool) -> Vec<Version> {
+    let patch = version
+        .next_patch()
+        .and_then(|start| next_free_patch(&start, &mut taken));
     let mut minor = version.next_minor();
-    while taken(&minor) {
-        minor = minor.next_minor();
+    while let Some(m) = minor.take_if(|m| taken(m)) {
+        minor = m.next_minor();
     }
-    [patch, minor]
+    patch.into_iter().chain(minor).collect()
 }
 
 #[cfg(test)]
@@ -133,11 +140,14 @@ mod tests {
             .collect();
         let start: Version = "1.0.1".parse().unwrap();
         assert_eq!(
-            next_free_patch(&start, |v| taken.contains(v)).to_string(),
-            "v1.0.3"
+            next_free_patch(&start, |v| taken.contains(v)).map(|v| v.to_string()),
+            Some("v1.0.3".to_string())
         );
         let free: Version = "2.0.0".parse().unwrap();
-        assert_eq!(next_free_patch(&free, |v| taken.contains(v)), free);
+        assert_eq!(next_free_patch(&free, |v| taken.contains(v)), Some(free));
+        // Every patch up to the largest taken: none is free, and the search ends.
+        let last: Version = "1.0.18446744073709551614".parse().unwrap();
+        assert_eq!(next_free_patch(&last, |_| true), None);
     }
 
     #[test]
@@ -145,17 +155,36 @@ mod tests {
         let held =
             |list: &[&str]| -> Vec<Version> { list.iter().map(|v| v.parse().unwrap()).collect() };
         for (version, taken, expected) in [
-            ("1.0.0", held(&["1.0.0"]), ["v1.0.1", "v1.1.0"]),
-            ("1.0.0", held(&["1.0.0", "1.0.1"]), ["v1.0.2", "v1.1.0"]),
+            ("1.0.0", held(&["1.0.0"]), vec!["v1.0.1", "v1.1.0"]),
+            ("1.0.0", held(&["1.0.0", "1.0.1"]), vec!["v1.0.2", "v1.1.0"]),
             (
                 "1.0.0",
                 held(&["1.0.1", "1.0.2", "1.1.0", "1.2.0"]),
-                ["v1.0.3", "v1.3.0"],
+                vec!["v1.0.3", "v1.3.0"],
             ),
-            ("2.3.4", held(&[]), ["v2.3.5", "v2.4.0"]),
+            ("2.3.4", held(&[]), vec!["v2.3.5", "v2.4.0"]),
+            // Past the largest number there is nothing to suggest, never a wrapped 0.
+            (
+                "1.0.18446744073709551615",
+                held(&["1.0.18446744073709551615"]),
+                vec!["v1.1.0"],
+            ),
+            (
+                "1.18446744073709551615.7",
+                held(&["1.18446744073709551615.8"]),
+                vec!["v1.18446744073709551615.9"],
+            ),
+            (
+                "1.18446744073709551615.18446744073709551615",
+                held(&[]),
+                vec![],
+            ),
         ] {
             let v: Version = version.parse().unwrap();
-            let got = free_versions(&v, |c| taken.contains(c)).map(|v| v.to_string());
+            let got: Vec<String> = free_versions(&v, |c| taken.contains(c))
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             assert_eq!(got, expected, "{version} with {taken:?} taken");
         }
     }

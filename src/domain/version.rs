@@ -30,12 +30,16 @@ impl Version {
         self.0.patch
     }
 
-    pub fn next_patch(&self) -> Version {
-        Version::new(self.major(), self.minor(), self.patch() + 1)
+    /// `X.Y.(Z+1)`; `None` when Z is the largest number a version holds (2^64 − 1).
+    pub fn next_patch(&self) -> Option<Version> {
+        let patch = self.patch().checked_add(1)?;
+        Some(Version::new(self.major(), self.minor(), patch))
     }
 
-    pub fn next_minor(&self) -> Version {
-        Version::new(self.major(), self.minor() + 1, 0)
+    /// `X.(Y+1).0`; `None` when Y is the largest number a version holds (2^64 − 1).
+    pub fn next_minor(&self) -> Option<Version> {
+        let minor = self.minor().checked_add(1)?;
+        Some(Version::new(self.major(), minor, 0))
     }
 
     /// The contract file name for this version: `vX.Y.Z.yaml`.
@@ -147,8 +151,14 @@ mod tests {
         let a: Version = "1.9.0".parse().unwrap();
         let b: Version = "1.10.0".parse().unwrap();
         assert!(a < b);
-        assert_eq!(a.next_patch().to_string(), "v1.9.1");
-        assert_eq!(a.next_minor().to_string(), "v1.10.0");
+        assert_eq!(a.next_patch().unwrap().to_string(), "v1.9.1");
+        assert_eq!(a.next_minor().unwrap().to_string(), "v1.10.0");
         assert_eq!(a.file_name(), "v1.9.0.yaml");
+        // The largest numbers have no successor (no overflow, no wrapping to 0).
+        let top: Version = "1.18446744073709551615.18446744073709551615"
+            .parse()
+            .unwrap();
+        assert_eq!(top.next_patch(), None);
+        assert_eq!(top.next_minor(), None);
     }
 }

@@ -48,7 +48,10 @@ pub fn start(ws: &Workspace, version: &Version, change: &str) -> Result<Evolutio
     let mut rng = clock::rng(ws.store.change_counter()?);
     let id = clock::new_id();
     ws.store.tx(|s| -> Result<()> {
-        let tag = RcTag::next(version, s.max_rc(&g.id)?);
+        let tag = RcTag::next(version, s.max_rc(&g.id)?).ok_or_else(|| OpError::Invalid {
+            what: "rc tag",
+            reason: format!("{version} has used the largest rc number ({})", u32::MAX),
+        })?;
         let code_name = s.unused_code_name(&mut rng)?;
         s.insert_evolution(&NewEvolution {
             id: &id,

@@ -456,7 +456,7 @@ fn ensure_local_draft(g: &Generation, action: &'static str) -> Result<()> {
 /// The next free patch and minor after `version`, as far as this workspace knows (after a
 /// pull it knows every version of the project): neither a generation nor a contract file
 /// holds them.
-pub fn free_versions(ws: &Workspace, version: &Version) -> Result<[Version; 2]> {
+pub fn free_versions(ws: &Workspace, version: &Version) -> Result<Vec<Version>> {
     let mut failed = None;
     let free = crate::domain::generation::free_versions(version, |v| {
         ws.contract_path(v).exists()
@@ -476,7 +476,7 @@ fn version_exists(ws: &Workspace, version: &Version) -> OpError {
     match free_versions(ws, version) {
         Ok(free) => OpError::VersionExists {
             version: version.clone(),
-            free: free.into(),
+            free,
         },
         Err(e) => e,
     }

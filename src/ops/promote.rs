@@ -264,15 +264,21 @@ pub fn hotfix(ws: &Workspace, opts: &HotfixOptions) -> Result<Generation> {
         reason,
     })?;
     let mut taken_err = None;
-    let version = next_free_patch(&opts.base.next_patch(), |v| {
-        ws.store.version_exists(v).unwrap_or_else(|e| {
-            taken_err.get_or_insert(e);
-            false
-        }) || occupied(&ws.contract_path(v))
+    let version = opts.base.next_patch().and_then(|start| {
+        next_free_patch(&start, |v| {
+            ws.store.version_exists(v).unwrap_or_else(|e| {
+                taken_err.get_or_insert(e);
+                false
+            }) || occupied(&ws.contract_path(v))
+        })
     });
     if let Some(e) = taken_err {
         return Err(e.into());
     }
+    let version = version.ok_or_else(|| OpError::Invalid {
+        what: "hotfix",
+        reason: format!("{} has no free patch version after it", opts.base),
+    })?;
     let contract = Contract {
         version,
         description: format!("Hotfix for {}", opts.base),

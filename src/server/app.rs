@@ -1,4 +1,6 @@
-//! The axum application: shared state, the route table, the layers every response passes
+//! The axum application: shared state, the route table (one list of method, path and
+//! handler that both builds the router and is what [`routes`] reports, so docs/openapi.json
+//! can be checked against it), the layers every response passes
 //! through (server version header, declared and actual body limits, the JSON error body for
 //! answers no handler wrote, tracing with query strings redacted), JSON fallbacks for unknown
 //! routes and methods, and [`serve`] for a listener the caller bound (tests bind
@@ -10,10 +12,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::http::{HeaderValue, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -21,7 +25,7 @@ use super::auth::{LoginLimiter, LoginLimits, TokenCache};
 use super::clock::Clock;
 use super::conn::JsonErrorIo;
 use super::error::{ServiceError, ServiceResult, error_response};
-use super::handlers::{accounts, health, projects, teams};
+use super::handlers::{accounts, health, openapi, projects, teams};
 use super::storage::Storage;
 use crate::api::error::{NotFoundDetails, Resource};
 use crate::api::{ErrorCode, SERVER_VERSION_HEADER};
@@ -275,46 +279,96 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-/// The complete route table.
+/// One entry of the route table: a method, the full path (axum syntax, `{param}`) and the
+/// handler. The method is given once and picks both the entry's name and the handler's
+/// filter, so the list [`routes`] reports is exactly what [`router`] serves.
+struct Route {
+    method: Method,
+    path: &'static str,
+    endpoint: MethodRouter<AppState>,
+}
+
+impl Route {
+    fn new<H, T>(method: Method, path: &'static str, handler: H) -> Route
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a method axum can route");
+        Route {
+            method,
+            path,
+            endpoint: on(filter, handler),
+        }
+    }
+
+    fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
+        Route::new(Method::GET, path, handler)
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
+        Route::new(Method::POST, path, handler)
+    }
+
+    fn delete<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
+        Route::new(Method::DELETE, path, handler)
+    }
+}
+
+/// The complete route table. docs/openapi.json describes every entry (a test compares the
+/// two); `GET` routes also answer `HEAD`.
+fn route_table() -> Vec<Route> {
+    vec![
+        Route::get("/healthz", health::healthz),
+        Route::get("/readyz", health::readyz),
+        Route::get("/v1/openapi.json", openapi::openapi),
+        Route::post("/v1/accounts", accounts::register),
+        Route::post("/v1/auth/login", accounts::login),
+        Route::post("/v1/auth/logout", accounts::logout),
+        Route::get("/v1/auth/whoami", accounts::whoami),
+        Route::get("/v1/tokens", accounts::list_tokens),
+        Route::delete("/v1/tokens/{id}", accounts::revoke_token),
+        Route::post("/v1/api-keys", accounts::create_api_key),
+        Route::get("/v1/api-keys", accounts::list_api_keys),
+        Route::delete("/v1/api-keys/{id}", accounts::revoke_token),
+        Route::post("/v1/teams", teams::create_team),
+        Route::get("/v1/teams", teams::list_teams),
+        Route::get("/v1/teams/{team}/members", teams::members),
+        Route::post("/v1/teams/{team}/members", teams::add_member),
+        Route::delete("/v1/teams/{team}/members/{username}", teams::remove_member),
+        Route::get("/v1/teams/{team}/projects", teams::projects),
+        Route::post("/v1/teams/{team}/projects", teams::create_project),
+        Route::get("/v1/projects/{team}/{project}", projects::info),
+        Route::get("/v1/projects/{team}/{project}/changes", projects::changes),
+        Route::get("/v1/projects/{team}/{project}/digest", projects::digest),
+        Route::post("/v1/projects/{team}/{project}/push", projects::push),
+        Route::delete(
+            "/v1/projects/{team}/{project}/generations/{id}",
+            projects::delete_generation,
+        ),
+        Route::post(
+            "/v1/projects/{team}/{project}/generations/{id}/promote",
+            projects::promote,
+        ),
+    ]
+}
+
+/// Every (method, path) the server routes, in table order — what docs/openapi.json must
+/// describe, no more and no less.
+pub fn routes() -> Vec<(Method, &'static str)> {
+    route_table()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect()
+}
+
+/// The application: the route table and the layers every answer passes through.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config().body_limit;
-    let project = Router::new()
-        .route("/", get(projects::info))
-        .route("/changes", get(projects::changes))
-        .route("/digest", get(projects::digest))
-        .route("/push", post(projects::push))
-        .route("/generations/{id}", delete(projects::delete_generation))
-        .route("/generations/{id}/promote", post(projects::promote));
-    let api = Router::new()
-        .route("/accounts", post(accounts::register))
-        .route("/auth/login", post(accounts::login))
-        .route("/auth/logout", post(accounts::logout))
-        .route("/auth/whoami", get(accounts::whoami))
-        .route("/tokens", get(accounts::list_tokens))
-        .route("/tokens/{id}", delete(accounts::revoke_token))
-        .route(
-            "/api-keys",
-            post(accounts::create_api_key).get(accounts::list_api_keys),
-        )
-        .route("/api-keys/{id}", delete(accounts::revoke_token))
-        .route("/teams", post(teams::create_team).get(teams::list_teams))
-        .route(
-            "/teams/{team}/members",
-            get(teams::members).post(teams::add_member),
-        )
-        .route(
-            "/teams/{team}/members/{username}",
-            delete(teams::remove_member),
-        )
-        .route(
-            "/teams/{team}/projects",
-            get(teams::projects).post(teams::create_project),
-        )
-        .nest("/projects/{team}/{project}", project);
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .nest(crate::api::API_PREFIX, api)
+    let table = route_table()
+        .into_iter()
+        .fold(Router::new(), |router, r| router.route(r.path, r.endpoint));
+    table
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -392,6 +446,24 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_route_table_is_one_entry_per_method_and_path_under_the_api_prefix() {
+        let routes = routes();
+        let unique: std::collections::HashSet<_> = routes.iter().collect();
+        assert_eq!(
+            unique.len(),
+            routes.len(),
+            "a (method, path) twice: {routes:?}"
+        );
+        for (method, path) in &routes {
+            let health = matches!(*path, "/healthz" | "/readyz");
+            assert!(
+                health || path.starts_with(&format!("{}/", crate::api::API_PREFIX)),
+                "{method} {path}"
+            );
+        }
+    }
 
     #[test]
     fn request_logs_keep_query_names_not_values() {

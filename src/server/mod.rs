@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use app::{AppState, Registration, ServerConfig, router, serve};
+pub use app::{AppState, Registration, ServerConfig, router, routes, serve};
 pub use auth::LoginLimits;
 pub use clock::{Clock, ManualClock};
 pub use error::{ServiceError, ServiceResult};

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod health;
+pub mod openapi;
 pub mod projects;
 pub mod teams;
 

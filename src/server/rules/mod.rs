@@ -27,7 +27,7 @@ pub struct Actor {
     pub username: String,
 }
 
-/// The next free patch and the next free minor after `version`
+/// The next free patch and the next free minor after `version`, where they exist
 /// ([`crate::domain::generation::free_versions`]).
 pub fn suggested_versions(
     tx: &mut dyn ProjectTx,

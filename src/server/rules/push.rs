@@ -521,7 +521,20 @@ impl Ctx<'_> {
                 let (holder, max) = self.tx.rc_usage(generation.id, incoming.rc)?;
                 if let Some(holder) = holder {
                     let tag = incoming.tag(&generation.version);
-                    let free = crate::domain::RcTag::next(&generation.version, max);
+                    let Some(free) = crate::domain::RcTag::next(&generation.version, max) else {
+                        // No rc above the highest: nothing to suggest, so no `tag_taken`.
+                        return Err(invalid_record(
+                            index,
+                            kind,
+                            Some(incoming.id),
+                            "rc",
+                            &format!(
+                                "rc tag {tag} is already used and {} has used the largest rc number ({})",
+                                generation.version,
+                                u32::MAX
+                            ),
+                        ));
+                    };
                     return Err(ServiceError::with(
                         ErrorCode::TagTaken,
                         format!("rc tag {tag} is already used; the next free one is {free}"),

@@ -154,7 +154,6 @@ pub fn free_versions(ws: &Workspace, version: &str) -> Vec<Version> {
         .parse::<Version>()
         .ok()
         .and_then(|v| crate::ops::generation::free_versions(ws, &v).ok())
-        .map(Vec::from)
         .unwrap_or_default()
 }
 

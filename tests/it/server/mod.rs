@@ -9,6 +9,7 @@ mod digest;
 mod errors;
 pub mod harness;
 mod identity;
+mod openapi;
 mod paging;
 mod processes;
 mod promote;

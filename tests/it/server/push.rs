@@ -189,6 +189,65 @@ fn version_exists_names_the_holder_and_suggests_free_versions() {
     .ok();
 }
 
+/// Versions and rc numbers at the top of their range: the suggestions and hints past them do
+/// not exist, and the answers say so instead of failing (they were 500s: an overflow).
+#[test]
+fn the_largest_versions_and_rc_numbers_get_answers() {
+    let (_s, ann, p) = setup();
+    let top = "1.18446744073709551615.18446744073709551615";
+    let last_patch = "1.0.18446744073709551615";
+    ann.push(
+        &p,
+        0,
+        vec![
+            generation(gen_record(&uid(1), top, &["A-1"])),
+            generation(gen_record(&uid(2), last_patch, &["A-1"])),
+            evolution(evo_record(
+                &uid(3),
+                &uid(1),
+                "A-1",
+                u32::MAX,
+                &code_name(3),
+                "pending",
+            )),
+        ],
+    )
+    .ok();
+    let d = ann
+        .push(&p, 3, vec![generation(gen_record(&uid(9), top, &["B-1"]))])
+        .expect_error(409, "version_exists")
+        .clone();
+    assert_eq!(d["suggested_versions"], json!([]), "{d}");
+    let d = ann
+        .push(
+            &p,
+            3,
+            vec![generation(gen_record(&uid(9), last_patch, &["B-1"]))],
+        )
+        .expect_error(409, "version_exists")
+        .clone();
+    assert_eq!(d["suggested_versions"], json!(["v1.1.0"]), "{d}");
+    // The largest rc is taken: no next one to offer, so a plain validation error.
+    let r = ann.push(
+        &p,
+        3,
+        vec![evolution(evo_record(
+            &uid(4),
+            &uid(1),
+            "A-1",
+            u32::MAX,
+            &code_name(4),
+            "pending",
+        ))],
+    );
+    let d = r.expect_error(422, "validation");
+    assert_eq!(
+        (d["field"].as_str(), d["index"].as_u64()),
+        (Some("rc"), Some(0))
+    );
+    assert_eq!(ann.head(&p), 3, "nothing applied");
+}
+
 #[test]
 fn stale_revision() {
     let (_s, ann, p) = setup();
