@@ -7,6 +7,8 @@
 #   scripts/fuzz-api.sh              50 examples per operation and phase
 #   GRYT_FUZZ_EXAMPLES=N             another bound
 #   GRYT_FUZZ_SEED=N                 replay a run (schemathesis prints its seed)
+#   GRYT_FUZZ_DATABASE=URL           serve an empty PostgreSQL database (postgres://…) instead
+#                                    of SQLite in the temporary directory
 #   GRYT_FUZZ_LOG=FILTER             the server's log filter (default info; gryt=debug logs
 #                                    why each request was rejected)
 #   --keep                           leave the temporary directory (server log, reports)
@@ -90,7 +92,11 @@ cargo build --quiet --manifest-path "$here/Cargo.toml"
 bin="$here/target/debug/gryt"
 
 # RUST_LOG would override --log and could hide the line that carries the address.
-env -u RUST_LOG "$bin" cloud serve --listen 127.0.0.1:0 --data "$work/data" \
+storage=(--data "$work/data")
+if [ -n "${GRYT_FUZZ_DATABASE:-}" ]; then
+    storage=(--database "$GRYT_FUZZ_DATABASE")
+fi
+env -u RUST_LOG "$bin" cloud serve --listen 127.0.0.1:0 "${storage[@]}" \
     --registration open --log "${GRYT_FUZZ_LOG:-info}" >"$work/server.log" 2>&1 &
 server_pid=$!
 addr=
