@@ -1,9 +1,10 @@
 //! PostgreSQL backend of [`Storage`] (`gryt cloud serve --database postgres://…`), for
 //! deployments that run their own database and several server processes on it.
 //!
-//! The driver is tokio-postgres with a deadpool pool; [`Storage`] calls block (the server runs
-//! them on blocking threads), so the storage owns a small tokio runtime that drives the
-//! connections and blocks on each call. The schema is the SQLite backend's migrations, run by
+//! The driver is tokio-postgres. [`Storage`] calls block (the server runs them on blocking
+//! threads), so each pooled connection ([`Conn`], pooled by r2d2) comes with a single-threaded
+//! runtime of its own: the thread that runs a statement drives the connection itself, with no
+//! hand-off to another thread and back for every round trip. The schema is the SQLite backend's migrations, run by
 //! refinery under an advisory lock (two processes starting at once migrate once).
 //!
 //! Correct with several processes on one database:
@@ -23,7 +24,6 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
@@ -46,6 +46,95 @@ pub const POOL_SIZE: usize = 16;
 
 /// How long a request waits for a free connection, and for a new one to open.
 const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// One database connection with the single-threaded runtime that drives it: whichever thread
+/// blocks on a statement also polls the connection, so a round trip costs no thread hand-off.
+/// Prepared statements are cached per connection.
+pub struct Conn {
+    runtime: std::mem::ManuallyDrop<tokio::runtime::Runtime>,
+    client: tokio_postgres::Client,
+    statements: std::collections::HashMap<String, tokio_postgres::Statement>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Dropped wherever the pool lets it go, async threads included: never block there.
+        // SAFETY: the runtime is not used again; `self` is being dropped.
+        let runtime = unsafe { std::mem::ManuallyDrop::take(&mut self.runtime) };
+        runtime.shutdown_background();
+    }
+}
+
+impl Conn {
+    fn connect(config: &tokio_postgres::Config) -> Result<Conn> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Backend(format!("cannot start a runtime: {e}")))?;
+        let (client, connection) = runtime.block_on(config.connect(NoTls)).map_err(pg)?;
+        // Runs whenever a thread blocks on this runtime: the one running a statement.
+        runtime.spawn(connection);
+        Ok(Conn {
+            runtime: std::mem::ManuallyDrop::new(runtime),
+            client,
+            statements: std::collections::HashMap::new(),
+        })
+    }
+
+    fn block<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement> {
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self
+            .runtime
+            .block_on(self.client.prepare(sql))
+            .map_err(pg)?;
+        self.statements.insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+
+    /// Runs one statement; the rows it returns.
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let st = self.statement(sql)?;
+        self.block(self.client.query(&st, params)).map_err(pg)
+    }
+
+    /// Runs one statement; the number of rows it changed.
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let st = self.statement(sql)?;
+        self.block(self.client.execute(&st, params)).map_err(pg)
+    }
+}
+
+/// Opens [`Conn`]s for the pool.
+struct Connector {
+    config: tokio_postgres::Config,
+}
+
+impl r2d2::ManageConnection for Connector {
+    type Connection = Conn;
+    type Error = StorageError;
+
+    fn connect(&self) -> Result<Conn> {
+        Conn::connect(&self.config)
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<()> {
+        conn.block(conn.client.simple_query(""))
+            .map(|_| ())
+            .map_err(pg)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+type Pooled = r2d2::PooledConnection<Connector>;
 
 /// Advisory lock keys (one namespace per purpose).
 const MIGRATION_LOCK: i64 = 0x6772_7974_0001;
@@ -115,20 +204,9 @@ pub fn schema_url(url: &str, schema: &str) -> Result<String> {
 }
 
 pub struct PostgresStorage {
-    /// Drives the connections; every call blocks on it. `None` only while dropping.
-    runtime: Option<tokio::runtime::Runtime>,
-    pool: Pool,
+    pool: r2d2::Pool<Connector>,
     history_id: Uuid,
     url: String,
-}
-
-impl Drop for PostgresStorage {
-    fn drop(&mut self) {
-        // Dropped from wherever the last handle goes, async threads included: never block.
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
 }
 
 /// The error with its causes (tokio-postgres keeps "connection refused" and the like there).
@@ -173,11 +251,8 @@ fn pg(e: tokio_postgres::Error) -> StorageError {
     StorageError::Unavailable(format!("the database does not answer: {}", describe(&e)))
 }
 
-fn pool_error(e: deadpool_postgres::PoolError) -> StorageError {
-    match e {
-        deadpool_postgres::PoolError::Backend(e) => pg(e),
-        other => StorageError::Unavailable(format!("no database connection: {other}")),
-    }
+fn pool_error(e: r2d2::Error) -> StorageError {
+    StorageError::Unavailable(format!("no database connection: {e}"))
 }
 
 fn parse_record(body: &str) -> Result<Record> {
@@ -285,32 +360,23 @@ impl PostgresStorage {
                 redact(url)
             ))
         })?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("gryt-postgres")
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| {
-                StorageError::Backend(format!("cannot start the database runtime: {e}"))
-            })?;
+            .map_err(|e| StorageError::Backend(format!("cannot start a runtime: {e}")))?;
         let history_id = runtime.block_on(prepare(&config, url))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
-            .create_timeout(Some(POOL_WAIT))
-            .recycle_timeout(Some(POOL_WAIT))
-            .build()
-            .map_err(|e| StorageError::Backend(format!("cannot make a connection pool: {e}")))?;
+        drop(runtime);
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE as u32)
+            .min_idle(Some(2))
+            .connection_timeout(POOL_WAIT)
+            // A broken connection is noticed when it fails (and dropped when it goes back):
+            // no extra round trip on every checkout.
+            .test_on_check_out(false)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build(Connector { config })
+            .map_err(pool_error)?;
         Ok(PostgresStorage {
-            runtime: Some(runtime),
             pool,
             history_id,
             url: redact(url),
@@ -322,33 +388,18 @@ impl PostgresStorage {
         &self.url
     }
 
-    fn block<F: std::future::Future>(&self, f: F) -> F::Output {
-        match &self.runtime {
-            Some(rt) => rt.block_on(f),
-            None => unreachable!("the runtime lives as long as the storage"),
-        }
-    }
-
-    async fn client(&self) -> Result<Object> {
-        self.pool.get().await.map_err(pool_error)
+    fn conn(&self) -> Result<Pooled> {
+        self.pool.get().map_err(pool_error)
     }
 
     /// Runs one statement on a pooled connection; the rows it returns.
     fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.block(async {
-            let client = self.client().await?;
-            let st = client.prepare_cached(sql).await.map_err(pg)?;
-            client.query(&st, params).await.map_err(pg)
-        })
+        self.conn()?.query(sql, params)
     }
 
     /// Runs one statement on a pooled connection; the number of rows it changed.
     fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        self.block(async {
-            let client = self.client().await?;
-            let st = client.prepare_cached(sql).await.map_err(pg)?;
-            client.execute(&st, params).await.map_err(pg)
-        })
+        self.conn()?.execute(sql, params)
     }
 
     /// Gives the server a new history id (its history was rewound by a restore). Takes
@@ -364,36 +415,24 @@ impl PostgresStorage {
 
     /// Gives records without a content hash and slot both (see the SQLite backend). A row
     /// rewritten meanwhile keeps its cleared hash: the update names the seq it hashed.
-    async fn backfill_digest(&self, project_id: &str) -> Result<()> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT id, seq, body FROM records
-                 WHERE project_id = $1 AND (hash IS NULL OR slot IS NULL)",
-                &[&project_id],
-            )
-            .await
-            .map_err(pg)?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let update = client
-            .prepare_cached(
-                "UPDATE records SET hash = $4, slot = $5
-                 WHERE project_id = $1 AND id = $2 AND seq = $3",
-            )
-            .await
-            .map_err(pg)?;
+    fn backfill_digest(&self, project_id: &str) -> Result<()> {
+        let mut c = self.conn()?;
+        let rows = c.query(
+            "SELECT id, seq, body FROM records
+             WHERE project_id = $1 AND (hash IS NULL OR slot IS NULL)",
+            &[&project_id],
+        )?;
         for r in &rows {
             let id: String = col(r, 0)?;
             let seq: i64 = col(r, 1)?;
             let record = parse_record(&col::<String>(r, 2)?)?;
             let hash = digest::content_hash(&record);
             let slot = i64::from(digest::slot(&record.id()));
-            client
-                .execute(&update, &[&project_id, &id, &seq, &hash, &slot])
-                .await
-                .map_err(pg)?;
+            c.execute(
+                "UPDATE records SET hash = $4, slot = $5
+                 WHERE project_id = $1 AND id = $2 AND seq = $3",
+                &[&project_id, &id, &seq, &hash, &slot],
+            )?;
         }
         Ok(())
     }
@@ -570,31 +609,24 @@ impl Storage for PostgresStorage {
             name: name.to_string(),
             created_at: now.to_string(),
         };
-        self.block(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg)?;
-            let inserted = tx
-                .execute(
-                    "INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (name) DO NOTHING",
-                    &[&team.id, &team.name, &team.created_at],
-                )
-                .await
-                .map_err(pg)?;
-            if inserted == 0 {
-                return Err(StorageError::NameTaken {
-                    what: "team",
-                    name: name.to_string(),
-                });
-            }
-            tx.execute(
-                "INSERT INTO team_members (team_id, account_id, role) VALUES ($1, $2, 'owner')",
-                &[&team.id, &owner_account_id],
-            )
-            .await
-            .map_err(pg)?;
-            tx.commit().await.map_err(pg)
-        })?;
+        let mut c = self.conn()?;
+        let (mut tx, _) = PgTx::begin(&mut c, "")?;
+        let inserted = tx.execute(
+            "INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+            &[&team.id, &team.name, &team.created_at],
+        )?;
+        if inserted == 0 {
+            return Err(StorageError::NameTaken {
+                what: "team",
+                name: name.to_string(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO team_members (team_id, account_id, role) VALUES ($1, $2, 'owner')",
+            &[&team.id, &owner_account_id],
+        )?;
+        tx.commit()?;
         Ok(team)
     }
 
@@ -618,28 +650,18 @@ impl Storage for PostgresStorage {
         &self,
         f: &mut dyn FnMut(&mut dyn TeamTx) -> std::result::Result<(), ServiceError>,
     ) -> std::result::Result<(), ServiceError> {
-        let client = self.block(self.client())?;
-        let (tx, _) = OpenTx::begin(
-            self,
-            &client,
+        let mut c = self.conn()?;
+        let (mut view, _) = PgTx::begin(
+            &mut c,
             &format!("SELECT pg_advisory_xact_lock({TEAMS_LOCK})"),
         )?;
-        let mut view = PgTx {
-            storage: self,
-            client: &client,
-            project_id: "",
-            head: None,
-        };
         f(&mut view)?;
-        tx.commit()?;
+        view.commit()?;
         Ok(())
     }
 
     fn create_project(&self, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow> {
-        self.block(async {
-            let client = self.client().await?;
-            insert_project(&client, team, name, now).await
-        })
+        insert_project(&mut *self.conn()?, team, name, now)
     }
 
     fn projects(&self, team: &TeamRow) -> Result<Vec<ProjectRow>> {
@@ -727,26 +749,29 @@ impl Storage for PostgresStorage {
         after: Option<Uuid>,
         limit: Option<u32>,
     ) -> Result<(u64, Vec<DigestEntry>)> {
-        self.block(async {
-            self.backfill_digest(project_id).await?;
-            let mut client = self.client().await?;
-            let tx = snapshot(&mut client).await?;
+        self.backfill_digest(project_id)?;
+        let mut c = self.conn()?;
+        let Conn {
+            runtime, client, ..
+        } = &mut *c;
+        let (head, rows) = runtime.block_on(async {
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(pg)?;
             let head = project_head(&tx, project_id).await?;
-            let st = tx
-                .prepare_cached(
+            let after = after.map(|a| a.to_string()).unwrap_or_default();
+            let limit = limit.map(i64::from);
+            let rows = tx
+                .query(
                     "SELECT kind, id, revision, hash, CASE WHEN hash IS NULL THEN body END
                      FROM records
                      WHERE project_id = $1 AND kind <> 'deleted' AND slot BETWEEN $2 AND $3
                        AND id COLLATE \"C\" > $4
                      ORDER BY id COLLATE \"C\" LIMIT $5",
-                )
-                .await
-                .map_err(pg)?;
-            let after = after.map(|a| a.to_string()).unwrap_or_default();
-            let limit = limit.map(i64::from);
-            let rows = tx
-                .query(
-                    &st,
                     &[
                         &project_id,
                         &i64::from(slots.0),
@@ -758,6 +783,9 @@ impl Storage for PostgresStorage {
                 .await
                 .map_err(pg)?;
             tx.commit().await.map_err(pg)?;
+            Ok::<_, StorageError>((head, rows))
+        })?;
+        {
             let entries = rows
                 .iter()
                 .map(|r| {
@@ -778,7 +806,7 @@ impl Storage for PostgresStorage {
                 })
                 .collect::<Result<Vec<_>>>()?;
             Ok((head, entries))
-        })
+        }
     }
 
     fn transact(
@@ -790,11 +818,10 @@ impl Storage for PostgresStorage {
         // the UUID every project id is.
         let id = Uuid::parse_str(project_id)
             .map_err(|_| StorageError::Corrupt(format!("project id {project_id}")))?;
-        let client = self.block(self.client())?;
+        let mut c = self.conn()?;
         // Every writer of this project, in every process, waits here for the one before.
-        let (tx, rows) = OpenTx::begin(
-            self,
-            &client,
+        let (mut view, rows) = PgTx::begin(
+            &mut c,
             &format!("SELECT head FROM projects WHERE id = '{id}' FOR UPDATE"),
         )?;
         let head = rows
@@ -803,41 +830,75 @@ impl Storage for PostgresStorage {
             .get(0)
             .and_then(|h| h.parse::<u64>().ok())
             .ok_or_else(|| StorageError::Corrupt(format!("head of project {project_id}")))?;
-        let mut view = PgTx {
-            storage: self,
-            client: &client,
-            project_id,
-            head: Some(head),
-        };
+        view.project_id = project_id;
+        view.head = Some(head);
         f(&mut view)?;
-        tx.commit()?;
+        view.commit()?;
         Ok(())
     }
 }
 
-/// A transaction begun by hand on a pooled connection (`BEGIN` and its first statement in
-/// one round trip): rolled back when dropped uncommitted — an error or a panic in the rules —
-/// so a connection never goes back to the pool inside a transaction.
-struct OpenTx<'a> {
-    storage: &'a PostgresStorage,
-    client: &'a Object,
+async fn project_head(tx: &tokio_postgres::Transaction<'_>, project_id: &str) -> Result<u64> {
+    let rows = tx
+        .query("SELECT head FROM projects WHERE id = $1", &[&project_id])
+        .await
+        .map_err(pg)?;
+    let row = rows
+        .first()
+        .ok_or_else(|| StorageError::Corrupt(format!("no project {project_id}")))?;
+    Ok(u64_of(col(row, 0)?))
+}
+
+fn insert_project(c: &mut Conn, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow> {
+    let project = ProjectRow {
+        id: Uuid::now_v7().to_string(),
+        team: team.name.clone(),
+        name: name.to_string(),
+        head: 0,
+        created_at: now.to_string(),
+    };
+    let inserted = c.execute(
+        "INSERT INTO projects (id, team_id, name, head, created_at) VALUES ($1, $2, $3, 0, $4)
+         ON CONFLICT (team_id, name) DO NOTHING",
+        &[&project.id, &team.id, &project.name, &project.created_at],
+    )?;
+    match inserted {
+        1 => Ok(project),
+        _ => Err(StorageError::NameTaken {
+            what: "project",
+            name: format!("{}/{name}", team.name),
+        }),
+    }
+}
+
+/// [`ProjectTx`] and [`TeamTx`] over one transaction begun by hand on a pooled connection
+/// (`BEGIN` and its first statement in one round trip). Rolled back when dropped uncommitted —
+/// an error or a panic in the rules — so a connection never goes back to the pool inside a
+/// transaction. `project_id` is empty for team transactions.
+struct PgTx<'a> {
+    conn: &'a mut Conn,
+    project_id: &'a str,
+    /// The head as locked, and as set since (project transactions).
+    head: Option<u64>,
     done: bool,
 }
 
-impl<'a> OpenTx<'a> {
-    /// Begins, runs `first` (a statement without parameters), and hands back its rows.
+impl<'a> PgTx<'a> {
+    /// Begins, runs `first` (a statement without parameters, or nothing), and hands back
+    /// its rows.
     fn begin(
-        storage: &'a PostgresStorage,
-        client: &'a Object,
+        conn: &'a mut Conn,
         first: &str,
-    ) -> Result<(OpenTx<'a>, Vec<tokio_postgres::SimpleQueryRow>)> {
-        let mut tx = OpenTx {
-            storage,
-            client,
+    ) -> Result<(PgTx<'a>, Vec<tokio_postgres::SimpleQueryRow>)> {
+        let mut tx = PgTx {
+            conn,
+            project_id: "",
+            head: None,
             done: false,
         };
-        let messages = storage
-            .block(client.simple_query(&format!("BEGIN; {first}")))
+        let messages = tx
+            .conn
+            .block(tx.conn.client.simple_query(&format!("BEGIN; {first}")))
             .map_err(pg);
         let messages = match messages {
             Ok(m) => m,
@@ -858,106 +919,31 @@ impl<'a> OpenTx<'a> {
 
     fn commit(mut self) -> Result<()> {
         self.done = true;
-        self.storage
-            .block(self.client.batch_execute("COMMIT"))
+        self.conn
+            .block(self.conn.client.batch_execute("COMMIT"))
             .map_err(pg)
     }
 
     fn rollback(&mut self) {
         self.done = true;
-        // A connection that cannot even roll back is broken: the pool's check drops it.
-        let _ = self.storage.block(self.client.batch_execute("ROLLBACK"));
-    }
-}
-
-impl Drop for OpenTx<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.rollback();
-        }
-    }
-}
-
-/// A read-only transaction on one snapshot.
-async fn snapshot(client: &mut Object) -> Result<deadpool_postgres::Transaction<'_>> {
-    client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(pg)
-}
-
-async fn project_head(tx: &deadpool_postgres::Transaction<'_>, project_id: &str) -> Result<u64> {
-    let st = tx
-        .prepare_cached("SELECT head FROM projects WHERE id = $1")
-        .await
-        .map_err(pg)?;
-    let rows = tx.query(&st, &[&project_id]).await.map_err(pg)?;
-    let row = rows
-        .first()
-        .ok_or_else(|| StorageError::Corrupt(format!("no project {project_id}")))?;
-    Ok(u64_of(col(row, 0)?))
-}
-
-async fn insert_project(
-    c: &impl deadpool_postgres::GenericClient,
-    team: &TeamRow,
-    name: &str,
-    now: &str,
-) -> Result<ProjectRow> {
-    let project = ProjectRow {
-        id: Uuid::now_v7().to_string(),
-        team: team.name.clone(),
-        name: name.to_string(),
-        head: 0,
-        created_at: now.to_string(),
-    };
-    let inserted = c
-        .execute(
-            "INSERT INTO projects (id, team_id, name, head, created_at) VALUES ($1, $2, $3, 0, $4)
-             ON CONFLICT (team_id, name) DO NOTHING",
-            &[&project.id, &team.id, &project.name, &project.created_at],
-        )
-        .await
-        .map_err(pg)?;
-    match inserted {
-        1 => Ok(project),
-        _ => Err(StorageError::NameTaken {
-            what: "project",
-            name: format!("{}/{name}", team.name),
-        }),
-    }
-}
-
-/// [`ProjectTx`] and [`TeamTx`] over one open transaction; each call blocks on the storage's
-/// runtime. `project_id` is empty for team transactions.
-struct PgTx<'a> {
-    storage: &'a PostgresStorage,
-    /// The connection, inside the transaction [`OpenTx`] began.
-    client: &'a Object,
-    project_id: &'a str,
-    /// The head as locked, and as set since (project transactions).
-    head: Option<u64>,
-}
-
-impl PgTx<'_> {
-    fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.storage.block(async {
-            let st = self.client.prepare_cached(sql).await.map_err(pg)?;
-            self.client.query(&st, params).await.map_err(pg)
-        })
+        // A connection that cannot even roll back is broken: the pool drops it.
+        let _ = self.conn.block(self.conn.client.batch_execute("ROLLBACK"));
     }
 
-    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        self.storage.block(async {
-            let st = self.client.prepare_cached(sql).await.map_err(pg)?;
-            self.client.execute(&st, params).await.map_err(pg)
-        })
+    /// The project, for statement parameters (borrowed from the transaction, not from `self`).
+    fn pid(&self) -> &'a str {
+        self.project_id
     }
 
-    fn records(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Record>> {
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.conn.query(sql, params)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        self.conn.execute(sql, params)
+    }
+
+    fn records(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Record>> {
         self.query(sql, params)?
             .iter()
             .map(|r| parse_record(&col::<String>(r, 0)?))
@@ -965,7 +951,7 @@ impl PgTx<'_> {
     }
 
     /// Runs `sql` with `record`'s 13 columns in table order; the number of rows written.
-    fn write_record(&self, sql: &str, record: &Record) -> Result<u64> {
+    fn write_record(&mut self, sql: &str, record: &Record) -> Result<u64> {
         let body = serde_json::to_string(record)
             .map_err(|e| StorageError::Backend(format!("encoding a record: {e}")))?;
         let (kind, version, generation_id, rc, code_name, started_at) = match record {
@@ -992,7 +978,7 @@ impl PgTx<'_> {
         self.execute(
             sql,
             &[
-                &self.project_id,
+                &self.pid(),
                 &record.id().to_string(),
                 &kind,
                 &i64_of(record.seq()),
@@ -1007,6 +993,14 @@ impl PgTx<'_> {
                 &None::<i64>,
             ],
         )
+    }
+}
+
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.rollback();
+        }
     }
 }
 
@@ -1052,7 +1046,7 @@ impl TeamTx for PgTx<'_> {
     }
 
     fn create_project(&mut self, team: &TeamRow, name: &str, now: &str) -> Result<ProjectRow> {
-        self.storage.block(insert_project(self.client, team, name, now))
+        insert_project(self.conn, team, name, now)
     }
 }
 
@@ -1061,10 +1055,7 @@ impl ProjectTx for PgTx<'_> {
         if let Some(head) = self.head {
             return Ok(head);
         }
-        let rows = self.query(
-            "SELECT head FROM projects WHERE id = $1",
-            &[&self.project_id],
-        )?;
+        let rows = self.query("SELECT head FROM projects WHERE id = $1", &[&self.pid()])?;
         let row = rows
             .first()
             .ok_or_else(|| StorageError::Corrupt(format!("no project {}", self.project_id)))?;
@@ -1074,7 +1065,7 @@ impl ProjectTx for PgTx<'_> {
     fn set_head(&mut self, head: u64) -> Result<()> {
         self.execute(
             "UPDATE projects SET head = $2 WHERE id = $1",
-            &[&self.project_id, &i64_of(head)],
+            &[&self.pid(), &i64_of(head)],
         )?;
         self.head = Some(head);
         Ok(())
@@ -1084,7 +1075,7 @@ impl ProjectTx for PgTx<'_> {
         Ok(self
             .records(
                 "SELECT body FROM records WHERE project_id = $1 AND id = $2",
-                &[&self.project_id, &id.to_string()],
+                &[&self.pid(), &id.to_string()],
             )?
             .pop())
     }
@@ -1093,7 +1084,7 @@ impl ProjectTx for PgTx<'_> {
         let found = self.records(
             "SELECT body FROM records
              WHERE project_id = $1 AND kind = 'generation' AND version = $2",
-            &[&self.project_id, &version.to_string()],
+            &[&self.pid(), &version.to_string()],
         )?;
         Ok(found.into_iter().find_map(|r| match r {
             Record::Generation(g) => Some(g),
@@ -1106,7 +1097,7 @@ impl ProjectTx for PgTx<'_> {
             "SELECT body FROM records
              WHERE project_id = $1 AND kind = 'evolution' AND generation_id = $2
              ORDER BY started_at COLLATE \"C\", rc",
-            &[&self.project_id, &generation_id.to_string()],
+            &[&self.pid(), &generation_id.to_string()],
         )?;
         Ok(found
             .into_iter()
@@ -1121,7 +1112,7 @@ impl ProjectTx for PgTx<'_> {
         let rows = self.query(
             "SELECT MAX(CASE WHEN rc = $3 THEN id END), MAX(rc) FROM records
              WHERE project_id = $1 AND kind = 'evolution' AND generation_id = $2",
-            &[&self.project_id, &generation_id.to_string(), &i64::from(rc)],
+            &[&self.pid(), &generation_id.to_string(), &i64::from(rc)],
         )?;
         let Some(row) = rows.first() else {
             return Ok((None, None));
@@ -1136,7 +1127,7 @@ impl ProjectTx for PgTx<'_> {
         self.query(
             "SELECT id FROM records
              WHERE project_id = $1 AND kind = 'evolution' AND code_name = $2",
-            &[&self.project_id, &code_name],
+            &[&self.pid(), &code_name],
         )?
         .first()
         .map(|r| uuid_of(&col::<String>(r, 0)?, "id"))
@@ -1175,7 +1166,7 @@ impl ProjectTx for PgTx<'_> {
         self.query(
             "SELECT account_id, request_hash, response FROM idempotency
              WHERE project_id = $1 AND key = $2",
-            &[&self.project_id, &key],
+            &[&self.pid(), &key],
         )?
         .first()
         .map(|r| {
@@ -1193,7 +1184,7 @@ impl ProjectTx for PgTx<'_> {
             "INSERT INTO idempotency (project_id, key, account_id, request_hash, response, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[
-                &self.project_id,
+                &self.pid(),
                 &key,
                 &a.account_id,
                 &a.request_hash,
