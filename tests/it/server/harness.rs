@@ -1,6 +1,6 @@
 //! A real Gryt Cloud server in-process on 127.0.0.1:0 over real storage — a SQLite file in a
-//! temp dir, or, when `GRYT_TEST_POSTGRES` names a PostgreSQL database, a schema of its own
-//! in that database (see [`Backend`]) — and a small blocking HTTP client (ureq, status codes as values so JSON error bodies are
+//! temp dir, or, with `GRYT_TEST_BACKEND=postgres`, a schema of its own in the PostgreSQL
+//! database `GRYT_TEST_POSTGRES` names (see [`Backend`]) — and a small blocking HTTP client (ureq, status codes as values so JSON error bodies are
 //! readable). Record builders produce the wire JSON directly so tests can also send
 //! malformed records.
 
@@ -163,18 +163,24 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// PostgreSQL when `GRYT_TEST_POSTGRES` names a database, else SQLite.
+    /// PostgreSQL when the run asks for it (`GRYT_TEST_BACKEND=postgres`, on the database
+    /// `GRYT_TEST_POSTGRES` names), else SQLite.
     pub fn chosen() -> Backend {
-        match std::env::var("GRYT_TEST_POSTGRES") {
-            Ok(url) if !url.is_empty() => Backend::Postgres(url),
-            _ => Backend::Sqlite,
+        if std::env::var("GRYT_TEST_BACKEND").is_ok_and(|b| b == "postgres") {
+            return match std::env::var("GRYT_TEST_POSTGRES") {
+                Ok(url) if !url.is_empty() => Backend::Postgres(url),
+                _ => panic!("GRYT_TEST_BACKEND=postgres needs GRYT_TEST_POSTGRES=postgres://…"),
+            };
         }
+        Backend::Sqlite
     }
 
     /// The PostgreSQL database for tests that need one; `None` (said loudly) when there is
     /// none. Under `CI=true` a missing database fails the test instead: CI must run them.
     pub fn postgres(test: &str) -> Option<String> {
-        if let Backend::Postgres(url) = Self::chosen() {
+        if let Ok(url) = std::env::var("GRYT_TEST_POSTGRES")
+            && !url.is_empty()
+        {
             return Some(url);
         }
         let message = format!(
