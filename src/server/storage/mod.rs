@@ -202,6 +202,50 @@ pub trait Storage: Send + Sync + 'static {
     ) -> std::result::Result<(), crate::server::ServiceError>;
 }
 
+/// A record as both backends store it in `records`: the columns the rules look it up by,
+/// and its JSON body (the content hash and slot are filled in by the next digest).
+pub(crate) struct RecordColumns {
+    pub kind: &'static str,
+    pub version: Option<String>,
+    pub generation_id: Option<String>,
+    pub rc: Option<i64>,
+    pub code_name: Option<String>,
+    pub started_at: Option<String>,
+    pub body: String,
+}
+
+impl RecordColumns {
+    pub fn of(record: &Record) -> Result<RecordColumns> {
+        let body = serde_json::to_string(record)
+            .map_err(|e| StorageError::Backend(format!("encoding a record: {e}")))?;
+        let mut columns = RecordColumns {
+            kind: "deleted",
+            version: None,
+            generation_id: None,
+            rc: None,
+            code_name: None,
+            started_at: None,
+            body,
+        };
+        match record {
+            Record::Generation(g) => {
+                columns.kind = "generation";
+                columns.version = Some(g.version.to_string());
+            }
+            Record::Evolution(e) => {
+                columns.kind = "evolution";
+                columns.generation_id = Some(e.generation_id.to_string());
+                columns.rc = Some(i64::from(e.rc));
+                columns.code_name = Some(e.code_name.clone());
+                columns.started_at = Some(e.started_at.clone());
+            }
+            Record::PipelineRun(_) => columns.kind = "pipeline_run",
+            Record::Deleted(_) => {}
+        }
+        Ok(columns)
+    }
+}
+
 /// Runs `f` through [`Storage::transact_teams`] and hands back its value.
 pub fn transact_teams<T>(
     storage: &dyn Storage,

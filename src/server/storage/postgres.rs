@@ -31,8 +31,8 @@ use uuid::Uuid;
 
 use super::schema::MIGRATIONS;
 use super::{
-    AccountRow, NewToken, ProjectRow, ProjectTx, RawPage, Result, Storage, StorageError,
-    StoredAnswer, TeamRow, TeamTx, TokenRow,
+    AccountRow, NewToken, ProjectRow, ProjectTx, RawPage, RecordColumns, Result, Storage,
+    StorageError, StoredAnswer, TeamRow, TeamTx, TokenRow,
 };
 use crate::api::accounts::{Member, Role, TokenKind};
 use crate::api::digest::{self, DigestEntry};
@@ -315,6 +315,13 @@ fn team_role_from(r: &Row) -> Result<(TeamRow, Role)> {
     ))
 }
 
+const ACCOUNT_BY_NAME: &str =
+    "SELECT id, username, password_hash, created_at FROM accounts WHERE username = $1";
+
+fn first_account(rows: &[Row]) -> Result<Option<AccountRow>> {
+    rows.first().map(|r| account_from(r, 0)).transpose()
+}
+
 const TOKEN_COLS: &str =
     "t.id, t.account_id, t.kind, t.name, t.created_at, t.expires_at, t.revoked_at";
 
@@ -541,13 +548,7 @@ impl Storage for PostgresStorage {
     }
 
     fn account(&self, username: &str) -> Result<Option<AccountRow>> {
-        self.query(
-            "SELECT id, username, password_hash, created_at FROM accounts WHERE username = $1",
-            &[&username],
-        )?
-        .first()
-        .map(|r| account_from(r, 0))
-        .transpose()
+        first_account(&self.query(ACCOUNT_BY_NAME, &[&username])?)
     }
 
     fn insert_token(&self, t: &NewToken) -> Result<()> {
@@ -1035,41 +1036,19 @@ impl<'a> PgTx<'a> {
 
     /// `record`'s 13 columns in table order.
     fn record_params(&self, record: &Record) -> Result<Params> {
-        let body = serde_json::to_string(record)
-            .map_err(|e| StorageError::Backend(format!("encoding a record: {e}")))?;
-        let (kind, version, generation_id, rc, code_name, started_at) = match record {
-            Record::Generation(g) => (
-                "generation",
-                Some(g.version.to_string()),
-                None,
-                None,
-                None,
-                None,
-            ),
-            Record::Evolution(e) => (
-                "evolution",
-                None,
-                Some(e.generation_id.to_string()),
-                Some(i64::from(e.rc)),
-                Some(e.code_name.clone()),
-                Some(e.started_at.clone()),
-            ),
-            Record::PipelineRun(_) => ("pipeline_run", None, None, None, None, None),
-            Record::Deleted(_) => ("deleted", None, None, None, None, None),
-        };
-        // The content hash and slot are filled in by the next digest.
+        let c = RecordColumns::of(record)?;
         Ok(vec![
             Box::new(self.pid().to_string()),
             Box::new(record.id().to_string()),
-            Box::new(kind),
+            Box::new(c.kind),
             Box::new(i64_of(record.seq())),
             Box::new(i64_of(record.revision())),
-            Box::new(version),
-            Box::new(generation_id),
-            Box::new(rc),
-            Box::new(code_name),
-            Box::new(started_at),
-            Box::new(body),
+            Box::new(c.version),
+            Box::new(c.generation_id),
+            Box::new(c.rc),
+            Box::new(c.code_name),
+            Box::new(c.started_at),
+            Box::new(c.body),
             Box::new(None::<String>),
             Box::new(None::<i64>),
         ])
@@ -1097,13 +1076,7 @@ impl TeamTx for PgTx<'_> {
     }
 
     fn account(&mut self, username: &str) -> Result<Option<AccountRow>> {
-        self.query(
-            "SELECT id, username, password_hash, created_at FROM accounts WHERE username = $1",
-            &[&username],
-        )?
-        .first()
-        .map(|r| account_from(r, 0))
-        .transpose()
+        first_account(&self.query(ACCOUNT_BY_NAME, &[&username])?)
     }
 
     fn members(&mut self, team_id: &str) -> Result<Vec<Member>> {

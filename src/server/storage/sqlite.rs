@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::schema::MIGRATIONS;
 use super::{
-    AccountRow, NewToken, ProjectRow, ProjectTx, RawPage, Result, Storage, StorageError,
-    StoredAnswer, TeamRow, TeamTx, TokenRow,
+    AccountRow, NewToken, ProjectRow, ProjectTx, RawPage, RecordColumns, Result, Storage,
+    StorageError, StoredAnswer, TeamRow, TeamTx, TokenRow,
 };
 use crate::api::accounts::{Member, Role, TokenKind};
 use crate::api::digest::{self, DigestEntry};
@@ -768,42 +768,21 @@ impl SqliteTx<'_> {
     /// Runs `sql` with `record`'s 13 columns in table order; the inner result is the
     /// statement's own (a constraint that refused it).
     fn write_record(&self, sql: &str, record: &Record) -> Result<rusqlite::Result<()>> {
-        let body = serde_json::to_string(record)
-            .map_err(|e| StorageError::Backend(format!("encoding a record: {e}")))?;
-        let (kind, version, generation_id, rc, code_name, started_at) = match record {
-            Record::Generation(g) => (
-                "generation",
-                Some(g.version.to_string()),
-                None,
-                None,
-                None,
-                None,
-            ),
-            Record::Evolution(e) => (
-                "evolution",
-                None,
-                Some(e.generation_id.to_string()),
-                Some(i64::from(e.rc)),
-                Some(e.code_name.as_str()),
-                Some(e.started_at.as_str()),
-            ),
-            Record::PipelineRun(_) => ("pipeline_run", None, None, None, None, None),
-            Record::Deleted(_) => ("deleted", None, None, None, None, None),
-        };
+        let c = RecordColumns::of(record)?;
         let mut st = self.conn.prepare_cached(sql).map_err(backend)?;
         Ok(st
             .execute(params![
                 self.project_id,
                 record.id().to_string(),
-                kind,
+                c.kind,
                 i64_of(record.seq()),
                 i64_of(record.revision()),
-                version,
-                generation_id,
-                rc,
-                code_name,
-                started_at,
-                body,
+                c.version,
+                c.generation_id,
+                c.rc,
+                c.code_name,
+                c.started_at,
+                c.body,
                 // The content hash and slot are filled in by the next digest
                 // (`fill_digest`): a push pays nothing for verifies that may never come.
                 None::<String>,
