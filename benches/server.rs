@@ -8,11 +8,14 @@
 //!    On: SQLite in-process (the row earlier runs printed), SQLite in one `gryt cloud serve`
 //!    process, PostgreSQL in one process, and PostgreSQL in two processes with the clients
 //!    split between them (as behind a load balancer).
+//!    With PostgreSQL, also its floor: 64 connections running a push's statements straight
+//!    (no HTTP, no JSON, no rules) — one round trip per statement as gryt sends them, and the
+//!    whole transaction pipelined into one round trip.
 //! 2. Serving the changes feed for 110,000 records (10k generations + 100k evolutions) in
 //!    pages of 1000: records/s, on SQLite (in-process) and PostgreSQL (one process).
 //!
 //! Environment: GRYT_BENCH_SECS (default 5) per push scenario, GRYT_BENCH_CLIENTS (64),
-//! GRYT_BENCH_ONLY (`push` or `paging`), GRYT_BENCH_POSTGRES (a database the bench may make
+//! GRYT_BENCH_ONLY (`push`, `floor` or `paging`), GRYT_BENCH_POSTGRES (a database the bench may make
 //! schemas in; without it the PostgreSQL rows are skipped).
 
 use std::collections::HashSet;
@@ -284,6 +287,134 @@ fn push_scenario(backend: Backend, label: &str, clients: usize, shared: bool, se
     assert_eq!(missing, 0, "accepted records must be readable");
 }
 
+/// The floor of a push on PostgreSQL: `clients` connections, one project each, each running
+/// the statements a small push runs (lock the project, look up the idempotency key, insert
+/// the record, move the head, store the answer) in one transaction, for `secs`; per
+/// statement a round trip, or all of them pipelined. Transactions per second.
+fn postgres_floor(clients: usize, secs: u64, pipelined: bool) {
+    let Some(url) = common::postgres_schema("bench_floor") else {
+        return;
+    };
+    drop(gryt::server::storage::postgres::PostgresStorage::open(&url).expect("schema"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        client
+            .batch_execute(
+                "INSERT INTO accounts VALUES ('a', 'bench', 'x', '2026-01-01T00:00:00Z');
+                 INSERT INTO teams VALUES ('t', 'bench', '2026-01-01T00:00:00Z');
+                 INSERT INTO projects (id, team_id, name, head, created_at)
+                   SELECT 'p' || g, 't', 'p' || g, 0, '2026-01-01T00:00:00Z'
+                   FROM generate_series(0, 999) g;",
+            )
+            .await
+            .expect("setup");
+    });
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|t| {
+            let (url, barrier) = (url.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                        .await
+                        .expect("connect");
+                    tokio::spawn(conn);
+                    let project = format!("p{t}");
+                    let lock = client
+                        .prepare("SELECT head FROM projects WHERE id = $1 FOR UPDATE")
+                        .await
+                        .unwrap();
+                    let answer = client
+                        .prepare("SELECT response FROM idempotency WHERE project_id = $1 AND key = $2")
+                        .await
+                        .unwrap();
+                    let insert = client
+                        .prepare(
+                            "INSERT INTO records (project_id, id, kind, seq, revision, version, body)
+                             VALUES ($1, $2, 'generation', $3, 1, $4, $5) ON CONFLICT DO NOTHING",
+                        )
+                        .await
+                        .unwrap();
+                    let head = client
+                        .prepare("UPDATE projects SET head = $2 WHERE id = $1")
+                        .await
+                        .unwrap();
+                    let store = client
+                        .prepare(
+                            "INSERT INTO idempotency VALUES ($1, $2, 'a', 'h', '{\"head\":1}', '2026-01-01T00:00:00Z')",
+                        )
+                        .await
+                        .unwrap();
+                    barrier.wait();
+                    let begin = Instant::now();
+                    let mut n = 0i64;
+                    while begin.elapsed() < Duration::from_secs(secs) {
+                        n += 1;
+                        let (id, key) = (uid(t as u64 * 10_000_000 + n as u64), format!("k{n}"));
+                        let body = generation(n as u64).to_string();
+                        let version = format!("1.0.{n}");
+                        if pipelined {
+                            let (p1, p2) = ([&project as _], [&project as _, &key as _]);
+                            let p3 = [&project as _, &id as _, &n as _, &version as _, &body as _];
+                            let (p4, p5) = ([&project as _, &n as _], [&project as _, &key as _]);
+                            tokio::try_join!(
+                                client.batch_execute("BEGIN"),
+                                client.query(&lock, &p1),
+                                client.query(&answer, &p2),
+                                client.execute(&insert, &p3),
+                                client.execute(&head, &p4),
+                                client.execute(&store, &p5),
+                                client.batch_execute("COMMIT"),
+                            )
+                            .expect("transaction");
+                        } else {
+                            client.batch_execute("BEGIN").await.unwrap();
+                            client.query(&lock, &[&project]).await.unwrap();
+                            client.query(&answer, &[&project, &key]).await.unwrap();
+                            client
+                                .execute(&insert, &[&project, &id, &n, &version, &body])
+                                .await
+                                .unwrap();
+                            client.execute(&head, &[&project, &n]).await.unwrap();
+                            client.execute(&store, &[&project, &key]).await.unwrap();
+                            client.batch_execute("COMMIT").await.unwrap();
+                        }
+                    }
+                    (n, begin.elapsed())
+                })
+            })
+        })
+        .collect();
+    let mut total = 0;
+    let mut elapsed = Duration::ZERO;
+    for h in handles {
+        let (n, e) = h.join().expect("client");
+        total += n;
+        elapsed = elapsed.max(e);
+    }
+    println!(
+        "PostgreSQL floor, {}: {clients} connections, one project each, {:.1} s: {total} transactions ({:.0}/s)",
+        if pipelined {
+            "a push's statements pipelined (one round trip)"
+        } else {
+            "a push's statements one round trip each"
+        },
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64()
+    );
+}
+
 fn paging_scenario(backend: Backend) {
     let Some(servers) = backend.start("bench_paging") else {
         return;
@@ -382,6 +513,10 @@ fn main() {
                 secs,
             );
         }
+    }
+    if only.is_empty() || only == "push" || only == "floor" {
+        postgres_floor(clients, secs, false);
+        postgres_floor(clients, secs, true);
     }
     if only.is_empty() || only == "paging" {
         paging_scenario(Backend::SqliteInProcess);
