@@ -815,24 +815,8 @@ impl Storage for PostgresStorage {
         project_id: &str,
         f: &mut dyn FnMut(&mut dyn ProjectTx) -> std::result::Result<(), ServiceError>,
     ) -> std::result::Result<(), ServiceError> {
-        // The id goes into the SQL text (BEGIN and the lock in one round trip): it must be
-        // the UUID every project id is.
-        let id = Uuid::parse_str(project_id)
-            .map_err(|_| StorageError::Corrupt(format!("project id {project_id}")))?;
         let mut c = self.conn()?;
-        // Every writer of this project, in every process, waits here for the one before.
-        let (mut view, rows) = PgTx::begin(
-            &mut c,
-            &format!("SELECT head FROM projects WHERE id = '{id}' FOR UPDATE"),
-        )?;
-        let head = rows
-            .first()
-            .ok_or_else(|| StorageError::Corrupt(format!("no project {project_id}")))?
-            .get(0)
-            .and_then(|h| h.parse::<u64>().ok())
-            .ok_or_else(|| StorageError::Corrupt(format!("head of project {project_id}")))?;
-        view.project_id = project_id;
-        view.head = Some(head);
+        let mut view = PgTx::project(&mut c, project_id)?;
         f(&mut view)?;
         view.commit()?;
         Ok(())
@@ -885,6 +869,10 @@ struct PgTx<'a> {
     project_id: &'a str,
     /// The head as locked, and as set since (project transactions).
     head: Option<u64>,
+    /// A project transaction not begun yet: `BEGIN` and this lock go out with the first
+    /// statement the rules run (in one round trip, executed in that order), which then reads
+    /// under the lock.
+    opening: Option<String>,
     pending: Vec<(&'static str, Params)>,
     done: bool,
 }
@@ -941,6 +929,7 @@ impl<'a> PgTx<'a> {
             conn,
             project_id: "",
             head: None,
+            opening: None,
             pending: Vec::new(),
             done: false,
         };
@@ -965,9 +954,82 @@ impl<'a> PgTx<'a> {
         Ok((tx, rows))
     }
 
+    /// A transaction on `project_id` whose `BEGIN` and row lock go out with its first
+    /// statement (see `opening`).
+    fn project(conn: &'a mut Conn, project_id: &'a str) -> Result<PgTx<'a>> {
+        // The id goes into the SQL text: it must be the UUID every project id is.
+        let id = Uuid::parse_str(project_id)
+            .map_err(|_| StorageError::Corrupt(format!("project id {project_id}")))?;
+        Ok(PgTx {
+            conn,
+            project_id,
+            head: None,
+            // Every writer of this project, in every process, waits here for the one before.
+            opening: Some(format!(
+                "SELECT head FROM projects WHERE id = '{id}' FOR UPDATE"
+            )),
+            pending: Vec::new(),
+            done: false,
+        })
+    }
+
+    /// The head from the lock's answer.
+    fn locked_head(&mut self, messages: Vec<tokio_postgres::SimpleQueryMessage>) -> Result<()> {
+        let head = messages
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0),
+                _ => None,
+            })
+            .ok_or_else(|| StorageError::Corrupt(format!("no project {}", self.project_id)))?;
+        let head = head
+            .parse::<u64>()
+            .map_err(|_| StorageError::Corrupt(format!("head of project {}", self.project_id)))?;
+        self.head = Some(head);
+        Ok(())
+    }
+
+    /// Begins (with the lock) if that has not gone out yet, on its own.
+    fn open(&mut self) -> Result<()> {
+        let Some(lock) = self.opening.take() else {
+            return Ok(());
+        };
+        let messages = self
+            .conn
+            .block(self.conn.client.simple_query(&format!("BEGIN; {lock}")))
+            .map_err(pg)?;
+        self.locked_head(messages)
+    }
+
+    /// Runs one statement that reads: with `BEGIN` and the lock when they have not gone out
+    /// yet (one round trip), else after the writes waiting.
+    fn read(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let Some(lock) = self.opening.take() else {
+            self.flush(false)?;
+            return self.conn.query(sql, params);
+        };
+        let st = self.conn.statement(sql)?;
+        let client = &self.conn.client;
+        let (_, locked, rows) = self
+            .conn
+            .block(async {
+                tokio::try_join!(
+                    client.batch_execute("BEGIN"),
+                    client.simple_query(&lock),
+                    client.query(&st, params),
+                )
+            })
+            .map_err(pg)?;
+        self.locked_head(locked)?;
+        Ok(rows)
+    }
+
     /// Sends the writes waiting, and `COMMIT`, in one round trip.
     fn commit(mut self) -> Result<()> {
         self.done = true;
+        if self.opening.is_some() {
+            return Ok(()); // never begun: nothing to commit
+        }
         self.flush(true)
     }
 
@@ -976,6 +1038,7 @@ impl<'a> PgTx<'a> {
         if self.pending.is_empty() && !commit {
             return Ok(());
         }
+        self.open()?;
         let pending = std::mem::take(&mut self.pending);
         let statements = pending
             .iter()
@@ -1008,6 +1071,9 @@ impl<'a> PgTx<'a> {
 
     fn rollback(&mut self) {
         self.done = true;
+        if self.opening.is_some() {
+            return; // never begun
+        }
         // A connection that cannot even roll back is broken: the pool drops it.
         let _ = self.conn.block(self.conn.client.batch_execute("ROLLBACK"));
     }
@@ -1018,11 +1084,11 @@ impl<'a> PgTx<'a> {
     }
 
     fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.flush(false)?;
-        self.conn.query(sql, params)
+        self.read(sql, params)
     }
 
     fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        self.open()?;
         self.flush(false)?;
         self.conn.execute(sql, params)
     }
@@ -1105,6 +1171,7 @@ impl TeamTx for PgTx<'_> {
 
 impl ProjectTx for PgTx<'_> {
     fn head(&mut self) -> Result<u64> {
+        self.open()?;
         if let Some(head) = self.head {
             return Ok(head);
         }
@@ -1116,6 +1183,7 @@ impl ProjectTx for PgTx<'_> {
     }
 
     fn set_head(&mut self, head: u64) -> Result<()> {
+        self.open()?;
         let params: Params = vec![Box::new(self.pid().to_string()), Box::new(i64_of(head))];
         self.defer("UPDATE projects SET head = $2 WHERE id = $1", params);
         self.head = Some(head);
