@@ -42,7 +42,7 @@ mod copy {
 
     use crate::server::storage::Storage;
     use crate::server::storage::backup::{AdminError, DataDirLock, Result};
-    use crate::server::storage::postgres::{self, PostgresStorage};
+    use crate::server::storage::postgres::{self, Conn, PostgresStorage};
     use crate::server::storage::sqlite::{DB_FILE, SqliteStorage};
 
     /// A column's type: every column of the schema is text or a 64-bit integer.
@@ -208,22 +208,8 @@ mod copy {
         // The target is created (schema migrated) by opening it as a server would.
         let target = PostgresStorage::open(to)?;
         drop(target);
-        let config: tokio_postgres::Config = to
-            .parse()
-            .map_err(|e| AdminError::Postgres(format!("{e}")))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| AdminError::Postgres(format!("cannot start a runtime: {e}")))?;
-        let tables = runtime.block_on(async {
-            let (mut client, connection) =
-                config.connect(tokio_postgres::NoTls).await.map_err(pg)?;
-            let driver = tokio::spawn(connection);
-            let result = copy_all(&source, &mut client, source_history).await;
-            drop(client);
-            let _ = driver.await;
-            result
-        })?;
+        let mut conn = Conn::connect(&postgres::config_of(to)?, &postgres::redact(to))?;
+        let tables = conn.with_client(|client| copy_all(&source, client, source_history))?;
         Ok(MigrateReport {
             from: from.display().to_string(),
             to: postgres::redact(to),

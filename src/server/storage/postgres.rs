@@ -50,8 +50,9 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 /// One database connection with the single-threaded runtime that drives it: whichever thread
 /// blocks on a statement also polls the connection, so a round trip costs no thread hand-off.
 /// Prepared statements are cached per connection.
-pub struct Conn {
-    runtime: std::mem::ManuallyDrop<tokio::runtime::Runtime>,
+pub(crate) struct Conn {
+    /// `None` only while dropping.
+    runtime: Option<tokio::runtime::Runtime>,
     client: tokio_postgres::Client,
     statements: std::collections::HashMap<String, tokio_postgres::Statement>,
 }
@@ -59,40 +60,73 @@ pub struct Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         // Dropped wherever the pool lets it go, async threads included: never block there.
-        // SAFETY: the runtime is not used again; `self` is being dropped.
-        let runtime = unsafe { std::mem::ManuallyDrop::take(&mut self.runtime) };
-        runtime.shutdown_background();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
+/// The connection settings in `url`, or why it is not a PostgreSQL URL.
+pub(crate) fn config_of(url: &str) -> Result<tokio_postgres::Config> {
+    tokio_postgres::Config::from_str(url).map_err(|e| {
+        StorageError::Backend(format!(
+            "`{}` is not a PostgreSQL connection URL: {e}",
+            redact(url)
+        ))
+    })
+}
+
 impl Conn {
-    fn connect(config: &tokio_postgres::Config) -> Result<Conn> {
+    /// Connects; the error names the cause, with `label` (the URL without its password).
+    pub(crate) fn connect(config: &tokio_postgres::Config, label: &str) -> Result<Conn> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| StorageError::Backend(format!("cannot start a runtime: {e}")))?;
-        let (client, connection) = runtime.block_on(config.connect(NoTls)).map_err(pg)?;
+        let (client, connection) = runtime.block_on(config.connect(NoTls)).map_err(|e| {
+            let tls = match e.to_string().contains("TLS") {
+                true => " (TLS to the database is not supported yet: use sslmode=disable on a private network or the Unix socket)",
+                false => "",
+            };
+            StorageError::Unavailable(format!("cannot connect to {label}: {}{tls}", describe(&e)))
+        })?;
         // Runs whenever a thread blocks on this runtime: the one running a statement.
         runtime.spawn(connection);
         Ok(Conn {
-            runtime: std::mem::ManuallyDrop::new(runtime),
+            runtime: Some(runtime),
             client,
             statements: std::collections::HashMap::new(),
         })
     }
 
+    /// Runs `f` with the client on this connection's runtime (for work that needs the client
+    /// itself, such as a transaction).
+    pub(crate) fn with_client<'c, F, Fut>(&'c mut self, f: F) -> Fut::Output
+    where
+        F: FnOnce(&'c mut tokio_postgres::Client) -> Fut,
+        Fut: std::future::Future,
+    {
+        let Conn {
+            runtime, client, ..
+        } = self;
+        match runtime {
+            Some(rt) => rt.block_on(f(client)),
+            None => unreachable!("the runtime lives as long as the connection"),
+        }
+    }
+
     fn block<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.runtime.block_on(f)
+        match &self.runtime {
+            Some(rt) => rt.block_on(f),
+            None => unreachable!("the runtime lives as long as the connection"),
+        }
     }
 
     fn statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement> {
         if let Some(st) = self.statements.get(sql) {
             return Ok(st.clone());
         }
-        let st = self
-            .runtime
-            .block_on(self.client.prepare(sql))
-            .map_err(pg)?;
+        let st = self.block(self.client.prepare(sql)).map_err(pg)?;
         self.statements.insert(sql.to_string(), st.clone());
         Ok(st)
     }
@@ -113,6 +147,8 @@ impl Conn {
 /// Opens [`Conn`]s for the pool.
 struct Connector {
     config: tokio_postgres::Config,
+    /// The URL without its password, for errors.
+    label: String,
 }
 
 impl r2d2::ManageConnection for Connector {
@@ -120,7 +156,7 @@ impl r2d2::ManageConnection for Connector {
     type Error = StorageError;
 
     fn connect(&self) -> Result<Conn> {
-        Conn::connect(&self.config)
+        Conn::connect(&self.config, &self.label)
     }
 
     fn is_valid(&self, conn: &mut Conn) -> Result<()> {
@@ -181,24 +217,12 @@ pub fn schema_url(url: &str, schema: &str) -> Result<String> {
             "`{schema}` is not a schema name (lowercase letters, digits and _)"
         )));
     }
-    let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-        StorageError::Backend(format!("`{}` is not a PostgreSQL URL: {e}", redact(url)))
-    })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| StorageError::Backend(format!("cannot start a runtime: {e}")))?;
-    runtime.block_on(async {
-        let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
-        let driver = tokio::spawn(connection);
-        let made = client
-            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-            .await
-            .map_err(pg);
-        drop(client);
-        let _ = driver.await;
-        made
-    })?;
+    let conn = Conn::connect(&config_of(url)?, &redact(url))?;
+    conn.block(
+        conn.client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")),
+    )
+    .map_err(pg)?;
     let sep = if url.contains('?') { '&' } else { '?' };
     Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
 }
@@ -361,18 +385,9 @@ impl PostgresStorage {
     /// Connects to the database at `url` (a `postgres://` URL or a key=value connection
     /// string), migrates it under an advisory lock, and opens a pool of [`POOL_SIZE`].
     pub fn open(url: &str) -> Result<PostgresStorage> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            StorageError::Backend(format!(
-                "`{}` is not a PostgreSQL connection URL: {e}",
-                redact(url)
-            ))
-        })?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StorageError::Backend(format!("cannot start a runtime: {e}")))?;
-        let history_id = runtime.block_on(prepare(&config, url))?;
-        drop(runtime);
+        let config = config_of(url)?;
+        let label = redact(url);
+        let history_id = Conn::connect(&config, &label)?.with_client(prepare)?;
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE as u32)
             .min_idle(Some(2))
@@ -381,7 +396,7 @@ impl PostgresStorage {
             // no extra round trip on every checkout.
             .test_on_check_out(false)
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build(Connector { config })
+            .build(Connector { config, label })
             .map_err(pool_error)?;
         Ok(PostgresStorage {
             pool,
@@ -447,19 +462,7 @@ impl PostgresStorage {
 
 /// Migrates the database (once, under an advisory lock), prunes old push answers and reads
 /// (or makes) the history id.
-async fn prepare(config: &tokio_postgres::Config, url: &str) -> Result<Uuid> {
-    let (mut client, connection) = config.connect(NoTls).await.map_err(|e| {
-        let tls = match e.to_string().contains("TLS") {
-            true => " (TLS to the database is not supported yet: use sslmode=disable on a private network or the Unix socket)",
-            false => "",
-        };
-        StorageError::Unavailable(format!(
-            "cannot connect to {}: {}{tls}",
-            redact(url),
-            describe(&e)
-        ))
-    })?;
-    let driver = tokio::spawn(connection);
+async fn prepare(client: &mut tokio_postgres::Client) -> Result<Uuid> {
     let result = async {
         client
             .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
@@ -480,7 +483,7 @@ async fn prepare(config: &tokio_postgres::Config, url: &str) -> Result<Uuid> {
             return Err(StorageError::TooNew { found, known });
         }
         refinery::Runner::new(&migrations()?)
-            .run_async(&mut client)
+            .run_async(client)
             .await
             .map_err(|e| StorageError::Backend(format!("migrating the database: {e}")))?;
         let cutoff = crate::domain::timestamp::format(
@@ -512,8 +515,6 @@ async fn prepare(config: &tokio_postgres::Config, url: &str) -> Result<Uuid> {
     let _ = client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await;
-    drop(client);
-    let _ = driver.await;
     result
 }
 
@@ -752,10 +753,7 @@ impl Storage for PostgresStorage {
     ) -> Result<(u64, Vec<DigestEntry>)> {
         self.backfill_digest(project_id)?;
         let mut c = self.conn()?;
-        let Conn {
-            runtime, client, ..
-        } = &mut *c;
-        let (head, rows) = runtime.block_on(async {
+        let (head, rows) = c.with_client(|client| async move {
             let tx = client
                 .build_transaction()
                 .isolation_level(IsolationLevel::RepeatableRead)

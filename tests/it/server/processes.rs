@@ -202,3 +202,26 @@ fn killing_one_process_mid_push_loses_nothing_it_acknowledged() {
         feed.len()
     );
 }
+
+/// A push retried through another process (its answer was lost, the load balancer picked
+/// another) is answered from the stored answer, once; the same key for another push is
+/// refused by any process.
+#[test]
+fn an_idempotency_key_holds_across_processes() {
+    let Some((_s, children, p)) = cluster("an_idempotency_key_holds_across_processes", 3) else {
+        return;
+    };
+    let clients = logins(&children);
+    let records = vec![generation(gen_record(&uid(1), "1.0.0", &["A-1"]))];
+    let first = clients[0].push_keyed(&p, 0, "key-1", records.clone());
+    assert_eq!(first.ok()["replayed"], false);
+    let again = clients[1].push_keyed(&p, 0, "key-1", records);
+    assert_eq!(again.ok()["replayed"], true, "{}", again.json);
+    assert_eq!(again.json["results"], first.json["results"]);
+    assert_eq!(clients[2].head(&p), 1, "applied once");
+    let other = vec![generation(gen_record(&uid(2), "2.0.0", &["A-1"]))];
+    clients[2]
+        .push_keyed(&p, 1, "key-1", other)
+        .expect_error(422, "idempotency_key_reused");
+    assert_eq!(clients[0].head(&p), 1);
+}
