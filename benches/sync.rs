@@ -10,7 +10,8 @@
 //!    scale, how long writing that many contract files takes on this filesystem alone, and
 //!    the storage floor: how long plain SQLite takes to store the same rows with each side's
 //!    schema (the server's records, the pushing store marking them synced, the pulling
-//!    store's rows), one prepared statement per row and nothing else.
+//!    store's rows), one prepared statement per row and nothing else; and the minimal floor:
+//!    the same rows into plain rowid tables with no key, constraint or index.
 //! 3. no-op pull: the same again with nothing new — requests and latency (median of N).
 //! 4. verify (`gryt sync verify --json`) of the pulled, matching workspace — requests and
 //!    seconds next to the first pull's; then a full resync of the same, already matching
@@ -18,7 +19,9 @@
 //!
 //! Goals (issue 4): ≥ 100k records/s pulled, ≥ 50k/s pushed, ≤ ceil(N/1000)+1 requests,
 //! peak RSS ≤ 64 MB, a no-op pull in one request; (issue 11) verify ≤ 0.2× the first pull's
-//! time in ≤ 10 requests, a full resync of a matching workspace ≤ 1.2× the first pull.
+//! time in ≤ 10 requests, a full resync of a matching workspace ≤ 1.2× the first pull;
+//! (issue 16) the shipped schema's floor ≤ 2× the minimal one, a push ≤ 1.2× the two stores'
+//! floors together, a first pull ≤ 1.5× the local floor plus writing the contract files.
 //!
 //! Environment: GRYT_BENCH_GENERATIONS (10000), GRYT_BENCH_EVOLUTIONS_PER (10),
 //! GRYT_BENCH_RUNS (no-op pulls, 20), GRYT_BENCH_ONLY (`push` stops after the push),
@@ -88,6 +91,7 @@ fn main() {
     let t = Instant::now();
     let report = engine::push(&ws, &cloud, &PushOptions::default()).expect("push");
     let secs = t.elapsed().as_secs_f64();
+    let push_secs = secs;
     assert!(
         report.rejected.is_none(),
         "push refused: {:?}",
@@ -154,9 +158,9 @@ fn main() {
     for i in 0..generations {
         gryt::workspace::write_atomic(&scratch.join(format!("v{i}.yaml")), &text).expect("write");
     }
+    let files_secs = t.elapsed().as_secs_f64();
     println!(
-        "             of which the filesystem: {generations} contract files written alone take {:.2} s here",
-        t.elapsed().as_secs_f64()
+        "             of which the filesystem: {generations} contract files written alone take {files_secs:.2} s here"
     );
 
     // The storage floor: the same rows stored by plain SQLite, one prepared INSERT each in
@@ -174,31 +178,68 @@ fn main() {
         &["records"],
         &root.join("floor-server"),
     );
+    let server_floor = secs;
+    let server_db = server_data
+        .path()
+        .join(gryt::server::storage::sqlite::DB_FILE);
+    let (_, minimal) = storage_floor(
+        &server_db,
+        |dir| minimal_schema(&server_db, &["records"], dir),
+        &[],
+        &["records"],
+        &root.join("floor-server-minimal"),
+    );
     println!(
         "storage floor: the server's table stores these {rows} records alone in {secs:.2} s ({:.0} rows/s); a push at the goal has {:.2} s for everything",
         rows as f64 / secs,
         total as f64 / 50_000.0
     );
+    println!(
+        "               minimal schema (rowid table, no constraint or index): {minimal:.2} s; the shipped schema costs {:.2}× that (goal ≤ 2×)",
+        secs / minimal
+    );
     let (rows, secs) = mark_floor(&unpushed);
+    let mark = secs;
     println!(
         "               the seeding store marks its {rows} records synced alone in {secs:.2} s ({:.0} rows/s)",
         rows as f64 / secs
     );
+    let local_db = pull_dir.join(".gryt/gryt.db");
+    let local_tables = ["generations", "changes", "evolutions"];
     let (rows, secs) = storage_floor(
-        &pull_dir.join(".gryt/gryt.db"),
+        &local_db,
         |dir| {
             let path = dir.join("gryt.db");
             drop(gryt::store::Store::create(&path).expect("local schema"));
             path
         },
         &[],
-        &["generations", "changes", "evolutions"],
+        &local_tables,
         &root.join("floor-local"),
+    );
+    let local_floor = secs;
+    let (_, minimal) = storage_floor(
+        &local_db,
+        |dir| minimal_schema(&local_db, &local_tables, dir),
+        &[],
+        &local_tables,
+        &root.join("floor-local-minimal"),
     );
     println!(
         "               the local store stores the pulled {rows} rows alone in {secs:.2} s ({:.0} rows/s); a pull at the goal has {:.2} s for everything",
         rows as f64 / secs,
         total as f64 / 100_000.0
+    );
+    println!(
+        "               minimal schema (rowid tables, no constraint or index): {minimal:.2} s; the shipped schema costs {:.2}× that (goal ≤ 2×)",
+        secs / minimal
+    );
+    println!(
+        "against the floors: push {push_secs:.2} s = {:.2}× the two stores' floors ({:.2} s; goal ≤ 1.2×); first pull {first_pull:.2} s = {:.2}× the local floor plus the files ({:.2} s; goal ≤ 1.5×)",
+        push_secs / (server_floor + mark),
+        server_floor + mark,
+        first_pull / (local_floor + files_secs),
+        local_floor + files_secs,
     );
 
     // 3. No-op pulls.
@@ -314,6 +355,27 @@ fn storage_floor(
     tx.commit().expect("commit");
     let secs = t.elapsed().as_secs_f64();
     (timed.iter().map(|(_, rows)| rows.len()).sum(), secs)
+}
+
+/// The minimal schema for `tables` of the database at `src`: the same columns in plain rowid
+/// tables, with no key, constraint or index — what storing the rows costs SQLite itself.
+fn minimal_schema(src: &Path, tables: &[&str], dir: &Path) -> PathBuf {
+    let source =
+        rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the source database");
+    let path = dir.join("minimal.db");
+    let conn = rusqlite::Connection::open(&path).expect("create the minimal database");
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .expect("wal");
+    for table in tables {
+        let columns: Vec<String> = source
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("columns");
+        conn.execute_batch(&format!("CREATE TABLE {table} ({})", columns.join(", ")))
+            .expect("minimal table");
+    }
+    path
 }
 
 /// A connection with the settings both stores write with (the database is in WAL mode).

@@ -83,15 +83,17 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
 }
 
 /// The evolutions a push sends, in order; its `WHERE` is the partial index
-/// `evolutions_to_push` (migration 3), so a batch reads only pending rows.
-pub(super) const EVOLUTIONS_TO_PUSH: &str =
+/// `evolutions_to_push` (migrations 3 and 5), so a batch reads only pending rows.
+pub(super) const EVOLUTIONS_TO_PUSH: &str = concat!(
     "SELECT e.id, e.generation_id, g.version, e.change_id, e.code_name, e.rc,
        e.owner, e.status, e.note, e.started_at, e.completed_at, e.pipeline_run_id,
        e.sync_status, e.runner_pid, e.base_revision, g.base_revision IS NOT NULL, e.sync_error
      FROM evolutions e JOIN generations g ON g.id = e.generation_id
-     WHERE e.sync_status IN ('not_synced', 'pending', 'failed') AND e.sync_status <> 'failed'
-       AND e.status <> 'running'
-     ORDER BY e.generation_id, e.rc";
+     WHERE ",
+    pushable!("e."),
+    " AND e.sync_status <> 'failed' AND e.status <> 'running'
+     ORDER BY e.generation_id, e.rc"
+);
 
 impl Store {
     pub fn insert_evolution(&self, e: &NewEvolution<'_>) -> Result<()> {

@@ -97,10 +97,12 @@ pub(super) fn generation_from_row(r: &Row<'_>) -> rusqlite::Result<Generation> {
 }
 
 /// Which generations a push sends, in order: the partial index `generations_to_push`
-/// (migration 3).
-pub(super) const GENERATIONS_TO_PUSH: &str =
-    "WHERE sync_status IN ('not_synced', 'pending', 'failed') AND sync_status <> 'failed'
-     ORDER BY created_at, id";
+/// (migrations 3 and 5).
+pub(super) const GENERATIONS_TO_PUSH: &str = concat!(
+    "WHERE ",
+    pushable!(""),
+    " AND sync_status <> 'failed' ORDER BY created_at, id"
+);
 
 impl Store {
     pub fn insert_generation(&self, g: &NewGeneration<'_>) -> Result<()> {

@@ -3,6 +3,26 @@
 //! newer gryt, and converts rows ↔ domain values. Every multi-step mutation runs inside
 //! [`Store::tx`], so it is applied whole or not at all.
 
+/// The condition of the partial indexes a push reads (`generations_to_push`,
+/// `evolutions_to_push`, `runs_to_push`; migration 5), word for word, with `$prefix` before
+/// each column (`"e."` or `""`). SQLite uses a partial index only for a query whose `WHERE`
+/// repeats the index's condition exactly, so every such query takes it from here.
+/// An OR chain, not `IN (…)`: SQLite builds a temporary B-tree per evaluation of a constant
+/// list of more than two values (see migration 5).
+macro_rules! pushable {
+    ($prefix:literal) => {
+        concat!(
+            "(",
+            $prefix,
+            "sync_status = 'not_synced' OR ",
+            $prefix,
+            "sync_status = 'pending' OR ",
+            $prefix,
+            "sync_status = 'failed')"
+        )
+    };
+}
+
 mod audit;
 pub mod backup;
 mod evolutions;
@@ -74,7 +94,7 @@ pub struct Store {
 
 /// Highest migration version embedded in this binary (a test checks it against the files;
 /// asking refinery on every open would compile its file-name regex on every command).
-const LATEST_SCHEMA: i64 = 4;
+const LATEST_SCHEMA: i64 = 5;
 
 fn latest_schema() -> i64 {
     LATEST_SCHEMA
@@ -149,7 +169,13 @@ impl Store {
              PRAGMA temp_store = MEMORY;",
         )?;
         if version < latest {
-            embedded::migrations::runner().run(&mut conn)?;
+            // Foreign keys off while migrations rebuild tables (SQLite's documented way to
+            // change a table's constraints): dropping the old table must not cascade.
+            // Each migration copies its rows verbatim, in one transaction with its history row.
+            conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+            let migrated = embedded::migrations::runner().run(&mut conn);
+            conn.execute_batch("PRAGMA foreign_keys = ON")?;
+            migrated?;
             conn.execute_batch(&format!("PRAGMA user_version = {latest}"))?;
         }
         Ok(Store { conn })
@@ -327,6 +353,158 @@ pub(crate) mod tests {
                 "{index} unused: {plan:?}"
             );
         }
+        let plan: Vec<String> = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", sync::UNSYNCED_COUNT))
+            .unwrap()
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        for index in ["generations_to_push", "evolutions_to_push", "runs_to_push"] {
+            assert!(
+                plan.iter().any(|d| d.contains(&format!("INDEX {index}"))),
+                "the unsynced count does not read {index}: {plan:?}"
+            );
+        }
+    }
+
+    /// No CHECK or partial index holds a constant `IN (…)` list of more than two values:
+    /// SQLite builds a temporary B-tree for one each time a row is written (migration 5).
+    #[test]
+    fn the_schema_has_no_constant_lists_that_cost_every_write() {
+        let (_dir, store) = temp_store();
+        let mut stmt = store
+            .conn
+            .prepare("SELECT name, sql FROM sqlite_schema WHERE sql IS NOT NULL")
+            .unwrap();
+        let schema: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(schema.len() > 10, "{schema:?}");
+        for (name, sql) in &schema {
+            let upper = sql.to_uppercase();
+            for (at, _) in upper.match_indices(" IN (") {
+                let list = &upper[at + 5..];
+                let list = &list[..list.find(')').unwrap_or(list.len())];
+                assert!(
+                    list.matches(',').count() < 2,
+                    "{name} evaluates a constant list of more than two values: {sql}"
+                );
+            }
+        }
+    }
+
+    /// A store of schema 4 with rows in every rebuilt table keeps them all through
+    /// migration 5, and its foreign keys still hold and still cascade afterwards.
+    #[test]
+    fn migration_5_keeps_every_row_and_the_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gryt.db");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON")
+            .unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(4))
+            .run(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 4;
+             INSERT INTO generations (id, version, major, minor, patch, status, created_by,
+               created_at, updated_at, content_hash, sync_status)
+             VALUES ('g1', 'v1.0.0', 1, 0, 0, 'promoted', 'ana', 't', 't', 'h', 'synced'),
+                    ('g2', 'v1.1.0', 1, 1, 0, 'draft', 'ana', 't', 't', 'h', 'pending');
+             INSERT INTO changes VALUES ('g1', 'FEAT-1', 0, 'add', 'one', NULL, NULL),
+                                        ('g2', 'BUG-2', 0, 'fix', 'two', 'd', 'p');
+             INSERT INTO pipeline_runs (id, pipeline, evolution_id, status, started_by,
+               started_at, sync_status) VALUES ('r1', 'ci', 'e1', 'pass', 'ana', 't', 'failed');
+             INSERT INTO pipeline_steps (run_id, position, name, command, duration_ms)
+               VALUES ('r1', 0, 'build', 'make', 5);
+             INSERT INTO evolutions (id, generation_id, change_id, code_name, rc, owner, status,
+               started_at, pipeline_run_id, sync_status)
+             VALUES ('e1', 'g1', 'FEAT-1', 'amber-fox', 1, 'ana', 'pass', 't', 'r1', 'synced'),
+                    ('e2', 'g2', 'BUG-2', 'brave-owl', 1, 'ana', 'running', 't', NULL,
+                     'not_synced');",
+        )
+        .unwrap();
+        let dump = |c: &Connection| -> Vec<String> {
+            [
+                "generations",
+                "changes",
+                "pipeline_runs",
+                "pipeline_steps",
+                "evolutions",
+            ]
+            .iter()
+            .flat_map(|t| {
+                let mut stmt = c
+                    .prepare(&format!("SELECT * FROM {t} ORDER BY 1, 2"))
+                    .unwrap();
+                let n = stmt.column_count();
+                stmt.query_map([], |r| {
+                    let row: Vec<String> = (0..n)
+                        .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                        .collect();
+                    Ok(format!("{t}: {}", row.join(" | ")))
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .unwrap()
+            })
+            .collect()
+        };
+        let before = dump(&conn);
+        assert_eq!(before.len(), 8);
+        drop(conn);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(dump(&store.conn), before);
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 5);
+        let violations: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(violations, 0);
+        assert_eq!(store.unsynced_count().unwrap(), 3);
+        // The rules are the same: a bad status is refused, a missing change too, and a
+        // generation's evolutions and changes go with it.
+        assert!(
+            store
+                .conn
+                .execute("UPDATE generations SET status = 'gone' WHERE id = 'g1'", [])
+                .is_err()
+        );
+        assert!(
+            store
+                .conn
+                .execute(
+                    "INSERT INTO evolutions (id, generation_id, change_id, code_name, rc, owner,
+                       started_at) VALUES ('e3', 'g1', 'NOPE-1', 'calm-elk', 2, 'ana', 't')",
+                    [],
+                )
+                .is_err()
+        );
+        store
+            .conn
+            .execute("DELETE FROM generations WHERE id = 'g1'", [])
+            .unwrap();
+        let left: i64 = store
+            .conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM evolutions) + (SELECT COUNT(*) FROM changes)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 2);
     }
 
     #[test]

@@ -127,13 +127,26 @@ fn json_list(items: &[impl serde::Serialize]) -> Result<String> {
         .map_err(|e| super::StoreError::Corrupt(format!("encoding a list of keys: {e}")))
 }
 
-/// The runs a push sends, in order: the partial index `runs_to_push` (migration 3). Like the
+/// The runs a push sends, in order: the partial index `runs_to_push` (migrations 3 and 5). Like the
 /// generations and evolutions a push sends, never one the cloud refused (`failed`): those
 /// wait for their `refused` conflict to be settled.
-pub(super) const RUNS_TO_PUSH: &str =
-    "SELECT id FROM pipeline_runs WHERE sync_status IN ('not_synced', 'pending', 'failed')
-       AND sync_status <> 'failed' AND status <> 'running' AND evolution_id IS NOT NULL
-     ORDER BY rowid";
+pub(super) const RUNS_TO_PUSH: &str = concat!(
+    "SELECT id FROM pipeline_runs WHERE ",
+    pushable!(""),
+    " AND sync_status <> 'failed' AND status <> 'running' AND evolution_id IS NOT NULL
+     ORDER BY rowid"
+);
+
+/// How many records a push would consider: counted in the three partial push indexes.
+pub(super) const UNSYNCED_COUNT: &str = concat!(
+    "SELECT (SELECT COUNT(*) FROM generations WHERE ",
+    pushable!(""),
+    ") + (SELECT COUNT(*) FROM evolutions WHERE ",
+    pushable!(""),
+    ") + (SELECT COUNT(*) FROM pipeline_runs WHERE ",
+    pushable!(""),
+    ")"
+);
 
 impl Store {
     /// Runs a statement through the connection's statement cache: sync touches the same few
@@ -633,13 +646,7 @@ impl Store {
     /// Records a push would consider (not synced yet, or edited since): generations,
     /// evolutions and pipeline runs together. For progress bars.
     pub fn unsynced_count(&self) -> Result<u64> {
-        let n: i64 = self.conn.query_row(
-            "SELECT (SELECT COUNT(*) FROM generations WHERE sync_status IN ('not_synced', 'pending', 'failed'))
-                  + (SELECT COUNT(*) FROM evolutions WHERE sync_status IN ('not_synced', 'pending', 'failed'))
-                  + (SELECT COUNT(*) FROM pipeline_runs WHERE sync_status IN ('not_synced', 'pending', 'failed'))",
-            [],
-            |r| r.get(0),
-        )?;
+        let n: i64 = self.conn.query_row(UNSYNCED_COUNT, [], |r| r.get(0))?;
         Ok(n as u64)
     }
 

@@ -369,7 +369,7 @@ const HISTORY_ID: &str = "history_id";
 
 /// The migrations as refinery runs them: the same statements as the SQLite backend's.
 fn migrations() -> Result<Vec<refinery::Migration>> {
-    const NAMES: [&str; 3] = ["initial", "server_meta", "digest"];
+    const NAMES: [&str; 4] = ["initial", "server_meta", "digest", "kind_check"];
     MIGRATIONS
         .iter()
         .enumerate()

@@ -89,4 +89,35 @@ CREATE TABLE server_meta (
 ALTER TABLE records ADD COLUMN hash TEXT;
 ALTER TABLE records ADD COLUMN slot BIGINT;
 "#,
+    // The same table, with its kind check written as a chain of `=` joined by OR: SQLite
+    // builds a temporary B-tree each time it evaluates a constant `IN` list of more than two
+    // values, which the check did for every record written. Rebuilt as SQLite documents for
+    // changing a constraint (new table, copy, drop, rename, indexes again); nothing refers
+    // to `records`, and the rules are unchanged. PostgreSQL runs it too (one schema).
+    r#"
+CREATE TABLE records_v4 (
+    project_id    TEXT NOT NULL REFERENCES projects (id),
+    id            TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind = 'generation' OR kind = 'evolution'
+                                       OR kind = 'pipeline_run' OR kind = 'deleted'),
+    seq           BIGINT NOT NULL,
+    revision      BIGINT NOT NULL,
+    version       TEXT,
+    generation_id TEXT,
+    rc            BIGINT,
+    code_name     TEXT,
+    started_at    TEXT,
+    body          TEXT NOT NULL,
+    hash          TEXT,
+    slot          BIGINT,
+    PRIMARY KEY (project_id, id)
+);
+INSERT INTO records_v4 SELECT * FROM records;
+DROP TABLE records;
+ALTER TABLE records_v4 RENAME TO records;
+CREATE UNIQUE INDEX records_by_seq ON records (project_id, seq);
+CREATE UNIQUE INDEX records_version ON records (project_id, version) WHERE kind = 'generation';
+CREATE UNIQUE INDEX records_rc ON records (project_id, generation_id, rc) WHERE kind = 'evolution';
+CREATE UNIQUE INDEX records_code_name ON records (project_id, code_name) WHERE kind = 'evolution';
+"#,
 ];

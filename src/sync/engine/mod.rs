@@ -12,6 +12,7 @@
 //! - One sync at a time per repository (`.gryt/sync.lock`).
 
 mod diff;
+mod files;
 pub mod promote;
 mod pull;
 mod push;

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
+use super::files::Files;
 use super::{Cloud, FULL_RESYNC, Identity, LAST_PULL, cursor, set_cursor};
 use crate::api::records::{EvolutionRecord, Record, RecordKind};
 use crate::api::sync::ChangesPage;
@@ -13,8 +14,8 @@ use crate::clock;
 use crate::domain::{ConflictReason, EvolutionStatus, GenerationStatus, Version};
 use crate::store::{Conflict, NewAuditEvent, Store};
 use crate::sync::planner::{self, FileState, Local, LocalRecord, Op};
-use crate::sync::{Result, SyncError, convert, io};
-use crate::workspace::{ContractFile, Workspace, bytes_hash, write_atomic};
+use crate::sync::{Result, SyncError, convert};
+use crate::workspace::{ContractFile, Workspace, bytes_hash};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PullOptions {
@@ -153,6 +154,10 @@ pub(super) fn pull_with(
     }
     // Full resync: every live record the cloud holds, to find the ones it does not.
     let mut seen: HashSet<Uuid> = HashSet::new();
+    let files = match opts.dry_run {
+        true => Files::direct(),
+        false => Files::threaded(),
+    };
     loop {
         report.requests += 1;
         report.head = page.head;
@@ -191,8 +196,10 @@ pub(super) fn pull_with(
         } else {
             let now = clock::now_string();
             ws.store.tx(|s| -> Result<()> {
-                apply_all(ws, s, &ops, &prior, &now, &mut report)?;
-                retry_parked(ws, s, &untracked, &mut rng, &now, &mut report)?;
+                apply_all(ws, s, &files, &ops, &prior, &now, &mut report)?;
+                retry_parked(ws, s, &files, &untracked, &mut rng, &now, &mut report)?;
+                // The page commits only once its contract files are on disk.
+                files.flush()?;
                 s.audit_many(&std::mem::take(&mut report.audit))?;
                 set_cursor(s, cloud, next, page_identity)?;
                 s.set_meta(LAST_PULL, Some(&now))?;
@@ -306,6 +313,7 @@ fn land_settled(ws: &Workspace, rng: &mut fastrand::Rng, report: &mut PullReport
     }
     let untracked = untracked_files(ws)?;
     let now = clock::now_string();
+    let files = Files::direct();
     ws.store.tx(|s| -> Result<()> {
         for c in settled {
             let record: Option<Record> =
@@ -314,7 +322,7 @@ fn land_settled(ws: &Workspace, rng: &mut fastrand::Rng, report: &mut PullReport
                 let (ops, prior) =
                     plan_page(ws, std::slice::from_ref(&record), &untracked, rng, false)?;
                 for op in &ops {
-                    apply(ws, s, op, &prior, &now, report)?;
+                    apply(ws, s, &files, op, &prior, &now, report)?;
                 }
             }
             s.remote_landed(c.id)?;
@@ -375,6 +383,7 @@ fn plan_page(
 fn retry_parked(
     ws: &Workspace,
     s: &Store,
+    files: &Files,
     untracked: &Untracked,
     rng: &mut fastrand::Rng,
     now: &str,
@@ -401,7 +410,7 @@ fn retry_parked(
             continue;
         }
         for op in &ops {
-            apply(ws, s, op, &prior, now, report)?;
+            apply(ws, s, files, op, &prior, now, report)?;
         }
         s.resolve_conflict(id, "arrived", now)?;
     }
@@ -588,6 +597,7 @@ fn plain(record: Record, state: crate::store::SyncState) -> LocalRecord {
 fn apply_all(
     ws: &Workspace,
     s: &Store,
+    files: &Files,
     ops: &[Op],
     prior: &Prior,
     now: &str,
@@ -604,7 +614,7 @@ fn apply_all(
             })
             .collect();
         if evolutions.is_empty() {
-            apply(ws, s, &ops[i], prior, now, report)?;
+            apply(ws, s, files, &ops[i], prior, now, report)?;
             i += 1;
             continue;
         }
@@ -742,6 +752,7 @@ fn write_evolutions(s: &Store, es: &[&EvolutionRecord], now: &str) -> Result<Vec
 fn apply(
     ws: &Workspace,
     s: &Store,
+    files: &Files,
     op: &Op,
     prior: &Prior,
     now: &str,
@@ -749,7 +760,7 @@ fn apply(
 ) -> Result<()> {
     match op {
         Op::Insert(r) | Op::FastForward(r) => {
-            let name = write_record(ws, s, r, prior, now)?;
+            let name = write_record(ws, s, files, r, prior, now)?;
             if let Some(name) = name {
                 audit_pulled(report, r, prior, &name);
                 if matches!(op, Op::Insert(_)) {
@@ -780,7 +791,7 @@ fn apply(
                     let version = s.version_of_generation(&id)?;
                     s.delete_generation(&id)?;
                     if let Some(v) = version.and_then(|v| v.parse::<Version>().ok()) {
-                        remove_file(&ws.contract_path(&v))?;
+                        files.remove(ws.contract_path(&v))?;
                     }
                 }
                 RecordKind::Evolution => s.delete_evolution(&id)?,
@@ -858,6 +869,7 @@ fn apply(
 fn write_record(
     ws: &Workspace,
     s: &Store,
+    files: &Files,
     r: &Record,
     prior: &Prior,
     now: &str,
@@ -879,14 +891,19 @@ fn write_record(
                 _ => false,
             };
             s.upsert_remote_generation(&convert::remote_generation(g, &id, &contract, &hash), now)?;
-            if let Some(Before::Generation(old, _)) = prior.get(&g.id)
+            let before = prior.get(&g.id);
+            if let Some(Before::Generation(old, _)) = before
                 && *old != g.version
             {
-                remove_file(&ws.contract_path(old))?;
+                files.remove(ws.contract_path(old))?;
             }
             if !keep_edits {
-                let path = ws.contract_path(&g.version);
-                write_atomic(&path, text.as_bytes()).map_err(io("write", &path))?;
+                // A generation held here before may have its file already as it comes.
+                files.write(
+                    ws.contract_path(&g.version),
+                    text.into_bytes(),
+                    before.is_some(),
+                )?;
             }
             Ok(Some(g.version.to_string()))
         }
@@ -969,12 +986,5 @@ fn kind_of(r: &Record) -> RecordKind {
     match r {
         Record::Deleted(t) => t.record_kind,
         _ => r.kind().unwrap_or(RecordKind::Generation),
-    }
-}
-
-fn remove_file(path: &std::path::Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", path)(e).into()),
-        _ => Ok(()),
     }
 }
