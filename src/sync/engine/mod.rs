@@ -4,7 +4,8 @@
 //! Invariants:
 //! - The cursor (the last head pulled) only moves inside the transaction that applied what
 //!   it covers, so an interrupted pull resumes where it stopped.
-//! - A push is recorded (`inflight_push`) before it is sent and replayed byte for byte (same
+//! - A push is recorded (`inflight_push`, or `inflight_push.2` for a batch sent while the
+//!   answer of the one before is being stored) before it is sent and replayed byte for byte (same
 //!   idempotency key) until it is answered — by the next push or pull, before anything else
 //!   — so a lost answer never applies anything twice, and our own records never come back
 //!   from the feed as someone else's change.

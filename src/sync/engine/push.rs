@@ -157,9 +157,30 @@ pub fn push_with_progress(
             Ok((data_version, outgoing(ws, opts, report, bounds, after)?))
         };
     let (mut data_version, mut batch) = read(&mut report, None)?;
+    // The answer received last and not stored yet: stored while the next batch is on its way
+    // (each request waits in a slot of its own until its answer is stored; see [`Slot`]).
+    let mut answered: Option<Answered> = None;
     loop {
         if batch.is_empty() {
-            break;
+            match answered.take() {
+                // Nothing more was read while the last batch was on its way: store its answer,
+                // then look once more for records made pending meanwhile (edited elsewhere
+                // during the request, say).
+                Some(last) => {
+                    store(
+                        ws,
+                        cloud,
+                        last,
+                        &mut report,
+                        &mut sent,
+                        total,
+                        &mut progress,
+                    )?;
+                    (data_version, batch) = read(&mut report, None)?;
+                    continue;
+                }
+                None => break,
+            }
         }
         if opts.dry_run {
             // Runs travel with their evolutions and are not listed, as in a real push.
@@ -176,41 +197,59 @@ pub fn push_with_progress(
             }
             break;
         }
-        let (req, body) = saved_request(ws, cloud, &mut batch, &mut report)?;
-        let (answer, next) = std::thread::scope(|scope| {
+        // On top of the head the last answer gave, stored or not.
+        let cursor_now = cursor(&ws.store, cloud)?;
+        let (base_seq, slot) = match &answered {
+            Some(last) => (cursor_now.max(last.resp.head), last.slot.other()),
+            None => (cursor_now, Slot::FIRST),
+        };
+        let (req, body) = saved_request(ws, base_seq, slot, &mut batch, &mut report)?;
+        let (answer, stored, next) = std::thread::scope(|scope| {
             let answer = scope.spawn(|| cloud.client.push_body(&cloud.project, body));
-            // Meanwhile the next batch: what this one leaves. Read only; it is sent after
-            // this answer is stored, and dropped if the cloud refuses this batch.
-            let next = read(&mut report, Some(&batch));
+            // Meanwhile the last answer is stored, then the next batch is read: what this one
+            // leaves. It is sent after this answer comes, and dropped if the cloud refuses
+            // this batch.
+            let stored = match answered.take() {
+                Some(last) => store(
+                    ws,
+                    cloud,
+                    last,
+                    &mut report,
+                    &mut sent,
+                    total,
+                    &mut progress,
+                ),
+                None => Ok(()),
+            };
+            let next = match stored {
+                Ok(()) => Some(read(&mut report, Some(&batch))),
+                Err(_) => None,
+            };
             match answer.join() {
-                Ok(answer) => (answer, next),
+                Ok(answer) => (answer, stored, next),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         });
+        // The last answer could not be stored: both requests wait in their slots and are
+        // replayed next time, in order.
+        stored?;
         match answer {
             Ok(resp) => {
-                apply_answer(
-                    ws,
-                    cloud,
-                    &req,
-                    Some((&batch, data_version)),
-                    &resp,
-                    &mut report,
-                )?;
-                sent += req.records.len();
-                if let Some(progress) = progress.as_mut() {
-                    progress(sent, total);
-                }
+                answered = Some(Answered {
+                    req,
+                    batch,
+                    data_version,
+                    resp,
+                    slot,
+                });
+                let Some(next) = next else {
+                    unreachable!("read once the last answer is stored")
+                };
                 (data_version, batch) = next?;
-                if batch.is_empty() {
-                    // Read while this batch was on its way: look once more for records made
-                    // pending meanwhile (edited elsewhere during the request, say).
-                    (data_version, batch) = read(&mut report, None)?;
-                }
             }
             Err(ClientError::Api { body, .. }) => {
                 // A refused push applied nothing: forget it, and fix what we can fix here.
-                forget_inflight(ws)?;
+                forget_inflight(ws, slot)?;
                 rounds += 1;
                 if rounds < MAX_ROUNDS
                     && (move_aside(ws, &body, &mut rng, &mut report)?
@@ -270,17 +309,19 @@ fn publish(
                 report.published.push(version);
                 break;
             }
-            let (req, body) = saved_request(ws, cloud, &mut batch, report)?;
+            let base_seq = cursor(&ws.store, cloud)?;
+            let (req, body) = saved_request(ws, base_seq, Slot::FIRST, &mut batch, report)?;
             match cloud.client.push_body(&cloud.project, body) {
                 Ok(resp) => {
-                    apply_answer(ws, cloud, &req, Some((&batch, data_version)), &resp, report)?;
+                    let sent = Some((batch.as_slice(), data_version));
+                    apply_answer(ws, cloud, &req, sent, &resp, Slot::FIRST, report)?;
                     // The cloud records the publishing account as the promoter.
                     ws.store.set_promoted_by(&g.id, cloud.account)?;
                     report.published.push(version);
                     break;
                 }
                 Err(ClientError::Api { body, .. }) => {
-                    forget_inflight(ws)?;
+                    forget_inflight(ws, Slot::FIRST)?;
                     rounds += 1;
                     // A code name of one of its evolutions taken in the cloud: moved aside.
                     if rounds < MAX_ROUNDS && move_aside(ws, &body, rng, report)? {
@@ -340,31 +381,70 @@ fn promotion_batch(ws: &Workspace, g: &crate::store::Generation) -> Result<Vec<O
     Ok(batch)
 }
 
-/// Resends a push whose answer was lost, exactly as it was (same key): the cloud answers with
-/// the stored result if it had applied it, or evaluates it now. A pull does this first too,
-/// so that our own records never come back to us from the feed as someone else's change.
+/// Resends each push whose answer was lost, exactly as it was (same key), oldest first: the
+/// cloud answers with the stored result if it had applied it, or evaluates it now. A pull does
+/// this first too, so that our own records never come back to us from the feed as someone
+/// else's change.
 pub(super) fn replay_inflight(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     report: &mut PushReport,
 ) -> Result<()> {
-    let Some(mark) = ws.store.meta(INFLIGHT_PUSH)? else {
-        return Ok(());
-    };
-    let saved = inflight_body(ws, &mark)
-        .and_then(|body| Some((serde_json::from_slice::<PushRequest>(&body).ok()?, body)));
-    let Some((req, body)) = saved else {
-        // Gone or damaged: its records are still pending. If the cloud had taken them, the
-        // next push is `behind` and the pull confirms them as ours.
-        return forget_inflight(ws);
-    };
-    report.requests += 1;
-    match cloud.client.push_body(&cloud.project, body) {
-        Ok(resp) => apply_answer(ws, cloud, &req, None, &resp, report),
-        // Not applied (a rejection stores nothing); the records are still pending.
-        Err(ClientError::Api { .. }) => forget_inflight(ws),
-        Err(e) => Err(e.into()),
+    let mut saved = Vec::new();
+    for slot in Slot::ALL {
+        let Some(mark) = ws.store.meta(slot.key())? else {
+            continue;
+        };
+        let body = inflight_body(ws, slot, &mark)
+            .and_then(|body| Some((serde_json::from_slice::<PushRequest>(&body).ok()?, body)));
+        match body {
+            Some((req, body)) => saved.push((slot, req, body)),
+            // Gone or damaged: its records are still pending. If the cloud had taken them,
+            // the next push is `behind` and the pull confirms them as ours.
+            None => forget_inflight(ws, slot)?,
+        }
     }
+    // Two at most (one sent while the answer of the other was being stored): the older one,
+    // on the lower head, goes first.
+    saved.sort_by_key(|(_, req, _)| req.base_seq);
+    for (slot, req, body) in saved {
+        report.requests += 1;
+        match cloud.client.push_body(&cloud.project, body) {
+            Ok(resp) => apply_answer(ws, cloud, &req, None, &resp, slot, report)?,
+            // Not applied (a rejection stores nothing); the records are still pending.
+            Err(ClientError::Api { .. }) => forget_inflight(ws, slot)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// An answer received and not stored yet.
+struct Answered {
+    req: PushRequest,
+    batch: Vec<Outgoing>,
+    data_version: i64,
+    resp: PushResponse,
+    slot: Slot,
+}
+
+/// Stores `last` and tells the progress bar.
+fn store(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    last: Answered,
+    report: &mut PushReport,
+    sent: &mut usize,
+    total: u64,
+    progress: &mut Option<PushProgress<'_>>,
+) -> Result<()> {
+    let batch = Some((last.batch.as_slice(), last.data_version));
+    apply_answer(ws, cloud, &last.req, batch, &last.resp, last.slot, report)?;
+    *sent += last.req.records.len();
+    if let Some(progress) = progress.as_mut() {
+        progress(*sent, total);
+    }
+    Ok(())
 }
 
 /// Stores an accepted answer: records synced at their new revisions, the cursor at the new
@@ -377,6 +457,7 @@ fn apply_answer(
     req: &PushRequest,
     sent: Option<(&[Outgoing], i64)>,
     resp: &PushResponse,
+    slot: Slot,
     report: &mut PushReport,
 ) -> Result<()> {
     let now = clock::now_string();
@@ -450,11 +531,11 @@ fn apply_answer(
             history_id: resp.history_id,
         };
         set_cursor(s, cloud, new_cursor, identity)?;
-        s.set_meta(INFLIGHT_PUSH, None)?;
+        s.set_meta(slot.key(), None)?;
         s.set_meta(LAST_PUSH, Some(&now))?;
         Ok(())
     })?;
-    remove_inflight_file(ws);
+    remove_inflight_file(ws, slot);
     report.head = resp.head;
     Ok(())
 }
@@ -463,58 +544,81 @@ fn apply_answer(
 /// git with it), so that megabytes of request do not go through the store's log twice per
 /// batch. The store holds its SHA-256, written before the request is sent.
 const INFLIGHT_FILE: &str = "gryt.db-push";
+/// The second slot's mark and file.
+const INFLIGHT_PUSH_2: &str = "inflight_push.2";
+const INFLIGHT_FILE_2: &str = "gryt.db-push.2";
 
-/// The request for `batch` (its wire records taken out), with a fresh idempotency key, and its
-/// body saved before it is sent (a lost answer is replayed from it); counted as a request.
+/// Where a request waits until its answer is stored. Two: a push sends its next batch while
+/// it stores the answer of the last, so at most two requests are unsettled at any moment,
+/// each in its own slot; a replay sends them again oldest first (by their base head).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot(usize);
+
+impl Slot {
+    const FIRST: Slot = Slot(0);
+    const ALL: [Slot; 2] = [Slot(0), Slot(1)];
+
+    fn other(self) -> Slot {
+        Slot(1 - self.0)
+    }
+
+    /// The store's mark: the SHA-256 of the saved body.
+    fn key(self) -> &'static str {
+        [INFLIGHT_PUSH, INFLIGHT_PUSH_2][self.0]
+    }
+
+    fn path(self, ws: &Workspace) -> std::path::PathBuf {
+        ws.dir().join([INFLIGHT_FILE, INFLIGHT_FILE_2][self.0])
+    }
+}
+
+/// The request for `batch` (its wire records taken out) on top of `base_seq`, with a fresh
+/// idempotency key, and its body saved in `slot` before it is sent (a lost answer is replayed
+/// from it); counted as a request.
 fn saved_request(
     ws: &Workspace,
-    cloud: &Cloud<'_>,
+    base_seq: u64,
+    slot: Slot,
     batch: &mut [Outgoing],
     report: &mut PushReport,
 ) -> Result<(PushRequest, Vec<u8>)> {
     let req = PushRequest {
-        base_seq: cursor(&ws.store, cloud)?,
+        base_seq,
         idempotency_key: clock::new_id(),
         records: batch.iter_mut().map(Outgoing::take_wire).collect(),
     };
     let body = serde_json::to_vec(&req).map_err(|e| SyncError::Corrupt(e.to_string()))?;
-    save_inflight(ws, &body)?;
+    let path = slot.path(ws);
+    write_atomic(&path, &body).map_err(io("write", &path))?;
+    ws.store.set_meta(slot.key(), Some(&bytes_hash(&body)))?;
     report.requests += 1;
     Ok((req, body))
-}
-
-fn save_inflight(ws: &Workspace, body: &[u8]) -> Result<()> {
-    let path = ws.dir().join(INFLIGHT_FILE);
-    write_atomic(&path, body).map_err(io("write", &path))?;
-    ws.store.set_meta(INFLIGHT_PUSH, Some(&bytes_hash(body)))?;
-    Ok(())
 }
 
 /// Far above any body this client saves (batches stop at 4 MiB, a published release is one
 /// generation's records): anything larger, or not a regular file, is not ours.
 const INFLIGHT_MAX: u64 = 64 * 1024 * 1024;
 
-/// The saved body, if it is the one the store's mark names. (Before the body had a file of
-/// its own, the mark was the body itself.)
-fn inflight_body(ws: &Workspace, mark: &str) -> Option<Vec<u8>> {
+/// The body saved in `slot`, if it is the one the store's mark names. (Before the body had a
+/// file of its own, the mark was the body itself.)
+fn inflight_body(ws: &Workspace, slot: Slot, mark: &str) -> Option<Vec<u8>> {
     if mark.starts_with('{') {
         return Some(mark.as_bytes().to_vec());
     }
-    let path = ws.dir().join(INFLIGHT_FILE);
-    let body = crate::workspace::file::read_limited(&path, INFLIGHT_MAX).ok()?;
+    let body = crate::workspace::file::read_limited(&slot.path(ws), INFLIGHT_MAX).ok()?;
     (bytes_hash(&body) == mark).then_some(body)
 }
 
-fn forget_inflight(ws: &Workspace) -> Result<()> {
-    ws.store.set_meta(INFLIGHT_PUSH, None)?;
-    remove_inflight_file(ws);
+fn forget_inflight(ws: &Workspace, slot: Slot) -> Result<()> {
+    ws.store.set_meta(slot.key(), None)?;
+    remove_inflight_file(ws, slot);
     Ok(())
 }
 
 /// After the mark is cleared the file means nothing: a failure to remove it is harmless (the
 /// next push overwrites it).
-fn remove_inflight_file(ws: &Workspace) {
-    let _ = std::fs::remove_file(ws.dir().join(INFLIGHT_FILE));
+fn remove_inflight_file(ws: &Workspace, slot: Slot) {
+    let _ = std::fs::remove_file(slot.path(ws));
 }
 
 /// The record as stored now, and an evolution's rc tag (`v1.2.0-rc.3`) read with it.
@@ -844,4 +948,174 @@ fn move_aside(
         e.tag, e.version
     ));
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::accounts::{LoginRequest, RegisterRequest};
+    use crate::domain::generation::Contract;
+    use crate::domain::{Change, ChangeType};
+    use crate::server::{BackgroundServer, ServerConfig};
+    use crate::sync::client::{Client, ClientOptions};
+
+    /// A real server on 127.0.0.1:0, an account and project on it, and a workspace holding
+    /// three generations nobody pushed yet.
+    struct Setup {
+        _server: BackgroundServer,
+        _dirs: (tempfile::TempDir, tempfile::TempDir),
+        client: Client,
+        base: String,
+        ws: Workspace,
+    }
+
+    fn setup() -> Setup {
+        let data = tempfile::tempdir().unwrap();
+        let server = BackgroundServer::start(data.path(), ServerConfig::default()).unwrap();
+        let base = server.url();
+        let anon = Client::new(&base, None, ClientOptions::default());
+        let (username, password) = ("ann".to_string(), "ann-password".to_string());
+        anon.register(&RegisterRequest {
+            username: username.clone(),
+            password: password.clone(),
+        })
+        .unwrap();
+        let token = anon
+            .login(&LoginRequest {
+                username,
+                password,
+                device: Some("test".into()),
+            })
+            .unwrap()
+            .token;
+        let client = Client::new(&base, Some(token), ClientOptions::default());
+        client.create_team("acme").unwrap();
+        client.create_project("acme", "web").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        Workspace::init(dir.path()).unwrap();
+        let ws = Workspace::discover(dir.path()).unwrap();
+        for (i, v) in ["1.0.0", "2.0.0", "3.0.0"].iter().enumerate() {
+            let contract = Contract {
+                version: v.parse().unwrap(),
+                description: String::new(),
+                pipeline_template: None,
+                changes: vec![Change {
+                    kind: ChangeType::Add,
+                    id: format!("FEAT-{}", i + 1).parse().unwrap(),
+                    title: "A feature".into(),
+                    description: None,
+                    pipeline: None,
+                }],
+            };
+            crate::ops::generation::create(&ws, &contract).unwrap();
+        }
+        Setup {
+            _server: server,
+            _dirs: (data, dir),
+            client,
+            base,
+            ws,
+        }
+    }
+
+    impl Setup {
+        fn cloud(&self) -> Cloud<'_> {
+            Cloud {
+                client: &self.client,
+                url: &self.base,
+                project: "acme/web".into(),
+                account: "ann",
+            }
+        }
+
+        /// Saves the next one-record batch (after `after`) in `slot` on top of `base_seq`, as
+        /// a push does before sending it.
+        fn save(&self, slot: Slot, base_seq: u64, after: Option<&[Outgoing]>) -> Vec<Outgoing> {
+            let opts = PushOptions::default();
+            let mut report = PushReport::default();
+            let mut batch =
+                outgoing(&self.ws, &opts, &mut report, (1, BATCH_BYTES), after).unwrap();
+            assert_eq!(batch.len(), 1);
+            saved_request(&self.ws, base_seq, slot, &mut batch, &mut report).unwrap();
+            batch
+        }
+
+        fn send(&self, slot: Slot) -> PushResponse {
+            let mark = self.ws.store.meta(slot.key()).unwrap().unwrap();
+            let body = inflight_body(&self.ws, slot, &mark).unwrap();
+            self.client.push_body("acme/web", body).unwrap()
+        }
+
+        fn statuses(&self) -> Vec<String> {
+            self.ws
+                .store
+                .list_generations()
+                .unwrap()
+                .iter()
+                .map(|g| format!("{} {:?}", g.version, g.sync_status))
+                .collect()
+        }
+    }
+
+    /// Killed while a push had two requests unsettled — the second sent (and applied by the
+    /// cloud) while the answer of the first was being stored: both are replayed from their
+    /// slots, oldest first, whichever slot holds which, and each applies once.
+    #[test]
+    fn two_unsettled_requests_are_replayed_oldest_first_and_apply_once() {
+        let t = setup();
+        // The older request in the second slot, the newer in the first: the order comes
+        // from their base heads, not from the slots.
+        let first = t.save(Slot(1), 0, None);
+        let answer = t.send(Slot(1));
+        assert_eq!(answer.head, 1);
+        t.save(Slot(0), answer.head, Some(&first));
+        assert_eq!(t.send(Slot(0)).head, 2);
+        for slot in Slot::ALL {
+            assert!(slot.path(&t.ws).is_file());
+        }
+        // The store knows nothing of either answer.
+        assert!(
+            t.statuses().iter().all(|s| !s.ends_with(" Synced")),
+            "{:?}",
+            t.statuses()
+        );
+
+        let report = push(&t.ws, &t.cloud(), &PushOptions::default()).unwrap();
+        assert_eq!(report.created, ["v1.0.0", "v2.0.0", "v3.0.0"], "{report:?}");
+        assert_eq!(report.head, 3, "replays applied nothing twice");
+        assert_eq!(report.requests, 3, "two replays and the last generation");
+        for slot in Slot::ALL {
+            assert!(!slot.path(&t.ws).exists());
+            assert_eq!(t.ws.store.meta(slot.key()).unwrap(), None);
+        }
+        assert!(
+            t.statuses().iter().all(|s| s.ends_with(" Synced")),
+            "{:?}",
+            t.statuses()
+        );
+        let again = push(&t.ws, &t.cloud(), &PushOptions::default()).unwrap();
+        assert!(
+            again.created.is_empty() && again.updated.is_empty(),
+            "{again:?}"
+        );
+    }
+
+    /// Killed after saving the second request and before sending it (the first was applied,
+    /// its answer not stored): the first is answered from the cloud's stored answer, the
+    /// second is evaluated now, on top of it.
+    #[test]
+    fn a_saved_request_never_sent_is_sent_on_replay_after_the_one_before_it() {
+        let t = setup();
+        let first = t.save(Slot(1), 0, None);
+        assert_eq!(t.send(Slot(1)).head, 1);
+        t.save(Slot(0), 1, Some(&first));
+        let report = push(&t.ws, &t.cloud(), &PushOptions::default()).unwrap();
+        assert_eq!(report.created, ["v1.0.0", "v2.0.0", "v3.0.0"], "{report:?}");
+        assert_eq!(report.head, 3);
+        assert!(
+            t.statuses().iter().all(|s| s.ends_with(" Synced")),
+            "{:?}",
+            t.statuses()
+        );
+    }
 }

@@ -6,6 +6,7 @@
 //! without forwarding, holds it back, or forwards it and then cuts the answer (the server
 //! committed; the client hears nothing or half an answer).
 
+use serde_json::json;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -409,6 +410,74 @@ fn a_retried_push_after_a_lost_answer_applies_once() {
     // and nothing is left to push
     let again = a.run(&["sync", "push", "--json"]).ok().json();
     assert_eq!(again["created"], serde_json::json!([]));
+}
+
+/// A push in batches sends the next batch while it stores the answer of the last, each
+/// request saved in a slot of its own until its answer is stored. The answer to the second
+/// batch is lost: the first answer is stored all the same, the second request waits in the
+/// second slot, and the next push replays it once and sends the rest.
+#[test]
+fn a_lost_answer_to_the_second_batch_is_replayed_from_its_own_slot() {
+    let (server, devs) = team(&["ann"]);
+    let Proxy { url, pushes, .. } = proxy(server.base.clone(), 2);
+    let a = dev(&server, "ann", &url);
+    drop(devs);
+    for v in ["1.0.0", "2.0.0", "3.0.0"] {
+        a.run(&["generation", "new", v]).ok();
+    }
+    let batches = [("GRYT_SYNC_BATCH_RECORDS", "1")];
+    let out = a.run_with(&["sync", "push"], &batches, "").fails(4);
+    assert_eq!(pushes.load(Ordering::SeqCst), 2, "{}", out.render());
+    assert!(
+        !a.env.path(".gryt/gryt.db-push").exists(),
+        "the first answer is stored"
+    );
+    assert!(
+        a.env.path(".gryt/gryt.db-push.2").is_file(),
+        "the second waits"
+    );
+    let head = |server: &TestServer| {
+        server
+            .client()
+            .login("ann")
+            .get("/v1/projects/acme/web")
+            .ok()["head"]
+            .clone()
+    };
+    assert_eq!(head(&server), 2, "the cloud applied both");
+    let list = a.run(&["generation", "list", "--json"]).ok().json();
+    let synced: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["version"].clone(), g["sync_status"].clone()))
+        .collect();
+    assert!(
+        synced.contains(&(json!("v1.0.0"), json!("synced")))
+            && synced.contains(&(json!("v2.0.0"), json!("not_synced"))),
+        "{synced:?}"
+    );
+
+    let pushed = a
+        .run_with(&["sync", "push", "--json"], &batches, "")
+        .ok()
+        .json();
+    assert_eq!(pushed["created"], json!(["v2.0.0", "v3.0.0"]), "{pushed:#}");
+    assert_eq!(
+        pushes.load(Ordering::SeqCst),
+        4,
+        "one replay, one new batch"
+    );
+    assert_eq!(head(&server), 3, "the replay applied nothing again");
+    assert!(!a.env.path(".gryt/gryt.db-push.2").exists());
+    let list = a.run(&["generation", "list", "--json"]).ok().json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["sync_status"] == "synced"),
+        "{list:#}"
+    );
 }
 
 /// Ann pushes v1.0.0 through a proxy that loses the first answer: the cloud has it, she
