@@ -106,8 +106,21 @@ impl Command {
     }
 }
 
+/// What `gryt --version` prints.
+const VERSION_LINE: &str = concat!("gryt ", env!("CARGO_PKG_VERSION"), "\n");
+
 /// Parses arguments, runs the command, prints any error; returns the exit code.
 pub fn main() -> i32 {
+    // `gryt --version` alone is answered before clap builds every command's definition
+    // (most of what the process would do); the text is clap's (a test compares them).
+    let mut args = std::env::args_os().skip(1);
+    if let (Some(flag), None) = (args.next(), args.next())
+        && (flag == "--version" || flag == "-V")
+    {
+        use std::io::Write;
+        let _ = std::io::stdout().write_all(VERSION_LINE.as_bytes());
+        return 0;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -198,5 +211,11 @@ mod tests {
     #[test]
     fn verify_cli() {
         super::Cli::command().debug_assert();
+    }
+
+    /// The `--version` shortcut prints exactly what clap would.
+    #[test]
+    fn version_line_is_clap_s() {
+        assert_eq!(super::Cli::command().render_version(), super::VERSION_LINE);
     }
 }

@@ -1,7 +1,6 @@
 //! `gryt status`: what differs between the contract files and the database, the current
 //! evolution, drafts, and the sync configuration. Reads only.
 
-use super::generation::contract_files;
 use super::{Result, evolution, io};
 use crate::contract;
 use crate::domain::{GenerationStatus, Version};
@@ -46,32 +45,46 @@ pub struct StatusReport {
 pub fn status(ws: &Workspace) -> Result<StatusReport> {
     let generations = ws.store.list_generations()?;
     let mut contracts = Vec::new();
-    let files = contract_files(ws)?;
+    // Listed with their metadata: one stat per file, relative to the directory.
+    let files = ws.contract_files_with_metadata()?;
     // An unchanged file (size, mtime, inode) is not read again: its hash from last time.
     let mut cache = StatCache::load(ws);
     for g in &generations {
-        let path = ws.contract_path(&g.version);
+        let listed = files
+            .binary_search_by(|(v, _, _)| v.cmp(&g.version))
+            .ok()
+            .map(|i| &files[i]);
+        let found;
+        let (path, meta) = match listed {
+            Some((_, path, meta)) => (path, meta.as_ref()),
+            None => {
+                let path = ws.contract_path(&g.version);
+                let meta = std::fs::metadata(&path).ok();
+                found = (path, meta);
+                (&found.0, found.1.as_ref())
+            }
+        };
         let promoted = g.status == GenerationStatus::Promoted;
-        let shown = std::path::PathBuf::from(ws.display_path(&path));
-        let hash = match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_file() => match cache.hash(&path, &meta) {
+        let shown = || std::path::PathBuf::from(ws.display_path(path));
+        let hash = match meta {
+            Some(meta) if meta.is_file() => match cache.hash(path, meta) {
                 Some(h) => Some(h.to_string()),
                 None => {
-                    let h = file_hash(&path).map_err(io("read", &shown))?;
+                    let h = file_hash(path).map_err(|e| io("read", &shown())(e))?;
                     if let Some(h) = &h {
-                        cache.remember(&path, &meta, h);
+                        cache.remember(path, meta, h);
                     }
                     h
                 }
             },
             // Missing, or not a regular file: the bounded reader says which.
-            _ => file_hash(&path).map_err(io("read", &shown))?,
+            _ => file_hash(path).map_err(|e| io("read", &shown())(e))?,
         };
         let state = match hash {
             None => Some(FileState::Deleted),
             Some(h) if Some(&h) == g.file_hash.as_ref() => None,
             // Bytes differ: compare content, so reformatting alone is not a modification.
-            Some(_) => match contract::load(&path, Some(&g.version)) {
+            Some(_) => match contract::load(path, Some(&g.version)) {
                 Ok(c) if c.content_hash() == g.content_hash => None,
                 Ok(_) => Some(FileState::Modified),
                 Err(_) => Some(FileState::Invalid),
@@ -80,7 +93,7 @@ pub fn status(ws: &Workspace) -> Result<StatusReport> {
         if let Some(state) = state {
             contracts.push(ContractState {
                 version: g.version.clone(),
-                path: ws.display_path(&path),
+                path: ws.display_path(path),
                 state,
                 promoted,
             });
@@ -88,13 +101,13 @@ pub fn status(ws: &Workspace) -> Result<StatusReport> {
     }
     let names = files
         .iter()
-        .filter_map(|(_, path)| statcache::key(path))
+        .filter_map(|(_, path, _)| statcache::key(path))
         .collect();
     cache.retain(&names);
     cache.save();
     let known: std::collections::HashSet<&Version> =
         generations.iter().map(|g| &g.version).collect();
-    for (version, path) in files {
+    for (version, path, _) in files {
         if !known.contains(&version) {
             contracts.push(ContractState {
                 version,

@@ -104,6 +104,33 @@ pub(super) const GENERATIONS_TO_PUSH: &str = concat!(
     " AND sync_status <> 'failed' ORDER BY created_at, id"
 );
 
+/// The rows of [`Store::list_generations`], newest version first (index
+/// `generations_by_semver`).
+const LIST_GENERATIONS: &str = "SELECT id, version, status, sync_status, created_by, created_at, \
+     promoted_at, file_hash, content_hash FROM generations \
+     ORDER BY major DESC, minor DESC, patch DESC";
+
+/// [`Store::list_generations`]'s counts per generation, in [`Store::generation_counts`]'s
+/// order: changes (the `changes` table is stored in generation order), evolutions and proven
+/// changes (indexes that start with `generation_id`). Each is one pass in index order, with no
+/// automatic index and no sort (a test checks the plans).
+const LIST_COUNTS: [&str; 3] = [
+    "SELECT generation_id, COUNT(*) FROM changes GROUP BY generation_id",
+    "SELECT generation_id, COUNT(*) FROM evolutions GROUP BY generation_id",
+    "SELECT generation_id, COUNT(DISTINCT change_id) FROM evolutions WHERE status = 'pass' \
+     GROUP BY generation_id",
+];
+
+/// A timestamp column of a [`Store::list_generations`] row, checked like [`timestamp`]; the
+/// record is named only when the value is refused.
+fn summary_timestamp(r: &Row<'_>, idx: usize, version: &Version) -> rusqlite::Result<String> {
+    let value: String = r.get(idx)?;
+    if crate::clock::is_timestamp(&value) {
+        return Ok(value);
+    }
+    timestamp(r, idx, &format!("generation {version}"))
+}
+
 impl Store {
     pub fn insert_generation(&self, g: &NewGeneration<'_>) -> Result<()> {
         let v = &g.contract.version;
@@ -242,43 +269,71 @@ impl Store {
     }
 
     /// All generations with counts, newest version first.
+    ///
+    /// The counts come from one ordered pass each over a table or index the schema has
+    /// ([`LIST_COUNTS`]), merged here by generation id: joining them in SQL made SQLite build
+    /// an automatic index over each grouped side on every call, and counting distinct proven
+    /// changes per group with every evolution in it cost a temporary B-tree. All in one read
+    /// transaction, so the counts and the generations are one snapshot.
     pub fn list_generations(&self) -> Result<Vec<GenerationSummary>> {
-        let mut stmt = self.conn.prepare_cached(
-            "WITH ch AS (SELECT generation_id, COUNT(*) AS n FROM changes GROUP BY generation_id),
-                  ev AS (SELECT generation_id, COUNT(*) AS n,
-                           COUNT(DISTINCT CASE WHEN status = 'pass' THEN change_id END) AS proven
-                         FROM evolutions GROUP BY generation_id)
-             SELECT g.version, g.status, g.sync_status, g.created_by, g.created_at, g.promoted_at,
-                    g.file_hash, g.content_hash,
-                    COALESCE(ch.n, 0), COALESCE(ev.proven, 0), COALESCE(ev.n, 0)
-             FROM generations g
-             LEFT JOIN ch ON ch.generation_id = g.id
-             LEFT JOIN ev ON ev.generation_id = g.id
-             ORDER BY g.major DESC, g.minor DESC, g.patch DESC",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let version: String = r.get(0)?;
-            let status: String = r.get(1)?;
-            let sync: String = r.get(2)?;
-            let version = parse_version(&version)?;
-            let record = format!("generation {version}");
-            Ok(GenerationSummary {
-                created_at: timestamp(r, 4, &record)?,
-                promoted_at: timestamp_opt(r, 5, &record)?,
-                version,
-                status: GenerationStatus::parse(&status)
-                    .ok_or_else(|| corrupt("status", &status))?,
-                sync_status: SyncStatus::parse(&sync)
-                    .ok_or_else(|| corrupt("sync status", &sync))?,
-                created_by: r.get(3)?,
-                file_hash: r.get(6)?,
-                content_hash: r.get(7)?,
-                changes: r.get(8)?,
-                proven: r.get(9)?,
-                evolutions: r.get(10)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.read(|s| {
+            let counts = s.generation_counts()?;
+            let mut stmt = s.conn.prepare_cached(LIST_GENERATIONS)?;
+            let rows = stmt.query_map([], |r| {
+                let [changes, evolutions, proven] = r
+                    .get_ref(0)?
+                    .as_str()
+                    .ok()
+                    .and_then(|id| counts.get(id))
+                    .copied()
+                    .unwrap_or_default();
+                let version = parse_version(r.get_ref(1)?.as_str()?)?;
+                let status = r.get_ref(2)?.as_str()?;
+                let sync = r.get_ref(3)?.as_str()?;
+                Ok(GenerationSummary {
+                    created_at: summary_timestamp(r, 5, &version)?,
+                    promoted_at: r
+                        .get::<_, Option<String>>(6)?
+                        .map(|_| summary_timestamp(r, 6, &version))
+                        .transpose()?,
+                    status: GenerationStatus::parse(status)
+                        .ok_or_else(|| corrupt("status", status))?,
+                    sync_status: SyncStatus::parse(sync)
+                        .ok_or_else(|| corrupt("sync status", sync))?,
+                    version,
+                    created_by: r.get(4)?,
+                    file_hash: r.get(7)?,
+                    content_hash: r.get(8)?,
+                    changes,
+                    proven,
+                    evolutions,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Generation id → [changes, evolutions, changes with a passed evolution], for
+    /// [`Store::list_generations`]. A generation with none of them is not in the map.
+    fn generation_counts(&self) -> Result<std::collections::HashMap<String, [u32; 3]>> {
+        let mut counts = std::collections::HashMap::<String, [u32; 3]>::new();
+        for (slot, sql) in LIST_COUNTS.iter().enumerate() {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let id = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+                let n: u32 = r.get(1)?;
+                match counts.get_mut(id) {
+                    Some(c) => c[slot] = n,
+                    None => {
+                        let mut c = [0; 3];
+                        c[slot] = n;
+                        counts.insert(id.to_string(), c);
+                    }
+                }
+            }
+        }
+        Ok(counts)
     }
 
     /// Replaces a generation's contract. Changes that disappeared are deleted (callers check
@@ -441,6 +496,89 @@ mod tests {
         assert_eq!(list[1].changes, 2);
         assert!(store.version_exists(&"1.10.0".parse().unwrap()).unwrap());
         assert!(!store.version_exists(&"1.2.0".parse().unwrap()).unwrap());
+    }
+
+    /// `list_generations` runs on every `status` and `generation list`: each of its
+    /// statements must walk an index in order, never build an automatic index or sort.
+    #[test]
+    fn list_generations_plans_use_the_schema_indexes() {
+        let (_d, store) = temp_store();
+        let plan = |sql: &str| -> String {
+            let mut stmt = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+            rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+        };
+        let expected = [
+            (
+                LIST_GENERATIONS,
+                "SCAN generations USING INDEX generations_by_semver",
+            ),
+            (LIST_COUNTS[0], "SCAN changes"),
+            (LIST_COUNTS[1], "SCAN evolutions USING COVERING INDEX"),
+            (
+                LIST_COUNTS[2],
+                "SCAN evolutions USING COVERING INDEX evolutions_by_change",
+            ),
+        ];
+        for (sql, uses) in expected {
+            let plan = plan(sql);
+            assert!(plan.starts_with(uses), "{sql}: {plan}");
+            assert!(!plan.contains("AUTOMATIC"), "{sql}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
+    }
+
+    #[test]
+    fn list_counts_changes_evolutions_and_proven_changes() {
+        let (_d, store) = temp_store();
+        insert(&store, "g1", &contract("1.0.0", &["A-1", "B-2", "C-3"]));
+        insert(&store, "g2", &contract("1.1.0", &["A-1"]));
+        insert(&store, "g3", &contract("2.0.0", &["D-4"]));
+        let evolve = |n: u32, g: &str, change: &str, pass: bool| {
+            let id = format!("e{n}");
+            store
+                .insert_evolution(&crate::store::NewEvolution {
+                    id: &id,
+                    generation_id: g,
+                    change_id: change,
+                    code_name: &format!("code-{n}"),
+                    rc: n,
+                    owner: "alice",
+                    now: "2026-01-01T00:00:00Z",
+                })
+                .unwrap();
+            if pass {
+                store
+                    .decide_evolution(
+                        &id,
+                        crate::domain::EvolutionStatus::Pass,
+                        None,
+                        "2026-01-01T00:00:01Z",
+                    )
+                    .unwrap();
+            }
+        };
+        // g1: A-1 passed twice (one proven change), B-2 failed/pending, C-3 untouched.
+        evolve(1, "g1", "A-1", true);
+        evolve(2, "g1", "A-1", true);
+        evolve(3, "g1", "B-2", false);
+        evolve(4, "g2", "A-1", true);
+        let list = store.list_generations().unwrap();
+        let counts: Vec<(String, u32, u32, u32)> = list
+            .iter()
+            .map(|s| (s.version.to_string(), s.changes, s.evolutions, s.proven))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("v2.0.0".to_string(), 1, 0, 0),
+                ("v1.1.0".to_string(), 1, 1, 1),
+                ("v1.0.0".to_string(), 3, 3, 1),
+            ]
+        );
     }
 
     #[test]

@@ -91,7 +91,8 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
     if meta.len() > max {
         return Err(ReadError::TooLarge(max));
     }
-    let mut bytes = Vec::new();
+    // Sized from the metadata: one read instead of a growing buffer's many small ones.
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
     file.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
         return Err(ReadError::TooLarge(max));

@@ -161,6 +161,26 @@ impl Workspace {
 
     /// Every `vX.Y.Z.yaml` in the generations directory, by version. Other files are ignored.
     pub fn contract_files(&self) -> Result<Vec<(Version, PathBuf)>> {
+        Ok(self
+            .list_contract_files(false)?
+            .into_iter()
+            .map(|(v, path, _)| (v, path))
+            .collect())
+    }
+
+    /// [`Workspace::contract_files`] with each file's metadata (symlinks followed; `None`
+    /// when it cannot be read), taken from the directory listing: one `stat` relative to the
+    /// open directory instead of a walk of the whole path per file.
+    pub fn contract_files_with_metadata(
+        &self,
+    ) -> Result<Vec<(Version, PathBuf, Option<std::fs::Metadata>)>> {
+        self.list_contract_files(true)
+    }
+
+    fn list_contract_files(
+        &self,
+        metadata: bool,
+    ) -> Result<Vec<(Version, PathBuf, Option<std::fs::Metadata>)>> {
         let dir = self.generations_dir();
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
@@ -177,10 +197,17 @@ impl Workspace {
             if let Ok(v) = stem.parse::<Version>()
                 && v.file_name() == name.to_string_lossy()
             {
-                files.push((v, entry.path()));
+                let path = entry.path();
+                let meta = metadata
+                    .then(|| match entry.metadata() {
+                        Ok(m) if m.file_type().is_symlink() => std::fs::metadata(&path).ok(),
+                        m => m.ok(),
+                    })
+                    .flatten();
+                files.push((v, path, meta));
             }
         }
-        files.sort();
+        files.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         Ok(files)
     }
 

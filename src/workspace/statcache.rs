@@ -33,20 +33,30 @@ struct Entry {
 }
 
 impl Entry {
+    /// Whether `meta` is what was seen (without copying the hash to compare).
+    fn matches(&self, meta: &std::fs::Metadata) -> bool {
+        mtime(meta) == Some(self.mtime) && meta.len() == self.len && ino(meta) == self.ino
+    }
+
     fn of(meta: &std::fs::Metadata, hash: &str) -> Option<Entry> {
-        let mtime = meta
-            .modified()
-            .ok()?
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
         Some(Entry {
             len: meta.len(),
-            mtime,
+            mtime: mtime(meta)?,
             ino: ino(meta),
             hash: hash.to_string(),
         })
     }
+}
+
+/// Nanoseconds since the epoch.
+fn mtime(meta: &std::fs::Metadata) -> Option<u128> {
+    Some(
+        meta.modified()
+            .ok()?
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?
+            .as_nanos(),
+    )
 }
 
 #[cfg(unix)]
@@ -85,9 +95,8 @@ impl StatCache {
     /// The hash of `path` as last seen, when its metadata (`meta`, of a regular file) is
     /// exactly what it was then.
     pub fn hash(&self, path: &Path, meta: &std::fs::Metadata) -> Option<&str> {
-        let seen = self.entries.get(&key(path)?)?;
-        let now = Entry::of(meta, &seen.hash)?;
-        (meta.is_file() && now == *seen).then_some(seen.hash.as_str())
+        let seen = self.entries.get(path.file_name()?.to_str()?)?;
+        (meta.is_file() && seen.matches(meta)).then_some(seen.hash.as_str())
     }
 
     /// Remembers that `path`, with metadata `meta`, hashes to `hash` — unless it was
