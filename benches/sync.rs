@@ -198,6 +198,17 @@ fn main() {
         "               minimal schema (rowid table, no constraint or index): {minimal:.2} s; the shipped schema costs {:.2}× that (goal ≤ 2×)",
         secs / minimal
     );
+    let server_setup = ["accounts", "teams", "team_members", "projects"];
+    index_costs(
+        &server_db,
+        &server_setup,
+        &["records"],
+        &root.join("floor-server-index"),
+        |dir| {
+            drop(gryt::server::storage::sqlite::SqliteStorage::open(dir).expect("server schema"));
+            dir.join(gryt::server::storage::sqlite::DB_FILE)
+        },
+    );
     let (rows, secs) = mark_floor(&unpushed);
     let mark = secs;
     println!(
@@ -233,6 +244,17 @@ fn main() {
     println!(
         "               minimal schema (rowid tables, no constraint or index): {minimal:.2} s; the shipped schema costs {:.2}× that (goal ≤ 2×)",
         secs / minimal
+    );
+    index_costs(
+        &local_db,
+        &[],
+        &local_tables,
+        &root.join("floor-local-index"),
+        |dir| {
+            let path = dir.join("gryt.db");
+            drop(gryt::store::Store::create(&path).expect("local schema"));
+            path
+        },
     );
     println!(
         "against the floors: push {push_secs:.2} s = {:.2}× the two stores' floors ({:.2} s; goal ≤ 1.2×); first pull {first_pull:.2} s = {:.2}× the local floor plus the files ({:.2} s; goal ≤ 1.5×)",
@@ -355,6 +377,65 @@ fn storage_floor(
     tx.commit().expect("commit");
     let secs = t.elapsed().as_secs_f64();
     (timed.iter().map(|(_, rows)| rows.len()).sum(), secs)
+}
+
+/// What each secondary index of the shipped schema on `tables` costs the floor: the same
+/// rows stored with that one index dropped, next to the floor with all of them (each the
+/// best of three, the differences being small). Keys and UNIQUE constraints (automatic
+/// indexes) carry rules and stay.
+fn index_costs(
+    src: &Path,
+    setup: &[&str],
+    tables: &[&str],
+    dir: &Path,
+    create: impl Fn(&Path) -> PathBuf,
+) {
+    let source =
+        rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the source database");
+    let marks = vec!["?"; tables.len()].join(", ");
+    let indexes: Vec<String> = source
+        .prepare(&format!(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL
+               AND tbl_name IN ({marks}) ORDER BY name"
+        ))
+        .and_then(|mut s| {
+            s.query_map(rusqlite::params_from_iter(tables), |r| r.get(0))?
+                .collect()
+        })
+        .expect("indexes");
+    drop(source);
+    let best = |name: &str, drop_index: Option<&str>| -> f64 {
+        (0..3)
+            .map(|round| {
+                storage_floor(
+                    src,
+                    |d| {
+                        let path = create(d);
+                        if let Some(index) = drop_index {
+                            rusqlite::Connection::open(&path)
+                                .and_then(|c| c.execute_batch(&format!("DROP INDEX {index}")))
+                                .expect("drop the index");
+                        }
+                        path
+                    },
+                    setup,
+                    tables,
+                    &dir.join(format!("{name}-{round}")),
+                )
+                .1
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let all = best("all", None);
+    let costs: Vec<String> = indexes
+        .iter()
+        .map(|index| format!("{index} {:+.2} s", all - best(index, Some(index))))
+        .collect();
+    println!(
+        "               what each secondary index adds to it (best of 3, {all:.2} s with all): {}",
+        costs.join(", ")
+    );
 }
 
 /// The minimal schema for `tables` of the database at `src`: the same columns in plain rowid

@@ -137,6 +137,38 @@ pub(super) const RUNS_TO_PUSH: &str = concat!(
      ORDER BY rowid"
 );
 
+/// The upsert of `rows` remote evolutions: row k binds ?(b+1) … ?(b+11) with b = 11·k, and
+/// ?1 is `now`. The id is also the remote id.
+fn upsert_evolutions_sql(rows: usize) -> String {
+    const PER_ROW: usize = 11;
+    let values: Vec<String> = (0..rows)
+        .map(|k| {
+            let p = |i: usize| format!("?{}", 1 + PER_ROW * k + i);
+            let fields: Vec<String> = (1..=10).map(p).collect();
+            format!(
+                "({}, NULL, {}, 'synced', {}, ?1)",
+                fields.join(", "),
+                p(1),
+                p(11)
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO evolutions (id, generation_id, change_id, code_name, rc, owner, status,
+           note, started_at, completed_at, pipeline_run_id, remote_id, sync_status,
+           base_revision, last_synced_at)
+         VALUES {}
+         ON CONFLICT (id) DO UPDATE SET change_id = excluded.change_id,
+           code_name = excluded.code_name, rc = excluded.rc, owner = excluded.owner,
+           status = excluded.status, note = excluded.note, started_at = excluded.started_at,
+           completed_at = excluded.completed_at, runner_pid = NULL,
+           remote_id = excluded.remote_id, sync_status = 'synced',
+           base_revision = excluded.base_revision, last_synced_at = excluded.last_synced_at,
+           sync_error = NULL",
+        values.join(", ")
+    )
+}
+
 /// How many records a push would consider: counted in the three partial push indexes.
 pub(super) const UNSYNCED_COUNT: &str = concat!(
     "SELECT (SELECT COUNT(*) FROM generations WHERE ",
@@ -696,34 +728,17 @@ impl Store {
     pub fn upsert_remote_evolutions(&self, es: &[RemoteEvolution<'_>], now: &str) -> Result<()> {
         const CHUNK: usize = 100;
         const PER_ROW: usize = 11;
+        // The statement for a whole chunk is built once per process (a pull runs it a
+        // hundred times per page); a shorter last chunk gets its own.
+        static WHOLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         for chunk in es.chunks(CHUNK) {
-            // Row k binds ?(b+1) … ?(b+11); ?1 is `now`. The id is also the remote id.
-            let values: Vec<String> = (0..chunk.len())
-                .map(|k| {
-                    let p = |i: usize| format!("?{}", 1 + PER_ROW * k + i);
-                    let fields: Vec<String> = (1..=10).map(p).collect();
-                    format!(
-                        "({}, NULL, {}, 'synced', {}, ?1)",
-                        fields.join(", "),
-                        p(1),
-                        p(11)
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO evolutions (id, generation_id, change_id, code_name, rc, owner, status,
-                   note, started_at, completed_at, pipeline_run_id, remote_id, sync_status,
-                   base_revision, last_synced_at)
-                 VALUES {}
-                 ON CONFLICT (id) DO UPDATE SET change_id = excluded.change_id,
-                   code_name = excluded.code_name, rc = excluded.rc, owner = excluded.owner,
-                   status = excluded.status, note = excluded.note, started_at = excluded.started_at,
-                   completed_at = excluded.completed_at, runner_pid = NULL,
-                   remote_id = excluded.remote_id, sync_status = 'synced',
-                   base_revision = excluded.base_revision, last_synced_at = excluded.last_synced_at,
-                   sync_error = NULL",
-                values.join(", ")
-            );
+            let shorter;
+            let sql = if chunk.len() == CHUNK {
+                WHOLE.get_or_init(|| upsert_evolutions_sql(CHUNK)).as_str()
+            } else {
+                shorter = upsert_evolutions_sql(chunk.len());
+                shorter.as_str()
+            };
             let revisions: Vec<i64> = chunk.iter().map(|e| e.revision as i64).collect();
             let statuses: Vec<&str> = chunk.iter().map(|e| e.status.as_str()).collect();
             let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(1 + PER_ROW * chunk.len());
@@ -743,7 +758,7 @@ impl Store {
                     revision,
                 ]);
             }
-            self.exec_cached(&sql, args.as_slice())?;
+            self.exec_cached(sql, args.as_slice())?;
         }
         // The run record may arrive later (runs come after evolutions in a push); link it only
         // when it exists, so the foreign key holds.
