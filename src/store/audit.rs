@@ -71,7 +71,7 @@ impl Store {
             let details: String = r.get(5)?;
             let id: i64 = r.get(0)?;
             Ok(AuditEvent {
-                at: timestamp(r, 1, &format!("audit event {id}"))?,
+                at: timestamp(r, 1, &|| format!("audit event {id}"))?,
                 id: r.get(0)?,
                 actor: r.get(2)?,
                 action: r.get(3)?,

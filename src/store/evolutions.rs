@@ -61,7 +61,7 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
     let status: String = r.get(7)?;
     let sync: String = r.get(12)?;
     let rc: u32 = r.get(5)?;
-    let record = format!("evolution {version}-rc.{rc}");
+    let record = || format!("evolution {version}-rc.{rc}");
     Ok(Evolution {
         id: r.get(0)?,
         generation_id: r.get(1)?,

@@ -73,7 +73,12 @@ pub(super) fn generation_from_row(r: &Row<'_>) -> rusqlite::Result<Generation> {
     let status: String = r.get(4)?;
     let sync: String = r.get(13)?;
     let version = parse_version(&version)?;
-    let record = format!("generation {version}");
+    let record = || format!("generation {version}");
+    let (created_at, updated_at, promoted_at) = (
+        timestamp(r, 6, &record)?,
+        timestamp(r, 7, &record)?,
+        timestamp_opt(r, 9, &record)?,
+    );
     Ok(Generation {
         id: r.get(0)?,
         contract: Contract {
@@ -84,10 +89,10 @@ pub(super) fn generation_from_row(r: &Row<'_>) -> rusqlite::Result<Generation> {
         },
         status: GenerationStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         created_by: r.get(5)?,
-        created_at: timestamp(r, 6, &record)?,
-        updated_at: timestamp(r, 7, &record)?,
+        created_at,
+        updated_at,
         promoted_by: r.get(8)?,
-        promoted_at: timestamp_opt(r, 9, &record)?,
+        promoted_at,
         content_hash: r.get(10)?,
         file_hash: r.get(11)?,
         remote_id: r.get(12)?,
@@ -128,7 +133,7 @@ fn summary_timestamp(r: &Row<'_>, idx: usize, version: &Version) -> rusqlite::Re
     if crate::clock::is_timestamp(&value) {
         return Ok(value);
     }
-    timestamp(r, idx, &format!("generation {version}"))
+    timestamp(r, idx, &|| format!("generation {version}"))
 }
 
 impl Store {

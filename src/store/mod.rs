@@ -281,8 +281,12 @@ fn corrupt_error(message: String) -> rusqlite::Error {
 
 /// A timestamp column of a row, checked: gryt writes every timestamp as RFC 3339
 /// ([`crate::clock::format`]), so anything else means the database was damaged or edited.
-/// `record` names the row in the message (`generation v1.2.0`).
-fn timestamp(r: &rusqlite::Row<'_>, idx: usize, record: &str) -> rusqlite::Result<String> {
+/// `record` names the row in the message (`generation v1.2.0`); it is called only then.
+fn timestamp(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    record: &dyn Fn() -> String,
+) -> rusqlite::Result<String> {
     let value: String = r.get(idx)?;
     check_timestamp(r, idx, record, value)
 }
@@ -291,7 +295,7 @@ fn timestamp(r: &rusqlite::Row<'_>, idx: usize, record: &str) -> rusqlite::Resul
 fn timestamp_opt(
     r: &rusqlite::Row<'_>,
     idx: usize,
-    record: &str,
+    record: &dyn Fn() -> String,
 ) -> rusqlite::Result<Option<String>> {
     let value: Option<String> = r.get(idx)?;
     value
@@ -302,7 +306,7 @@ fn timestamp_opt(
 fn check_timestamp(
     r: &rusqlite::Row<'_>,
     idx: usize,
-    record: &str,
+    record: &dyn Fn() -> String,
     value: String,
 ) -> rusqlite::Result<String> {
     if crate::clock::is_timestamp(&value) {
@@ -310,7 +314,8 @@ fn check_timestamp(
     }
     let column = r.as_ref().column_name(idx).unwrap_or("a timestamp column");
     Err(corrupt_error(format!(
-        "{record}: {column} is `{}`, not a timestamp",
+        "{}: {column} is `{}`, not a timestamp",
+        record(),
         value.escape_debug()
     )))
 }

@@ -49,7 +49,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<PipelineRun> {
     let version: Option<String> = r.get(10)?;
     let rc: Option<u32> = r.get(11)?;
     let id: String = r.get(0)?;
-    let record = format!("pipeline run {id}");
+    let record = || format!("pipeline run {id}");
     Ok(PipelineRun {
         started_at: timestamp(r, 5, &record)?,
         finished_at: timestamp_opt(r, 6, &record)?,
