@@ -203,6 +203,7 @@ fn main() {
         &server_db,
         &server_setup,
         &["records"],
+        minimal,
         &root.join("floor-server-index"),
         |dir| {
             drop(gryt::server::storage::sqlite::SqliteStorage::open(dir).expect("server schema"));
@@ -249,6 +250,7 @@ fn main() {
         &local_db,
         &[],
         &local_tables,
+        minimal,
         &root.join("floor-local-index"),
         |dir| {
             let path = dir.join("gryt.db");
@@ -387,6 +389,7 @@ fn index_costs(
     src: &Path,
     setup: &[&str],
     tables: &[&str],
+    minimal: f64,
     dir: &Path,
     create: impl Fn(&Path) -> PathBuf,
 ) {
@@ -405,16 +408,16 @@ fn index_costs(
         })
         .expect("indexes");
     drop(source);
-    let best = |name: &str, drop_index: Option<&str>| -> f64 {
+    let best = |name: &str, dropped: &[&String]| -> f64 {
         (0..3)
             .map(|round| {
                 storage_floor(
                     src,
                     |d| {
                         let path = create(d);
-                        if let Some(index) = drop_index {
-                            rusqlite::Connection::open(&path)
-                                .and_then(|c| c.execute_batch(&format!("DROP INDEX {index}")))
+                        let conn = rusqlite::Connection::open(&path).expect("open");
+                        for index in dropped {
+                            conn.execute_batch(&format!("DROP INDEX {index}"))
                                 .expect("drop the index");
                         }
                         path
@@ -427,14 +430,21 @@ fn index_costs(
             })
             .fold(f64::INFINITY, f64::min)
     };
-    let all = best("all", None);
+    let all = best("all", &[]);
     let costs: Vec<String> = indexes
         .iter()
-        .map(|index| format!("{index} {:+.2} s", all - best(index, Some(index))))
+        .map(|index| format!("{index} {:+.2} s", all - best(index, &[index])))
         .collect();
     println!(
         "               what each secondary index adds to it (best of 3, {all:.2} s with all): {}",
         costs.join(", ")
+    );
+    // The keys, UNIQUE constraints, checks and foreign keys alone: what the rules cost.
+    let every: Vec<&String> = indexes.iter().collect();
+    let rules = best("none", &every);
+    println!(
+        "               with none of them (keys, UNIQUE constraints, checks and foreign keys only): {rules:.2} s = {:.2}× the minimal schema",
+        rules / minimal
     );
 }
 
