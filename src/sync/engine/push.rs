@@ -110,7 +110,7 @@ pub fn push_with_progress(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     opts: &PushOptions,
-    mut progress: Option<PushProgress<'_>>,
+    progress: Option<PushProgress<'_>>,
 ) -> Result<PushReport> {
     let mut report = PushReport {
         dry_run: opts.dry_run,
@@ -141,7 +141,11 @@ pub fn push_with_progress(
         (Some(_), false) => ws.store.unsynced_count()?,
         _ => 0,
     };
-    let mut sent = 0;
+    let mut told = Told {
+        sent: 0,
+        total,
+        progress,
+    };
     // A dry run lists everything; a real push goes in bounded batches.
     let bounds = if opts.dry_run {
         UNBOUNDED
@@ -167,15 +171,7 @@ pub fn push_with_progress(
                 // then look once more for records made pending meanwhile (edited elsewhere
                 // during the request, say).
                 Some(last) => {
-                    store(
-                        ws,
-                        cloud,
-                        last,
-                        &mut report,
-                        &mut sent,
-                        total,
-                        &mut progress,
-                    )?;
+                    store(ws, cloud, last, &mut report, &mut told)?;
                     (data_version, batch) = read(&mut report, None)?;
                     continue;
                 }
@@ -210,15 +206,7 @@ pub fn push_with_progress(
             // leaves. It is sent after this answer comes, and dropped if the cloud refuses
             // this batch.
             let stored = match answered.take() {
-                Some(last) => store(
-                    ws,
-                    cloud,
-                    last,
-                    &mut report,
-                    &mut sent,
-                    total,
-                    &mut progress,
-                ),
+                Some(last) => store(ws, cloud, last, &mut report, &mut told),
                 None => Ok(()),
             };
             let next = match stored {
@@ -428,21 +416,26 @@ struct Answered {
     slot: Slot,
 }
 
+/// The progress bar of a push, and what it was told so far.
+struct Told<'a> {
+    sent: usize,
+    total: u64,
+    progress: Option<PushProgress<'a>>,
+}
+
 /// Stores `last` and tells the progress bar.
 fn store(
     ws: &Workspace,
     cloud: &Cloud<'_>,
     last: Answered,
     report: &mut PushReport,
-    sent: &mut usize,
-    total: u64,
-    progress: &mut Option<PushProgress<'_>>,
+    told: &mut Told<'_>,
 ) -> Result<()> {
     let batch = Some((last.batch.as_slice(), last.data_version));
     apply_answer(ws, cloud, &last.req, batch, &last.resp, last.slot, report)?;
-    *sent += last.req.records.len();
-    if let Some(progress) = progress.as_mut() {
-        progress(*sent, total);
+    told.sent += last.req.records.len();
+    if let Some(progress) = told.progress.as_mut() {
+        progress(told.sent, told.total);
     }
     Ok(())
 }

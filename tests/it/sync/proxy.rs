@@ -470,14 +470,7 @@ fn a_lost_answer_to_the_second_batch_is_replayed_from_its_own_slot() {
     );
     assert_eq!(head(&server), 3, "the replay applied nothing again");
     assert!(!a.env.path(".gryt/gryt.db-push.2").exists());
-    let list = a.run(&["generation", "list", "--json"]).ok().json();
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .all(|g| g["sync_status"] == "synced"),
-        "{list:#}"
-    );
+    assert_all_synced(&a);
 }
 
 /// Ann pushes v1.0.0 through a proxy that loses the first answer: the cloud has it, she
@@ -536,14 +529,7 @@ fn an_edit_after_a_lost_answer_is_not_a_conflict_with_yourself() {
         serde_json::json!([]),
         "{synced:#}"
     );
-    let list = a.run(&["generation", "list", "--json"]).ok().json();
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .all(|g| g["sync_status"] == "synced"),
-        "{list:#}"
-    );
+    assert_all_synced(&a);
 }
 
 /// The saved body of an unanswered push is damaged (or gone): nothing is replayed and nothing
@@ -662,5 +648,17 @@ fn a_pull_cut_off_midway_keeps_what_it_applied_and_the_next_completes() {
         b.run(&["status", "--json"]).ok().json()["contracts"],
         serde_json::json!([]),
         "every contract file matches its generation"
+    );
+}
+
+/// Every generation of `dev`'s workspace is synced.
+fn assert_all_synced(dev: &super::Dev) {
+    let list = dev.run(&["generation", "list", "--json"]).ok().json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["sync_status"] == "synced"),
+        "{list:#}"
     );
 }
