@@ -126,16 +126,6 @@ const LIST_COUNTS: [&str; 3] = [
      GROUP BY generation_id",
 ];
 
-/// A timestamp column of a [`Store::list_generations`] row, checked like [`timestamp`]; the
-/// record is named only when the value is refused.
-fn summary_timestamp(r: &Row<'_>, idx: usize, version: &Version) -> rusqlite::Result<String> {
-    let value: String = r.get(idx)?;
-    if crate::clock::is_timestamp(&value) {
-        return Ok(value);
-    }
-    timestamp(r, idx, &|| format!("generation {version}"))
-}
-
 impl Store {
     pub fn insert_generation(&self, g: &NewGeneration<'_>) -> Result<()> {
         let v = &g.contract.version;
@@ -295,12 +285,10 @@ impl Store {
                 let version = parse_version(r.get_ref(1)?.as_str()?)?;
                 let status = r.get_ref(2)?.as_str()?;
                 let sync = r.get_ref(3)?.as_str()?;
+                let record = || format!("generation {version}");
                 Ok(GenerationSummary {
-                    created_at: summary_timestamp(r, 5, &version)?,
-                    promoted_at: r
-                        .get::<_, Option<String>>(6)?
-                        .map(|_| summary_timestamp(r, 6, &version))
-                        .transpose()?,
+                    created_at: timestamp(r, 5, &record)?,
+                    promoted_at: timestamp_opt(r, 6, &record)?,
                     status: GenerationStatus::parse(status)
                         .ok_or_else(|| corrupt("status", status))?,
                     sync_status: SyncStatus::parse(sync)

@@ -202,7 +202,17 @@ fn a_bad_database_is_refused_clearly() {
     assert!(out.stderr.contains("onnection refused"), "{}", out.render());
     assert!(!out.render().contains("s3cret-pw"), "{}", out.render());
 
-    let out = env.run(&["cloud", "admin", "migrate", "--to", url]);
+    // A real server database to move, so that the target is what fails.
+    let data = env.tmp.path().join("server-data");
+    drop(gryt::server::storage::sqlite::SqliteStorage::open(&data).unwrap());
+    let from = data.to_str().unwrap();
+    let out = env.run(&["cloud", "admin", "migrate", "--from", from, "--to", url]);
     assert_ne!(out.code, 0, "{}", out.render());
+    assert!(
+        out.stderr
+            .contains("cannot connect to postgres://gryt:***@127.0.0.1:1/gryt"),
+        "{}",
+        out.render()
+    );
     assert!(!out.render().contains("s3cret-pw"), "{}", out.render());
 }

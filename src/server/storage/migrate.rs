@@ -172,7 +172,7 @@ mod copy {
     }
 
     fn pg(e: tokio_postgres::Error) -> AdminError {
-        AdminError::Postgres(e.to_string())
+        AdminError::Postgres(postgres::describe(&e))
     }
 
     fn order_by(table: &Table, collate: &str) -> String {

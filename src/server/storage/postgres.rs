@@ -46,6 +46,8 @@ pub const POOL_SIZE: usize = 16;
 
 /// How long a request waits for a free connection, and for a new one to open.
 const POOL_WAIT: Duration = Duration::from_secs(30);
+/// How long `/readyz` waits for a connection before it says the database is not ready.
+const PING_WAIT: Duration = Duration::from_secs(2);
 
 /// One database connection with the single-threaded runtime that drives it: whichever thread
 /// blocks on a statement also polls the connection, so a round trip costs no thread hand-off.
@@ -234,7 +236,7 @@ pub struct PostgresStorage {
 }
 
 /// The error with its causes (tokio-postgres keeps "connection refused" and the like there).
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!("{} ({})", db.message(), db.code().code());
     }
@@ -444,16 +446,28 @@ impl PostgresStorage {
              WHERE project_id = $1 AND (hash IS NULL OR slot IS NULL)",
             &[&project_id],
         )?;
-        for r in &rows {
-            let id: String = col(r, 0)?;
-            let seq: i64 = col(r, 1)?;
-            let record = parse_record(&col::<String>(r, 2)?)?;
-            let hash = digest::content_hash(&record);
-            let slot = i64::from(digest::slot(&record.id()));
+        // A statement per few thousand rows, not a round trip per row (after a large push,
+        // every one of its records is here).
+        for chunk in rows.chunks(5_000) {
+            let (mut ids, mut seqs, mut hashes, mut slots) = (
+                Vec::with_capacity(chunk.len()),
+                Vec::with_capacity(chunk.len()),
+                Vec::with_capacity(chunk.len()),
+                Vec::with_capacity(chunk.len()),
+            );
+            for r in chunk {
+                let record = parse_record(&col::<String>(r, 2)?)?;
+                ids.push(col::<String>(r, 0)?);
+                seqs.push(col::<i64>(r, 1)?);
+                hashes.push(digest::content_hash(&record));
+                slots.push(i64::from(digest::slot(&record.id())));
+            }
             c.execute(
-                "UPDATE records SET hash = $4, slot = $5
-                 WHERE project_id = $1 AND id = $2 AND seq = $3",
-                &[&project_id, &id, &seq, &hash, &slot],
+                "UPDATE records r SET hash = u.hash, slot = u.slot
+                 FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[])
+                   AS u (id, seq, hash, slot)
+                 WHERE r.project_id = $1 AND r.id = u.id AND r.seq = u.seq",
+                &[&project_id, &ids, &seqs, &hashes, &slots],
             )?;
         }
         Ok(())
@@ -524,7 +538,9 @@ impl Storage for PostgresStorage {
     }
 
     fn ping(&self) -> Result<()> {
-        self.query("SELECT 1", &[]).map(|_| ())
+        // A readiness probe wants an answer in seconds, not the pool's wait for a request.
+        let mut c = self.pool.get_timeout(PING_WAIT).map_err(pool_error)?;
+        c.query("SELECT 1", &[]).map(|_| ())
     }
 
     fn create_account(&self, username: &str, password_hash: &str, now: &str) -> Result<AccountRow> {
@@ -612,7 +628,7 @@ impl Storage for PostgresStorage {
             created_at: now.to_string(),
         };
         let mut c = self.conn()?;
-        let (mut tx, _) = PgTx::begin(&mut c, "")?;
+        let mut tx = PgTx::begin(&mut c, "")?;
         let inserted = tx.execute(
             "INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO NOTHING",
@@ -653,7 +669,7 @@ impl Storage for PostgresStorage {
         f: &mut dyn FnMut(&mut dyn TeamTx) -> std::result::Result<(), ServiceError>,
     ) -> std::result::Result<(), ServiceError> {
         let mut c = self.conn()?;
-        let (mut view, _) = PgTx::begin(
+        let mut view = PgTx::begin(
             &mut c,
             &format!("SELECT pg_advisory_xact_lock({TEAMS_LOCK})"),
         )?;
@@ -917,12 +933,8 @@ async fn pipelined(
 }
 
 impl<'a> PgTx<'a> {
-    /// Begins, runs `first` (a statement without parameters, or nothing), and hands back
-    /// its rows.
-    fn begin(
-        conn: &'a mut Conn,
-        first: &str,
-    ) -> Result<(PgTx<'a>, Vec<tokio_postgres::SimpleQueryRow>)> {
+    /// Begins, and runs `first` (a statement without parameters, or nothing) with it.
+    fn begin(conn: &'a mut Conn, first: &str) -> Result<PgTx<'a>> {
         let mut tx = PgTx {
             conn,
             project_id: "",
@@ -931,25 +943,15 @@ impl<'a> PgTx<'a> {
             pending: Vec::new(),
             done: false,
         };
-        let messages = tx
+        let begun = tx
             .conn
             .block(tx.conn.client.simple_query(&format!("BEGIN; {first}")))
             .map_err(pg);
-        let messages = match messages {
-            Ok(m) => m,
-            Err(e) => {
-                tx.rollback();
-                return Err(e);
-            }
-        };
-        let rows = messages
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
-                _ => None,
-            })
-            .collect();
-        Ok((tx, rows))
+        if let Err(e) = begun {
+            tx.rollback();
+            return Err(e);
+        }
+        Ok(tx)
     }
 
     /// A transaction on `project_id` whose `BEGIN` and row lock go out with its first
@@ -1024,11 +1026,15 @@ impl<'a> PgTx<'a> {
 
     /// Sends the writes waiting, and `COMMIT`, in one round trip.
     fn commit(mut self) -> Result<()> {
-        self.done = true;
-        if self.opening.is_some() {
-            return Ok(()); // never begun: nothing to commit
+        if self.opening.is_some() && self.pending.is_empty() {
+            self.done = true;
+            return Ok(()); // never begun, nothing written: nothing to commit
         }
-        self.flush(true)
+        // On an error the drop rolls back: needed when it came before `COMMIT` went out,
+        // harmless (a warning) when the failed `COMMIT` already ended the transaction.
+        self.flush(true)?;
+        self.done = true;
+        Ok(())
     }
 
     /// Sends the writes waiting (and `COMMIT` when `commit`), pipelined.
@@ -1385,6 +1391,29 @@ mod tests {
         let page = storage.changes(&project.id, 0, 10).unwrap();
         assert_eq!(page.bodies.len(), 2);
         assert!(page.bodies[1].contains("2.0.0"), "{}", page.bodies[1]);
+    }
+
+    /// A transaction whose only statements are writes that wait for the commit (nothing read
+    /// first, so `BEGIN` and the lock have not gone out) still writes them.
+    #[test]
+    fn a_transaction_that_only_writes_commits_its_writes() {
+        let Some(storage) = storage("only_writes") else {
+            return;
+        };
+        let now = "2026-01-01T00:00:00Z";
+        let account = storage.create_account("ann", "h", now).unwrap();
+        let team = storage.create_team("acme", &account.id, now).unwrap();
+        let project = storage.create_project(&team, "web", now).unwrap();
+        let a = generation("1.0.0", 1);
+        storage
+            .transact(&project.id, &mut |tx| {
+                tx.put(&a)?;
+                Ok(())
+            })
+            .unwrap();
+        let page = storage.changes(&project.id, 0, 10).unwrap();
+        assert_eq!(page.bodies.len(), 1, "{:?}", page.bodies);
+        assert!(page.bodies[0].contains("1.0.0"), "{}", page.bodies[0]);
     }
 
     #[test]

@@ -1024,6 +1024,65 @@ mod tests {
         );
     }
 
+    /// Migration 4 rebuilds `records`: every row and column of a schema-3 database stays,
+    /// and the kind check and the unique slots still hold afterwards.
+    #[test]
+    fn migration_4_keeps_every_record_and_its_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let dump = |c: &Connection| -> Vec<String> {
+            let mut stmt = c.prepare("SELECT * FROM records ORDER BY seq").unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| {
+                Ok((0..n)
+                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join(" | "))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        let before = {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..3] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 3;
+                 INSERT INTO accounts VALUES ('a', 'ann', 'h', 't');
+                 INSERT INTO teams VALUES ('t', 'acme', 't');
+                 INSERT INTO projects VALUES ('p', 't', 'web', 3, 't');
+                 INSERT INTO records VALUES
+                   ('p', 'g1', 'generation', 1, 1, 'v1.0.0', NULL, NULL, NULL, NULL, '{}', 'h1', 7),
+                   ('p', 'e1', 'evolution', 2, 2, NULL, 'g1', 1, 'amber-fox', 't', '{}', NULL, NULL),
+                   ('p', 'x1', 'deleted', 3, 1, NULL, NULL, NULL, NULL, NULL, '{}', NULL, NULL);",
+            )
+            .unwrap();
+            dump(&conn)
+        };
+        assert_eq!(before.len(), 3);
+        drop(SqliteStorage::open(dir.path()).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(dump(&conn), before);
+        let refused = |sql: &str| assert!(conn.execute_batch(sql).is_err(), "taken: {sql}");
+        refused(
+            "INSERT INTO records (project_id, id, kind, seq, revision, body) VALUES ('p', 'z', 'other', 9, 1, '{}')",
+        );
+        refused(
+            "INSERT INTO records (project_id, id, kind, seq, revision, version, body) VALUES ('p', 'g2', 'generation', 9, 1, 'v1.0.0', '{}')",
+        );
+        refused(
+            "INSERT INTO records (project_id, id, kind, seq, revision, generation_id, rc, body) VALUES ('p', 'e2', 'evolution', 9, 1, 'g1', 1, '{}')",
+        );
+        refused(
+            "INSERT INTO records (project_id, id, kind, seq, revision, code_name, body) VALUES ('p', 'e3', 'evolution', 9, 1, 'amber-fox', '{}')",
+        );
+        refused(
+            "INSERT INTO records (project_id, id, kind, seq, revision, body) VALUES ('p', 'y', 'deleted', 3, 1, '{}')",
+        );
+    }
+
     /// Writes reach the database file without anyone asking for a checkpoint: the WAL is far
     /// below the writer's automatic threshold, so only the checkpointer copies them.
     #[test]

@@ -18,6 +18,8 @@ pub mod promote;
 mod pull;
 mod push;
 pub mod resolve;
+#[cfg(test)]
+mod testing;
 mod verify;
 
 use std::fs::File;

@@ -988,3 +988,52 @@ fn kind_of(r: &Record) -> RecordKind {
         _ => r.kind().unwrap_or(RecordKind::Generation),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::engine::push::{PushOptions, push};
+    use crate::sync::engine::testing::setup;
+
+    /// A page commits only once its contract files are on disk: when one cannot be written
+    /// (here its temporary file's name is taken by a directory), the pull fails and the page
+    /// is not applied — no record, cursor where it was — and the next pull applies it whole.
+    #[test]
+    fn a_page_whose_contract_file_cannot_be_written_is_not_applied() {
+        let t = setup();
+        let pushed = push(&t.ws, &t.cloud(), &PushOptions::default()).unwrap();
+        assert_eq!(pushed.created.len(), 3, "{pushed:?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        Workspace::init(dir.path()).unwrap();
+        let ws = Workspace::discover(dir.path()).unwrap();
+        let v2: Version = "2.0.0".parse().unwrap();
+        let blocker =
+            ws.generations_dir()
+                .join(format!(".{}.{}.tmp", v2.file_name(), std::process::id()));
+        std::fs::create_dir_all(&blocker).unwrap();
+        let cloud = t.cloud();
+        let before = cursor(&ws.store, &cloud).unwrap();
+
+        let err = pull(&ws, &cloud, PullOptions::default(), &mut |_, _, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&v2.file_name()), "{err}");
+        assert!(ws.store.list_generations().unwrap().is_empty());
+        assert_eq!(
+            cursor(&ws.store, &cloud).unwrap(),
+            before,
+            "the cursor did not move"
+        );
+
+        std::fs::remove_dir(&blocker).unwrap();
+        let report = pull(&ws, &cloud, PullOptions::default(), &mut |_, _, _| {}).unwrap();
+        assert_eq!(report.conflicts.len(), 0, "{report:?}");
+        let list = ws.store.list_generations().unwrap();
+        assert_eq!(list.len(), 3);
+        for g in &list {
+            let text = std::fs::read(ws.contract_path(&g.version)).unwrap();
+            assert_eq!(Some(bytes_hash(&text)), g.file_hash, "{}", g.version);
+        }
+    }
+}

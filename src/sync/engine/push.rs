@@ -200,7 +200,7 @@ pub fn push_with_progress(
             None => (cursor_now, Slot::FIRST),
         };
         let (req, body) = saved_request(ws, base_seq, slot, &mut batch, &mut report)?;
-        let (answer, stored, next) = std::thread::scope(|scope| {
+        let (answer, next) = std::thread::scope(|scope| {
             let answer = scope.spawn(|| cloud.client.push_body(&cloud.project, body));
             // Meanwhile the last answer is stored, then the next batch is read: what this one
             // leaves. It is sent after this answer comes, and dropped if the cloud refuses
@@ -209,18 +209,15 @@ pub fn push_with_progress(
                 Some(last) => store(ws, cloud, last, &mut report, &mut told),
                 None => Ok(()),
             };
-            let next = match stored {
-                Ok(()) => Some(read(&mut report, Some(&batch))),
-                Err(_) => None,
-            };
+            let next = stored.map(|()| read(&mut report, Some(&batch)));
             match answer.join() {
-                Ok(answer) => (answer, stored, next),
+                Ok(answer) => (answer, next),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         });
         // The last answer could not be stored: both requests wait in their slots and are
         // replayed next time, in order.
-        stored?;
+        let next = next?;
         match answer {
             Ok(resp) => {
                 answered = Some(Answered {
@@ -230,9 +227,6 @@ pub fn push_with_progress(
                     resp,
                     slot,
                 });
-                let Some(next) = next else {
-                    unreachable!("read once the last answer is stored")
-                };
                 (data_version, batch) = next?;
             }
             Err(ClientError::Api { body, .. }) => {
@@ -946,81 +940,16 @@ fn move_aside(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::accounts::{LoginRequest, RegisterRequest};
-    use crate::domain::generation::Contract;
-    use crate::domain::{Change, ChangeType};
-    use crate::server::{BackgroundServer, ServerConfig};
-    use crate::sync::client::{Client, ClientOptions};
+    use crate::sync::engine::testing::{Setup, setup};
 
-    /// A real server on 127.0.0.1:0, an account and project on it, and a workspace holding
-    /// three generations nobody pushed yet.
-    struct Setup {
-        _server: BackgroundServer,
-        _dirs: (tempfile::TempDir, tempfile::TempDir),
-        client: Client,
-        base: String,
-        ws: Workspace,
+    /// What the push tests do with a [`Setup`]'s workspace by hand.
+    trait ByHand {
+        fn save(&self, slot: Slot, base_seq: u64, after: Option<&[Outgoing]>) -> Vec<Outgoing>;
+        fn send(&self, slot: Slot) -> PushResponse;
+        fn statuses(&self) -> Vec<String>;
     }
 
-    fn setup() -> Setup {
-        let data = tempfile::tempdir().unwrap();
-        let server = BackgroundServer::start(data.path(), ServerConfig::default()).unwrap();
-        let base = server.url();
-        let anon = Client::new(&base, None, ClientOptions::default());
-        let (username, password) = ("ann".to_string(), "ann-password".to_string());
-        anon.register(&RegisterRequest {
-            username: username.clone(),
-            password: password.clone(),
-        })
-        .unwrap();
-        let token = anon
-            .login(&LoginRequest {
-                username,
-                password,
-                device: Some("test".into()),
-            })
-            .unwrap()
-            .token;
-        let client = Client::new(&base, Some(token), ClientOptions::default());
-        client.create_team("acme").unwrap();
-        client.create_project("acme", "web").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        Workspace::init(dir.path()).unwrap();
-        let ws = Workspace::discover(dir.path()).unwrap();
-        for (i, v) in ["1.0.0", "2.0.0", "3.0.0"].iter().enumerate() {
-            let contract = Contract {
-                version: v.parse().unwrap(),
-                description: String::new(),
-                pipeline_template: None,
-                changes: vec![Change {
-                    kind: ChangeType::Add,
-                    id: format!("FEAT-{}", i + 1).parse().unwrap(),
-                    title: "A feature".into(),
-                    description: None,
-                    pipeline: None,
-                }],
-            };
-            crate::ops::generation::create(&ws, &contract).unwrap();
-        }
-        Setup {
-            _server: server,
-            _dirs: (data, dir),
-            client,
-            base,
-            ws,
-        }
-    }
-
-    impl Setup {
-        fn cloud(&self) -> Cloud<'_> {
-            Cloud {
-                client: &self.client,
-                url: &self.base,
-                project: "acme/web".into(),
-                account: "ann",
-            }
-        }
-
+    impl ByHand for Setup {
         /// Saves the next one-record batch (after `after`) in `slot` on top of `base_seq`, as
         /// a push does before sending it.
         fn save(&self, slot: Slot, base_seq: u64, after: Option<&[Outgoing]>) -> Vec<Outgoing> {

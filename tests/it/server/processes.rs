@@ -225,3 +225,88 @@ fn an_idempotency_key_holds_across_processes() {
         .expect_error(422, "idempotency_key_reused");
     assert_eq!(clients[0].head(&p), 1);
 }
+
+/// `/readyz` reports the database: ready while it answers, 503 soon after it stops answering
+/// (here the link to it is cut), well before a request's 30 s wait for a connection.
+#[test]
+fn readyz_says_not_ready_soon_after_the_database_stops_answering() {
+    let Some(url) = Backend::postgres("readyz_reports_the_database") else {
+        return;
+    };
+    // The database's host and port, behind a loopback link the test can cut.
+    let (head, rest) = url
+        .split_once('@')
+        .expect("a postgres://USER:PASSWORD@HOST/DB url");
+    let (host, path) = rest.split_once('/').expect("a database in the url");
+    let upstream = if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:5432")
+    };
+    let link = Link::new(upstream);
+    let url = format!("{head}@{}/{path}", link.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_on(Backend::Postgres(url), dir.path(), ServerConfig::default());
+    let client = Client::new(&s.base);
+    assert_eq!(client.get("/readyz").status, 200);
+
+    link.cut();
+    let asked = Instant::now();
+    let r = client.get("/readyz");
+    assert_eq!(r.status, 503, "{}", r.json);
+    // Not a speed check: the pool's own wait is 30 s, a probe must hear before that.
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        asked.elapsed()
+    );
+}
+
+/// A TCP relay on 127.0.0.1 to `upstream` that can be cut: its connections closed, new
+/// ones refused.
+struct Link {
+    addr: std::net::SocketAddr,
+    cut: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Link {
+    fn new(upstream: String) -> Link {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (is_cut, streams) = (cut.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if is_cut.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut list = streams.lock().unwrap();
+                for s in [&client, &server] {
+                    list.push(s.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Link { addr, cut, open }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
