@@ -11,6 +11,7 @@
 //! - `api` (wire types) → (`domain`, `contract`); `domain` does no I/O.
 
 pub mod api;
+pub mod bundle;
 pub mod cli;
 pub mod clock;
 pub mod contract;

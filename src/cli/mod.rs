@@ -3,6 +3,7 @@
 
 mod audit;
 mod backup;
+mod bundle;
 mod cloud;
 mod completions;
 mod config;
@@ -78,6 +79,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     Backup(backup::BackupArgs),
     Restore(backup::RestoreArgs),
+    Export(bundle::ExportArgs),
+    Import(bundle::ImportArgs),
     Sync(sync::SyncArgs),
     #[command(subcommand)]
     Cloud(cloud::CloudCommand),
@@ -174,6 +177,8 @@ fn dispatch(command: Command, ui: &Ui) -> Result<(), CommandError> {
         Command::Audit(args) => audit::cmd_audit(ui, args),
         Command::Backup(args) => backup::cmd_backup(ui, args),
         Command::Restore(args) => backup::cmd_restore(ui, args),
+        Command::Export(args) => bundle::cmd_export(ui, args),
+        Command::Import(args) => bundle::cmd_import(ui, args),
         Command::Sync(args) => sync::run(ui, args),
         Command::Cloud(cmd) => cloud::run(ui, cmd),
         Command::Completions(args) => completions::cmd_completions(args),

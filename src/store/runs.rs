@@ -158,3 +158,16 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
+
+impl Store {
+    /// The commands of a run's steps, in order (an import carries them; the cloud does not).
+    pub fn set_step_commands(&self, run_id: &str, commands: &[String]) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE pipeline_steps SET command = ?3 WHERE run_id = ?1 AND position = ?2",
+        )?;
+        for (i, command) in commands.iter().enumerate() {
+            stmt.execute(rusqlite::params![run_id, i as i64, command])?;
+        }
+        Ok(())
+    }
+}

@@ -459,6 +459,25 @@ impl Store {
     }
 
     /// Records the cloud accepted (or confirmed) at `revision`.
+    /// Records an import just wrote (as a pull writes them) become local records never
+    /// synced: no base revision, nothing known of any cloud, pending for the next push.
+    pub fn mark_imported(&self, kind: RecordKind, ids: &[String]) -> Result<()> {
+        const CHUNK: usize = 500;
+        let set = match kind {
+            RecordKind::PipelineRun => "sync_status = 'not_synced'",
+            _ => {
+                "base_revision = NULL, remote_id = NULL, sync_error = NULL, \
+                 last_synced_at = NULL, sync_status = 'not_synced'"
+            }
+        };
+        for chunk in ids.chunks(CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("UPDATE {} SET {set} WHERE id IN ({marks})", table(kind));
+            self.exec_cached(&sql, rusqlite::params_from_iter(chunk))?;
+        }
+        Ok(())
+    }
+
     pub fn mark_synced(&self, kind: RecordKind, id: &str, revision: u64, now: &str) -> Result<()> {
         match kind {
             RecordKind::PipelineRun => {

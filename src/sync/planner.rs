@@ -56,6 +56,11 @@ pub struct Local {
     /// history, so nothing is skipped on its revision alone; content decides (see
     /// [`plan_full`]).
     pub full: bool,
+    /// An import (`gryt import`): the records come from a bundle, not from the cloud this
+    /// workspace syncs with, so their revisions say nothing here. A record held here is
+    /// never replaced: the same content is skipped, other content is a conflict (a pull
+    /// would fast-forward a synced record).
+    pub import: bool,
 }
 
 pub use crate::domain::ConflictReason;
@@ -182,7 +187,7 @@ fn plan_generation(local: &mut Local, g: &GenerationRecord, remote: &Record, ops
         ops.push(Op::Insert(remote.clone()));
         return;
     };
-    if let Some(op) = already_known(l, remote, local.full) {
+    if let Some(op) = already_known(l, remote, local) {
         ops.push(op);
         return;
     }
@@ -206,6 +211,16 @@ fn plan_generation(local: &mut Local, g: &GenerationRecord, remote: &Record, ops
     // the file keeps its edits.
     let contract_kept = matches!(&l.record, Record::Generation(old)
         if old.version == g.version && old.contract() == g.contract());
+    if local.import {
+        ops.push(conflict(
+            RecordKind::Generation,
+            g.id,
+            ConflictReason::BothChanged,
+            Some(&l.record),
+            remote,
+        ));
+        return;
+    }
     if l.sync_status == SyncStatus::Synced && !file_agrees && contract_kept {
         local.records.insert(
             g.id,
@@ -362,13 +377,13 @@ fn plan_plain(local: &mut Local, remote: &Record, ops: &mut Vec<Op>) {
         ops.push(Op::Insert(remote.clone()));
         return;
     };
-    if let Some(op) = already_known(l, remote, local.full) {
+    if let Some(op) = already_known(l, remote, local) {
         ops.push(op);
     } else if same_content(&l.record, remote) {
         ops.push(Op::Confirm(remote.clone()));
     } else if let Some(op) = local.full.then(|| plan_full(l, remote)).flatten() {
         ops.push(op);
-    } else if l.sync_status == SyncStatus::Synced {
+    } else if l.sync_status == SyncStatus::Synced && !local.import {
         local.records.insert(id, synced(remote));
         ops.push(Op::FastForward(remote.clone()));
     } else {
@@ -386,9 +401,11 @@ fn plan_plain(local: &mut Local, remote: &Record, ops: &mut Vec<Op>) {
 ///
 /// Whatever the local state: a pending edit of a record the cloud has not changed since is
 /// just waiting to be pushed, not a conflict (a settled conflict's kept remote value, or a
-/// replayed push, brings such records again).
-fn already_known(l: &LocalRecord, remote: &Record, full: bool) -> Option<Op> {
-    (!full && l.base_revision.is_some_and(|b| b >= remote.revision())).then_some(Op::Skip)
+/// replayed push, brings such records again). A full resync and an import decide on
+/// content alone.
+fn already_known(l: &LocalRecord, remote: &Record, local: &Local) -> Option<Op> {
+    let by_revision = !local.full && !local.import;
+    (by_revision && l.base_revision.is_some_and(|b| b >= remote.revision())).then_some(Op::Skip)
 }
 
 /// A full resync's decision for a record held on both sides with different content, where the

@@ -6,6 +6,7 @@ mod common;
 mod bad_inputs;
 mod cli_backup;
 mod cli_basics;
+mod cli_bundle;
 mod cli_cloud_serve;
 mod cli_config_audit;
 mod cli_docs;

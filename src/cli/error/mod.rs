@@ -221,3 +221,19 @@ impl From<ConfigError> for CommandError {
         OpError::from(e).into()
     }
 }
+
+impl From<crate::bundle::BundleError> for CommandError {
+    fn from(e: crate::bundle::BundleError) -> Self {
+        use crate::bundle::BundleError as B;
+        match e {
+            B::Sync(s) => s.into(),
+            B::Store(s) => OpError::from(s).into(),
+            e @ B::Refused { .. } => CommandError::user(e.to_string())
+                .hint("nothing was changed; export the bundle again from its source"),
+            e @ B::UnknownVersion(_) => CommandError::user(e.to_string())
+                .hint("list the generations with `gryt generation list`"),
+            e @ B::NothingSelected => CommandError::usage(e.to_string()),
+            other => CommandError::user(other.to_string()),
+        }
+    }
+}

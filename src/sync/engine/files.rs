@@ -15,6 +15,8 @@ use crate::workspace::{IoError, write_atomic};
 pub(super) struct Files {
     /// `None`: every job runs at once, in the caller's thread.
     thread: Option<Writer>,
+    /// A dry run: nothing is written or removed.
+    discard: bool,
 }
 
 struct Writer {
@@ -36,7 +38,18 @@ enum Job {
 impl Files {
     /// Files written and removed at once (a single record, a settled conflict).
     pub(super) fn direct() -> Files {
-        Files { thread: None }
+        Files {
+            thread: None,
+            discard: false,
+        }
+    }
+
+    /// Nothing is written or removed (a dry run that applies rows and rolls them back).
+    pub(super) fn discard() -> Files {
+        Files {
+            thread: None,
+            discard: true,
+        }
     }
 
     /// Files written by a thread started here, in order, until [`Files::flush`].
@@ -64,6 +77,7 @@ impl Files {
                     jobs: Some(jobs),
                     handle: Some(handle),
                 }),
+                discard: false,
             },
             // No thread to be had: write in line, as before.
             Err(_) => Files::direct(),
@@ -100,6 +114,9 @@ impl Files {
     }
 
     fn submit(&self, job: Job) -> Result<()> {
+        if self.discard {
+            return Ok(());
+        }
         match self.thread.as_ref().and_then(|w| w.jobs.as_ref()) {
             Some(jobs) => jobs.send(job).map_err(|_| stopped()),
             None => Ok(run(job)?),

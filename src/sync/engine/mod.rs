@@ -14,6 +14,7 @@
 
 mod diff;
 mod files;
+mod import;
 pub mod promote;
 mod pull;
 mod push;
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 pub use diff::{
     Action, DiffOptions, DiffReport, Entry, FieldChange, diff, fields as compared_fields,
 };
+pub use import::{ImportOptions, ImportReport, Sink, import};
 pub use pull::{ConflictInfo, PullOptions, PullReport, pull};
 pub use push::{PublishRefused, PushOptions, PushProgress, PushReport, push, push_with_progress};
 pub use verify::{Difference, VerifyOptions, VerifyReport, verify};

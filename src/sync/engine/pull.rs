@@ -65,7 +65,7 @@ pub struct PullReport {
     /// State changes applied and not yet in the audit trail: written at the end of the
     /// transaction that applied them.
     #[serde(skip)]
-    audit: Vec<NewAuditEvent>,
+    pub(super) audit: Vec<NewAuditEvent>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -188,7 +188,8 @@ pub(super) fn pull_with(
                 (cloud.client.clone(), cloud.project.clone(), opts.page_limit);
             std::thread::spawn(move || client.changes(&project, next, limit))
         });
-        let (ops, prior) = plan_page(ws, &records, &untracked, &mut rng, full)?;
+        let how = if full { Plan::Full } else { Plan::Pull };
+        let (ops, prior) = plan_page(ws, &records, &untracked, &mut rng, how)?;
         if let Some(visit) = visit.as_mut() {
             visit(&ws.store, &ops)?;
         } else if opts.dry_run {
@@ -288,7 +289,7 @@ fn lost_by_cloud(
 }
 
 /// Contract files without a generation here, with what they hold.
-fn untracked_files(ws: &Workspace) -> Result<Untracked> {
+pub(super) fn untracked_files(ws: &Workspace) -> Result<Untracked> {
     let known: HashSet<Version> = ws.store.versions()?.into_iter().collect();
     Ok(ws
         .contract_files()?
@@ -319,8 +320,13 @@ fn land_settled(ws: &Workspace, rng: &mut fastrand::Rng, report: &mut PullReport
             let record: Option<Record> =
                 c.remote_value.and_then(|v| serde_json::from_value(v).ok());
             if let Some(record) = record {
-                let (ops, prior) =
-                    plan_page(ws, std::slice::from_ref(&record), &untracked, rng, false)?;
+                let (ops, prior) = plan_page(
+                    ws,
+                    std::slice::from_ref(&record),
+                    &untracked,
+                    rng,
+                    Plan::Pull,
+                )?;
                 for op in &ops {
                     apply(ws, s, &files, op, &prior, &now, report)?;
                 }
@@ -335,7 +341,7 @@ fn land_settled(ws: &Workspace, rng: &mut fastrand::Rng, report: &mut PullReport
 /// Generations (and tombstones, which keep their place among them) before evolutions before
 /// runs: the feed lists a record once, at its latest change, so a generation changed after its
 /// evolutions (promoted, say) comes after them. The sort is stable.
-fn apply_rank(r: &Record) -> u8 {
+pub(super) fn apply_rank(r: &Record) -> u8 {
     match r {
         Record::Generation(_) | Record::Deleted(_) => 0,
         Record::Evolution(_) => 1,
@@ -345,26 +351,35 @@ fn apply_rank(r: &Record) -> u8 {
 
 /// What the local records a page touches held before it was applied: the contract file to
 /// remove when a generation's version changes, and the state changes to audit.
-type Prior = HashMap<Uuid, Before>;
+pub(super) type Prior = HashMap<Uuid, Before>;
 
-enum Before {
+pub(super) enum Before {
     Generation(Version, GenerationStatus),
     Evolution(EvolutionStatus),
 }
 /// Contract files without a generation here, with what they hold.
-type Untracked = HashMap<Version, Option<crate::domain::generation::Contract>>;
+pub(super) type Untracked = HashMap<Version, Option<crate::domain::generation::Contract>>;
 
-fn plan_page(
+/// How a page is planned: a pull ([`Plan::Full`] for a full resync) or an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Plan {
+    Pull,
+    Full,
+    Import,
+}
+
+pub(super) fn plan_page(
     ws: &Workspace,
     records: &[Record],
     untracked: &Untracked,
     rng: &mut fastrand::Rng,
-    full: bool,
+    how: Plan,
 ) -> Result<(Vec<Op>, Prior)> {
     // One read transaction for the snapshot's many small reads (a lock per statement
     // otherwise: thousands on a first pull).
     let mut local = ws.store.read(|_| snapshot(ws, records, untracked))?;
-    local.full = full;
+    local.full = how == Plan::Full;
+    local.import = how == Plan::Import;
     let prior: Prior = local
         .records
         .iter()
@@ -405,7 +420,13 @@ fn retry_parked(
         .collect();
     // One at a time: a record may plan to several operations (renumber, then insert).
     for (id, record) in parked {
-        let (ops, prior) = plan_page(ws, std::slice::from_ref(&record), untracked, rng, false)?;
+        let (ops, prior) = plan_page(
+            ws,
+            std::slice::from_ref(&record),
+            untracked,
+            rng,
+            Plan::Pull,
+        )?;
         if ops.iter().any(|op| matches!(op, Op::Conflict { .. })) {
             continue;
         }
@@ -594,7 +615,7 @@ fn plain(record: Record, state: crate::store::SyncState) -> LocalRecord {
 
 /// Applies a page's operations in order inside its transaction, like [`apply`] one by one;
 /// each run of consecutive evolution inserts and fast-forwards is written in one statement.
-fn apply_all(
+pub(super) fn apply_all(
     ws: &Workspace,
     s: &Store,
     files: &Files,

@@ -1,0 +1,46 @@
+use super::*;
+
+#[test]
+fn layout_paths_are_classified() {
+    assert_eq!(classify("manifest.json"), Ok(Kind::Manifest));
+    assert_eq!(
+        classify("records/evolutions-000002.jsonl"),
+        Ok(Kind::Records(RecordsKind::Evolutions))
+    );
+    assert_eq!(
+        classify("contracts/v1.2.0.yaml"),
+        Ok(Kind::Contract("1.2.0".parse().unwrap()))
+    );
+    assert_eq!(
+        classify("pipelines/build.yaml"),
+        Ok(Kind::Pipeline("build".into()))
+    );
+}
+
+#[test]
+fn hostile_and_unknown_paths_are_refused() {
+    for path in [
+        "../x",
+        "/etc/passwd",
+        "records/../../x",
+        "./manifest.json",
+        "contracts/../../evil.yaml",
+    ] {
+        let e = classify(path).unwrap_err();
+        assert!(e.contains("outside the bundle"), "{path}: {e}");
+    }
+    for path in [
+        "x",
+        "records/generations.jsonl",
+        "records/generations-1.jsonl",
+        "records/tombstones-000001.jsonl",
+        "contracts/1.2.0.yaml",
+        "contracts/vnot-a-version.yaml",
+        "pipelines/a b.yaml",
+        "pipelines/build.yml",
+        "other/manifest.json",
+    ] {
+        let e = classify(path).unwrap_err();
+        assert!(e.contains("not part of"), "{path}: {e}");
+    }
+}
