@@ -127,8 +127,20 @@ pub fn cmd_import(ui: &Ui, args: ImportArgs) -> Result<(), CommandError> {
     }
     if report.dry_run {
         ui.status("Dry run: nothing was changed");
-    } else if !report.conflicts.is_empty() {
+        return Ok(());
+    }
+    if !report.conflicts.is_empty() {
         ui.status("Conflicting records were not imported; see `gryt sync conflicts`");
+    }
+    if ws.config.get("cloud.project").is_some() && report.records > report.identical {
+        if report.promoted.is_empty() {
+            ui.status("Send them to the cloud with `gryt sync push`");
+        } else {
+            ui.status(format!(
+                "Publish the promoted releases ({}) with `gryt sync push --promoted`, then the rest with `gryt sync push`",
+                report.promoted.join(", ")
+            ));
+        }
     }
     Ok(())
 }

@@ -48,6 +48,9 @@ pub struct ImportReport {
     pub conflicts: Vec<ConflictInfo>,
     /// Unsynced local evolutions moved to a free rc tag for an imported one.
     pub renumbered: Vec<String>,
+    /// Promoted releases added: a linked workspace publishes them with `gryt sync push
+    /// --promoted`.
+    pub promoted: Vec<String>,
     /// Pipeline definitions added to `.gryt/pipelines/`.
     pub pipelines_added: Vec<String>,
     /// Pipeline definitions that differ from yours: yours are kept.
@@ -113,6 +116,9 @@ impl Sink<'_> {
                 self.added_ids.insert(r.id().to_string());
                 self.added.push((kind, r.id().to_string()));
                 if let Record::Generation(g) = r {
+                    if g.status == crate::domain::GenerationStatus::Promoted {
+                        self.report.promoted.push(g.version.to_string());
+                    }
                     let path = self.ws.contract_path(&g.version);
                     if !path.exists() {
                         self.created.push(path);

@@ -2,6 +2,7 @@
 //! developer workspaces, each with its own HOME and credentials, driving the real `gryt`.
 #![cfg(feature = "server")]
 
+mod bundle;
 mod commands;
 mod diff;
 mod faults;
