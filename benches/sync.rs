@@ -16,12 +16,15 @@
 //! 4. verify (`gryt sync verify --json`) of the pulled, matching workspace — requests and
 //!    seconds next to the first pull's; then a full resync of the same, already matching
 //!    workspace (`gryt sync pull --full --json`) next to the first pull.
+//! 5. `gryt export --all` of the pulled workspace, then `gryt import` of that bundle into a
+//!    fresh workspace: seconds and peak RSS next to the first pull's.
 //!
 //! Goals (issue 4): ≥ 100k records/s pulled, ≥ 50k/s pushed, ≤ ceil(N/1000)+1 requests,
 //! peak RSS ≤ 64 MB, a no-op pull in one request; (issue 11) verify ≤ 0.2× the first pull's
 //! time in ≤ 10 requests, a full resync of a matching workspace ≤ 1.2× the first pull;
 //! (issue 16) the shipped schema's floor ≤ 2× the minimal one, a push ≤ 1.2× the two stores'
-//! floors together, a first pull ≤ 1.5× the local floor plus writing the contract files.
+//! floors together, a first pull ≤ 1.5× the local floor plus writing the contract files;
+//! (issue 12) export and import each ≤ 1.5× the first pull, peak RSS ≤ 64 MB.
 //!
 //! Environment: GRYT_BENCH_GENERATIONS (10000), GRYT_BENCH_EVOLUTIONS_PER (10),
 //! GRYT_BENCH_RUNS (no-op pulls, 20), GRYT_BENCH_ONLY (`push` stops after the push),
@@ -310,6 +313,33 @@ fn main() {
         secs / first_pull
     );
 
+    // 5. A bundle of everything (`gryt export --all`), then imported into a fresh workspace.
+    let bundle = root.join("everything.bundle");
+    let (json, secs, rss) = measured(
+        gryt(&["export", "--all", "-o", &bundle.to_string_lossy(), "--json"]),
+        time_v,
+    );
+    println!(
+        "export:      {} generations + {} evolutions, {:.1} MB, {secs:.2} s = {:.2}× the first pull (goal ≤ 1.5×), peak RSS {} (goal ≤ 64 MB)",
+        json["counts"]["generations"],
+        json["counts"]["evolutions"],
+        json["bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        secs / first_pull,
+        mb(rss)
+    );
+    let import_dir = root.join("import");
+    std::fs::create_dir_all(&import_dir).expect("import dir");
+    Workspace::init(&import_dir).expect("init");
+    let mut cmd = gryt(&["import", &bundle.to_string_lossy(), "--json"]);
+    cmd.current_dir(&import_dir);
+    let (json, secs, rss) = measured(cmd, time_v);
+    println!(
+        "import:      {} records added, {secs:.2} s = {:.2}× the first pull (goal ≤ 1.5×), peak RSS {} (goal ≤ 64 MB)",
+        json["report"]["records"],
+        secs / first_pull,
+        mb(rss)
+    );
+
     // For profiling: keep the server up with the data pushed, and say how to reach it.
     if std::env::var_os("GRYT_BENCH_HOLD").is_some() {
         println!(
@@ -514,8 +544,13 @@ fn mark_floor(copy: &Path) -> (usize, f64) {
 
 /// Runs `gryt sync pull --json`: (its report, wall seconds, peak RSS in KiB when measured).
 fn pull(gryt: &dyn Fn(&[&str]) -> Command, time_v: bool) -> (serde_json::Value, f64, Option<u64>) {
+    measured(gryt(&["sync", "pull", "--json"]), time_v)
+}
+
+/// Runs a `gryt … --json` command to the end: (its output, wall seconds, peak RSS in KiB
+/// when `/usr/bin/time` is there to measure it).
+fn measured(probe: Command, time_v: bool) -> (serde_json::Value, f64, Option<u64>) {
     let mut cmd = if time_v {
-        let probe = gryt(&["sync", "pull", "--json"]);
         let mut c = Command::new("/usr/bin/time");
         c.arg("-f")
             .arg("GRYT_BENCH_RSS=%M")
@@ -531,24 +566,30 @@ fn pull(gryt: &dyn Fn(&[&str]) -> Command, time_v: bool) -> (serde_json::Value, 
             .stdin(Stdio::null());
         c
     } else {
-        gryt(&["sync", "pull", "--json"])
+        probe
     };
     let t = Instant::now();
     let out = cmd.output().expect("spawn gryt");
     let secs = t.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "gryt sync pull failed: {stderr}");
+    assert!(out.status.success(), "{cmd:?} failed: {stderr}");
     let rss = stderr
         .lines()
         .find_map(|l| l.strip_prefix("GRYT_BENCH_RSS="))
         .and_then(|v| v.trim().parse().ok());
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
-            "pull --json output: {e}: {}",
+            "{cmd:?} output: {e}: {}",
             String::from_utf8_lossy(&out.stdout)
         )
     });
     (json, secs, rss)
+}
+
+fn mb(rss: Option<u64>) -> String {
+    rss.map_or("n/a".to_string(), |kb| {
+        format!("{:.1} MB", kb as f64 / 1024.0)
+    })
 }
 
 /// Runs `gryt ARGS` (which print JSON) to the end: its output and wall time.

@@ -297,6 +297,23 @@ fn plan_evolution(
             ));
             return;
         }
+        // An import may only move evolutions that no cloud has seen: one that was synced
+        // keeps its tag and name, and the arriving one is a conflict.
+        if local.import
+            && let Some(holder) = slot_holders(local, e)
+                .into_iter()
+                .filter_map(|h| local.records.get(&h))
+                .find(|l| l.sync_status != SyncStatus::NotSynced)
+        {
+            ops.push(conflict(
+                RecordKind::Evolution,
+                e.id,
+                ConflictReason::BothChanged,
+                Some(&holder.record),
+                remote,
+            ));
+            return;
+        }
         free_slots(local, e, rng, ops);
         local.rc_slots.insert((e.generation_id, e.rc), e.id);
         local.code_names.insert(e.code_name.clone(), e.id);
@@ -310,8 +327,8 @@ fn plan_evolution(
     plan_plain(local, remote, ops);
 }
 
-/// Moves unsynced local evolutions out of the rc slot and code name the cloud gave `e`.
-fn free_slots(local: &mut Local, e: &EvolutionRecord, rng: &mut fastrand::Rng, ops: &mut Vec<Op>) {
+/// The other local evolutions holding `e`'s rc slot and code name: (rc, name).
+fn holders_of(local: &Local, e: &EvolutionRecord) -> (Option<Uuid>, Option<Uuid>) {
     let rc_holder = local
         .rc_slots
         .get(&(e.generation_id, e.rc))
@@ -322,11 +339,18 @@ fn free_slots(local: &mut Local, e: &EvolutionRecord, rng: &mut fastrand::Rng, o
         .get(&e.code_name)
         .copied()
         .filter(|h| *h != e.id);
-    for holder in [rc_holder, name_holder]
-        .into_iter()
-        .flatten()
-        .collect::<BTreeSet<_>>()
-    {
+    (rc_holder, name_holder)
+}
+
+fn slot_holders(local: &Local, e: &EvolutionRecord) -> BTreeSet<Uuid> {
+    let (rc, name) = holders_of(local, e);
+    [rc, name].into_iter().flatten().collect()
+}
+
+/// Moves unsynced local evolutions out of the rc slot and code name the cloud gave `e`.
+fn free_slots(local: &mut Local, e: &EvolutionRecord, rng: &mut fastrand::Rng, ops: &mut Vec<Op>) {
+    let (rc_holder, name_holder) = holders_of(local, e);
+    for holder in slot_holders(local, e) {
         let Some(Record::Evolution(mine)) = local.records.get(&holder).map(|l| l.record.clone())
         else {
             continue;

@@ -526,3 +526,83 @@ fn same_content_ignores_server_stamps() {
     assert!(same_content(&a, &b));
     assert!(!same_content(&a, &generation(1, "1.0.1", &["A-1"], 1)));
 }
+
+/// An import: content decides, never a revision, and nothing held here is replaced — a
+/// synced record a pull would fast-forward is a conflict; the same content is confirmed
+/// (skipped by the import) whatever the revisions say.
+#[test]
+fn an_import_never_replaces_what_is_here() {
+    let import = || Local {
+        import: true,
+        ..Local::default()
+    };
+    let mut local = import();
+    have(
+        &mut local,
+        generation(1, "1.0.0", &["A-1"], 3),
+        SyncStatus::Synced,
+        Some(3),
+    );
+    have(
+        &mut local,
+        evolution(2, 1, "A-1", 1, "bold-brave-fox", 3),
+        SyncStatus::Synced,
+        Some(3),
+    );
+    // Older and newer revisions alike: content decides.
+    let page = [
+        generation(1, "1.0.0", &["A-1", "B-2"], 9),
+        evolution(2, 1, "A-1", 1, "bold-brave-fox", 1),
+    ];
+    assert_eq!(
+        run(&mut local, &page),
+        ["conflict 1 both_changed", "confirm 2 r1"]
+    );
+    // The same page in a pull: the generation fast-forwards, the evolution is known.
+    let mut pulled = Local {
+        import: false,
+        ..local.clone()
+    };
+    pulled.records.insert(
+        uuid(1),
+        LocalRecord {
+            record: generation(1, "1.0.0", &["A-1"], 3),
+            sync_status: SyncStatus::Synced,
+            base_revision: Some(3),
+            file: FileState::Clean,
+            changes_in_use: BTreeSet::new(),
+            unsynced_evolutions: 0,
+        },
+    );
+    assert_eq!(run(&mut pulled, &page), ["fast-forward 1", "skip"]);
+}
+
+/// An import moves a never-synced evolution out of a taken rc tag, as a pull does, but never
+/// one a cloud has seen: the arriving evolution is a conflict then.
+#[test]
+fn an_import_moves_only_evolutions_no_cloud_has_seen() {
+    for (status, expected) in [
+        (SyncStatus::NotSynced, vec!["renumber 2 rc2", "insert 3"]),
+        (SyncStatus::Synced, vec!["conflict 3 both_changed"]),
+        (SyncStatus::Pending, vec!["conflict 3 both_changed"]),
+    ] {
+        let mut local = Local {
+            import: true,
+            ..Local::default()
+        };
+        have(
+            &mut local,
+            generation(1, "1.0.0", &["A-1"], 1),
+            SyncStatus::Synced,
+            Some(1),
+        );
+        have(
+            &mut local,
+            evolution(2, 1, "A-1", 1, "bold-brave-fox", 1),
+            status,
+            Some(1),
+        );
+        let page = [evolution(3, 1, "A-1", 1, "calm-quick-owl", 4)];
+        assert_eq!(run(&mut local, &page), expected, "{status:?}");
+    }
+}
