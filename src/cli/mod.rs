@@ -13,6 +13,7 @@ mod generation;
 mod hooks;
 mod init;
 mod interrupt;
+mod patch;
 mod pipeline;
 mod promote;
 mod run;
@@ -82,6 +83,8 @@ pub enum Command {
     Export(bundle::ExportArgs),
     Import(bundle::ImportArgs),
     Sync(sync::SyncArgs),
+    #[command(subcommand)]
+    Patch(patch::PatchCommand),
     #[command(subcommand)]
     Cloud(cloud::CloudCommand),
     #[command(subcommand)]
@@ -180,6 +183,7 @@ fn dispatch(command: Command, ui: &Ui) -> Result<(), CommandError> {
         Command::Export(args) => bundle::cmd_export(ui, args),
         Command::Import(args) => bundle::cmd_import(ui, args),
         Command::Sync(args) => sync::run(ui, args),
+        Command::Patch(cmd) => patch::run(ui, cmd),
         Command::Cloud(cmd) => cloud::run(ui, cmd),
         Command::Completions(args) => completions::cmd_completions(args),
         Command::Man(args) => completions::cmd_man(args),

@@ -25,6 +25,10 @@ pub struct DiffArgs {
     /// Do not contact the cloud: only what a push would send
     #[arg(long)]
     pub offline: bool,
+    /// Write what a pull would change as a patch to FILE (a new file), to review and apply
+    /// later with `gryt patch apply FILE` (format: docs/SYNC.md)
+    #[arg(long, value_name = "FILE", conflicts_with = "offline")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,6 +44,9 @@ pub fn cmd_diff(ui: &Ui, args: DiffArgs) -> Result<(), CommandError> {
         version: args.version.clone(),
         page_limit: super::page_limit(),
     };
+    if let Some(out) = &args.output {
+        return write_patch(ui, &ws, &opts, out);
+    }
     let (report, project) = if args.offline {
         let project = ws.config.get("cloud.project").map(str::to_string);
         (engine::diff(&ws, None, &opts)?, project)
@@ -182,4 +189,69 @@ pub fn field_line(f: &FieldChange) -> String {
         Some(v) => v.to_string(),
     };
     format!("{}: {} -> {}", f.field, show(&f.from), show(&f.to))
+}
+
+/// `gryt sync diff --output FILE`: the pull side as a patch.
+fn write_patch(
+    ui: &Ui,
+    ws: &crate::workspace::Workspace,
+    opts: &DiffOptions,
+    out: &std::path::Path,
+) -> Result<(), CommandError> {
+    use crate::sync::engine::patch;
+    if out.exists() {
+        return Err(CommandError::user(format!(
+            "{} already exists; name another file or remove it first",
+            out.display()
+        )));
+    }
+    let (remote, account) = super::connect(ws).map_err(offline_hint)?;
+    let cloud = remote.cloud(&account);
+    let (hunks, conflicts, head) =
+        engine::pull_hunks(ws, &cloud, opts).map_err(|e| offline_hint(CommandError::from(e)))?;
+    let mut about = vec![
+        "What `gryt sync pull` would change in this workspace.".to_string(),
+        format!(
+            "From {}#{} at head {head}, made by gryt {} at {}.",
+            remote.url,
+            cloud.project,
+            env!("CARGO_PKG_VERSION"),
+            crate::clock::now_string()
+        ),
+        "Apply: gryt patch apply FILE. Undo: gryt patch apply --reverse FILE.".to_string(),
+    ];
+    for c in &conflicts {
+        about.push(format!(
+            "Not in this patch: {} {} (a pull records a conflict: {}).",
+            c.kind.as_str(),
+            c.subject,
+            c.reason.map_or("conflict".to_string(), |r| r.label())
+        ));
+    }
+    let text = patch::render(&about, &hunks);
+    crate::workspace::write_atomic(out, text.as_bytes())
+        .map_err(|e| CommandError::user(e.to_string()))?;
+    if ui.json {
+        return ui.json(&serde_json::json!({
+            "file": out,
+            "hunks": hunks.len(),
+            "conflicts": conflicts.len(),
+        }));
+    }
+    ui.line(format!(
+        "Wrote {} change(s) a pull would make to {}",
+        hunks.len(),
+        out.display()
+    ))?;
+    if !conflicts.is_empty() {
+        ui.status(format!(
+            "{} record(s) a pull would record as conflicts are not in the patch",
+            conflicts.len()
+        ));
+    }
+    ui.status(format!(
+        "Review it, then apply it with `gryt patch apply {}`",
+        out.display()
+    ));
+    Ok(())
 }

@@ -156,13 +156,11 @@ pub fn diff(ws: &Workspace, cloud: Option<&Cloud<'_>>, opts: &DiffOptions) -> Re
     }
     report.push = outgoing(ws, opts, &mut report.not_pushed)?;
     if let Some(v) = &opts.version {
-        let v = v.to_string();
-        let rc = format!("{v}-rc.");
-        let run = format!("run of {v}-rc.");
-        let ours =
-            |e: &Entry| e.subject == v || e.subject.starts_with(&rc) || e.subject.starts_with(&run);
+        let ours = of_version(v);
+        let ours = |e: &Entry| ours(&e.subject);
         report.pull.retain(ours);
         report.push.retain(ours);
+        let v = v.to_string();
         report
             .not_pushed
             .retain(|n| n.starts_with(&format!("{v} ")));
@@ -174,6 +172,9 @@ pub fn diff(ws: &Workspace, cloud: Option<&Cloud<'_>>, opts: &DiffOptions) -> Re
 #[derive(Default)]
 struct Incoming {
     entries: Vec<Entry>,
+    /// For a patch (`gryt sync diff --output`): each record a pull would write or delete,
+    /// with the local record it replaces.
+    hunks: Option<Vec<super::patch::Hunk>>,
     /// Generations arriving in the pull (their evolutions are named after them).
     arriving: HashMap<Uuid, Version>,
     /// Evolutions named so far in the pull, by id (their runs are named after them).
@@ -247,6 +248,22 @@ impl Incoming {
                 }
                 Op::Confirm(_) | Op::Skip | Op::Resend { .. } => continue,
             };
+            if let Some(hunks) = self.hunks.as_mut() {
+                let (before, after) = match op {
+                    Op::Insert(r) => (None, Some(r.clone())),
+                    Op::FastForward(r) => (local_record(s, kind_of(r), r.id())?, Some(r.clone())),
+                    Op::Delete { kind, id } => (local_record(s, *kind, *id)?, None),
+                    _ => (None, None),
+                };
+                if before.is_some() || after.is_some() {
+                    hunks.push(super::patch::Hunk {
+                        subject: entry.subject.clone(),
+                        kind: entry.kind,
+                        before,
+                        after,
+                    });
+                }
+            }
             self.entries.push(entry);
         }
         Ok(())
@@ -359,6 +376,63 @@ pub fn record_fields(r: &Record) -> Option<Value> {
     let kind = r.kind()?;
     let value = serde_json::to_value(r).ok()?;
     Some(fields(kind, &value["record"]))
+}
+
+/// The local record as stored now, with the revision it was last synced at.
+fn local_record(s: &Store, kind: RecordKind, id: Uuid) -> Result<Option<Record>> {
+    let id = id.to_string();
+    Ok(match kind {
+        RecordKind::PipelineRun => match s.pipeline_run(&id)? {
+            Some(r) => Some(convert::run(&r, &s.steps_of(&id)?)?),
+            None => None,
+        },
+        _ => push::current_record(s, kind, &id)?.0,
+    })
+}
+
+/// What a pull would change here as patch hunks, in the order a pull applies them (the pull
+/// side of [`diff`]), and the conflicts a pull would record instead (not in the patch).
+pub fn pull_hunks(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    opts: &DiffOptions,
+) -> Result<(Vec<super::patch::Hunk>, Vec<Entry>, u64)> {
+    let mut incoming = Incoming {
+        hunks: Some(Vec::new()),
+        ..Incoming::default()
+    };
+    let mut visit = |s: &Store, ops: &[Op]| incoming.page(s, ops);
+    let pulled = pull::pull_with(
+        ws,
+        cloud,
+        PullOptions {
+            dry_run: true,
+            page_limit: opts.page_limit,
+            full: false,
+        },
+        &mut |_, _, _| {},
+        Some(&mut visit as Visit<'_>),
+    )?;
+    let mut hunks = incoming.hunks.unwrap_or_default();
+    let mut conflicts: Vec<Entry> = incoming
+        .entries
+        .into_iter()
+        .filter(|e| e.action == Action::Conflict)
+        .collect();
+    if let Some(v) = &opts.version {
+        let ours = of_version(v);
+        hunks.retain(|h| ours(&h.subject));
+        conflicts.retain(|e| ours(&e.subject));
+    }
+    Ok((hunks, conflicts, pulled.head))
+}
+
+/// Whether a subject (`v1.2.0`, `v1.2.0-rc.3`, `run of v1.2.0-rc.3`) belongs to `v`.
+fn of_version(v: &Version) -> impl Fn(&str) -> bool {
+    let v = v.to_string();
+    let rc = format!("{v}-rc.");
+    let run = format!("run of {v}-rc.");
+    move |s: &str| s == v || s.starts_with(&rc) || s.starts_with(&run)
 }
 
 /// The local record's compared fields, as stored now.

@@ -15,6 +15,7 @@
 mod diff;
 mod files;
 mod import;
+pub mod patch;
 pub mod promote;
 mod pull;
 mod push;
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 
 pub use diff::{
     Action, DiffOptions, DiffReport, Entry, FieldChange, diff, fields as compared_fields,
+    pull_hunks,
 };
 pub use import::{ImportOptions, ImportReport, Sink, import};
 pub use pull::{ConflictInfo, PullOptions, PullReport, pull};

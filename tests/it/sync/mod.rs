@@ -12,6 +12,7 @@ mod kills;
 mod log;
 mod migrate;
 mod modes;
+mod patch;
 mod promote;
 mod property;
 pub mod proxy;
