@@ -247,17 +247,21 @@ pub fn export(ws: &Workspace, selection: &Selection, out: &Path) -> Result<Expor
         .read(|_| write_bundle(ws, selection, &partial, out));
     match result {
         Ok(report) => {
-            // Never over a file that appeared meanwhile.
-            std::fs::hard_link(&partial, out)
-                .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::AlreadyExists => BundleError::Exists(out.to_path_buf()),
-                    _ => io("write", out)(e).into(),
-                })
-                .inspect_err(|_| {
-                    let _ = std::fs::remove_file(&partial);
-                })?;
-            let _ = std::fs::remove_file(&partial);
-            Ok(report)
+            // Never over a file that appeared meanwhile: a hard link fails when the name is
+            // taken (a rename would replace it); where links are not supported, a rename
+            // after one more look.
+            let placed = match std::fs::hard_link(&partial, out) {
+                Ok(()) => std::fs::remove_file(&partial).or(Ok(())),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Err(BundleError::Exists(out.to_path_buf()))
+                }
+                Err(_) if out.exists() => Err(BundleError::Exists(out.to_path_buf())),
+                Err(_) => std::fs::rename(&partial, out).map_err(|e| io("write", out)(e).into()),
+            };
+            if placed.is_err() {
+                let _ = std::fs::remove_file(&partial);
+            }
+            placed.map(|()| report)
         }
         Err(e) => {
             let _ = std::fs::remove_file(&partial);

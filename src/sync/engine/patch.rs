@@ -59,12 +59,11 @@ impl Hunk {
 
     /// `update generation v1.2.0`.
     pub fn title(&self) -> String {
-        format!(
-            "{} {} {}",
-            self.action(),
-            kind_word(self.kind),
-            self.subject
-        )
+        match self.kind {
+            // Its subject says it: `run of v1.2.0-rc.3`.
+            RecordKind::PipelineRun => format!("{} {}", self.action(), self.subject),
+            kind => format!("{} {} {}", self.action(), kind_word(kind), self.subject),
+        }
     }
 
     fn reversed(&self) -> Hunk {
@@ -80,7 +79,7 @@ fn kind_word(kind: RecordKind) -> &'static str {
     match kind {
         RecordKind::Generation => "generation",
         RecordKind::Evolution => "evolution",
-        RecordKind::PipelineRun => "run",
+        RecordKind::PipelineRun => "pipeline run",
     }
 }
 
