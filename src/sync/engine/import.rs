@@ -68,8 +68,9 @@ pub struct Sink<'a> {
     rng: fastrand::Rng,
     now: String,
     pulled: PullReport,
-    added: Vec<(RecordKind, String)>,
+    /// The records the last chunk added.
     added_ids: std::collections::HashSet<String>,
+    origin: String,
     /// Files this import created, removed again when it fails.
     created: Vec<PathBuf>,
     report: ImportReport,
@@ -77,17 +78,16 @@ pub struct Sink<'a> {
 
 impl Sink<'_> {
     /// Applies a chunk of records (generations before the evolutions that prove their
-    /// changes, evolutions before their runs). Each is checked with the rules the cloud
-    /// applies; a tombstone has no place in an import.
+    /// changes, evolutions before their runs). The feeder has checked each with the rules
+    /// the cloud applies (`Record::validate`), naming where it came from; a tombstone has no
+    /// place in an import.
     pub fn records(&mut self, mut chunk: Vec<Record>) -> Result<()> {
-        for r in &chunk {
-            if let Err(problem) = r.validate() {
-                return Err(SyncError::Corrupt(format!(
-                    "{} {}: {problem}",
-                    kind_name(r),
-                    r.id()
-                )));
-            }
+        if let Some(r) = chunk.iter().find(|r| r.kind().is_none()) {
+            return Err(SyncError::Corrupt(format!(
+                "{} {}: a tombstone has no place in an import",
+                kind_name(r),
+                r.id()
+            )));
         }
         self.report.records += chunk.len();
         chunk.sort_by_key(super::pull::apply_rank);
@@ -98,6 +98,8 @@ impl Sink<'_> {
             &mut self.rng,
             Plan::Import,
         )?;
+        self.added_ids.clear();
+        let mut added: [Vec<String>; 3] = Default::default();
         let ops: Vec<Op> = ops
             .into_iter()
             .map(|op| match op {
@@ -112,29 +114,56 @@ impl Sink<'_> {
             .collect();
         for op in &ops {
             if let Op::Insert(r) = op {
-                let kind = r.kind().unwrap_or(RecordKind::Generation);
-                self.added_ids.insert(r.id().to_string());
-                self.added.push((kind, r.id().to_string()));
-                if let Record::Generation(g) = r {
-                    if g.status == crate::domain::GenerationStatus::Promoted {
-                        self.report.promoted.push(g.version.to_string());
+                let id = r.id().to_string();
+                match r {
+                    Record::Generation(g) => {
+                        if g.status == crate::domain::GenerationStatus::Promoted {
+                            self.report.promoted.push(g.version.to_string());
+                        }
+                        let path = self.ws.contract_path(&g.version);
+                        if !path.exists() {
+                            self.created.push(path);
+                        }
+                        added[0].push(id.clone());
                     }
-                    let path = self.ws.contract_path(&g.version);
-                    if !path.exists() {
-                        self.created.push(path);
-                    }
+                    Record::Evolution(_) => added[1].push(id.clone()),
+                    _ => added[2].push(id.clone()),
                 }
+                self.added_ids.insert(id);
             }
         }
+        let s = &self.ws.store;
         apply_all(
             self.ws,
-            &self.ws.store,
+            s,
             self.files,
             &ops,
             &prior,
             &self.now,
             &mut self.pulled,
-        )
+        )?;
+        // What was added is local and pending, and the audit trail says where it came from:
+        // written with the chunk, so memory does not grow with the import.
+        let kinds = [
+            RecordKind::Generation,
+            RecordKind::Evolution,
+            RecordKind::PipelineRun,
+        ];
+        for (kind, ids) in kinds.into_iter().zip(&added) {
+            s.mark_imported(kind, ids)?;
+        }
+        self.report.generations += added[0].len();
+        self.report.evolutions += added[1].len();
+        self.report.pipeline_runs += added[2].len();
+        let mut events = std::mem::take(&mut self.pulled.audit);
+        for e in &mut events {
+            if let Some(details) = e.details.as_object_mut() {
+                details.remove("pulled");
+                details.insert("imported".into(), self.origin.as_str().into());
+            }
+        }
+        s.audit_many(&events)?;
+        Ok(())
     }
 
     /// The commands of the steps of a run this import added (the wire record carries the
@@ -183,37 +212,8 @@ impl Sink<'_> {
         Ok(())
     }
 
-    /// The end of the transaction: what was added becomes local and pending, the audit
-    /// trail notes each state change as imported, and every file is on disk.
-    fn finish(&mut self, origin: &str) -> Result<()> {
-        let s = &self.ws.store;
-        for kind in [
-            RecordKind::Generation,
-            RecordKind::Evolution,
-            RecordKind::PipelineRun,
-        ] {
-            let ids: Vec<String> = self
-                .added
-                .iter()
-                .filter(|(k, _)| *k == kind)
-                .map(|(_, id)| id.clone())
-                .collect();
-            s.mark_imported(kind, &ids)?;
-            let n = ids.len();
-            match kind {
-                RecordKind::Generation => self.report.generations = n,
-                RecordKind::Evolution => self.report.evolutions = n,
-                RecordKind::PipelineRun => self.report.pipeline_runs = n,
-            }
-        }
-        let mut events = std::mem::take(&mut self.pulled.audit);
-        for e in &mut events {
-            if let Some(details) = e.details.as_object_mut() {
-                details.remove("pulled");
-                details.insert("imported".into(), origin.into());
-            }
-        }
-        s.audit_many(&events)?;
+    /// The end of the transaction: every file is on disk.
+    fn finish(&mut self) -> Result<()> {
         self.files.flush()
     }
 }
@@ -261,8 +261,8 @@ where
         rng: clock::rng(ws.store.change_counter().map_err(E::from)?),
         now: clock::now_string(),
         pulled: PullReport::default(),
-        added: Vec::new(),
         added_ids: Default::default(),
+        origin: opts.origin.clone(),
         created: Vec::new(),
         report: ImportReport {
             dry_run: opts.dry_run,
@@ -271,8 +271,7 @@ where
     };
     let outcome = ws.store.tx(|_| -> std::result::Result<(), Stop<E>> {
         feed(&mut sink).map_err(Stop::Failed)?;
-        sink.finish(&opts.origin)
-            .map_err(|e| Stop::Failed(E::from(e)))?;
+        sink.finish().map_err(|e| Stop::Failed(E::from(e)))?;
         match opts.dry_run {
             true => Err(Stop::DryRun),
             false => Ok(()),
