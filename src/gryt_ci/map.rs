@@ -12,9 +12,13 @@ use crate::api::records::{
     EvolutionRecord, GenerationRecord, PipelineRunRecord, Record, RecordProblem, RunStatus,
 };
 use crate::domain::gates;
+use crate::domain::version::VersionError;
 use crate::domain::{
     Change, ChangeId, ChangeType, EvolutionStatus, GenerationStatus, RcTag, Version, timestamp,
 };
+
+/// Longest code name taken (gryt's and gryt-ci's are under 40 characters).
+const MAX_CODE_NAME: usize = 100;
 
 /// Who a record is attributed to when gryt-ci recorded nobody.
 pub(super) const UNKNOWN_USER: &str = "gryt-ci";
@@ -24,10 +28,26 @@ fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// A value from the store as shown in a message or a note: escaped, and cut at 60 characters
+/// so a hostile value cannot flood the terminal.
+pub(super) fn shown(text: &str) -> String {
+    const MAX: usize = 60;
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if text.chars().count() > MAX {
+        out.push('…');
+    }
+    out
+}
+
 fn invalid(table: &'static str, id: &str, field: &str, reason: impl Into<String>) -> GrytCiError {
     GrytCiError::Invalid {
         table,
-        id: id.to_string(),
+        id: shown(id),
         field: field.to_string(),
         reason: reason.into(),
     }
@@ -58,14 +78,8 @@ impl Cx {
         let Some(text) = value.filter(|t| !t.is_empty()) else {
             return Ok(None);
         };
-        let (t, zoneless) = parse_time(text).ok_or_else(|| {
-            invalid(
-                table,
-                id,
-                field,
-                format!("`{}` is not a time", text.escape_debug()),
-            )
-        })?;
+        let (t, zoneless) = parse_time(text)
+            .ok_or_else(|| invalid(table, id, field, format!("`{}` is not a time", shown(text))))?;
         self.zoneless_times += usize::from(zoneless);
         Ok(Some(t))
     }
@@ -178,17 +192,16 @@ fn generations(cx: &mut Cx, raw: &[RawGeneration], changes: &[RawChange]) -> Res
             .version
             .as_deref()
             .ok_or_else(|| invalid(table, &g.id, "version", "is empty"))?;
-        let version: Version =
-            text.parse()
-                .map_err(|e: crate::domain::version::VersionError| {
-                    invalid(table, &g.id, "version", e.to_string())
-                })?;
+        let version: Version = text.parse().map_err(|e: VersionError| {
+            let reason = format!("invalid version `{}`: {}", shown(text), e.reason);
+            invalid(table, &g.id, "version", reason)
+        })?;
         if let Some(other) = out.iter().find(|o| o.record.version == version) {
             return Err(invalid(
                 table,
                 &g.id,
                 "version",
-                format!("{version} is also generation `{}`", other.their_id),
+                format!("{version} is also generation `{}`", shown(&other.their_id)),
             ));
         }
         let mine: Vec<&RawChange> = changes.iter().filter(|c| c.generation_id == g.id).collect();
@@ -215,7 +228,7 @@ fn generations(cx: &mut Cx, raw: &[RawGeneration], changes: &[RawChange]) -> Res
                     table,
                     &g.id,
                     "status",
-                    format!("unknown status `{}`", other.escape_debug()),
+                    format!("unknown status `{}`", shown(other)),
                 ));
             }
         };
@@ -256,14 +269,14 @@ fn generations(cx: &mut Cx, raw: &[RawGeneration], changes: &[RawChange]) -> Res
             cx.notes.push(format!(
                 "{version} belongs to gryt-ci team `{}`; gryt has no teams, the link is not \
                  imported",
-                team.escape_debug()
+                shown(&team)
             ));
         }
         if let Some(remote) = user(g.remote_id.as_ref()) {
             cx.notes.push(format!(
                 "{version} was synced to gryt-ci's cloud (remote id `{}`); the link is not \
                  imported",
-                remote.escape_debug()
+                shown(&remote)
             ));
         }
         let record = GenerationRecord {
@@ -298,7 +311,7 @@ fn generations(cx: &mut Cx, raw: &[RawGeneration], changes: &[RawChange]) -> Res
             "{} a gryt-ci validation pipeline (a Python file such as `{}`); gryt \
              pipelines are YAML, so changes are imported without a pipeline",
             count(python_pipelines.len(), "change names", "changes name"),
-            first.escape_debug()
+            shown(first)
         ));
     }
     if !change_states.is_empty() {
@@ -313,17 +326,29 @@ fn generations(cx: &mut Cx, raw: &[RawGeneration], changes: &[RawChange]) -> Res
     Ok(out)
 }
 
+fn change_id_rule(id: &str) -> String {
+    format!(
+        "`{}` is not a change id gryt takes (uppercase letters and digits, a dash and a number, \
+         like FEAT-001; at most 64 characters)",
+        shown(id)
+    )
+}
+
 fn change(c: &RawChange) -> Result<Change> {
     let table = "generation_changes";
     let id: ChangeId =
         c.id.parse()
-            .map_err(|e| invalid(table, &c.id, "change_id", e))?;
+            .map_err(|_| invalid(table, &c.id, "change_id", change_id_rule(&c.id)))?;
     let kind: ChangeType = c
         .kind
         .as_deref()
         .ok_or_else(|| invalid(table, &c.id, "type", "is empty"))?
         .parse()
-        .map_err(|e| invalid(table, &c.id, "type", e))?;
+        .map_err(|_| {
+            let t = shown(c.kind.as_deref().unwrap_or_default());
+            let reason = format!("unknown change type `{t}` (expected fix, refine, add or remove)");
+            invalid(table, &c.id, "type", reason)
+        })?;
     Ok(Change {
         kind,
         id,
@@ -375,7 +400,7 @@ fn evolutions(
         let change_text = e.change_id.as_deref().unwrap_or_default();
         let change_id: ChangeId = change_text
             .parse()
-            .map_err(|err| invalid(table, &e.id, "change_id", err))?;
+            .map_err(|_| invalid(table, &e.id, "change_id", change_id_rule(change_text)))?;
         if g.change(change_id.as_str()).is_none() {
             return Err(invalid(
                 table,
@@ -385,12 +410,24 @@ fn evolutions(
             ));
         }
         let code_name = e.code_name.clone().unwrap_or_default();
+        if code_name.len() > MAX_CODE_NAME || !crate::domain::codename::looks_like(&code_name) {
+            return Err(invalid(
+                table,
+                &e.id,
+                "code_name",
+                format!(
+                    "`{}` is not a code name (adjective-adjective-noun, at most \
+                     {MAX_CODE_NAME} characters)",
+                    shown(&code_name)
+                ),
+            ));
+        }
         if let Some(other) = codes.insert(code_name.clone(), e.id.clone()) {
             return Err(invalid(
                 table,
                 &e.id,
                 "code_name",
-                format!("`{code_name}` is also evolution `{other}`"),
+                format!("`{code_name}` is also evolution `{}`", shown(&other)),
             ));
         }
         let status = e
@@ -398,7 +435,7 @@ fn evolutions(
             .as_deref()
             .map_or(Some(EvolutionStatus::Pending), EvolutionStatus::parse)
             .ok_or_else(|| {
-                let s = e.status.as_deref().unwrap_or_default().escape_debug();
+                let s = shown(e.status.as_deref().unwrap_or_default());
                 invalid(table, &e.id, "status", format!("unknown status `{s}`"))
             })?;
         let started = cx.required_time(table, &e.id, "started_at", e.started_at.as_deref())?;
@@ -432,7 +469,7 @@ fn evolutions(
                     cx.notes.push(format!(
                         "evolution {code_name} names pipeline run `{}`, which gryt-ci does not \
                          hold; imported without a run",
-                        run.escape_debug()
+                        shown(run)
                     ));
                     None
                 }
@@ -507,7 +544,7 @@ fn number_rcs(cx: &mut Cx, version: &Version, evos: &mut [Evo]) -> Result<()> {
                 "{version}: evolution {}'s tag `{}` is not a free rc tag of {version}; \
                  numbered rc.{next}",
                 e.record.code_name,
-                tag.escape_debug()
+                shown(tag)
             )),
         }
     }
@@ -605,7 +642,7 @@ fn runs(
                     table,
                     &r.id,
                     "status",
-                    format!("unknown status `{}`", other.escape_debug()),
+                    format!("unknown status `{}`", shown(other)),
                 ));
             }
         };
@@ -615,7 +652,7 @@ fn runs(
                 "pipeline run {} ({name}) names evolution `{}`, which gryt-ci does not hold; \
                  imported without an evolution",
                 r.id,
-                missing.escape_debug()
+                shown(&missing)
             ));
         }
         let started_by = match evolution {

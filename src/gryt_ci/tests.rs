@@ -493,6 +493,35 @@ fn hostile_values_are_refused_by_name() {
             "code_name: `../Evil Name` is not a code name",
         ),
         (
+            format!(
+                "UPDATE evolutions SET code_name = '{}' WHERE code_name = 'epic-fiery-tiger'",
+                "a-b-".repeat(30) + "c"
+            ),
+            "at most 100 characters",
+        ),
+        (
+            format!(
+                "UPDATE generations SET version = 'v{}' WHERE version = 'v1.0.0'",
+                "9".repeat(5000)
+            ),
+            "version: invalid version `v99999",
+        ),
+        (
+            format!(
+                "UPDATE generation_changes SET type = '{}' WHERE change_id = 'FEAT-1'",
+                "z".repeat(5000)
+            ),
+            "type: unknown change type `zzz",
+        ),
+        (
+            "PRAGMA foreign_keys = OFF; UPDATE generation_changes SET change_id = 'CHANGE-1A2B3C4D' \
+             WHERE change_id = 'FEAT-1'; UPDATE evolutions SET change_id = 'CHANGE-1A2B3C4D' \
+             WHERE change_id = 'FEAT-1'"
+                .into(),
+            "gryt-ci generation_changes `CHANGE-1A2B3C4D`: change_id: `CHANGE-1A2B3C4D` is not \
+             a change id gryt takes",
+        ),
+        (
             "UPDATE evolutions SET change_id = 'FEAT-1' WHERE code_name = 'epic-fiery-tiger'"
                 .into(),
             "change_id: FEAT-1 is not a change of v1.1.0",
