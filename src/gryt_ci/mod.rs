@@ -9,6 +9,7 @@
 //! gryt-ci's own UUIDs, or derived from them, see [`derived_id`]). docs/SYNC.md ("Coming from
 //! gryt-ci") has the mapping table.
 
+mod contracts;
 mod map;
 mod store;
 #[cfg(test)]
@@ -68,7 +69,20 @@ pub type Result<T, E = GrytCiError> = std::result::Result<T, E>;
 pub fn read(path: &Path) -> Result<GrytCi> {
     let db = store::locate(path)?;
     let raw = store::read(&db)?;
-    map::map(raw)
+    let mut got = map::map(raw)?;
+    if let Some(dir) = db.parent().map(|p| p.join("generations")) {
+        let generations: Vec<_> = got
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Generation(g) => Some(g),
+                _ => None,
+            })
+            .collect();
+        let notes = contracts::compare(&dir, &generations);
+        got.notes.extend(notes);
+    }
+    Ok(got)
 }
 
 /// Namespace of the ids derived for gryt-ci rows whose id is not a UUID.

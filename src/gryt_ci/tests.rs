@@ -698,3 +698,43 @@ fn edited(name: &str, edit: impl FnOnce(&Connection)) -> (tempfile::TempDir, Pat
     drop(conn);
     (dir, ws)
 }
+
+#[test]
+fn contract_files_that_differ_from_the_store_are_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    copy_fixture("basic", &ws);
+    let files = ws.join(".gryt/generations");
+    let before = read(&ws).unwrap();
+    // An edit gryt-ci's database never got: a third change.
+    let mut text = std::fs::read_to_string(files.join("v1.0.0.yaml")).unwrap();
+    text.push_str("- id: FEAT-9\n  type: add\n  title: Not updated yet\n");
+    std::fs::write(files.join("v1.0.0.yaml"), text).unwrap();
+    // A file that is not YAML, and a directory in place of a file.
+    std::fs::write(files.join("v1.1.0.yaml"), "changes: [unclosed\n").unwrap();
+    let got = read(&ws).unwrap();
+    assert_eq!(
+        got.records, before.records,
+        "the store's contracts are imported"
+    );
+    let added: Vec<&String> = got.notes[before.notes.len()..].iter().collect();
+    assert_eq!(added.len(), 2, "{added:#?}");
+    assert_eq!(
+        added[0],
+        "v1.0.0: .gryt/generations/v1.0.0.yaml differs from gryt-ci's database (edited after \
+         the last `gryt generation update`?); the database's contract is imported"
+    );
+    assert!(
+        added[1].starts_with("v1.1.0: .gryt/generations/v1.1.0.yaml cannot be read ("),
+        "{}",
+        added[1]
+    );
+    std::fs::remove_file(files.join("v1.1.0.yaml")).unwrap();
+    std::fs::create_dir(files.join("v1.1.0.yaml")).unwrap();
+    let got = read(&ws).unwrap();
+    assert!(has_note(
+        &got,
+        "v1.1.0: .gryt/generations/v1.1.0.yaml is not a regular file; the database's contract \
+         is imported"
+    ));
+}
