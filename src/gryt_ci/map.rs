@@ -124,9 +124,21 @@ pub(super) fn map(raw: RawStore) -> Result<GrytCi> {
         .iter()
         .map(|r| (r.id.as_str(), cx.id("pipeline_run", &r.id)))
         .collect();
-    let evos = evolutions(&mut cx, &gens, &raw.evolutions, &run_ids)?;
+    let mut evos = evolutions(&mut cx, &gens, &raw.evolutions, &run_ids)?;
     check_promoted(&mut cx, &gens, &evos);
     let runs = runs(&mut cx, &raw.runs, &evos, &run_ids)?;
+    // As a pull does when it applies a run: an evolution without a run gets the first run that
+    // names it (gryt-ci leaves the link empty when the prove crashed), so the records match
+    // what the import leaves behind and a second import finds them identical.
+    for e in evos
+        .iter_mut()
+        .filter(|e| e.record.pipeline_run_id.is_none())
+    {
+        e.record.pipeline_run_id = runs
+            .iter()
+            .find(|r| r.evolution_id == Some(e.record.id))
+            .map(|r| r.id);
+    }
     if raw.unlinked_steps > 0 {
         cx.notes.push(format!(
             "gryt-ci did not link its {} (table steps_output) to pipeline runs; runs are \
