@@ -130,14 +130,17 @@ pub(super) fn map(raw: RawStore) -> Result<GrytCi> {
     // As a pull does when it applies a run: an evolution without a run gets the first run that
     // names it (gryt-ci leaves the link empty when the prove crashed), so the records match
     // what the import leaves behind and a second import finds them identical.
+    let mut first_run: HashMap<Uuid, Uuid> = HashMap::new();
+    for r in &runs {
+        if let Some(e) = r.evolution_id {
+            first_run.entry(e).or_insert(r.id);
+        }
+    }
     for e in evos
         .iter_mut()
         .filter(|e| e.record.pipeline_run_id.is_none())
     {
-        e.record.pipeline_run_id = runs
-            .iter()
-            .find(|r| r.evolution_id == Some(e.record.id))
-            .map(|r| r.id);
+        e.record.pipeline_run_id = first_run.get(&e.record.id).copied();
     }
     if raw.unlinked_steps > 0 {
         cx.notes.push(format!(
@@ -184,9 +187,17 @@ pub(super) fn map(raw: RawStore) -> Result<GrytCi> {
 }
 
 fn generations(cx: &mut Cx, raw: &[RawGeneration], changes: &[RawChange]) -> Result<Vec<Gen>> {
+    let mut changes_of: HashMap<&str, Vec<&RawChange>> = HashMap::new();
+    for c in changes {
+        changes_of
+            .entry(c.generation_id.as_str())
+            .or_default()
+            .push(c);
+    }
+    let known: HashSet<&str> = raw.iter().map(|g| g.id.as_str()).collect();
     if let Some(c) = changes
         .iter()
-        .find(|c| !raw.iter().any(|g| g.id == c.generation_id))
+        .find(|c| !known.contains(c.generation_id.as_str()))
     {
         return Err(invalid(
             "generation_changes",
@@ -196,6 +207,7 @@ fn generations(cx: &mut Cx, raw: &[RawGeneration], changes: &[RawChange]) -> Res
         ));
     }
     let mut out: Vec<Gen> = Vec::new();
+    let mut versions: HashMap<Version, String> = HashMap::new();
     let mut python_pipelines: Vec<&str> = Vec::new();
     let mut change_states: Vec<&str> = Vec::new();
     for g in raw {
@@ -208,15 +220,15 @@ fn generations(cx: &mut Cx, raw: &[RawGeneration], changes: &[RawChange]) -> Res
             let reason = format!("invalid version `{}`: {}", shown(text), e.reason);
             invalid(table, &g.id, "version", reason)
         })?;
-        if let Some(other) = out.iter().find(|o| o.record.version == version) {
+        if let Some(other) = versions.insert(version.clone(), g.id.clone()) {
             return Err(invalid(
                 table,
                 &g.id,
                 "version",
-                format!("{version} is also generation `{}`", shown(&other.their_id)),
+                format!("{version} is also generation `{}`", shown(&other)),
             ));
         }
-        let mine: Vec<&RawChange> = changes.iter().filter(|c| c.generation_id == g.id).collect();
+        let mine = changes_of.remove(g.id.as_str()).unwrap_or_default();
         for c in &mine {
             if let Some(p) = c.pipeline.as_deref().filter(|p| !p.is_empty()) {
                 python_pipelines.push(p);
@@ -390,6 +402,11 @@ fn evolutions(
 ) -> Result<Vec<Evo>> {
     let table = "evolutions";
     let mut by_gen: Vec<Vec<Evo>> = gens.iter().map(|_| Vec::new()).collect();
+    let gen_index: HashMap<&str, usize> = gens
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.their_id.as_str(), i))
+        .collect();
     let mut codes: HashMap<String, String> = HashMap::new();
     let mut nobody: Vec<String> = Vec::new();
     for e in raw {
@@ -397,17 +414,14 @@ fn evolutions(
             .generation_id
             .as_deref()
             .ok_or_else(|| invalid(table, &e.id, "generation_id", "is empty"))?;
-        let gi = gens
-            .iter()
-            .position(|g| g.their_id == gen_id)
-            .ok_or_else(|| {
-                invalid(
-                    table,
-                    &e.id,
-                    "generation_id",
-                    format!("no generation `{gen_id}`"),
-                )
-            })?;
+        let gi = *gen_index.get(gen_id).ok_or_else(|| {
+            invalid(
+                table,
+                &e.id,
+                "generation_id",
+                format!("no generation `{}`", shown(gen_id)),
+            )
+        })?;
         let g = &gens[gi].record;
         let change_text = e.change_id.as_deref().unwrap_or_default();
         let change_id: ChangeId = change_text
@@ -573,15 +587,19 @@ fn number_rcs(cx: &mut Cx, version: &Version, evos: &mut [Evo]) -> Result<()> {
 /// Promoted generations keep their status; where gryt's gates (with no minimum of evolutions)
 /// or its rule against new evolutions after a promotion disagree, a note says so.
 fn check_promoted(cx: &mut Cx, gens: &[Gen], evos: &[Evo]) {
+    let mut of_generation: HashMap<Uuid, Vec<&Evo>> = HashMap::new();
+    for e in evos {
+        of_generation
+            .entry(e.record.generation_id)
+            .or_default()
+            .push(e);
+    }
     for g in gens
         .iter()
         .filter(|g| g.record.status == GenerationStatus::Promoted)
     {
         let version = &g.record.version;
-        let mine: Vec<&Evo> = evos
-            .iter()
-            .filter(|e| e.record.generation_id == g.record.id)
-            .collect();
+        let mine = of_generation.remove(&g.record.id).unwrap_or_default();
         let proofs = gates::proofs(
             g.record.changes.iter().map(|c| c.id.as_str()),
             mine.iter()
@@ -626,6 +644,19 @@ fn runs(
     let table = "pipelines";
     let mut out = Vec::new();
     let (mut from_evolution, mut nobody) = (0usize, 0usize);
+    let index = EvoIndex {
+        by_their_id: evos
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.their_id.as_str(), i))
+            .collect(),
+        by_run: evos
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((e.record.pipeline_run_id?, i)))
+            .collect(),
+        evos,
+    };
     for r in raw {
         let name = r.name.clone().unwrap_or_default();
         let start = cx.required_time(table, &r.id, "start_timestamp", r.start.as_deref())?;
@@ -658,7 +689,7 @@ fn runs(
                 ));
             }
         };
-        let (evolution, missing) = run_evolution(r, evos)?;
+        let (evolution, missing) = run_evolution(r, &index)?;
         if let Some(missing) = missing {
             cx.notes.push(format!(
                 "pipeline run {} ({name}) names evolution `{}`, which gryt-ci does not hold; \
@@ -713,7 +744,17 @@ fn runs(
 /// The evolution a run proved: the `evolution_id` gryt-ci put in the run's `config_json`,
 /// else the evolution whose `pipeline_run_id` names the run. The second value is an
 /// `evolution_id` the store does not hold.
-fn run_evolution<'e>(r: &RawRun, evos: &'e [Evo]) -> Result<(Option<&'e Evo>, Option<String>)> {
+/// Evolutions by gryt-ci id and by the run they name.
+struct EvoIndex<'e> {
+    evos: &'e [Evo],
+    by_their_id: HashMap<&'e str, usize>,
+    by_run: HashMap<Uuid, usize>,
+}
+
+fn run_evolution<'e>(
+    r: &RawRun,
+    index: &EvoIndex<'e>,
+) -> Result<(Option<&'e Evo>, Option<String>)> {
     let named = match r.config_json.as_deref().filter(|c| !c.is_empty()) {
         Some(json) => {
             let value: serde_json::Value = serde_json::from_str(json)
@@ -726,14 +767,11 @@ fn run_evolution<'e>(r: &RawRun, evos: &'e [Evo]) -> Result<(Option<&'e Evo>, Op
         None => None,
     };
     if let Some(id) = named {
-        return Ok(match evos.iter().find(|e| e.their_id == id) {
-            Some(e) => (Some(e), None),
+        return Ok(match index.by_their_id.get(id.as_str()) {
+            Some(&i) => (Some(&index.evos[i]), None),
             None => (None, Some(id)),
         });
     }
     let run_id = derived_id("pipeline_run", &r.id).0;
-    let linked = evos
-        .iter()
-        .find(|e| e.record.pipeline_run_id == Some(run_id));
-    Ok((linked, None))
+    Ok((index.by_run.get(&run_id).map(|&i| &index.evos[i]), None))
 }
