@@ -21,7 +21,7 @@ use crate::domain::{
 const MAX_CODE_NAME: usize = 100;
 
 /// Who a record is attributed to when gryt-ci recorded nobody.
-pub(super) const UNKNOWN_USER: &str = "gryt-ci";
+pub const UNKNOWN_USER: &str = "gryt-ci";
 
 /// `1 evolution had`, `2 evolutions had`.
 fn count(n: usize, one: &str, many: &str) -> String {

@@ -11,6 +11,7 @@
 
 mod contracts;
 mod map;
+pub use map::UNKNOWN_USER;
 mod store;
 #[cfg(test)]
 mod tests;
