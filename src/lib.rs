@@ -8,6 +8,7 @@
 //! - `sync` (client, credentials, planner, engine) → (`api`, `ops`, `workspace`, `store`,
 //!   `contract`, `domain`);
 //! - `server` (feature `server`) → (`api`, `domain`) only: the client never touches it;
+//! - `gryt_ci` (reading a gryt-ci workspace for import) → (`api`, `domain`);
 //! - `api` (wire types) → (`domain`, `contract`); `domain` does no I/O.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod contract;
 pub mod domain;
 pub mod git;
+pub mod gryt_ci;
 pub mod ops;
 pub mod pipeline;
 #[cfg(feature = "server")]
