@@ -8,6 +8,7 @@ use crate::bundle::{self, Selection};
 use crate::cli::error::CommandError;
 use crate::cli::ui::Ui;
 use crate::domain::Version;
+use crate::sync::engine::{ImportOptions, ImportReport};
 
 /// Write generations, their evolutions and pipeline runs to a bundle file
 ///
@@ -28,7 +29,7 @@ pub struct ExportArgs {
     pub output: PathBuf,
 }
 
-/// Add the release state of a bundle to this workspace
+/// Add the release state of a bundle, or of a gryt-ci workspace, to this workspace
 ///
 /// Checks the bundle's format and every checksum before touching anything, then applies it
 /// all or nothing. Records keep their ids, owners and promotion. A pull's rules apply: a
@@ -36,10 +37,19 @@ pub struct ExportArgs {
 /// version another generation holds here, becomes a recorded conflict (`gryt sync
 /// conflicts`), never an overwrite. What is added is local: in a linked repository the next
 /// `gryt sync push` sends it.
+///
+/// With --from-gryt-ci PATH, reads the store of the Python gryt-ci (PATH: its workspace, its
+/// .gryt directory or its gryt.db; never modified) and imports its generations, changes,
+/// evolutions, pipeline runs and promotions the same way, printing what has no equivalent
+/// in gryt. Run it with --dry-run first.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
     /// The bundle made by `gryt export`
-    pub file: PathBuf,
+    #[arg(required_unless_present = "from_gryt_ci")]
+    pub file: Option<PathBuf>,
+    /// Import a gryt-ci workspace instead of a bundle
+    #[arg(long, value_name = "PATH", conflicts_with = "file")]
+    pub from_gryt_ci: Option<PathBuf>,
     /// Say what would be added, skipped and in conflict; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -69,15 +79,18 @@ pub fn cmd_export(ui: &Ui, args: ExportArgs) -> Result<(), CommandError> {
 }
 
 pub fn cmd_import(ui: &Ui, args: ImportArgs) -> Result<(), CommandError> {
+    if let Some(path) = &args.from_gryt_ci {
+        return import_gryt_ci(ui, path, args.dry_run);
+    }
+    let file = args
+        .file
+        .expect("clap requires FILE without --from-gryt-ci");
     let ws = super::workspace()?;
     // The whole bundle is checked before anything here is touched (the lock file included).
-    let checked = bundle::Bundle::open(&args.file)?;
+    let checked = bundle::Bundle::open(&file)?;
     // One sync at a time: an import writes what a pull writes (a dry run rolls back).
-    let _lock = match args.dry_run {
-        true => None,
-        false => Some(crate::sync::engine::lock(&ws, Duration::from_secs(5))?),
-    };
-    let (manifest, report) = bundle::import(&ws, checked, &args.file, args.dry_run)?;
+    let _lock = lock_unless(&ws, args.dry_run)?;
+    let (manifest, report) = bundle::import(&ws, checked, &file, args.dry_run)?;
     if ui.json {
         return ui.json(&serde_json::json!({ "manifest": {
             "format_version": manifest.format_version,
@@ -87,14 +100,59 @@ pub fn cmd_import(ui: &Ui, args: ImportArgs) -> Result<(), CommandError> {
             "counts": manifest.counts,
         }, "report": report }));
     }
+    print_report(ui, &ws, &report, &file.display().to_string())
+}
+
+fn lock_unless(
+    ws: &crate::workspace::Workspace,
+    dry_run: bool,
+) -> Result<Option<crate::sync::engine::SyncLock>, CommandError> {
+    Ok(match dry_run {
+        true => None,
+        false => Some(crate::sync::engine::lock(ws, Duration::from_secs(5))?),
+    })
+}
+
+/// `gryt import --from-gryt-ci PATH`.
+fn import_gryt_ci(ui: &Ui, path: &std::path::Path, dry_run: bool) -> Result<(), CommandError> {
+    let ws = super::workspace()?;
+    let read = crate::gryt_ci::read(path).map_err(|e| {
+        CommandError::user(format!("cannot import from gryt-ci: {e}")).hint("nothing was changed")
+    })?;
+    let _lock = lock_unless(&ws, dry_run)?;
+    let opts = ImportOptions {
+        dry_run,
+        origin: format!("gryt-ci {}", path.display()),
+    };
+    let report = crate::sync::engine::import(&ws, &opts, |sink| {
+        for chunk in read.records.chunks(1_000) {
+            sink.records(chunk.to_vec())?;
+        }
+        Ok::<(), crate::sync::SyncError>(())
+    })?;
+    if ui.json {
+        return ui.json(&serde_json::json!({ "notes": read.notes, "report": report }));
+    }
+    print_report(ui, &ws, &report, &format!("gryt-ci {}", path.display()))?;
+    if !read.notes.is_empty() {
+        ui.line("What gryt-ci holds that gryt has no place for, or had to choose:")?;
+        for note in &read.notes {
+            ui.line(format!("  note: {note}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn print_report(
+    ui: &Ui,
+    ws: &crate::workspace::Workspace,
+    report: &ImportReport,
+    from: &str,
+) -> Result<(), CommandError> {
     let would = if report.dry_run { "Would add" } else { "Added" };
     ui.line(format!(
-        "{would} {} generations, {} evolutions and {} pipeline runs from {}; {} already here",
-        report.generations,
-        report.evolutions,
-        report.pipeline_runs,
-        args.file.display(),
-        report.identical
+        "{would} {} generations, {} evolutions and {} pipeline runs from {from}; {} already here",
+        report.generations, report.evolutions, report.pipeline_runs, report.identical
     ))?;
     if ui.verbose > 0 {
         for name in &report.new {
