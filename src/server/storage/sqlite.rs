@@ -17,6 +17,7 @@ use super::{
 };
 use crate::api::accounts::{Member, Role, TokenKind};
 use crate::api::digest::{self, DigestEntry};
+use crate::api::import::Provenance;
 use crate::api::records::{EvolutionRecord, GenerationRecord, Record};
 use crate::domain::Version;
 use crate::server::ServiceError;
@@ -933,6 +934,41 @@ impl ProjectTx for SqliteTx<'_> {
                     account_id: r.get(0)?,
                     request_hash: r.get(1)?,
                     response: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(backend)
+    }
+
+    fn set_provenance(&mut self, id: Uuid, p: &Provenance) -> Result<()> {
+        execute_cached(
+            self.conn,
+            "INSERT INTO record_copies (project_id, id, copied_from, copied_by, copied_at)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (project_id, id) DO NOTHING",
+            params![
+                self.project_id,
+                id.to_string(),
+                p.copied_from,
+                p.copied_by,
+                p.copied_at
+            ],
+        )
+        .map(|_| ())
+        .map_err(backend)
+    }
+
+    fn provenance(&mut self, id: Uuid) -> Result<Option<Provenance>> {
+        query_cached(
+            self.conn,
+            "SELECT copied_from, copied_by, copied_at FROM record_copies
+             WHERE project_id = ?1 AND id = ?2",
+            params![self.project_id, id.to_string()],
+            |r| {
+                Ok(Provenance {
+                    copied_from: r.get(0)?,
+                    copied_by: r.get(1)?,
+                    copied_at: r.get(2)?,
                 })
             },
         )
