@@ -57,12 +57,17 @@ pub fn cmd_copy(ui: &Ui, args: CopyArgs) -> Result<(), CommandError> {
             .project(team, name)
             .map_err(|e| about(what, s, e.into()))?;
     }
-    ui.status(format!("Comparing {} with {}", src.address(), dst.address()));
-    let difference = walk(ui, &src, &dst, true)?;
+    ui.status(format!(
+        "Comparing {} with {}",
+        src.address(),
+        dst.address()
+    ));
+    let mut blocked = copy::Blocked::default();
+    let difference = walk(ui, &src, &dst, true, &mut blocked)?;
     let copied = if args.dry_run || difference.copied.total() == 0 {
         None
     } else {
-        Some(walk(ui, &src, &dst, false)?)
+        Some(walk(ui, &src, &dst, false, &mut blocked)?)
     };
     if ui.json {
         ui.json(&Report {
@@ -117,11 +122,7 @@ fn side(creds: &Credentials, spec: &str) -> Result<Side, CommandError> {
         .token(&url)?
         .ok_or_else(|| RemoteError::NotLoggedIn { url: url.clone() })?;
     Ok(Side {
-        client: Client::new(
-            &url,
-            Some(token.into_secret()),
-            ClientOptions::from_env(),
-        ),
+        client: Client::new(&url, Some(token.into_secret()), ClientOptions::from_env()),
         url,
         project: format!("{team}/{project}"),
     })
@@ -134,7 +135,13 @@ fn about(what: &str, side: &Side, mut e: CommandError) -> CommandError {
 }
 
 /// One walk over the source: the difference (`dry_run`) or the copy, with a progress bar.
-fn walk(ui: &Ui, src: &Side, dst: &Side, dry_run: bool) -> Result<Tally, CommandError> {
+fn walk(
+    ui: &Ui,
+    src: &Side,
+    dst: &Side,
+    dry_run: bool,
+    blocked: &mut copy::Blocked,
+) -> Result<Tally, CommandError> {
     let (verb, step) = if dry_run {
         ("comparing", (1, 2))
     } else {
@@ -151,6 +158,7 @@ fn walk(ui: &Ui, src: &Side, dst: &Side, dry_run: bool) -> Result<Tally, Command
         src,
         dst,
         dry_run,
+        blocked,
         crate::cli::sync::page_limit(),
         &mut on_page,
     )
@@ -186,7 +194,13 @@ fn show_difference(ui: &Ui, t: &Tally) -> Result<(), CommandError> {
     }
     ui.line(format!("In the way:    {}", t.conflicts))?;
     for c in &t.conflicting {
-        ui.line(format!("  {} {}: {} ({})", c.kind.as_str(), c.name, c.message, c.code))?;
+        ui.line(format!(
+            "  {} {}: {} ({})",
+            c.kind.as_str(),
+            c.name,
+            c.message,
+            c.code
+        ))?;
     }
     if t.conflicts > t.conflicting.len() as u64 {
         ui.line(format!(
@@ -198,8 +212,17 @@ fn show_difference(ui: &Ui, t: &Tally) -> Result<(), CommandError> {
 }
 
 fn in_the_way(t: &Tally, dst: &Side, dry_run: bool) -> CommandError {
-    let names: Vec<&str> = t.conflicting.iter().take(5).map(|c| c.name.as_str()).collect();
-    let more = if t.conflicts > names.len() as u64 { ", …" } else { "" };
+    let names: Vec<&str> = t
+        .conflicting
+        .iter()
+        .take(5)
+        .map(|c| c.name.as_str())
+        .collect();
+    let more = if t.conflicts > names.len() as u64 {
+        ", …"
+    } else {
+        ""
+    };
     let verb = if dry_run { "would not be" } else { "were not" };
     CommandError::new(
         ExitKind::Rejected,

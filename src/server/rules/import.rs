@@ -308,7 +308,10 @@ impl Ctx<'_> {
                     };
                     return Ok(conflict(
                         ErrorCode::TagTaken,
-                        format!("rc tag {} of evolution {name} is held here by another evolution", tag(e.rc)),
+                        format!(
+                            "rc tag {} of evolution {name} is held here by another evolution",
+                            tag(e.rc)
+                        ),
                         super::details(TagTakenDetails {
                             evolution_id: holder.to_string(),
                             tag: tag(e.rc),

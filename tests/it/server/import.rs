@@ -32,8 +32,22 @@ fn source() -> (TestServer, Client, Client) {
         0,
         vec![
             generation(gen_record(&uid(1), "1.0.0", &["A-1", "B-2"])),
-            evolution(evo_record(&uid(2), &uid(1), "A-1", 1, &code_name(1), "pass")),
-            evolution(evo_record(&uid(3), &uid(1), "B-2", 2, &code_name(2), "pass")),
+            evolution(evo_record(
+                &uid(2),
+                &uid(1),
+                "A-1",
+                1,
+                &code_name(1),
+                "pass",
+            )),
+            evolution(evo_record(
+                &uid(3),
+                &uid(1),
+                "B-2",
+                2,
+                &code_name(2),
+                "pass",
+            )),
             rec("pipeline_run", None, run_record(&uid(4), Some(&uid(2)))),
             generation(gen_record(&uid(5), "1.1.0", &["C-3"])),
         ],
@@ -167,7 +181,10 @@ fn what_is_in_the_way_is_reported_and_the_rest_applied() {
     // A-1's evolution fits the generation that is there, B-2's does not (no such change).
     let b2 = by_name(&format!("v1.0.0-rc.2 ({})", code_name(2)));
     assert_eq!(b2["conflict"]["error"], "validation");
-    assert_eq!(by_name(&format!("v1.0.0-rc.1 ({})", code_name(1)))["action"], "created");
+    assert_eq!(
+        by_name(&format!("v1.0.0-rc.1 ({})", code_name(1)))["action"],
+        "created"
+    );
     assert_eq!(body["created"], 2);
     // Nothing that was there changed.
     let after = ann.pull_all("acme/copy", 1000).0;
@@ -195,7 +212,10 @@ fn a_new_evolution_of_a_generation_promoted_here_is_refused() {
     import(&ann, "acme/copy", vec![generation]).ok();
     let body = import(&ann, "acme/copy", vec![evolution]).ok().clone();
     assert_eq!(body["results"][0]["action"], "conflict");
-    assert_eq!(body["results"][0]["conflict"]["error"], "promoted_immutable");
+    assert_eq!(
+        body["results"][0]["conflict"]["error"],
+        "promoted_immutable"
+    );
     assert_eq!(ann.head("acme/copy"), 1);
 }
 
@@ -273,10 +293,13 @@ fn only_owners_import_and_bad_input_changes_nothing() {
         .unwrap()
         .remove("promoted_by");
     post(json!({"copied_from": FROM, "records": [unsigned]})).expect_error(422, "validation");
-    let mut ownerless = feed.iter().find(|r| r["kind"] == "evolution").unwrap().clone();
+    let mut ownerless = feed
+        .iter()
+        .find(|r| r["kind"] == "evolution")
+        .unwrap()
+        .clone();
     ownerless["record"]["owner"] = json!(" ");
-    post(json!({"copied_from": FROM, "records": [ownerless]}))
-        .expect_error(422, "validation");
+    post(json!({"copied_from": FROM, "records": [ownerless]})).expect_error(422, "validation");
     let many: Vec<Value> = (0..10_001u128)
         .map(|n| {
             let mut g = good.clone();

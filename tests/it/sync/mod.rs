@@ -3,6 +3,7 @@
 #![cfg(feature = "server")]
 
 mod commands;
+mod copy;
 mod diff;
 mod faults;
 mod golden;
