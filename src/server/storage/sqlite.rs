@@ -1119,6 +1119,53 @@ mod tests {
         );
     }
 
+    /// Migration 5 adds `record_copies` to a schema-4 database: its records stay, and a
+    /// record's provenance is kept once (a second copy of it does not replace the first).
+    #[test]
+    fn migration_5_adds_provenance_and_keeps_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..4] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 4;
+                 INSERT INTO accounts VALUES ('a', 'ann', 'h', 't');
+                 INSERT INTO teams VALUES ('t', 'acme', 't');
+                 INSERT INTO projects VALUES ('p', 't', 'web', 1, 't');
+                 INSERT INTO records VALUES
+                   ('p', 'g1', 'generation', 1, 1, 'v1.0.0', NULL, NULL, NULL, NULL, '{}', 'h1', 7);",
+            )
+            .unwrap();
+        }
+        let storage = SqliteStorage::open(dir.path()).unwrap();
+        let id = Uuid::now_v7();
+        let copy = |by: &str| Provenance {
+            copied_from: "http://old#acme/web".into(),
+            copied_by: by.into(),
+            copied_at: "2026-01-01T00:00:00Z".into(),
+        };
+        let kept = super::super::transact(&storage, "p", |tx| {
+            tx.set_provenance(id, &copy("ann"))?;
+            tx.set_provenance(id, &copy("bob"))?;
+            Ok(tx.provenance(id)?)
+        })
+        .unwrap();
+        assert_eq!(kept, Some(copy("ann")));
+        drop(storage);
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let body: String = conn
+            .query_row("SELECT body FROM records WHERE id = 'g1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(body, "{}");
+    }
+
     /// Writes reach the database file without anyone asking for a checkpoint: the WAL is far
     /// below the writer's automatic threshold, so only the checkpointer copies them.
     #[test]

@@ -226,7 +226,8 @@ fn only_owners_of_the_destination_copy_and_bad_arguments_change_nothing() {
 fn a_killed_copy_completes_when_run_again() {
     let (server, a, _b) = released();
     let p = proxy(server.base.clone(), 0);
-    p.delay_ms.store(40, std::sync::atomic::Ordering::SeqCst);
+    p.delay_ms.store(100, std::sync::atomic::Ordering::SeqCst);
+    let ann = server.client().login("ann");
     crate::dev::login(&a.env, &a.env.repo, "ann", &p.url).ok();
     let dst = format!("{}#acme/copy", p.url);
     let mut child = a
@@ -239,7 +240,7 @@ fn a_killed_copy_completes_when_run_again() {
         .unwrap();
     // Killed once the copy has written part of the project, before it is done.
     let start = Instant::now();
-    while head(&server, "acme/copy") < 2 {
+    while ann.head("acme/copy") < 2 {
         assert!(child.try_wait().unwrap().is_none(), "the copy ended early");
         assert!(
             start.elapsed() < Duration::from_secs(60),
@@ -249,7 +250,7 @@ fn a_killed_copy_completes_when_run_again() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let partial = head(&server, "acme/copy");
+    let partial = ann.head("acme/copy");
     assert!((2..6).contains(&partial), "killed mid-copy: head {partial}");
 
     let out = a.run(&["cloud", "copy", PROJECT, &dst]).ok();
