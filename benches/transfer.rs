@@ -60,7 +60,11 @@ fn main() {
     let ws = Workspace::discover(&seed_dir).expect("open seed workspace");
     let t = Instant::now();
     let report = engine::push(&ws, &cloud, &PushOptions::default()).expect("push");
-    assert!(report.rejected.is_none(), "push refused: {:?}", report.rejected);
+    assert!(
+        report.rejected.is_none(),
+        "push refused: {:?}",
+        report.rejected
+    );
     println!(
         "seeded and pushed {} generations and {} evolutions ({:.2} s for the push)",
         generations,
@@ -121,7 +125,9 @@ fn main() {
 }
 
 fn mb(kb: Option<u64>) -> String {
-    kb.map_or("n/a".to_string(), |kb| format!("{:.1} MB", kb as f64 / 1024.0))
+    kb.map_or("n/a".to_string(), |kb| {
+        format!("{:.1} MB", kb as f64 / 1024.0)
+    })
 }
 
 /// Runs `gryt ARGS` (under `/usr/bin/time` when there is one): its JSON output, wall time

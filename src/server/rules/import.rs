@@ -380,6 +380,11 @@ fn parent_problem(record: &Record, parent: Option<&Record>, name: &str) -> Optio
             })
         }
         (Record::PipelineRun(_), Record::Evolution(_)) => None,
+        (_, Record::Deleted(t)) => Some(conflict(
+            ErrorCode::StaleRevision,
+            format!("what {name} belongs to was deleted here"),
+            serde_json::json!({"parent_id": t.id}),
+        )),
         (_, other) => Some(conflict(
             ErrorCode::Validation,
             format!(
