@@ -336,3 +336,49 @@ fn a_body_over_the_limit_is_refused() {
     r.expect_error(413, "payload_too_large");
     assert_eq!(ann.head(&p), 0);
 }
+
+/// Batches of one record in feed order: evolutions and runs arrive before the generation
+/// promoted after them, and the destination ends up as the source.
+#[test]
+fn records_may_come_before_what_they_belong_to() {
+    let (_s, ann, _bob) = source();
+    let (feed, _) = ann.pull_all("acme/web", 1000);
+    for record in &feed {
+        let body = import(&ann, "acme/copy", vec![record.clone()]).ok().clone();
+        assert_eq!(body["created"], 1, "{body}");
+    }
+    assert_eq!(content(&ann.pull_all("acme/copy", 1000).0), content(&feed));
+}
+
+#[test]
+fn an_evolution_of_a_generation_deleted_here_is_refused() {
+    let (_s, ann, _bob) = source();
+    let (feed, _) = ann.pull_all("acme/web", 1000);
+    // v1.1.0 (a draft) copied, then deleted at the destination.
+    let draft = feed
+        .iter()
+        .find(|r| r["record"]["id"] == uid(5))
+        .unwrap()
+        .clone();
+    import(&ann, "acme/copy", vec![draft.clone()]).ok();
+    ann.delete(&format!(
+        "/v1/projects/acme/copy/generations/{}?revision=1",
+        uid(5)
+    ))
+    .ok();
+    let head = ann.head("acme/copy");
+    let mut evolution = feed
+        .iter()
+        .find(|r| r["record"]["id"] == uid(2))
+        .unwrap()
+        .clone();
+    evolution["record"]["generation_id"] = json!(uid(5));
+    evolution["record"]["change_id"] = json!("C-3");
+    let body = import(&ann, "acme/copy", vec![draft, evolution])
+        .ok()
+        .clone();
+    assert_eq!(body["conflicts"], 2, "{body}");
+    assert_eq!(body["results"][0]["conflict"]["error"], "stale_revision");
+    assert_eq!(body["results"][1]["conflict"]["error"], "stale_revision");
+    assert_eq!(ann.head("acme/copy"), head);
+}
