@@ -260,3 +260,21 @@ fn a_killed_copy_completes_when_run_again() {
     let copied = listings(&pulled("bob", &server.base, "acme/copy"));
     assert_eq!(copied, source);
 }
+
+#[test]
+fn an_unreachable_destination_exits_4_and_says_what_to_do() {
+    let (server, a, _b) = released();
+    let mut other = TestServer::start();
+    other.user("ann").project("north", "web");
+    crate::dev::login(&a.env, &a.env.repo, "ann", &other.base).ok();
+    let dst = format!("{}#north/web", other.base);
+    let source_head = head(&server, PROJECT);
+    other.stop();
+    let out = a.run(&["cloud", "copy", PROJECT, &dst]).fails(4);
+    assert_stderr_has(&out, "cannot reach the cloud");
+    assert_eq!(
+        head(&server, PROJECT),
+        source_head,
+        "the source is only read"
+    );
+}
