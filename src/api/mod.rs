@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod digest;
 pub mod error;
+pub mod import;
 pub mod records;
 pub mod sync;
 

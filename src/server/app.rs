@@ -342,6 +342,7 @@ fn route_table() -> Vec<Route> {
         Route::get("/v1/projects/{team}/{project}/changes", projects::changes),
         Route::get("/v1/projects/{team}/{project}/digest", projects::digest),
         Route::post("/v1/projects/{team}/{project}/push", projects::push),
+        Route::post("/v1/projects/{team}/{project}/import", projects::import),
         Route::delete(
             "/v1/projects/{team}/{project}/generations/{id}",
             projects::delete_generation,

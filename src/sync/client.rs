@@ -2,8 +2,9 @@
 //! bounded bodies, and retries with exponential backoff and jitter.
 //!
 //! Invariants:
-//! - Only requests that are safe to repeat are retried: reads, and pushes (they carry an
-//!   idempotency key, so the server applies a repeated push once). Register, login, logout,
+//! - Only requests that are safe to repeat are retried: reads, pushes (they carry an
+//!   idempotency key, so the server applies a repeated push once) and imports (idempotent:
+//!   a record already there is answered `unchanged`). Register, login, logout,
 //!   promote, delete and every other write are sent exactly once.
 //! - Retried failures: network errors (connect, DNS, timeout, a dropped connection), 429
 //!   (waiting `Retry-After` when it is short) and 502/503/504.
@@ -304,6 +305,33 @@ impl Client {
             .and_then(|b| decode(&b))
     }
 
+    /// One page of the changes feed with each record kept as its JSON text, to be passed on
+    /// as is (a copy forwards records without decoding them).
+    pub fn changes_raw(
+        &self,
+        project: &str,
+        since: u64,
+        limit: Option<u32>,
+    ) -> Result<RawChangesPage> {
+        let mut path = format!("{}/changes?since={since}", slug_path(project));
+        if let Some(limit) = limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        self.get(&path, PAGE_BODY)
+    }
+
+    /// One import batch, an encoded `ImportRequest`. Retried on network errors: an import
+    /// is idempotent (what arrived already is answered `unchanged`).
+    pub fn import_body(
+        &self,
+        project: &str,
+        body: Vec<u8>,
+    ) -> Result<crate::api::import::ImportResponse> {
+        let path = format!("{}/import", slug_path(project));
+        self.call("POST", &path, Some(body), Repeat::Safe, PUSH_BODY)
+            .and_then(|b| decode(&b))
+    }
+
     /// Never retried: after a lost answer the caller sees `already_promoted` by itself.
     pub fn promote(
         &self,
@@ -462,6 +490,15 @@ impl Client {
             retry_after: retry_after.filter(|_| retryable_status(status)),
         })
     }
+}
+
+/// A changes page whose records are still the server's JSON text.
+#[derive(Debug, serde::Deserialize)]
+pub struct RawChangesPage {
+    pub records: Vec<Box<serde_json::value::RawValue>>,
+    pub next: u64,
+    pub head: u64,
+    pub more: bool,
 }
 
 struct Failure {

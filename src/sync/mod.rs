@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod convert;
+pub mod copy;
 pub mod credentials;
 pub mod engine;
 pub mod planner;

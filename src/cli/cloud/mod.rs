@@ -3,6 +3,7 @@
 //! Error answers map to exit codes in `error.rs`.
 
 mod account;
+mod copy;
 mod project;
 #[cfg(feature = "server")]
 mod serve;
@@ -30,6 +31,7 @@ pub enum CloudCommand {
     #[command(subcommand)]
     Project(project::ProjectCommand),
     Link(project::LinkArgs),
+    Copy(copy::CopyArgs),
     #[cfg(feature = "server")]
     Serve(serve::ServeArgs),
     /// Administer a Gryt Cloud server's storage directly (data directory or database; no server needed)
@@ -48,6 +50,7 @@ pub fn run(ui: &Ui, cmd: CloudCommand) -> Result<(), CommandError> {
         CloudCommand::Team(cmd) => team::run(ui, cmd),
         CloudCommand::Project(cmd) => project::run(ui, cmd),
         CloudCommand::Link(args) => project::cmd_link(ui, args),
+        CloudCommand::Copy(args) => copy::cmd_copy(ui, args),
         #[cfg(feature = "server")]
         CloudCommand::Serve(args) => serve::cmd_serve(ui, args),
         #[cfg(feature = "server")]

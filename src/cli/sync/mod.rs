@@ -5,7 +5,7 @@ pub mod attempt;
 mod auto;
 mod conflicts;
 mod diff;
-mod progress;
+pub(crate) mod progress;
 mod status;
 mod verify;
 
@@ -240,7 +240,7 @@ fn connect_opts(
 }
 
 /// Undocumented: smaller pages, for tests and for debugging a slow link.
-fn page_limit() -> Option<u32> {
+pub(crate) fn page_limit() -> Option<u32> {
     std::env::var("GRYT_SYNC_PAGE_LIMIT")
         .ok()
         .and_then(|v| v.parse().ok())

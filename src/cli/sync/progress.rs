@@ -50,7 +50,7 @@ fn rate(per_sec: f64) -> String {
 
 /// A progress bar on stderr for syncs that take over a second, only on a terminal (and
 /// never with --quiet, which keeps stderr for errors).
-pub(super) struct Progress<'c> {
+pub(crate) struct Progress<'c> {
     pub(super) bar: Option<indicatif::ProgressBar>,
     started: std::time::Instant,
     client: &'c crate::sync::client::Client,
@@ -59,7 +59,7 @@ pub(super) struct Progress<'c> {
 
 impl<'c> Progress<'c> {
     /// `verb` names the phase (`pulling`), `unit` what the bar counts (`changes`).
-    pub(super) fn new(
+    pub(crate) fn new(
         verb: &str,
         unit: &str,
         shown: Shown,
@@ -108,7 +108,7 @@ impl<'c> Progress<'c> {
     /// changes between the cursor the pull `started` from and the head, so the first page
     /// already counts and the total is the whole pull. A cursor below the start is a full
     /// resync reading the project from its first change: the bar says so and counts from 0.
-    pub(super) fn pull_callback(&self, started: Option<u64>) -> impl FnMut(usize, u64, u64) + '_ {
+    pub(crate) fn pull_callback(&self, started: Option<u64>) -> impl FnMut(usize, u64, u64) + '_ {
         let mut first_cursor = started;
         move |_records, cursor, head| {
             let start = first_cursor.get_or_insert(cursor.min(head));

@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::{JsonBody, json};
+use crate::api::accounts::Role;
 use crate::api::error::Resource;
+use crate::api::import::{ImportRequest, ImportResponse};
 use crate::api::sync::{DeleteResponse, ProjectInfo};
 use crate::api::{HEAD_HEADER, PromoteRequest, PromoteResponse, PushRequest, PushResponse};
 use crate::server::app::AppState;
@@ -254,7 +256,12 @@ macro_rules! identified {
     )*};
 }
 
-identified!(PushResponse, PromoteResponse, DeleteResponse);
+identified!(
+    PushResponse,
+    PromoteResponse,
+    DeleteResponse,
+    ImportResponse
+);
 
 /// The answer to a write: the body with the new head, or the rejection with the head the
 /// request was judged against (`behind` details carry the exact head).
@@ -283,6 +290,50 @@ pub async fn push(
         storage::transact(s, &p.id, |tx| rules::push(tx, actor, &decoded, now))
     })
     .await?;
+    Ok(answer(head, result, |r| r.head))
+}
+
+/// `POST …/import`: records copied from another project, with their authorship, by an owner
+/// of the team (rules::import says what each record gets). A dry run judges the batch the
+/// same way in a transaction that is rolled back.
+pub async fn import(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((team, project)): Path<(String, String)>,
+    JsonBody(req, _): JsonBody<ImportRequest>,
+) -> ServiceResult<Response> {
+    let decoded = rules::decode_import(req)?;
+    let (head, result) = write(
+        &state,
+        auth,
+        team.clone(),
+        project,
+        move |s, p, actor, now| {
+            let (_, role) = rules::teams::membership(s, actor, &team)?;
+            if role != Role::Owner {
+                return Err(ServiceError::new(
+                    crate::api::ErrorCode::Forbidden,
+                    format!("only owners of team {team} can import records into its projects"),
+                ));
+            }
+            let run = |tx: &mut dyn storage::ProjectTx| rules::import(tx, actor, &decoded, now);
+            if decoded.dry_run {
+                storage::rehearse(s, &p.id, run)
+            } else {
+                storage::transact(s, &p.id, run)
+            }
+        },
+    )
+    .await?;
+    if let Ok(done) = &result
+        && !done.dry_run
+    {
+        tracing::info!(
+            created = done.created,
+            conflicts = done.conflicts,
+            "imported"
+        );
+    }
     Ok(answer(head, result, |r| r.head))
 }
 

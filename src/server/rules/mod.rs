@@ -4,10 +4,12 @@
 //! idempotent replays, and the promotion gates on the server's own data; and the team rules
 //! (membership, roles, a team always keeps an owner) against [`TeamTx`](super::storage::TeamTx).
 
+mod import;
 mod promote;
 mod push;
 pub mod teams;
 
+pub use import::{DecodedImport, decode_import, import};
 pub use promote::{delete_generation, promote};
 pub use push::{DecodedPush, decode_push, push};
 

@@ -139,6 +139,17 @@ mod copy {
             ],
             key: &["project_id", "key"],
         },
+        Table {
+            name: "record_copies",
+            columns: &[
+                ("project_id", Text),
+                ("id", Text),
+                ("copied_from", Text),
+                ("copied_by", Text),
+                ("copied_at", Text),
+            ],
+            key: &["project_id", "id"],
+        },
     ];
 
     /// One value of a row.

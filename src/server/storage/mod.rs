@@ -14,6 +14,7 @@ pub mod sqlite;
 use uuid::Uuid;
 
 use crate::api::accounts::{Member, Role, TokenKind};
+use crate::api::import::Provenance;
 use crate::api::records::{EvolutionRecord, GenerationRecord, Record};
 use crate::domain::Version;
 
@@ -132,6 +133,10 @@ pub trait ProjectTx {
     /// or a slot it takes (version, rc tag, code name) is already held.
     fn insert_new(&mut self, record: &Record) -> Result<bool>;
     fn answer(&mut self, key: &str) -> Result<Option<StoredAnswer>>;
+    /// Records where an imported record was copied from (kept if it is there already).
+    fn set_provenance(&mut self, id: Uuid, provenance: &Provenance) -> Result<()>;
+    /// Where the record was copied from, if an import created it.
+    fn provenance(&mut self, id: Uuid) -> Result<Option<Provenance>>;
     fn store_answer(&mut self, key: &str, answer: &StoredAnswer, now: &str) -> Result<()>;
 }
 
@@ -257,6 +262,26 @@ pub fn transact_teams<T>(
         Ok(())
     })?;
     out.ok_or_else(|| StorageError::Backend("transaction returned no value".into()).into())
+}
+
+/// Runs `f` in a project write transaction and rolls it back whatever `f` decides: what `f`
+/// wrote is seen by its own reads, then undone (dry runs).
+pub fn rehearse<T>(
+    storage: &dyn Storage,
+    project_id: &str,
+    mut f: impl FnMut(&mut dyn ProjectTx) -> std::result::Result<T, crate::server::ServiceError>,
+) -> std::result::Result<T, crate::server::ServiceError> {
+    const ROLLBACK: &str = "rehearsal: roll back";
+    let mut out = None;
+    let result = storage.transact(project_id, &mut |tx| {
+        out = Some(f(tx)?);
+        Err(crate::server::ServiceError::Internal(ROLLBACK.into()))
+    });
+    match (result, out) {
+        (Err(crate::server::ServiceError::Internal(m)), Some(value)) if m == ROLLBACK => Ok(value),
+        (Err(e), _) => Err(e),
+        (Ok(()), _) => Err(StorageError::Backend("a rehearsal was committed".into()).into()),
+    }
 }
 
 /// Runs `f` through [`Storage::transact`] and hands back its value.

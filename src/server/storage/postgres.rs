@@ -36,6 +36,7 @@ use super::{
 };
 use crate::api::accounts::{Member, Role, TokenKind};
 use crate::api::digest::{self, DigestEntry};
+use crate::api::import::Provenance;
 use crate::api::records::{EvolutionRecord, GenerationRecord, Record};
 use crate::domain::Version;
 use crate::server::ServiceError;
@@ -371,7 +372,13 @@ const HISTORY_ID: &str = "history_id";
 
 /// The migrations as refinery runs them: the same statements as the SQLite backend's.
 fn migrations() -> Result<Vec<refinery::Migration>> {
-    const NAMES: [&str; 4] = ["initial", "server_meta", "digest", "kind_check"];
+    const NAMES: [&str; 5] = [
+        "initial",
+        "server_meta",
+        "digest",
+        "kind_check",
+        "record_copies",
+    ];
     MIGRATIONS
         .iter()
         .enumerate()
@@ -1303,6 +1310,40 @@ impl ProjectTx for PgTx<'_> {
                 account_id: col(r, 0)?,
                 request_hash: col(r, 1)?,
                 response: col(r, 2)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn set_provenance(&mut self, id: Uuid, p: &Provenance) -> Result<()> {
+        self.open()?;
+        let params: Params = vec![
+            Box::new(self.pid().to_string()),
+            Box::new(id.to_string()),
+            Box::new(p.copied_from.clone()),
+            Box::new(p.copied_by.clone()),
+            Box::new(p.copied_at.clone()),
+        ];
+        self.defer(
+            "INSERT INTO record_copies (project_id, id, copied_from, copied_by, copied_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, id) DO NOTHING",
+            params,
+        );
+        Ok(())
+    }
+
+    fn provenance(&mut self, id: Uuid) -> Result<Option<Provenance>> {
+        self.query(
+            "SELECT copied_from, copied_by, copied_at FROM record_copies
+             WHERE project_id = $1 AND id = $2",
+            &[&self.pid(), &id.to_string()],
+        )?
+        .first()
+        .map(|r| {
+            Ok(Provenance {
+                copied_from: col(r, 0)?,
+                copied_by: col(r, 1)?,
+                copied_at: col(r, 2)?,
             })
         })
         .transpose()

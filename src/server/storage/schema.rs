@@ -120,4 +120,17 @@ CREATE UNIQUE INDEX records_version ON records (project_id, version) WHERE kind 
 CREATE UNIQUE INDEX records_rc ON records (project_id, generation_id, rc) WHERE kind = 'evolution';
 CREATE UNIQUE INDEX records_code_name ON records (project_id, code_name) WHERE kind = 'evolution';
 "#,
+    // Provenance of records copied in by an import (`POST …/import`): where each came from,
+    // who copied it and when. One row per record created by an import; records pushed in the
+    // ordinary way have none.
+    r#"
+CREATE TABLE record_copies (
+    project_id  TEXT NOT NULL REFERENCES projects (id),
+    id          TEXT NOT NULL,
+    copied_from TEXT NOT NULL,
+    copied_by   TEXT NOT NULL,
+    copied_at   TEXT NOT NULL,
+    PRIMARY KEY (project_id, id)
+);
+"#,
 ];

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::api::accounts::{Member, Role, TokenKind};
 use crate::api::digest::{self, DigestEntry};
+use crate::api::import::Provenance;
 use crate::api::records::{EvolutionRecord, GenerationRecord, Record};
 use crate::domain::Version;
 use crate::server::ServiceError;
@@ -940,6 +941,41 @@ impl ProjectTx for SqliteTx<'_> {
         .map_err(backend)
     }
 
+    fn set_provenance(&mut self, id: Uuid, p: &Provenance) -> Result<()> {
+        execute_cached(
+            self.conn,
+            "INSERT INTO record_copies (project_id, id, copied_from, copied_by, copied_at)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (project_id, id) DO NOTHING",
+            params![
+                self.project_id,
+                id.to_string(),
+                p.copied_from,
+                p.copied_by,
+                p.copied_at
+            ],
+        )
+        .map(|_| ())
+        .map_err(backend)
+    }
+
+    fn provenance(&mut self, id: Uuid) -> Result<Option<Provenance>> {
+        query_cached(
+            self.conn,
+            "SELECT copied_from, copied_by, copied_at FROM record_copies
+             WHERE project_id = ?1 AND id = ?2",
+            params![self.project_id, id.to_string()],
+            |r| {
+                Ok(Provenance {
+                    copied_from: r.get(0)?,
+                    copied_by: r.get(1)?,
+                    copied_at: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(backend)
+    }
+
     fn store_answer(&mut self, key: &str, a: &StoredAnswer, now: &str) -> Result<()> {
         execute_cached(
             self.conn,
@@ -1081,6 +1117,53 @@ mod tests {
         refused(
             "INSERT INTO records (project_id, id, kind, seq, revision, body) VALUES ('p', 'y', 'deleted', 3, 1, '{}')",
         );
+    }
+
+    /// Migration 5 adds `record_copies` to a schema-4 database: its records stay, and a
+    /// record's provenance is kept once (a second copy of it does not replace the first).
+    #[test]
+    fn migration_5_adds_provenance_and_keeps_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..4] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 4;
+                 INSERT INTO accounts VALUES ('a', 'ann', 'h', 't');
+                 INSERT INTO teams VALUES ('t', 'acme', 't');
+                 INSERT INTO projects VALUES ('p', 't', 'web', 1, 't');
+                 INSERT INTO records VALUES
+                   ('p', 'g1', 'generation', 1, 1, 'v1.0.0', NULL, NULL, NULL, NULL, '{}', 'h1', 7);",
+            )
+            .unwrap();
+        }
+        let storage = SqliteStorage::open(dir.path()).unwrap();
+        let id = Uuid::now_v7();
+        let copy = |by: &str| Provenance {
+            copied_from: "http://old#acme/web".into(),
+            copied_by: by.into(),
+            copied_at: "2026-01-01T00:00:00Z".into(),
+        };
+        let kept = super::super::transact(&storage, "p", |tx| {
+            tx.set_provenance(id, &copy("ann"))?;
+            tx.set_provenance(id, &copy("bob"))?;
+            Ok(tx.provenance(id)?)
+        })
+        .unwrap();
+        assert_eq!(kept, Some(copy("ann")));
+        drop(storage);
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let body: String = conn
+            .query_row("SELECT body FROM records WHERE id = 'g1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(body, "{}");
     }
 
     /// Writes reach the database file without anyone asking for a checkpoint: the WAL is far

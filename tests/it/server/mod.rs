@@ -9,6 +9,7 @@ mod digest;
 mod errors;
 pub mod harness;
 mod identity;
+mod import;
 mod openapi;
 mod paging;
 mod processes;

@@ -143,7 +143,8 @@ fn a_migrated_server_is_the_same_server_to_every_workspace() {
                 "team_members",
                 "projects",
                 "records",
-                "idempotency"
+                "idempotency",
+                "record_copies"
             ]
         );
         assert!(

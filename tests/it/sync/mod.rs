@@ -4,6 +4,7 @@
 
 mod bundle;
 mod commands;
+mod copy;
 mod diff;
 mod faults;
 mod golden;
