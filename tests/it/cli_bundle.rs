@@ -384,3 +384,131 @@ fn damaged_and_hostile_bundles_are_refused_and_change_nothing() {
     assert!(out.stderr.contains("nowhere.bundle"), "{}", out.render());
     let _ = path;
 }
+
+// ---- from gryt-ci -----------------------------------------------------------------------
+
+/// A copy of a committed gryt-ci workspace (fixtures/gryt-ci/NAME) in the test's temp dir.
+fn gryt_ci(env: &TestEnv, name: &str) -> PathBuf {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/gryt-ci")
+        .join(name);
+    let to = env.tmp.path().join(format!("gryt-ci-{name}"));
+    for rel in [".gryt/gryt.db", ".gryt/generations"] {
+        let src = from.join(rel);
+        if src.is_dir() {
+            std::fs::create_dir_all(to.join(rel)).unwrap();
+            for e in std::fs::read_dir(&src).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), to.join(rel).join(e.file_name())).unwrap();
+            }
+        } else {
+            std::fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
+            std::fs::copy(&src, to.join(rel)).unwrap();
+        }
+    }
+    to
+}
+
+#[test]
+fn gryt_ci_workspaces_are_imported_after_a_dry_run() {
+    let dst = TestEnv::init();
+    let promoted = gryt_ci(&dst, "promoted");
+    let basic = gryt_ci(&dst, "basic");
+    let source = std::fs::read(promoted.join(".gryt/gryt.db")).unwrap();
+    let path = promoted.to_str().unwrap();
+
+    let (db, files) = (dst.db_bytes(), dst.files_snapshot());
+    let out = dst
+        .run(&["import", "--from-gryt-ci", path, "--dry-run"])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("Would add 3 generations, 8 evolutions and 7 pipeline runs"),
+        "{}",
+        out.render()
+    );
+    assert!(
+        out.stdout
+            .contains("note: v2.0.0 is promoted in gryt-ci but fails gryt's gates"),
+        "{}",
+        out.render()
+    );
+    assert_eq!(dst.db_bytes(), db);
+    assert_eq!(dst.files_snapshot(), files);
+
+    let out = dst
+        .run(&["import", "--from-gryt-ci", path, "--json"])
+        .ok()
+        .json();
+    assert_eq!(out["report"]["generations"], 3, "{out}");
+    assert!(out["notes"].as_array().unwrap().len() >= 2, "{out}");
+    let list = dst.run(&["generation", "list", "--json"]).ok().json();
+    let status = |v: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["version"] == v)
+            .map(|g| g["status"].as_str().unwrap().to_string())
+    };
+    // Promoted in gryt-ci stays promoted, gates or not; never silently changed.
+    assert_eq!(status("v2.0.0").as_deref(), Some("promoted"));
+    assert_eq!(status("v2.0.1").as_deref(), Some("promoted"));
+    assert_eq!(status("v2.1.0").as_deref(), Some("draft"));
+    let g = dst
+        .run(&["generation", "show", "2.0.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(g["promoted_by"], "bob");
+    let evolutions = dst
+        .run(&["evolution", "list", "2.1.0", "--json"])
+        .ok()
+        .json();
+    let tags: Vec<&str> = evolutions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["v2.1.0-rc.1", "v2.1.0-rc.2", "v2.1.0-rc.3"]);
+    assert!(dst.path(".gryt/generations/v2.1.0.yaml").exists());
+    // The gryt-ci store is read, never written.
+    assert_eq!(
+        std::fs::read(promoted.join(".gryt/gryt.db")).unwrap(),
+        source
+    );
+
+    // Again: nothing new. The other workspace's versions do not collide.
+    let out = dst.run(&["import", "--from-gryt-ci", path]).ok();
+    assert!(
+        out.stdout.contains("Added 0 generations"),
+        "{}",
+        out.render()
+    );
+    let out = dst
+        .run(&["import", "--from-gryt-ci", basic.to_str().unwrap()])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("Added 2 generations, 4 evolutions and 3 pipeline runs"),
+        "{}",
+        out.render()
+    );
+
+    // Not a gryt-ci workspace: refused, nothing changed.
+    let (db, files) = (dst.db_bytes(), dst.files_snapshot());
+    for bad in [dst.tmp.path().join("home"), dst.path(".gryt/config")] {
+        let out = dst
+            .run(&["import", "--from-gryt-ci", bad.to_str().unwrap()])
+            .fails(1);
+        assert!(
+            out.stderr.contains("cannot import from gryt-ci"),
+            "{}",
+            out.render()
+        );
+    }
+    assert_eq!(dst.db_bytes(), db);
+    assert_eq!(dst.files_snapshot(), files);
+    // A bundle and --from-gryt-ci together is a usage error.
+    dst.run(&["import", "x.bundle", "--from-gryt-ci", path])
+        .fails(2);
+}
