@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read};
 use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc::SyncSender;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -242,6 +243,7 @@ pub fn export(ws: &Workspace, selection: &Selection, out: &Path) -> Result<Expor
         return Err(BundleError::Exists(out.to_path_buf()));
     }
     let partial = partial_path(out);
+    ws.store.prepare_for_scan();
     let result = ws
         .store
         .read(|_| write_bundle(ws, selection, &partial, out));
@@ -710,6 +712,40 @@ impl Bundle {
     /// The second pass: hands every record and pipeline to the import, in order, checking
     /// each entry's hash again and each generation against its contract entry.
     pub fn feed(&self, sink: &mut Sink<'_>) -> Result<()> {
+        // A thread reads, hashes and parses the next chunk while this one is applied (as
+        // a pull fetches its next page): two chunks in flight at most.
+        let (out, items) = std::sync::mpsc::sync_channel::<Item>(2);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(move || self.read_pass(&out));
+            let mut applied = Ok(());
+            for item in &items {
+                applied = match item {
+                    Item::Records {
+                        chunk,
+                        commands,
+                        files,
+                    } => settle(sink, chunk, commands, files),
+                    Item::Pipeline { name, text } => {
+                        sink.pipeline(&name, &text).map_err(Into::into)
+                    }
+                };
+                if applied.is_err() {
+                    break;
+                }
+            }
+            // The reader stops at its next chunk when nobody takes it.
+            drop(items);
+            let read = match reader.join() {
+                Ok(read) => read,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            applied.and(read)
+        })
+    }
+
+    /// The second pass's reading: every entry hashed again, records parsed and checked, in
+    /// chunks sent to `out`. Returns early (`Ok`) when the receiver is gone.
+    fn read_pass(&self, out: &SyncSender<Item>) -> Result<()> {
         let path = &self.path;
         let mut archive = open_archive(path)?;
         let mut counts = Counts::default();
@@ -734,7 +770,11 @@ impl Bundle {
             };
             match kind {
                 Kind::Records(kind) => {
-                    let n = self.feed_records(sink, &name, kind, &mut reader, &mut contracts)?;
+                    let Some(n) =
+                        self.feed_records(out, &name, kind, &mut reader, &mut contracts)?
+                    else {
+                        return Ok(());
+                    };
                     match kind {
                         RecordsKind::Generations => counts.generations += n,
                         RecordsKind::Evolutions => counts.evolutions += n,
@@ -747,7 +787,15 @@ impl Bundle {
                 }
                 Kind::Pipeline(pipeline) => {
                     let text = read_whole(path, &name, &listed, reader)?;
-                    sink.pipeline(&pipeline, &text)?;
+                    if out
+                        .send(Item::Pipeline {
+                            name: pipeline,
+                            text,
+                        })
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
                     counts.pipelines += 1;
                 }
                 Kind::Manifest => {}
@@ -774,15 +822,16 @@ impl Bundle {
         Ok(())
     }
 
-    /// Feeds one `records/*.jsonl` entry; returns how many records it held.
+    /// Reads one `records/*.jsonl` entry into chunks; returns how many records it held
+    /// (`None` when the receiver is gone).
     fn feed_records(
         &self,
-        sink: &mut Sink<'_>,
+        out: &SyncSender<Item>,
         name: &str,
         kind: RecordsKind,
         reader: &mut Hashing<tar::Entry<'_, zstd::Decoder<'static, BufReader<File>>>>,
         contracts: &mut HashMap<Version, Vec<u8>>,
-    ) -> Result<u64> {
+    ) -> Result<Option<u64>> {
         let path = &self.path;
         let listed = self.entries[name].clone();
         let mut lines = BufReader::with_capacity(1 << 16, &mut *reader);
@@ -841,8 +890,14 @@ impl Bundle {
             n += 1;
             chunk.push(record);
             if chunk.len() == CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                settle(sink, full, &mut commands, &mut files)?;
+                let item = Item::Records {
+                    chunk: std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)),
+                    commands: std::mem::take(&mut commands),
+                    files: std::mem::take(&mut files),
+                };
+                if out.send(item).is_err() {
+                    return Ok(None);
+                }
             }
         }
         drop(lines);
@@ -853,8 +908,15 @@ impl Bundle {
         if rest != 0 || reader.read != listed.size || hex(&hasher.finalize()) != listed.sha256 {
             return Err(changed(path, name));
         }
-        settle(sink, chunk, &mut commands, &mut files)?;
-        Ok(n)
+        let item = Item::Records {
+            chunk,
+            commands,
+            files,
+        };
+        if out.send(item).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(n))
     }
 
     /// A generation's contract entry must hold exactly its contract. `Some(text)` when the
@@ -890,20 +952,35 @@ impl Bundle {
     }
 }
 
+/// What the second pass's reader hands over.
+enum Item {
+    /// Records, with what they need once they are in: the steps' commands of runs, and the
+    /// contract files whose text is not gryt's rendering.
+    Records {
+        chunk: Vec<Record>,
+        commands: Vec<(uuid::Uuid, Vec<String>)>,
+        files: Vec<(uuid::Uuid, Version, Vec<u8>)>,
+    },
+    Pipeline {
+        name: String,
+        text: Vec<u8>,
+    },
+}
+
 /// Hands a chunk to the import, then what its records need once they are in.
 fn settle(
     sink: &mut Sink<'_>,
     chunk: Vec<Record>,
-    commands: &mut Vec<(uuid::Uuid, Vec<String>)>,
-    files: &mut Vec<(uuid::Uuid, Version, Vec<u8>)>,
+    commands: Vec<(uuid::Uuid, Vec<String>)>,
+    files: Vec<(uuid::Uuid, Version, Vec<u8>)>,
 ) -> Result<()> {
     if !chunk.is_empty() {
         sink.records(chunk)?;
     }
-    for (run, commands) in commands.drain(..) {
+    for (run, commands) in commands {
         sink.step_commands(run, &commands)?;
     }
-    for (id, version, text) in files.drain(..) {
+    for (id, version, text) in files {
         sink.contract_text(id, &version, text)?;
     }
     Ok(())
