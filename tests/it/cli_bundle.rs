@@ -212,8 +212,26 @@ fn what_is_held_here_is_never_overwritten() {
         .ok()
         .json();
     assert_eq!(g["status"], "draft");
+    // The record here keeps its state: the conflict is about the one not taken.
+    assert_eq!(g["sync_status"], "not_synced");
     let listed = dst.run(&["sync", "conflicts", "--json"]).ok().json();
     assert!(listed.to_string().contains("version_taken"), "{listed}");
+    let id = conflicts.iter().find(|c| c["subject"] == "v1.2.0").unwrap()["id"].to_string();
+    // Settled by keeping yours; taking the imported one means moving yours and importing
+    // again.
+    let out = dst
+        .run(&["sync", "resolve", &id, "--strategy", "keep-remote"])
+        .fails(1);
+    assert!(
+        out.stderr.contains("an import recorded it"),
+        "{}",
+        out.render()
+    );
+    dst.run(&["sync", "resolve", &id, "--strategy", "keep-local"])
+        .ok();
+    let open = dst.run(&["sync", "conflicts", "--json"]).ok().json();
+    assert!(!open.to_string().contains("\"v1.2.0\""), "{open}");
+    assert_eq!(dst.read(".gryt/generations/v1.2.0.yaml"), mine);
 }
 
 // ---- bad bundles -----------------------------------------------------------------------

@@ -90,6 +90,11 @@ impl Sink<'_> {
             )));
         }
         self.report.records += chunk.len();
+        // No cloud numbered these: a conflict they cause says so by its seq 0.
+        for r in &mut chunk {
+            let revision = r.revision();
+            r.stamp(revision, 0);
+        }
         chunk.sort_by_key(super::pull::apply_rank);
         let (ops, prior) = plan_page(
             self.ws,
@@ -133,6 +138,19 @@ impl Sink<'_> {
             }
         }
         let s = &self.ws.store;
+        // A conflict is recorded about the incoming record; the record here keeps its state
+        // (a pull marks it in conflict: its next push would overwrite the cloud's).
+        let mut kept = Vec::new();
+        for op in &ops {
+            if let Op::Conflict { local: Some(l), .. } = op
+                && let Some(kind) = l.kind()
+            {
+                let id = l.id().to_string();
+                if let Some(state) = s.sync_state(kind, &id)? {
+                    kept.push((kind, id, state.sync_status));
+                }
+            }
+        }
         apply_all(
             self.ws,
             s,
@@ -142,6 +160,9 @@ impl Sink<'_> {
             &self.now,
             &mut self.pulled,
         )?;
+        for (kind, id, status) in kept {
+            s.set_sync_status(kind, &id, status)?;
+        }
         // What was added is local and pending, and the audit trail says where it came from:
         // written with the chunk, so memory does not grow with the import.
         let kinds = [

@@ -124,6 +124,22 @@ pub fn resolve(
         .and_then(|v| v["record"]["id"].as_str())
         .map(str::to_string);
     let refuse = |why| refuse(c, strategy, why);
+    // A conflict an import recorded (`gryt import`: its records carry no cloud seq) is
+    // about a record that was not taken; yours was left as it was.
+    if c.remote_seq == 0 {
+        return match strategy {
+            Strategy::KeepLocal => {
+                let now = crate::clock::now_string();
+                ws.store.resolve_conflict(c.id, "keep-local", &now)?;
+                Ok(Resolved::KeptLocal {
+                    subject: c.subject.clone(),
+                })
+            }
+            _ => Err(refuse(
+                "an import recorded it: keep yours (keep-local), or move or delete yours and import again",
+            )),
+        };
+    }
     match (strategy, c.reason) {
         (Strategy::Discard, Reason::Refused) => discard(ws, c),
         (Strategy::LocalOnly, Reason::Refused) => {
