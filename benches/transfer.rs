@@ -17,16 +17,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use gryt::domain::generation::Contract;
-use gryt::domain::{Change, ChangeType, EvolutionStatus, Version};
-use gryt::store::{NewEvolution, NewGeneration};
 use gryt::sync::client::{Client, ClientOptions};
 use gryt::sync::engine::{self, Cloud, PushOptions};
-use gryt::workspace::{Workspace, bytes_hash};
+use gryt::workspace::Workspace;
 
 mod common;
+mod records;
 
 use common::env_num;
+use records::{mb, measured, seed};
 
 fn main() {
     // `cargo test --benches` runs this binary too; do nothing then.
@@ -98,15 +97,16 @@ fn main() {
         assert!(out.status.success(), "gryt config {k}: {out:?}");
     }
 
-    let (pull, pull_secs, pull_rss) = measured(&gryt, &["sync", "pull", "--json"]);
+    let time_v = Path::new("/usr/bin/time").is_file();
+    let (pull, pull_secs, pull_rss) = measured(gryt(&["sync", "pull", "--json"]), time_v);
     println!(
         "first pull:  {} records, {pull_secs:.2} s, peak RSS {}",
         pull["records"].as_u64().unwrap_or(0),
         mb(pull_rss)
     );
     let (copy, copy_secs, copy_rss) = measured(
-        &gryt,
-        &["cloud", "copy", "bench/sync", "bench/copy", "--json"],
+        gryt(&["cloud", "copy", "bench/sync", "bench/copy", "--json"]),
+        time_v,
     );
     let copied = &copy["copied"]["copied"];
     println!(
@@ -122,109 +122,4 @@ fn main() {
         Some((generations * per) as u64),
         "{copy}"
     );
-}
-
-fn mb(kb: Option<u64>) -> String {
-    kb.map_or("n/a".to_string(), |kb| {
-        format!("{:.1} MB", kb as f64 / 1024.0)
-    })
-}
-
-/// Runs `gryt ARGS` (under `/usr/bin/time` when there is one): its JSON output, wall time
-/// and peak RSS in KB.
-fn measured(
-    gryt: &dyn Fn(&[&str]) -> Command,
-    args: &[&str],
-) -> (serde_json::Value, f64, Option<u64>) {
-    let probe = gryt(args);
-    let mut cmd = if Path::new("/usr/bin/time").is_file() {
-        let mut c = Command::new("/usr/bin/time");
-        c.arg("-f")
-            .arg("GRYT_BENCH_RSS=%M")
-            .arg(probe.get_program());
-        c.args(probe.get_args());
-        for (k, v) in probe.get_envs() {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
-        }
-        c.current_dir(probe.get_current_dir().expect("dir"))
-            .stdin(Stdio::null());
-        c
-    } else {
-        gryt(args)
-    };
-    let t = Instant::now();
-    let out = cmd.output().expect("spawn gryt");
-    let secs = t.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "gryt {args:?} failed: {stderr}");
-    let rss = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("GRYT_BENCH_RSS="))
-        .and_then(|v| v.trim().parse().ok());
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "gryt {args:?} output: {e}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
-    (json, secs, rss)
-}
-
-/// Writes the records through the library store, as `gryt generation create` and a decided
-/// evolution would leave them (contract files on disk, nothing synced yet).
-fn seed(root: &Path, generations: usize, per: usize, user: &str) {
-    let ws = Workspace::discover(root).expect("open");
-    let gens_dir = ws.generations_dir();
-    let now = "2026-01-01T00:00:00Z";
-    ws.store
-        .tx(|s| -> gryt::store::Result<()> {
-            for i in 0..generations {
-                let contract = Contract {
-                    version: Version::new(1 + (i / 1000) as u64, (i % 1000) as u64, 0),
-                    description: format!("release {i}"),
-                    pipeline_template: Some("ci".into()),
-                    changes: vec![Change {
-                        kind: ChangeType::Add,
-                        id: format!("FEAT-{}", i + 1).parse().expect("id"),
-                        title: format!("Feature of release {i}"),
-                        description: None,
-                        pipeline: None,
-                    }],
-                };
-                let text = gryt::contract::render(&contract);
-                std::fs::write(gens_dir.join(contract.version.file_name()), &text).expect("write");
-                let id =
-                    uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 | i as u128)
-                        .to_string();
-                s.insert_generation(&NewGeneration {
-                    id: &id,
-                    contract: &contract,
-                    created_by: user,
-                    now,
-                    file_hash: &bytes_hash(text.as_bytes()),
-                })?;
-                for e in 0..per {
-                    let n = i * per + e;
-                    let eid = uuid::Uuid::from_u128(
-                        0x0193_0000_0000_7000_9000_0000_0000_0000 | n as u128,
-                    )
-                    .to_string();
-                    s.insert_evolution(&NewEvolution {
-                        id: &eid,
-                        generation_id: &id,
-                        change_id: contract.changes[0].id.as_str(),
-                        code_name: &format!("bench-evolution-{n}"),
-                        rc: (e + 1) as u32,
-                        owner: user,
-                        now,
-                    })?;
-                    s.decide_evolution(&eid, EvolutionStatus::Pass, None, now)?;
-                }
-            }
-            Ok(())
-        })
-        .expect("seed");
 }

@@ -137,19 +137,7 @@ pub fn diff(ws: &Workspace, cloud: Option<&Cloud<'_>>, opts: &DiffOptions) -> Re
         ..DiffReport::default()
     };
     if let Some(cloud) = cloud {
-        let mut incoming = Incoming::default();
-        let mut visit = |s: &Store, ops: &[Op]| incoming.page(s, ops);
-        let pulled = pull::pull_with(
-            ws,
-            cloud,
-            PullOptions {
-                dry_run: true,
-                page_limit: opts.page_limit,
-                full: false,
-            },
-            &mut |_, _, _| {},
-            Some(&mut visit as Visit<'_>),
-        )?;
+        let (incoming, pulled) = plan_pull(ws, cloud, opts, Incoming::default())?;
         report.pull = incoming.entries;
         report.head = Some(pulled.head);
         report.requests = pulled.requests;
@@ -397,22 +385,11 @@ pub fn pull_hunks(
     cloud: &Cloud<'_>,
     opts: &DiffOptions,
 ) -> Result<(Vec<super::patch::Hunk>, Vec<Entry>, u64)> {
-    let mut incoming = Incoming {
+    let incoming = Incoming {
         hunks: Some(Vec::new()),
         ..Incoming::default()
     };
-    let mut visit = |s: &Store, ops: &[Op]| incoming.page(s, ops);
-    let pulled = pull::pull_with(
-        ws,
-        cloud,
-        PullOptions {
-            dry_run: true,
-            page_limit: opts.page_limit,
-            full: false,
-        },
-        &mut |_, _, _| {},
-        Some(&mut visit as Visit<'_>),
-    )?;
+    let (incoming, pulled) = plan_pull(ws, cloud, opts, incoming)?;
     let mut hunks = incoming.hunks.unwrap_or_default();
     let mut conflicts: Vec<Entry> = incoming
         .entries
@@ -425,6 +402,28 @@ pub fn pull_hunks(
         conflicts.retain(|e| ours(&e.subject));
     }
     Ok((hunks, conflicts, pulled.head))
+}
+
+/// Plans a pull as `gryt sync pull` would, page by page, into `incoming`; applies nothing.
+fn plan_pull(
+    ws: &Workspace,
+    cloud: &Cloud<'_>,
+    opts: &DiffOptions,
+    mut incoming: Incoming,
+) -> Result<(Incoming, super::PullReport)> {
+    let mut visit = |s: &Store, ops: &[Op]| incoming.page(s, ops);
+    let pulled = pull::pull_with(
+        ws,
+        cloud,
+        PullOptions {
+            dry_run: true,
+            page_limit: opts.page_limit,
+            full: false,
+        },
+        &mut |_, _, _| {},
+        Some(&mut visit as Visit<'_>),
+    )?;
+    Ok((incoming, pulled))
 }
 
 /// Whether a subject (`v1.2.0`, `v1.2.0-rc.3`, `run of v1.2.0-rc.3`) belongs to `v`.
