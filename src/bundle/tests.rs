@@ -44,3 +44,34 @@ fn hostile_and_unknown_paths_are_refused() {
         assert!(e.contains("not part of"), "{path}: {e}");
     }
 }
+
+/// An entry larger than its limit stops being read at the limit: a bomb is refused, not
+/// hashed to the end.
+#[test]
+fn an_entry_over_its_limit_is_refused() {
+    let data = vec![0u8; 4096];
+    let mut reader = Hashing {
+        inner: &data[..],
+        hasher: Sha256::new(),
+        read: 0,
+        limit: 1000,
+    };
+    let err = std::io::copy(&mut reader, &mut std::io::sink()).unwrap_err();
+    assert!(
+        err.to_string().contains("larger than gryt accepts"),
+        "{err}"
+    );
+    assert!(reader.read <= 4096);
+
+    let mut reader = Hashing {
+        inner: &data[..],
+        hasher: Sha256::new(),
+        read: 0,
+        limit: 4096,
+    };
+    assert_eq!(
+        std::io::copy(&mut reader, &mut std::io::sink()).unwrap(),
+        4096
+    );
+    assert_eq!(hex(&reader.hasher.finalize()), hex(&Sha256::digest(&data)));
+}

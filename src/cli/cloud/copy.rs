@@ -51,23 +51,39 @@ pub fn cmd_copy(ui: &Ui, args: CopyArgs) -> Result<(), CommandError> {
             args.src
         )));
     }
+    let mut dst_head = 0;
     for (what, s) in [("source", &src), ("destination", &dst)] {
         let (team, name) = s.project.split_once('/').unwrap_or_default();
-        s.client
+        let info = s
+            .client
             .project(team, name)
             .map_err(|e| about(what, s, e.into()))?;
+        dst_head = info.head;
     }
-    ui.status(format!(
-        "Comparing {} with {}",
-        src.address(),
-        dst.address()
-    ));
     let mut blocked = copy::Blocked::default();
-    let difference = walk(ui, &src, &dst, true, &mut blocked)?;
-    let copied = if args.dry_run || difference.copied.total() == 0 {
-        None
+    // Into a project that holds nothing, nothing can be in the way: the difference is the
+    // whole source, and the copy starts at once (one walk instead of two).
+    let (difference, copied) = if dst_head == 0 && !args.dry_run {
+        ui.status(format!(
+            "{} holds nothing yet: copying every record of {}",
+            dst.address(),
+            src.address()
+        ));
+        let copied = walk(ui, &src, &dst, false, &mut blocked)?;
+        (copied.clone(), Some(copied))
     } else {
-        Some(walk(ui, &src, &dst, false, &mut blocked)?)
+        ui.status(format!(
+            "Comparing {} with {}",
+            src.address(),
+            dst.address()
+        ));
+        let difference = walk(ui, &src, &dst, true, &mut blocked)?;
+        let copied = if args.dry_run || difference.copied.total() == 0 {
+            None
+        } else {
+            Some(walk(ui, &src, &dst, false, &mut blocked)?)
+        };
+        (difference, copied)
     };
     if ui.json {
         ui.json(&Report {
