@@ -6,8 +6,8 @@
 //! in a temp dir; a seeding workspace (10,000 generations, one change each, and 100,000
 //! decided evolutions, written through the library store) pushes everything with the library
 //! engine; then, with the real `gryt` binary, a fresh workspace's first `gryt sync pull --json`
-//! and `gryt cloud copy bench/sync bench/copy --json` (the difference, then the copy), each
-//! with its wall time and peak RSS (`/usr/bin/time`, when there is one).
+//! and `gryt cloud copy bench/sync bench/copy --json` (into an empty project: one walk of the
+//! feed), each with its wall time and peak RSS (`/usr/bin/time`, when there is one).
 //!
 //! Goals: the copy ≤ 1.5× the first pull; peak RSS ≤ 64 MB.
 //!
@@ -110,7 +110,7 @@ fn main() {
     );
     let copied = &copy["copied"]["copied"];
     println!(
-        "cloud copy:  {} generations, {} evolutions copied ({} records read twice: difference, then copy), {copy_secs:.2} s = {:.2}× the first pull (goal ≤ 1.5×), peak RSS {} (goal ≤ 64 MB)",
+        "cloud copy:  {} generations, {} evolutions copied into an empty project ({} records read), {copy_secs:.2} s = {:.2}× the first pull (goal ≤ 1.5×), peak RSS {} (goal ≤ 64 MB)",
         copied["generations"],
         copied["evolutions"],
         copy["copied"]["read"],
