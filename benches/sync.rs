@@ -32,7 +32,7 @@
 //! (keep the server running at the end, for profiling pulls against it).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gryt::sync::client::{Client, ClientOptions};
@@ -43,7 +43,7 @@ mod common;
 mod records;
 
 use common::env_num;
-use records::{mb, measured, seed};
+use records::{linked_workspace, mb, measured, seed};
 
 fn main() {
     // `cargo test --benches` runs this binary too; do nothing then.
@@ -112,30 +112,7 @@ fn main() {
     }
 
     // 2. First pull with the real binary.
-    let home = root.join("home");
-    std::fs::create_dir_all(home.join("config")).expect("home");
-    let pull_dir = root.join("pull");
-    std::fs::create_dir_all(&pull_dir).expect("pull dir");
-    Workspace::init(&pull_dir).expect("init");
-    let gryt = |args: &[&str]| -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_gryt"));
-        c.args(args)
-            .current_dir(&pull_dir)
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("GRYT_TOKEN", &token)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
-        c
-    };
-    for (k, v) in [
-        ("cloud.url", base.as_str()),
-        ("cloud.project", "bench/sync"),
-        ("execution_mode", "hybrid"),
-    ] {
-        let out = gryt(&["config", k, v]).output().expect("gryt config");
-        assert!(out.status.success(), "gryt config {k}: {out:?}");
-    }
+    let (pull_dir, gryt) = linked_workspace(&root, "pull", &base, &token);
     let time_v = Path::new("/usr/bin/time").is_file();
     let (json, secs, rss) = pull(&gryt, time_v);
     let first_pull = secs;

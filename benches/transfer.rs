@@ -14,7 +14,6 @@
 //! Environment: GRYT_BENCH_GENERATIONS (10000), GRYT_BENCH_EVOLUTIONS_PER (10).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use gryt::sync::client::{Client, ClientOptions};
@@ -25,7 +24,7 @@ mod common;
 mod records;
 
 use common::env_num;
-use records::{mb, measured, seed};
+use records::{linked_workspace, mb, measured, seed};
 
 fn main() {
     // `cargo test --benches` runs this binary too; do nothing then.
@@ -72,30 +71,7 @@ fn main() {
     );
     drop(ws);
 
-    let home = root.join("home");
-    std::fs::create_dir_all(home.join("config")).expect("home");
-    let dir = root.join("work");
-    std::fs::create_dir_all(&dir).expect("work dir");
-    Workspace::init(&dir).expect("init");
-    let gryt = |args: &[&str]| -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_gryt"));
-        c.args(args)
-            .current_dir(&dir)
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("GRYT_TOKEN", &token)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
-        c
-    };
-    for (k, v) in [
-        ("cloud.url", base.as_str()),
-        ("cloud.project", "bench/sync"),
-        ("execution_mode", "hybrid"),
-    ] {
-        let out = gryt(&["config", k, v]).output().expect("gryt config");
-        assert!(out.status.success(), "gryt config {k}: {out:?}");
-    }
+    let (_dir, gryt) = linked_workspace(root, "work", &base, &token);
 
     let time_v = Path::new("/usr/bin/time").is_file();
     let (pull, pull_secs, pull_rss) = measured(gryt(&["sync", "pull", "--json"]), time_v);

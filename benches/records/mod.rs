@@ -1,7 +1,7 @@
 //! What the sync and transfer benches share: the project they seed (10,000 generations and
 //! 100,000 decided evolutions by default) and a `gryt` process timed with its peak RSS.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -109,4 +109,40 @@ pub fn seed(root: &Path, generations: usize, per: usize, user: &str) {
             Ok(())
         })
         .expect("seed");
+}
+
+/// A fresh workspace `root/NAME` linked to `bench/sync` on `base` in hybrid mode, and how to
+/// run the real `gryt` there (a HOME of its own under `root`, the token through GRYT_TOKEN).
+pub fn linked_workspace(
+    root: &Path,
+    name: &str,
+    base: &str,
+    token: &str,
+) -> (PathBuf, impl Fn(&[&str]) -> Command) {
+    let home = root.join("home");
+    std::fs::create_dir_all(home.join("config")).expect("home");
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).expect("workspace dir");
+    Workspace::init(&dir).expect("init");
+    let (at, token) = (dir.clone(), token.to_string());
+    let gryt = move |args: &[&str]| -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_gryt"));
+        c.args(args)
+            .current_dir(&at)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("GRYT_TOKEN", &token)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    };
+    for (k, v) in [
+        ("cloud.url", base),
+        ("cloud.project", "bench/sync"),
+        ("execution_mode", "hybrid"),
+    ] {
+        let out = gryt(&["config", k, v]).output().expect("gryt config");
+        assert!(out.status.success(), "gryt config {k}: {out:?}");
+    }
+    (dir, gryt)
 }

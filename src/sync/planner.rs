@@ -211,17 +211,9 @@ fn plan_generation(local: &mut Local, g: &GenerationRecord, remote: &Record, ops
     // the file keeps its edits.
     let contract_kept = matches!(&l.record, Record::Generation(old)
         if old.version == g.version && old.contract() == g.contract());
-    if local.import {
-        ops.push(conflict(
-            RecordKind::Generation,
-            g.id,
-            ConflictReason::BothChanged,
-            Some(&l.record),
-            remote,
-        ));
-        return;
-    }
-    if l.sync_status == SyncStatus::Synced && !file_agrees && contract_kept {
+    // An import replaces nothing: other content is a conflict, whatever the state here.
+    let synced_here = l.sync_status == SyncStatus::Synced && !local.import;
+    if synced_here && !file_agrees && contract_kept {
         local.records.insert(
             g.id,
             LocalRecord {
@@ -234,7 +226,7 @@ fn plan_generation(local: &mut Local, g: &GenerationRecord, remote: &Record, ops
         ops.push(Op::FastForward(remote.clone()));
         return;
     }
-    if l.sync_status != SyncStatus::Synced || !file_agrees {
+    if !synced_here || !file_agrees {
         ops.push(conflict(
             RecordKind::Generation,
             g.id,
