@@ -124,9 +124,10 @@ pub fn resolve(
         .and_then(|v| v["record"]["id"].as_str())
         .map(str::to_string);
     let refuse = |why| refuse(c, strategy, why);
-    // A conflict an import recorded (`gryt import`: its records carry no cloud seq) is
-    // about a record that was not taken; yours was left as it was.
-    if c.remote_seq == 0 {
+    // A conflict an import recorded (`gryt import`: its records carry no cloud seq, unlike
+    // a pulled record; a push the cloud refused records no incoming value at all) is about a
+    // record that was not taken; yours was left as it was.
+    if c.remote_seq == 0 && c.remote_value.is_some() && c.reason != Reason::Refused {
         return match strategy {
             Strategy::KeepLocal => {
                 let now = crate::clock::now_string();
