@@ -35,7 +35,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use gryt::sync::client::{Client, ClientOptions};
 use gryt::sync::engine::{self, Cloud, PushOptions};
 use gryt::workspace::Workspace;
 
@@ -43,7 +42,7 @@ mod common;
 mod records;
 
 use common::env_num;
-use records::{linked_workspace, mb, measured, seed};
+use records::{bench_team, linked_workspace, mb, measured, seed};
 
 fn main() {
     // `cargo test --benches` runs this binary too; do nothing then.
@@ -61,10 +60,7 @@ fn main() {
     let (server_data, server) = common::server();
     let base = server.url();
     println!("server on {base}");
-    let (user, token) = common::bench_account(&base);
-    let client = Client::new(&base, Some(token.clone()), ClientOptions::default());
-    client.create_team("bench").expect("team");
-    client.create_project("bench", "sync").expect("project");
+    let (user, token, client) = bench_team(&base, &["sync"]);
     let cloud = Cloud {
         client: &client,
         url: &base,
@@ -74,8 +70,6 @@ fn main() {
 
     // 1. Push.
     let seed_dir = root.join("seed");
-    std::fs::create_dir_all(&seed_dir).expect("seed dir");
-    Workspace::init(&seed_dir).expect("init");
     let t = Instant::now();
     seed(&seed_dir, generations, per, user);
     let total = generations * (1 + per);

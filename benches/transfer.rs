@@ -16,7 +16,6 @@
 use std::path::Path;
 use std::time::Instant;
 
-use gryt::sync::client::{Client, ClientOptions};
 use gryt::sync::engine::{self, Cloud, PushOptions};
 use gryt::workspace::Workspace;
 
@@ -24,7 +23,7 @@ mod common;
 mod records;
 
 use common::env_num;
-use records::{linked_workspace, mb, measured, seed};
+use records::{bench_team, linked_workspace, mb, measured, seed};
 
 fn main() {
     // `cargo test --benches` runs this binary too; do nothing then.
@@ -39,11 +38,7 @@ fn main() {
     let (_server_data, server) = common::server();
     let base = server.url();
     println!("server on {base}");
-    let (user, token) = common::bench_account(&base);
-    let client = Client::new(&base, Some(token.clone()), ClientOptions::default());
-    client.create_team("bench").expect("team");
-    client.create_project("bench", "sync").expect("project");
-    client.create_project("bench", "copy").expect("project");
+    let (user, token, client) = bench_team(&base, &["sync", "copy"]);
     let cloud = Cloud {
         client: &client,
         url: &base,
@@ -52,8 +47,6 @@ fn main() {
     };
 
     let seed_dir = root.join("seed");
-    std::fs::create_dir_all(&seed_dir).expect("seed dir");
-    Workspace::init(&seed_dir).expect("init");
     seed(&seed_dir, generations, per, user);
     let ws = Workspace::discover(&seed_dir).expect("open seed workspace");
     let t = Instant::now();

@@ -8,6 +8,7 @@ use std::time::Instant;
 use gryt::domain::generation::Contract;
 use gryt::domain::{Change, ChangeType, EvolutionStatus, Version};
 use gryt::store::{NewEvolution, NewGeneration};
+use gryt::sync::client::{Client, ClientOptions};
 use gryt::workspace::{Workspace, bytes_hash};
 
 /// Runs a `gryt … --json` command to the end: (its output, wall seconds, peak RSS in KiB
@@ -58,6 +59,8 @@ pub fn mb(rss: Option<u64>) -> String {
 /// Writes the records through the library store, as `gryt generation create` and a decided
 /// evolution would leave them (contract files on disk, nothing synced yet).
 pub fn seed(root: &Path, generations: usize, per: usize, user: &str) {
+    std::fs::create_dir_all(root).expect("seed dir");
+    Workspace::init(root).expect("init");
     let ws = Workspace::discover(root).expect("open");
     let gens_dir = ws.generations_dir();
     let now = "2026-01-01T00:00:00Z";
@@ -145,4 +148,16 @@ pub fn linked_workspace(
         assert!(out.status.success(), "gryt config {k}: {out:?}");
     }
     (dir, gryt)
+}
+
+/// The bench account on the server at `base`, with team `bench` and `projects` in it: the
+/// account, its token, and a client carrying it.
+pub fn bench_team(base: &str, projects: &[&str]) -> (&'static str, String, Client) {
+    let (user, token) = crate::common::bench_account(base);
+    let client = Client::new(base, Some(token.clone()), ClientOptions::default());
+    client.create_team("bench").expect("team");
+    for p in projects {
+        client.create_project("bench", p).expect("project");
+    }
+    (user, token, client)
 }

@@ -239,7 +239,7 @@ fn hex(digest: &[u8]) -> String {
 /// workspace's pipeline definitions to `out` (a new file). Written beside `out` and renamed
 /// into place at the end: a failed export leaves no file.
 pub fn export(ws: &Workspace, selection: &Selection, out: &Path) -> Result<ExportReport> {
-    if out.exists() {
+    if crate::workspace::file::occupied(out) {
         return Err(BundleError::Exists(out.to_path_buf()));
     }
     let partial = partial_path(out);
@@ -257,7 +257,9 @@ pub fn export(ws: &Workspace, selection: &Selection, out: &Path) -> Result<Expor
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     Err(BundleError::Exists(out.to_path_buf()))
                 }
-                Err(_) if out.exists() => Err(BundleError::Exists(out.to_path_buf())),
+                Err(_) if crate::workspace::file::occupied(out) => {
+                    Err(BundleError::Exists(out.to_path_buf()))
+                }
                 Err(_) => std::fs::rename(&partial, out).map_err(|e| io("write", out)(e).into()),
             };
             if placed.is_err() {
@@ -530,9 +532,15 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// Opens the archive inside a bundle file, checking that it is zstd at all.
+/// Opens the archive inside a bundle file, checking that it is a regular file (not a FIFO,
+/// a device or a directory) and zstd at all.
 fn open_archive(path: &Path) -> Result<tar::Archive<zstd::Decoder<'static, BufReader<File>>>> {
-    let mut file = File::open(path).map_err(io("open", path))?;
+    use crate::workspace::file::{ReadError, open_regular};
+    use std::io::Seek;
+    let mut file = open_regular(path).map_err(|e| match e {
+        ReadError::Io(e) => io("open", path)(e).into(),
+        other => refused(path, other.to_string()),
+    })?;
     let mut magic = [0u8; 4];
     let n = read_up_to(&mut file, &mut magic).map_err(io("read", path))?;
     if n < 4 || magic != ZSTD_MAGIC {
@@ -541,8 +549,7 @@ fn open_archive(path: &Path) -> Result<tar::Archive<zstd::Decoder<'static, BufRe
             "not a gryt bundle (it is not zstd-compressed; bundles are made by `gryt export`)",
         ));
     }
-    drop(file);
-    let file = File::open(path).map_err(io("open", path))?;
+    file.rewind().map_err(io("read", path))?;
     let decoder = zstd::Decoder::new(file).map_err(io("read", path))?;
     Ok(tar::Archive::new(decoder))
 }

@@ -1,7 +1,6 @@
 //! `gryt patch apply`: apply, or undo, a patch made by `gryt sync diff --output`
 //! (sync::engine::patch).
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -91,21 +90,19 @@ fn cmd_apply(ui: &Ui, args: ApplyArgs) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The patch's text, bounded.
+/// The patch's text: a regular file (not a FIFO or a device), bounded, UTF-8.
 fn read_patch(path: &std::path::Path) -> Result<String, CommandError> {
+    use crate::workspace::file::{ReadError, read_limited};
     let shown = path.display();
-    let file = std::fs::File::open(path)
-        .map_err(|e| CommandError::user(format!("cannot open {shown}: {e}")))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_PATCH + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| CommandError::user(format!("cannot read {shown}: {e}")))?;
-    if bytes.len() as u64 > MAX_PATCH {
-        return Err(CommandError::user(format!(
+    let bytes = read_limited(path, MAX_PATCH).map_err(|e| match e {
+        ReadError::Io(e) => CommandError::user(format!("cannot read {shown}: {e}")),
+        ReadError::TooLarge(_) => CommandError::user(format!(
             "{shown} is larger than gryt reads ({} MiB)",
             MAX_PATCH >> 20
-        )));
-    }
+        ))
+        .hint("nothing was changed"),
+        other => CommandError::user(format!("{shown}: {other}")).hint("nothing was changed"),
+    })?;
     String::from_utf8(bytes).map_err(|_| {
         CommandError::user(format!("{shown}: not a gryt patch (not UTF-8 text)"))
             .hint("nothing was changed")

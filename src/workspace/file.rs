@@ -76,18 +76,24 @@ pub fn occupied(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
 
-/// Reads a regular file (symlinks followed) of at most `max` bytes.
-pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
-    // Checked before opening: opening a FIFO for reading blocks until a writer comes.
+/// Opens a regular file (symlinks followed) for reading; anything else is refused before it
+/// is opened (opening a FIFO for reading blocks until a writer comes) and again on what was
+/// opened, in case the path changed in between.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, ReadError> {
     if let Some(k) = kind(std::fs::metadata(path)?.file_type()) {
         return Err(ReadError::NotRegular(k));
     }
     let file = std::fs::File::open(path)?;
-    // Checked again on what was opened, in case the path changed in between.
-    let meta = file.metadata()?;
-    if let Some(k) = kind(meta.file_type()) {
+    if let Some(k) = kind(file.metadata()?.file_type()) {
         return Err(ReadError::NotRegular(k));
     }
+    Ok(file)
+}
+
+/// Reads a regular file (symlinks followed) of at most `max` bytes.
+pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    let file = open_regular(path)?;
+    let meta = file.metadata()?;
     if meta.len() > max {
         return Err(ReadError::TooLarge(max));
     }

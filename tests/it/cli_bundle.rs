@@ -312,7 +312,6 @@ fn damaged_and_hostile_bundles_are_refused_and_change_nothing() {
     // record) comes after the lock is taken.
     dst.write(".gryt/sync.lock", "");
     let bad = dst.tmp.path().join("bad.bundle");
-    let path = bad.to_str().unwrap();
 
     // One byte of one entry changed.
     let mut entries = good.clone();
@@ -395,12 +394,35 @@ fn damaged_and_hostile_bundles_are_refused_and_change_nothing() {
     pack(&bad, &entries, None);
     refused(&dst, &bad, "created_at");
 
+    // A named pipe or a directory where the bundle should be (a pipe would block a reader
+    // that opened it): refused without being opened. A symlink to a bundle is followed.
+    std::fs::remove_file(&bad).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&bad)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    refused(&dst, &bad, "a named pipe (FIFO), not a regular file");
+    std::fs::remove_file(&bad).unwrap();
+    std::fs::create_dir(&bad).unwrap();
+    refused(&dst, &bad, "a directory, not a regular file");
+    std::fs::remove_dir(&bad).unwrap();
+    std::os::unix::fs::symlink(&file, &bad).unwrap();
+    let out = dst
+        .run(&["import", bad.to_str().unwrap(), "--dry-run"])
+        .ok();
+    assert!(
+        out.stdout.contains("Would add 1 generations"),
+        "{}",
+        out.render()
+    );
+    std::fs::remove_file(&bad).unwrap();
+
     // Not a bundle at all, and no file.
     std::fs::write(&bad, b"garbage").unwrap();
     refused(&dst, &bad, "not a gryt bundle");
     let out = dst.run(&["import", "nowhere.bundle"]).fails(1);
     assert!(out.stderr.contains("nowhere.bundle"), "{}", out.render());
-    let _ = path;
 }
 
 // ---- from gryt-ci -----------------------------------------------------------------------
@@ -514,7 +536,13 @@ fn gryt_ci_workspaces_are_imported_after_a_dry_run() {
 
     // Not a gryt-ci workspace: refused, nothing changed.
     let (db, files) = (dst.db_bytes(), dst.files_snapshot());
-    for bad in [dst.tmp.path().join("home"), dst.path(".gryt/config")] {
+    let fifo = dst.tmp.path().join("gryt.db");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for bad in [dst.tmp.path().join("home"), dst.path(".gryt/config"), fifo] {
         let out = dst
             .run(&["import", "--from-gryt-ci", bad.to_str().unwrap()])
             .fails(1);

@@ -199,7 +199,7 @@ fn write_patch(
     out: &std::path::Path,
 ) -> Result<(), CommandError> {
     use crate::sync::engine::patch;
-    if out.exists() {
+    if crate::workspace::file::occupied(out) {
         return Err(CommandError::user(format!(
             "{} already exists; name another file or remove it first",
             out.display()

@@ -59,10 +59,12 @@ impl Hunk {
 
     /// `update generation v1.2.0`.
     pub fn title(&self) -> String {
+        let action = self.action();
         match self.kind {
+            RecordKind::Generation => format!("{action} generation {}", self.subject),
+            RecordKind::Evolution => format!("{action} evolution {}", self.subject),
             // Its subject says it: `run of v1.2.0-rc.3`.
-            RecordKind::PipelineRun => format!("{} {}", self.action(), self.subject),
-            kind => format!("{} {} {}", self.action(), kind_word(kind), self.subject),
+            RecordKind::PipelineRun => format!("{action} {}", self.subject),
         }
     }
 
@@ -72,14 +74,6 @@ impl Hunk {
             after: self.before.clone(),
             ..self.clone()
         }
-    }
-}
-
-fn kind_word(kind: RecordKind) -> &'static str {
-    match kind {
-        RecordKind::Generation => "generation",
-        RecordKind::Evolution => "evolution",
-        RecordKind::PipelineRun => "pipeline run",
     }
 }
 

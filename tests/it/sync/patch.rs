@@ -158,6 +158,33 @@ fn a_stale_or_damaged_patch_is_refused_and_changes_nothing() {
     }
     std::fs::write(&bad, [0xff, 0xfe, 0x00]).unwrap();
     b.run(&["patch", "apply", bad.to_str().unwrap()]).fails(1);
+    // Huge (sparse: nothing is written), a named pipe, a directory: refused unread.
+    std::fs::File::create(&bad)
+        .unwrap()
+        .set_len(257 << 20)
+        .unwrap();
+    let out = b.run(&["patch", "apply", bad.to_str().unwrap()]).fails(1);
+    assert_stderr_has(&out, "is larger than gryt reads (256 MiB)");
+    std::fs::remove_file(&bad).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&bad)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = b.run(&["patch", "apply", bad.to_str().unwrap()]).fails(1);
+    assert_stderr_has(&out, "a named pipe (FIFO), not a regular file");
+    std::fs::remove_file(&bad).unwrap();
+    std::fs::create_dir(&bad).unwrap();
+    let out = b.run(&["patch", "apply", bad.to_str().unwrap()]).fails(1);
+    assert_stderr_has(&out, "a directory, not a regular file");
+    // Writing a patch never replaces what is in the way, a dangling symlink included.
+    let link = b.env.tmp.path().join("dangling.patch");
+    std::os::unix::fs::symlink(b.env.tmp.path().join("nowhere"), &link).unwrap();
+    let out = b
+        .run(&["sync", "diff", "--output", link.to_str().unwrap()])
+        .fails(1);
+    assert_stderr_has(&out, "already exists");
+    assert!(!b.env.tmp.path().join("nowhere").exists());
     b.run(&["patch", "apply", "no-such.patch"]).fails(1);
     assert_eq!(b.env.db_bytes(), db);
 }
