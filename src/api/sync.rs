@@ -10,6 +10,10 @@ use super::records::{Record, RecordKind};
 pub const DEFAULT_PAGE_LIMIT: u32 = 1000;
 /// Most records accepted in one push.
 pub const MAX_PUSH_RECORDS: usize = 10_000;
+/// Longest long poll of the changes feed (`wait=` seconds); more is answered as this.
+pub const MAX_WAIT_SECS: u32 = 30;
+/// Most versions one changes request may narrow the feed to (`versions=`).
+pub const MAX_VERSIONS: usize = 100;
 /// Longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 
@@ -32,6 +36,9 @@ pub struct ChangesPage {
     /// restore from a backup), so a cursor kept under another history id is meaningless.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_id: Option<Uuid>,
+    /// With `versions=`: the versions asked for that the project does not hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// One record of a push. `base_revision` is the revision the client last synced (`None` for

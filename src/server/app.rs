@@ -98,6 +98,58 @@ struct Inner {
     /// cannot exhaust memory or the blocking pool.
     hashing: tokio::sync::Semaphore,
     tokens: TokenCache,
+    feed: Feed,
+}
+
+/// Wakes long polls of the changes feed (`wait=`): a counter bumped after every write this
+/// process committed, and a flag set when the server starts to stop. A waiter also looks at
+/// storage again every [`Feed::RECHECK`], for writes made through other processes on the same
+/// database.
+pub struct Feed {
+    writes: tokio::sync::watch::Sender<u64>,
+    stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl Feed {
+    /// How often a long poll reads storage again without being woken.
+    pub const RECHECK: Duration = Duration::from_millis(500);
+
+    fn new() -> Feed {
+        Feed {
+            writes: tokio::sync::watch::channel(0).0,
+            stopping: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// A write committed: every waiter looks again.
+    pub fn wrote(&self) {
+        self.writes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The server is stopping: waiters answer now, so draining does not wait for them.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Waits until a write is committed here, the server stops, [`Feed::RECHECK`] passes or
+    /// `until`, whichever comes first.
+    pub async fn wait(&self, until: tokio::time::Instant) {
+        let mut writes = self.writes.subscribe();
+        let mut stopping = self.stopping.subscribe();
+        if *stopping.borrow_and_update() {
+            return;
+        }
+        let recheck = tokio::time::Instant::now() + Self::RECHECK;
+        tokio::select! {
+            _ = writes.changed() => {}
+            _ = stopping.changed() => {}
+            () = tokio::time::sleep_until(recheck.min(until)) => {}
+        }
+    }
 }
 
 /// Shared by every handler: storage, configuration, the login limiter.
@@ -114,7 +166,13 @@ impl AppState {
             limiter,
             hashing: tokio::sync::Semaphore::new(cpus.max(2)),
             tokens: TokenCache::default(),
+            feed: Feed::new(),
         }))
+    }
+
+    /// What long polls of the changes feed wait on.
+    pub fn feed(&self) -> &Feed {
+        &self.0.feed
     }
 
     pub fn config(&self) -> &ServerConfig {
@@ -399,7 +457,7 @@ pub async fn serve(
     use tower::ServiceExt as _;
 
     let header_timeout = state.config().header_timeout;
-    let app = router(state);
+    let app = router(state.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -439,7 +497,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    // Finish the requests in flight; idle connections close now.
+    // Long polls answer now; the other requests in flight finish; idle connections close.
+    state.feed().stop();
     graceful.shutdown().await;
     Ok(())
 }

@@ -175,6 +175,17 @@ impl Client {
         }
     }
 
+    /// The same server and token, for long polls of up to `wait`: a timeout past it, and no
+    /// retries (the caller polls again).
+    pub fn for_long_polls(&self, wait: Duration) -> Client {
+        let opts = ClientOptions {
+            timeout: wait + self.opts.connect_timeout + Duration::from_secs(10),
+            retries: 0,
+            ..self.opts.clone()
+        };
+        Client::new(&self.base, self.token.clone(), opts)
+    }
+
     /// Body bytes sent and received by this client so far, every attempt included.
     pub fn bytes_transferred(&self) -> u64 {
         self.transferred.load(std::sync::atomic::Ordering::Relaxed)
@@ -268,11 +279,50 @@ impl Client {
     /// One page of the changes feed: records with seq > `since`, at most `limit` (server cap
     /// when `None`).
     pub fn changes(&self, project: &str, since: u64, limit: Option<u32>) -> Result<ChangesPage> {
+        self.changes_with(project, since, limit, &[])
+    }
+
+    /// A page of the feed narrowed to the generations holding `versions` (all when empty):
+    /// each, its evolutions and their runs. The page's `missing` names the versions the
+    /// project does not hold.
+    pub fn changes_with(
+        &self,
+        project: &str,
+        since: u64,
+        limit: Option<u32>,
+        versions: &[crate::domain::Version],
+    ) -> Result<ChangesPage> {
         let mut path = format!("{}/changes?since={since}", slug_path(project));
         if let Some(limit) = limit {
             path.push_str(&format!("&limit={limit}"));
         }
+        if !versions.is_empty() {
+            let list: Vec<String> = versions.iter().map(ToString::to_string).collect();
+            path.push_str(&format!("&versions={}", list.join(",")));
+        }
         self.get(&path, PAGE_BODY)
+    }
+
+    /// A long poll of the feed: at most one record after `since`, waiting up to `wait` for
+    /// one to arrive (the server caps it). Answers the head; not retried (the caller polls
+    /// again).
+    pub fn wait_for_changes(&self, project: &str, since: u64, wait: Duration) -> Result<u64> {
+        let path = format!(
+            "{}/changes?since={since}&limit=1&wait={}",
+            slug_path(project),
+            wait.as_secs()
+        );
+        let url = format!("{}{API_PREFIX}{path}", self.base);
+        let bytes = self
+            .attempt("GET", &url, None, PAGE_BODY)
+            .map_err(|f| f.err)?;
+        let page: ChangesPage = decode(&bytes)?;
+        Ok(page.head)
+    }
+
+    /// The longest a request may take (`GRYT_HTTP_TIMEOUT`).
+    pub fn timeout(&self) -> Duration {
+        self.opts.timeout
     }
 
     /// The project's digest: one hash per bucket of its live records (`bits` bucket bits).

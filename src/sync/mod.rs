@@ -31,6 +31,12 @@ pub enum SyncError {
     Locked { path: PathBuf },
     #[error("inconsistent sync data: {0}")]
     Corrupt(String),
+    /// A pull narrowed to versions (`gryt sync pull VERSION…`) named some the cloud lacks.
+    #[error("not in the cloud: {}", .0.join(", "))]
+    NotInCloud(Vec<String>),
+    /// A pull narrowed to versions cannot start or go on with a full resync.
+    #[error("this repository needs a full resync first ({0})")]
+    NeedsFullPull(String),
 }
 
 pub type Result<T> = std::result::Result<T, SyncError>;

@@ -163,6 +163,11 @@ impl From<SyncError> for CommandError {
             SyncError::Workspace(w) => w.into(),
             e @ SyncError::Locked { .. } => CommandError::user(e.to_string())
                 .hint("wait for it to finish, then run the command again"),
+            e @ SyncError::NotInCloud(_) => CommandError::user(e.to_string())
+                .hint("see the versions the cloud holds with `gryt sync pull --dry-run`"),
+            e @ SyncError::NeedsFullPull(_) => {
+                CommandError::user(e.to_string()).hint("run `gryt sync pull` without versions")
+            }
             other => CommandError::user(other.to_string()),
         }
     }

@@ -69,6 +69,8 @@ pub enum Origin {
     Hook,
     /// Execution mode `cloud`: the pull before and the push after a command.
     CloudMode,
+    /// A round of `gryt sync watch`.
+    Watch,
 }
 
 impl Origin {
@@ -77,6 +79,7 @@ impl Origin {
             Origin::Command => "command",
             Origin::Hook => "hook",
             Origin::CloudMode => "cloud-mode",
+            Origin::Watch => "watch",
         }
     }
 }

@@ -8,6 +8,7 @@ mod diff;
 pub(crate) mod progress;
 mod status;
 mod verify;
+mod watch;
 
 pub use attempt::{Attempt, Direction, Origin};
 pub use auto::AutoSync;
@@ -45,6 +46,7 @@ pub enum SyncCommand {
     Log(status::LogArgs),
     Conflicts(conflicts::ConflictsArgs),
     Resolve(conflicts::ResolveArgs),
+    Watch(watch::WatchArgs),
 }
 
 /// Fetch what changed in the cloud; never overwrites or deletes local work
@@ -53,6 +55,11 @@ pub enum SyncCommand {
 /// sides, and the same version from another origin, become conflicts (`gryt sync conflicts`).
 #[derive(Debug, clap::Args)]
 pub struct PullArgs {
+    /// Only these generations, with their evolutions and runs, read whole from the cloud.
+    /// The cursor stays: a later `gryt sync pull` still brings everything (and a push still
+    /// needs it first)
+    #[arg(value_parser = version_arg, conflicts_with_all = ["full", "hook"])]
+    pub versions: Vec<Version>,
     /// Show what a pull would do, change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -134,6 +141,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
             let opts = PullOptions {
                 dry_run: a.dry_run,
                 full: a.full,
+                only: a.versions,
                 ..PullOptions::default()
             };
             with_cloud(ui, logged, |ws, c, at| cmd_pull(ui, ws, c, opts, None, at))
@@ -179,6 +187,7 @@ pub fn run(ui: &Ui, args: SyncArgs) -> Result<(), CommandError> {
         Some(SyncCommand::Log(a)) => status::cmd_log(ui, a),
         Some(SyncCommand::Conflicts(a)) => conflicts::cmd_conflicts(ui, a),
         Some(SyncCommand::Resolve(a)) => conflicts::cmd_resolve(ui, a),
+        Some(SyncCommand::Watch(a)) => watch::cmd_watch(ui, a),
     }
 }
 
@@ -259,8 +268,8 @@ pub fn pull_logged(
         false => "pulling",
     };
     let progress = Progress::new(verb, "changes", progress.into(), cloud.client);
-    // A full resync asked for counts from the first change.
-    let from = match opts.full {
+    // A full resync asked for, or a narrowed pull, counts from the first change.
+    let from = match opts.full || !opts.only.is_empty() {
         true => Some(0),
         false => engine::cursor(&ws.store, cloud).ok(),
     };
@@ -291,11 +300,17 @@ pub fn cmd_pull(
     step: Option<(u8, u8)>,
     attempt: Attempt<'_>,
 ) -> Result<(), CommandError> {
+    let dry_run = opts.dry_run;
+    let only: Vec<String> = opts.only.iter().map(ToString::to_string).collect();
     let report = pull_logged(ws, cloud, opts, Shown::bar(!ui.quiet, step), attempt)?;
     if ui.json {
         return ui.json(&report);
     }
-    let dry_run = opts.dry_run;
+    // A narrowed pull names what it was narrowed to: the rest of the project did not come.
+    let project = match only.is_empty() {
+        true => cloud.project.clone(),
+        false => format!("{} ({} only)", cloud.project, only.join(", ")),
+    };
     let would = if dry_run { "Would pull" } else { "Pulled" };
     if let Some(why) = &report.full_resync {
         full_resync_note(ui, why, &report, dry_run)?;
@@ -308,15 +323,12 @@ pub fn cmd_pull(
         && report.full_resync.is_none()
     {
         ui.status(format!(
-            "Already up to date with {} (head {})",
-            cloud.project, report.head
+            "Already up to date with {project} (head {})",
+            report.head
         ));
         return Ok(());
     }
-    ui.line(format!(
-        "{would} from {} (head {}):",
-        cloud.project, report.head
-    ))?;
+    ui.line(format!("{would} from {project} (head {}):", report.head))?;
     for (label, list) in [
         ("new", &report.new),
         ("updated", &report.updated),

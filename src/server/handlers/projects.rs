@@ -2,6 +2,8 @@
 //! deletion of generations. Every route first resolves `TEAM/PROJECT` through the caller's
 //! memberships, so another team's project answers exactly like a missing one.
 
+use std::time::Duration;
+
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -12,7 +14,7 @@ use super::{JsonBody, json};
 use crate::api::accounts::Role;
 use crate::api::error::Resource;
 use crate::api::import::{ImportRequest, ImportResponse};
-use crate::api::sync::{DeleteResponse, ProjectInfo};
+use crate::api::sync::{DeleteResponse, MAX_VERSIONS, MAX_WAIT_SECS, ProjectInfo};
 use crate::api::{HEAD_HEADER, PromoteRequest, PromoteResponse, PushRequest, PushResponse};
 use crate::server::app::AppState;
 use crate::server::auth::Auth;
@@ -86,8 +88,44 @@ pub struct ChangesQuery {
     #[serde(default)]
     since: u64,
     limit: Option<u32>,
+    /// Seconds to wait for a record after `since` when there is none yet (a long poll).
+    wait: Option<u32>,
+    /// Comma-separated versions: only those generations, their evolutions and their runs.
+    versions: Option<String>,
 }
 
+/// The versions of `versions=`: each a valid version, written as the records hold it.
+fn narrowed_to(versions: Option<&str>) -> ServiceResult<Option<Vec<String>>> {
+    let Some(list) = versions else {
+        return Ok(None);
+    };
+    let mut out: Vec<String> = Vec::new();
+    for v in list.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        let version: crate::domain::Version = v.parse().map_err(|e| {
+            ServiceError::new(
+                crate::api::ErrorCode::Validation,
+                format!("versions: `{v}` is not a version: {e}"),
+            )
+        })?;
+        let version = version.to_string();
+        if !out.contains(&version) {
+            out.push(version);
+        }
+    }
+    if out.is_empty() || out.len() > MAX_VERSIONS {
+        return Err(ServiceError::new(
+            crate::api::ErrorCode::Validation,
+            format!("versions: name between 1 and {MAX_VERSIONS} versions, separated by commas"),
+        ));
+    }
+    Ok(Some(out))
+}
+
+/// `GET …/changes`: one page of the feed. With `wait=N` and nothing after `since` yet, the
+/// answer waits up to N seconds (at most [`MAX_WAIT_SECS`]) for a record to arrive: woken at
+/// once by a write through this process, and looking at storage again every
+/// [`crate::server::app::Feed::RECHECK`] for writes through other processes. A stopping server
+/// answers waiting requests at once.
 pub async fn changes(
     State(state): State<AppState>,
     auth: Auth,
@@ -98,12 +136,39 @@ pub async fn changes(
     let cap = state.config().page_limit;
     let limit = q.limit.unwrap_or(cap).clamp(1, cap);
     let since = q.since;
-    let (page, id) = state
-        .run(move |s| {
-            let p = find(s, &auth, &team, &project)?;
-            Ok((s.changes(&p.id, since, limit)?, identity(s, &p)?))
-        })
-        .await?;
+    let versions = narrowed_to(q.versions.as_deref())?;
+    let wait = Duration::from_secs(u64::from(q.wait.unwrap_or(0).min(MAX_WAIT_SECS)));
+    let until = tokio::time::Instant::now() + wait;
+    let auth = std::sync::Arc::new(auth);
+    let (page, missing, id) = loop {
+        let (auth, team, project, versions) = (
+            auth.clone(),
+            team.clone(),
+            project.clone(),
+            versions.clone(),
+        );
+        let (page, missing, id) = state
+            .run(move |s| {
+                let p = find(s, &auth, &team, &project)?;
+                let (page, missing) = match versions {
+                    None => (s.changes(&p.id, since, limit)?, Vec::new()),
+                    Some(wanted) => {
+                        let (page, found) = s.changes_of(&p.id, &wanted, since, limit)?;
+                        let missing = wanted.into_iter().filter(|v| !found.contains(v)).collect();
+                        (page, missing)
+                    }
+                };
+                Ok((page, missing, identity(s, &p)?))
+            })
+            .await?;
+        // Wait only while the client is level with the head: a cursor beyond it is answered
+        // at once (the client learns that its state belongs to another history).
+        let level = page.bodies.is_empty() && since == page.head;
+        if !level || tokio::time::Instant::now() >= until || state.feed().is_stopping() {
+            break (page, missing, id);
+        }
+        state.feed().wait(until).await;
+    };
     // The stored bodies are already the JSON of each record: splice them, do not re-encode.
     let size: usize = page.bodies.iter().map(|b| b.len() + 1).sum();
     let mut out = String::with_capacity(size + 96);
@@ -116,9 +181,15 @@ pub async fn changes(
     }
     let next = page.last_seq.unwrap_or(since);
     out.push_str(&format!(
-        "],\"next\":{next},\"head\":{},\"more\":{},\"project_id\":\"{}\",\"history_id\":\"{}\"}}",
+        "],\"next\":{next},\"head\":{},\"more\":{},\"project_id\":\"{}\",\"history_id\":\"{}\"",
         page.head, page.more, id.project_id, id.history_id
     ));
+    if !missing.is_empty() {
+        let missing = serde_json::to_string(&missing)
+            .map_err(|e| ServiceError::Internal(format!("encoding versions: {e}")))?;
+        out.push_str(&format!(",\"missing\":{missing}"));
+    }
+    out.push('}');
     let response = (
         StatusCode::OK,
         [(
@@ -227,7 +298,7 @@ where
     F: FnOnce(&dyn Storage, &ProjectRow, &rules::Actor, &str) -> ServiceResult<T> + Send + 'static,
 {
     let now = state.now();
-    state
+    let done = state
         .run(move |s| {
             let p = find(s, &auth, &team, &project)?;
             let id = identity(s, &p)?;
@@ -237,7 +308,11 @@ where
             });
             Ok((p.head, result))
         })
-        .await
+        .await;
+    if let Ok((_, Ok(_))) = &done {
+        state.feed().wrote();
+    }
+    done
 }
 
 /// An answer that names the project and the server history.

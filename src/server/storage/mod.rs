@@ -186,6 +186,15 @@ pub trait Storage: Send + Sync + 'static {
     fn project(&self, account_id: &str, team: &str, project: &str) -> Result<Option<ProjectRow>>;
     /// Records with seq > `since`, in seq order, at most `limit`, from one consistent snapshot.
     fn changes(&self, project_id: &str, since: u64, limit: u32) -> Result<RawPage>;
+    /// [`Storage::changes`] narrowed to the generations holding `versions`: each of them, its
+    /// evolutions and their runs. Also the versions of `versions` the project holds.
+    fn changes_of(
+        &self,
+        project_id: &str,
+        versions: &[String],
+        since: u64,
+        limit: u32,
+    ) -> Result<(RawPage, Vec<String>)>;
     /// The digest entries of the project's live records (tombstones left out) whose slot is
     /// within `slots` (first, last) and whose id sorts after `after`, in id order, at most
     /// `limit` (all when `None`); with the head, from one consistent snapshot.

@@ -767,6 +767,66 @@ impl Storage for PostgresStorage {
         })
     }
 
+    fn changes_of(
+        &self,
+        project_id: &str,
+        versions: &[String],
+        since: u64,
+        limit: u32,
+    ) -> Result<(RawPage, Vec<String>)> {
+        // One statement, one snapshot. Runs name their evolution only in the body: a scan of
+        // the project's records after `since`, which a narrowed pull is rare enough to afford.
+        let rows = self.query(
+            "WITH gens AS (SELECT id, version FROM records WHERE project_id = $1
+                 AND kind = 'generation' AND version = ANY($4)),
+             evos AS (SELECT id FROM records WHERE project_id = $1
+                 AND kind = 'evolution' AND generation_id IN (SELECT id FROM gens))
+             SELECT p.head, (SELECT array_agg(version) FROM gens), r.seq, r.body FROM projects p
+             LEFT JOIN LATERAL (
+                 SELECT seq, body FROM records
+                 WHERE project_id = p.id AND seq > $2 AND (
+                     id IN (SELECT id FROM gens)
+                     OR (kind = 'evolution' AND generation_id IN (SELECT id FROM gens))
+                     OR (kind = 'pipeline_run'
+                         AND (body::jsonb -> 'record' ->> 'evolution_id') IN (SELECT id FROM evos)))
+                 ORDER BY seq LIMIT $3
+             ) r ON true
+             WHERE p.id = $1",
+            &[
+                &project_id,
+                &i64_of(since),
+                &(i64::from(limit) + 1),
+                &versions,
+            ],
+        )?;
+        let first = rows
+            .first()
+            .ok_or_else(|| StorageError::Corrupt(format!("no project {project_id}")))?;
+        let head = u64_of(col(first, 0)?);
+        let found: Vec<String> = col::<Option<Vec<String>>>(first, 1)?.unwrap_or_default();
+        let mut bodies = Vec::with_capacity(rows.len().min(limit as usize));
+        let mut last_seq = None;
+        let mut more = false;
+        for r in &rows {
+            let Some(seq) = col::<Option<i64>>(r, 2)? else {
+                continue; // nothing past `since`
+            };
+            if bodies.len() == limit as usize {
+                more = true;
+                break;
+            }
+            last_seq = Some(u64_of(seq));
+            bodies.push(col(r, 3)?);
+        }
+        let page = RawPage {
+            bodies,
+            last_seq,
+            head,
+            more,
+        };
+        Ok((page, found))
+    }
+
     fn digest_entries(
         &self,
         project_id: &str,

@@ -580,6 +580,75 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn changes_of(
+        &self,
+        project_id: &str,
+        versions: &[String],
+        since: u64,
+        limit: u32,
+    ) -> Result<(RawPage, Vec<String>)> {
+        let wanted = serde_json::to_string(versions)
+            .map_err(|e| StorageError::Backend(format!("encoding versions: {e}")))?;
+        self.read(|c| {
+            c.execute_batch("BEGIN DEFERRED")?;
+            let result = (|| {
+                let head: i64 = query_cached(
+                    c,
+                    "SELECT head FROM projects WHERE id = ?1",
+                    [project_id],
+                    |r| r.get(0),
+                )?;
+                let mut st = c.prepare_cached(
+                    "SELECT version FROM records WHERE project_id = ?1 AND kind = 'generation'
+                     AND version IN (SELECT value FROM json_each(?2))",
+                )?;
+                let found = st
+                    .query_map(params![project_id, wanted], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                // Runs name their evolution only in the body: a scan of the project's
+                // records after `since`, which a narrowed pull is rare enough to afford.
+                let mut st = c.prepare_cached(
+                    "WITH gens AS (SELECT id FROM records WHERE project_id = ?1
+                         AND kind = 'generation' AND version IN (SELECT value FROM json_each(?4))),
+                     evos AS (SELECT id FROM records WHERE project_id = ?1
+                         AND kind = 'evolution' AND generation_id IN (SELECT id FROM gens))
+                     SELECT seq, body FROM records WHERE project_id = ?1 AND seq > ?2 AND (
+                         id IN (SELECT id FROM gens)
+                         OR (kind = 'evolution' AND generation_id IN (SELECT id FROM gens))
+                         OR (kind = 'pipeline_run'
+                             AND json_extract(body, '$.record.evolution_id') IN (SELECT id FROM evos)))
+                     ORDER BY seq LIMIT ?3",
+                )?;
+                let mut bodies = Vec::new();
+                let mut last_seq = None;
+                let mut more = false;
+                let mut rows = st.query(params![
+                    project_id,
+                    i64_of(since),
+                    i64::from(limit) + 1,
+                    wanted
+                ])?;
+                while let Some(r) = rows.next()? {
+                    if bodies.len() == limit as usize {
+                        more = true;
+                        break;
+                    }
+                    last_seq = Some(u64_of(r.get(0)?));
+                    bodies.push(r.get(1)?);
+                }
+                let page = RawPage {
+                    bodies,
+                    last_seq,
+                    head: u64_of(head),
+                    more,
+                };
+                Ok((page, found))
+            })();
+            let _ = c.execute_batch("COMMIT");
+            result
+        })
+    }
+
     fn digest_entries(
         &self,
         project_id: &str,

@@ -418,7 +418,7 @@ fn plan_pull(
         PullOptions {
             dry_run: true,
             page_limit: opts.page_limit,
-            full: false,
+            ..PullOptions::default()
         },
         &mut |_, _, _| {},
         Some(&mut visit as Visit<'_>),

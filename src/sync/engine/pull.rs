@@ -17,13 +17,17 @@ use crate::sync::planner::{self, FileState, Local, LocalRecord, Op};
 use crate::sync::{Result, SyncError, convert};
 use crate::workspace::{ContractFile, Workspace, bytes_hash};
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PullOptions {
     pub dry_run: bool,
     /// Page size to ask for (the server caps it).
     pub page_limit: Option<u32>,
     /// Read the whole project from seq 0 and match every local record again (a full resync).
     pub full: bool,
+    /// Only these generations, their evolutions and their runs, read from seq 0 (a narrowed
+    /// pull). The cursor stays where it is: the next pull reads everything after it, these
+    /// records included (seen again, they change nothing).
+    pub only: Vec<Version>,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -66,6 +70,37 @@ pub struct PullReport {
     /// transaction that applied them.
     #[serde(skip)]
     pub(super) audit: Vec<NewAuditEvent>,
+    /// What others did that this pull brought, for people watching (`gryt sync watch`):
+    /// generations created and promoted, evolutions decided — at most [`MAX_EVENTS`], the
+    /// rest counted in `events_dropped`.
+    #[serde(skip)]
+    pub events: Vec<NewAuditEvent>,
+    #[serde(skip)]
+    pub events_dropped: usize,
+}
+
+/// Most [`PullReport::events`] one pull keeps.
+pub const MAX_EVENTS: usize = 1000;
+
+impl PullReport {
+    /// Takes the audit events applied so far (to write them), keeping the ones people
+    /// watch for in `events`.
+    fn take_audit(&mut self) -> Vec<NewAuditEvent> {
+        let audit = std::mem::take(&mut self.audit);
+        for e in &audit {
+            if !matches!(
+                e.action,
+                "generation.created" | "generation.promoted" | "evolution.decided"
+            ) {
+                continue;
+            }
+            match self.events.len() < MAX_EVENTS {
+                true => self.events.push(e.clone()),
+                false => self.events_dropped += 1,
+            }
+        }
+        audit
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -105,6 +140,7 @@ pub(super) fn pull_with(
         dry_run: opts.dry_run || visit.is_some(),
         ..opts
     };
+    let narrowed = !opts.only.is_empty();
     let mut report = PullReport {
         dry_run: opts.dry_run,
         ..PullReport::default()
@@ -118,26 +154,36 @@ pub(super) fn pull_with(
         super::push::replay_inflight(ws, cloud, &mut super::PushReport::default())?;
         land_settled(ws, &mut rng, &mut report)?;
     }
+    if narrowed && let Some(why) = ws.store.meta(FULL_RESYNC)? {
+        return Err(SyncError::NeedsFullPull(why));
+    }
     // A full resync asked for, or one a kill cut short, starts (again) from seq 0.
-    if opts.full && !opts.dry_run && ws.store.meta(FULL_RESYNC)?.is_none() {
+    if opts.full && !narrowed && !opts.dry_run && ws.store.meta(FULL_RESYNC)?.is_none() {
         report.conflicts_superseded =
             super::start_full(ws, "asked for (gryt sync pull --full)", false)?;
     }
-    let mut full = opts.full || (!opts.dry_run && ws.store.meta(FULL_RESYNC)?.is_some());
-    let mut since = match full {
+    let mut full =
+        !narrowed && (opts.full || (!opts.dry_run && ws.store.meta(FULL_RESYNC)?.is_some()));
+    let mut since = match full || narrowed {
         true => 0,
         false => cursor(&ws.store, cloud)?,
     };
     let untracked = untracked_files(ws)?;
     let mut page = cloud
         .client
-        .changes(&cloud.project, since, opts.page_limit)?;
+        .changes_with(&cloud.project, since, opts.page_limit, &opts.only)?;
+    if !page.missing.is_empty() {
+        return Err(SyncError::NotInCloud(std::mem::take(&mut page.missing)));
+    }
     let identity = |page: &ChangesPage| Identity {
         project_id: page.project_id,
         history_id: page.history_id,
     };
     let answered = identity(&page);
     if !full && let Some(m) = super::mismatch(ws, cloud, answered, page.head)? {
+        if narrowed {
+            return Err(SyncError::NeedsFullPull(m.why));
+        }
         // The first answer tells this workspace's sync state belongs elsewhere: match every
         // record again, from seq 0 (a dry run only says so).
         report.full_resync = Some(m.why.clone());
@@ -184,9 +230,13 @@ pub(super) fn pull_with(
         // it uses: when this page fails, the error comes back at once (the request, if still
         // on its way, ends with the process).
         let ahead = more.then(|| {
-            let (client, project, limit) =
-                (cloud.client.clone(), cloud.project.clone(), opts.page_limit);
-            std::thread::spawn(move || client.changes(&project, next, limit))
+            let (client, project, limit, only) = (
+                cloud.client.clone(),
+                cloud.project.clone(),
+                opts.page_limit,
+                opts.only.clone(),
+            );
+            std::thread::spawn(move || client.changes_with(&project, next, limit, &only))
         });
         let how = if full { Plan::Full } else { Plan::Pull };
         let (ops, prior) = plan_page(ws, &records, &untracked, &mut rng, how)?;
@@ -201,9 +251,11 @@ pub(super) fn pull_with(
                 retry_parked(ws, s, &files, &untracked, &mut rng, &now, &mut report)?;
                 // The page commits only once its contract files are on disk.
                 files.flush()?;
-                s.audit_many(&std::mem::take(&mut report.audit))?;
-                set_cursor(s, cloud, next, page_identity)?;
-                s.set_meta(LAST_PULL, Some(&now))?;
+                s.audit_many(&report.take_audit())?;
+                if !narrowed {
+                    set_cursor(s, cloud, next, page_identity)?;
+                    s.set_meta(LAST_PULL, Some(&now))?;
+                }
                 Ok(())
             })?;
         }
@@ -219,7 +271,7 @@ pub(super) fn pull_with(
             None => break,
         }
     }
-    if !opts.dry_run && report.requests > 0 && report.records == 0 {
+    if !opts.dry_run && !narrowed && report.requests > 0 && report.records == 0 {
         ws.store.set_meta(LAST_PULL, Some(&clock::now_string()))?;
     }
     if !opts.dry_run {
@@ -333,7 +385,7 @@ fn land_settled(ws: &Workspace, rng: &mut fastrand::Rng, report: &mut PullReport
             }
             s.remote_landed(c.id)?;
         }
-        s.audit_many(&std::mem::take(&mut report.audit))?;
+        s.audit_many(&report.take_audit())?;
         Ok(())
     })
 }

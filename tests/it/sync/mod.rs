@@ -21,6 +21,7 @@ mod publish;
 mod replica;
 mod resolve;
 mod verify;
+mod watch;
 mod workflows;
 
 use std::process::Stdio;
