@@ -7,6 +7,7 @@ mod backup;
 mod cross_team;
 mod digest;
 mod errors;
+mod feed;
 pub mod harness;
 mod identity;
 mod import;

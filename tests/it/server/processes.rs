@@ -310,3 +310,32 @@ impl Link {
         }
     }
 }
+
+/// A long poll through one process answers a push through another: the waiter looks at
+/// the database again every half second, so it needs no signal from the process that wrote.
+#[test]
+fn a_long_poll_sees_a_push_through_another_process() {
+    let Some((_s, children, p)) = cluster("a_long_poll_sees_a_push_through_another_process", 2)
+    else {
+        return;
+    };
+    let clients = logins(&children);
+    let head = clients[0].head(&p);
+    let waiter = {
+        let (c, p) = (clients[1].clone(), p.clone());
+        std::thread::spawn(move || {
+            c.get(&format!("/v1/projects/{p}/changes?since={head}&wait=30"))
+                .ok()
+                .clone()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let pushed = clients[0]
+        .push(&p, head, vec![generation(gen_record(&uid(1), "1.0.0", &["A-1"]))])
+        .ok()["head"]
+        .as_u64()
+        .unwrap();
+    let page = waiter.join().unwrap();
+    assert_eq!(page["head"], pushed);
+    assert_eq!(page["records"][0]["record"]["id"], uid(1));
+}

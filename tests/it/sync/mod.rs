@@ -13,6 +13,7 @@ mod kills;
 mod log;
 mod migrate;
 mod modes;
+mod narrowed;
 mod patch;
 mod promote;
 mod property;

@@ -249,3 +249,26 @@ fn a_conflict_is_reported_once_and_not_retried_in_a_loop() {
         .count();
     assert_eq!(pulls, 3, "{log:#}");
 }
+
+/// For people: one line per event.
+#[test]
+fn watch_prints_one_line_per_event() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (ann, bob) = (&devs[0], &devs[1]);
+    draft(ann, "1.0.0", &[("add", "FEAT-1", "Search")]);
+    prove(ann, "1.0.0", "FEAT-1", "ok");
+    ann.run(&["sync"]).ok();
+    ann.run(&["promote", "1.0.0"]).ok();
+    let out = bob.run(&["sync", "watch", "--rounds", "1"]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("Watching acme/web at http://127.0.0.1:"), "{}", out.render());
+    for line in [
+        "v1.0.0 taken by ann",
+        "v1.0.0-rc.1 passed (ann)",
+        "v1.0.0 promoted by ann",
+        "Pulled 2, pushed 0",
+        "Stopped after 1 round(s)",
+    ] {
+        assert!(lines.contains(&line), "{line:?} in {}", out.render());
+    }
+}
