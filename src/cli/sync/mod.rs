@@ -58,7 +58,7 @@ pub struct PullArgs {
     /// Only these generations, with their evolutions and runs, read whole from the cloud.
     /// The cursor stays: a later `gryt sync pull` still brings everything (and a push still
     /// needs it first)
-    #[arg(value_parser = version_arg, conflicts_with_all = ["full", "hook"])]
+    #[arg(value_name = "VERSION", value_parser = version_arg, conflicts_with_all = ["full", "hook"])]
     pub versions: Vec<Version>,
     /// Show what a pull would do, change nothing
     #[arg(long)]

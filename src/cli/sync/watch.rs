@@ -37,7 +37,7 @@ use crate::workspace::Workspace;
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
     /// Longest wait of one long poll of the cloud, in seconds (the server caps it at 30)
-    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=30))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=30))]
     pub poll: u32,
     /// Stop after this many rounds (for scripts and measurements)
     #[arg(long, hide = true)]

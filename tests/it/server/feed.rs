@@ -35,7 +35,11 @@ fn a_long_poll_answers_when_a_push_commits() {
     // at once — the same page either way).
     std::thread::sleep(Duration::from_millis(200));
     let pushed = ann
-        .push(&p, head, vec![generation(gen_record(&uid(1), "1.0.0", &["A-1"]))])
+        .push(
+            &p,
+            head,
+            vec![generation(gen_record(&uid(1), "1.0.0", &["A-1"]))],
+        )
         .ok()["head"]
         .as_u64()
         .unwrap();

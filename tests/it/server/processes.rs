@@ -331,7 +331,11 @@ fn a_long_poll_sees_a_push_through_another_process() {
     };
     std::thread::sleep(Duration::from_millis(200));
     let pushed = clients[0]
-        .push(&p, head, vec![generation(gen_record(&uid(1), "1.0.0", &["A-1"]))])
+        .push(
+            &p,
+            head,
+            vec![generation(gen_record(&uid(1), "1.0.0", &["A-1"]))],
+        )
         .ok()["head"]
         .as_u64()
         .unwrap();

@@ -261,7 +261,11 @@ fn watch_prints_one_line_per_event() {
     ann.run(&["promote", "1.0.0"]).ok();
     let out = bob.run(&["sync", "watch", "--rounds", "1"]).ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(lines[0].starts_with("Watching acme/web at http://127.0.0.1:"), "{}", out.render());
+    assert!(
+        lines[0].starts_with("Watching acme/web at http://127.0.0.1:"),
+        "{}",
+        out.render()
+    );
     for line in [
         "v1.0.0 taken by ann",
         "v1.0.0-rc.1 passed (ann)",
