@@ -210,7 +210,7 @@ pub fn cmd_show(ui: &Ui, version: &Version) -> Result<(), CommandError> {
         ui.line(format!("Pipeline:    {p}"))?;
     }
     ui.line("")?;
-    let mut t = ui::table(&["id", "type", "title", "proven", "evolutions"]);
+    let mut t = ui::table(&["id", "type", "title", "assignee", "proven", "evolutions"]);
     for c in &d.changes {
         let evs = if c.evolutions.is_empty() {
             "none".to_string()
@@ -225,6 +225,7 @@ pub fn cmd_show(ui: &Ui, version: &Version) -> Result<(), CommandError> {
             c.id.clone(),
             c.kind.to_string(),
             c.title.clone(),
+            c.assignee.clone().unwrap_or_else(|| "-".to_string()),
             if c.proven { "yes" } else { "no" }.to_string(),
             evs,
         ]);

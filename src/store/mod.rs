@@ -37,7 +37,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use evolutions::{Evolution, NewEvolution};
-pub use generations::{Generation, GenerationSummary, NewGeneration};
+pub use generations::{AssignedChange, Generation, GenerationSummary, NewGeneration};
 pub use records::Held;
 pub use runs::{NewRun, PipelineRun, StepRecord};
 pub use sync::{

@@ -1018,7 +1018,8 @@ impl Store {
                    'description', g.description, 'pipeline_template', g.pipeline_template,
                    'status', g.status, 'promoted_by', g.promoted_by, 'promoted_at', g.promoted_at,
                    'changes', json((SELECT json_group_object(c.change_id, json_object('type', c.type,
-                     'title', c.title, 'description', c.description, 'pipeline', c.pipeline))
+                     'title', c.title, 'description', c.description, 'pipeline', c.pipeline,
+                     'assignee', c.assignee))
                      FROM changes c WHERE c.generation_id = g.id)))
                  FROM generations g WHERE g.id = ?1 AND g.sync_status = 'synced'"
             }

@@ -240,7 +240,7 @@ fn print_generation(ui: &Ui, g: &serde_json::Value) -> Result<(), CommandError> 
         g["status"].as_str().unwrap_or(""),
         g["sync_status"].as_str().unwrap_or("").replace('_', " ")
     ))?;
-    let mut t = ui::table(&["change", "title", "proven by"]);
+    let mut t = ui::table(&["change", "title", "assignee", "proven by"]);
     for c in g["changes"].as_array().into_iter().flatten() {
         let proofs: Vec<String> = c["evolutions"]
             .as_array()
@@ -258,6 +258,7 @@ fn print_generation(ui: &Ui, g: &serde_json::Value) -> Result<(), CommandError> 
         t.add_row(vec![
             c["id"].as_str().unwrap_or("").to_string(),
             c["title"].as_str().unwrap_or("").to_string(),
+            c["assignee"].as_str().unwrap_or("-").to_string(),
             if proofs.is_empty() {
                 "-".to_string()
             } else {
