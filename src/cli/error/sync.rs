@@ -203,11 +203,38 @@ impl From<ResolveError> for CommandError {
                     _ => err,
                 }
             }
+            ResolveError::CannotMerge { .. } => CommandError::user(message)
+                .hint("settle it with --strategy keep-local or --strategy keep-remote"),
+            ResolveError::MergeConflicts { conflicts, .. } => {
+                let mut message = message;
+                for c in &conflicts {
+                    message.push_str(&format!("\n  {}", merge_conflict_line(c)));
+                }
+                CommandError::user(message).hint(
+                    "settle it with --strategy keep-local or --strategy keep-remote; or make your contract agree with the cloud's on those fields (gryt generation update) and merge again",
+                )
+            }
             ResolveError::Store(s) => SyncError::from(s).into(),
             ResolveError::Op(o) => o.into(),
             ResolveError::Io(_) => CommandError::user(message),
         }
     }
+}
+
+/// `FIELD: base B, yours L, cloud's R (note)`, values as JSON, `absent` for none.
+pub fn merge_conflict_line(c: &crate::sync::merge::FieldConflict) -> String {
+    let shown = |v: &Option<serde_json::Value>| match v {
+        Some(v) => v.to_string(),
+        None => "absent".to_string(),
+    };
+    format!(
+        "{}: base {}, yours {}, cloud's {}{}",
+        c.field,
+        shown(&c.base),
+        shown(&c.local),
+        shown(&c.remote),
+        c.note.map(|n| format!(" ({n})")).unwrap_or_default()
+    )
 }
 
 #[cfg(test)]

@@ -34,6 +34,10 @@ pub struct PullReport {
     pub updated: Vec<String>,
     pub deleted: Vec<String>,
     pub conflicts: Vec<ConflictInfo>,
+    /// Drafts changed on both sides that the pull merged (`sync.auto_resolve merge`): their
+    /// conflicts are settled (`gryt sync conflicts --all`, by `auto`); the next push sends them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<ConflictInfo>,
     /// Unsynced local evolutions that moved to a free rc tag: `v1.0.0-rc.1 → v1.0.0-rc.2`.
     pub renumbered: Vec<String>,
     /// A full resync, and why: asked for (`--full`), or what did not match (another project
@@ -227,8 +231,37 @@ pub(super) fn pull_with(
             finish_full(ws, &seen, &mut report)?;
         }
         answered.remember(&ws.store)?;
+        if ws.config.auto_merge() {
+            auto_merge(ws, &mut report)?;
+        }
     }
     Ok(report)
+}
+
+/// `sync.auto_resolve merge`: each draft conflict this pull recorded that merges cleanly is
+/// settled with the merge (by `auto`, in the conflict log); the others stay open, as recorded.
+/// Each merge is its own transaction, after the pages: one cut short leaves its conflict open.
+fn auto_merge(ws: &Workspace, report: &mut PullReport) -> Result<()> {
+    use super::resolve::{self, ResolveError};
+    let mut open = Vec::with_capacity(report.conflicts.len());
+    for info in std::mem::take(&mut report.conflicts) {
+        let candidate =
+            info.reason == ConflictReason::BothChanged && info.kind == RecordKind::Generation;
+        let merged = match (candidate, info.id) {
+            (true, Some(id)) => resolve::auto_merge(ws, id).map_err(|e| match e {
+                ResolveError::Store(e) => SyncError::Store(e),
+                ResolveError::Io(e) => SyncError::Io(e),
+                other => SyncError::Corrupt(other.to_string()),
+            })?,
+            _ => None,
+        };
+        match merged {
+            Some(_) => report.merged.push(info),
+            None => open.push(info),
+        }
+    }
+    report.conflicts = open;
+    Ok(())
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -862,6 +895,7 @@ fn apply(
                 detected_at: now.to_string(),
                 resolved_at: None,
                 resolution: None,
+                resolved_by: None,
             })?;
             if let Some(l) = local {
                 s.set_sync_status(
