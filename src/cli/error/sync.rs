@@ -148,7 +148,7 @@ fn held_back(ui: &Ui, ws: &Workspace, conflicts: &[Conflict]) -> CommandError {
                 "{}: {why}; resolve it: gryt sync resolve {} --strategy {}",
                 c.subject,
                 c.id,
-                resolve::strategies(c.reason),
+                resolve::strategies(c.record_kind, c.reason),
             ));
         }
     }
@@ -180,6 +180,7 @@ impl From<ResolveError> for CommandError {
             }
             ResolveError::Refused {
                 subject,
+                kind,
                 reason,
                 strategy,
                 ..
@@ -195,7 +196,7 @@ impl From<ResolveError> for CommandError {
                     ),
                     (Strategy::KeepLocal, reason) => err.hint(format!(
                         "the strategies that fit: {}",
-                        resolve::strategies(reason)
+                        resolve::strategies(kind, reason)
                     )),
                     (Strategy::KeepRemote, ConflictReason::VersionTaken) => err.hint(format!(
                         "rename yours: --strategy rename --value VERSION, or delete it: {delete}"

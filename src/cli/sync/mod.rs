@@ -618,7 +618,7 @@ fn push_json(report: &engine::PushReport) -> serde_json::Value {
             .map(|c| {
                 serde_json::json!({
                     "id": c.id, "record_kind": c.record_kind, "subject": c.subject,
-                    "reason": c.reason, "strategies": engine::resolve::strategies(c.reason),
+                    "reason": c.reason, "strategies": engine::resolve::strategies(c.record_kind, c.reason),
                 })
             })
             .collect();

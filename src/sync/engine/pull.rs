@@ -243,17 +243,32 @@ pub(super) fn pull_with(
 /// Each merge is its own transaction, after the pages: one cut short leaves its conflict open.
 fn auto_merge(ws: &Workspace, report: &mut PullReport) -> Result<()> {
     use super::resolve::{self, ResolveError};
+    let candidate = |info: &ConflictInfo| {
+        info.reason == ConflictReason::BothChanged && info.kind == RecordKind::Generation
+    };
+    if !report.conflicts.iter().any(candidate) {
+        return Ok(());
+    }
+    // Read once: a pull may record many.
+    let mut recorded: HashMap<i64, Conflict> = ws
+        .store
+        .conflicts(false)?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
     let mut open = Vec::with_capacity(report.conflicts.len());
     for info in std::mem::take(&mut report.conflicts) {
-        let candidate =
-            info.reason == ConflictReason::BothChanged && info.kind == RecordKind::Generation;
-        let merged = match (candidate, info.id) {
-            (true, Some(id)) => resolve::auto_merge(ws, id).map_err(|e| match e {
+        let conflict = info
+            .id
+            .filter(|_| candidate(&info))
+            .and_then(|id| recorded.remove(&id));
+        let merged = match conflict {
+            Some(c) => resolve::auto_merge(ws, &c).map_err(|e| match e {
                 ResolveError::Store(e) => SyncError::Store(e),
                 ResolveError::Io(e) => SyncError::Io(e),
                 other => SyncError::Corrupt(other.to_string()),
             })?,
-            _ => None,
+            None => None,
         };
         match merged {
             Some(_) => report.merged.push(info),

@@ -90,6 +90,7 @@ pub enum ResolveError {
     Refused {
         id: i64,
         subject: String,
+        kind: RecordKind,
         reason: Reason,
         strategy: Strategy,
         why: &'static str,
@@ -121,11 +122,12 @@ pub enum ResolveError {
 
 pub type Result<T> = std::result::Result<T, ResolveError>;
 
-/// The strategies that fit a conflict of this reason (as `resolve` takes them).
-pub fn strategies(reason: Reason) -> &'static str {
+/// The strategies that fit a conflict of this reason about a record of this kind (as
+/// `resolve` takes them).
+pub fn strategies(kind: RecordKind, reason: Reason) -> &'static str {
     match reason {
-        Reason::BothChanged => "keep-local|keep-remote|merge",
-        Reason::ChangesInUse => "keep-local|keep-remote",
+        Reason::BothChanged if kind == RecordKind::Generation => "keep-local|keep-remote|merge",
+        Reason::BothChanged | Reason::ChangesInUse => "keep-local|keep-remote",
         Reason::VersionTaken => "rename --value VERSION",
         Reason::DeletedRemotely | Reason::MissingGeneration => "keep-remote",
         Reason::Refused => "discard|local-only",
@@ -230,6 +232,7 @@ fn refuse(c: &Conflict, strategy: Strategy, why: &'static str) -> ResolveError {
     ResolveError::Refused {
         id: c.id,
         subject: c.subject.clone(),
+        kind: c.record_kind,
         reason: c.reason,
         strategy,
         why,
@@ -397,12 +400,9 @@ fn move_to_backups(ws: &Workspace, path: &std::path::Path, version: &Version) ->
 /// Who settled a conflict without being asked: a pull with `sync.auto_resolve merge`.
 pub const AUTO: &str = "auto";
 
-/// Settles open conflict `id` with the merge, for a pull with `sync.auto_resolve merge`:
+/// Settles open conflict `c` with the merge, for a pull with `sync.auto_resolve merge`:
 /// `Ok(None)` when it does not merge cleanly (it stays open, as it was).
-pub fn auto_merge(ws: &Workspace, id: i64) -> Result<Option<Resolved>> {
-    let Some(c) = ws.store.conflicts(false)?.into_iter().find(|c| c.id == id) else {
-        return Ok(None);
-    };
+pub fn auto_merge(ws: &Workspace, c: &Conflict) -> Result<Option<Resolved>> {
     if c.reason != Reason::BothChanged
         || c.record_kind != RecordKind::Generation
         || c.remote_seq == 0
@@ -414,7 +414,7 @@ pub fn auto_merge(ws: &Workspace, id: i64) -> Result<Option<Resolved>> {
         .as_ref()
         .and_then(|v| v["record"]["id"].as_str())
         .map(str::to_string);
-    match merge(ws, &c, local_id.as_deref(), true) {
+    match merge(ws, c, local_id.as_deref(), true) {
         Ok(done) => Ok(Some(done)),
         Err(
             ResolveError::CannotMerge { .. }
