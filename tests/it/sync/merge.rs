@@ -409,3 +409,72 @@ fn auto_resolve_merges_clean_drafts_on_pull_and_logs_it() {
     assert!(pulled.get("merged").is_none(), "{pulled:#}");
     the_conflict(b, "both_changed");
 }
+
+/// Edits of the contract file never applied are yours too: the merge takes them, against the
+/// database's copy (what was last synced), and the file and the database agree afterwards.
+#[test]
+fn merge_takes_unapplied_edits_of_the_contract_file() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    shared(a, b);
+    apply(
+        a,
+        "base",
+        &[("A-1", "Alpha", None), ("B-1", "Beta by ann", None)],
+    );
+    a.run(&["sync", "push"]).ok();
+    // Written, not applied.
+    write(
+        b,
+        "base",
+        &[
+            ("A-1", "Alpha", Some("bob")),
+            ("B-1", "Beta", None),
+            ("M-1", "Bob's", None),
+        ],
+    );
+    b.run(&["sync", "pull"]).ok();
+    let id = the_conflict(b, "both_changed");
+    b.run(&["sync", "resolve", &id, "--strategy", "merge"]).ok();
+    let merged = [
+        ("A-1", "Alpha", Some("bob")),
+        ("B-1", "Beta by ann", None),
+        ("M-1", "Bob's", None),
+    ];
+    assert_eq!(changes(b), owned(&merged));
+    let st = b.run(&["status", "--json"]).ok().json();
+    assert_eq!(st["contracts"], json!([]), "{st:#}");
+    b.run(&["sync", "push"]).ok();
+    a.run(&["sync", "pull"]).ok();
+    assert_eq!(changes(a), owned(&merged));
+}
+
+/// A generation promoted in the cloud never changes: merging your edit into it is refused and
+/// changes nothing; auto_resolve leaves it a conflict.
+#[test]
+fn a_promoted_generation_is_not_merged() {
+    let (_server, devs) = team(&["ann", "bob"]);
+    let (a, b) = (&devs[0], &devs[1]);
+    b.run(&["config", "sync.auto_resolve", "merge"]).ok();
+    a.run(&["generation", "new", "1.0.0"]).ok();
+    apply(a, "base", &[("A-1", "Alpha", None)]);
+    prove(a, "1.0.0", "A-1", "ok");
+    a.run(&["sync", "push"]).ok();
+    b.run(&["sync", "pull"]).ok();
+    apply(b, "base", &[("A-1", "Alpha", Some("bob"))]);
+    a.run(&["promote", "1.0.0", "--no-tag"]).ok();
+    let pulled = b.run(&["sync", "pull", "--json"]).ok().json();
+    assert!(pulled.get("merged").is_none(), "{pulled:#}");
+    let id = the_conflict(b, "both_changed");
+    let file = b.env.read(FILE);
+    let out = b
+        .run(&["sync", "resolve", &id, "--strategy", "merge"])
+        .fails(1);
+    assert_stderr_has(
+        &out,
+        "only drafts merge (yours is draft, the cloud's is promoted)",
+    );
+    the_conflict(b, "both_changed");
+    assert_eq!(b.env.read(FILE), file);
+    assert_eq!(changes(b)[0].2.as_deref(), Some("bob"));
+}
