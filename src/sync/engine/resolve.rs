@@ -561,3 +561,34 @@ fn merge(ws: &Workspace, c: &Conflict, local_id: Option<&str>, auto: bool) -> Re
         from_cloud,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_is_offered_for_generations_changed_on_both_sides_only() {
+        assert_eq!(
+            strategies(RecordKind::Generation, Reason::BothChanged),
+            "keep-local|keep-remote|merge"
+        );
+        for kind in [RecordKind::Evolution, RecordKind::PipelineRun] {
+            assert_eq!(
+                strategies(kind, Reason::BothChanged),
+                "keep-local|keep-remote"
+            );
+        }
+        for reason in [
+            Reason::ChangesInUse,
+            Reason::VersionTaken,
+            Reason::DeletedRemotely,
+            Reason::MissingGeneration,
+            Reason::Refused,
+        ] {
+            assert!(
+                !strategies(RecordKind::Generation, reason).contains("merge"),
+                "{reason:?}"
+            );
+        }
+    }
+}
