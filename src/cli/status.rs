@@ -155,7 +155,7 @@ fn cmd_mine(ui: &Ui, ws: &crate::workspace::Workspace) -> Result<(), CommandErro
     }
     ui.line(super::ui::render(&t))?;
     ui.status(format!(
-        "{} change{} assigned to {account} without a passing evolution (gryt evolution start VERSION CHANGE)",
+        "{} change{} assigned to {account} without a passing evolution (gryt evolution start VERSION --change CHANGE)",
         mine.len(),
         plural(mine.len())
     ));
