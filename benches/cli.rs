@@ -127,6 +127,7 @@ fn seed(root: &Path) {
                             title: format!("Feature {c} of release {i}"),
                             description: None,
                             pipeline: None,
+                            assignee: None,
                         })
                         .collect(),
                 };

@@ -77,6 +77,7 @@ pub fn seed(root: &Path, generations: usize, per: usize, user: &str) {
                         title: format!("Feature of release {i}"),
                         description: None,
                         pipeline: None,
+                        assignee: None,
                     }],
                 };
                 let text = gryt::contract::render(&contract);

@@ -279,6 +279,10 @@ impl GenerationRecord {
             if let Some(p) = &c.pipeline {
                 check_pipeline_name(p).map_err(|e| problem(&field("pipeline"), e))?;
             }
+            if let Some(a) = &c.assignee {
+                super::accounts::check_name("account", a)
+                    .map_err(|e| problem(&field("assignee"), e))?;
+            }
         }
         check_timestamp("created_at", &self.created_at)?;
         check_name("created_by", &self.created_by)?;
@@ -428,5 +432,35 @@ mod tests {
         let mut g = generation();
         g.created_at = "yesterday".into();
         assert_eq!(g.validate().unwrap_err().field, "created_at");
+        let mut g = generation();
+        g.changes[0].assignee = Some("Ann Smith".into());
+        assert_eq!(g.validate().unwrap_err().field, "changes[0].assignee");
+        g.changes[0].assignee = Some("ann.smith".into());
+        assert!(g.validate().is_ok());
+    }
+
+    #[test]
+    fn a_change_without_an_assignee_keeps_its_bytes() {
+        // Records made before assignees existed hash and travel exactly as they did.
+        let g = generation();
+        let json = serde_json::to_string(&g.changes[0]).unwrap();
+        assert_eq!(json, r#"{"type":"add","id":"FEAT-1","title":"Login"}"#);
+        let canonical = crate::api::digest::canonical_json(&Record::Generation(g.clone()));
+        assert_eq!(
+            String::from_utf8(canonical).unwrap(),
+            r#"{"kind":"generation","record":{"id":"01930000-0000-7000-8000-000000000001","version":"v1.2.0","description":"","changes":[{"type":"add","id":"FEAT-1","title":"Login"}],"status":"draft","created_by":"","created_at":"2026-01-01T00:00:00Z","revision":0,"seq":0}}"#
+        );
+        let hash = crate::api::digest::content_hash(&Record::Generation(g.clone()));
+        let mut with = g;
+        with.changes[0].assignee = Some("ann".into());
+        let json = serde_json::to_string(&with.changes[0]).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"add","id":"FEAT-1","title":"Login","assignee":"ann"}"#
+        );
+        assert_ne!(
+            crate::api::digest::content_hash(&Record::Generation(with)),
+            hash
+        );
     }
 }

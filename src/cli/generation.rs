@@ -210,7 +210,12 @@ pub fn cmd_show(ui: &Ui, version: &Version) -> Result<(), CommandError> {
         ui.line(format!("Pipeline:    {p}"))?;
     }
     ui.line("")?;
-    let mut t = ui::table(&["id", "type", "title", "proven", "evolutions"]);
+    // The assignee column only when someone is assigned.
+    let assigned = d.changes.iter().any(|c| c.assignee.is_some());
+    let mut t = match assigned {
+        true => ui::table(&["id", "type", "title", "assignee", "proven", "evolutions"]),
+        false => ui::table(&["id", "type", "title", "proven", "evolutions"]),
+    };
     for c in &d.changes {
         let evs = if c.evolutions.is_empty() {
             "none".to_string()
@@ -221,13 +226,12 @@ pub fn cmd_show(ui: &Ui, version: &Version) -> Result<(), CommandError> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        t.add_row(vec![
-            c.id.clone(),
-            c.kind.to_string(),
-            c.title.clone(),
-            if c.proven { "yes" } else { "no" }.to_string(),
-            evs,
-        ]);
+        let mut row = vec![c.id.clone(), c.kind.to_string(), c.title.clone()];
+        if assigned {
+            row.push(c.assignee.clone().unwrap_or_else(|| "-".to_string()));
+        }
+        row.extend([if c.proven { "yes" } else { "no" }.to_string(), evs]);
+        t.add_row(row);
     }
     ui.line(ui::render(&t))?;
     let refused = d

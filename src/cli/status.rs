@@ -6,13 +6,21 @@ use crate::ops::status::{self as ops, FileState};
 
 /// Show the state of the workspace, like `git status`
 ///
-/// Contract files edited but not applied, the current evolution, drafts and their proof, and
-/// the sync configuration.
+/// Contract files edited but not applied, the current evolution, drafts and their proof (with
+/// who each change is assigned to), and the sync configuration.
 #[derive(Debug, clap::Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    /// Only the changes of drafts assigned to you that no passing evolution proves yet. You are
+    /// the cloud account this workspace's linked server is logged in as (gryt cloud login)
+    #[arg(long)]
+    pub mine: bool,
+}
 
-pub fn cmd_status(ui: &Ui, _args: StatusArgs) -> Result<(), CommandError> {
+pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
     let ws = workspace()?;
+    if args.mine {
+        return cmd_mine(ui, &ws);
+    }
     let s = ops::status(&ws)?;
     if ui.json {
         return ui.json(&s);
@@ -67,12 +75,13 @@ pub fn cmd_status(ui: &Ui, _args: StatusArgs) -> Result<(), CommandError> {
         ));
         for d in &s.drafts {
             out.push(format!(
-                "  {:<12} {}/{} changes proven, {} evolution{}",
+                "  {:<12} {}/{} changes proven, {} evolution{}{}",
                 d.version.to_string(),
                 d.proven,
                 d.changes,
                 d.evolutions,
-                plural(d.evolutions as usize)
+                plural(d.evolutions as usize),
+                assignees(&s.assigned, &d.version)
             ));
         }
     }
@@ -89,4 +98,66 @@ pub fn cmd_status(ui: &Ui, _args: StatusArgs) -> Result<(), CommandError> {
     }
     // One write for the whole report, not one per line.
     ui.line(out.join("\n"))
+}
+
+/// `, assigned: ann 2 (1 open), bob 1` for a draft with assigned changes; empty otherwise.
+fn assignees(
+    assigned: &[crate::store::AssignedChange],
+    version: &crate::domain::Version,
+) -> String {
+    let mut by: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for c in assigned.iter().filter(|c| &c.version == version) {
+        let e = by.entry(c.assignee.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(!c.proven);
+    }
+    if by.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = by
+        .into_iter()
+        .map(|(who, (n, open))| match open {
+            0 => format!("{who} {n}"),
+            _ => format!("{who} {n} ({open} open)"),
+        })
+        .collect();
+    format!(", assigned: {}", list.join(", "))
+}
+
+/// `gryt status --mine`: who "you" are is the account the linked server is logged in as.
+fn cmd_mine(ui: &Ui, ws: &crate::workspace::Workspace) -> Result<(), CommandError> {
+    let remote = crate::sync::remote::connect(ws, crate::sync::client::ClientOptions::from_env())
+        .map_err(|e| {
+        CommandError::from(e)
+            .hint("--mine lists the changes assigned to the cloud account you are logged in as")
+    })?;
+    let account = match remote.account.is_empty() {
+        true => remote.client.whoami()?.username,
+        false => remote.account.clone(),
+    };
+    let mine = ops::mine(ws, &account)?;
+    if ui.json {
+        return ui.json(&serde_json::json!({ "account": account, "changes": mine }));
+    }
+    if mine.is_empty() {
+        ui.status(format!(
+            "Nothing assigned to {account} is waiting for a proof"
+        ));
+        return Ok(());
+    }
+    let mut t = super::ui::table(&["version", "change", "title"]);
+    for c in &mine {
+        t.add_row(vec![
+            c.version.to_string(),
+            c.change_id.clone(),
+            c.title.clone(),
+        ]);
+    }
+    ui.line(super::ui::render(&t))?;
+    ui.status(format!(
+        "{} change{} assigned to {account} without a passing evolution (gryt evolution start VERSION --change CHANGE)",
+        mine.len(),
+        plural(mine.len())
+    ));
+    Ok(())
 }

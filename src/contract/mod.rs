@@ -222,7 +222,7 @@ fn parse_change(i: usize, item: &Node, problems: &mut Vec<Problem>) -> Option<Ch
     let what = format!("changes[{i}]");
     let fields = item.as_map(
         &what,
-        &["type", "id", "title", "description", "pipeline"],
+        &["type", "id", "title", "description", "pipeline", "assignee"],
         problems,
     )?;
     let before = problems.len();
@@ -271,6 +271,7 @@ fn parse_change(i: usize, item: &Node, problems: &mut Vec<Problem>) -> Option<Ch
         problems,
     );
     let pipeline = optional_pipeline(&fields, "pipeline", &what, problems);
+    let assignee = optional_assignee(&fields, &what, problems);
     if problems.len() != before {
         return None;
     }
@@ -280,7 +281,29 @@ fn parse_change(i: usize, item: &Node, problems: &mut Vec<Problem>) -> Option<Ch
         title: title?,
         description,
         pipeline,
+        assignee,
     })
+}
+
+/// `assignee`: the cloud account name of whoever is to prove the change.
+fn optional_assignee(
+    fields: &node::Fields<'_>,
+    owner: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    let n = fields.get("assignee")?;
+    let label = qualified(owner, "assignee");
+    let result = n.as_text(&label).and_then(|t| {
+        check_assignee(t)
+            .map(|()| t.to_string())
+            .map_err(|e| Problem::at(n.line, format!("{label}: {e}")))
+    });
+    result.map_err(|p| problems.push(p)).ok()
+}
+
+/// An assignee is a cloud account name: the server's rule for usernames.
+pub fn check_assignee(name: &str) -> std::result::Result<(), String> {
+    crate::api::accounts::check_name("account", name)
 }
 
 /// `owner` prefixes messages (`changes[2]`); empty for top-level keys.
@@ -405,6 +428,30 @@ changes:
             ],
             "{problems:#?}"
         );
+    }
+
+    #[test]
+    fn assignees_are_account_names() {
+        let text = "version: 1.0.0\nchanges:\n  - {type: add, id: A-1, title: x, assignee: ann.lee}\n  - type: fix\n    id: B-1\n    title: y\n    assignee: Bob Smith\n";
+        let problems = parse(text).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert_eq!(problems[0].line, Some(7));
+        assert!(
+            problems[0]
+                .message
+                .starts_with("changes[1].assignee: invalid account name `Bob Smith`"),
+            "{}",
+            problems[0].message
+        );
+        let (c, _) = parse(&text.replace("Bob Smith", "bob")).unwrap();
+        assert_eq!(c.changes[0].assignee.as_deref(), Some("ann.lee"));
+        assert_eq!(c.changes[1].assignee.as_deref(), Some("bob"));
+        let rendered = render(&c);
+        assert!(rendered.contains("assignee: bob"), "{rendered}");
+        assert_eq!(parse(&rendered).unwrap().0, c);
+        // Without assignees, a contract renders exactly as before.
+        let (plain, _) = parse(GOOD).unwrap();
+        assert!(!render(&plain).contains("assignee"));
     }
 
     #[test]

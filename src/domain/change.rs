@@ -1,5 +1,5 @@
 //! A change is one item of a release contract: what kind of change, a stable id
-//! (`FEAT-001`), a title and an optional description.
+//! (`FEAT-001`), a title, an optional description, pipeline and assignee.
 
 use std::fmt;
 use std::str::FromStr;
@@ -114,6 +114,11 @@ pub struct Change {
     /// Pipeline that proves this change; falls back to the generation's template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<String>,
+    /// Who is to prove this change: a cloud account name (`api::accounts::check_name`).
+    /// Absent, it is left out of the record entirely, so records and contracts without one
+    /// keep the bytes (and hashes) they always had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
 }
 
 /// Checks a free-text title: non-empty once whitespace (including invisible characters) is

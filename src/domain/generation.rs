@@ -118,6 +118,7 @@ mod tests {
                 title: "One".into(),
                 description: None,
                 pipeline: None,
+                assignee: None,
             }],
         }
     }

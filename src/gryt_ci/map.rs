@@ -379,6 +379,7 @@ fn change(c: &RawChange) -> Result<Change> {
         title: c.title.clone().unwrap_or_default(),
         description: c.description.clone().filter(|d| !d.is_empty()),
         pipeline: None,
+        assignee: None,
     })
 }
 

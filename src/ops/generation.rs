@@ -31,6 +31,7 @@ pub fn placeholder(opts: &NewOptions) -> Contract {
             title: "Describe the first change of this release".to_string(),
             description: None,
             pipeline: None,
+            assignee: None,
         }],
     }
 }
@@ -112,6 +113,8 @@ pub struct ChangeDetail {
     pub title: String,
     pub description: Option<String>,
     pub pipeline: Option<String>,
+    /// Who is to prove it (a cloud account name).
+    pub assignee: Option<String>,
     pub proven: bool,
     pub evolutions: Vec<EvolutionBrief>,
 }
@@ -177,6 +180,7 @@ pub fn show(ws: &Workspace, version: &Version) -> Result<GenerationDetail> {
                 title: c.title.clone(),
                 description: c.description.clone(),
                 pipeline: c.pipeline.clone(),
+                assignee: c.assignee.clone(),
                 proven: evs
                     .iter()
                     .any(|e| e.status == crate::domain::EvolutionStatus::Pass),

@@ -289,6 +289,7 @@ pub fn hotfix(ws: &Workspace, opts: &HotfixOptions) -> Result<Generation> {
             title: opts.title.trim().to_string(),
             description: None,
             pipeline: None,
+            assignee: None,
         }],
     };
     generation::create(ws, &contract)

@@ -4,7 +4,7 @@
 use super::{Result, evolution, io};
 use crate::contract;
 use crate::domain::{GenerationStatus, Version};
-use crate::store::{Evolution, GenerationSummary};
+use crate::store::{AssignedChange, Evolution, GenerationSummary};
 use crate::workspace::config::ExecutionMode;
 use crate::workspace::statcache::{self, StatCache};
 use crate::workspace::{Workspace, file_hash};
@@ -35,6 +35,8 @@ pub struct StatusReport {
     pub current_evolution: Option<Evolution>,
     pub contracts: Vec<ContractState>,
     pub drafts: Vec<GenerationSummary>,
+    /// The assigned changes of the drafts, proven or not.
+    pub assigned: Vec<AssignedChange>,
     pub generations: usize,
     pub promoted: usize,
     pub execution_mode: ExecutionMode,
@@ -131,10 +133,22 @@ pub fn status(ws: &Workspace) -> Result<StatusReport> {
         current_evolution: evolution::current(ws)?,
         contracts,
         drafts,
+        assigned: ws.store.assigned_changes()?,
         generations: total,
         promoted,
         execution_mode: ws.config.execution_mode(),
         cloud_url: ws.config.get("cloud.url").map(str::to_string),
         cloud_project: ws.config.get("cloud.project").map(str::to_string),
     })
+}
+
+/// `gryt status --mine`: the changes of drafts assigned to `account` that no passing
+/// evolution proves yet.
+pub fn mine(ws: &Workspace, account: &str) -> Result<Vec<AssignedChange>> {
+    Ok(ws
+        .store
+        .assigned_changes()?
+        .into_iter()
+        .filter(|c| c.assignee == account && !c.proven)
+        .collect())
 }

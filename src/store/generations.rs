@@ -53,6 +53,17 @@ pub struct GenerationSummary {
     pub content_hash: String,
 }
 
+/// One assigned change of a draft ([`Store::assigned_changes`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AssignedChange {
+    pub version: Version,
+    pub change_id: String,
+    pub title: String,
+    pub assignee: String,
+    /// An evolution of it passed.
+    pub proven: bool,
+}
+
 pub struct NewGeneration<'a> {
     pub id: &'a str,
     pub contract: &'a Contract,
@@ -153,11 +164,12 @@ impl Store {
 
     fn insert_changes(&self, generation_id: &str, changes: &[Change], from: usize) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO changes (generation_id, change_id, position, type, title, description, pipeline)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO changes (generation_id, change_id, position, type, title, description,
+               pipeline, assignee)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (generation_id, change_id) DO UPDATE SET position = excluded.position,
                type = excluded.type, title = excluded.title, description = excluded.description,
-               pipeline = excluded.pipeline",
+               pipeline = excluded.pipeline, assignee = excluded.assignee",
         )?;
         for (i, c) in changes.iter().enumerate() {
             stmt.execute(params![
@@ -168,6 +180,7 @@ impl Store {
                 c.title,
                 c.description,
                 c.pipeline,
+                c.assignee,
             ])?;
         }
         Ok(())
@@ -219,7 +232,7 @@ impl Store {
         // Sorted here, not with `ORDER BY position`: the primary key does not cover it, and
         // SQLite would open a sorter for every generation loaded (sync loads thousands).
         let mut stmt = self.conn.prepare_cached(
-            "SELECT type, change_id, title, description, pipeline, position FROM changes
+            "SELECT type, change_id, title, description, pipeline, position, assignee FROM changes
              WHERE generation_id = ?1",
         )?;
         let rows = stmt.query_map([generation_id], |r| {
@@ -233,12 +246,36 @@ impl Store {
                     title: r.get(2)?,
                     description: r.get(3)?,
                     pipeline: r.get(4)?,
+                    assignee: r.get(6)?,
                 },
             ))
         })?;
         let mut changes: Vec<(i64, Change)> = rows.collect::<rusqlite::Result<_>>()?;
         changes.sort_by_key(|(position, _)| *position);
         Ok(changes.into_iter().map(|(_, c)| c).collect())
+    }
+
+    /// The assigned changes of draft generations, by version then position, each with
+    /// whether an evolution of it passed.
+    pub fn assigned_changes(&self) -> Result<Vec<AssignedChange>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT g.version, c.change_id, c.title, c.assignee,
+               EXISTS (SELECT 1 FROM evolutions e WHERE e.generation_id = c.generation_id
+                 AND e.change_id = c.change_id AND e.status = 'pass')
+             FROM changes c JOIN generations g ON g.id = c.generation_id
+             WHERE g.status = 'draft' AND c.assignee IS NOT NULL
+             ORDER BY g.major, g.minor, g.patch, c.position",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AssignedChange {
+                version: parse_version(r.get_ref(0)?.as_str()?)?,
+                change_id: r.get(1)?,
+                title: r.get(2)?,
+                assignee: r.get(3)?,
+                proven: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn version_exists(&self, version: &Version) -> Result<bool> {

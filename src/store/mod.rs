@@ -37,7 +37,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use evolutions::{Evolution, NewEvolution};
-pub use generations::{Generation, GenerationSummary, NewGeneration};
+pub use generations::{AssignedChange, Generation, GenerationSummary, NewGeneration};
 pub use records::Held;
 pub use runs::{NewRun, PipelineRun, StepRecord};
 pub use sync::{
@@ -94,7 +94,7 @@ pub struct Store {
 
 /// Highest migration version embedded in this binary (a test checks it against the files;
 /// asking refinery on every open would compile its file-name regex on every command).
-const LATEST_SCHEMA: i64 = 5;
+const LATEST_SCHEMA: i64 = 6;
 
 fn latest_schema() -> i64 {
     LATEST_SCHEMA
@@ -465,12 +465,20 @@ pub(crate) mod tests {
         drop(conn);
 
         let store = Store::open(&path).unwrap();
-        assert_eq!(dump(&store.conn), before);
+        // Migration 6 adds the changes' assignee, unset on every row that was there.
+        let expected: Vec<String> = before
+            .iter()
+            .map(|row| match row.starts_with("changes: ") {
+                true => format!("{row} | Null"),
+                false => row.clone(),
+            })
+            .collect();
+        assert_eq!(dump(&store.conn), expected);
         let version: i64 = store
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 5);
+        assert_eq!(version, LATEST_SCHEMA);
         let violations: i64 = store
             .conn
             .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {

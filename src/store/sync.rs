@@ -77,6 +77,9 @@ pub struct Conflict {
     pub detected_at: String,
     pub resolved_at: Option<String>,
     pub resolution: Option<String>,
+    /// Who settled it when nobody was asked: `auto` (a pull with `sync.auto_resolve`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
 }
 
 /// One record of [`Store::sync_overview`].
@@ -949,6 +952,7 @@ impl Store {
                 detected_at: r.get(6)?,
                 resolved_at: r.get(7)?,
                 resolution: r.get(8)?,
+                resolved_by: meta["resolved_by"].as_str().map(str::to_string),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -978,6 +982,15 @@ impl Store {
         self.exec_cached(
             "UPDATE conflicts SET reason = json_remove(reason, '$.remote_pending') WHERE id = ?1",
             [id],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a settled conflict as settled by `who` without anyone asking (`auto`).
+    pub fn set_conflict_resolved_by(&self, id: i64, who: &str) -> Result<()> {
+        self.exec_cached(
+            "UPDATE conflicts SET reason = json_set(reason, '$.resolved_by', ?2) WHERE id = ?1",
+            params![id, who],
         )?;
         Ok(())
     }
@@ -1018,7 +1031,8 @@ impl Store {
                    'description', g.description, 'pipeline_template', g.pipeline_template,
                    'status', g.status, 'promoted_by', g.promoted_by, 'promoted_at', g.promoted_at,
                    'changes', json((SELECT json_group_object(c.change_id, json_object('type', c.type,
-                     'title', c.title, 'description', c.description, 'pipeline', c.pipeline))
+                     'title', c.title, 'description', c.description, 'pipeline', c.pipeline,
+                     'assignee', c.assignee))
                      FROM changes c WHERE c.generation_id = g.id)))
                  FROM generations g WHERE g.id = ?1 AND g.sync_status = 'synced'"
             }
@@ -1157,6 +1171,7 @@ mod tests {
             detected_at: "2026-01-01T00:00:00Z".into(),
             resolved_at: None,
             resolution: None,
+            resolved_by: None,
         };
         store.insert_conflict(&conflict).unwrap();
         let read = store.conflicts(false).unwrap();

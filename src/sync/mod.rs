@@ -8,6 +8,7 @@ pub mod convert;
 pub mod copy;
 pub mod credentials;
 pub mod engine;
+pub mod merge;
 pub mod planner;
 pub mod remote;
 

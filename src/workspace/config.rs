@@ -61,6 +61,10 @@ pub const KEYS: &[KeyInfo] = &[
         key: "promote.min_evolutions",
         help: "completed evolutions each change needs before promotion (default 0)",
     },
+    KeyInfo {
+        key: "sync.auto_resolve",
+        help: "merge | none (default none): a pull merges each draft changed on both sides where the merge is clean",
+    },
 ];
 
 pub fn key_list() -> String {
@@ -112,6 +116,10 @@ pub fn validate(key: &str, value: &str) -> Result<String, ConfigError> {
             .parse::<u32>()
             .map(|n| n.to_string())
             .map_err(|_| bad("expected a whole number ≥ 0")),
+        "sync.auto_resolve" => match value {
+            "merge" | "none" => Ok(value.to_string()),
+            _ => Err(bad("expected one of merge, none")),
+        },
         _ => Err(unknown_key(key)),
     }
 }
@@ -239,6 +247,12 @@ impl Config {
             .and_then(|r| r.values.get(key))
             .or_else(|| self.global.values.get(key))
             .map(String::as_str)
+    }
+
+    /// `sync.auto_resolve merge`: a pull merges the drafts changed on both sides that merge
+    /// cleanly.
+    pub fn auto_merge(&self) -> bool {
+        self.get("sync.auto_resolve") == Some("merge")
     }
 
     pub fn execution_mode(&self) -> ExecutionMode {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::common::TestEnv;
 
 /// A workspace with v1.2.0 promoted (FEAT-1 failed once then passed, BUG-2 passed, runs with
-/// steps) and a draft v1.3.0 with an evolution still pending.
+/// steps) and a draft v1.3.0 (its change assigned to `ada`) with an evolution still pending.
 fn source() -> TestEnv {
     let env = TestEnv::with_contract("description: First release\n");
     env.write_pipeline("ok", "true");
@@ -20,7 +20,10 @@ fn source() -> TestEnv {
         assert_eq!(out.code, i32::from(pipeline == "bad"), "{}", out.render());
     }
     env.run(&["promote", "1.2.0", "--no-tag"]).ok();
-    env.write_contract("v1.3.0", &[("add", "FEAT-3", "Search")], "");
+    env.write(
+        ".gryt/generations/v1.3.0.yaml",
+        "version: v1.3.0\nchanges:\n  - type: add\n    id: FEAT-3\n    title: Search\n    assignee: ada\n",
+    );
     env.run(&["generation", "update", "1.3.0"]).ok();
     env.run(&["evolution", "start", "1.3.0", "--change", "FEAT-3"])
         .ok();
@@ -94,6 +97,11 @@ fn an_import_makes_an_identical_workspace_and_a_second_adds_nothing() {
 
     assert_eq!(listings(&dst), listings(&src));
     assert_eq!(contract_files(&dst), contract_files(&src));
+    let draft = dst
+        .run(&["generation", "show", "1.3.0", "--json"])
+        .ok()
+        .json();
+    assert_eq!(draft["changes"][0]["assignee"], "ada", "{draft}");
     for p in ["ok", "bad"] {
         let path = format!(".gryt/pipelines/{p}.yaml");
         assert_eq!(dst.read(&path), src.read(&path));

@@ -148,7 +148,7 @@ fn held_back(ui: &Ui, ws: &Workspace, conflicts: &[Conflict]) -> CommandError {
                 "{}: {why}; resolve it: gryt sync resolve {} --strategy {}",
                 c.subject,
                 c.id,
-                resolve::strategies(c.reason),
+                resolve::strategies(c.record_kind, c.reason),
             ));
         }
     }
@@ -185,6 +185,7 @@ impl From<ResolveError> for CommandError {
             }
             ResolveError::Refused {
                 subject,
+                kind,
                 reason,
                 strategy,
                 ..
@@ -200,7 +201,7 @@ impl From<ResolveError> for CommandError {
                     ),
                     (Strategy::KeepLocal, reason) => err.hint(format!(
                         "the strategies that fit: {}",
-                        resolve::strategies(reason)
+                        resolve::strategies(kind, reason)
                     )),
                     (Strategy::KeepRemote, ConflictReason::VersionTaken) => err.hint(format!(
                         "rename yours: --strategy rename --value VERSION, or delete it: {delete}"
@@ -208,11 +209,38 @@ impl From<ResolveError> for CommandError {
                     _ => err,
                 }
             }
+            ResolveError::CannotMerge { .. } => CommandError::user(message)
+                .hint("settle it with --strategy keep-local or --strategy keep-remote"),
+            ResolveError::MergeConflicts { conflicts, .. } => {
+                let mut message = message;
+                for c in &conflicts {
+                    message.push_str(&format!("\n  {}", merge_conflict_line(c)));
+                }
+                CommandError::user(message).hint(
+                    "settle it with --strategy keep-local or --strategy keep-remote; or make your contract agree with the cloud's on those fields (gryt generation update) and merge again",
+                )
+            }
             ResolveError::Store(s) => SyncError::from(s).into(),
             ResolveError::Op(o) => o.into(),
             ResolveError::Io(_) => CommandError::user(message),
         }
     }
+}
+
+/// `FIELD: base B, yours L, cloud's R (note)`, values as JSON, `absent` for none.
+pub fn merge_conflict_line(c: &crate::sync::merge::FieldConflict) -> String {
+    let shown = |v: &Option<serde_json::Value>| match v {
+        Some(v) => v.to_string(),
+        None => "absent".to_string(),
+    };
+    format!(
+        "{}: base {}, yours {}, cloud's {}{}",
+        c.field,
+        shown(&c.base),
+        shown(&c.local),
+        shown(&c.remote),
+        c.note.map(|n| format!(" ({n})")).unwrap_or_default()
+    )
 }
 
 #[cfg(test)]

@@ -16,10 +16,15 @@ pub struct ConflictsArgs {
     pub all: bool,
 }
 
-/// Resolve a conflict: keep your local copy, take the cloud's, or rename your generation
+/// Resolve a conflict: keep your local copy, take the cloud's, merge them, or rename your
+/// generation
 ///
 /// keep-local: your copy stays and your next push overwrites the cloud's (changed-on-both-sides
-/// conflicts only). keep-remote: your copy is replaced by the cloud's on the next pull (or
+/// conflicts only). merge: a draft generation changed on both sides becomes the three-way merge
+/// of yours and the cloud's against the last synced copy (changes added on either side are
+/// kept, a field changed on one side takes that side); your contract file is rewritten and your
+/// next push sends it. A field changed differently on both sides is not merged: nothing changes,
+/// the fields are listed, and the command fails. keep-remote: your copy is replaced by the cloud's on the next pull (or
 /// deleted, when the cloud deleted it; unapplied edits of its contract file are moved to
 /// .gryt/backups/). rename
 /// --value VERSION: your generation moves to a free version and the cloud's comes in on the next
@@ -44,6 +49,7 @@ pub enum Strategy {
     Rename,
     Discard,
     LocalOnly,
+    Merge,
 }
 
 fn s<T>(r: crate::store::Result<T>) -> Result<T, CommandError> {
@@ -68,13 +74,16 @@ pub fn cmd_conflicts(ui: &Ui, args: ConflictsArgs) -> Result<(), CommandError> {
             c.subject.clone(),
             c.reason.label(),
             c.detected_at.clone(),
-            c.resolution.clone().unwrap_or_default(),
+            match (&c.resolution, &c.resolved_by) {
+                (Some(r), Some(by)) if !r.contains(by.as_str()) => format!("{r} (by {by})"),
+                (r, _) => r.clone().unwrap_or_default(),
+            },
         ]);
     }
     ui.line(ui::render(&t))?;
     if list.iter().any(|c| c.resolution.is_none()) {
         ui.status(
-            "Resolve one with `gryt sync resolve ID --strategy keep-local|keep-remote|rename`",
+            "Resolve one with `gryt sync resolve ID --strategy keep-local|keep-remote|merge|rename`",
         );
     }
     Ok(())
@@ -88,6 +97,7 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         Strategy::Rename => engine::Strategy::Rename,
         Strategy::Discard => engine::Strategy::Discard,
         Strategy::LocalOnly => engine::Strategy::LocalOnly,
+        Strategy::Merge => engine::Strategy::Merge,
     };
     let done = engine::resolve(&ws, args.id, strategy, args.value.as_ref())?;
     let deletion = matches!(done, Resolved::KeptRemote { deleted: true, .. });
@@ -122,6 +132,16 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
         Resolved::KeptLocalOnly { subject } => {
             format!("Kept your {subject} here only; it is never pushed")
         }
+        Resolved::Merged {
+            subject,
+            from_cloud,
+        } => match from_cloud.is_empty() {
+            true => format!("Merged your {subject} with the cloud's (nothing new from the cloud)"),
+            false => format!(
+                "Merged your {subject} with the cloud's; from the cloud: {}",
+                from_cloud.join(", ")
+            ),
+        },
         Resolved::SetAside {
             version,
             path,
@@ -134,6 +154,8 @@ pub fn cmd_resolve(ui: &Ui, args: ResolveArgs) -> Result<(), CommandError> {
     })?;
     if args.strategy == Strategy::KeepLocal {
         ui.status("Run `gryt sync push` to send your version");
+    } else if args.strategy == Strategy::Merge {
+        ui.status("Run `gryt sync push` to send the merge");
     } else if matches!(args.strategy, Strategy::Discard | Strategy::LocalOnly) {
         ui.status("Run `gryt sync` to send the rest");
     } else if deletion {

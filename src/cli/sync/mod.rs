@@ -284,6 +284,9 @@ pub fn pull_logged(
     );
     let report = attempt.check(result)?;
     let mut counts = serde_json::json!({"new": report.new.len(), "updated": report.updated.len(), "deleted": report.deleted.len(), "conflicts": report.conflicts.len(), "records": report.records});
+    if !report.merged.is_empty() {
+        counts["merged"] = report.merged.len().into();
+    }
     // A repair is part of the story the log tells: why the pull read everything again.
     if let Some(why) = &report.full_resync {
         counts["full_resync"] = why.as_str().into();
@@ -319,6 +322,7 @@ pub fn cmd_pull(
         && report.updated.is_empty()
         && report.deleted.is_empty()
         && report.conflicts.is_empty()
+        && report.merged.is_empty()
         && report.renumbered.is_empty()
         && report.full_resync.is_none()
     {
@@ -338,6 +342,14 @@ pub fn cmd_pull(
         if !list.is_empty() {
             ui.line(format!("  {label:<10} {}", ui.list(list)))?;
         }
+    }
+    if !report.merged.is_empty() {
+        ui.line(format!(
+            "  {:<10} {}",
+            "merged",
+            conflict_list(ui, &report.merged)
+        ))?;
+        ui.status("Drafts changed on both sides were merged (sync.auto_resolve merge); `gryt sync push` sends them");
     }
     if !report.conflicts.is_empty() {
         ui.line(format!(
@@ -618,7 +630,7 @@ fn push_json(report: &engine::PushReport) -> serde_json::Value {
             .map(|c| {
                 serde_json::json!({
                     "id": c.id, "record_kind": c.record_kind, "subject": c.subject,
-                    "reason": c.reason, "strategies": engine::resolve::strategies(c.reason),
+                    "reason": c.reason, "strategies": engine::resolve::strategies(c.record_kind, c.reason),
                 })
             })
             .collect();

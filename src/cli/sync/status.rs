@@ -240,8 +240,17 @@ fn print_generation(ui: &Ui, g: &serde_json::Value) -> Result<(), CommandError> 
         g["status"].as_str().unwrap_or(""),
         g["sync_status"].as_str().unwrap_or("").replace('_', " ")
     ))?;
-    let mut t = ui::table(&["change", "title", "proven by"]);
-    for c in g["changes"].as_array().into_iter().flatten() {
+    let changes = g["changes"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    // The assignee column only when someone is assigned.
+    let assigned = changes.iter().any(|c| c["assignee"].is_string());
+    let mut t = match assigned {
+        true => ui::table(&["change", "title", "assignee", "proven by"]),
+        false => ui::table(&["change", "title", "proven by"]),
+    };
+    for c in changes {
         let proofs: Vec<String> = c["evolutions"]
             .as_array()
             .into_iter()
@@ -255,15 +264,18 @@ fn print_generation(ui: &Ui, g: &serde_json::Value) -> Result<(), CommandError> 
                 )
             })
             .collect();
-        t.add_row(vec![
+        let mut row = vec![
             c["id"].as_str().unwrap_or("").to_string(),
             c["title"].as_str().unwrap_or("").to_string(),
-            if proofs.is_empty() {
-                "-".to_string()
-            } else {
-                proofs.join(", ")
-            },
-        ]);
+        ];
+        if assigned {
+            row.push(c["assignee"].as_str().unwrap_or("-").to_string());
+        }
+        row.push(match proofs.is_empty() {
+            true => "-".to_string(),
+            false => proofs.join(", "),
+        });
+        t.add_row(row);
     }
     ui.line(ui::render(&t))?;
     match g["not_ready_because"].as_str() {

@@ -614,7 +614,7 @@ mod tests {
         const E: &str = "0190a5c4-0000-7000-8000-000000000002";
         let parse = |text: &str| crate::contract::parse(text).unwrap().0;
         let contract = parse(
-            "version: v1.2.0\ndescription: Spring\npipeline_template: ci\nchanges:\n  - {type: add, id: FEAT-1, title: One, description: more, pipeline: ci}\n  - {type: fix, id: BUG-2, title: Two}\n",
+            "version: v1.2.0\ndescription: Spring\npipeline_template: ci\nchanges:\n  - {type: add, id: FEAT-1, title: One, description: more, pipeline: ci}\n  - {type: fix, id: BUG-2, title: Two, assignee: bob}\n",
         );
         store
             .insert_generation(&NewGeneration {

@@ -338,6 +338,7 @@ mod tests {
             detected_at: "T".into(),
             resolved_at: None,
             resolution: None,
+            resolved_by: None,
         }
     }
 

@@ -38,6 +38,10 @@ pub struct PullReport {
     pub updated: Vec<String>,
     pub deleted: Vec<String>,
     pub conflicts: Vec<ConflictInfo>,
+    /// Drafts changed on both sides that the pull merged (`sync.auto_resolve merge`): their
+    /// conflicts are settled (`gryt sync conflicts --all`, by `auto`); the next push sends them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<ConflictInfo>,
     /// Unsynced local evolutions that moved to a free rc tag: `v1.0.0-rc.1 → v1.0.0-rc.2`.
     pub renumbered: Vec<String>,
     /// A full resync, and why: asked for (`--full`), or what did not match (another project
@@ -279,8 +283,52 @@ pub(super) fn pull_with(
             finish_full(ws, &seen, &mut report)?;
         }
         answered.remember(&ws.store)?;
+        if ws.config.auto_merge() {
+            auto_merge(ws, &mut report)?;
+        }
     }
     Ok(report)
+}
+
+/// `sync.auto_resolve merge`: each draft conflict this pull recorded that merges cleanly is
+/// settled with the merge (by `auto`, in the conflict log); the others stay open, as recorded.
+/// Each merge is its own transaction, after the pages: one cut short leaves its conflict open.
+fn auto_merge(ws: &Workspace, report: &mut PullReport) -> Result<()> {
+    use super::resolve::{self, ResolveError};
+    let candidate = |info: &ConflictInfo| {
+        info.reason == ConflictReason::BothChanged && info.kind == RecordKind::Generation
+    };
+    if !report.conflicts.iter().any(candidate) {
+        return Ok(());
+    }
+    // Read once: a pull may record many.
+    let mut recorded: HashMap<i64, Conflict> = ws
+        .store
+        .conflicts(false)?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let mut open = Vec::with_capacity(report.conflicts.len());
+    for info in std::mem::take(&mut report.conflicts) {
+        let conflict = info
+            .id
+            .filter(|_| candidate(&info))
+            .and_then(|id| recorded.remove(&id));
+        let merged = match conflict {
+            Some(c) => resolve::auto_merge(ws, &c).map_err(|e| match e {
+                ResolveError::Store(e) => SyncError::Store(e),
+                ResolveError::Io(e) => SyncError::Io(e),
+                other => SyncError::Corrupt(other.to_string()),
+            })?,
+            None => None,
+        };
+        match merged {
+            Some(_) => report.merged.push(info),
+            None => open.push(info),
+        }
+    }
+    report.conflicts = open;
+    Ok(())
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -914,6 +962,7 @@ fn apply(
                 detected_at: now.to_string(),
                 resolved_at: None,
                 resolution: None,
+                resolved_by: None,
             })?;
             if let Some(l) = local {
                 s.set_sync_status(

@@ -877,6 +877,7 @@ fn refused_for_good(
                 detected_at: now.clone(),
                 resolved_at: None,
                 resolution: None,
+                resolved_by: None,
             };
             conflict.id = s.insert_conflict(&conflict)?;
             report.conflicts.push(conflict);

@@ -1,5 +1,5 @@
-//! Settling a conflict a pull recorded: keep your copy, take the cloud's, or move your
-//! generation to another version. Each strategy fits some conflict reasons only; one that does
+//! Settling a conflict a pull recorded: keep your copy, take the cloud's, merge the two (a
+//! draft generation changed on both sides), or move your generation to another version. Each strategy fits some conflict reasons only; one that does
 //! not fit is refused and changes nothing.
 //!
 //! Invariants: a settled conflict is marked resolved in the same transaction that changes the
@@ -9,9 +9,11 @@
 
 use std::path::PathBuf;
 
+use crate::api::records::Record;
 use crate::domain::{ConflictReason as Reason, RecordKind, SyncStatus, Version};
 use crate::ops::OpError;
 use crate::store::{Conflict, StoreError};
+use crate::sync::merge::{FieldConflict, MergeError};
 use crate::workspace::{IoError, Workspace, io};
 
 /// How to settle a conflict.
@@ -27,6 +29,9 @@ pub enum Strategy {
     Discard,
     /// A record the cloud refused for good stays here and is never pushed.
     LocalOnly,
+    /// A draft generation changed on both sides: the three-way merge against the last synced
+    /// value (`sync::merge`) becomes your copy, and the next push sends it.
+    Merge,
 }
 
 impl Strategy {
@@ -37,6 +42,7 @@ impl Strategy {
             Strategy::Rename => "rename",
             Strategy::Discard => "discard",
             Strategy::LocalOnly => "local-only",
+            Strategy::Merge => "merge",
         }
     }
 }
@@ -62,6 +68,12 @@ pub enum Resolved {
     Discarded { subject: String },
     /// The refused `subject` stays here, never pushed.
     KeptLocalOnly { subject: String },
+    /// Your `subject` is now the merge of yours and the cloud's; the next push sends it.
+    /// `from_cloud`: the fields the cloud's copy brought (`description`, `changes.FEAT-2`, …).
+    Merged {
+        subject: String,
+        from_cloud: Vec<String>,
+    },
     /// A contract file the database did not know held `version`: it was moved to `backup`.
     SetAside {
         version: Version,
@@ -78,12 +90,28 @@ pub enum ResolveError {
     Refused {
         id: i64,
         subject: String,
+        kind: RecordKind,
         reason: Reason,
         strategy: Strategy,
         why: &'static str,
     },
     #[error("renaming needs the new version")]
     NeedsVersion,
+    #[error("cannot merge conflict #{id} ({subject}): {why}")]
+    CannotMerge {
+        id: i64,
+        subject: String,
+        why: String,
+    },
+    #[error(
+        "cannot merge conflict #{id} ({subject}): {} changed differently on both sides",
+        match conflicts.len() { 1 => "1 field".to_string(), n => format!("{n} fields") }
+    )]
+    MergeConflicts {
+        id: i64,
+        subject: String,
+        conflicts: Vec<FieldConflict>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -94,9 +122,11 @@ pub enum ResolveError {
 
 pub type Result<T> = std::result::Result<T, ResolveError>;
 
-/// The strategies that fit a conflict of this reason (as `resolve` takes them).
-pub fn strategies(reason: Reason) -> &'static str {
+/// The strategies that fit a conflict of this reason about a record of this kind (as
+/// `resolve` takes them).
+pub fn strategies(kind: RecordKind, reason: Reason) -> &'static str {
     match reason {
+        Reason::BothChanged if kind == RecordKind::Generation => "keep-local|keep-remote|merge",
         Reason::BothChanged | Reason::ChangesInUse => "keep-local|keep-remote",
         Reason::VersionTaken => "rename --value VERSION",
         Reason::DeletedRemotely | Reason::MissingGeneration => "keep-remote",
@@ -158,6 +188,12 @@ pub fn resolve(
         )),
         (Strategy::Rename, Reason::VersionTaken) => rename(ws, c, local_id.as_deref(), value),
         (Strategy::Rename, _) => Err(refuse("rename resolves same-version conflicts only")),
+        (Strategy::Merge, Reason::BothChanged) if c.record_kind == RecordKind::Generation => {
+            merge(ws, c, local_id.as_deref(), false)
+        }
+        (Strategy::Merge, _) => Err(refuse(
+            "merge combines a draft generation changed on both sides only (a promoted generation never changes; evolutions and runs are settled with keep-local or keep-remote)",
+        )),
         (Strategy::KeepLocal, Reason::BothChanged | Reason::ChangesInUse) => {
             keep_local(ws, c, local_id.as_deref())
         }
@@ -196,6 +232,7 @@ fn refuse(c: &Conflict, strategy: Strategy, why: &'static str) -> ResolveError {
     ResolveError::Refused {
         id: c.id,
         subject: c.subject.clone(),
+        kind: c.record_kind,
         reason: c.reason,
         strategy,
         why,
@@ -358,4 +395,200 @@ fn move_to_backups(ws: &Workspace, path: &std::path::Path, version: &Version) ->
         .and_then(|()| std::fs::rename(path, &backup))
         .map_err(io("move aside", path))?;
     Ok(backup)
+}
+
+/// Who settled a conflict without being asked: a pull with `sync.auto_resolve merge`.
+pub const AUTO: &str = "auto";
+
+/// Settles open conflict `c` with the merge, for a pull with `sync.auto_resolve merge`:
+/// `Ok(None)` when it does not merge cleanly (it stays open, as it was).
+pub fn auto_merge(ws: &Workspace, c: &Conflict) -> Result<Option<Resolved>> {
+    if c.reason != Reason::BothChanged
+        || c.record_kind != RecordKind::Generation
+        || c.remote_seq == 0
+    {
+        return Ok(None);
+    }
+    let local_id = c
+        .local_value
+        .as_ref()
+        .and_then(|v| v["record"]["id"].as_str())
+        .map(str::to_string);
+    match merge(ws, c, local_id.as_deref(), true) {
+        Ok(done) => Ok(Some(done)),
+        Err(
+            ResolveError::CannotMerge { .. }
+            | ResolveError::MergeConflicts { .. }
+            | ResolveError::Refused { .. },
+        ) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The three-way merge of your draft and the cloud's against what the cloud held when it was
+/// last in sync here. Clean, it becomes your copy (database and contract file) on top of the
+/// cloud's revision, as keep-local would leave it: the next push sends it. Not clean, nothing
+/// changes and the conflicting fields are the error.
+fn merge(ws: &Workspace, c: &Conflict, local_id: Option<&str>, auto: bool) -> Result<Resolved> {
+    let cannot = |why: String| ResolveError::CannotMerge {
+        id: c.id,
+        subject: c.subject.clone(),
+        why,
+    };
+    let local_id = local_id.unwrap_or(&c.record_id);
+    let g = ws
+        .store
+        .generation_by_id(local_id)?
+        .ok_or_else(|| cannot("your generation is gone".into()))?;
+    let remote = match c.remote_value.clone().map(serde_json::from_value::<Record>) {
+        Some(Ok(Record::Generation(r))) => r,
+        _ => return Err(cannot("the cloud's copy is not a generation".into())),
+    };
+    let Record::Generation(mut local) =
+        crate::sync::convert::generation(&g, None).map_err(|e| cannot(e.to_string()))?
+    else {
+        return Err(cannot("your copy is not a generation".into()));
+    };
+    // Unapplied edits of the contract file are yours too: they are what is merged.
+    let file = ws.contract_file(&g).map_err(|e| cannot(e.to_string()))?;
+    let file_edited = match file {
+        crate::workspace::ContractFile::Edited(Ok(contract)) => {
+            local.description = contract.description;
+            local.pipeline_template = contract.pipeline_template;
+            local.changes = contract.changes;
+            true
+        }
+        crate::workspace::ContractFile::Edited(Err(e)) => {
+            return Err(cannot(format!(
+                "its contract file does not load ({}); fix it, or apply it with `gryt generation update {}`",
+                e.relative_to(&ws.root),
+                g.version()
+            )));
+        }
+        _ => false,
+    };
+    let base = match ws.store.sync_base(RecordKind::Generation, local_id)? {
+        Some(base) => base,
+        // Only the file was edited: the database still holds what was last synced.
+        None if file_edited => {
+            let here =
+                crate::sync::convert::generation(&g, None).map_err(|e| cannot(e.to_string()))?;
+            super::compared_fields(
+                RecordKind::Generation,
+                &serde_json::to_value(here).unwrap_or_default()["record"],
+            )
+        }
+        None => {
+            return Err(cannot(
+                "what the cloud held when it was last in sync here is not known (edited before this workspace kept it): keep-local or keep-remote".into(),
+            ));
+        }
+    };
+    let (in_use, _) = ws.store.generation_usage(local_id)?;
+    let merged = match crate::sync::merge::merge_generation(&base, &local, &remote, &in_use) {
+        Ok(m) => m,
+        Err(MergeError::Conflicts(conflicts)) => {
+            return Err(ResolveError::MergeConflicts {
+                id: c.id,
+                subject: c.subject.clone(),
+                conflicts,
+            });
+        }
+        Err(MergeError::NotDraft { local, remote }) => {
+            return Err(cannot(format!(
+                "only drafts merge (yours is {local}, the cloud's is {remote}); a promoted generation never changes: keep-remote"
+            )));
+        }
+        Err(MergeError::Invalid(why)) => {
+            return Err(cannot(format!("the merged contract is not valid: {why}")));
+        }
+    };
+    let mine = super::compared_fields(
+        RecordKind::Generation,
+        &serde_json::to_value(&local).unwrap_or_default(),
+    );
+    let result = super::compared_fields(
+        RecordKind::Generation,
+        &serde_json::to_value(crate::api::records::GenerationRecord {
+            description: merged.description.clone(),
+            pipeline_template: merged.pipeline_template.clone(),
+            changes: merged.changes.clone(),
+            ..local.clone()
+        })
+        .unwrap_or_default(),
+    );
+    let from_cloud = super::diff::compare(RecordKind::Generation, Some(&mine), Some(&result))
+        .into_iter()
+        .map(|f| f.field)
+        .collect();
+    let text = crate::contract::render(&merged);
+    let file_hash = crate::workspace::bytes_hash(text.as_bytes());
+    let path = ws.contract_path(g.version());
+    let revision = remote.revision;
+    let now = crate::clock::now_string();
+    let resolution = if auto { "merge (auto)" } else { "merge" };
+    ws.store.tx(|st| -> Result<()> {
+        st.replace_contract(local_id, &merged, &now, &file_hash)?;
+        st.mark_synced(RecordKind::Generation, local_id, revision, &now)?;
+        st.set_sync_status(RecordKind::Generation, local_id, SyncStatus::Pending)?;
+        if !remote.created_by.is_empty() {
+            st.set_record_author(RecordKind::Generation, local_id, &remote.created_by)?;
+        }
+        let remote_value = serde_json::to_value(&remote).unwrap_or_default();
+        st.set_sync_base(
+            RecordKind::Generation,
+            local_id,
+            &super::compared_fields(RecordKind::Generation, &remote_value),
+        )?;
+        st.resolve_conflict(c.id, resolution, &now)?;
+        if auto {
+            st.set_conflict_resolved_by(c.id, AUTO)?;
+        }
+        st.audit(
+            &now,
+            if auto { AUTO } else { ws.user() },
+            "generation.merged",
+            &c.subject,
+            serde_json::json!({"conflict": c.id, "from_cloud": &from_cloud}),
+        )?;
+        // The transaction commits only once the file is on disk.
+        crate::workspace::write_atomic(&path, text.as_bytes())
+            .map_err(crate::workspace::io("write", &path))?;
+        Ok(())
+    })?;
+    Ok(Resolved::Merged {
+        subject: c.subject.clone(),
+        from_cloud,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_is_offered_for_generations_changed_on_both_sides_only() {
+        assert_eq!(
+            strategies(RecordKind::Generation, Reason::BothChanged),
+            "keep-local|keep-remote|merge"
+        );
+        for kind in [RecordKind::Evolution, RecordKind::PipelineRun] {
+            assert_eq!(
+                strategies(kind, Reason::BothChanged),
+                "keep-local|keep-remote"
+            );
+        }
+        for reason in [
+            Reason::ChangesInUse,
+            Reason::VersionTaken,
+            Reason::DeletedRemotely,
+            Reason::MissingGeneration,
+            Reason::Refused,
+        ] {
+            assert!(
+                !strategies(RecordKind::Generation, reason).contains("merge"),
+                "{reason:?}"
+            );
+        }
+    }
 }

@@ -55,6 +55,7 @@ pub(super) fn setup() -> Setup {
                 title: "A feature".into(),
                 description: None,
                 pipeline: None,
+                assignee: None,
             }],
         };
         crate::ops::generation::create(&ws, &contract).unwrap();

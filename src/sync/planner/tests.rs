@@ -22,6 +22,7 @@ fn generation(id: u128, version: &str, changes: &[&str], revision: u64) -> Recor
                 title: format!("title {c}"),
                 description: None,
                 pipeline: None,
+                assignee: None,
             })
             .collect(),
         status: GenerationStatus::Draft,

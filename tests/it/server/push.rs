@@ -612,6 +612,14 @@ fn validation_uses_the_domain_rules() {
         ),
         ("created_at", json!("yesterday")),
         ("pipeline_template", json!("../etc")),
+        (
+            "changes",
+            json!([{"type": "add", "id": "FEAT-1", "title": "x", "assignee": "Ann Lee"}]),
+        ),
+        (
+            "changes",
+            json!([{"type": "add", "id": "FEAT-1", "title": "x", "assignee": ""}]),
+        ),
     ];
     for (field, value) in cases {
         let mut g = good.clone();
@@ -630,6 +638,23 @@ fn validation_uses_the_domain_rules() {
     ann.push_keyed(&p, 0, "", vec![])
         .expect_error(422, "validation");
     assert_eq!(ann.head(&p), 0);
+}
+
+/// A change's assignee is stored as sent and comes back in the feed; a change without one
+/// comes back without the field at all.
+#[test]
+fn assignees_are_kept() {
+    let (_s, ann, p) = setup();
+    let mut g = gen_record(&uid(1), "1.0.0", &["FEAT-1", "FEAT-2"]);
+    g["changes"][0]["assignee"] = json!("bob.k");
+    ann.push(&p, 0, vec![generation(g)]).ok();
+    let feed = changes(&ann, &p);
+    let stored = &feed[0]["record"]["changes"];
+    assert_eq!(stored[0]["assignee"], "bob.k");
+    assert!(
+        stored[1].as_object().unwrap().get("assignee").is_none(),
+        "{stored}"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod golden;
 mod identity;
 mod kills;
 mod log;
+mod merge;
 mod migrate;
 mod modes;
 mod narrowed;
