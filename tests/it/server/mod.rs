@@ -19,5 +19,6 @@ mod push;
 pub mod races;
 mod restart;
 mod serve;
+mod status;
 mod teams;
 mod wire_types;
