@@ -7,6 +7,7 @@ pub mod digest;
 pub mod error;
 pub mod import;
 pub mod records;
+pub mod status;
 pub mod sync;
 
 pub use error::{ErrorBody, ErrorCode};
@@ -14,6 +15,7 @@ pub use records::{
     EvolutionRecord, GenerationRecord, PipelineRunRecord, Record, RecordKind, RecordProblem,
     RunStatus, StepSummary, Tombstone,
 };
+pub use status::{ChangeStatus, EvolutionStatusEntry, GenerationStatusResponse};
 pub use sync::{
     ChangesPage, PromoteRequest, PromoteResponse, PushAction, PushRecord, PushRequest,
     PushResponse, PushResult,

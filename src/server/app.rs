@@ -409,6 +409,10 @@ fn route_table() -> Vec<Route> {
             "/v1/projects/{team}/{project}/generations/{id}/promote",
             projects::promote,
         ),
+        Route::get(
+            "/v1/projects/{team}/{project}/generations/{version}/status",
+            projects::generation_status,
+        ),
     ]
 }
 

@@ -1,5 +1,5 @@
 //! Project resources: status (head), the changes feed, the atomic push, promotion and
-//! deletion of generations. Every route first resolves `TEAM/PROJECT` through the caller's
+//! deletion of generations, and where a generation stands. Every route first resolves `TEAM/PROJECT` through the caller's
 //! memberships, so another team's project answers exactly like a missing one.
 
 use std::time::Duration;
@@ -16,6 +16,7 @@ use crate::api::error::Resource;
 use crate::api::import::{ImportRequest, ImportResponse};
 use crate::api::sync::{DeleteResponse, MAX_VERSIONS, MAX_WAIT_SECS, ProjectInfo};
 use crate::api::{HEAD_HEADER, PromoteRequest, PromoteResponse, PushRequest, PushResponse};
+use crate::domain::Version;
 use crate::server::app::AppState;
 use crate::server::auth::Auth;
 use crate::server::error::{ServiceError, ServiceResult, rejection};
@@ -431,6 +432,35 @@ pub async fn promote(
         tracing::info!(version = %done.generation.version, by = ?done.generation.promoted_by, "promoted");
     }
     Ok(answer(head, result, |r| r.head))
+}
+
+/// `GET …/generations/{version}/status`: where the generation holding `version` stands,
+/// computed on the server's data (`rules::status`). 400 for a malformed version, 404 for a
+/// version no live generation holds.
+pub async fn generation_status(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((team, project, version)): Path<(String, String, String)>,
+) -> ServiceResult<Response> {
+    let parsed = version.parse::<Version>().map_err(|e| {
+        ServiceError::new(
+            crate::api::ErrorCode::BadRequest,
+            format!("{e}; give a version like 2.0.0 or v2.0.0"),
+        )
+    })?;
+    let answer = state
+        .run(move |s| {
+            let p = find(s, &auth, &team, &project)?;
+            let id = identity(s, &p)?;
+            let mut status = rules::status::generation_status(s, &p, &parsed)?
+                .ok_or_else(|| ServiceError::not_found(Resource::Generation, version))?;
+            status.project_id = Some(id.project_id);
+            status.history_id = Some(id.history_id);
+            Ok(status)
+        })
+        .await?;
+    let head = answer.head;
+    Ok(with_head(json(StatusCode::OK, answer), head))
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -7,6 +7,7 @@
 mod import;
 mod promote;
 mod push;
+pub mod status;
 pub mod teams;
 
 pub use import::{DecodedImport, decode_import, import};

@@ -41,12 +41,12 @@ fn stale(g: &GenerationRecord, base: u64) -> ServiceError {
     )
 }
 
-/// The gates of `domain::gates::evaluate` on `evolutions` of generation `g`: their outcomes
-/// when all pass, `gates_failed` otherwise.
-pub(crate) fn check_gates(
+/// The gates of `domain::gates::evaluate` on `evolutions` of generation `g` (any order):
+/// what `gryt promote` judges, on the server's data. Sorts `evolutions` oldest first.
+pub(crate) fn gate_results(
     g: &GenerationRecord,
-    mut evolutions: Vec<EvolutionRecord>,
-) -> Result<Vec<GateOutcome>, ServiceError> {
+    evolutions: &mut [EvolutionRecord],
+) -> Vec<gates::GateResult> {
     // The gates read attempts oldest first. Order by the instant, not the text: clients may
     // send RFC 3339 times with different offsets or precision.
     evolutions.sort_by_key(|e| {
@@ -61,15 +61,28 @@ pub(crate) fn check_gates(
         g.changes.iter().map(|c| c.id.as_str()),
         evolutions.iter().map(|e| (e.change_id.as_str(), e.status)),
     );
-    let results = gates::evaluate(&proofs, None);
-    let outcomes: Vec<GateOutcome> = results
+    gates::evaluate(&proofs, None)
+}
+
+/// The outcomes of [`gate_results`] on the wire.
+pub(crate) fn outcomes(results: &[gates::GateResult]) -> Vec<GateOutcome> {
+    results
         .iter()
         .map(|r| GateOutcome {
             gate: r.gate.to_string(),
             passed: r.passed,
             detail: r.detail.clone(),
         })
-        .collect();
+        .collect()
+}
+
+/// The gates of [`gate_results`]: their outcomes when all pass, `gates_failed` otherwise.
+pub(crate) fn check_gates(
+    g: &GenerationRecord,
+    mut evolutions: Vec<EvolutionRecord>,
+) -> Result<Vec<GateOutcome>, ServiceError> {
+    let results = gate_results(g, &mut evolutions);
+    let outcomes = outcomes(&results);
     if !gates::all_passed(&results) {
         let failed: Vec<&str> = results
             .iter()

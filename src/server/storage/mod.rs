@@ -106,6 +106,46 @@ pub struct RawPage {
     pub more: bool,
 }
 
+/// A project's generations and their evolutions read from one consistent snapshot, for the
+/// views (`server::rules::status`).
+#[derive(Debug, Clone, Default)]
+pub struct GenerationsSnapshot {
+    pub head: u64,
+    pub generations: Vec<GenerationRecord>,
+    /// The live evolutions of those generations, oldest first (started_at, then rc).
+    pub evolutions: Vec<EvolutionRecord>,
+}
+
+impl GenerationsSnapshot {
+    /// The snapshot from the stored bodies of its generations and evolutions (as read).
+    pub(crate) fn parse(
+        head: u64,
+        generations: &[String],
+        evolutions: &[String],
+    ) -> Result<GenerationsSnapshot> {
+        let parse = |body: &String| {
+            serde_json::from_str::<Record>(body)
+                .map_err(|e| StorageError::Corrupt(format!("record: {e}")))
+        };
+        let mut snapshot = GenerationsSnapshot {
+            head,
+            generations: Vec::with_capacity(generations.len()),
+            evolutions: Vec::with_capacity(evolutions.len()),
+        };
+        for body in generations {
+            if let Record::Generation(g) = parse(body)? {
+                snapshot.generations.push(g);
+            }
+        }
+        for body in evolutions {
+            if let Record::Evolution(e) = parse(body)? {
+                snapshot.evolutions.push(e);
+            }
+        }
+        Ok(snapshot)
+    }
+}
+
 /// A stored answer to an accepted push, for idempotent replays.
 #[derive(Debug, Clone)]
 pub struct StoredAnswer {
@@ -205,6 +245,14 @@ pub trait Storage: Send + Sync + 'static {
         after: Option<Uuid>,
         limit: Option<u32>,
     ) -> Result<(u64, Vec<crate::api::digest::DigestEntry>)>;
+    /// The project's live generations — only the one holding `version` when given (none if
+    /// no generation holds it) — and their live evolutions, with the head, from one
+    /// consistent snapshot. A read: no writer waits for it.
+    fn generations(
+        &self,
+        project_id: &str,
+        version: Option<&Version>,
+    ) -> Result<GenerationsSnapshot>;
     /// Runs `f` in one write transaction on the project: committed if it returns `Ok`,
     /// rolled back otherwise. Writers to one project are serialized.
     fn transact(

@@ -31,8 +31,8 @@ use uuid::Uuid;
 
 use super::schema::MIGRATIONS;
 use super::{
-    AccountRow, NewToken, ProjectRow, ProjectTx, RawPage, RecordColumns, Result, Storage,
-    StorageError, StoredAnswer, TeamRow, TeamTx, TokenRow,
+    AccountRow, GenerationsSnapshot, NewToken, ProjectRow, ProjectTx, RawPage, RecordColumns,
+    Result, Storage, StorageError, StoredAnswer, TeamRow, TeamTx, TokenRow,
 };
 use crate::api::accounts::{Member, Role, TokenKind};
 use crate::api::digest::{self, DigestEntry};
@@ -889,6 +889,81 @@ impl Storage for PostgresStorage {
                 .collect::<Result<Vec<_>>>()?;
             Ok((head, entries))
         }
+    }
+
+    fn generations(
+        &self,
+        project_id: &str,
+        version: Option<&Version>,
+    ) -> Result<GenerationsSnapshot> {
+        let version = version.map(ToString::to_string);
+        let mut c = self.conn()?;
+        let (head, generations, evolutions) = c.with_client(|client| async move {
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(pg)?;
+            let head = project_head(&tx, project_id).await?;
+            let (generations, evolutions) = match &version {
+                Some(v) => {
+                    let g = tx
+                        .query(
+                            "SELECT id, body FROM records
+                             WHERE project_id = $1 AND kind = 'generation' AND version = $2",
+                            &[&project_id, v],
+                        )
+                        .await
+                        .map_err(pg)?;
+                    let e = match g.first() {
+                        Some(row) => {
+                            let id: String = col(row, 0)?;
+                            tx.query(
+                                "SELECT id, body FROM records
+                                 WHERE project_id = $1 AND kind = 'evolution'
+                                   AND generation_id = $2
+                                 ORDER BY started_at COLLATE \"C\", rc",
+                                &[&project_id, &id],
+                            )
+                            .await
+                            .map_err(pg)?
+                        }
+                        None => Vec::new(),
+                    };
+                    (g, e)
+                }
+                None => {
+                    let g = tx
+                        .query(
+                            "SELECT id, body FROM records
+                             WHERE project_id = $1 AND kind = 'generation'",
+                            &[&project_id],
+                        )
+                        .await
+                        .map_err(pg)?;
+                    let e = tx
+                        .query(
+                            "SELECT id, body FROM records
+                             WHERE project_id = $1 AND kind = 'evolution'
+                             ORDER BY started_at COLLATE \"C\", rc",
+                            &[&project_id],
+                        )
+                        .await
+                        .map_err(pg)?;
+                    (g, e)
+                }
+            };
+            tx.commit().await.map_err(pg)?;
+            Ok::<_, StorageError>((head, generations, evolutions))
+        })?;
+        let bodies = |rows: &[Row]| -> Result<Vec<String>> {
+            rows.iter().map(|r| col::<String>(r, 1)).collect()
+        };
+        let g: Vec<String> = bodies(&generations)?;
+        let e: Vec<String> = bodies(&evolutions)?;
+        GenerationsSnapshot::parse(head, &g, &e)
     }
 
     fn transact(

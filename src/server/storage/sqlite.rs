@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::schema::MIGRATIONS;
 use super::{
-    AccountRow, NewToken, ProjectRow, ProjectTx, RawPage, RecordColumns, Result, Storage,
-    StorageError, StoredAnswer, TeamRow, TeamTx, TokenRow,
+    AccountRow, GenerationsSnapshot, NewToken, ProjectRow, ProjectTx, RawPage, RecordColumns,
+    Result, Storage, StorageError, StoredAnswer, TeamRow, TeamTx, TokenRow,
 };
 use crate::api::accounts::{Member, Role, TokenKind};
 use crate::api::digest::{self, DigestEntry};
@@ -708,6 +708,69 @@ impl Storage for SqliteStorage {
             let _ = c.execute_batch("COMMIT");
             result
         })
+    }
+
+    fn generations(
+        &self,
+        project_id: &str,
+        version: Option<&Version>,
+    ) -> Result<GenerationsSnapshot> {
+        let (head, generations, evolutions) = self.read(|c| {
+            // One read transaction: the head and both lists come from the same snapshot.
+            c.execute_batch("BEGIN DEFERRED")?;
+            let result = (|| {
+                let head: i64 = query_cached(
+                    c,
+                    "SELECT head FROM projects WHERE id = ?1",
+                    [project_id],
+                    |r| r.get(0),
+                )?;
+                let strings = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<_> {
+                    c.prepare_cached(sql)?
+                        .query_map(p, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                        .collect::<rusqlite::Result<Vec<(String, String)>>>()
+                };
+                let (generations, evolutions) = match version {
+                    Some(v) => {
+                        let g = strings(
+                            "SELECT id, body FROM records
+                             WHERE project_id = ?1 AND kind = 'generation' AND version = ?2",
+                            &[&project_id, &v.to_string()],
+                        )?;
+                        let e = match g.first() {
+                            Some((id, _)) => strings(
+                                "SELECT id, body FROM records
+                                 WHERE project_id = ?1 AND kind = 'evolution' AND generation_id = ?2
+                                 ORDER BY started_at, rc",
+                                &[&project_id, id],
+                            )?,
+                            None => Vec::new(),
+                        };
+                        (g, e)
+                    }
+                    None => (
+                        strings(
+                            "SELECT id, body FROM records
+                             WHERE project_id = ?1 AND kind = 'generation'",
+                            &[&project_id],
+                        )?,
+                        strings(
+                            "SELECT id, body FROM records
+                             WHERE project_id = ?1 AND kind = 'evolution'
+                             ORDER BY started_at, rc",
+                            &[&project_id],
+                        )?,
+                    ),
+                };
+                Ok((u64_of(head), generations, evolutions))
+            })();
+            let _ = c.execute_batch("COMMIT");
+            result
+        })?;
+        let bodies = |rows: Vec<(String, String)>| rows.into_iter().map(|(_, b)| b).collect();
+        let g: Vec<String> = bodies(generations);
+        let e: Vec<String> = bodies(evolutions);
+        GenerationsSnapshot::parse(head, &g, &e)
     }
 
     fn transact(

@@ -20,5 +20,6 @@ mod push;
 pub mod races;
 mod restart;
 mod serve;
+mod status;
 mod teams;
 mod wire_types;
