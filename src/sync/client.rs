@@ -346,6 +346,16 @@ impl Client {
         self.get(&path, PAGE_BODY)
     }
 
+    /// Where the generation holding `version` stands, computed by the cloud from its data.
+    pub fn generation_status(
+        &self,
+        project: &str,
+        version: &crate::domain::Version,
+    ) -> Result<crate::api::status::GenerationStatusResponse> {
+        let path = format!("{}/generations/{version}/status", slug_path(project));
+        self.get(&path, PAGE_BODY)
+    }
+
     /// One atomic push of an encoded `PushRequest`. Retried on network errors: the
     /// idempotency key makes that safe, and `body` goes out byte for byte (a replay must hash
     /// the same on the server).

@@ -1,21 +1,25 @@
 use super::super::error::CommandError;
 use super::super::ui::{self, Ui};
 use super::super::{version_arg, workspace};
-use crate::domain::{SyncStatus, Version};
+use crate::api::status::GenerationStatusResponse;
+use crate::domain::{GenerationStatus, SyncStatus, Version};
+use crate::sync::ClientError;
 use crate::sync::engine::{self, LAST_PULL, LAST_PUSH};
 use crate::workspace::config::ExecutionMode;
 
 /// Where this workspace stands against the cloud: local only, pending, conflicts, behind
 ///
 /// One cheap request to the cloud (its head); with --offline, or when the cloud cannot be
-/// reached, the state as of the last pull. With VERSION: each change, who proved it, and
-/// whether the generation is ready for promotion.
+/// reached, the state as of the last pull. With VERSION: each change, its assignee, who proved
+/// it with which rc tag, and whether the generation is ready for promotion — answered by the
+/// cloud from its data in one more request (no pull needed), with this workspace's evolutions
+/// the cloud does not have yet marked "not pushed".
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// One generation: each change, who proved it, and whether it is ready for promotion
     #[arg(value_parser = version_arg)]
     pub version: Option<Version>,
-    /// Do not contact the cloud
+    /// Do not contact the cloud (with VERSION: the answer from this workspace's data)
     #[arg(long)]
     pub offline: bool,
 }
@@ -94,6 +98,8 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
         }
     }
     let mut why_offline = None;
+    // The generation as the cloud has it, asked for while connected (VERSION, online).
+    let mut from_cloud: Option<Result<GenerationStatusResponse, ClientError>> = None;
     if args.offline {
         why_offline = Some("--offline".to_string());
     } else if ws.config.execution_mode() == ExecutionMode::Local {
@@ -127,6 +133,9 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
                         if info.head > r.cursor {
                             r.cloud_only = engine::peek_unknown(&ws, &cloud, r.cursor)?;
                         }
+                        if let Some(v) = &args.version {
+                            from_cloud = Some(cloud.client.generation_status(&cloud.project, v));
+                        }
                     }
                     Err(e) => why_offline = Some(e.to_string()),
                 }
@@ -134,7 +143,17 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
         }
     }
     if let Some(v) = &args.version {
-        r.generation = Some(version_detail(&ws, v)?);
+        r.generation = Some(match from_cloud {
+            Some(Ok(answer)) => cloud_detail(&ws, answer)?,
+            // Not in the cloud (yet): this workspace's answer, which says so.
+            Some(Err(ClientError::Api { status: 404, .. })) => {
+                let mut local = version_detail(&ws, v)?;
+                local["source"] = "local: not in the cloud".into();
+                local
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => version_detail(&ws, v)?,
+        });
     }
     if ui.json {
         return ui.json(&r);
@@ -222,6 +241,7 @@ fn version_detail(
     };
     let ready = blocked.is_none();
     Ok(serde_json::json!({
+        "source": "local",
         "version": detail.version,
         "status": detail.status,
         "sync_status": detail.sync_status,
@@ -232,10 +252,100 @@ fn version_detail(
     }))
 }
 
+/// One generation as the cloud answers it (who proved what, its gates), with this
+/// workspace's evolutions of it that the cloud does not have yet marked `"pushed": false`.
+/// The JSON has the shape of [`version_detail`]'s, so both print alike.
+fn cloud_detail(
+    ws: &crate::workspace::Workspace,
+    answer: GenerationStatusResponse,
+) -> Result<serde_json::Value, CommandError> {
+    let mut changes = serde_json::to_value(&answer.changes)
+        .map_err(|e| CommandError::user(format!("cannot encode the cloud's answer: {e}")))?;
+    for c in changes.as_array_mut().into_iter().flatten() {
+        for e in c["evolutions"].as_array_mut().into_iter().flatten() {
+            e["pushed"] = true.into();
+        }
+    }
+    // This workspace's generation, when it is the cloud's (not another one of that version).
+    let local = crate::ops::generation::get(ws, &answer.version).ok();
+    let mut sync_status = serde_json::Value::from(match &local {
+        None => "not here (gryt sync pull)",
+        Some(_) => "another generation of this version here (gryt sync conflicts)",
+    });
+    let here = local.filter(|g| g.id == answer.generation_id.to_string());
+    let mut unpushed = 0;
+    if here.is_some() {
+        let detail = crate::ops::generation::show(ws, &answer.version)?;
+        sync_status = serde_json::to_value(detail.sync_status).unwrap_or_default();
+        for local in &detail.changes {
+            let Some(c) = changes
+                .as_array_mut()
+                .and_then(|cs| cs.iter_mut().find(|c| c["id"] == local.id.as_str()))
+            else {
+                continue;
+            };
+            for e in &local.evolutions {
+                if e.sync_status == SyncStatus::Synced {
+                    continue;
+                }
+                unpushed += 1;
+                let list = c["evolutions"].as_array_mut().expect("an array");
+                match list.iter_mut().find(|x| x["tag"] == e.tag.as_str()) {
+                    // Known to the cloud, changed here since: what it is here.
+                    Some(x) => {
+                        x["pushed"] = false.into();
+                        x["local_status"] = serde_json::to_value(e.status).unwrap_or_default();
+                    }
+                    None => list.push(serde_json::json!({
+                        "tag": e.tag,
+                        "code_name": e.code_name,
+                        "owner": e.owner,
+                        "status": e.status,
+                        "pushed": false,
+                    })),
+                }
+            }
+        }
+    }
+    let failing: Vec<&str> = answer
+        .gates
+        .iter()
+        .filter(|g| !g.passed)
+        .map(|g| g.gate.as_str())
+        .collect();
+    let blocked = match answer.status {
+        GenerationStatus::Promoted => Some("it is promoted already".to_string()),
+        GenerationStatus::Abandoned => Some("it is abandoned".to_string()),
+        _ if !answer.ready => Some(format!("a gate fails ({})", failing.join(", "))),
+        _ => None,
+    };
+    Ok(serde_json::json!({
+        "source": "cloud",
+        "head": answer.head,
+        "version": answer.version,
+        "status": answer.status,
+        "sync_status": sync_status,
+        "created_by": answer.created_by,
+        "promoted_by": answer.promoted_by,
+        "promoted_at": answer.promoted_at,
+        "changes": changes,
+        "proven": answer.proven,
+        "unpushed": unpushed,
+        "gates": answer.gates,
+        "ready_for_promotion": blocked.is_none(),
+        "not_ready_because": blocked,
+    }))
+}
+
 fn print_generation(ui: &Ui, g: &serde_json::Value) -> Result<(), CommandError> {
     ui.line("")?;
+    let source = match g["source"].as_str() {
+        Some("cloud") => format!("as the cloud has it at head {}", g["head"]),
+        Some("local: not in the cloud") => "not in the cloud: as this workspace has it".into(),
+        _ => "as this workspace has it".into(),
+    };
     ui.line(format!(
-        "Generation {} ({}, {})",
+        "Generation {} ({}, {}), {source}",
         g["version"].as_str().unwrap_or(""),
         g["status"].as_str().unwrap_or(""),
         g["sync_status"].as_str().unwrap_or("").replace('_', " ")
@@ -256,11 +366,16 @@ fn print_generation(ui: &Ui, g: &serde_json::Value) -> Result<(), CommandError> 
             .into_iter()
             .flatten()
             .map(|e| {
+                let status = e["local_status"].as_str().or(e["status"].as_str());
                 format!(
-                    "{} {} ({})",
+                    "{} {} ({}){}",
                     e["tag"].as_str().unwrap_or(""),
-                    e["status"].as_str().unwrap_or(""),
-                    e["owner"].as_str().unwrap_or("")
+                    status.unwrap_or(""),
+                    e["owner"].as_str().unwrap_or(""),
+                    match e["pushed"] == false {
+                        true => ", not pushed",
+                        false => "",
+                    }
                 )
             })
             .collect();

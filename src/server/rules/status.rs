@@ -13,17 +13,9 @@ use super::promote::{gate_results, outcomes};
 use crate::api::records::{EvolutionRecord, GenerationRecord};
 use crate::api::status::{ChangeStatus, EvolutionStatusEntry, GenerationStatusResponse};
 use crate::domain::gates;
-use crate::domain::{Change, EvolutionStatus, GenerationStatus, RcTag, Version};
+use crate::domain::{EvolutionStatus, GenerationStatus, RcTag, Version};
 use crate::server::ServiceError;
 use crate::server::storage::{ProjectRow, Storage};
-
-/// Who a change is assigned to.
-///
-/// ASSIGNEE: `domain::change::Change` has no assignee field yet; when it gains one, return
-/// it here (`change.assignee.clone()`) and the JSON status and the web pages show it.
-fn assignee(_change: &Change) -> Option<String> {
-    None
-}
 
 /// The status of `version` in `project`, read from one snapshot; `None` when no live
 /// generation holds the version.
@@ -61,7 +53,7 @@ pub fn status_of(
                 kind: c.kind,
                 id: c.id.clone(),
                 title: c.title.clone(),
-                assignee: assignee(c),
+                assignee: c.assignee.clone(),
                 proven: evs.iter().any(|e| e.status == EvolutionStatus::Pass),
                 evolutions: evs.iter().map(|e| entry(&g.version, e)).collect(),
             }

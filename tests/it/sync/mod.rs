@@ -3,6 +3,7 @@
 #![cfg(feature = "server")]
 
 mod bundle;
+mod cloud_status;
 mod commands;
 mod copy;
 mod diff;

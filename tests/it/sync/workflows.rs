@@ -845,9 +845,14 @@ fn version_lock_after_a_promotion() {
         );
         assert!(b.state() == before, "{args:?} changed something");
     }
+    // The cloud answers for its v1.0.0 (ann's, promoted); bob's own is another generation.
     let st = b.run(&["sync", "status", "1.0.0", "--json"]).ok().json();
     assert_eq!(st["generation"]["ready_for_promotion"], false, "{st:#}");
     let out = b.run(&["sync", "status", "1.0.0"]).ok();
+    assert_stdout_has(&out, "another generation of this version here");
+    assert_stdout_has(&out, "Ready for promotion: no, it is promoted already");
+    // From bob's own data: his is in conflict with the cloud.
+    let out = b.run(&["sync", "status", "1.0.0", "--offline"]).ok();
     assert_stdout_has(
         &out,
         "Ready for promotion: no, it is in conflict with the cloud",
