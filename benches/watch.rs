@@ -4,8 +4,9 @@
 //!
 //! `cargo bench --bench watch`. `GRYT_BENCH_WATCH_PUSHES` (default 100) pushes are timed one
 //! by one: from just before the push is sent to the moment the watcher prints the version it
-//! brought. Then `GRYT_BENCH_WATCH_ROUNDS` (default 10,000) more rounds, one push each, with
-//! the watcher's RSS (`/proc/PID/status`) printed along the way.
+//! brought. Then `GRYT_BENCH_WATCH_ROUNDS` (default 10,000) more rounds, each bringing one
+//! edit of the same draft (the workspace stays the same size), with the watcher's RSS
+//! (`/proc/PID/status`) printed along the way.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -87,17 +88,38 @@ fn main() {
         l50 / p50
     );
 
+    // Steady state for memory: each round brings one edit of the same draft, so the
+    // workspace does not grow and what RSS does is the watcher's own.
+    let id = uuid::Uuid::now_v7();
+    let mut revision: Option<u64> = None;
+    let mut edit = |head: &mut u64, i: usize| {
+        let body = json!({
+            "base_seq": *head,
+            "idempotency_key": format!("bench-edit-{id}-{i}"),
+            "records": [{"kind": "generation", "base_revision": revision, "record": {
+                "id": id, "version": "v99.0.0", "description": format!("edit {i}"),
+                "changes": [{"type": "add", "id": "FEAT-99", "title": "Edited"}],
+                "status": "draft", "created_at": "2026-01-01T00:00:00Z"}}],
+        });
+        let answer = client
+            .push_body("bench/sync", serde_json::to_vec(&body).expect("json"))
+            .expect("push an edit");
+        *head = answer.head;
+        revision = Some(answer.results[0].revision);
+    };
+    edit(&mut head, 0);
+    watcher.caught_up(head);
     let start_rss = watcher.rss_kb();
-    println!("watcher RSS after {pushes} rounds: {}", kb(start_rss));
+    println!("watcher RSS after {} rounds: {}", pushes + 1, kb(start_rss));
     let t = Instant::now();
     let mut next_report = 1000;
     for i in 1..=rounds {
-        let (version, _) = push(&mut head);
-        watcher.arrival(&version);
+        edit(&mut head, i);
+        watcher.caught_up(head);
         if i == next_report || i == rounds {
             println!(
-                "watcher RSS after {} rounds: {} ({:.1} rounds/s)",
-                pushes + i,
+                "watcher RSS after {} more rounds (one draft edit each): {} ({:.1} rounds/s)",
+                i,
                 kb(watcher.rss_kb()),
                 i as f64 / t.elapsed().as_secs_f64()
             );
@@ -106,10 +128,9 @@ fn main() {
     }
     let end_rss = watcher.rss_kb();
     println!(
-        "watcher RSS: {} after {pushes} rounds, {} after {} rounds ({:+.1} MB)",
+        "watcher RSS: {} before, {} after {rounds} rounds of edits ({:+.1} MB)",
         kb(start_rss),
         kb(end_rss),
-        pushes + rounds,
         (end_rss as f64 - start_rss as f64) / 1024.0
     );
     watcher.stop();
@@ -162,6 +183,19 @@ impl Watcher {
                 .expect("the watcher reports the push");
             if e["event"] == "taken" && e["subject"] == version {
                 return at;
+            }
+        }
+    }
+
+    /// Waits until the watcher reports a round that reached `head`.
+    fn caught_up(&mut self, head: u64) {
+        loop {
+            let (_, e) = self
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the watcher reports the round");
+            if e["event"] == "synced" && e["head"].as_u64().unwrap_or(0) >= head {
+                return;
             }
         }
     }
