@@ -258,14 +258,20 @@ pub fn generation(team: &str, project: &str, s: &GenerationStatusResponse) -> Ma
 }
 
 fn change_row(c: &ChangeStatus, assignees: bool) -> Markup {
+    // `data-label`: the column's name, shown beside the value where a narrow screen stacks
+    // the cells.
     html! {
         tr {
-            td { (c.kind.as_str()) }
+            td data-label="Type" { (c.kind.as_str()) }
             th scope="row" { (c.id) }
-            td { (c.title) }
-            @if assignees { td { @if let Some(a) = &c.assignee { (a) } @else { "—" } } }
-            td { @if c.proven { span.yes { "yes" } } @else { span.no { "no" } } }
-            td {
+            td data-label="Title" { (c.title) }
+            @if assignees {
+                td data-label="Assignee" { @if let Some(a) = &c.assignee { (a) } @else { "—" } }
+            }
+            td data-label="Proven" {
+                @if c.proven { span.yes { "yes" } } @else { span.no { "no" } }
+            }
+            td data-label="Evolutions" {
                 @if c.evolutions.is_empty() {
                     span.no { "none yet" }
                 } @else {

@@ -246,7 +246,7 @@ fn signing_in_shows_the_teams_projects_release_line_and_generation() {
     );
     assert!(html.contains("<th scope=\"row\">A-1</th>"));
     assert!(html.contains("<th scope=\"row\">B-2</th>"));
-    assert!(html.contains("<td>fix</td>"));
+    assert!(html.contains("<td data-label=\"Type\">fix</td>"), "{html}");
     assert!(
         html.contains(
             "<code>v2.0.0-rc.1</code> · bob · <span class=\"badge result-pass\">pass</span>"
