@@ -2,8 +2,8 @@
 //! same login path as the API's (same password check, same rate limits) and carried in an
 //! HttpOnly, SameSite=Strict cookie (Secure when the request came over TLS through a trusted
 //! proxy). Every page reads the token from storage — no cache — so a session ends everywhere
-//! the moment its token is revoked: by logging out, by `gryt cloud token revoke`, or by
-//! expiry.
+//! the moment its token is revoked — by logging out, or through `DELETE /v1/tokens/ID` — or
+//! expires.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use crate::server::storage::{AccountRow, TokenRow};
 
 /// The session cookie.
 pub const COOKIE: &str = "gryt_session";
-/// The name of the tokens web sessions are (listed by `gryt cloud token list`).
+/// The name of the tokens web sessions are (as `GET /v1/tokens` lists them).
 pub const SESSION_NAME: &str = "web session";
 /// How long a web session lives, at most (the server's token lifetime if shorter).
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
