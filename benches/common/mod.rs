@@ -6,7 +6,9 @@ use gryt::server::{BackgroundServer, ServerConfig};
 use gryt::sync::client::{Client, ClientOptions};
 
 /// A real server on 127.0.0.1:0 and its data dir; bind them in this order
-/// (`let (data, server) = …`) so the server stops before the dir goes.
+/// (`let (data, server) = …`) so the server stops before the dir goes. (The web bench starts
+/// its own, with a larger page limit.)
+#[allow(dead_code)]
 pub fn server() -> (tempfile::TempDir, BackgroundServer) {
     let dir = tempfile::tempdir().expect("temp dir");
     let server =

@@ -31,9 +31,15 @@ pub fn proofs<'a, 'e>(
             evolutions: Vec::new(),
         })
         .collect();
+    // Where each change id is (every place, should an id be listed twice): one lookup per
+    // evolution, not a pass over the changes.
+    let mut at: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (i, p) in proofs.iter().enumerate() {
+        at.entry(p.change_id).or_default().push(i);
+    }
     for (change_id, status) in evolutions {
-        for p in proofs.iter_mut().filter(|p| p.change_id == change_id) {
-            p.evolutions.push(status);
+        for &i in at.get(change_id).map_or(&[][..], Vec::as_slice) {
+            proofs[i].evolutions.push(status);
         }
     }
     proofs
@@ -135,6 +141,12 @@ mod tests {
                 ("B", vec![Fail, Pass]),
                 ("C", vec![]),
             ]
+        );
+        // An id listed twice gets its evolutions in both places.
+        let twice = proofs(["A", "A"], [("A", Pass)]);
+        assert!(
+            twice.iter().all(|p| p.evolutions == vec![Pass]),
+            "{twice:?}"
         );
     }
 

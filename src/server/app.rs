@@ -244,15 +244,18 @@ async fn not_found(uri: Uri) -> Response {
 }
 
 /// Gives answers that no handler wrote — axum's extractor rejections and any layer's — the
-/// JSON error body: an error status without a JSON body gets the code of its status.
+/// JSON error body: an error status without a JSON body gets the code of its status. The web
+/// view's HTML pages (`text/html`) are its own answers and pass as they are.
 async fn json_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .unwrap_or("");
+    let written =
+        content_type.starts_with("application/json") || content_type.starts_with("text/html");
+    if !(status.is_client_error() || status.is_server_error()) || written {
         return response;
     }
     let code = ErrorCode::for_status(status.as_u16());
@@ -431,7 +434,9 @@ pub fn router(state: AppState) -> Router {
     let table = route_table()
         .into_iter()
         .fold(Router::new(), |router, r| router.route(r.path, r.endpoint));
+    // The web view's pages (server/web/) beside the API: their own router, not in the table.
     table
+        .merge(super::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

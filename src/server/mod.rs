@@ -14,6 +14,7 @@ mod error;
 pub mod handlers;
 pub mod rules;
 pub mod storage;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -4,6 +4,7 @@
 mod common;
 
 mod bad_inputs;
+mod browser;
 mod cli_backup;
 mod cli_basics;
 mod cli_bundle;

@@ -119,20 +119,35 @@ pub async fn login(
     JsonBody(req, _): JsonBody<LoginRequest>,
 ) -> ServiceResult<Response> {
     let device = token_name(req.device.clone(), "device")?;
-    state.limiter().before_attempt(addr, &req.username)?;
-    if req.password.len() > crate::api::accounts::MAX_PASSWORD_BYTES {
+    let ttl = state.config().token_ttl;
+    let issued = log_in(&state, addr, req.username, req.password, device, ttl).await?;
+    Ok(json(StatusCode::OK, issued))
+}
+
+/// Checks a password and issues a device token named `device`, living `ttl`: the one login
+/// path, rate-limited per account and per client address (the API's login and the web
+/// view's sign-in).
+pub(crate) async fn log_in(
+    state: &AppState,
+    addr: Option<std::net::IpAddr>,
+    username: String,
+    password: String,
+    device: String,
+    ttl: Duration,
+) -> ServiceResult<IssuedToken> {
+    state.limiter().before_attempt(addr, &username)?;
+    if password.len() > crate::api::accounts::MAX_PASSWORD_BYTES {
         // No account has such a password; do not spend a hash on it.
-        state.limiter().failed(&req.username);
+        state.limiter().failed(&username);
         return Err(ServiceError::unauthorized("wrong username or password"));
     }
-    let ttl = state.config().token_ttl;
     let clock = state.clock().clone();
-    let username = req.username.clone();
+    let name = username.clone();
     let outcome = state
         .run_hashing(move |s| {
-            let account = s.account(&req.username)?;
+            let account = s.account(&name)?;
             if !auth::verify_password(
-                &req.password,
+                &password,
                 account.as_ref().map(|a| a.password_hash.as_str()),
             ) {
                 return Ok(None);
@@ -159,7 +174,7 @@ pub async fn login(
         Some(issued) => {
             state.limiter().succeeded(&username);
             tracing::info!(user = %username, "login");
-            Ok(json(StatusCode::OK, issued))
+            Ok(issued)
         }
         None => {
             state.limiter().failed(&username);
@@ -168,14 +183,24 @@ pub async fn login(
     }
 }
 
-pub async fn logout(State(state): State<AppState>, auth: Auth) -> ServiceResult<StatusCode> {
-    let token_id = auth.token.id;
+/// Revokes the caller's token `token_id` (logout), keeping no cached copy of it: forgotten
+/// before and after, so no lookup racing with the revocation re-caches it.
+pub(crate) async fn revoke_own(
+    state: &AppState,
+    account_id: String,
+    token_id: Uuid,
+) -> ServiceResult<bool> {
     state.token_cache().forget(token_id);
     let now = state.now();
-    state
-        .run(move |s| Ok(s.revoke_token(&auth.account.id, token_id, &now)?))
+    let revoked = state
+        .run(move |s| Ok(s.revoke_token(&account_id, token_id, &now)?))
         .await?;
     state.token_cache().forget(token_id);
+    Ok(revoked)
+}
+
+pub async fn logout(State(state): State<AppState>, auth: Auth) -> ServiceResult<StatusCode> {
+    revoke_own(&state, auth.account.id.clone(), auth.token.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -225,15 +250,9 @@ pub async fn revoke_token(
 ) -> ServiceResult<StatusCode> {
     let missing = || ServiceError::not_found(Resource::Token, &id);
     let token_id = Uuid::parse_str(&id).map_err(|_| missing())?;
-    let account_id = auth.account.id.clone();
     // Only the owner's token is affected (the storage checks); forgetting is harmless
-    // otherwise. Before and after, so no lookup racing with the revocation re-caches it.
-    state.token_cache().forget(token_id);
-    let now = state.now();
-    let revoked = state
-        .run(move |s| Ok(s.revoke_token(&account_id, token_id, &now)?))
-        .await?;
-    state.token_cache().forget(token_id);
+    // otherwise.
+    let revoked = revoke_own(&state, auth.account.id.clone(), token_id).await?;
     if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -22,4 +22,5 @@ mod restart;
 mod serve;
 mod status;
 mod teams;
+mod web;
 mod wire_types;
