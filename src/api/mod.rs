@@ -8,6 +8,7 @@ pub mod error;
 pub mod import;
 pub mod records;
 pub mod sync;
+pub mod webhooks;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use records::{

@@ -14,6 +14,7 @@ mod error;
 pub mod handlers;
 pub mod rules;
 pub mod storage;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ pub use error::{ServiceError, ServiceResult};
 pub use storage::PostgresStorage;
 pub use storage::backup::{AdminError, BackupReport, DataDirLock, RestoreReport};
 pub use storage::{SqliteStorage, Storage, StorageError};
+pub use webhooks::WebhookSettings;
 
 use crate::api::accounts::{Account, RegisterRequest};
 

@@ -144,7 +144,9 @@ fn a_migrated_server_is_the_same_server_to_every_workspace() {
                 "projects",
                 "records",
                 "idempotency",
-                "record_copies"
+                "record_copies",
+                "webhooks",
+                "webhook_deliveries"
             ]
         );
         assert!(
