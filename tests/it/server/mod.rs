@@ -20,4 +20,5 @@ pub mod races;
 mod restart;
 mod serve;
 mod teams;
+mod webhooks;
 mod wire_types;
