@@ -28,7 +28,8 @@ pub struct AddArgs {
     /// TEAM/PROJECT
     pub project: String,
     /// Where to POST events: http:// or https://, no user name or password
-    pub url: String,
+    #[arg(value_name = "URL")]
+    pub endpoint: String,
     /// Events to send, comma-separated (default: all): generation_created,
     /// generation_updated, generation_deleted, evolution_decided, promoted
     #[arg(long, value_delimiter = ',', value_name = "EVENTS")]
@@ -90,10 +91,10 @@ pub fn run(ui: &Ui, cmd: WebhookCommand) -> Result<(), CommandError> {
     match cmd {
         WebhookCommand::Add(a) => {
             let (team, name) = split_slug(&a.project)?;
-            check_url(&a.url).map_err(CommandError::usage)?;
+            check_url(&a.endpoint).map_err(CommandError::usage)?;
             parse_events(&a.events).map_err(CommandError::usage)?;
             let req = CreateWebhook {
-                url: a.url.clone(),
+                url: a.endpoint.clone(),
                 events: a.events.iter().map(|e| e.trim().to_string()).collect(),
             };
             let slug = format!("{team}/{name}");

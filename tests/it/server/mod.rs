@@ -20,5 +20,5 @@ pub mod races;
 mod restart;
 mod serve;
 mod teams;
-mod webhooks;
+pub mod webhooks;
 mod wire_types;
