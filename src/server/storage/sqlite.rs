@@ -1377,6 +1377,62 @@ mod tests {
         assert_eq!(body, "{}");
     }
 
+    /// Migration 6 adds the webhook tables to a schema-5 database: its projects and records
+    /// stay, and a delivery must name a webhook that exists, with a known status.
+    #[test]
+    fn migration_6_adds_webhooks_and_keeps_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..5] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 5;
+                 INSERT INTO accounts VALUES ('a', 'ann', 'h', 't');
+                 INSERT INTO teams VALUES ('t', 'acme', 't');
+                 INSERT INTO projects VALUES ('p', 't', 'web', 1, 't');
+                 INSERT INTO records VALUES
+                   ('p', 'g1', 'generation', 1, 1, 'v1.0.0', NULL, NULL, NULL, NULL, '{}', 'h1', 7);",
+            )
+            .unwrap();
+        }
+        let storage = SqliteStorage::open(dir.path()).unwrap();
+        let hook = WebhookRow {
+            id: "w".into(),
+            project_id: "p".into(),
+            url: "http://127.0.0.1:9/x".into(),
+            secret: "s".into(),
+            events: "promoted".into(),
+            created_by: "ann".into(),
+            created_at: "t".into(),
+        };
+        assert!(storage.create_webhook(&hook, 20).unwrap());
+        assert_eq!(storage.webhooks("p").unwrap()[0].url, hook.url);
+        drop(storage);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let body: String = conn
+            .query_row("SELECT body FROM records WHERE id = 'g1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(body, "{}");
+        let insert = |webhook: &str, status: &str| {
+            conn.execute(
+                "INSERT INTO webhook_deliveries (id, webhook_id, event, body, status, attempts,
+                     next_attempt_at, created_at) VALUES (?1, ?2, 'promoted', '{}', ?3, 0, 0, 't')",
+                params![format!("{webhook}-{status}"), webhook, status],
+            )
+        };
+        insert("w", "pending").unwrap();
+        insert("nope", "pending").unwrap_err();
+        insert("w", "sent").unwrap_err();
+    }
+
     /// Writes reach the database file without anyone asking for a checkpoint: the WAL is far
     /// below the writer's automatic threshold, so only the checkpointer copies them.
     #[test]

@@ -640,3 +640,128 @@ fn bad_webhooks_are_refused_and_change_nothing() {
         "another project's webhook is untouched"
     );
 }
+
+/// Two storages on one database, as two server processes have: the run's backend, no server.
+fn two_storages(dir: &std::path::Path) -> [std::sync::Arc<dyn gryt::server::Storage>; 2] {
+    let open = || match Backend::chosen() {
+        Backend::Sqlite => gryt::server::open_storage(dir).expect("SQLite storage"),
+        Backend::Postgres(base) => gryt::server::open_postgres(
+            &gryt::server::storage::postgres::schema_url(&base, &schema_for(dir)).unwrap(),
+        )
+        .expect("PostgreSQL storage"),
+    };
+    [open(), open()]
+}
+
+/// A claim is a lease: two workers (in two processes) never hold one delivery at once, a held
+/// delivery is skipped until its lease runs out, and a worker whose lease was taken over
+/// records nothing.
+#[test]
+fn a_claimed_delivery_belongs_to_one_worker_until_its_lease_ends() {
+    use gryt::server::storage::{DeliveryOutcome, NewDelivery, WebhookRow};
+    let dir = tempfile::tempdir().unwrap();
+    let [a, b] = two_storages(dir.path());
+    let account = a.create_account("ann", "h", T0).unwrap();
+    let team = a.create_team("acme", &account.id, T0).unwrap();
+    let project = a.create_project(&team, "web", T0).unwrap();
+    let hook = WebhookRow {
+        id: uid(100),
+        project_id: project.id.clone(),
+        url: "http://127.0.0.1:9/x".into(),
+        secret: "s".into(),
+        events: "promoted".into(),
+        created_by: "ann".into(),
+        created_at: T0.into(),
+    };
+    assert!(a.create_webhook(&hook, 1).unwrap());
+    assert!(
+        !b.create_webhook(
+            &WebhookRow {
+                id: uid(101),
+                ..hook.clone()
+            },
+            1
+        )
+        .unwrap()
+    );
+    let ids: Vec<String> = (1..=6).map(uid).collect();
+    a.transact(&project.id, &mut |tx| {
+        for id in &ids {
+            tx.insert_delivery(&NewDelivery {
+                id: id.clone(),
+                webhook_id: hook.id.clone(),
+                event: "promoted".into(),
+                body: "{}".into(),
+                next_attempt_at: 1_000,
+                created_at: T0.into(),
+            })?;
+        }
+        Ok(())
+    })
+    .unwrap();
+
+    // Nothing is due before its time; then four workers race, two at a time each.
+    assert!(a.claim_deliveries(999, 5_000, 10).unwrap().is_empty());
+    let claimed: Vec<Vec<String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = [&a, &b, &a, &b]
+            .into_iter()
+            .map(|s| {
+                scope.spawn(move || {
+                    s.claim_deliveries(1_000, 5_000, 2)
+                        .unwrap()
+                        .into_iter()
+                        .map(|d| d.id)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let mut all: Vec<String> = claimed.concat();
+    all.sort();
+    let total = all.len();
+    all.dedup();
+    assert_eq!(all.len(), total, "claimed twice: {claimed:?}");
+    assert!(total <= 6, "{claimed:?}");
+    // Whatever the race left is claimed now; the held ones are skipped while leased.
+    let rest = b.claim_deliveries(2_000, 5_000, 10).unwrap();
+    assert_eq!(total + rest.len(), 6, "{claimed:?} {rest:?}");
+    assert!(a.claim_deliveries(4_999, 9_000, 10).unwrap().is_empty());
+
+    // The lease ran out: another worker takes one over; the first one's result is dropped.
+    let first = &ids[0];
+    let taken = b.claim_deliveries(5_001, 20_000, 10).unwrap();
+    assert_eq!(taken.len(), 6);
+    let delivered = |attempts: i64| DeliveryOutcome {
+        status: "delivered",
+        attempts,
+        next_attempt_at: 0,
+        last_status_code: Some(200),
+        last_error: None,
+        delivered_at: Some(T0.into()),
+    };
+    a.finish_delivery(first, 5_000, &delivered(7)).unwrap();
+    let row = |s: &std::sync::Arc<dyn gryt::server::Storage>| {
+        s.deliveries(&project.id, &hook.id, 10)
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .find(|d| &d.id == first)
+            .unwrap()
+    };
+    assert_eq!(row(&a).status, "pending");
+    assert_eq!(row(&a).attempts, 0);
+    b.finish_delivery(first, 20_000, &delivered(1)).unwrap();
+    assert_eq!(row(&b).status, "delivered");
+    assert_eq!(row(&b).attempts, 1);
+    assert_eq!(row(&b).last_status_code, Some(200));
+    // A delivered delivery is never claimed again, the others are once their lease ends.
+    let later = a.claim_deliveries(20_001, 30_000, 10).unwrap();
+    assert_eq!(later.len(), 5);
+    assert!(later.iter().all(|d| &d.id != first));
+    // Removing the webhook removes its deliveries; another project sees none of it.
+    assert!(!a.delete_webhook("no-such-project", &hook.id).unwrap());
+    assert!(a.delete_webhook(&project.id, &hook.id).unwrap());
+    assert!(b.deliveries(&project.id, &hook.id, 10).unwrap().is_none());
+    assert!(b.claim_deliveries(99_999, 100_000, 10).unwrap().is_empty());
+}
