@@ -897,9 +897,16 @@ impl Storage for PostgresStorage {
     fn delete_webhook(&self, project_id: &str, id: &str) -> Result<bool> {
         let mut c = self.conn()?;
         let mut tx = PgTx::begin(&mut c, "")?;
+        // The project's row lock, which every push holds for its whole transaction: a push
+        // that read this webhook commits its deliveries first (removed below with the rest),
+        // and one after this finds no webhook, so no delivery names a removed one.
+        tx.query(
+            "SELECT head FROM projects WHERE id = $1 FOR UPDATE",
+            &[&project_id],
+        )?;
         let found = !tx
             .query(
-                "SELECT 1 FROM webhooks WHERE id = $1 AND project_id = $2 FOR UPDATE",
+                "SELECT 1 FROM webhooks WHERE id = $1 AND project_id = $2",
                 &[&id, &project_id],
             )?
             .is_empty();

@@ -765,3 +765,54 @@ fn a_claimed_delivery_belongs_to_one_worker_until_its_lease_ends() {
     assert!(b.deliveries(&project.id, &hook.id, 10).unwrap().is_none());
     assert!(b.claim_deliveries(99_999, 100_000, 10).unwrap().is_empty());
 }
+
+/// Webhooks added and removed while pushes run never fail a push: a push either wrote its
+/// deliveries before the removal (they go with the webhook) or finds no webhook.
+#[test]
+fn webhooks_added_and_removed_during_pushes_never_fail_one() {
+    let s = TestServer::start_with(fast(1, Duration::from_secs(10)));
+    let ann = s.user("ann");
+    let p = ann.project("acme", "web");
+    let rx = Receiver::start(vec![]);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (pushes, rounds) = std::thread::scope(|scope| {
+        let churn = scope.spawn(|| {
+            let mut rounds = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || rounds < 5 {
+                let hook = add(&ann, &p, &rx.url, &[]);
+                let Some(id) = hook.json["id"].as_str() else {
+                    return Err(format!("add: {}", hook.json));
+                };
+                let removed = ann.delete(&format!("/v1/projects/{p}/webhooks/{id}"));
+                if removed.status != 204 {
+                    return Err(format!("remove: {}", removed.json));
+                }
+                rounds += 1;
+            }
+            Ok(rounds)
+        });
+        let pushes: Vec<Resp> = (0..30u64)
+            .map(|n| {
+                ann.push(
+                    &p,
+                    n,
+                    vec![generation(gen_record(
+                        &uid(u128::from(n) + 1),
+                        &format!("1.0.{n}"),
+                        &["A-1"],
+                    ))],
+                )
+            })
+            .collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (pushes, churn.join().unwrap())
+    });
+    for (n, r) in pushes.iter().enumerate() {
+        assert_eq!(r.status, 200, "push {n}: {}", r.json);
+    }
+    assert!(rounds.unwrap() >= 5);
+    assert_eq!(
+        ann.get(&format!("/v1/projects/{p}/webhooks")).ok(),
+        &json!([])
+    );
+}
