@@ -186,10 +186,122 @@ impl Change<'_> {
     }
 }
 
+/// The project transaction as the rules see it, noting on the way what they read first of
+/// each record (its state before the request) and every record they wrote: the events come
+/// from what the rules did, with no extra reads.
+struct Recording<'a> {
+    inner: &'a mut dyn ProjectTx,
+    /// Each record as first read (or `None`: new), before anything was written to it.
+    before: HashMap<Uuid, Option<Record>>,
+    /// The records written, in order (the last one of an id is its final state).
+    written: Vec<Record>,
+}
+
+impl<'a> Recording<'a> {
+    fn new(inner: &'a mut dyn ProjectTx) -> Recording<'a> {
+        Recording {
+            inner,
+            before: HashMap::new(),
+            written: Vec::new(),
+        }
+    }
+
+    fn wrote(&mut self, record: &Record) {
+        self.before.entry(record.id()).or_insert(None);
+        self.written.push(record.clone());
+    }
+
+    /// The final state of a record written by the request.
+    fn after(&self, id: Uuid) -> Option<&Record> {
+        self.written.iter().rev().find(|r| r.id() == id)
+    }
+}
+
+impl ProjectTx for Recording<'_> {
+    fn head(&mut self) -> super::storage::Result<u64> {
+        self.inner.head()
+    }
+    fn set_head(&mut self, head: u64) -> super::storage::Result<()> {
+        self.inner.set_head(head)
+    }
+    fn get(&mut self, id: Uuid) -> super::storage::Result<Option<Record>> {
+        let found = self.inner.get(id)?;
+        self.before.entry(id).or_insert_with(|| found.clone());
+        Ok(found)
+    }
+    fn generation_by_version(
+        &mut self,
+        version: &crate::domain::Version,
+    ) -> super::storage::Result<Option<crate::api::records::GenerationRecord>> {
+        self.inner.generation_by_version(version)
+    }
+    fn evolutions_of(
+        &mut self,
+        generation_id: Uuid,
+    ) -> super::storage::Result<Vec<crate::api::records::EvolutionRecord>> {
+        self.inner.evolutions_of(generation_id)
+    }
+    fn rc_usage(
+        &mut self,
+        generation_id: Uuid,
+        rc: u32,
+    ) -> super::storage::Result<(Option<Uuid>, Option<u32>)> {
+        self.inner.rc_usage(generation_id, rc)
+    }
+    fn evolution_by_code_name(&mut self, code_name: &str) -> super::storage::Result<Option<Uuid>> {
+        self.inner.evolution_by_code_name(code_name)
+    }
+    fn put(&mut self, record: &Record) -> super::storage::Result<()> {
+        self.inner.put(record)?;
+        self.wrote(record);
+        Ok(())
+    }
+    fn insert_new(&mut self, record: &Record) -> super::storage::Result<bool> {
+        let inserted = self.inner.insert_new(record)?;
+        if inserted {
+            self.wrote(record);
+        }
+        Ok(inserted)
+    }
+    fn answer(
+        &mut self,
+        key: &str,
+    ) -> super::storage::Result<Option<super::storage::StoredAnswer>> {
+        self.inner.answer(key)
+    }
+    fn set_provenance(
+        &mut self,
+        id: Uuid,
+        provenance: &crate::api::import::Provenance,
+    ) -> super::storage::Result<()> {
+        self.inner.set_provenance(id, provenance)
+    }
+    fn provenance(
+        &mut self,
+        id: Uuid,
+    ) -> super::storage::Result<Option<crate::api::import::Provenance>> {
+        self.inner.provenance(id)
+    }
+    fn store_answer(
+        &mut self,
+        key: &str,
+        answer: &super::storage::StoredAnswer,
+        now: &str,
+    ) -> super::storage::Result<()> {
+        self.inner.store_answer(key, answer, now)
+    }
+    fn webhooks(&mut self) -> super::storage::Result<Vec<WebhookRow>> {
+        self.inner.webhooks()
+    }
+    fn insert_delivery(&mut self, delivery: &NewDelivery) -> super::storage::Result<()> {
+        self.inner.insert_delivery(delivery)
+    }
+}
+
 /// [`rules::push`], with the deliveries of what it changed: `generation_created` (and
 /// `promoted` for a generation published promoted), `generation_updated`, and
 /// `evolution_decided` for an evolution that reached a decided status. The second value
-/// is the number of deliveries written.
+/// is the number of deliveries written. A project without webhooks pays one read.
 pub fn push(
     tx: &mut dyn ProjectTx,
     project: &ProjectRow,
@@ -201,42 +313,31 @@ pub fn push(
     if hooks.is_empty() {
         return Ok((rules::push(tx, actor, req, now)?, 0));
     }
-    // What the records were before: a new generation, and an evolution decided only now.
-    let mut before = HashMap::new();
-    for (_, _, record) in &req.records {
-        if matches!(record, Record::Generation(_) | Record::Evolution(_)) {
-            before.insert(record.id(), tx.get(record.id())?);
-        }
-    }
-    let response = rules::push(tx, actor, req, now)?;
-    if response.replayed {
-        return Ok((response, 0));
-    }
+    let mut seen = Recording::new(tx);
+    let response = rules::push(&mut seen, actor, req, now)?;
     let mut events = Vec::new();
     for result in &response.results {
-        let Some(prev) = before.get(&result.id) else {
-            continue;
-        };
         if result.action == PushAction::Unchanged {
             continue;
         }
-        let Some(after) = tx.get(result.id)? else {
+        let Some(after) = seen.after(result.id) else {
             continue;
         };
-        match (&after, prev) {
-            (Record::Generation(g), None) => {
-                let promoted = g.status == GenerationStatus::Promoted;
+        match after {
+            Record::Generation(g) if result.action == PushAction::Created => {
                 events.push((WebhookEvent::GenerationCreated, after.clone()));
-                if promoted {
+                if g.status == GenerationStatus::Promoted {
                     events.push((WebhookEvent::Promoted, after.clone()));
                 }
             }
-            (Record::Generation(_), Some(_)) => {
+            Record::Generation(_) => {
                 events.push((WebhookEvent::GenerationUpdated, after.clone()));
             }
-            (Record::Evolution(e), prev) => {
-                let was_decided =
-                    matches!(prev, Some(Record::Evolution(p)) if p.status.is_completed());
+            Record::Evolution(e) => {
+                let was_decided = matches!(
+                    seen.before.get(&result.id),
+                    Some(Some(Record::Evolution(p))) if p.status.is_completed()
+                );
                 if e.status.is_completed() && !was_decided {
                     events.push((WebhookEvent::EvolutionDecided, after.clone()));
                 }
@@ -251,7 +352,7 @@ pub fn push(
         now,
         events,
     };
-    let written = change.enqueue(tx, &hooks)?;
+    let written = change.enqueue(seen.inner, &hooks)?;
     Ok((response, written))
 }
 
@@ -289,23 +390,23 @@ pub fn import(
     req: &DecodedImport,
     now: &str,
 ) -> Result<(ImportResponse, usize)> {
-    let response = rules::import(tx, actor, req, now)?;
-    if response.dry_run {
-        return Ok((response, 0));
-    }
-    let hooks = tx.webhooks()?;
+    let hooks = match req.dry_run {
+        true => Vec::new(),
+        false => tx.webhooks()?,
+    };
     if hooks.is_empty() {
-        return Ok((response, 0));
+        return Ok((rules::import(tx, actor, req, now)?, 0));
     }
-    let mut events = Vec::new();
-    for r in &response.results {
-        if r.kind == ImportKind::Generation
-            && r.action == ImportAction::Created
-            && let Some(record) = tx.get(r.id)?
-        {
-            events.push((WebhookEvent::GenerationCreated, record));
-        }
-    }
+    let mut seen = Recording::new(tx);
+    let response = rules::import(&mut seen, actor, req, now)?;
+    let events = response
+        .results
+        .iter()
+        .filter(|r| r.kind == ImportKind::Generation && r.action == ImportAction::Created)
+        .filter_map(|r| seen.after(r.id).cloned())
+        .map(|record| (WebhookEvent::GenerationCreated, record))
+        .collect();
+    let tx = seen.inner;
     let change = Change {
         project,
         actor,

@@ -816,3 +816,55 @@ fn webhooks_added_and_removed_during_pushes_never_fail_one() {
         &json!([])
     );
 }
+
+/// A push that edits a generation reports `generation_updated`; one that publishes a release
+/// promoted before the repository was linked reports it created and promoted, with each
+/// decided evolution it carries, and nothing for its pipeline runs.
+#[test]
+fn updates_and_published_releases_are_reported() {
+    let s = TestServer::start_with(fast(3, Duration::from_secs(10)));
+    let ann = s.user("ann");
+    let p = ann.project("acme", "web");
+    let rx = Receiver::start(vec![]);
+    add(&ann, &p, &rx.url, &[]).ok();
+
+    ann.push(
+        &p,
+        0,
+        vec![generation(gen_record(&uid(1), "1.0.0", &["A-1"]))],
+    )
+    .ok();
+    assert_eq!(rx.next().header("x-gryt-event"), "generation_created");
+    let mut edited = gen_record(&uid(1), "1.0.0", &["A-1", "A-2"]);
+    edited["description"] = json!("now with A-2");
+    ann.push(&p, 1, vec![rec("generation", Some(1), edited)])
+        .ok();
+    let updated = rx.next();
+    assert_eq!(updated.header("x-gryt-event"), "generation_updated");
+    let doc = updated.json();
+    assert_eq!(doc["record"]["record"]["revision"], 2);
+    assert_eq!(doc["record"]["record"]["description"], "now with A-2");
+
+    let mut release = gen_record(&uid(2), "2.0.0", &["B-1"]);
+    release["status"] = json!("promoted");
+    release["promoted_by"] = json!("local-ann");
+    release["promoted_at"] = json!("2026-01-02T03:04:05Z");
+    let mut proof = evo_record(&uid(3), &uid(2), "B-1", 1, &code_name(3), "pass");
+    proof["pipeline_run_id"] = json!(uid(4));
+    ann.push(
+        &p,
+        2,
+        vec![
+            generation(release),
+            evolution(proof),
+            rec("pipeline_run", None, run_record(&uid(4), Some(&uid(3)))),
+        ],
+    )
+    .ok();
+    // Sent side by side: they may arrive in any order.
+    let mut got: Vec<String> = (0..3)
+        .map(|_| rx.next().header("x-gryt-event").to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["evolution_decided", "generation_created", "promoted"]);
+}
