@@ -250,6 +250,8 @@ pub enum Resource {
     Generation,
     /// A device token or API key of the caller.
     Token,
+    /// A webhook of the project.
+    Webhook,
 }
 
 impl Resource {
@@ -262,6 +264,7 @@ impl Resource {
             Resource::Project => "project",
             Resource::Generation => "generation",
             Resource::Token => "token",
+            Resource::Webhook => "webhook",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod import;
 pub mod records;
 pub mod status;
 pub mod sync;
+pub mod webhooks;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use records::{

@@ -25,7 +25,7 @@ use super::auth::{LoginLimiter, LoginLimits, TokenCache};
 use super::clock::Clock;
 use super::conn::JsonErrorIo;
 use super::error::{ServiceError, ServiceResult, error_response};
-use super::handlers::{accounts, health, openapi, projects, teams};
+use super::handlers::{accounts, health, openapi, projects, teams, webhooks};
 use super::storage::Storage;
 use crate::api::error::{NotFoundDetails, Resource};
 use crate::api::{ErrorCode, SERVER_VERSION_HEADER};
@@ -72,6 +72,8 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Wall-clock time for token expiry, login-limit windows and timestamps.
     pub clock: Clock,
+    /// How webhook deliveries are sent and retried.
+    pub webhooks: super::webhooks::WebhookSettings,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +88,7 @@ impl Default for ServerConfig {
             body_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(30),
             clock: Clock::system(),
+            webhooks: super::webhooks::WebhookSettings::default(),
         }
     }
 }
@@ -99,6 +102,8 @@ struct Inner {
     hashing: tokio::sync::Semaphore,
     tokens: TokenCache,
     feed: Feed,
+    /// Wakes the webhook delivery worker (deliveries were written, an attempt ended).
+    webhooks: tokio::sync::Notify,
 }
 
 /// Wakes long polls of the changes feed (`wait=`): a counter bumped after every write this
@@ -167,6 +172,7 @@ impl AppState {
             hashing: tokio::sync::Semaphore::new(cpus.max(2)),
             tokens: TokenCache::default(),
             feed: Feed::new(),
+            webhooks: tokio::sync::Notify::new(),
         }))
     }
 
@@ -194,6 +200,16 @@ impl AppState {
 
     pub fn limiter(&self) -> &LoginLimiter {
         &self.0.limiter
+    }
+
+    /// Wakes the webhook delivery worker (a wake while it works is kept for its next wait).
+    pub fn wake_webhooks(&self) {
+        self.0.webhooks.notify_one();
+    }
+
+    /// Resolves when [`AppState::wake_webhooks`] is called.
+    pub(crate) async fn webhooks_woken(&self) {
+        self.0.webhooks.notified().await;
     }
 
     /// Like [`AppState::run`] for work that hashes passwords: at most one per CPU at a time.
@@ -416,6 +432,16 @@ fn route_table() -> Vec<Route> {
             "/v1/projects/{team}/{project}/generations/{version}/status",
             projects::generation_status,
         ),
+        Route::post("/v1/projects/{team}/{project}/webhooks", webhooks::create),
+        Route::get("/v1/projects/{team}/{project}/webhooks", webhooks::list),
+        Route::delete(
+            "/v1/projects/{team}/{project}/webhooks/{id}",
+            webhooks::remove,
+        ),
+        Route::get(
+            "/v1/projects/{team}/{project}/webhooks/{id}/deliveries",
+            webhooks::deliveries,
+        ),
     ]
 }
 
@@ -466,6 +492,8 @@ pub async fn serve(
     use tower::ServiceExt as _;
 
     let header_timeout = state.config().header_timeout;
+    // Webhook deliveries go out from this task, never from a request.
+    let deliveries = tokio::spawn(super::webhooks::worker(state.clone()));
     let app = router(state.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -509,6 +537,8 @@ pub async fn serve(
     // Long polls answer now; the other requests in flight finish; idle connections close.
     state.feed().stop();
     graceful.shutdown().await;
+    // Deliveries not sent yet stay pending in storage for the next start.
+    deliveries.abort();
     Ok(())
 }
 

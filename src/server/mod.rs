@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod rules;
 pub mod storage;
 pub mod web;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,6 +31,7 @@ pub use error::{ServiceError, ServiceResult};
 pub use storage::PostgresStorage;
 pub use storage::backup::{AdminError, BackupReport, DataDirLock, RestoreReport};
 pub use storage::{SqliteStorage, Storage, StorageError};
+pub use webhooks::WebhookSettings;
 
 use crate::api::accounts::{Account, RegisterRequest};
 

@@ -274,6 +274,45 @@ impl Client {
         self.get(&project_path(team, project), SMALL_BODY)
     }
 
+    // --- webhooks (project = `TEAM/PROJECT`)
+
+    /// Adds a webhook; the answer carries its secret (shown this once).
+    pub fn add_webhook(
+        &self,
+        project: &str,
+        req: &crate::api::webhooks::CreateWebhook,
+    ) -> Result<crate::api::webhooks::Webhook> {
+        self.post(
+            &format!("{}/webhooks", slug_path(project)),
+            req,
+            Repeat::Once,
+        )
+    }
+
+    pub fn webhooks(&self, project: &str) -> Result<Vec<crate::api::webhooks::Webhook>> {
+        self.get(&format!("{}/webhooks", slug_path(project)), SMALL_BODY)
+    }
+
+    pub fn remove_webhook(&self, project: &str, id: Uuid) -> Result<()> {
+        let path = format!("{}/webhooks/{id}", slug_path(project));
+        self.send_empty("DELETE", &path, None, Repeat::Once)
+    }
+
+    /// The webhook's newest deliveries (at most `limit`, the server's default when `None`),
+    /// newest first.
+    pub fn webhook_deliveries(
+        &self,
+        project: &str,
+        id: Uuid,
+        limit: Option<u32>,
+    ) -> Result<Vec<crate::api::webhooks::Delivery>> {
+        let mut path = format!("{}/webhooks/{id}/deliveries", slug_path(project));
+        if let Some(limit) = limit {
+            path.push_str(&format!("?limit={limit}"));
+        }
+        self.get(&path, PAGE_BODY)
+    }
+
     // --- sync (project = `TEAM/PROJECT`)
 
     /// One page of the changes feed: records with seq > `since`, at most `limit` (server cap

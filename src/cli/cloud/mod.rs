@@ -1,5 +1,5 @@
 //! `gryt cloud …`: accounts and tokens (`account.rs`), teams (`team.rs`), projects and the
-//! repository link (`project.rs`), and running a Gryt Cloud server (`serve`, `admin`).
+//! repository link (`project.rs`), project webhooks (`webhook.rs`), and running a Gryt Cloud server (`serve`, `admin`).
 //! Error answers map to exit codes in `error.rs`.
 
 mod account;
@@ -8,6 +8,7 @@ mod project;
 #[cfg(feature = "server")]
 mod serve;
 mod team;
+mod webhook;
 
 use clap::Subcommand;
 
@@ -17,7 +18,7 @@ use crate::sync::client::{Client, ClientOptions};
 use crate::sync::credentials::{Credentials, Token};
 use crate::sync::remote::RemoteError;
 
-/// Gryt Cloud: accounts, teams, projects, the repository link, and the server itself
+/// Gryt Cloud: accounts, teams, projects, the repository link, webhooks, and the server itself
 #[derive(Debug, Subcommand)]
 pub enum CloudCommand {
     Register(account::RegisterArgs),
@@ -31,6 +32,8 @@ pub enum CloudCommand {
     #[command(subcommand)]
     Project(project::ProjectCommand),
     Link(project::LinkArgs),
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     Copy(copy::CopyArgs),
     #[cfg(feature = "server")]
     Serve(serve::ServeArgs),
@@ -50,6 +53,7 @@ pub fn run(ui: &Ui, cmd: CloudCommand) -> Result<(), CommandError> {
         CloudCommand::Team(cmd) => team::run(ui, cmd),
         CloudCommand::Project(cmd) => project::run(ui, cmd),
         CloudCommand::Link(args) => project::cmd_link(ui, args),
+        CloudCommand::Webhook(cmd) => webhook::run(ui, cmd),
         CloudCommand::Copy(args) => copy::cmd_copy(ui, args),
         #[cfg(feature = "server")]
         CloudCommand::Serve(args) => serve::cmd_serve(ui, args),

@@ -65,6 +65,9 @@ fn hints(body: &crate::api::ErrorBody) -> Vec<String> {
                     "see your API keys and their ids: gryt cloud api-keys list"
                 }
                 Some(Resource::Generation) => "run gryt sync pull to see what the cloud holds",
+                Some(Resource::Webhook) => {
+                    "see the project's webhooks and their ids: gryt cloud webhook list TEAM/PROJECT"
+                }
                 Some(Resource::Route) | None => "",
             };
             if !hint.is_empty() {

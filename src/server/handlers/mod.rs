@@ -6,6 +6,7 @@ pub mod health;
 pub mod openapi;
 pub mod projects;
 pub mod teams;
+pub mod webhooks;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

@@ -22,8 +22,27 @@ use crate::server::auth::Auth;
 use crate::server::error::{ServiceError, ServiceResult, rejection};
 use crate::server::rules;
 use crate::server::storage::{self, ProjectRow, Storage};
+use crate::server::webhooks;
 
-fn find(
+/// How many webhook deliveries a write queued (set inside its transaction), so the handler
+/// wakes the delivery worker only when there is something to send.
+#[derive(Clone, Default)]
+struct Queued(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Queued {
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Wakes the worker if the write queued deliveries and committed.
+    fn wake<T>(&self, state: &AppState, result: &ServiceResult<T>) {
+        if result.is_ok() && self.0.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            state.wake_webhooks();
+        }
+    }
+}
+
+pub(crate) fn find(
     storage: &dyn Storage,
     auth: &Auth,
     team: &str,
@@ -362,10 +381,17 @@ pub async fn push(
     JsonBody(req, raw): JsonBody<PushRequest>,
 ) -> ServiceResult<Response> {
     let decoded = rules::decode_push(req, &raw)?;
+    let queued = Queued::default();
+    let q = queued.clone();
     let (head, result) = write(&state, auth, team, project, move |s, p, actor, now| {
-        storage::transact(s, &p.id, |tx| rules::push(tx, actor, &decoded, now))
+        storage::transact(s, &p.id, |tx| {
+            let (response, n) = webhooks::push(tx, p, actor, &decoded, now)?;
+            q.add(n);
+            Ok(response)
+        })
     })
     .await?;
+    queued.wake(&state, &result);
     Ok(answer(head, result, |r| r.head))
 }
 
@@ -379,6 +405,8 @@ pub async fn import(
     JsonBody(req, _): JsonBody<ImportRequest>,
 ) -> ServiceResult<Response> {
     let decoded = rules::decode_import(req)?;
+    let queued = Queued::default();
+    let q = queued.clone();
     let (head, result) = write(
         &state,
         auth,
@@ -392,7 +420,11 @@ pub async fn import(
                     format!("only owners of team {team} can import records into its projects"),
                 ));
             }
-            let run = |tx: &mut dyn storage::ProjectTx| rules::import(tx, actor, &decoded, now);
+            let run = |tx: &mut dyn storage::ProjectTx| {
+                let (response, n) = webhooks::import(tx, p, actor, &decoded, now)?;
+                q.add(n);
+                Ok(response)
+            };
             if decoded.dry_run {
                 storage::rehearse(s, &p.id, run)
             } else {
@@ -401,6 +433,7 @@ pub async fn import(
         },
     )
     .await?;
+    queued.wake(&state, &result);
     if let Ok(done) = &result
         && !done.dry_run
     {
@@ -424,10 +457,17 @@ pub async fn promote(
     JsonBody(req, _): JsonBody<PromoteRequest>,
 ) -> ServiceResult<Response> {
     let id = generation_id(&id)?;
+    let queued = Queued::default();
+    let q = queued.clone();
     let (head, result) = write(&state, auth, team, project, move |s, p, actor, now| {
-        storage::transact(s, &p.id, |tx| rules::promote(tx, actor, id, &req, now))
+        storage::transact(s, &p.id, |tx| {
+            let (response, n) = webhooks::promote(tx, p, actor, id, &req, now)?;
+            q.add(n);
+            Ok(response)
+        })
     })
     .await?;
+    queued.wake(&state, &result);
     if let Ok(done) = &result {
         tracing::info!(version = %done.generation.version, by = ?done.generation.promoted_by, "promoted");
     }
@@ -476,11 +516,16 @@ pub async fn delete_generation(
 ) -> ServiceResult<Response> {
     let Query(q) = query.map_err(|r| rejection(r.status(), r.body_text()))?;
     let id = generation_id(&id)?;
+    let queued = Queued::default();
+    let added = queued.clone();
     let (head, result) = write(&state, auth, team, project, move |s, p, actor, now| {
         storage::transact(s, &p.id, |tx| {
-            rules::delete_generation(tx, actor, id, q.revision, now)
+            let (response, n) = webhooks::delete_generation(tx, p, actor, id, q.revision, now)?;
+            added.add(n);
+            Ok(response)
         })
     })
     .await?;
+    queued.wake(&state, &result);
     Ok(answer(head, result, |r| r.head))
 }

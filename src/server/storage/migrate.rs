@@ -150,6 +150,37 @@ mod copy {
             ],
             key: &["project_id", "id"],
         },
+        Table {
+            name: "webhooks",
+            columns: &[
+                ("id", Text),
+                ("project_id", Text),
+                ("url", Text),
+                ("secret", Text),
+                ("events", Text),
+                ("created_by", Text),
+                ("created_at", Text),
+            ],
+            key: &["id"],
+        },
+        Table {
+            name: "webhook_deliveries",
+            columns: &[
+                ("id", Text),
+                ("webhook_id", Text),
+                ("event", Text),
+                ("body", Text),
+                ("status", Text),
+                ("attempts", Int),
+                ("next_attempt_at", Int),
+                ("claimed_until", Int),
+                ("last_status_code", Int),
+                ("last_error", Text),
+                ("created_at", Text),
+                ("delivered_at", Text),
+            ],
+            key: &["id"],
+        },
     ];
 
     /// One value of a row.

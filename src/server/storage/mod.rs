@@ -154,6 +154,72 @@ pub struct StoredAnswer {
     pub response: String,
 }
 
+/// A project webhook as stored. `events` is the comma-separated event names; `secret` signs
+/// its deliveries (kept in the database: the server needs it to sign).
+#[derive(Debug, Clone)]
+pub struct WebhookRow {
+    pub id: String,
+    pub project_id: String,
+    pub url: String,
+    pub secret: String,
+    pub events: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// A delivery as recorded (its body left out).
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub webhook_id: String,
+    pub event: String,
+    pub status: String,
+    pub attempts: i64,
+    /// Unix milliseconds.
+    pub next_attempt_at: i64,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}
+
+/// A delivery to write, pending, in the transaction of the change it reports.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub webhook_id: String,
+    pub event: String,
+    pub body: String,
+    /// Unix milliseconds.
+    pub next_attempt_at: i64,
+    pub created_at: String,
+}
+
+/// A pending delivery a worker claimed (until `claimed_until`, Unix milliseconds), with what
+/// it needs to send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    pub event: String,
+    pub body: String,
+    pub attempts: i64,
+    pub url: String,
+    pub secret: String,
+    pub claimed_until: i64,
+}
+
+/// The result of one attempt, recorded by [`Storage::finish_delivery`].
+#[derive(Debug, Clone)]
+pub struct DeliveryOutcome {
+    /// `delivered`, `pending` (a retry at `next_attempt_at`) or `failed`.
+    pub status: &'static str,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<String>,
+}
+
 /// What the rules see of one project inside a write transaction. Every method reads or
 /// writes that project only.
 pub trait ProjectTx {
@@ -178,6 +244,10 @@ pub trait ProjectTx {
     /// Where the record was copied from, if an import created it.
     fn provenance(&mut self, id: Uuid) -> Result<Option<Provenance>>;
     fn store_answer(&mut self, key: &str, answer: &StoredAnswer, now: &str) -> Result<()>;
+    /// The project's webhooks, oldest first.
+    fn webhooks(&mut self) -> Result<Vec<WebhookRow>>;
+    /// Writes a pending delivery (committed with the change it reports, or not at all).
+    fn insert_delivery(&mut self, delivery: &NewDelivery) -> Result<()>;
 }
 
 /// What the team rules see inside one write transaction: memberships and roles read there
@@ -253,6 +323,32 @@ pub trait Storage: Send + Sync + 'static {
         project_id: &str,
         version: Option<&Version>,
     ) -> Result<GenerationsSnapshot>;
+    /// Adds a webhook to its project unless the project has `limit` already (`false`).
+    fn create_webhook(&self, hook: &WebhookRow, limit: usize) -> Result<bool>;
+    /// The project's webhooks, oldest first.
+    fn webhooks(&self, project_id: &str) -> Result<Vec<WebhookRow>>;
+    /// Removes a webhook of the project and its deliveries; `false` when it has none by that id.
+    fn delete_webhook(&self, project_id: &str, id: &str) -> Result<bool>;
+    /// The newest `limit` deliveries of a webhook of the project, newest first; `None` when
+    /// the project has no such webhook.
+    fn deliveries(
+        &self,
+        project_id: &str,
+        webhook_id: &str,
+        limit: u32,
+    ) -> Result<Option<Vec<DeliveryRow>>>;
+    /// Claims up to `limit` pending deliveries due at `now` (Unix ms) that no one holds (or
+    /// whose holder's lease ran out) until `until`: another worker, in any process, skips
+    /// them meanwhile. Oldest due first.
+    fn claim_deliveries(&self, now: i64, until: i64, limit: u32) -> Result<Vec<ClaimedDelivery>>;
+    /// Records an attempt of a claimed delivery and releases the claim; nothing when the
+    /// claim (`claimed_until`) is no longer the caller's.
+    fn finish_delivery(
+        &self,
+        id: &str,
+        claimed_until: i64,
+        outcome: &DeliveryOutcome,
+    ) -> Result<()>;
     /// Runs `f` in one write transaction on the project: committed if it returns `Ok`,
     /// rolled back otherwise. Writers to one project are serialized.
     fn transact(

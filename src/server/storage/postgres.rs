@@ -31,8 +31,9 @@ use uuid::Uuid;
 
 use super::schema::MIGRATIONS;
 use super::{
-    AccountRow, GenerationsSnapshot, NewToken, ProjectRow, ProjectTx, RawPage, RecordColumns,
-    Result, Storage, StorageError, StoredAnswer, TeamRow, TeamTx, TokenRow,
+    AccountRow, ClaimedDelivery, DeliveryOutcome, DeliveryRow, GenerationsSnapshot, NewDelivery,
+    NewToken, ProjectRow, ProjectTx, RawPage, RecordColumns, Result, Storage, StorageError,
+    StoredAnswer, TeamRow, TeamTx, TokenRow, WebhookRow,
 };
 use crate::api::accounts::{Member, Role, TokenKind};
 use crate::api::digest::{self, DigestEntry};
@@ -367,17 +368,38 @@ fn members_from(rows: &[Row]) -> Result<Vec<Member>> {
         .collect()
 }
 
+const WEBHOOKS_SQL: &str =
+    "SELECT id, project_id, url, secret, events, created_by, created_at FROM webhooks
+     WHERE project_id = $1 ORDER BY id COLLATE \"C\"";
+
+fn webhooks_from(rows: &[Row]) -> Result<Vec<WebhookRow>> {
+    rows.iter()
+        .map(|r| {
+            Ok(WebhookRow {
+                id: col(r, 0)?,
+                project_id: col(r, 1)?,
+                url: col(r, 2)?,
+                secret: col(r, 3)?,
+                events: col(r, 4)?,
+                created_by: col(r, 5)?,
+                created_at: col(r, 6)?,
+            })
+        })
+        .collect()
+}
+
 /// Key of the history id in `server_meta`.
 const HISTORY_ID: &str = "history_id";
 
 /// The migrations as refinery runs them: the same statements as the SQLite backend's.
 fn migrations() -> Result<Vec<refinery::Migration>> {
-    const NAMES: [&str; 5] = [
+    const NAMES: [&str; 6] = [
         "initial",
         "server_meta",
         "digest",
         "kind_check",
         "record_copies",
+        "webhooks",
     ];
     MIGRATIONS
         .iter()
@@ -966,6 +988,166 @@ impl Storage for PostgresStorage {
         GenerationsSnapshot::parse(head, &g, &e)
     }
 
+    fn create_webhook(&self, hook: &WebhookRow, limit: usize) -> Result<bool> {
+        let mut c = self.conn()?;
+        let mut tx = PgTx::begin(&mut c, "")?;
+        // The project's row lock: two processes adding at once count one after the other.
+        tx.query(
+            "SELECT head FROM projects WHERE id = $1 FOR UPDATE",
+            &[&hook.project_id],
+        )?;
+        let held: i64 = tx
+            .query(
+                "SELECT COUNT(*) FROM webhooks WHERE project_id = $1",
+                &[&hook.project_id],
+            )?
+            .first()
+            .map(|r| col(r, 0))
+            .transpose()?
+            .unwrap_or(0);
+        if usize::try_from(held).unwrap_or(usize::MAX) >= limit {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO webhooks (id, project_id, url, secret, events, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &hook.id,
+                &hook.project_id,
+                &hook.url,
+                &hook.secret,
+                &hook.events,
+                &hook.created_by,
+                &hook.created_at,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn webhooks(&self, project_id: &str) -> Result<Vec<WebhookRow>> {
+        webhooks_from(&self.query(WEBHOOKS_SQL, &[&project_id])?)
+    }
+
+    fn delete_webhook(&self, project_id: &str, id: &str) -> Result<bool> {
+        let mut c = self.conn()?;
+        let mut tx = PgTx::begin(&mut c, "")?;
+        // The project's row lock, which every push holds for its whole transaction: a push
+        // that read this webhook commits its deliveries first (removed below with the rest),
+        // and one after this finds no webhook, so no delivery names a removed one.
+        tx.query(
+            "SELECT head FROM projects WHERE id = $1 FOR UPDATE",
+            &[&project_id],
+        )?;
+        let found = !tx
+            .query(
+                "SELECT 1 FROM webhooks WHERE id = $1 AND project_id = $2",
+                &[&id, &project_id],
+            )?
+            .is_empty();
+        if !found {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM webhook_deliveries WHERE webhook_id = $1",
+            &[&id],
+        )?;
+        tx.execute("DELETE FROM webhooks WHERE id = $1", &[&id])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn deliveries(
+        &self,
+        project_id: &str,
+        webhook_id: &str,
+        limit: u32,
+    ) -> Result<Option<Vec<DeliveryRow>>> {
+        let mut c = self.conn()?;
+        let found = !c
+            .query(
+                "SELECT 1 FROM webhooks WHERE id = $1 AND project_id = $2",
+                &[&webhook_id, &project_id],
+            )?
+            .is_empty();
+        if !found {
+            return Ok(None);
+        }
+        let rows = c.query(
+            "SELECT id, webhook_id, event, status, attempts, next_attempt_at,
+                    last_status_code, last_error, created_at, delivered_at
+             FROM webhook_deliveries WHERE webhook_id = $1
+             ORDER BY id COLLATE \"C\" DESC LIMIT $2",
+            &[&webhook_id, &i64::from(limit)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeliveryRow {
+                    id: col(r, 0)?,
+                    webhook_id: col(r, 1)?,
+                    event: col(r, 2)?,
+                    status: col(r, 3)?,
+                    attempts: col(r, 4)?,
+                    next_attempt_at: col(r, 5)?,
+                    last_status_code: col(r, 6)?,
+                    last_error: col(r, 7)?,
+                    created_at: col(r, 8)?,
+                    delivered_at: col(r, 9)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    fn claim_deliveries(&self, now: i64, until: i64, limit: u32) -> Result<Vec<ClaimedDelivery>> {
+        // `SKIP LOCKED`: a row another process is claiming right now is left to it; one it
+        // claimed already fails the lease condition when re-checked under the lock.
+        let rows = self.query(
+            "UPDATE webhook_deliveries d SET claimed_until = $2
+             FROM webhooks w
+             WHERE w.id = d.webhook_id AND d.id IN (
+                 SELECT id FROM webhook_deliveries
+                 WHERE status = 'pending' AND next_attempt_at <= $1
+                   AND (claimed_until IS NULL OR claimed_until < $1)
+                 ORDER BY next_attempt_at, id COLLATE \"C\" LIMIT $3
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING d.id, d.event, d.body, d.attempts, w.url, w.secret",
+            &[&now, &until, &i64::from(limit)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(ClaimedDelivery {
+                    id: col(r, 0)?,
+                    event: col(r, 1)?,
+                    body: col(r, 2)?,
+                    attempts: col(r, 3)?,
+                    url: col(r, 4)?,
+                    secret: col(r, 5)?,
+                    claimed_until: until,
+                })
+            })
+            .collect()
+    }
+
+    fn finish_delivery(&self, id: &str, claimed_until: i64, o: &DeliveryOutcome) -> Result<()> {
+        self.execute(
+            "UPDATE webhook_deliveries SET status = $3, attempts = $4, next_attempt_at = $5,
+                 last_status_code = $6, last_error = $7, delivered_at = $8, claimed_until = NULL
+             WHERE id = $1 AND claimed_until = $2",
+            &[
+                &id,
+                &claimed_until,
+                &o.status,
+                &o.attempts,
+                &o.next_attempt_at,
+                &o.last_status_code,
+                &o.last_error,
+                &o.delivered_at,
+            ],
+        )
+        .map(|_| ())
+    }
+
     fn transact(
         &self,
         project_id: &str,
@@ -1496,6 +1678,28 @@ impl ProjectTx for PgTx<'_> {
         self.defer(
             "INSERT INTO idempotency (project_id, key, account_id, request_hash, response, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
+            params,
+        );
+        Ok(())
+    }
+    fn webhooks(&mut self) -> Result<Vec<WebhookRow>> {
+        let rows = self.query(WEBHOOKS_SQL, &[&self.pid()])?;
+        webhooks_from(&rows)
+    }
+
+    fn insert_delivery(&mut self, d: &NewDelivery) -> Result<()> {
+        let params: Params = vec![
+            Box::new(d.id.clone()),
+            Box::new(d.webhook_id.clone()),
+            Box::new(d.event.clone()),
+            Box::new(d.body.clone()),
+            Box::new(d.next_attempt_at),
+            Box::new(d.created_at.clone()),
+        ];
+        self.defer(
+            "INSERT INTO webhook_deliveries (id, webhook_id, event, body, status, attempts,
+                 next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6)",
             params,
         );
         Ok(())

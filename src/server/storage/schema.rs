@@ -133,4 +133,38 @@ CREATE TABLE record_copies (
     PRIMARY KEY (project_id, id)
 );
 "#,
+    // Project webhooks (server::webhooks) and their deliveries. A delivery row is written in
+    // the transaction of the change it reports, so it exists exactly when the change does;
+    // the delivery worker sends it afterwards. `events` is the comma-separated event names;
+    // `next_attempt_at` and `claimed_until` are Unix milliseconds (a claim is a lease: a
+    // worker in any process owns a delivery until then).
+    r#"
+CREATE TABLE webhooks (
+    id         TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects (id),
+    url        TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    events     TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX webhooks_by_project ON webhooks (project_id);
+CREATE TABLE webhook_deliveries (
+    id               TEXT PRIMARY KEY,
+    webhook_id       TEXT NOT NULL REFERENCES webhooks (id),
+    event            TEXT NOT NULL,
+    body             TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status = 'pending' OR status = 'delivered'
+                                          OR status = 'failed'),
+    attempts         BIGINT NOT NULL,
+    next_attempt_at  BIGINT NOT NULL,
+    claimed_until    BIGINT,
+    last_status_code BIGINT,
+    last_error       TEXT,
+    created_at       TEXT NOT NULL,
+    delivered_at     TEXT
+);
+CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, id);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+"#,
 ];

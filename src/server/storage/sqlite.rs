@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use super::schema::MIGRATIONS;
 use super::{
-    AccountRow, GenerationsSnapshot, NewToken, ProjectRow, ProjectTx, RawPage, RecordColumns,
-    Result, Storage, StorageError, StoredAnswer, TeamRow, TeamTx, TokenRow,
+    AccountRow, ClaimedDelivery, DeliveryOutcome, DeliveryRow, GenerationsSnapshot, NewDelivery,
+    NewToken, ProjectRow, ProjectTx, RawPage, RecordColumns, Result, Storage, StorageError,
+    StoredAnswer, TeamRow, TeamTx, TokenRow, WebhookRow,
 };
 use crate::api::accounts::{Member, Role, TokenKind};
 use crate::api::digest::{self, DigestEntry};
@@ -773,6 +774,175 @@ impl Storage for SqliteStorage {
         GenerationsSnapshot::parse(head, &g, &e)
     }
 
+    fn create_webhook(&self, hook: &WebhookRow, limit: usize) -> Result<bool> {
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let held: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM webhooks WHERE project_id = ?1",
+                [&hook.project_id],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if usize::try_from(held).unwrap_or(usize::MAX) >= limit {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO webhooks (id, project_id, url, secret, events, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                hook.id,
+                hook.project_id,
+                hook.url,
+                hook.secret,
+                hook.events,
+                hook.created_by,
+                hook.created_at
+            ],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(true)
+    }
+
+    fn webhooks(&self, project_id: &str) -> Result<Vec<WebhookRow>> {
+        self.read(|c| webhooks_on(c, project_id))
+    }
+
+    fn delete_webhook(&self, project_id: &str, id: &str) -> Result<bool> {
+        let mut conn = self.writer();
+        let tx = conn.transaction().map_err(backend)?;
+        let found = tx
+            .query_row(
+                "SELECT 1 FROM webhooks WHERE id = ?1 AND project_id = ?2",
+                [id, project_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(backend)?
+            .is_some();
+        if !found {
+            return Ok(false);
+        }
+        tx.execute("DELETE FROM webhook_deliveries WHERE webhook_id = ?1", [id])
+            .map_err(backend)?;
+        tx.execute("DELETE FROM webhooks WHERE id = ?1", [id])
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(true)
+    }
+
+    fn deliveries(
+        &self,
+        project_id: &str,
+        webhook_id: &str,
+        limit: u32,
+    ) -> Result<Option<Vec<DeliveryRow>>> {
+        self.read(|c| {
+            let found = c
+                .query_row(
+                    "SELECT 1 FROM webhooks WHERE id = ?1 AND project_id = ?2",
+                    [webhook_id, project_id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !found {
+                return Ok(None);
+            }
+            let mut st = c.prepare(
+                "SELECT id, webhook_id, event, status, attempts, next_attempt_at,
+                        last_status_code, last_error, created_at, delivered_at
+                 FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = st
+                .query_map(params![webhook_id, i64::from(limit)], |r| {
+                    Ok(DeliveryRow {
+                        id: r.get(0)?,
+                        webhook_id: r.get(1)?,
+                        event: r.get(2)?,
+                        status: r.get(3)?,
+                        attempts: r.get(4)?,
+                        next_attempt_at: r.get(5)?,
+                        last_status_code: r.get(6)?,
+                        last_error: r.get(7)?,
+                        created_at: r.get(8)?,
+                        delivered_at: r.get(9)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(rows))
+        })
+    }
+
+    fn claim_deliveries(&self, now: i64, until: i64, limit: u32) -> Result<Vec<ClaimedDelivery>> {
+        // One writer: the read and the claims below are one step for every worker.
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let claimed = {
+            let mut st = tx
+                .prepare_cached(
+                    "SELECT d.id, d.event, d.body, d.attempts, w.url, w.secret
+                     FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+                     WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+                       AND (d.claimed_until IS NULL OR d.claimed_until < ?1)
+                     ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+                )
+                .map_err(backend)?;
+            st.query_map(params![now, i64::from(limit)], |r| {
+                Ok(ClaimedDelivery {
+                    id: r.get(0)?,
+                    event: r.get(1)?,
+                    body: r.get(2)?,
+                    attempts: r.get(3)?,
+                    url: r.get(4)?,
+                    secret: r.get(5)?,
+                    claimed_until: until,
+                })
+            })
+            .map_err(backend)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?
+        };
+        for d in &claimed {
+            execute_cached(
+                &tx,
+                "UPDATE webhook_deliveries SET claimed_until = ?2 WHERE id = ?1",
+                params![d.id, until],
+            )
+            .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(claimed)
+    }
+
+    fn finish_delivery(&self, id: &str, claimed_until: i64, o: &DeliveryOutcome) -> Result<()> {
+        self.write(|c| {
+            execute_cached(
+                c,
+                "UPDATE webhook_deliveries SET status = ?3, attempts = ?4, next_attempt_at = ?5,
+                     last_status_code = ?6, last_error = ?7, delivered_at = ?8,
+                     claimed_until = NULL
+                 WHERE id = ?1 AND claimed_until = ?2",
+                params![
+                    id,
+                    claimed_until,
+                    o.status,
+                    o.attempts,
+                    o.next_attempt_at,
+                    o.last_status_code,
+                    o.last_error,
+                    o.delivered_at
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
     fn transact(
         &self,
         project_id: &str,
@@ -790,6 +960,25 @@ impl Storage for SqliteStorage {
         tx.commit().map_err(backend)?;
         Ok(())
     }
+}
+
+fn webhooks_on(c: &Connection, project_id: &str) -> rusqlite::Result<Vec<WebhookRow>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, project_id, url, secret, events, created_by, created_at FROM webhooks
+         WHERE project_id = ?1 ORDER BY id",
+    )?;
+    st.query_map([project_id], |r| {
+        Ok(WebhookRow {
+            id: r.get(0)?,
+            project_id: r.get(1)?,
+            url: r.get(2)?,
+            secret: r.get(3)?,
+            events: r.get(4)?,
+            created_by: r.get(5)?,
+            created_at: r.get(6)?,
+        })
+    })?
+    .collect()
 }
 
 fn members_on(c: &Connection, team_id: &str) -> rusqlite::Result<Vec<Member>> {
@@ -1118,6 +1307,28 @@ impl ProjectTx for SqliteTx<'_> {
             .map(|_| ())
             .map_err(backend)
     }
+    fn webhooks(&mut self) -> Result<Vec<WebhookRow>> {
+        webhooks_on(self.conn, self.project_id).map_err(backend)
+    }
+
+    fn insert_delivery(&mut self, d: &NewDelivery) -> Result<()> {
+        execute_cached(
+            self.conn,
+            "INSERT INTO webhook_deliveries (id, webhook_id, event, body, status, attempts,
+                 next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6)",
+            params![
+                d.id,
+                d.webhook_id,
+                d.event,
+                d.body,
+                d.next_attempt_at,
+                d.created_at
+            ],
+        )
+        .map(|_| ())
+        .map_err(backend)
+    }
 }
 
 #[cfg(test)]
@@ -1296,6 +1507,62 @@ mod tests {
             .query_row("SELECT body FROM records WHERE id = 'g1'", [], |r| r.get(0))
             .unwrap();
         assert_eq!(body, "{}");
+    }
+
+    /// Migration 6 adds the webhook tables to a schema-5 database: its projects and records
+    /// stay, and a delivery must name a webhook that exists, with a known status.
+    #[test]
+    fn migration_6_adds_webhooks_and_keeps_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..5] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 5;
+                 INSERT INTO accounts VALUES ('a', 'ann', 'h', 't');
+                 INSERT INTO teams VALUES ('t', 'acme', 't');
+                 INSERT INTO projects VALUES ('p', 't', 'web', 1, 't');
+                 INSERT INTO records VALUES
+                   ('p', 'g1', 'generation', 1, 1, 'v1.0.0', NULL, NULL, NULL, NULL, '{}', 'h1', 7);",
+            )
+            .unwrap();
+        }
+        let storage = SqliteStorage::open(dir.path()).unwrap();
+        let hook = WebhookRow {
+            id: "w".into(),
+            project_id: "p".into(),
+            url: "http://127.0.0.1:9/x".into(),
+            secret: "s".into(),
+            events: "promoted".into(),
+            created_by: "ann".into(),
+            created_at: "t".into(),
+        };
+        assert!(storage.create_webhook(&hook, 20).unwrap());
+        assert_eq!(storage.webhooks("p").unwrap()[0].url, hook.url);
+        drop(storage);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let body: String = conn
+            .query_row("SELECT body FROM records WHERE id = 'g1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(body, "{}");
+        let insert = |webhook: &str, status: &str| {
+            conn.execute(
+                "INSERT INTO webhook_deliveries (id, webhook_id, event, body, status, attempts,
+                     next_attempt_at, created_at) VALUES (?1, ?2, 'promoted', '{}', ?3, 0, 0, 't')",
+                params![format!("{webhook}-{status}"), webhook, status],
+            )
+        };
+        insert("w", "pending").unwrap();
+        insert("nope", "pending").unwrap_err();
+        insert("w", "sent").unwrap_err();
     }
 
     /// Writes reach the database file without anyone asking for a checkpoint: the WAL is far

@@ -7,5 +7,6 @@ mod accounts;
 mod failures;
 mod lost_answer;
 mod teams;
+mod webhooks;
 
 pub use crate::dev::Dev;

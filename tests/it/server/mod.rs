@@ -23,4 +23,5 @@ mod serve;
 mod status;
 mod teams;
 mod web;
+pub mod webhooks;
 mod wire_types;

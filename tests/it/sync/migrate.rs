@@ -43,6 +43,12 @@ fn a_migrated_server_is_the_same_server_to_every_workspace() {
     };
     let (data, mut server, link, devs) = super::identity::world(&["ann", "bob"]);
     let (a, b) = (&devs[0], &devs[1]);
+    // A webhook nobody answers: its deliveries stay pending, with their errors, and move too.
+    let hook = server.client().login("ann").post(
+        "/v1/projects/acme/web/webhooks",
+        serde_json::json!({"url": "http://127.0.0.1:9/unanswered"}),
+    );
+    assert_eq!(hook.status, 201, "{}", hook.json);
     a.env.write_pipeline("ok", "true");
     b.env.write_pipeline("ok", "true");
     a.run(&["generation", "new", "1.0.0"]).ok();
@@ -144,12 +150,19 @@ fn a_migrated_server_is_the_same_server_to_every_workspace() {
                 "projects",
                 "records",
                 "idempotency",
-                "record_copies"
+                "record_copies",
+                "webhooks",
+                "webhook_deliveries"
             ]
         );
         assert!(
             report["tables"][5]["rows"].as_u64().unwrap() >= 4,
             "{report:#}"
+        );
+        assert_eq!(report["tables"][8]["rows"], 1, "{report:#}");
+        assert!(
+            report["tables"][9]["rows"].as_u64().unwrap() >= 4,
+            "one delivery per event: {report:#}"
         );
     }
 
@@ -172,6 +185,8 @@ fn a_migrated_server_is_the_same_server_to_every_workspace() {
     *link.upstream.lock().unwrap() = server.base.clone();
     let api = server.client().login("ann"); // password hashes came along
     assert_eq!(replica::cloud(&api).gens, before.gens);
+    let hooks = api.get("/v1/projects/acme/web/webhooks");
+    assert_eq!(hooks.ok()[0]["url"], "http://127.0.0.1:9/unanswered");
     for d in [a, b] {
         let out = d.run(&["sync"]).ok();
         assert!(
