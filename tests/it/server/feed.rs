@@ -23,14 +23,7 @@ fn a_long_poll_answers_when_a_push_commits() {
     let ann = s.user("ann");
     let p = ann.project("acme", "web");
     let head = ann.head(&p);
-    let waiter = {
-        let (ann, p) = (ann.clone(), p.clone());
-        std::thread::spawn(move || {
-            ann.get(&format!("/v1/projects/{p}/changes?since={head}&wait=30"))
-                .ok()
-                .clone()
-        })
-    };
+    let waiter = long_poll(&ann, &p, head);
     // Pushed while the poll waits (or, on a slow start, just before it: then it answers
     // at once — the same page either way).
     std::thread::sleep(Duration::from_millis(200));
@@ -82,14 +75,7 @@ fn a_stopping_server_answers_long_polls_at_once() {
     let mut s = TestServer::start();
     let ann = s.user("ann");
     let p = ann.project("acme", "web");
-    let waiter = {
-        let (ann, p) = (ann.clone(), p.clone());
-        std::thread::spawn(move || {
-            ann.get(&format!("/v1/projects/{p}/changes?since=0&wait=30"))
-                .ok()
-                .clone()
-        })
-    };
+    let waiter = long_poll(&ann, &p, 0);
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     s.stop();

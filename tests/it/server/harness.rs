@@ -423,6 +423,16 @@ impl Client {
     }
 }
 
+/// A long poll of `project`'s changes feed after `since` (`wait=30`) on its own thread: the
+/// page it is answered.
+pub fn long_poll(c: &Client, project: &str, since: u64) -> std::thread::JoinHandle<Value> {
+    let (c, path) = (
+        c.clone(),
+        format!("/v1/projects/{project}/changes?since={since}&wait=30"),
+    );
+    std::thread::spawn(move || c.get(&path).ok().clone())
+}
+
 pub fn uid(n: u128) -> String {
     uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 | n).to_string()
 }

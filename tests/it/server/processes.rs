@@ -321,14 +321,7 @@ fn a_long_poll_sees_a_push_through_another_process() {
     };
     let clients = logins(&children);
     let head = clients[0].head(&p);
-    let waiter = {
-        let (c, p) = (clients[1].clone(), p.clone());
-        std::thread::spawn(move || {
-            c.get(&format!("/v1/projects/{p}/changes?since={head}&wait=30"))
-                .ok()
-                .clone()
-        })
-    };
+    let waiter = long_poll(&clients[1], &p, head);
     std::thread::sleep(Duration::from_millis(200));
     let pushed = clients[0]
         .push(

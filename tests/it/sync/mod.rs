@@ -104,6 +104,15 @@ pub fn link(env: &TestEnv, dir: &std::path::Path, name: &str, url: &str) {
         .ok();
 }
 
+/// A draft `version` with these changes `(type, id, title)` and pipeline template `ok`,
+/// applied to the database.
+pub fn draft(dev: &Dev, version: &str, changes: &[(&str, &str, &str)]) {
+    dev.run(&["generation", "new", version]).ok();
+    dev.env
+        .write_contract(&format!("v{version}"), changes, "pipeline_template: ok\n");
+    dev.run(&["generation", "update", version]).ok();
+}
+
 /// `gryt evolution start VERSION --change CHANGE` then `gryt run PIPELINE`.
 pub fn prove(dev: &Dev, version: &str, change: &str, pipeline: &str) -> String {
     let started = dev

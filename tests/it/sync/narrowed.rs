@@ -1,17 +1,7 @@
 //! `gryt sync pull VERSION…`: only those generations with their evolutions and runs; the
 //! cursor stays, so the next whole pull still brings everything and a push still needs it.
 
-use super::{Dev, prove, team};
-
-fn draft(dev: &Dev, version: &str, change: &str) {
-    dev.run(&["generation", "new", version]).ok();
-    dev.env.write_contract(
-        &format!("v{version}"),
-        &[("add", change, "A change")],
-        "pipeline_template: ok\n",
-    );
-    dev.run(&["generation", "update", version]).ok();
-}
+use super::{Dev, draft, prove, team};
 
 fn versions(dev: &Dev) -> Vec<String> {
     let list = dev.run(&["generation", "list", "--json"]).ok().json();
@@ -34,7 +24,7 @@ fn a_narrowed_pull_brings_only_those_versions_and_the_next_pull_the_rest() {
         ("2.0.0", "FEAT-2"),
         ("3.0.0", "FEAT-3"),
     ] {
-        draft(ann, v, c);
+        draft(ann, v, &[("add", c, "A change")]);
     }
     ann.run(&["sync"]).ok();
     prove(ann, "1.0.0", "FEAT-1", "ok");
@@ -65,7 +55,7 @@ fn a_narrowed_pull_brings_only_those_versions_and_the_next_pull_the_rest() {
     );
 
     // The cursor stayed: a push is behind until a whole pull.
-    draft(bob, "4.0.0", "FEAT-4");
+    draft(bob, "4.0.0", &[("add", "FEAT-4", "A change")]);
     bob.run(&["sync", "push"]).fails(3);
     let rest = bob.run(&["sync", "pull", "--json"]).ok().json();
     assert_eq!(
@@ -83,7 +73,7 @@ fn a_narrowed_pull_brings_only_those_versions_and_the_next_pull_the_rest() {
 fn a_narrowed_pull_refuses_what_it_cannot_do_and_changes_nothing() {
     let (_server, devs) = team(&["ann", "bob"]);
     let (ann, bob) = (&devs[0], &devs[1]);
-    draft(ann, "1.0.0", "FEAT-1");
+    draft(ann, "1.0.0", &[("add", "FEAT-1", "A change")]);
     ann.run(&["sync"]).ok();
 
     let out = bob.run(&["sync", "pull", "1.0.0", "9.9.9"]).fails(1);

@@ -12,7 +12,7 @@ use gryt::server::ServerConfig;
 use serde_json::Value;
 
 use super::identity::world;
-use super::{Dev, prove, team};
+use super::{Dev, draft, prove, team};
 use crate::server::harness::TestServer;
 
 /// Long enough for any round on a loaded machine; a watcher that misses an event fails here
@@ -94,14 +94,6 @@ impl Watcher {
         self.seen.extend(self.events.try_iter());
         (code, self.seen)
     }
-}
-
-/// A draft `version` with these changes, applied to the database.
-fn draft(dev: &Dev, version: &str, changes: &[(&str, &str, &str)]) {
-    dev.run(&["generation", "new", version]).ok();
-    dev.env
-        .write_contract(&format!("v{version}"), changes, "pipeline_template: ok\n");
-    dev.run(&["generation", "update", version]).ok();
 }
 
 fn pushed_at_least(n: u64) -> impl Fn(&Value) -> bool {
