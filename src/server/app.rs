@@ -140,18 +140,33 @@ impl Feed {
         *self.stopping.borrow()
     }
 
-    /// Waits until a write is committed here, the server stops, [`Feed::RECHECK`] passes or
-    /// `until`, whichever comes first.
-    pub async fn wait(&self, until: tokio::time::Instant) {
-        let mut writes = self.writes.subscribe();
-        let mut stopping = self.stopping.subscribe();
-        if *stopping.borrow_and_update() {
+    /// What a long poll waits on, taken before it reads storage, so a write committed
+    /// between that read and the wait still wakes it.
+    pub fn subscribe(&self) -> FeedWaiter {
+        FeedWaiter {
+            writes: self.writes.subscribe(),
+            stopping: self.stopping.subscribe(),
+        }
+    }
+}
+
+/// One long poll's view of the [`Feed`].
+pub struct FeedWaiter {
+    writes: tokio::sync::watch::Receiver<u64>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl FeedWaiter {
+    /// Waits until a write is committed here (since the subscription or the last wait), the
+    /// server stops, [`Feed::RECHECK`] passes or `until`, whichever comes first.
+    pub async fn wait(&mut self, until: tokio::time::Instant) {
+        if *self.stopping.borrow_and_update() {
             return;
         }
-        let recheck = tokio::time::Instant::now() + Self::RECHECK;
+        let recheck = tokio::time::Instant::now() + Feed::RECHECK;
         tokio::select! {
-            _ = writes.changed() => {}
-            _ = stopping.changed() => {}
+            _ = self.writes.changed() => {}
+            _ = self.stopping.changed() => {}
             () = tokio::time::sleep_until(recheck.min(until)) => {}
         }
     }

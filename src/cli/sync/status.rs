@@ -146,9 +146,21 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
         r.generation = Some(match from_cloud {
             Some(Ok(answer)) => cloud_detail(&ws, answer)?,
             // Not in the cloud (yet): this workspace's answer, which says so.
-            Some(Err(ClientError::Api { status: 404, .. })) => {
+            Some(Err(ClientError::Api { status: 404, body }))
+                if body.details["resource"] == "generation" =>
+            {
                 let mut local = version_detail(&ws, v)?;
                 local["source"] = "local: not in the cloud".into();
+                local
+            }
+            // Lost on the way, or a server without this request (it answers 404 for the
+            // route): this workspace's answer, as offline.
+            Some(Err(
+                e @ (ClientError::Unreachable { .. } | ClientError::Api { status: 404, .. }),
+            )) => {
+                let mut local = version_detail(&ws, v)?;
+                local["source"] = "local".into();
+                local["cloud_error"] = e.to_string().into();
                 local
             }
             Some(Err(e)) => return Err(e.into()),
@@ -342,7 +354,10 @@ fn print_generation(ui: &Ui, g: &serde_json::Value) -> Result<(), CommandError> 
     let source = match g["source"].as_str() {
         Some("cloud") => format!("as the cloud has it at head {}", g["head"]),
         Some("local: not in the cloud") => "not in the cloud: as this workspace has it".into(),
-        _ => "as this workspace has it".into(),
+        _ => match g["cloud_error"].as_str() {
+            Some(why) => format!("as this workspace has it (the cloud did not answer: {why})"),
+            None => "as this workspace has it".into(),
+        },
     };
     ui.line(format!(
         "Generation {} ({}, {}), {source}",

@@ -49,6 +49,8 @@ const LOCAL_CHECK: Duration = Duration::from_millis(250);
 /// Backoff while the cloud cannot be reached: first wait, and the longest.
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// The shortest time between two long polls that found nothing new.
+const MIN_POLL: Duration = Duration::from_secs(1);
 /// More events than this in one round (a first pull of a large project) are summed up.
 const EVENT_LINES: usize = 20;
 
@@ -116,7 +118,8 @@ pub fn cmd_watch(ui: &Ui, args: WatchArgs) -> Result<(), CommandError> {
                         )?;
                         online.store(true, Ordering::SeqCst);
                     }
-                    head.fetch_max(done.head, Ordering::SeqCst);
+                    // As the round found it: lower too, after a rewound server's full resync.
+                    head.store(done.head, Ordering::SeqCst);
                     out.round(&done)?;
                 }
                 Err(e) if is_unreachable(&e) => {
@@ -159,21 +162,21 @@ pub fn cmd_watch(ui: &Ui, args: WatchArgs) -> Result<(), CommandError> {
             continue;
         }
         match wake_rx.recv_timeout(LOCAL_CHECK) {
-            // Not for a head a round already reached (ours, or one polled before it).
-            Ok(Wake::Remote(h)) => due = h > head.load(Ordering::SeqCst),
+            // Not for the head the last round reached (ours, or one polled before it).
+            Ok(Wake::Remote(h)) => due |= h != head.load(Ordering::SeqCst),
             Ok(Wake::PollFailed) => due = true,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let now = ws.store.data_version().map_err(SyncError::from)?;
-                if now != data_version {
-                    data_version = now;
-                    due = ws.store.unsynced_count().map_err(SyncError::from)? > 0;
-                }
-            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(CommandError::user(
                     "the cloud's long poll stopped unexpectedly",
                 ));
             }
+        }
+        // Whatever woke the loop, another process's writes are looked at too.
+        let now = ws.store.data_version().map_err(SyncError::from)?;
+        if now != data_version {
+            data_version = now;
+            due |= ws.store.unsynced_count().map_err(SyncError::from)? > 0;
         }
     }
     out.event(
@@ -285,25 +288,39 @@ struct Poller {
 
 impl Poller {
     fn run(self, wake: mpsc::Sender<Wake>) {
-        let mut known = self.head.load(Ordering::SeqCst);
+        // The head polled from: the loop's after each round (lower too, after a rewound
+        // server), or the one this thread reported since.
+        let mut seen = self.head.load(Ordering::SeqCst);
+        let mut known = seen;
         let mut failures = 0u32;
         loop {
             if !self.online.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(200));
                 continue;
             }
-            known = known.max(self.head.load(Ordering::SeqCst));
+            let reached = self.head.load(Ordering::SeqCst);
+            if reached != seen {
+                (seen, known) = (reached, reached);
+            }
+            let asked = Instant::now();
             match self
                 .client
                 .wait_for_changes(&self.project, known, self.wait)
             {
-                Ok(head) => {
+                Ok(head) if head != known => {
                     failures = 0;
-                    if head != known {
-                        known = head;
-                        if wake.send(Wake::Remote(head)).is_err() {
-                            return;
-                        }
+                    known = head;
+                    if wake.send(Wake::Remote(head)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {
+                    failures = 0;
+                    // A server that does not wait (one older than `wait=`) is polled at most
+                    // once a second, not in a loop.
+                    let quick = asked.elapsed();
+                    if quick < MIN_POLL {
+                        std::thread::sleep(MIN_POLL - quick);
                     }
                 }
                 Err(_) => {

@@ -160,6 +160,8 @@ pub async fn changes(
     let wait = Duration::from_secs(u64::from(q.wait.unwrap_or(0).min(MAX_WAIT_SECS)));
     let until = tokio::time::Instant::now() + wait;
     let auth = std::sync::Arc::new(auth);
+    // Subscribed before the first read: a write committed after any read wakes the wait.
+    let mut waiter = state.feed().subscribe();
     let (page, missing, id) = loop {
         let (auth, team, project, versions) = (
             auth.clone(),
@@ -187,7 +189,7 @@ pub async fn changes(
         if !level || tokio::time::Instant::now() >= until || state.feed().is_stopping() {
             break (page, missing, id);
         }
-        state.feed().wait(until).await;
+        waiter.wait(until).await;
     };
     // The stored bodies are already the JSON of each record: splice them, do not re-encode.
     let size: usize = page.bodies.iter().map(|b| b.len() + 1).sum();

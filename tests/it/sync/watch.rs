@@ -268,3 +268,46 @@ fn watch_prints_one_line_per_event() {
         assert!(lines.contains(&line), "{line:?} in {}", out.render());
     }
 }
+
+/// The server is restored from an older backup while a watcher runs: its head goes back. The
+/// watcher follows it down (a full resync), sends again what the restore lost, and still
+/// pushes new local work by itself.
+#[test]
+fn watch_follows_a_server_restored_to_an_older_head() {
+    let (data, mut server, link, devs) = world(&["ann"]);
+    let ann = &devs[0];
+    draft(ann, "1.0.0", &[("add", "FEAT-1", "Kept")]);
+    ann.run(&["sync"]).ok();
+    let backup = data.path().join("before.db");
+    gryt::server::admin_backup(data.path(), &backup).unwrap();
+    for (v, c) in [("2.0.0", "FEAT-2"), ("3.0.0", "FEAT-3")] {
+        draft(ann, v, &[("add", c, "Lost by the restore")]);
+    }
+    ann.run(&["sync"]).ok();
+
+    let mut watch = Watcher::start(ann, &[]);
+    server.stop();
+    gryt::server::admin_restore(&backup, data.path()).unwrap();
+    let server = TestServer::start_sqlite_in(data.path(), ServerConfig::default());
+    *link.upstream.lock().unwrap() = server.base.clone();
+    // What the restore lost goes out again; then a new draft goes out by itself.
+    watch.expect("the lost drafts sent again", pushed_at_least(2));
+    draft(ann, "4.0.0", &[("add", "FEAT-4", "New")]);
+    watch.expect("the new draft pushed", pushed_at_least(1));
+    let (code, events) = watch.stop("TERM");
+    assert_eq!(code, 0, "{events:#?}");
+    let api = server.client().login("ann");
+    let page = api
+        .get("/v1/projects/acme/web/changes?since=0")
+        .ok()
+        .clone();
+    let versions: Vec<&str> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["record"]["version"].as_str())
+        .collect();
+    for v in ["v1.0.0", "v2.0.0", "v3.0.0", "v4.0.0"] {
+        assert!(versions.contains(&v), "{v} in {versions:?}");
+    }
+}
