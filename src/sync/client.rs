@@ -732,7 +732,7 @@ fn slug_path(project: &str) -> String {
 
 /// Exponential backoff with jitter: `base · 2^attempt`, capped at `max`, then scaled into
 /// [50 %, 100 %] by `rand` ∈ [0, 1) so clients that failed together do not retry together.
-fn backoff_delay(attempt: u32, base: Duration, max: Duration, rand: f64) -> Duration {
+pub fn backoff_delay(attempt: u32, base: Duration, max: Duration, rand: f64) -> Duration {
     let full = base.saturating_mul(1u32 << attempt.min(16)).min(max);
     full.mul_f64(0.5 + 0.5 * rand.clamp(0.0, 1.0))
 }

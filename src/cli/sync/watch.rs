@@ -22,7 +22,7 @@ use super::super::workspace;
 use super::{Attempt, Direction, Origin, connect, pull_logged, push_logged};
 use crate::api::ErrorCode;
 use crate::store::NewAuditEvent;
-use crate::sync::client::{Client, ClientError};
+use crate::sync::client::{Client, ClientError, backoff_delay};
 
 use crate::sync::SyncError;
 use crate::sync::engine::{self, Cloud, PullOptions, PullReport, PushOptions, PushReport};
@@ -189,7 +189,7 @@ pub fn cmd_watch(ui: &Ui, args: WatchArgs) -> Result<(), CommandError> {
 
 /// What one round did.
 struct Done {
-    pulled: Option<PullReport>,
+    pulled: PullReport,
     pushed: Option<PushReport>,
     head: u64,
 }
@@ -226,7 +226,7 @@ fn round(
         }
     };
     Ok(Done {
-        pulled: Some(pulled),
+        pulled,
         pushed,
         head,
     })
@@ -252,13 +252,10 @@ impl Offline {
         }
     }
 
-    /// Exponential backoff with full jitter: a random wait up to 1 s, 2 s, 4 s … 60 s.
+    /// Exponential backoff with jitter, as the client's retries: between half and all of
+    /// 1 s, 2 s, 4 s … 60 s.
     fn next_wait(&mut self) -> Duration {
-        let cap = BACKOFF_FIRST
-            .saturating_mul(1u32 << self.attempts.min(6))
-            .min(BACKOFF_MAX);
-        let ms = cap.as_millis() as u64;
-        Duration::from_millis(self.rng.u64(ms / 2..=ms))
+        backoff_delay(self.attempts, BACKOFF_FIRST, BACKOFF_MAX, self.rng.f64())
     }
 }
 
@@ -328,8 +325,13 @@ impl Poller {
                     if wake.send(Wake::PollFailed).is_err() {
                         return;
                     }
-                    let backoff = BACKOFF_FIRST.saturating_mul(1 << failures.min(5));
-                    std::thread::sleep(backoff.min(BACKOFF_MAX));
+                    let cap = Duration::from_secs(32);
+                    std::thread::sleep(backoff_delay(
+                        failures,
+                        BACKOFF_FIRST,
+                        cap,
+                        fastrand::f64(),
+                    ));
                 }
             }
         }
@@ -359,16 +361,15 @@ impl Out<'_> {
 
     /// What a round brought and sent: others' events, then one summary line.
     fn round(&self, done: &Done) -> Result<(), CommandError> {
-        let pulled = done.pulled.as_ref();
-        let events: &[NewAuditEvent] = pulled.map_or(&[], |p| &p.events);
-        let dropped = pulled.map_or(0, |p| p.events_dropped);
+        let pulled = &done.pulled;
+        let events = &pulled.events;
         if events.len() <= EVENT_LINES || self.ui.json {
             for e in events {
                 self.pulled_event(e)?;
             }
         }
-        let n_pulled = pulled.map_or(0, |p| p.new.len() + p.updated.len() + p.deleted.len());
-        let conflicts = pulled.map_or(0, |p| p.conflicts.len());
+        let n_pulled = pulled.new.len() + pulled.updated.len() + pulled.deleted.len();
+        let conflicts = pulled.conflicts.len();
         let pushed = done.pushed.as_ref();
         let n_pushed = pushed.map_or(0, |p| p.created.len() + p.updated.len());
         let refused = pushed.and_then(|p| p.rejected.as_ref().map(|r| r.message.clone()));
@@ -378,7 +379,10 @@ impl Out<'_> {
         }
         let mut line = format!("Pulled {n_pulled}, pushed {n_pushed}");
         if events.len() > EVENT_LINES && !self.ui.json {
-            line.push_str(&format!(" ({} events)", events.len() + dropped));
+            line.push_str(&format!(
+                " ({} events)",
+                events.len() + pulled.events_dropped
+            ));
         }
         if conflicts > 0 {
             line.push_str(&format!(

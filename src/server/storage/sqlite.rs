@@ -1462,27 +1462,32 @@ mod tests {
         );
     }
 
+    /// A database left at schema `n` (the first `n` migrations) holding one account, team,
+    /// project and generation record, as an older server wrote it; and its file.
+    fn at_schema(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..n] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = {n};
+             INSERT INTO accounts VALUES ('a', 'ann', 'h', 't');
+             INSERT INTO teams VALUES ('t', 'acme', 't');
+             INSERT INTO projects VALUES ('p', 't', 'web', 1, 't');
+             INSERT INTO records VALUES
+               ('p', 'g1', 'generation', 1, 1, 'v1.0.0', NULL, NULL, NULL, NULL, '{{}}', 'h1', 7);"
+        ))
+        .unwrap();
+        (dir, path)
+    }
+
     /// Migration 5 adds `record_copies` to a schema-4 database: its records stay, and a
     /// record's provenance is kept once (a second copy of it does not replace the first).
     #[test]
     fn migration_5_adds_provenance_and_keeps_the_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(DB_FILE);
-        {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..4] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.execute_batch(
-                "PRAGMA user_version = 4;
-                 INSERT INTO accounts VALUES ('a', 'ann', 'h', 't');
-                 INSERT INTO teams VALUES ('t', 'acme', 't');
-                 INSERT INTO projects VALUES ('p', 't', 'web', 1, 't');
-                 INSERT INTO records VALUES
-                   ('p', 'g1', 'generation', 1, 1, 'v1.0.0', NULL, NULL, NULL, NULL, '{}', 'h1', 7);",
-            )
-            .unwrap();
-        }
+        let (dir, path) = at_schema(4);
         let storage = SqliteStorage::open(dir.path()).unwrap();
         let id = Uuid::now_v7();
         let copy = |by: &str| Provenance {
@@ -1513,23 +1518,7 @@ mod tests {
     /// stay, and a delivery must name a webhook that exists, with a known status.
     #[test]
     fn migration_6_adds_webhooks_and_keeps_the_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(DB_FILE);
-        {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..5] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.execute_batch(
-                "PRAGMA user_version = 5;
-                 INSERT INTO accounts VALUES ('a', 'ann', 'h', 't');
-                 INSERT INTO teams VALUES ('t', 'acme', 't');
-                 INSERT INTO projects VALUES ('p', 't', 'web', 1, 't');
-                 INSERT INTO records VALUES
-                   ('p', 'g1', 'generation', 1, 1, 'v1.0.0', NULL, NULL, NULL, NULL, '{}', 'h1', 7);",
-            )
-            .unwrap();
-        }
+        let (dir, path) = at_schema(5);
         let storage = SqliteStorage::open(dir.path()).unwrap();
         let hook = WebhookRow {
             id: "w".into(),

@@ -31,9 +31,10 @@ use maud::Markup;
 use self::session::{MaybeSession, OverTls, SESSION_NAME, SESSION_TTL, Session};
 use super::app::AppState;
 use super::auth::ClientAddr;
-use super::error::ServiceError;
+use super::error::{ServiceError, ServiceResult};
 use super::handlers::accounts::{log_in, revoke_own};
 use super::rules::status::{generation_status, release_line};
+use super::storage::{ProjectRow, Storage};
 use crate::api::ErrorCode;
 use crate::domain::Version;
 
@@ -235,20 +236,20 @@ enum Read<T> {
     Changed(String, T),
 }
 
-async fn project_page(
-    State(state): State<AppState>,
-    MaybeSession(session): MaybeSession,
-    Path((team, project)): Path<(String, String)>,
-    query: Result<Query<PageQuery>, QueryRejection>,
-    uri: axum::http::Uri,
+/// A live page of a project the caller can see: its data read by `read` (`None`: no such
+/// page; else with the head it was read at) and rendered by `render` into a title and the
+/// main content — or `204` when the poll's fingerprint still matches the project's head.
+async fn live<T: Send + 'static>(
+    state: &AppState,
+    s: &Session,
+    (team, project): (String, String),
+    q: PageQuery,
+    read: impl FnOnce(&dyn Storage, &ProjectRow) -> ServiceResult<Option<(u64, T)>> + Send + 'static,
+    render: impl FnOnce(&ProjectRow, &T) -> (String, Markup),
 ) -> Result<Response, WebError> {
-    let q = page_query(query);
     let polling = q.since.is_some();
-    let Some(s) = session else {
-        return Ok(signed_out(uri.path(), polling));
-    };
     let account_id = s.account.id.clone();
-    let read = state
+    let got = state
         .run(move |st| {
             let Some(p) = st.project(&account_id, &team, &project)? else {
                 return Ok(None);
@@ -257,20 +258,42 @@ async fn project_page(
             if q.since.as_deref() == Some(fingerprint(history, p.head).as_str()) {
                 return Ok(Some(Read::Unchanged));
             }
-            let line = release_line(st, &p)?;
-            let fp = fingerprint(history, line.head);
-            Ok(Some(Read::Changed(fp, (p, line))))
+            let Some((head, data)) = read(st, &p)? else {
+                return Ok(None);
+            };
+            Ok(Some(Read::Changed(fingerprint(history, head), (p, data))))
         })
         .await?;
-    match read {
+    match got {
         None => Err(WebError::NotFound),
         Some(Read::Unchanged) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Some(Read::Changed(fp, (p, line))) => {
-            let title = format!("{}/{}", p.team, p.name);
-            let main = pages::project(&p.team, &p.name, &line);
-            Ok(live_page(&title, &s, &fp, main, polling))
+        Some(Read::Changed(fp, (p, data))) => {
+            let (title, main) = render(&p, &data);
+            Ok(live_page(&title, s, &fp, main, polling))
         }
     }
+}
+
+async fn project_page(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    Path(names): Path<(String, String)>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+    uri: axum::http::Uri,
+) -> Result<Response, WebError> {
+    let q = page_query(query);
+    let Some(s) = session else {
+        return Ok(signed_out(uri.path(), q.since.is_some()));
+    };
+    let read = |st: &dyn Storage, p: &ProjectRow| {
+        let line = release_line(st, p)?;
+        Ok(Some((line.head, line)))
+    };
+    live(&state, &s, names, q, read, |p, line| {
+        let title = format!("{}/{}", p.team, p.name);
+        (title, pages::project(&p.team, &p.name, line))
+    })
+    .await
 }
 
 async fn generation_page(
@@ -281,38 +304,19 @@ async fn generation_page(
     uri: axum::http::Uri,
 ) -> Result<Response, WebError> {
     let q = page_query(query);
-    let polling = q.since.is_some();
     let Some(s) = session else {
-        return Ok(signed_out(uri.path(), polling));
+        return Ok(signed_out(uri.path(), q.since.is_some()));
     };
     // A malformed version names no page.
     let version = version.parse::<Version>().map_err(|_| WebError::NotFound)?;
-    let account_id = s.account.id.clone();
-    let read = state
-        .run(move |st| {
-            let Some(p) = st.project(&account_id, &team, &project)? else {
-                return Ok(None);
-            };
-            let history = st.history_id();
-            if q.since.as_deref() == Some(fingerprint(history, p.head).as_str()) {
-                return Ok(Some(Read::Unchanged));
-            }
-            let Some(status) = generation_status(st, &p, &version)? else {
-                return Ok(None);
-            };
-            let fp = fingerprint(history, status.head);
-            Ok(Some(Read::Changed(fp, (p, status))))
-        })
-        .await?;
-    match read {
-        None => Err(WebError::NotFound),
-        Some(Read::Unchanged) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Some(Read::Changed(fp, (p, status))) => {
-            let title = format!("{} · {}/{}", status.version, p.team, p.name);
-            let main = pages::generation(&p.team, &p.name, &status);
-            Ok(live_page(&title, &s, &fp, main, polling))
-        }
-    }
+    let read = move |st: &dyn Storage, p: &ProjectRow| {
+        Ok(generation_status(st, p, &version)?.map(|status| (status.head, status)))
+    };
+    live(&state, &s, (team, project), q, read, |p, status| {
+        let title = format!("{} · {}/{}", status.version, p.team, p.name);
+        (title, pages::generation(&p.team, &p.name, status))
+    })
+    .await
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
