@@ -3,7 +3,8 @@
 //! Seeds a workspace with 1,000 generations (10 changes each, contract files on disk) and
 //! 10,000 evolutions through the library, then times whole `gryt` processes — `--version`,
 //! `generation list`, `status` — next to `git --version` and `git status` in the same
-//! repository. Run: `cargo bench --bench cli` (GRYT_BENCH_RUNS=N to change the repetitions,
+//! repository. The contract files are committed, as a team's are, so `git status` checks
+//! the same 1,000 files `gryt status` does. Ends with the ratios (median over median). Run: `cargo bench --bench cli` (GRYT_BENCH_RUNS=N to change the repetitions,
 //! GRYT_BENCH_DIR=empty-dir to keep the seeded workspace).
 
 use std::path::Path;
@@ -69,6 +70,23 @@ fn main() {
             .expect("set mtime");
     }
 
+    // Committed, as a team's contracts are (the database stays ignored): git status then
+    // checks the same files gryt status does.
+    git(root, &["add", ".gryt"]);
+    git(
+        root,
+        &[
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=b@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "contracts",
+        ],
+    );
+
     let gryt = env!("CARGO_BIN_EXE_gryt");
     println!(
         "\n{:<28} {:>9} {:>9} {:>9}   ({runs} runs each)",
@@ -77,7 +95,11 @@ fn main() {
     let no_cache = || {
         let _ = std::fs::remove_file(root.join(".gryt/gryt.db-stat"));
     };
-    for (label, program, args, before) in [
+    // As after any write: the counts kept under the store's revision no longer apply.
+    let no_counts = || {
+        let _ = std::fs::remove_file(root.join(".gryt/gryt.db-counts"));
+    };
+    let commands: [Row; 8] = [
         ("gryt --version", gryt, &["--version"][..], None),
         ("gryt generation list", gryt, &["generation", "list"], None),
         (
@@ -94,18 +116,50 @@ fn main() {
             &["status"],
             Some(&no_cache as &dyn Fn()),
         ),
+        (
+            "gryt status (counted afresh)",
+            gryt,
+            &["status"],
+            Some(&no_counts as &dyn Fn()),
+        ),
         ("git --version", "git", &["--version"], None),
         ("git status", "git", &["status"], None),
-    ] {
-        let mut samples = time(root, program, args, runs, before);
+    ];
+    // Round-robin, one run of each command per round, so that the machine drifting during the
+    // benchmark moves every row alike and the ratios compare like with like.
+    for (_, program, args, _) in &commands {
+        run(root, program, args); // warm-up: the page cache is warm for everyone alike
+    }
+    let mut samples = vec![Vec::with_capacity(runs); commands.len()];
+    for _ in 0..runs {
+        for ((_, program, args, before), samples) in commands.iter().zip(&mut samples) {
+            if let Some(before) = before {
+                before();
+            }
+            let t = Instant::now();
+            run(root, program, args);
+            samples.push(t.elapsed());
+        }
+    }
+    let mut medians = std::collections::HashMap::new();
+    for ((label, ..), samples) in commands.iter().zip(&mut samples) {
         samples.sort();
         let pct = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+        medians.insert(*label, pct(0.5));
         println!(
             "{label:<28} {:>9} {:>9} {:>9}",
             ms(pct(0.5)),
             ms(pct(0.9)),
             ms(samples[0])
         );
+    }
+    println!();
+    for (ours, theirs, goal) in [
+        ("gryt status", "git status", 1.5),
+        ("gryt --version", "git --version", 1.2),
+    ] {
+        let ratio = medians[ours].as_secs_f64() / medians[theirs].as_secs_f64();
+        println!("{ours} / {theirs}: {ratio:.2}x (goal <= {goal}x)");
     }
 }
 
@@ -161,26 +215,8 @@ fn seed(root: &Path) {
         .expect("seed");
 }
 
-fn time(
-    dir: &Path,
-    program: &str,
-    args: &[&str],
-    runs: usize,
-    before: Option<&dyn Fn()>,
-) -> Vec<Duration> {
-    // One warm-up run so the page cache is warm for everyone alike.
-    run(dir, program, args);
-    (0..runs)
-        .map(|_| {
-            if let Some(before) = before {
-                before();
-            }
-            let t = Instant::now();
-            run(dir, program, args);
-            t.elapsed()
-        })
-        .collect()
-}
+/// A row: label, program, arguments, what to do before each run.
+type Row<'a> = (&'a str, &'a str, &'a [&'a str], Option<&'a dyn Fn()>);
 
 fn run(dir: &Path, program: &str, args: &[&str]) {
     let status = Command::new(program)

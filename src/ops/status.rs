@@ -45,12 +45,22 @@ pub struct StatusReport {
 }
 
 pub fn status(ws: &Workspace) -> Result<StatusReport> {
-    let generations = ws.store.list_generations()?;
+    // The contract files are listed and stat'ed (one stat per file, relative to the
+    // directory) on a thread of their own while the database and the stat cache are read:
+    // neither needs the other until they are compared.
+    let generations_dir = ws.generations_dir();
+    let (generations, cache, files) = std::thread::scope(|scope| {
+        let listing = scope.spawn(|| crate::workspace::contract_files_in(&generations_dir, true));
+        let generations = ws.store.list_generations();
+        // An unchanged file (size, mtime, inode) is not read again: its hash from last time.
+        let cache = StatCache::load(ws);
+        let files = listing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (generations, cache, files)
+    });
+    let (generations, mut cache, files) = (generations?, cache, files?);
     let mut contracts = Vec::new();
-    // Listed with their metadata: one stat per file, relative to the directory.
-    let files = ws.contract_files_with_metadata()?;
-    // An unchanged file (size, mtime, inode) is not read again: its hash from last time.
-    let mut cache = StatCache::load(ws);
     for g in &generations {
         let listed = files
             .binary_search_by(|(v, _, _)| v.cmp(&g.version))

@@ -2,6 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::counts::{Cached, Counts};
 use super::{Result, Store, corrupt, timestamp, timestamp_opt};
 use crate::domain::generation::Contract;
 use crate::domain::{Change, GenerationStatus, RecordKind, SyncStatus, Version};
@@ -125,6 +126,16 @@ pub(super) const GENERATIONS_TO_PUSH: &str = concat!(
 const LIST_GENERATIONS: &str = "SELECT id, version, status, sync_status, created_by, created_at, \
      promoted_at, file_hash, content_hash FROM generations \
      ORDER BY major DESC, minor DESC, patch DESC";
+
+/// The assigned changes of drafts, found through the partial index `changes_assigned`
+/// (migration 7) from the assigned changes outward (`CROSS JOIN` keeps that order), not by
+/// reading every change of every draft; the few found are sorted.
+const ASSIGNED_CHANGES: &str = "SELECT g.version, c.change_id, c.title, c.assignee,
+       EXISTS (SELECT 1 FROM evolutions e WHERE e.generation_id = c.generation_id
+         AND e.change_id = c.change_id AND e.status = 'pass')
+     FROM changes c CROSS JOIN generations g ON g.id = c.generation_id
+     WHERE c.assignee IS NOT NULL AND g.status = 'draft'
+     ORDER BY g.major, g.minor, g.patch, c.position";
 
 /// [`Store::list_generations`]'s counts per generation, in [`Store::generation_counts`]'s
 /// order: changes (the `changes` table is stored in generation order), evolutions and proven
@@ -258,14 +269,7 @@ impl Store {
     /// The assigned changes of draft generations, by version then position, each with
     /// whether an evolution of it passed.
     pub fn assigned_changes(&self) -> Result<Vec<AssignedChange>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT g.version, c.change_id, c.title, c.assignee,
-               EXISTS (SELECT 1 FROM evolutions e WHERE e.generation_id = c.generation_id
-                 AND e.change_id = c.change_id AND e.status = 'pass')
-             FROM changes c JOIN generations g ON g.id = c.generation_id
-             WHERE g.status = 'draft' AND c.assignee IS NOT NULL
-             ORDER BY g.major, g.minor, g.patch, c.position",
-        )?;
+        let mut stmt = self.conn.prepare_cached(ASSIGNED_CHANGES)?;
         let rows = stmt.query_map([], |r| {
             Ok(AssignedChange {
                 version: parse_version(r.get_ref(0)?.as_str()?)?,
@@ -306,10 +310,16 @@ impl Store {
     /// ([`LIST_COUNTS`]), merged here by generation id: joining them in SQL made SQLite build
     /// an automatic index over each grouped side on every call, and counting distinct proven
     /// changes per group with every evolution in it cost a temporary B-tree. All in one read
-    /// transaction, so the counts and the generations are one snapshot.
+    /// transaction, so the counts and the generations are one snapshot. Between commands the
+    /// counts are kept beside the database under the store's revision (`counts.rs`), so an
+    /// unchanged store is not counted again.
     pub fn list_generations(&self) -> Result<Vec<GenerationSummary>> {
-        self.read(|s| {
-            let counts = s.generation_counts()?;
+        self.settle_stray_writes()?;
+        let (list, fresh) = self.read(|s| {
+            let (counts, fresh) = match s.cached_counts()? {
+                Cached::Current(counts) => (counts, None),
+                Cached::Stale(file) => (s.generation_counts()?, file),
+            };
             let mut stmt = s.conn.prepare_cached(LIST_GENERATIONS)?;
             let rows = stmt.query_map([], |r| {
                 let [changes, evolutions, proven] = r
@@ -339,14 +349,20 @@ impl Store {
                     evolutions,
                 })
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
+            let list: Vec<GenerationSummary> = rows.collect::<rusqlite::Result<_>>()?;
+            Ok::<_, super::StoreError>((list, fresh.map(|f| (f, counts))))
+        })?;
+        // Counted afresh at a revision: kept for the next command.
+        if let Some((file, counts)) = fresh {
+            file.save(&counts);
+        }
+        Ok(list)
     }
 
     /// Generation id → [changes, evolutions, changes with a passed evolution], for
     /// [`Store::list_generations`]. A generation with none of them is not in the map.
-    fn generation_counts(&self) -> Result<std::collections::HashMap<String, [u32; 3]>> {
-        let mut counts = std::collections::HashMap::<String, [u32; 3]>::new();
+    fn generation_counts(&self) -> Result<Counts> {
+        let mut counts = Counts::new();
         for (slot, sql) in LIST_COUNTS.iter().enumerate() {
             let mut stmt = self.conn.prepare_cached(sql)?;
             let mut rows = stmt.query([])?;
@@ -483,7 +499,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::tests::temp_store;
 
@@ -497,7 +513,7 @@ mod tests {
         crate::contract::parse(&yaml).unwrap().0
     }
 
-    fn insert(store: &Store, id: &str, c: &Contract) {
+    pub fn insert(store: &Store, id: &str, c: &Contract) {
         store
             .insert_generation(&NewGeneration {
                 id,
@@ -559,6 +575,13 @@ mod tests {
             assert!(!plan.contains("AUTOMATIC"), "{sql}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
         }
+        // The assigned changes: from the partial index outward; only the few found are sorted.
+        let plan = plan(ASSIGNED_CHANGES);
+        assert!(
+            plan.starts_with("SCAN c USING INDEX changes_assigned; SEARCH g USING"),
+            "{plan}"
+        );
+        assert!(!plan.contains("AUTOMATIC"), "{plan}");
     }
 
     #[test]

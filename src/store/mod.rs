@@ -25,6 +25,7 @@ macro_rules! pushable {
 
 mod audit;
 pub mod backup;
+mod counts;
 mod evolutions;
 mod generations;
 mod records;
@@ -90,11 +91,14 @@ impl From<rusqlite::Error> for StoreError {
 
 pub struct Store {
     conn: Connection,
+    /// Whether this connection is inside [`Store::tx`], and wrote outside one since the
+    /// store's revision last moved (`counts.rs`).
+    writes: std::sync::Arc<counts::Writes>,
 }
 
 /// Highest migration version embedded in this binary (a test checks it against the files;
 /// asking refinery on every open would compile its file-name regex on every command).
-const LATEST_SCHEMA: i64 = 6;
+const LATEST_SCHEMA: i64 = 7;
 
 fn latest_schema() -> i64 {
     LATEST_SCHEMA
@@ -178,7 +182,8 @@ impl Store {
             migrated?;
             conn.execute_batch(&format!("PRAGMA user_version = {latest}"))?;
         }
-        Ok(Store { conn })
+        let writes = counts::Writes::watch(&mut conn)?;
+        Ok(Store { conn, writes })
     }
 
     /// Runs `f` in one IMMEDIATE transaction: committed if it returns `Ok`, rolled back
@@ -193,11 +198,23 @@ impl Store {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(StoreError::from)?;
+        let _in_tx = self.writes.in_tx();
+        let before = self.conn.total_changes();
         match f(self) {
             Ok(value) => {
-                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                // A transaction that changed rows moves the revision with them, atomically.
+                let moved = self.conn.total_changes() != before || self.writes.stray();
+                let committed = match moved {
+                    true => self.move_revision(),
+                    false => Ok(()),
+                }
+                .and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
+                if let Err(e) = committed {
                     let _ = self.conn.execute_batch("ROLLBACK");
-                    return Err(StoreError::from(e).into());
+                    return Err(e.into());
+                }
+                if moved {
+                    self.writes.settled();
                 }
                 Ok(value)
             }

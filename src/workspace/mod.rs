@@ -161,54 +161,10 @@ impl Workspace {
 
     /// Every `vX.Y.Z.yaml` in the generations directory, by version. Other files are ignored.
     pub fn contract_files(&self) -> Result<Vec<(Version, PathBuf)>> {
-        Ok(self
-            .list_contract_files(false)?
+        Ok(contract_files_in(&self.generations_dir(), false)?
             .into_iter()
             .map(|(v, path, _)| (v, path))
             .collect())
-    }
-
-    /// [`Workspace::contract_files`] with each file's metadata (symlinks followed; `None`
-    /// when it cannot be read), taken from the directory listing: one `stat` relative to the
-    /// open directory instead of a walk of the whole path per file.
-    pub fn contract_files_with_metadata(
-        &self,
-    ) -> Result<Vec<(Version, PathBuf, Option<std::fs::Metadata>)>> {
-        self.list_contract_files(true)
-    }
-
-    fn list_contract_files(
-        &self,
-        metadata: bool,
-    ) -> Result<Vec<(Version, PathBuf, Option<std::fs::Metadata>)>> {
-        let dir = self.generations_dir();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io("read", &dir)(e).into()),
-        };
-        let mut files = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io("read", &dir))?;
-            let name = entry.file_name();
-            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".yaml")) else {
-                continue;
-            };
-            if let Ok(v) = stem.parse::<Version>()
-                && v.file_name() == name.to_string_lossy()
-            {
-                let path = entry.path();
-                let meta = metadata
-                    .then(|| match entry.metadata() {
-                        Ok(m) if m.file_type().is_symlink() => std::fs::metadata(&path).ok(),
-                        m => m.ok(),
-                    })
-                    .flatten();
-                files.push((v, path, meta));
-            }
-        }
-        files.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        Ok(files)
     }
 
     /// How a generation's contract file compares with the database. Cheap when unchanged:
@@ -356,4 +312,40 @@ pub fn file_hash(path: &Path) -> std::io::Result<Option<String>> {
 pub fn bytes_hash(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     crate::domain::generation::hex(&Sha256::digest(bytes))
+}
+
+/// The contract files in `dir` (a workspace's generations directory), sorted by version,
+/// each with its metadata when `metadata` is set (following a symlink).
+pub fn contract_files_in(
+    dir: &Path,
+    metadata: bool,
+) -> Result<Vec<(Version, PathBuf, Option<std::fs::Metadata>)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("read", dir)(e).into()),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io("read", dir))?;
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".yaml")) else {
+            continue;
+        };
+        if let Ok(v) = stem.parse::<Version>()
+            && v.file_name() == name.to_string_lossy()
+        {
+            let path = entry.path();
+            let meta = metadata
+                .then(|| match entry.metadata() {
+                    Ok(m) if m.file_type().is_symlink() => std::fs::metadata(&path).ok(),
+                    m => m.ok(),
+                })
+                .flatten();
+            files.push((v, path, meta));
+        }
+    }
+    // Unstable: no two entries have the same name (and it moves large entries less).
+    files.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    Ok(files)
 }
