@@ -34,20 +34,7 @@ fn main() {
     }
     let root = kept.as_deref().unwrap_or(dir.path());
     git(root, &["init", "-q"]);
-    git(
-        root,
-        &[
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=b@example.com",
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            "init",
-        ],
-    );
+    commit(root, &["--allow-empty", "-m", "init"]);
     Workspace::init(root).expect("init");
 
     let t = Instant::now();
@@ -73,19 +60,7 @@ fn main() {
     // Committed, as a team's contracts are (the database stays ignored): git status then
     // checks the same files gryt status does.
     git(root, &["add", ".gryt"]);
-    git(
-        root,
-        &[
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=b@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "contracts",
-        ],
-    );
+    commit(root, &["-m", "contracts"]);
 
     let gryt = env!("CARGO_BIN_EXE_gryt");
     println!(
@@ -227,6 +202,11 @@ fn run(dir: &Path, program: &str, args: &[&str]) {
         .status()
         .expect("spawn");
     assert!(status.success(), "{program} {args:?} failed");
+}
+
+fn commit(dir: &Path, args: &[&str]) {
+    let who = ["-c", "user.name=bench", "-c", "user.email=b@example.com"];
+    git(dir, &[&who[..], &["commit", "-q"], args].concat());
 }
 
 fn git(dir: &Path, args: &[&str]) {
