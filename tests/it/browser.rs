@@ -81,14 +81,24 @@ async fn browser() -> (Driver, Client) {
 
 /// The text of the element `css`, once it is there.
 async fn text_of(c: &Client, css: &str) -> String {
-    c.wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-        .text()
-        .await
-        .expect("its text")
+    let started = Instant::now();
+    loop {
+        let element = c
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+        match element.text().await {
+            Ok(text) => return text,
+            // The live page replaced the element between finding and reading it: find it again.
+            Err(e) if started.elapsed() < PATIENCE => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the text of {css}: {e}"),
+        }
+    }
 }
 
 /// Waits until `css`'s text is `want` — without navigating: the page must change by itself.
