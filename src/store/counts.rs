@@ -164,14 +164,9 @@ fn counts_file(db: &Path) -> PathBuf {
 
 /// The counts in `file` when it was written at `revision` and is whole.
 fn load(file: &Path, revision: &str) -> Option<Counts> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(file)
-        .ok()?
-        .take(MAX_BYTES)
-        .read_to_string(&mut text)
-        .ok()?;
-    let mut lines = text.lines();
+    // Bounded, and only a regular file: a FIFO put in its place is refused, not waited on.
+    let bytes = crate::workspace::file::read_limited(file, MAX_BYTES).ok()?;
+    let mut lines = std::str::from_utf8(&bytes).ok()?.lines();
     let mut header = lines.next()?.strip_prefix(MAGIC)?.split(' ');
     let (Some(""), Some(at), Some(n), None) =
         (header.next(), header.next(), header.next(), header.next())
@@ -326,6 +321,24 @@ mod tests {
         // The intact file is used (so the cases above were refused, not ignored).
         std::fs::write(file(&dir), &good).unwrap();
         assert_eq!(counts(&store)[0].1, 7);
+    }
+
+    /// A FIFO in place of the counts: counted afresh, without waiting for a writer that
+    /// never comes (opening it to read would block), and replaced by a regular file.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_place_of_the_counts_is_not_waited_on() {
+        let (dir, store) = temp_store();
+        insert(&store, "g1", &contract("1.0.0", &["A-1", "B-2"]));
+        assert_eq!(counts(&store), [("v1.0.0".into(), 2, 0)]);
+        std::fs::remove_file(file(&dir)).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(file(&dir))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert_eq!(counts(&store), [("v1.0.0".into(), 2, 0)]);
+        assert!(std::fs::metadata(file(&dir)).unwrap().is_file());
     }
 
     #[test]
