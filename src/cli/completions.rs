@@ -1,7 +1,7 @@
 use clap::CommandFactory;
 
-use super::Cli;
 use super::error::CommandError;
+use super::{Cli, Deferred};
 
 /// Print a shell completion script (e.g. `gryt completions bash > /etc/bash_completion.d/gryt`)
 #[derive(Debug, clap::Args)]
@@ -15,6 +15,7 @@ pub struct CompletionsArgs {
 pub struct ManArgs {}
 
 pub fn cmd_completions(args: CompletionsArgs) -> Result<(), CommandError> {
+    Deferred::define_all();
     let mut cmd = Cli::command();
     let mut out = std::io::stdout().lock();
     clap_complete::generate(args.shell, &mut cmd, "gryt", &mut out);
@@ -22,6 +23,7 @@ pub fn cmd_completions(args: CompletionsArgs) -> Result<(), CommandError> {
 }
 
 pub fn cmd_man(_args: ManArgs) -> Result<(), CommandError> {
+    Deferred::define_all();
     let man = clap_mangen::Man::new(Cli::command());
     let mut out = std::io::stdout().lock();
     man.render(&mut out).map_err(CommandError::from_io)

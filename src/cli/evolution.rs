@@ -6,7 +6,8 @@ use super::{change_id_arg, pipeline_arg, run as run_cmd, version_arg, workspace}
 use crate::domain::Version;
 use crate::ops::evolution as ops;
 
-/// Evolutions: attempts to prove one change of a generation
+// The `gryt evolution` group. Its help text is the doc comment of `cli::Command::Evolution` (a doc
+// comment here would replace it once clap builds the deferred group).
 #[derive(Debug, Subcommand)]
 pub enum EvolutionCommand {
     Start(StartArgs),

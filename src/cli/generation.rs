@@ -6,7 +6,8 @@ use super::{promote, version_arg, workspace};
 use crate::domain::Version;
 use crate::ops::generation::{self as ops, NewOptions, Target};
 
-/// Release contracts: create, update from YAML, list, show, rename, delete
+// The `gryt generation` group. Its help text is the doc comment of `cli::Command::Generation` (a doc
+// comment here would replace it once clap builds the deferred group).
 #[derive(Debug, Subcommand)]
 pub enum GenerationCommand {
     New(NewArgs),

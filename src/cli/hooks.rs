@@ -6,7 +6,8 @@ use super::error::CommandError;
 use super::ui::Ui;
 use super::workspace;
 
-/// Git hooks that keep release state fresh
+// The `gryt hooks` group. Its help text is the doc comment of `cli::Command::Hooks` (a doc
+// comment here would replace it once clap builds the deferred group).
 #[derive(Debug, Subcommand)]
 pub enum HooksCommand {
     Install(InstallArgs),

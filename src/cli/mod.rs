@@ -67,12 +67,15 @@ pub struct Cli {
 pub enum Command {
     Init(init::InitArgs),
     Config(config::ConfigArgs),
+    /// Release contracts: create, update from YAML, list, show, rename, delete
     #[command(subcommand, visible_alias = "gen")]
-    Generation(generation::GenerationCommand),
+    Generation(Deferred<generation::GenerationCommand>),
+    /// Evolutions: attempts to prove one change of a generation
     #[command(subcommand, visible_alias = "evo")]
-    Evolution(evolution::EvolutionCommand),
+    Evolution(Deferred<evolution::EvolutionCommand>),
+    /// Pipelines: .gryt/pipelines/NAME.yaml, the steps that prove a change
     #[command(subcommand)]
-    Pipeline(pipeline::PipelineCommand),
+    Pipeline(Deferred<pipeline::PipelineCommand>),
     Run(run::RunArgs),
     Promote(promote::PromoteArgs),
     Hotfix(promote::HotfixArgs),
@@ -83,12 +86,15 @@ pub enum Command {
     Export(bundle::ExportArgs),
     Import(bundle::ImportArgs),
     Sync(sync::SyncArgs),
+    /// Patches: what a pull would change, reviewed, applied or undone
     #[command(subcommand)]
-    Patch(patch::PatchCommand),
+    Patch(Deferred<patch::PatchCommand>),
+    /// Gryt Cloud: accounts, teams, projects, the repository link, webhooks, and the server itself
     #[command(subcommand)]
-    Cloud(cloud::CloudCommand),
+    Cloud(Deferred<cloud::CloudCommand>),
+    /// Git hooks that keep release state fresh
     #[command(subcommand)]
-    Hooks(hooks::HooksCommand),
+    Hooks(Deferred<hooks::HooksCommand>),
     Completions(completions::CompletionsArgs),
     Man(completions::ManArgs),
 }
@@ -101,14 +107,67 @@ impl Command {
         use generation::GenerationCommand as G;
         match self {
             Command::Status(_) | Command::Audit(_) => (true, false),
-            Command::Generation(G::List(_) | G::Show(_))
-            | Command::Evolution(E::List(_) | E::Show(_)) => (true, false),
+            Command::Generation(Deferred(G::List(_) | G::Show(_)))
+            | Command::Evolution(Deferred(E::List(_) | E::Show(_))) => (true, false),
             Command::Generation(_)
             | Command::Evolution(_)
             | Command::Run(_)
             | Command::Hotfix(_) => (true, true),
             _ => (false, false),
         }
+    }
+}
+
+/// A group of subcommands (`gryt generation …`) whose arguments clap defines only when the
+/// group is the one invoked: defining every command's arguments was most of clap's time in
+/// a short command such as `gryt status`. Help and errors are unchanged (clap builds a
+/// deferred group whenever it needs it); completions and the man page define everything up
+/// front ([`Deferred::define_all`]), as the `help` subcommand's tree is taken before any
+/// deferred group is built.
+#[derive(Debug)]
+pub struct Deferred<T>(pub T);
+
+/// Set by [`Deferred::define_all`].
+static DEFINE_ALL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Deferred<()> {
+    /// From now on, groups are defined at once.
+    pub fn define_all() {
+        DEFINE_ALL.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn now() -> bool {
+        DEFINE_ALL.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Deferred<T> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Deferred)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+}
+
+impl<T: Subcommand> Subcommand for Deferred<T> {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        match Deferred::now() {
+            true => T::augment_subcommands(cmd),
+            false => cmd.defer(T::augment_subcommands),
+        }
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        match Deferred::now() {
+            true => T::augment_subcommands_for_update(cmd),
+            false => cmd.defer(T::augment_subcommands_for_update),
+        }
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        T::has_subcommand(name)
     }
 }
 
@@ -170,9 +229,9 @@ fn dispatch(command: Command, ui: &Ui) -> Result<(), CommandError> {
     match command {
         Command::Init(args) => init::cmd_init(ui, args),
         Command::Config(args) => config::cmd_config(ui, args),
-        Command::Generation(cmd) => generation::run(ui, cmd),
-        Command::Evolution(cmd) => evolution::run(ui, cmd),
-        Command::Pipeline(cmd) => pipeline::run(ui, cmd),
+        Command::Generation(Deferred(cmd)) => generation::run(ui, cmd),
+        Command::Evolution(Deferred(cmd)) => evolution::run(ui, cmd),
+        Command::Pipeline(Deferred(cmd)) => pipeline::run(ui, cmd),
         Command::Run(args) => run::cmd_run(ui, args),
         Command::Promote(args) => promote::cmd_promote(ui, args),
         Command::Hotfix(args) => promote::cmd_hotfix(ui, args),
@@ -183,19 +242,24 @@ fn dispatch(command: Command, ui: &Ui) -> Result<(), CommandError> {
         Command::Export(args) => bundle::cmd_export(ui, args),
         Command::Import(args) => bundle::cmd_import(ui, args),
         Command::Sync(args) => sync::run(ui, args),
-        Command::Patch(cmd) => patch::run(ui, cmd),
-        Command::Cloud(cmd) => cloud::run(ui, cmd),
+        Command::Patch(Deferred(cmd)) => patch::run(ui, cmd),
+        Command::Cloud(Deferred(cmd)) => cloud::run(ui, cmd),
         Command::Completions(args) => completions::cmd_completions(args),
         Command::Man(args) => completions::cmd_man(args),
-        Command::Hooks(cmd) => hooks::run(ui, cmd),
+        Command::Hooks(Deferred(cmd)) => hooks::run(ui, cmd),
     }
 }
 
 /// Opens the workspace around the current directory.
 fn workspace() -> Result<Workspace, CommandError> {
+    Ok(Workspace::open(workspace_root()?)?)
+}
+
+/// The root of the workspace around the current directory (what [`workspace`] opens).
+fn workspace_root() -> Result<std::path::PathBuf, CommandError> {
     let cwd = std::env::current_dir()
         .map_err(|e| CommandError::user(format!("cannot read the current directory: {e}")))?;
-    Ok(Workspace::discover(&cwd)?)
+    Ok(Workspace::root_of(&cwd)?)
 }
 
 /// clap value parser: a change id such as FEAT-001.
@@ -220,6 +284,56 @@ mod tests {
     #[test]
     fn verify_cli() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every command's help, depth first.
+    fn all_help(cmd: &mut clap::Command, path: String, out: &mut Vec<(String, String)>) {
+        out.push((path.clone(), cmd.render_long_help().to_string()));
+        for sub in cmd.get_subcommands_mut() {
+            let path = format!("{path} {}", sub.get_name());
+            all_help(sub, path, out);
+        }
+    }
+
+    /// A deferred group is undefined until clap needs it, and then exactly what defining
+    /// everything at once gives: every command's help, and `gryt help GROUP COMMAND`. (The
+    /// tree of the `help` subcommand itself is taken before deferred groups are built, which
+    /// only completion scripts read: they define everything first.)
+    #[test]
+    fn deferred_groups_define_the_same_commands() {
+        use clap::Parser;
+        let mut lazy = super::Cli::command();
+        let generation = lazy.find_subcommand("generation").unwrap();
+        assert_eq!(generation.get_subcommands().count(), 0);
+        lazy.build();
+        let mut lazy_help = Vec::new();
+        all_help(&mut lazy, "gryt".into(), &mut lazy_help);
+        let help = |args: &[&str]| super::Cli::try_parse_from(args).unwrap_err().to_string();
+        assert_eq!(
+            help(&["gryt", "help", "cloud", "admin"]),
+            help(&["gryt", "cloud", "admin", "--help"])
+        );
+        super::Deferred::define_all();
+        let mut eager = super::Cli::command();
+        assert!(
+            eager
+                .find_subcommand("generation")
+                .unwrap()
+                .get_subcommands()
+                .count()
+                > 5
+        );
+        eager.build();
+        let mut eager_help = Vec::new();
+        all_help(&mut eager, "gryt".into(), &mut eager_help);
+        assert!(eager_help.len() > 100, "{}", eager_help.len());
+        let outside_help = |(path, _): &&(String, String)| !path.starts_with("gryt help ");
+        let lazy_help: Vec<_> = lazy_help.iter().filter(outside_help).collect();
+        let eager_help: Vec<_> = eager_help.iter().filter(outside_help).collect();
+        assert_eq!(lazy_help.len(), eager_help.len());
+        for (lazy, eager) in lazy_help.iter().zip(&eager_help) {
+            assert_eq!(lazy, eager);
+        }
     }
 
     /// The `--version` shortcut prints exactly what clap would.

@@ -8,7 +8,8 @@ use crate::cli::error::CommandError;
 use crate::cli::ui::Ui;
 use crate::sync::engine::patch::{self, MAX_PATCH, PatchError};
 
-/// Patches: what a pull would change, reviewed, applied or undone
+// The `gryt patch` group. Its help text is the doc comment of `cli::Command::Patch` (a doc
+// comment here would replace it once clap builds the deferred group).
 #[derive(Debug, clap::Subcommand)]
 pub enum PatchCommand {
     Apply(ApplyArgs),

@@ -5,7 +5,8 @@ use super::ui::{self, Ui};
 use super::{pipeline_arg, workspace};
 use crate::ops::pipelines as ops;
 
-/// Pipelines: .gryt/pipelines/NAME.yaml, the steps that prove a change
+// The `gryt pipeline` group. Its help text is the doc comment of `cli::Command::Pipeline` (a doc
+// comment here would replace it once clap builds the deferred group).
 #[derive(Debug, Subcommand)]
 pub enum PipelineCommand {
     New(NewArgs),

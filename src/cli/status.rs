@@ -1,8 +1,10 @@
 use super::error::CommandError;
 use super::generation::plural;
 use super::ui::{BAD, Ui, WARN};
-use super::workspace;
-use crate::ops::status::{self as ops, FileState};
+use super::{workspace, workspace_root};
+use crate::ops::status::{self as ops, FileState, Listing};
+use crate::store::{GenerationState, GenerationSummary};
+use crate::workspace::Workspace;
 
 /// Show the state of the workspace, like `git status`
 ///
@@ -17,14 +19,17 @@ pub struct StatusArgs {
 }
 
 pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
-    let ws = workspace()?;
     if args.mine {
-        return cmd_mine(ui, &ws);
+        return cmd_mine(ui, &workspace()?);
     }
-    let s = ops::status(&ws)?;
+    // The contract files are listed while the workspace opens.
+    let root = workspace_root()?;
+    let listing = Listing::start(&root);
+    let ws = Workspace::open(root)?;
     if ui.json {
-        return ui.json(&s);
+        return ui.json(&ops::status::<GenerationSummary>(&ws, listing)?);
     }
+    let s = ops::status::<GenerationState>(&ws, listing)?;
     let mut out: Vec<String> = Vec::new();
     match &s.current_evolution {
         Some(e) => out.push(format!(
@@ -73,17 +78,30 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> Result<(), CommandError> {
             s.generations,
             plural(s.generations)
         ));
+        // One block for a thousand drafts, without a string per line.
+        use std::fmt::Write;
+        let mut block = String::with_capacity(s.drafts.len() * 56);
         for d in &s.drafts {
-            out.push(format!(
-                "  {:<12} {}/{} changes proven, {} evolution{}{}",
-                d.version.to_string(),
+            if !block.is_empty() {
+                block.push('\n');
+            }
+            let start = block.len();
+            let _ = write!(block, "  {}", d.version);
+            let padded = start + 2 + 12;
+            while block.len() < padded {
+                block.push(' ');
+            }
+            let _ = write!(
+                block,
+                " {}/{} changes proven, {} evolution{}{}",
                 d.proven,
                 d.changes,
                 d.evolutions,
                 plural(d.evolutions as usize),
                 assignees(&s.assigned, &d.version)
-            ));
+            );
         }
+        out.push(block);
     }
     out.push(String::new());
     let mode = serde_json::to_value(s.execution_mode)

@@ -57,6 +57,10 @@ impl FromStr for Version {
             reason,
         };
         let body = input.strip_prefix('v').unwrap_or(input);
+        // The common case without allocating: three numbers, no leading zero, each fits.
+        if let Some(v) = plain(body) {
+            return Ok(v);
+        }
         if body.is_empty() {
             return Err(err("expected X.Y.Z, for example 1.2.0 or v1.2.0"));
         }
@@ -75,6 +79,22 @@ impl FromStr for Version {
             .map(Version)
             .map_err(|_| err("numbers must not have leading zeros and must fit in 64 bits"))
     }
+}
+
+/// `X.Y.Z` (digits only, no leading zeros, each fitting in 64 bits) as a version; `None`
+/// for anything else, which [`Version::from_str`] then explains.
+fn plain(body: &str) -> Option<Version> {
+    let mut parts = body.split('.');
+    let mut number = || {
+        let p = parts.next()?;
+        let leading_zero = p.len() > 1 && p.starts_with('0');
+        if p.is_empty() || leading_zero || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        p.parse::<u64>().ok()
+    };
+    let v = Version::new(number()?, number()?, number()?);
+    parts.next().is_none().then_some(v)
 }
 
 impl fmt::Display for Version {
@@ -107,7 +127,19 @@ mod tests {
             ("v1.2.0", "v1.2.0"),
             ("0.0.0", "v0.0.0"),
             ("v10.20.30", "v10.20.30"),
+            ("0.10.100", "v0.10.100"),
+            (
+                "18446744073709551615.0.18446744073709551615",
+                "v18446744073709551615.0.18446744073709551615",
+            ),
         ] {
+            // The same as semver's own reading of it.
+            let semver = semver::Version::parse(input.trim_start_matches('v')).unwrap();
+            assert_eq!(
+                input.parse::<Version>().unwrap(),
+                Version(semver),
+                "{input}"
+            );
             assert_eq!(
                 input.parse::<Version>().unwrap().to_string(),
                 shown,
@@ -130,6 +162,10 @@ mod tests {
             "latest",
             "1.2.x",
             "01.2.3",
+            "1.02.3",
+            "1.2.00",
+            "1.2.3.",
+            ".1.2.3",
             "1.2.3-rc.1",
             "1.2.3+build",
             "V1.2.3",

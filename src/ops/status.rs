@@ -1,12 +1,14 @@
 //! `gryt status`: what differs between the contract files and the database, the current
 //! evolution, drafts, and the sync configuration. Reads only.
 
+use std::path::{Path, PathBuf};
+
 use super::{Result, evolution, io};
 use crate::contract;
 use crate::domain::{GenerationStatus, Version};
-use crate::store::{AssignedChange, Evolution, GenerationSummary};
+use crate::store::{AssignedChange, Evolution, GenerationState, GenerationSummary, Store};
 use crate::workspace::config::ExecutionMode;
-use crate::workspace::statcache::{self, StatCache};
+use crate::workspace::statcache::{FileStat, StatCache};
 use crate::workspace::{Workspace, file_hash};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -30,11 +32,86 @@ pub struct ContractState {
     pub promoted: bool,
 }
 
+/// A generation as a status lists it: its [`GenerationState`] for the text report (kept
+/// beside the database, so an unchanged store is not read row by row), its full
+/// [`GenerationSummary`] for `--json`.
+pub trait Listed: Sized {
+    fn list(store: &Store) -> crate::store::Result<Vec<Self>>;
+    fn version(&self) -> &Version;
+    fn status(&self) -> GenerationStatus;
+    fn file_hash(&self) -> Option<&str>;
+    /// The hash of the contract's content, to tell a reformatted file from an edited one.
+    fn content_hash(&self, store: &Store) -> Result<String>;
+}
+
+impl Listed for GenerationSummary {
+    fn list(store: &Store) -> crate::store::Result<Vec<Self>> {
+        store.list_generations()
+    }
+    fn version(&self) -> &Version {
+        &self.version
+    }
+    fn status(&self) -> GenerationStatus {
+        self.status
+    }
+    fn file_hash(&self) -> Option<&str> {
+        self.file_hash.as_deref()
+    }
+    fn content_hash(&self, _: &Store) -> Result<String> {
+        Ok(self.content_hash.clone())
+    }
+}
+
+impl Listed for GenerationState {
+    fn list(store: &Store) -> crate::store::Result<Vec<Self>> {
+        store.generation_states()
+    }
+    fn version(&self) -> &Version {
+        &self.version
+    }
+    fn status(&self) -> GenerationStatus {
+        self.status
+    }
+    fn file_hash(&self) -> Option<&str> {
+        self.file_hash.as_deref()
+    }
+    fn content_hash(&self, store: &Store) -> Result<String> {
+        // Only for a file whose bytes changed: one lookup, not a column of every row.
+        Ok(store
+            .generation(&self.version)?
+            .map(|g| g.content_hash)
+            .unwrap_or_default())
+    }
+}
+
+/// The contract files (version, path, metadata) sorted by version, listed on a thread of
+/// their own: started before the workspace is opened, so the directory is read and every
+/// file stat'ed while the configuration and the database are.
+pub struct Listing(std::thread::JoinHandle<crate::workspace::Result<Files>>);
+
+type Files = Vec<(Version, PathBuf, Option<FileStat>)>;
+
+impl Listing {
+    /// Starts listing the contract files of the workspace at `root`.
+    pub fn start(root: &Path) -> Listing {
+        let dir = crate::workspace::generations_dir_in(root);
+        Listing(std::thread::spawn(move || {
+            crate::workspace::contract_files_in(&dir, true)
+        }))
+    }
+
+    fn finish(self) -> crate::workspace::Result<Files> {
+        self.0
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
 #[derive(Debug, serde::Serialize)]
-pub struct StatusReport {
+pub struct StatusReport<G> {
     pub current_evolution: Option<Evolution>,
     pub contracts: Vec<ContractState>,
-    pub drafts: Vec<GenerationSummary>,
+    pub drafts: Vec<G>,
     /// The assigned changes of the drafts, proven or not.
     pub assigned: Vec<AssignedChange>,
     pub generations: usize,
@@ -44,83 +121,71 @@ pub struct StatusReport {
     pub cloud_project: Option<String>,
 }
 
-pub fn status(ws: &Workspace) -> Result<StatusReport> {
-    // The contract files are listed and stat'ed (one stat per file, relative to the
-    // directory) on a thread of their own while the database and the stat cache are read:
-    // neither needs the other until they are compared.
-    let generations_dir = ws.generations_dir();
-    let (generations, cache, files) = std::thread::scope(|scope| {
-        let listing = scope.spawn(|| crate::workspace::contract_files_in(&generations_dir, true));
-        let generations = ws.store.list_generations();
-        // An unchanged file (size, mtime, inode) is not read again: its hash from last time.
-        let cache = StatCache::load(ws);
-        let files = listing
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (generations, cache, files)
-    });
-    let (generations, mut cache, files) = (generations?, cache, files?);
+/// The status of `ws`, with the contract files from `listing` (started on `ws.root`).
+pub fn status<G: Listed>(ws: &Workspace, listing: Listing) -> Result<StatusReport<G>> {
+    let generations = G::list(&ws.store)?;
+    // An unchanged file (size, mtime, inode) is not read again: its hash from last time.
+    let mut cache = StatCache::load(ws);
+    let files = listing.finish()?;
+    // Files some generation looked up; the others are new.
+    let mut claimed = vec![false; files.len()];
     let mut contracts = Vec::new();
     for g in &generations {
         let listed = files
-            .binary_search_by(|(v, _, _)| v.cmp(&g.version))
+            .binary_search_by(|(v, _, _)| v.cmp(g.version()))
             .ok()
-            .map(|i| &files[i]);
+            .map(|i| {
+                claimed[i] = true;
+                &files[i]
+            });
         let found;
         let (path, meta) = match listed {
             Some((_, path, meta)) => (path, meta.as_ref()),
             None => {
-                let path = ws.contract_path(&g.version);
-                let meta = std::fs::metadata(&path).ok();
+                let path = ws.contract_path(g.version());
+                let meta = std::fs::metadata(&path).ok().map(|m| FileStat::of(&m));
                 found = (path, meta);
                 (&found.0, found.1.as_ref())
             }
         };
-        let promoted = g.status == GenerationStatus::Promoted;
-        let shown = || std::path::PathBuf::from(ws.display_path(path));
-        let hash = match meta {
-            Some(meta) if meta.is_file() => match cache.hash(path, meta) {
-                Some(h) => Some(h.to_string()),
-                None => {
-                    let h = file_hash(path).map_err(|e| io("read", &shown())(e))?;
-                    if let Some(h) = &h {
-                        cache.remember(path, meta, h);
-                    }
-                    h
+        let promoted = g.status() == GenerationStatus::Promoted;
+        let shown = || PathBuf::from(ws.display_path(path));
+        let same = |h: &str| Some(h) == g.file_hash();
+        let state = match meta {
+            Some(meta) if cache.hash(path, meta).is_some_and(same) => None,
+            _ => {
+                // Missing, not a regular file (the bounded reader says which), changed
+                // since last seen, or never seen: read and hashed.
+                let hash = file_hash(path).map_err(|e| io("read", &shown())(e))?;
+                if let (Some(h), Some(meta)) = (&hash, meta) {
+                    cache.remember(path, meta, h);
                 }
-            },
-            // Missing, or not a regular file: the bounded reader says which.
-            _ => file_hash(path).map_err(|e| io("read", &shown())(e))?,
-        };
-        let state = match hash {
-            None => Some(FileState::Deleted),
-            Some(h) if Some(&h) == g.file_hash.as_ref() => None,
-            // Bytes differ: compare content, so reformatting alone is not a modification.
-            Some(_) => match contract::load(path, Some(&g.version)) {
-                Ok(c) if c.content_hash() == g.content_hash => None,
-                Ok(_) => Some(FileState::Modified),
-                Err(_) => Some(FileState::Invalid),
-            },
+                match hash {
+                    None => Some(FileState::Deleted),
+                    Some(h) if same(&h) => None,
+                    // Bytes differ: compare content, so reformatting alone is not a
+                    // modification.
+                    Some(_) => match contract::load(path, Some(g.version())) {
+                        Ok(c) if c.content_hash() == g.content_hash(&ws.store)? => None,
+                        Ok(_) => Some(FileState::Modified),
+                        Err(_) => Some(FileState::Invalid),
+                    },
+                }
+            }
         };
         if let Some(state) = state {
             contracts.push(ContractState {
-                version: g.version.clone(),
+                version: g.version().clone(),
                 path: ws.display_path(path),
                 state,
                 promoted,
             });
         }
     }
-    let names = files
-        .iter()
-        .filter_map(|(_, path, _)| statcache::key(path))
-        .collect();
-    cache.retain(&names);
+    // Entries of files no generation looked up (removed or renamed) are dropped.
     cache.save();
-    let known: std::collections::HashSet<&Version> =
-        generations.iter().map(|g| &g.version).collect();
-    for (version, path, _) in files {
-        if !known.contains(&version) {
+    for ((version, path, _), claimed) in files.into_iter().zip(claimed) {
+        if !claimed {
             contracts.push(ContractState {
                 version,
                 path: ws.display_path(&path),
@@ -132,12 +197,12 @@ pub fn status(ws: &Workspace) -> Result<StatusReport> {
     contracts.sort_by(|a, b| a.version.cmp(&b.version));
     let promoted = generations
         .iter()
-        .filter(|g| g.status == GenerationStatus::Promoted)
+        .filter(|g| g.status() == GenerationStatus::Promoted)
         .count();
     let total = generations.len();
     let drafts = generations
         .into_iter()
-        .filter(|g| g.status == GenerationStatus::Draft)
+        .filter(|g| g.status() == GenerationStatus::Draft)
         .collect();
     Ok(StatusReport {
         current_evolution: evolution::current(ws)?,

@@ -1,18 +1,21 @@
-//! The store's revision, and the per-generation counts kept beside the database under it.
+//! The store's revision, and what `gryt status` needs of each generation kept beside the
+//! database under it.
 //!
 //! `gryt status` and `gryt generation list` show each generation's changes, evolutions and
-//! proven changes. Counting them reads every change and evolution, which was most of a status
-//! on a large store. The counts are therefore kept between commands in `gryt.db-counts` and
-//! used only while the store's *revision* is the one they were counted at:
+//! proven changes. Counting them reads every change and evolution, and reading every
+//! generation row was most of what was left of a status on a large store. Each generation's
+//! [`GenerationState`] (version, status, file hash, the three counts) is therefore kept
+//! between commands in `gryt.db-counts` and used only while the store's *revision* is the
+//! one it was read at:
 //!
 //! - every [`Store::tx`] that changed rows writes a new random revision in the same commit,
 //!   so a reader's snapshot and its revision always belong together;
 //! - a write to `generations` or `evolutions` outside a transaction (seen by SQLite's update
 //!   hook) moves the revision before this connection next reads it, and when it closes;
-//! - inside a transaction the counts are always counted afresh (its own writes are not
-//!   under any revision yet).
+//! - inside a transaction the states are always read afresh (its own writes are not under
+//!   any revision yet).
 //!
-//! The file is a cache: a missing, foreign, truncated or older file is counted afresh and
+//! The file is a cache: a missing, foreign, truncated or older file is read afresh and
 //! replaced, and failing to write it changes nothing but speed.
 
 use std::collections::HashMap;
@@ -23,18 +26,49 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use rusqlite::Connection;
 
 use super::{Result, Store};
+use crate::domain::{GenerationStatus, Version};
 
 /// `local_state` key of the revision.
 const REVISION: &str = "store.revision";
 
 /// The file's first line: this text, the revision, the number of generations that follow.
-const MAGIC: &str = "gryt-counts 1";
+/// (Format 1 held the counts only; such a file is read afresh and replaced.)
+const MAGIC: &str = "gryt-counts 2";
 
-/// Larger than any real cache (about 60 bytes per generation); a bigger file is not read.
+/// Larger than any real cache (about 160 bytes per generation); a bigger file is not read.
 const MAX_BYTES: u64 = 256 << 20;
 
 /// Generation id → [changes, evolutions, changes with a passed evolution].
 pub(super) type Counts = HashMap<String, [u32; 3]>;
+
+/// What `gryt status` shows of a generation and compares with its contract file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerationState {
+    pub version: Version,
+    pub status: GenerationStatus,
+    /// SHA-256 of the contract file as last written or applied.
+    pub file_hash: Option<String>,
+    pub changes: u32,
+    pub evolutions: u32,
+    /// Changes with a passed evolution.
+    pub proven: u32,
+}
+
+/// Every generation's id and state, newest version first: the file's content.
+#[derive(Debug, Default)]
+pub(super) struct Kept {
+    /// Empty when read without them ([`Ids::Skip`]).
+    pub(super) ids: Vec<String>,
+    pub(super) states: Vec<GenerationState>,
+}
+
+/// Whether [`Store::kept_states`] also returns the generations' ids (`gryt status` needs
+/// none of them: a thousand allocations saved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ids {
+    Read,
+    Skip,
+}
 
 /// What the update hook saw of this connection's writes.
 #[derive(Debug, Default)]
@@ -96,9 +130,9 @@ impl Store {
         Ok(())
     }
 
-    /// The counts kept beside the database, when they were taken at the revision of this
+    /// The states kept beside the database, when they were read at the revision of this
     /// snapshot. Call inside [`Store::read`].
-    pub(super) fn cached_counts(&self) -> Result<Cached> {
+    pub(super) fn kept_states(&self, ids: Ids) -> Result<Cached> {
         // Inside `tx` its own writes are not under any revision yet; outside any transaction
         // there is no snapshot to tie the revision to. A store in memory has no file.
         let db = self.conn.path().filter(|p| !p.is_empty());
@@ -116,35 +150,48 @@ impl Store {
             path: counts_file(Path::new(db)),
             revision,
         };
-        Ok(match load(&file.path, &file.revision) {
-            Some(counts) => Cached::Current(counts),
+        Ok(match load(&file.path, &file.revision, ids) {
+            Some(kept) => Cached::Current(kept),
             None => Cached::Stale(Some(file)),
         })
     }
 }
 
-/// What [`Store::cached_counts`] found.
+/// What [`Store::kept_states`] found.
 pub(super) enum Cached {
-    /// Counts taken at this snapshot's revision.
-    Current(Counts),
-    /// None usable: count afresh, and keep them in the file when there is one.
+    /// States read at this snapshot's revision.
+    Current(Kept),
+    /// None usable: read afresh, and keep them in the file when there is one.
     Stale(Option<CountsFile>),
 }
 
-/// Where counts taken at a revision are kept.
+/// Where states read at a revision are kept.
 pub(super) struct CountsFile {
     path: PathBuf,
     revision: String,
 }
 
 impl CountsFile {
-    /// Replaces the file with `counts`; a failure only costs the next reader a count.
-    pub(super) fn save(&self, counts: &Counts) {
+    /// Replaces the file with `kept`; a failure only costs the next reader a read.
+    pub(super) fn save(&self, kept: &Kept) {
         use std::fmt::Write;
-        let mut text = String::with_capacity(64 + counts.len() * 56);
-        let _ = writeln!(text, "{MAGIC} {} {}", self.revision, counts.len());
-        for (id, [changes, evolutions, proven]) in counts {
-            let _ = writeln!(text, "{id} {changes} {evolutions} {proven}");
+        let n = kept.states.len();
+        if kept.ids.len() != n {
+            return;
+        }
+        let mut text = String::with_capacity(64 + n * 160);
+        let _ = writeln!(text, "{MAGIC} {} {n}", self.revision);
+        for (id, g) in kept.ids.iter().zip(&kept.states) {
+            let _ = writeln!(
+                text,
+                "{id} {} {} {} {} {} {}",
+                g.version,
+                g.status.as_str(),
+                g.file_hash.as_deref().unwrap_or("-"),
+                g.changes,
+                g.evolutions,
+                g.proven
+            );
         }
         let _ = crate::workspace::write_atomic(&self.path, text.as_bytes());
     }
@@ -162,8 +209,8 @@ fn counts_file(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The counts in `file` when it was written at `revision` and is whole.
-fn load(file: &Path, revision: &str) -> Option<Counts> {
+/// The states in `file` when it was written at `revision` and is whole.
+fn load(file: &Path, revision: &str, ids: Ids) -> Option<Kept> {
     // Bounded, and only a regular file: a FIFO put in its place is refused, not waited on.
     let bytes = crate::workspace::file::read_limited(file, MAX_BYTES).ok()?;
     let mut lines = std::str::from_utf8(&bytes).ok()?.lines();
@@ -177,19 +224,37 @@ fn load(file: &Path, revision: &str) -> Option<Counts> {
         return None;
     }
     let n: usize = n.parse().ok()?;
-    let mut counts = Counts::with_capacity(n.min(1 << 20));
+    let capacity = n.min(1 << 20);
+    let mut kept = Kept {
+        ids: Vec::with_capacity(if ids == Ids::Read { capacity } else { 0 }),
+        states: Vec::with_capacity(capacity),
+    };
     for line in lines {
         let mut fields = line.split(' ');
-        let id = fields.next().filter(|id| !id.is_empty())?;
-        let mut value = [0u32; 3];
-        for v in &mut value {
-            *v = fields.next()?.parse().ok()?;
-        }
-        if fields.next().is_some() || counts.insert(id.to_string(), value).is_some() {
+        let mut next = || fields.next().filter(|f| !f.is_empty());
+        let id = next()?;
+        let version = next()?.parse().ok()?;
+        let status = GenerationStatus::parse(next()?)?;
+        let file_hash = Some(next()?).filter(|h| *h != "-").map(str::to_string);
+        let mut count = || next()?.parse::<u32>().ok();
+        let (changes, evolutions, proven) = (count()?, count()?, count()?);
+        if next().is_some() {
             return None;
         }
+        let state = GenerationState {
+            version,
+            status,
+            file_hash,
+            changes,
+            evolutions,
+            proven,
+        };
+        if ids == Ids::Read {
+            kept.ids.push(id.to_string());
+        }
+        kept.states.push(state);
     }
-    (counts.len() == n).then_some(counts)
+    (kept.states.len() == n).then_some(kept)
 }
 
 #[cfg(test)]
@@ -227,11 +292,32 @@ mod tests {
         dir.path().join("gryt.db-counts")
     }
 
-    /// Rewrites the kept counts of g1 to 7 changes: a list that shows 7 read the file.
-    fn tamper(dir: &tempfile::TempDir) {
+    /// Rewrites the kept counts of g1 (2 changes, `evolutions` evolutions, none proven) to 7
+    /// changes: a list that shows 7 read the file.
+    fn tamper(dir: &tempfile::TempDir, evolutions: u32) {
         let text = std::fs::read_to_string(file(dir)).unwrap();
-        assert!(text.contains("g1 2 0 0"), "{text}");
-        std::fs::write(file(dir), text.replace("g1 2 0 0", "g1 7 0 0")).unwrap();
+        let (from, to) = (
+            format!(" 2 {evolutions} 0\n"),
+            format!(" 7 {evolutions} 0\n"),
+        );
+        assert!(text.starts_with("gryt-counts 2 ") && text.contains("\ng1 v1.0.0 draft "));
+        assert!(text.contains(&from), "{text}");
+        std::fs::write(file(dir), text.replace(&from, &to)).unwrap();
+    }
+
+    /// Version, status, file hash and counts as `gryt status` reads them.
+    fn states(store: &Store) -> Vec<(String, GenerationStatus, Option<String>, [u32; 3])> {
+        let mut list: Vec<_> = store
+            .generation_states()
+            .unwrap()
+            .into_iter()
+            .map(|g| {
+                let counts = [g.changes, g.evolutions, g.proven];
+                (g.version.to_string(), g.status, g.file_hash, counts)
+            })
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        list
     }
 
     #[test]
@@ -244,8 +330,9 @@ mod tests {
             })
             .unwrap();
         assert_eq!(counts(&store), [("v1.0.0".into(), 2, 0)]);
-        tamper(&dir);
+        tamper(&dir, 0);
         assert_eq!(counts(&store), [("v1.0.0".into(), 7, 0)]);
+        assert_eq!(states(&store)[0].3, [7, 0, 0]);
         // A transaction that changes rows moves the revision: counted afresh.
         store
             .tx(|s| {
@@ -256,8 +343,7 @@ mod tests {
         assert_eq!(counts(&store), [("v1.0.0".into(), 2, 1)]);
         // One that changes nothing keeps it.
         store.tx(|_| Ok::<_, crate::store::StoreError>(())).unwrap();
-        let text = std::fs::read_to_string(file(&dir)).unwrap();
-        std::fs::write(file(&dir), text.replace("g1 2 1 0", "g1 7 1 0")).unwrap();
+        tamper(&dir, 1);
         assert_eq!(counts(&store), [("v1.0.0".into(), 7, 1)]);
     }
 
@@ -281,11 +367,12 @@ mod tests {
         let (dir, store) = temp_store();
         insert(&store, "g1", &contract("1.0.0", &["A-1", "B-2"]));
         assert_eq!(counts(&store), [("v1.0.0".into(), 2, 0)]);
-        tamper(&dir);
+        tamper(&dir, 0);
         store
             .tx(|s| {
                 evolve(s, 1);
                 assert_eq!(counts(s), [("v1.0.0".into(), 2, 1)]);
+                assert_eq!(states(s)[0].3, [2, 1, 0]);
                 Ok::<_, crate::store::StoreError>(())
             })
             .unwrap();
@@ -307,20 +394,27 @@ mod tests {
             good.lines().take(2).collect::<Vec<_>>().join("\n"),
             // Cut inside a line.
             good[..good.len() - 3].to_string(),
-            // A field too many, a negative count, another format, garbage.
+            // A field too many or too few, a negative count, a bad version or status, the
+            // format that held counts only, garbage.
             good.replace(" 7 0 0", " 7 0 0 0"),
+            good.replace(" 7 0 0", " 7 0"),
             good.replace(" 7 0 0", " -7 0 0"),
-            good.replace("gryt-counts 1", "gryt-counts 2"),
+            good.replace(" v1.0.0 ", " v1.0 "),
+            good.replace(" draft ", " drafted "),
+            good.replace("gryt-counts 2", "gryt-counts 1"),
             format!("{first_line}\n\u{0}\u{1}garbage"),
             String::new(),
         ];
         for text in damaged {
             std::fs::write(file(&dir), &text).unwrap();
             assert_eq!(counts(&store), want, "{text:?}");
+            std::fs::write(file(&dir), &text).unwrap();
+            assert_eq!(states(&store)[0].3, [2, 0, 0], "{text:?}");
         }
         // The intact file is used (so the cases above were refused, not ignored).
         std::fs::write(file(&dir), &good).unwrap();
         assert_eq!(counts(&store)[0].1, 7);
+        assert_eq!(states(&store)[0].3, [7, 0, 0]);
     }
 
     /// A FIFO in place of the counts: counted afresh, without waiting for a writer that
@@ -339,6 +433,44 @@ mod tests {
         assert!(made.success());
         assert_eq!(counts(&store), [("v1.0.0".into(), 2, 0)]);
         assert!(std::fs::metadata(file(&dir)).unwrap().is_file());
+    }
+
+    /// The states `gryt status` reads are the summaries' own, whichever of the two reads
+    /// them afresh and keeps them for the other.
+    #[test]
+    fn kept_states_match_the_rows() {
+        let (dir, store) = temp_store();
+        insert(&store, "g1", &contract("1.0.0", &["A-1", "B-2"]));
+        insert(&store, "g2", &contract("2.0.0", &["A-1"]));
+        store.set_file_hash("g2", "abc").unwrap();
+        store
+            .mark_promoted("g2", "bob", "2026-01-02T00:00:00Z")
+            .unwrap();
+        evolve(&store, 1);
+        let want: Vec<_> = {
+            let mut v: Vec<_> = store
+                .list_generations()
+                .unwrap()
+                .iter()
+                .map(|g| {
+                    let s = g.state();
+                    let counts = [s.changes, s.evolutions, s.proven];
+                    (s.version.to_string(), s.status, s.file_hash, counts)
+                })
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        assert_eq!(want[1].1, GenerationStatus::Promoted);
+        assert_eq!(want[1].2.as_deref(), Some("abc"));
+        assert_eq!(want[0].3, [2, 1, 0]);
+        // Kept by the list, read by the states; then kept by the states, read by the list.
+        assert_eq!(states(&store), want);
+        std::fs::remove_file(file(&dir)).unwrap();
+        assert_eq!(states(&store), want);
+        assert!(file(&dir).exists());
+        tamper(&dir, 1);
+        assert_eq!(counts(&store)[0].1, 7);
     }
 
     #[test]

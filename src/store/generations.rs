@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::counts::{Cached, Counts};
+use super::counts::{Cached, Counts, GenerationState, Ids, Kept};
 use super::{Result, Store, corrupt, timestamp, timestamp_opt};
 use crate::domain::generation::Contract;
 use crate::domain::{Change, GenerationStatus, RecordKind, SyncStatus, Version};
@@ -52,6 +52,29 @@ pub struct GenerationSummary {
     pub file_hash: Option<String>,
     #[serde(skip)]
     pub content_hash: String,
+}
+
+impl GenerationSummary {
+    /// The part of it that [`Store::generation_states`] keeps.
+    pub fn state(&self) -> GenerationState {
+        GenerationState {
+            version: self.version.clone(),
+            status: self.status,
+            file_hash: self.file_hash.clone(),
+            changes: self.changes,
+            evolutions: self.evolutions,
+            proven: self.proven,
+        }
+    }
+}
+
+/// Generation id → counts, from kept states.
+fn counts_of(kept: Kept) -> Counts {
+    kept.ids
+        .into_iter()
+        .zip(kept.states)
+        .map(|(id, g)| (id, [g.changes, g.evolutions, g.proven]))
+        .collect()
 }
 
 /// One assigned change of a draft ([`Store::assigned_changes`]).
@@ -125,6 +148,10 @@ pub(super) const GENERATIONS_TO_PUSH: &str = concat!(
 /// `generations_by_semver`).
 const LIST_GENERATIONS: &str = "SELECT id, version, status, sync_status, created_by, created_at, \
      promoted_at, file_hash, content_hash FROM generations \
+     ORDER BY major DESC, minor DESC, patch DESC";
+
+/// What [`Store::generation_states`] reads when the kept states are stale, in the same order.
+const LIST_STATES: &str = "SELECT id, version, status, file_hash FROM generations \
      ORDER BY major DESC, minor DESC, patch DESC";
 
 /// The assigned changes of drafts, found through the partial index `changes_assigned`
@@ -316,24 +343,24 @@ impl Store {
     pub fn list_generations(&self) -> Result<Vec<GenerationSummary>> {
         self.settle_stray_writes()?;
         let (list, fresh) = self.read(|s| {
-            let (counts, fresh) = match s.cached_counts()? {
-                Cached::Current(counts) => (counts, None),
+            let (counts, fresh) = match s.kept_states(Ids::Read)? {
+                Cached::Current(kept) => (counts_of(kept), None),
                 Cached::Stale(file) => (s.generation_counts()?, file),
             };
+            // Read afresh: the states are kept for the next command, from the same rows.
+            let mut kept = Kept::default();
             let mut stmt = s.conn.prepare_cached(LIST_GENERATIONS)?;
-            let rows = stmt.query_map([], |r| {
-                let [changes, evolutions, proven] = r
-                    .get_ref(0)?
-                    .as_str()
-                    .ok()
-                    .and_then(|id| counts.get(id))
-                    .copied()
-                    .unwrap_or_default();
-                let version = parse_version(r.get_ref(1)?.as_str()?)?;
-                let status = r.get_ref(2)?.as_str()?;
-                let sync = r.get_ref(3)?.as_str()?;
+            let mut rows = stmt.query([])?;
+            let mut list = Vec::new();
+            while let Some(r) = rows.next()? {
+                let id = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+                let [changes, evolutions, proven] = counts.get(id).copied().unwrap_or_default();
+                let version =
+                    parse_version(r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?)?;
+                let status = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                let sync = r.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
                 let record = || format!("generation {version}");
-                Ok(GenerationSummary {
+                let g = GenerationSummary {
                     created_at: timestamp(r, 5, &record)?,
                     promoted_at: timestamp_opt(r, 6, &record)?,
                     status: GenerationStatus::parse(status)
@@ -347,16 +374,58 @@ impl Store {
                     changes,
                     proven,
                     evolutions,
-                })
-            })?;
-            let list: Vec<GenerationSummary> = rows.collect::<rusqlite::Result<_>>()?;
-            Ok::<_, super::StoreError>((list, fresh.map(|f| (f, counts))))
+                };
+                if fresh.is_some() {
+                    kept.ids.push(id.to_string());
+                    kept.states.push(g.state());
+                }
+                list.push(g);
+            }
+            Ok::<_, super::StoreError>((list, fresh.map(|f| (f, kept))))
         })?;
-        // Counted afresh at a revision: kept for the next command.
-        if let Some((file, counts)) = fresh {
-            file.save(&counts);
+        if let Some((file, kept)) = fresh {
+            file.save(&kept);
         }
         Ok(list)
+    }
+
+    /// Each generation's version, status, file hash and counts, newest version first: what
+    /// the text of `gryt status` needs, without the rest of each row. Kept beside the
+    /// database under the store's revision like [`Store::list_generations`]'s counts, so an
+    /// unchanged store is read from one small file.
+    pub fn generation_states(&self) -> Result<Vec<GenerationState>> {
+        self.settle_stray_writes()?;
+        let (kept, fresh) = self.read(|s| {
+            let file = match s.kept_states(Ids::Skip)? {
+                Cached::Current(kept) => return Ok((kept, None)),
+                Cached::Stale(file) => file,
+            };
+            let mut counts = s.generation_counts()?;
+            let mut stmt = s.conn.prepare_cached(LIST_STATES)?;
+            let mut rows = stmt.query([])?;
+            let mut kept = Kept::default();
+            while let Some(r) = rows.next()? {
+                let id: String = r.get(0)?;
+                let status = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                let [changes, evolutions, proven] = counts.remove(&id).unwrap_or_default();
+                let state = GenerationState {
+                    version: parse_version(r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?)?,
+                    status: GenerationStatus::parse(status)
+                        .ok_or_else(|| corrupt("status", status))?,
+                    file_hash: r.get(3)?,
+                    changes,
+                    evolutions,
+                    proven,
+                };
+                kept.ids.push(id);
+                kept.states.push(state);
+            }
+            Ok::<_, super::StoreError>((kept, file))
+        })?;
+        if let Some(file) = fresh {
+            file.save(&kept);
+        }
+        Ok(kept.states)
     }
 
     /// Generation id → [changes, evolutions, changes with a passed evolution], for

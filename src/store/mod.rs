@@ -37,6 +37,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use audit::{AuditEvent, NewAuditEvent};
+pub use counts::GenerationState;
 pub use evolutions::{Evolution, NewEvolution};
 pub use generations::{AssignedChange, Generation, GenerationSummary, NewGeneration};
 pub use records::Held;

@@ -80,11 +80,16 @@ pub enum Init {
 impl Workspace {
     /// Finds the workspace containing `start` and opens it.
     pub fn discover(start: &Path) -> Result<Workspace> {
-        let root = find_root(start).ok_or(WorkspaceError::NotARepo)?;
-        Self::open(root)
+        Self::open(Self::root_of(start)?)
     }
 
-    fn open(root: PathBuf) -> Result<Workspace> {
+    /// The root of the workspace containing `start` (what [`Workspace::discover`] opens).
+    pub fn root_of(start: &Path) -> Result<PathBuf> {
+        find_root(start).ok_or(WorkspaceError::NotARepo)
+    }
+
+    /// Opens the workspace at `root`, as found by [`Workspace::root_of`].
+    pub fn open(root: PathBuf) -> Result<Workspace> {
         let config = load_config(Some(&root))?;
         let store = Store::open(&root.join(DIR).join(DB_FILE))?;
         let ws = Workspace {
@@ -136,7 +141,7 @@ impl Workspace {
     }
 
     pub fn generations_dir(&self) -> PathBuf {
-        self.dir().join("generations")
+        generations_dir_in(&self.root)
     }
 
     pub fn pipelines_dir(&self) -> PathBuf {
@@ -252,6 +257,11 @@ pub fn load_config(root: Option<&Path>) -> Result<Config> {
     })
 }
 
+/// Where the contract files of the workspace at `root` live.
+pub fn generations_dir_in(root: &Path) -> PathBuf {
+    root.join(DIR).join("generations")
+}
+
 /// The nearest directory at or above `start` that holds a gryt workspace.
 pub fn find_root(start: &Path) -> Option<PathBuf> {
     let start = start.canonicalize().ok()?;
@@ -318,34 +328,84 @@ pub fn bytes_hash(bytes: &[u8]) -> String {
 /// each with its metadata when `metadata` is set (following a symlink).
 pub fn contract_files_in(
     dir: &Path,
-    metadata: bool,
-) -> Result<Vec<(Version, PathBuf, Option<std::fs::Metadata>)>> {
+    stat: bool,
+) -> Result<Vec<(Version, PathBuf, Option<statcache::FileStat>)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io("read", dir)(e).into()),
     };
-    let mut files = Vec::new();
+    let mut files = Vec::with_capacity(256);
     for entry in entries {
         let entry = entry.map_err(io("read", dir))?;
         let name = entry.file_name();
         let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".yaml")) else {
             continue;
         };
-        if let Ok(v) = stem.parse::<Version>()
-            && v.file_name() == name.to_string_lossy()
-        {
-            let path = entry.path();
-            let meta = metadata
-                .then(|| match entry.metadata() {
-                    Ok(m) if m.file_type().is_symlink() => std::fs::metadata(&path).ok(),
-                    m => m.ok(),
-                })
-                .flatten();
-            files.push((v, path, meta));
-        }
+        // `v` and a version is the file's canonical name: a version has no leading zeros
+        // and nothing but its three numbers, so it reads back to the same text.
+        let body = stem.strip_prefix('v').filter(|n| !n.starts_with('v'));
+        let Some(v) = body.and_then(|n| n.parse::<Version>().ok()) else {
+            continue;
+        };
+        let path = entry.path();
+        let meta = stat
+            .then(|| match entry.metadata() {
+                Ok(m) if m.file_type().is_symlink() => std::fs::metadata(&path).ok(),
+                m => m.ok(),
+            })
+            .flatten();
+        files.push((v, path, meta.as_ref().map(statcache::FileStat::of)));
     }
     // Unstable: no two entries have the same name (and it moves large entries less).
     files.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only canonical `vX.Y.Z.yaml` names are contract files; every other name is ignored.
+    #[test]
+    fn contract_files_are_the_canonical_names_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "v1.0.0.yaml",
+            "v10.2.0.yaml",
+            "1.1.0.yaml",
+            "vv1.2.0.yaml",
+            "v01.3.0.yaml",
+            "v1.4.0.yml",
+            "v1.5.0.yaml.tmp",
+            "V1.6.0.yaml",
+            "v1.7.yaml",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let files = contract_files_in(dir.path(), true).unwrap();
+        let listed: Vec<_> = files
+            .iter()
+            .map(|(v, path, stat)| (v.to_string(), path.file_name().unwrap().to_owned(), *stat))
+            .collect();
+        let stat = |name: &str| {
+            Some(statcache::FileStat::of(
+                &std::fs::metadata(dir.path().join(name)).unwrap(),
+            ))
+        };
+        assert_eq!(
+            listed,
+            [
+                ("v1.0.0".into(), "v1.0.0.yaml".into(), stat("v1.0.0.yaml")),
+                (
+                    "v10.2.0".into(),
+                    "v10.2.0.yaml".into(),
+                    stat("v10.2.0.yaml")
+                ),
+            ]
+        );
+        assert!(listed[0].2.unwrap().regular);
+        assert!(contract_files_in(dir.path(), false).unwrap()[0].2.is_none());
+    }
 }

@@ -10,7 +10,6 @@
 //! than [`RACY`] ago is not remembered, as a write within the file system's timestamp
 //! granularity would not change what is compared.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -25,40 +24,32 @@ pub const HEADER: &str = "gryt-stat 1";
 /// A cache larger than this is not read (it is rebuilt).
 const MAX_BYTES: u64 = 16 * 1024 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    len: u64,
-    /// Nanoseconds since the epoch.
-    mtime: u128,
-    ino: u64,
-    hash: String,
+/// What one stat of a contract file says that the cache compares: git's index keeps the
+/// same (and a little more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub len: u64,
+    /// Nanoseconds since the epoch; `None` when unknown or before it.
+    pub mtime: Option<u64>,
+    pub ino: u64,
+    /// A regular file (after following a symlink).
+    pub regular: bool,
 }
 
-impl Entry {
-    /// Whether `meta` is what was seen (without copying the hash to compare).
-    fn matches(&self, meta: &std::fs::Metadata) -> bool {
-        mtime(meta) == Some(self.mtime) && meta.len() == self.len && ino(meta) == self.ino
-    }
-
-    fn of(meta: &std::fs::Metadata, hash: &str) -> Option<Entry> {
-        Some(Entry {
+impl FileStat {
+    pub fn of(meta: &std::fs::Metadata) -> FileStat {
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .and_then(|d| u64::try_from(d.as_nanos()).ok());
+        FileStat {
             len: meta.len(),
-            mtime: mtime(meta)?,
+            mtime,
             ino: ino(meta),
-            hash: hash.to_string(),
-        })
+            regular: meta.is_file(),
+        }
     }
-}
-
-/// Nanoseconds since the epoch.
-fn mtime(meta: &std::fs::Metadata) -> Option<u128> {
-    Some(
-        meta.modified()
-            .ok()?
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .ok()?
-            .as_nanos(),
-    )
 }
 
 #[cfg(unix)]
@@ -71,11 +62,35 @@ fn ino(_meta: &std::fs::Metadata) -> u64 {
     0
 }
 
-/// File name → what was seen of it.
+/// One file's line, as offsets into the cache's text (one allocation for the whole cache).
+#[derive(Debug, Clone)]
+struct Entry {
+    name: std::ops::Range<usize>,
+    len: u64,
+    mtime: u64,
+    ino: u64,
+    hash: std::ops::Range<usize>,
+    /// Looked up or remembered by this command: the entries nobody asked for belong to
+    /// files that were removed or renamed, and are not saved again.
+    seen: bool,
+}
+
+impl Entry {
+    fn matches(&self, stat: &FileStat) -> bool {
+        stat.regular
+            && stat.mtime == Some(self.mtime)
+            && stat.len == self.len
+            && stat.ino == self.ino
+    }
+}
+
+/// File name → what was seen of it, sorted by name.
 #[derive(Debug, Default)]
 pub struct StatCache {
     path: PathBuf,
-    entries: HashMap<String, Entry>,
+    /// The names and hashes the entries point into (the file as read, then what was added).
+    text: String,
+    entries: Vec<Entry>,
     changed: bool,
 }
 
@@ -83,101 +98,142 @@ impl StatCache {
     /// The workspace's cache; empty when there is none or it cannot be read.
     pub fn load(ws: &Workspace) -> StatCache {
         let path = ws.dir().join(FILE);
-        let entries = super::file::read_limited(&path, MAX_BYTES)
+        let (text, entries) = super::file::read_limited(&path, MAX_BYTES)
             .ok()
-            .and_then(|bytes| parse(&bytes))
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| Some((parse(&text)?, text)))
+            .map(|(entries, text)| (text, entries))
             .unwrap_or_default();
         StatCache {
             path,
+            text,
             entries,
             changed: false,
         }
     }
 
-    /// The hash of `path` as last seen, when its metadata (`meta`, of a regular file) is
-    /// exactly what it was then.
-    pub fn hash(&self, path: &Path, meta: &std::fs::Metadata) -> Option<&str> {
-        let seen = self.entries.get(path.file_name()?.to_str()?)?;
-        (meta.is_file() && seen.matches(meta)).then_some(seen.hash.as_str())
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.entries
+            .binary_search_by(|e| self.text[e.name.clone()].cmp(name))
     }
 
-    /// Remembers that `path`, with metadata `meta`, hashes to `hash` — unless it was
+    /// The hash of `path` as last seen, when its metadata (`stat`, of a regular file) is
+    /// exactly what it was then.
+    pub fn hash(&mut self, path: &Path, stat: &FileStat) -> Option<&str> {
+        let i = self.find(path.file_name()?.to_str()?).ok()?;
+        let seen = &mut self.entries[i];
+        seen.seen = true;
+        seen.matches(stat).then(|| &self.text[seen.hash.clone()])
+    }
+
+    /// Remembers that `path`, with metadata `stat`, hashes to `hash` — unless it was
     /// modified too recently to tell a later write apart.
-    pub fn remember(&mut self, path: &Path, meta: &std::fs::Metadata, hash: &str) {
-        let recent = meta
-            .modified()
-            .ok()
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .is_none_or(|age| age < RACY);
-        let (Some(key), Some(entry)) = (key(path), Entry::of(meta, hash)) else {
+    pub fn remember(&mut self, path: &Path, stat: &FileStat, hash: &str) {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             return;
         };
-        if recent || !meta.is_file() {
-            self.changed |= self.entries.remove(&key).is_some();
+        let recent = stat
+            .mtime
+            .map(|m| SystemTime::UNIX_EPOCH + Duration::from_nanos(m))
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .is_none_or(|age| age < RACY);
+        let found = self.find(name);
+        let (Some(mtime), false, true) = (stat.mtime, recent, stat.regular) else {
+            if let Ok(i) = found {
+                self.entries.remove(i);
+                self.changed = true;
+            }
             return;
+        };
+        if let Ok(i) = found {
+            let e = &mut self.entries[i];
+            let same = (e.len, e.mtime, e.ino) == (stat.len, mtime, stat.ino)
+                && &self.text[e.hash.clone()] == hash;
+            e.seen = true;
+            if same {
+                return;
+            }
         }
-        if self.entries.get(&key) != Some(&entry) {
-            self.entries.insert(key, entry);
-            self.changed = true;
+        let name_at = self.text.len();
+        self.text.push_str(name);
+        let hash_at = self.text.len();
+        self.text.push_str(hash);
+        let entry = Entry {
+            name: name_at..hash_at,
+            len: stat.len,
+            mtime,
+            ino: stat.ino,
+            hash: hash_at..self.text.len(),
+            seen: true,
+        };
+        match found {
+            Ok(i) => self.entries[i] = entry,
+            Err(i) => self.entries.insert(i, entry),
         }
+        self.changed = true;
     }
 
-    /// Keeps only the files in `names` (the rest were removed or renamed).
-    pub fn retain(&mut self, names: &std::collections::HashSet<String>) {
+    /// Writes the cache when it changed, without the entries no one looked up (files
+    /// removed or renamed). A failure is ignored: the cache is only a shortcut.
+    pub fn save(mut self) {
         let before = self.entries.len();
-        self.entries.retain(|k, _| names.contains(k));
-        self.changed |= self.entries.len() != before;
-    }
-
-    /// Writes the cache when it changed. A failure is ignored: the cache is only a shortcut.
-    pub fn save(self) {
-        if !self.changed {
+        self.entries.retain(|e| e.seen);
+        if !self.changed && self.entries.len() == before {
             return;
         }
         use std::fmt::Write;
         let mut text = String::with_capacity(16 + self.entries.len() * 112);
         let _ = writeln!(text, "{HEADER}");
-        for (name, e) in &self.entries {
+        for e in &self.entries {
             let _ = writeln!(
                 text,
-                "{name}\t{}\t{}\t{}\t{}",
-                e.len, e.mtime, e.ino, e.hash
+                "{}\t{}\t{}\t{}\t{}",
+                &self.text[e.name.clone()],
+                e.len,
+                e.mtime,
+                e.ino,
+                &self.text[e.hash.clone()]
             );
         }
         let _ = super::write_atomic(&self.path, text.as_bytes());
     }
 }
 
-/// The entries of a whole, well-formed cache file; `None` for anything else.
-fn parse(bytes: &[u8]) -> Option<HashMap<String, Entry>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut lines = text.lines();
-    if lines.next()? != HEADER {
-        return None;
-    }
-    let mut entries = HashMap::new();
-    for line in lines {
-        let mut f = line.split('\t');
-        let mut next = || f.next().filter(|s| !s.is_empty());
-        let name = next()?.to_string();
-        let entry = Entry {
-            len: next()?.parse().ok()?,
-            mtime: next()?.parse().ok()?,
-            ino: next()?.parse().ok()?,
-            hash: next()?.to_string(),
+/// The entries of a whole, well-formed cache file, sorted by name; `None` for anything else.
+fn parse(text: &str) -> Option<Vec<Entry>> {
+    let body = text.strip_prefix(HEADER)?.strip_prefix('\n')?;
+    let mut at = HEADER.len() + 1;
+    let mut entries = Vec::with_capacity(body.bytes().filter(|&b| b == b'\n').count());
+    for line in body.split_terminator('\n') {
+        let mut fields = line.split('\t');
+        let mut offset = at;
+        let mut next = || {
+            let f = fields.next().filter(|s| !s.is_empty())?;
+            let range = offset..offset + f.len();
+            offset += f.len() + 1;
+            Some((f, range))
         };
-        if f.next().is_some() || entries.insert(name, entry).is_some() {
+        let (_, name) = next()?;
+        let entry = Entry {
+            name,
+            len: next()?.0.parse().ok()?,
+            mtime: next()?.0.parse().ok()?,
+            ino: next()?.0.parse().ok()?,
+            hash: next()?.1,
+            seen: false,
+        };
+        if next().is_some() {
             return None;
         }
+        entries.push(entry);
+        at += line.len() + 1;
     }
-    Some(entries)
-}
-
-/// The cache's key: the file's name (contract files live in one directory).
-pub fn key(path: &Path) -> Option<String> {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_string)
+    // Written sorted; one sort (a no-op then) instead of trusting it, and no name twice.
+    entries.sort_unstable_by(|a, b| text[a.name.clone()].cmp(&text[b.name.clone()]));
+    let twice = entries
+        .windows(2)
+        .any(|w| text[w[0].name.clone()] == text[w[1].name.clone()]);
+    (!twice).then_some(entries)
 }
 
 #[cfg(test)]
@@ -186,9 +242,30 @@ mod tests {
 
     #[test]
     fn only_a_whole_well_formed_cache_is_read() {
-        let good = format!("{HEADER}\nv1.0.0.yaml\t10\t1700000000000000000\t42\tabc\n");
-        let entries = parse(good.as_bytes()).unwrap();
-        assert_eq!(entries["v1.0.0.yaml"].ino, 42);
+        let good = format!(
+            "{HEADER}\nv2.0.0.yaml\t11\t1700000000000000001\t43\tdef\n\
+             v1.0.0.yaml\t10\t1700000000000000000\t42\tabc\n"
+        );
+        let entries = parse(&good).unwrap();
+        let shown: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                (
+                    &good[e.name.clone()],
+                    e.len,
+                    e.mtime,
+                    e.ino,
+                    &good[e.hash.clone()],
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("v1.0.0.yaml", 10, 1700000000000000000, 42, "abc"),
+                ("v2.0.0.yaml", 11, 1700000000000000001, 43, "def")
+            ]
+        );
         for bad in [
             String::new(),
             "{}".to_string(),
@@ -197,10 +274,11 @@ mod tests {
             good.replace("\tabc", "\tabc\textra"),
             good.replace("\t10\t", "\t-10\t"),
             good.replace("\t10\t", "\t\t"),
-            format!("{good}{}", good.lines().nth(1).unwrap()),
+            format!("{good}{}\n", good.lines().nth(1).unwrap()),
+            good.replace("\t43\t", "\t99999999999999999999\t"),
+            good.replace("\n", "\r\n"),
         ] {
-            assert!(parse(bad.as_bytes()).is_none(), "{bad:?}");
+            assert!(parse(&bad).is_none(), "{bad:?}");
         }
-        assert!(parse(b"\xff\xfe").is_none());
     }
 }

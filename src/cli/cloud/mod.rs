@@ -18,7 +18,8 @@ use crate::sync::client::{Client, ClientOptions};
 use crate::sync::credentials::{Credentials, Token};
 use crate::sync::remote::RemoteError;
 
-/// Gryt Cloud: accounts, teams, projects, the repository link, webhooks, and the server itself
+// The `gryt cloud` group. Its help text is the doc comment of `cli::Command::Cloud` (a doc
+// comment here would replace it once clap builds the deferred group).
 #[derive(Debug, Subcommand)]
 pub enum CloudCommand {
     Register(account::RegisterArgs),
