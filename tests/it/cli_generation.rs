@@ -463,6 +463,39 @@ fn status_of_a_clean_workspace() {
     );
 }
 
+/// A contract file whose bytes changed but whose content did not (a comment, other
+/// indentation) is not "modified", in the text report (which looks the stored content up
+/// for that file only) and in `--json`; a real edit next to it is.
+#[test]
+fn status_tells_a_reformatted_file_from_an_edited_one() {
+    let env = with_contract();
+    env.run(&["generation", "new", "2.0.0"]).ok();
+    let file = ".gryt/generations/v1.2.0.yaml";
+    let text = env.read(file);
+    env.write(file, format!("# reviewed\n{}\n\n", text.trim_end()));
+    env.write_contract("v2.0.0", &[("add", "FEAT-9", "Edited")], "");
+    let out = env.run(&["status"]).ok();
+    assert!(
+        out.stdout
+            .contains("modified   .gryt/generations/v2.0.0.yaml"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("v1.2.0.yaml"), "{}", out.stdout);
+    let j = env.run(&["status", "--json"]).ok().json();
+    assert_eq!(j["contracts"].as_array().unwrap().len(), 1, "{j:#}");
+    assert_eq!(j["contracts"][0]["version"], "v2.0.0");
+    // The stored content is what is compared: edit v1.2.0 for real and it shows.
+    env.write(file, text.replace("First release", "Second thoughts"));
+    let out = env.run(&["status"]).ok();
+    assert!(
+        out.stdout
+            .contains("modified   .gryt/generations/v1.2.0.yaml"),
+        "{}",
+        out.stdout
+    );
+}
+
 /// `gryt status` remembers what it saw of each contract file (size, mtime, inode, hash) in
 /// `.gryt/gryt.db-stat` and does not read an unchanged file again; an edit changes what it
 /// compares, so it is always seen, and a damaged cache is only an empty one.
