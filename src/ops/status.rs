@@ -2,6 +2,8 @@
 //! evolution, drafts, and the sync configuration. Reads only.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use super::{Result, evolution, io};
 use crate::contract;
@@ -84,26 +86,93 @@ impl Listed for GenerationState {
     }
 }
 
-/// The contract files (version, path, metadata) sorted by version, listed on a thread of
-/// their own: started before the workspace is opened, so the directory is read and every
-/// file stat'ed while the configuration and the database are.
-pub struct Listing(std::thread::JoinHandle<crate::workspace::Result<Files>>);
+/// The contract files (version, path, metadata), listed and stat'ed by two threads: a helper
+/// started before the workspace opens, and the command's own thread once it has read the
+/// store. Whichever is free takes the next files, so the command never waits for the helper
+/// to be scheduled (on a busy machine a new thread can wait milliseconds for a CPU), and
+/// when both run the stats are shared.
+pub struct Listing {
+    shared: Arc<Shared>,
+    helper: std::thread::JoinHandle<()>,
+}
 
-type Files = Vec<(Version, PathBuf, Option<FileStat>)>;
+struct Shared {
+    dir: PathBuf,
+    /// The directory's contract files, read once by whichever thread comes first.
+    listed: OnceLock<crate::workspace::Result<Entries>>,
+}
+
+struct Entries {
+    entries: Vec<(Version, std::fs::DirEntry)>,
+    stats: Vec<OnceLock<Option<FileStat>>>,
+    /// The first entry no thread has taken yet.
+    next: AtomicUsize,
+}
+
+/// Entries a thread takes at a time.
+const CHUNK: usize = 32;
+
+impl Shared {
+    /// Lists the directory unless it is listed, then stats entries until none is left.
+    fn work(&self) {
+        let Ok(listed) = self.listed.get_or_init(|| {
+            let entries = crate::workspace::contract_entries_in(&self.dir)?;
+            let stats = entries.iter().map(|_| OnceLock::new()).collect();
+            Ok(Entries {
+                entries,
+                stats,
+                next: AtomicUsize::new(0),
+            })
+        }) else {
+            return;
+        };
+        let n = listed.entries.len();
+        loop {
+            let start = listed.next.fetch_add(CHUNK, Ordering::Relaxed);
+            if start >= n {
+                return;
+            }
+            for i in start..(start + CHUNK).min(n) {
+                let stat = crate::workspace::stat_entry(&listed.entries[i].1);
+                let _ = listed.stats[i].set(stat);
+            }
+        }
+    }
+}
+
+type Files = Vec<crate::workspace::ContractFileStat>;
 
 impl Listing {
     /// Starts listing the contract files of the workspace at `root`.
     pub fn start(root: &Path) -> Listing {
-        let dir = crate::workspace::generations_dir_in(root);
-        Listing(std::thread::spawn(move || {
-            crate::workspace::contract_files_in(&dir, true)
-        }))
+        let shared = Arc::new(Shared {
+            dir: crate::workspace::generations_dir_in(root),
+            listed: OnceLock::new(),
+        });
+        let helper = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || shared.work())
+        };
+        Listing { shared, helper }
     }
 
+    /// Takes what is left of the work, waits for the files the helper took, and returns
+    /// them all sorted by version.
     fn finish(self) -> crate::workspace::Result<Files> {
-        self.0
+        self.shared.work();
+        self.helper
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let shared = Arc::into_inner(self.shared).expect("the helper has ended");
+        let listed = shared.listed.into_inner().expect("listed by work")?;
+        let mut files: Files = listed
+            .entries
+            .into_iter()
+            .zip(listed.stats)
+            .map(|((v, entry), stat)| (v, entry.path(), stat.into_inner().flatten()))
+            .collect();
+        crate::workspace::sort_contract_files(&mut files);
+        Ok(files)
     }
 }
 

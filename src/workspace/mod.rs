@@ -324,12 +324,27 @@ pub fn bytes_hash(bytes: &[u8]) -> String {
     crate::domain::generation::hex(&Sha256::digest(bytes))
 }
 
+/// A contract file: its version, path and (when taken) what one stat of it says.
+pub type ContractFileStat = (Version, PathBuf, Option<statcache::FileStat>);
+
 /// The contract files in `dir` (a workspace's generations directory), sorted by version,
-/// each with its metadata when `metadata` is set (following a symlink).
-pub fn contract_files_in(
-    dir: &Path,
-    stat: bool,
-) -> Result<Vec<(Version, PathBuf, Option<statcache::FileStat>)>> {
+/// each with its metadata when `stat` is set (following a symlink).
+pub fn contract_files_in(dir: &Path, stat: bool) -> Result<Vec<ContractFileStat>> {
+    let mut files: Vec<_> = contract_entries_in(dir)?
+        .into_iter()
+        .map(|(v, entry)| {
+            let stat = stat.then(|| stat_entry(&entry)).flatten();
+            (v, entry.path(), stat)
+        })
+        .collect();
+    sort_contract_files(&mut files);
+    Ok(files)
+}
+
+/// The contract files in `dir`, in directory order, with their entries: a stat through an
+/// entry ([`stat_entry`]) is relative to the open directory, and may come later or from
+/// another thread.
+pub fn contract_entries_in(dir: &Path) -> Result<Vec<(Version, std::fs::DirEntry)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -345,21 +360,26 @@ pub fn contract_files_in(
         // `v` and a version is the file's canonical name: a version has no leading zeros
         // and nothing but its three numbers, so it reads back to the same text.
         let body = stem.strip_prefix('v').filter(|n| !n.starts_with('v'));
-        let Some(v) = body.and_then(|n| n.parse::<Version>().ok()) else {
-            continue;
-        };
-        let path = entry.path();
-        let meta = stat
-            .then(|| match entry.metadata() {
-                Ok(m) if m.file_type().is_symlink() => std::fs::metadata(&path).ok(),
-                m => m.ok(),
-            })
-            .flatten();
-        files.push((v, path, meta.as_ref().map(statcache::FileStat::of)));
+        if let Some(v) = body.and_then(|n| n.parse::<Version>().ok()) {
+            files.push((v, entry));
+        }
     }
+    Ok(files)
+}
+
+/// One stat of a contract file, following a symlink; `None` when it is gone.
+pub fn stat_entry(entry: &std::fs::DirEntry) -> Option<statcache::FileStat> {
+    let meta = match entry.metadata() {
+        Ok(m) if m.file_type().is_symlink() => std::fs::metadata(entry.path()).ok(),
+        m => m.ok(),
+    };
+    meta.as_ref().map(statcache::FileStat::of)
+}
+
+/// By version (then path), as [`contract_files_in`] returns them.
+pub fn sort_contract_files(files: &mut [ContractFileStat]) {
     // Unstable: no two entries have the same name (and it moves large entries less).
     files.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    Ok(files)
 }
 
 #[cfg(test)]
