@@ -56,6 +56,9 @@ pub(super) const SELECT: &str =
     e.owner, e.status, e.note, e.started_at, e.completed_at, e.pipeline_run_id, e.sync_status,
     e.runner_pid, e.sync_error FROM evolutions e JOIN generations g ON g.id = e.generation_id";
 
+/// The evolutions a process left `running` (index `evolutions_running`).
+pub(super) const RUNNING: &str = " WHERE e.status = 'running'";
+
 pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Evolution> {
     let version: String = r.get(2)?;
     let status: String = r.get(7)?;
@@ -236,7 +239,7 @@ impl Store {
 
     /// Evolutions marked running (their `runner_pid` names the process running them).
     pub fn running_evolutions(&self) -> Result<Vec<Evolution>> {
-        let sql = format!("{SELECT} WHERE e.status = 'running'");
+        let sql = format!("{SELECT}{RUNNING}");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([], from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -99,7 +99,7 @@ pub struct Store {
 
 /// Highest migration version embedded in this binary (a test checks it against the files;
 /// asking refinery on every open would compile its file-name regex on every command).
-const LATEST_SCHEMA: i64 = 7;
+const LATEST_SCHEMA: i64 = 8;
 
 fn latest_schema() -> i64 {
     LATEST_SCHEMA
@@ -388,6 +388,29 @@ pub(crate) mod tests {
             assert!(
                 plan.iter().any(|d| d.contains(&format!("INDEX {index}"))),
                 "the unsynced count does not read {index}: {plan:?}"
+            );
+        }
+    }
+
+    /// What every command reads when it opens a workspace (runs and evolutions a dead
+    /// process left `running`) goes through partial indexes, not every run and evolution.
+    #[test]
+    fn interrupted_work_is_found_through_partial_indexes() {
+        let (_dir, store) = temp_store();
+        let evolutions = format!("{}{}", evolutions::SELECT, evolutions::RUNNING);
+        let runs = format!("{}{}", runs::SELECT, runs::RUNNING);
+        for (sql, index) in [(&evolutions, "evolutions_running"), (&runs, "runs_running")] {
+            let plan: Vec<String> = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map([], |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|d| d.contains(&format!("INDEX {index}"))),
+                "{index} unused: {plan:?}"
             );
         }
     }

@@ -65,11 +65,15 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<PipelineRun> {
     })
 }
 
-const SELECT: &str = "SELECT r.id, r.pipeline, r.status, r.note, r.started_by, r.started_at,
+pub(super) const SELECT: &str =
+    "SELECT r.id, r.pipeline, r.status, r.note, r.started_by, r.started_at,
     r.finished_at, r.duration_ms, r.runner_pid, r.evolution_id, g.version, e.rc
     FROM pipeline_runs r
     LEFT JOIN evolutions e ON e.id = r.evolution_id
     LEFT JOIN generations g ON g.id = e.generation_id";
+
+/// The runs a process left `running` (index `runs_running`, migration 8).
+pub(super) const RUNNING: &str = " WHERE r.status = 'running'";
 
 impl Store {
     pub fn insert_run(&self, run: &NewRun<'_>) -> Result<()> {
@@ -132,7 +136,7 @@ impl Store {
     }
 
     pub fn running_runs(&self) -> Result<Vec<PipelineRun>> {
-        let sql = format!("{SELECT} WHERE r.status = 'running'");
+        let sql = format!("{SELECT}{RUNNING}");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([], run_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
