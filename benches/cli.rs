@@ -70,7 +70,8 @@ fn main() {
     let no_cache = || {
         let _ = std::fs::remove_file(root.join(".gryt/gryt.db-stat"));
     };
-    // As after any write: the counts kept under the store's revision no longer apply.
+    // As after any write: the states and counts kept under the store's revision no longer
+    // apply.
     let no_counts = || {
         let _ = std::fs::remove_file(root.join(".gryt/gryt.db-counts"));
     };
