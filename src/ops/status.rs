@@ -39,9 +39,8 @@ pub struct ContractState {
 /// [`GenerationSummary`] for `--json`.
 pub trait Listed: Sized {
     fn list(store: &Store) -> crate::store::Result<Vec<Self>>;
-    fn version(&self) -> &Version;
-    fn status(&self) -> GenerationStatus;
-    fn file_hash(&self) -> Option<&str>;
+    /// Its version, status and file hash.
+    fn parts(&self) -> (&Version, GenerationStatus, Option<&str>);
     /// The hash of the contract's content, to tell a reformatted file from an edited one.
     fn content_hash(&self, store: &Store) -> Result<String>;
 }
@@ -50,14 +49,8 @@ impl Listed for GenerationSummary {
     fn list(store: &Store) -> crate::store::Result<Vec<Self>> {
         store.list_generations()
     }
-    fn version(&self) -> &Version {
-        &self.version
-    }
-    fn status(&self) -> GenerationStatus {
-        self.status
-    }
-    fn file_hash(&self) -> Option<&str> {
-        self.file_hash.as_deref()
+    fn parts(&self) -> (&Version, GenerationStatus, Option<&str>) {
+        (&self.version, self.status, self.file_hash.as_deref())
     }
     fn content_hash(&self, _: &Store) -> Result<String> {
         Ok(self.content_hash.clone())
@@ -68,14 +61,8 @@ impl Listed for GenerationState {
     fn list(store: &Store) -> crate::store::Result<Vec<Self>> {
         store.generation_states()
     }
-    fn version(&self) -> &Version {
-        &self.version
-    }
-    fn status(&self) -> GenerationStatus {
-        self.status
-    }
-    fn file_hash(&self) -> Option<&str> {
-        self.file_hash.as_deref()
+    fn parts(&self) -> (&Version, GenerationStatus, Option<&str>) {
+        (&self.version, self.status, self.file_hash.as_deref())
     }
     fn content_hash(&self, store: &Store) -> Result<String> {
         // Only for a file whose bytes changed: one lookup, not a column of every row.
@@ -200,8 +187,9 @@ pub fn status<G: Listed>(ws: &Workspace, listing: Listing) -> Result<StatusRepor
     let mut claimed = vec![false; files.len()];
     let mut contracts = Vec::new();
     for g in &generations {
+        let (version, status, stored_hash) = g.parts();
         let listed = files
-            .binary_search_by(|(v, _, _)| v.cmp(g.version()))
+            .binary_search_by(|(v, _, _)| v.cmp(version))
             .ok()
             .map(|i| {
                 claimed[i] = true;
@@ -211,15 +199,15 @@ pub fn status<G: Listed>(ws: &Workspace, listing: Listing) -> Result<StatusRepor
         let (path, meta) = match listed {
             Some((_, path, meta)) => (path, meta.as_ref()),
             None => {
-                let path = ws.contract_path(g.version());
+                let path = ws.contract_path(version);
                 let meta = std::fs::metadata(&path).ok().map(|m| FileStat::of(&m));
                 found = (path, meta);
                 (&found.0, found.1.as_ref())
             }
         };
-        let promoted = g.status() == GenerationStatus::Promoted;
+        let promoted = status == GenerationStatus::Promoted;
         let shown = || PathBuf::from(ws.display_path(path));
-        let same = |h: &str| Some(h) == g.file_hash();
+        let same = |h: &str| Some(h) == stored_hash;
         let state = match meta {
             Some(meta) if cache.hash(path, meta).is_some_and(same) => None,
             _ => {
@@ -234,7 +222,7 @@ pub fn status<G: Listed>(ws: &Workspace, listing: Listing) -> Result<StatusRepor
                     Some(h) if same(&h) => None,
                     // Bytes differ: compare content, so reformatting alone is not a
                     // modification.
-                    Some(_) => match contract::load(path, Some(g.version())) {
+                    Some(_) => match contract::load(path, Some(version)) {
                         Ok(c) if c.content_hash() == g.content_hash(&ws.store)? => None,
                         Ok(_) => Some(FileState::Modified),
                         Err(_) => Some(FileState::Invalid),
@@ -244,7 +232,7 @@ pub fn status<G: Listed>(ws: &Workspace, listing: Listing) -> Result<StatusRepor
         };
         if let Some(state) = state {
             contracts.push(ContractState {
-                version: g.version().clone(),
+                version: version.clone(),
                 path: ws.display_path(path),
                 state,
                 promoted,
@@ -266,12 +254,12 @@ pub fn status<G: Listed>(ws: &Workspace, listing: Listing) -> Result<StatusRepor
     contracts.sort_by(|a, b| a.version.cmp(&b.version));
     let promoted = generations
         .iter()
-        .filter(|g| g.status() == GenerationStatus::Promoted)
+        .filter(|g| g.parts().1 == GenerationStatus::Promoted)
         .count();
     let total = generations.len();
     let drafts = generations
         .into_iter()
-        .filter(|g| g.status() == GenerationStatus::Draft)
+        .filter(|g| g.parts().1 == GenerationStatus::Draft)
         .collect();
     Ok(StatusReport {
         current_evolution: evolution::current(ws)?,

@@ -348,6 +348,18 @@ pub(crate) mod tests {
         (dir, store)
     }
 
+    /// The steps of SQLite's plan for `sql`.
+    fn plan(store: &Store, sql: &str) -> Vec<String> {
+        store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
     /// What a push reads goes through the partial indexes of migration 3: a query whose
     /// `WHERE` drifts from its index would walk every record again on each batch.
     #[test]
@@ -362,28 +374,13 @@ pub(crate) mod tests {
             (generations.as_str(), "generations_to_push"),
             (sync::RUNS_TO_PUSH, "runs_to_push"),
         ] {
-            let mut stmt = store
-                .conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap();
-            let plan: Vec<String> = stmt
-                .query_map([], |r| r.get(3))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+            let plan = plan(&store, sql);
             assert!(
                 plan.iter().any(|d| d.contains(&format!("INDEX {index}"))),
                 "{index} unused: {plan:?}"
             );
         }
-        let plan: Vec<String> = store
-            .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", sync::UNSYNCED_COUNT))
-            .unwrap()
-            .query_map([], |r| r.get(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let plan = plan(&store, sync::UNSYNCED_COUNT);
         for index in ["generations_to_push", "evolutions_to_push", "runs_to_push"] {
             assert!(
                 plan.iter().any(|d| d.contains(&format!("INDEX {index}"))),
@@ -400,14 +397,7 @@ pub(crate) mod tests {
         let evolutions = format!("{}{}", evolutions::SELECT, evolutions::RUNNING);
         let runs = format!("{}{}", runs::SELECT, runs::RUNNING);
         for (sql, index) in [(&evolutions, "evolutions_running"), (&runs, "runs_running")] {
-            let plan: Vec<String> = store
-                .conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map([], |r| r.get(3))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+            let plan = plan(&store, sql);
             assert!(
                 plan.iter().any(|d| d.contains(&format!("INDEX {index}"))),
                 "{index} unused: {plan:?}"
