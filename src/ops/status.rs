@@ -41,8 +41,9 @@ pub trait Listed: Sized {
     fn list(store: &Store) -> crate::store::Result<Vec<Self>>;
     /// Its version, status and file hash.
     fn parts(&self) -> (&Version, GenerationStatus, Option<&str>);
-    /// The hash of the contract's content, to tell a reformatted file from an edited one.
-    fn content_hash(&self, store: &Store) -> Result<String>;
+    /// The hash of the contract's content, to tell a reformatted file from an edited one;
+    /// `None` when the generation is gone.
+    fn content_hash(&self, store: &Store) -> Result<Option<String>>;
 }
 
 impl Listed for GenerationSummary {
@@ -52,8 +53,8 @@ impl Listed for GenerationSummary {
     fn parts(&self) -> (&Version, GenerationStatus, Option<&str>) {
         (&self.version, self.status, self.file_hash.as_deref())
     }
-    fn content_hash(&self, _: &Store) -> Result<String> {
-        Ok(self.content_hash.clone())
+    fn content_hash(&self, _: &Store) -> Result<Option<String>> {
+        Ok(Some(self.content_hash.clone()))
     }
 }
 
@@ -64,12 +65,9 @@ impl Listed for GenerationState {
     fn parts(&self) -> (&Version, GenerationStatus, Option<&str>) {
         (&self.version, self.status, self.file_hash.as_deref())
     }
-    fn content_hash(&self, store: &Store) -> Result<String> {
+    fn content_hash(&self, store: &Store) -> Result<Option<String>> {
         // Only for a file whose bytes changed: one lookup, not a column of every row.
-        Ok(store
-            .generation(&self.version)?
-            .map(|g| g.content_hash)
-            .unwrap_or_default())
+        Ok(store.generation(&self.version)?.map(|g| g.content_hash))
     }
 }
 
@@ -143,23 +141,40 @@ impl Listing {
         Listing { shared, helper }
     }
 
-    /// Takes what is left of the work, waits for the files the helper took, and returns
-    /// them all sorted by version.
+    /// Takes what is left of the work and returns every file, sorted by version. The files
+    /// the helper took last and has not stat'ed yet are stat'ed here too rather than waited
+    /// for, and the helper ends on its own. Only a failed listing waits for it (to take its
+    /// error).
     fn finish(self) -> crate::workspace::Result<Files> {
         self.shared.work();
+        let listed = match self.shared.listed.get() {
+            Some(Ok(listed)) => listed,
+            _ => return Err(self.failure()),
+        };
+        let mut files: Files = listed
+            .entries
+            .iter()
+            .zip(&listed.stats)
+            .map(|((v, entry), stat)| {
+                let stat = *stat.get_or_init(|| crate::workspace::stat_entry(entry));
+                (v.clone(), entry.path(), stat)
+            })
+            .collect();
+        crate::workspace::sort_contract_files(&mut files);
+        Ok(files)
+    }
+
+    /// Why the directory could not be listed, once the helper has ended.
+    fn failure(self) -> crate::workspace::WorkspaceError {
         self.helper
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let shared = Arc::into_inner(self.shared).expect("the helper has ended");
-        let listed = shared.listed.into_inner().expect("listed by work")?;
-        let mut files: Files = listed
-            .entries
-            .into_iter()
-            .zip(listed.stats)
-            .map(|((v, entry), stat)| (v, entry.path(), stat.into_inner().flatten()))
-            .collect();
-        crate::workspace::sort_contract_files(&mut files);
-        Ok(files)
+        shared
+            .listed
+            .into_inner()
+            .and_then(std::result::Result::err)
+            .expect("work() has tried to list the directory and failed")
     }
 }
 
@@ -208,27 +223,32 @@ pub fn status<G: Listed>(ws: &Workspace, listing: Listing) -> Result<StatusRepor
         let promoted = status == GenerationStatus::Promoted;
         let shown = || PathBuf::from(ws.display_path(path));
         let same = |h: &str| Some(h) == stored_hash;
-        let state = match meta {
-            Some(meta) if cache.hash(path, meta).is_some_and(same) => None,
-            _ => {
+        // Unchanged since last seen: the hash from then, compared without reading the file.
+        let seen = meta.and_then(|meta| cache.hash(path, meta).map(same));
+        let same_bytes = match seen {
+            Some(same) => Some(same),
+            None => {
                 // Missing, not a regular file (the bounded reader says which), changed
                 // since last seen, or never seen: read and hashed.
                 let hash = file_hash(path).map_err(|e| io("read", &shown())(e))?;
                 if let (Some(h), Some(meta)) = (&hash, meta) {
                     cache.remember(path, meta, h);
                 }
-                match hash {
-                    None => Some(FileState::Deleted),
-                    Some(h) if same(&h) => None,
-                    // Bytes differ: compare content, so reformatting alone is not a
-                    // modification.
-                    Some(_) => match contract::load(path, Some(version)) {
-                        Ok(c) if c.content_hash() == g.content_hash(&ws.store)? => None,
-                        Ok(_) => Some(FileState::Modified),
-                        Err(_) => Some(FileState::Invalid),
-                    },
-                }
+                hash.map(|h| same(&h))
             }
+        };
+        let state = match same_bytes {
+            None => Some(FileState::Deleted),
+            Some(true) => None,
+            // Bytes differ: compare content, so reformatting alone is not a modification.
+            // (A generation removed since it was listed is left to the next status.)
+            Some(false) => match contract::load(path, Some(version)) {
+                Ok(c) => match g.content_hash(&ws.store)? {
+                    Some(stored) if stored != c.content_hash() => Some(FileState::Modified),
+                    _ => None,
+                },
+                Err(_) => Some(FileState::Invalid),
+            },
         };
         if let Some(state) = state {
             contracts.push(ContractState {

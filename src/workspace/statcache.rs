@@ -97,7 +97,10 @@ pub struct StatCache {
 impl StatCache {
     /// The workspace's cache; empty when there is none or it cannot be read.
     pub fn load(ws: &Workspace) -> StatCache {
-        let path = ws.dir().join(FILE);
+        Self::load_from(ws.dir().join(FILE))
+    }
+
+    fn load_from(path: PathBuf) -> StatCache {
         let (text, entries) = super::file::read_limited(&path, MAX_BYTES)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
@@ -239,6 +242,57 @@ fn parse(text: &str) -> Option<Vec<Entry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Files remembered in any order are found again, across a save; a file nobody looked
+    /// up is dropped on save; a changed file is not matched.
+    #[test]
+    fn remembered_files_are_found_and_the_unseen_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache_file = dir.path().join(FILE);
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let names = ["v2.0.0.yaml", "v10.0.0.yaml", "v1.0.0.yaml", "v1.5.0.yaml"];
+        let stat_of = |name: &str| {
+            let path = dir.path().join(name);
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(hour_ago).unwrap();
+            (
+                path.clone(),
+                FileStat::of(&std::fs::metadata(&path).unwrap()),
+            )
+        };
+        for name in names {
+            std::fs::write(dir.path().join(name), name).unwrap();
+        }
+        let mut cache = StatCache::load_from(cache_file.clone());
+        for name in names {
+            let (path, stat) = stat_of(name);
+            assert_eq!(cache.hash(&path, &stat), None);
+            cache.remember(&path, &stat, &format!("hash-of-{name}"));
+        }
+        for name in names {
+            let (path, stat) = stat_of(name);
+            assert_eq!(
+                cache.hash(&path, &stat),
+                Some(format!("hash-of-{name}").as_str())
+            );
+        }
+        cache.save();
+        // Saved sorted; then only two are looked up, one of them changed since.
+        let mut cache = StatCache::load_from(cache_file.clone());
+        let (path, stat) = stat_of("v10.0.0.yaml");
+        assert_eq!(cache.hash(&path, &stat), Some("hash-of-v10.0.0.yaml"));
+        std::fs::write(dir.path().join("v2.0.0.yaml"), "edited").unwrap();
+        let (path, stat) = stat_of("v2.0.0.yaml");
+        assert_eq!(cache.hash(&path, &stat), None);
+        cache.save();
+        let saved = std::fs::read_to_string(&cache_file).unwrap();
+        let kept: Vec<_> = saved
+            .lines()
+            .skip(1)
+            .map(|l| l.split('\t').next().unwrap())
+            .collect();
+        assert_eq!(kept, ["v10.0.0.yaml", "v2.0.0.yaml"], "{saved}");
+    }
 
     #[test]
     fn only_a_whole_well_formed_cache_is_read() {
