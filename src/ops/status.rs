@@ -125,7 +125,8 @@ impl Shared {
     }
 }
 
-type Files = Vec<crate::workspace::ContractFileStat>;
+/// Version, path and what one stat of the file said, sorted by version.
+type Files = Vec<(Version, PathBuf, Option<FileStat>)>;
 
 impl Listing {
     /// Starts listing the contract files of the workspace at `root`.
@@ -160,7 +161,8 @@ impl Listing {
                 (v.clone(), entry.path(), stat)
             })
             .collect();
-        crate::workspace::sort_contract_files(&mut files);
+        // Unstable: the names are canonical, so no two have the same version.
+        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(files)
     }
 

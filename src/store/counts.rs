@@ -305,16 +305,21 @@ mod tests {
         std::fs::write(file(dir), text.replace(&from, &to)).unwrap();
     }
 
-    /// Version, status, file hash and counts as `gryt status` reads them.
-    fn states(store: &Store) -> Vec<(String, GenerationStatus, Option<String>, [u32; 3])> {
+    /// A state as the tests compare it.
+    type Row = (String, GenerationStatus, Option<String>, [u32; 3]);
+
+    fn row(g: GenerationState) -> Row {
+        let counts = [g.changes, g.evolutions, g.proven];
+        (g.version.to_string(), g.status, g.file_hash, counts)
+    }
+
+    /// Version, status, file hash and counts as `gryt status` reads them, by version.
+    fn states(store: &Store) -> Vec<Row> {
         let mut list: Vec<_> = store
             .generation_states()
             .unwrap()
             .into_iter()
-            .map(|g| {
-                let counts = [g.changes, g.evolutions, g.proven];
-                (g.version.to_string(), g.status, g.file_hash, counts)
-            })
+            .map(row)
             .collect();
         list.sort_by(|a, b| a.0.cmp(&b.0));
         list
@@ -359,6 +364,7 @@ mod tests {
         let other = Store::open(&dir.path().join("gryt.db")).unwrap();
         evolve(&store, 2);
         drop(store);
+        assert_eq!(states(&other)[0].3, [2, 2, 0]);
         assert_eq!(counts(&other), [("v1.0.0".into(), 2, 2)]);
     }
 
@@ -447,20 +453,13 @@ mod tests {
             .mark_promoted("g2", "bob", "2026-01-02T00:00:00Z")
             .unwrap();
         evolve(&store, 1);
-        let want: Vec<_> = {
-            let mut v: Vec<_> = store
-                .list_generations()
-                .unwrap()
-                .iter()
-                .map(|g| {
-                    let s = g.state();
-                    let counts = [s.changes, s.evolutions, s.proven];
-                    (s.version.to_string(), s.status, s.file_hash, counts)
-                })
-                .collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v
-        };
+        let mut want: Vec<_> = store
+            .list_generations()
+            .unwrap()
+            .iter()
+            .map(|g| row(g.state()))
+            .collect();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(want[1].1, GenerationStatus::Promoted);
         assert_eq!(want[1].2.as_deref(), Some("abc"));
         assert_eq!(want[0].3, [2, 1, 0]);

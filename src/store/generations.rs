@@ -613,22 +613,20 @@ pub(crate) mod tests {
         assert!(!store.version_exists(&"1.2.0".parse().unwrap()).unwrap());
     }
 
-    /// `list_generations` runs on every `status` and `generation list`: each of its
-    /// statements must walk an index in order, never build an automatic index or sort.
+    /// `list_generations` runs on every `generation list`, `generation_states` on a status
+    /// after any write: each of their statements must walk an index in order, never build an
+    /// automatic index or sort.
     #[test]
     fn list_generations_plans_use_the_schema_indexes() {
         let (_d, store) = temp_store();
-        let plan = |sql: &str| -> String {
-            let mut stmt = store
-                .conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap();
-            let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
-            rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
-        };
+        let plan = |sql: &str| crate::store::tests::plan(&store, sql).join("; ");
         let expected = [
             (
                 LIST_GENERATIONS,
+                "SCAN generations USING INDEX generations_by_semver",
+            ),
+            (
+                LIST_STATES,
                 "SCAN generations USING INDEX generations_by_semver",
             ),
             (LIST_COUNTS[0], "SCAN changes"),

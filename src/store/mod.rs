@@ -349,7 +349,7 @@ pub(crate) mod tests {
     }
 
     /// The steps of SQLite's plan for `sql`.
-    fn plan(store: &Store, sql: &str) -> Vec<String> {
+    pub fn plan(store: &Store, sql: &str) -> Vec<String> {
         store
             .conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))

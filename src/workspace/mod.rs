@@ -166,10 +166,13 @@ impl Workspace {
 
     /// Every `vX.Y.Z.yaml` in the generations directory, by version. Other files are ignored.
     pub fn contract_files(&self) -> Result<Vec<(Version, PathBuf)>> {
-        Ok(contract_files_in(&self.generations_dir(), false)?
+        let mut files: Vec<_> = contract_entries_in(&self.generations_dir())?
             .into_iter()
-            .map(|(v, path, _)| (v, path))
-            .collect())
+            .map(|(v, entry)| (v, entry.path()))
+            .collect();
+        // Unstable: the names are canonical, so no two have the same version.
+        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(files)
     }
 
     /// How a generation's contract file compares with the database. Cheap when unchanged:
@@ -324,23 +327,6 @@ pub fn bytes_hash(bytes: &[u8]) -> String {
     crate::domain::generation::hex(&Sha256::digest(bytes))
 }
 
-/// A contract file: its version, path and (when taken) what one stat of it says.
-pub type ContractFileStat = (Version, PathBuf, Option<statcache::FileStat>);
-
-/// The contract files in `dir` (a workspace's generations directory), sorted by version,
-/// each with its metadata when `stat` is set (following a symlink).
-pub fn contract_files_in(dir: &Path, stat: bool) -> Result<Vec<ContractFileStat>> {
-    let mut files: Vec<_> = contract_entries_in(dir)?
-        .into_iter()
-        .map(|(v, entry)| {
-            let stat = stat.then(|| stat_entry(&entry)).flatten();
-            (v, entry.path(), stat)
-        })
-        .collect();
-    sort_contract_files(&mut files);
-    Ok(files)
-}
-
 /// The contract files in `dir`, in directory order, with their entries: a stat through an
 /// entry ([`stat_entry`]) is relative to the open directory, and may come later or from
 /// another thread.
@@ -376,12 +362,6 @@ pub fn stat_entry(entry: &std::fs::DirEntry) -> Option<statcache::FileStat> {
     meta.as_ref().map(statcache::FileStat::of)
 }
 
-/// By version (then path), as [`contract_files_in`] returns them.
-pub fn sort_contract_files(files: &mut [ContractFileStat]) {
-    // Unstable: no two entries have the same name (and it moves large entries less).
-    files.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,11 +384,12 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(name), "x").unwrap();
         }
-        let files = contract_files_in(dir.path(), true).unwrap();
-        let listed: Vec<_> = files
+        let mut listed: Vec<_> = contract_entries_in(dir.path())
+            .unwrap()
             .iter()
-            .map(|(v, path, stat)| (v.to_string(), path.file_name().unwrap().to_owned(), *stat))
+            .map(|(v, entry)| (v.to_string(), entry.file_name(), stat_entry(entry)))
             .collect();
+        listed.sort_by(|a, b| a.1.cmp(&b.1));
         let stat = |name: &str| {
             Some(statcache::FileStat::of(
                 &std::fs::metadata(dir.path().join(name)).unwrap(),
@@ -426,6 +407,5 @@ mod tests {
             ]
         );
         assert!(listed[0].2.unwrap().regular);
-        assert!(contract_files_in(dir.path(), false).unwrap()[0].2.is_none());
     }
 }

@@ -150,8 +150,7 @@ impl StatCache {
         };
         if let Ok(i) = found {
             let e = &mut self.entries[i];
-            let same = (e.len, e.mtime, e.ino) == (stat.len, mtime, stat.ino)
-                && &self.text[e.hash.clone()] == hash;
+            let same = e.matches(stat) && &self.text[e.hash.clone()] == hash;
             e.seen = true;
             if same {
                 return;
